@@ -1,0 +1,47 @@
+# Moor's entry points. One cargo profile (release) serves tests, benchmarks, the demo and
+# images, so RocksDB's C++ is compiled once per machine; the target dir lives outside the
+# clone so CI and fresh clones reuse it.
+export CARGO_TARGET_DIR ?= /var/tmp/moor-target
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+CARGO := cargo
+PROFILE := --release
+BIN := $(CARGO_TARGET_DIR)/release
+
+.PHONY: setup build test test-unit test-cluster verify fix demo bench clean-data
+
+setup:
+	@scripts/setup.sh
+
+# Always the whole workspace with all targets: the same feature set every time, so cargo
+# never builds a second copy of RocksDB for a different set of enabled features.
+CARGO_ALL := --workspace --all-targets
+
+build: setup
+	$(CARGO) build $(PROFILE) $(CARGO_ALL)
+
+## The test command (README, .ci/run): unit + storage conformance + real-process cluster tests.
+test: build
+	# One invocation over the whole workspace (one feature set, one RocksDB build). Tests run
+	# one at a time inside each binary: the cluster tests start real moord processes and two
+	# cores must not starve their elections.
+	MOOR_BIN_DIR=$(BIN) $(CARGO) test $(PROFILE) $(CARGO_ALL) -- --test-threads=1
+
+## The gate that never writes: formatting, lints as errors, tests.
+verify: setup
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy $(PROFILE) $(CARGO_ALL) -- -D warnings
+	$(MAKE) test
+
+## The gate that writes: format and apply lint fixes.
+fix:
+	$(CARGO) fmt --all
+	$(CARGO) clippy $(PROFILE) $(CARGO_ALL) --fix --allow-dirty --allow-staged
+
+## Moor's main job: a local 3-member cluster on loopback, writes through followers, leader
+## killed, data intact.
+demo: build
+	MOOR_BIN_DIR=$(BIN) scripts/demo.sh
+
+## Throughput and latency against a 3-member loopback cluster (and etcd when installed).
+bench: build
+	MOOR_BIN_DIR=$(BIN) $(BIN)/moor-bench kv

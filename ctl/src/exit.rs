@@ -1,0 +1,169 @@
+//! moorctl's exit codes, and how an error becomes one — in one place.
+//!
+//! Scripts and the jepsen-like suite branch on these codes, so each one means one thing, and
+//! the difference that matters most is kept: 5 (nothing was applied, retry freely) versus 6
+//! (a write may have been applied, read before retrying). The table is repeated in
+//! `moorctl --help` ([`crate::cli::EXIT_CODES_HELP`]) and in `ctl/README.md`.
+
+use std::fmt;
+
+use tonic::Code;
+
+use crate::client::RpcError;
+
+/// A process exit code of moorctl.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Exit {
+    /// Success.
+    Success = 0,
+    /// The request was refused, or a local step failed.
+    Error = 1,
+    /// Bad flags or arguments (clap's own code); nothing was sent.
+    Usage = 2,
+    /// `var get` of a missing key, or a member answered NOT_FOUND.
+    NotFound = 3,
+    /// A compare-and-swap found another value; nothing was changed.
+    CasFailed = 4,
+    /// No endpoint reachable or no leader; nothing was applied, safe to retry.
+    Unavailable = 5,
+    /// A write may or may not have been applied.
+    OutcomeUnknown = 6,
+}
+
+impl Exit {
+    /// The numeric process exit code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// The exit code for a final gRPC status a member returned. The client has already
+    /// retried what it may retry, so UNAVAILABLE here means "gave up, nothing applied" and
+    /// DEADLINE_EXCEEDED / CANCELLED mean "may have been applied".
+    pub fn from_grpc(code: Code) -> Exit {
+        match code {
+            Code::Ok => Exit::Success,
+            Code::NotFound => Exit::NotFound,
+            Code::Unavailable => Exit::Unavailable,
+            Code::DeadlineExceeded | Code::Cancelled => Exit::OutcomeUnknown,
+            _ => Exit::Error,
+        }
+    }
+
+    /// The exit code for an error that ends moorctl: the first cause in the chain that
+    /// carries one decides; anything else (I/O, formatting) is a plain error.
+    pub fn of_error(err: &anyhow::Error) -> Exit {
+        err.chain()
+            .find_map(|e| {
+                if let Some(f) = e.downcast_ref::<Failure>() {
+                    Some(f.exit)
+                } else {
+                    e.downcast_ref::<RpcError>().map(RpcError::exit)
+                }
+            })
+            .unwrap_or(Exit::Error)
+    }
+}
+
+/// An outcome the server reported as a normal answer but that moorctl ends with a non-zero
+/// code: a missing key for `var get`, a failed comparison for `var cas`.
+#[derive(Debug)]
+pub struct Failure {
+    pub exit: Exit,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, message: impl Into<String>) -> Self {
+        Failure {
+            exit,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn codes_are_the_documented_numbers() {
+        let all = [
+            (Exit::Success, 0),
+            (Exit::Error, 1),
+            (Exit::Usage, 2),
+            (Exit::NotFound, 3),
+            (Exit::CasFailed, 4),
+            (Exit::Unavailable, 5),
+            (Exit::OutcomeUnknown, 6),
+        ];
+        for (exit, code) in all {
+            assert_eq!(exit.code(), code, "{exit:?}");
+            let line = format!("  {code}  ");
+            assert!(
+                crate::cli::EXIT_CODES_HELP.contains(&line),
+                "--help does not document {code}"
+            );
+        }
+        let readme = include_str!("../README.md");
+        for (exit, code) in all {
+            assert!(
+                readme.contains(&format!("| {code} |")),
+                "README.md does not document {exit:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn grpc_codes() {
+        assert_eq!(Exit::from_grpc(Code::Ok), Exit::Success);
+        assert_eq!(Exit::from_grpc(Code::NotFound), Exit::NotFound);
+        assert_eq!(Exit::from_grpc(Code::Unavailable), Exit::Unavailable);
+        assert_eq!(
+            Exit::from_grpc(Code::DeadlineExceeded),
+            Exit::OutcomeUnknown
+        );
+        assert_eq!(Exit::from_grpc(Code::Cancelled), Exit::OutcomeUnknown);
+        for code in [
+            Code::InvalidArgument,
+            Code::FailedPrecondition,
+            Code::AlreadyExists,
+            Code::PermissionDenied,
+            Code::Unauthenticated,
+            Code::ResourceExhausted,
+            Code::Aborted,
+            Code::OutOfRange,
+            Code::Unimplemented,
+            Code::Internal,
+            Code::DataLoss,
+            Code::Unknown,
+        ] {
+            assert_eq!(Exit::from_grpc(code), Exit::Error, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn errors_find_their_code_through_context() {
+        let err = anyhow::Error::new(Failure::new(Exit::NotFound, "key \"k\" not found"))
+            .context("var get");
+        assert_eq!(Exit::of_error(&err), Exit::NotFound);
+
+        let err: anyhow::Result<()> = Err(RpcError::Unavailable {
+            attempts: vec!["a:1: connection refused".into()],
+        })
+        .context("var put");
+        assert_eq!(Exit::of_error(&err.unwrap_err()), Exit::Unavailable);
+
+        let err = anyhow::anyhow!("cannot read file").context("var put");
+        assert_eq!(Exit::of_error(&err), Exit::Error);
+    }
+}

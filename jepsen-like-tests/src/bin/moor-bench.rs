@@ -1,0 +1,185 @@
+//! `moor-bench`: prints throughput and latency figures for Moor, beside the physical floor
+//! and etcd measured in the same run (see GUIDE §7). It asserts nothing; humans read and
+//! record the figures in docs/BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use moor_jepsen_like_tests::bench::etcd::{etcd_binary, EtcdClient, EtcdCluster};
+use moor_jepsen_like_tests::bench::floor::{fsync_latency, loopback_rtt};
+use moor_jepsen_like_tests::bench::workload::{self, RunResult, WriteFn};
+use moor_jepsen_like_tests::harness::{Cluster, MemberSettings};
+use moor_proto::api::moor_api_client::MoorApiClient;
+use moor_proto::api::PutRequest;
+use tonic::transport::{Channel, Endpoint};
+
+#[derive(Parser)]
+#[command(
+    name = "moor-bench",
+    about = "Moor benchmarks; prints figures, asserts nothing"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Key/value writes against a 3-member loopback cluster (and etcd, when installed).
+    Kv {
+        /// Seconds per client count.
+        #[arg(long, default_value_t = 10)]
+        duration_secs: u64,
+        /// Concurrent client counts to run, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "1,64,512")]
+        clients: Vec<usize>,
+        /// Value size in bytes.
+        #[arg(long, default_value_t = 256)]
+        value_bytes: usize,
+        /// HTTP/2 connections shared by the clients (the same for Moor and etcd).
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Do not run etcd even if it is installed.
+        #[arg(long)]
+        skip_etcd: bool,
+    },
+}
+
+fn channels(addr: &str, n: usize) -> Result<Vec<Channel>> {
+    (0..n)
+        .map(|_| {
+            Ok(Endpoint::from_shared(format!("http://{addr}"))?
+                .tcp_nodelay(true)
+                .connect_lazy())
+        })
+        .collect()
+}
+
+fn print_run(system: &str, r: &RunResult) {
+    println!(
+        "{system:<6} clients={:<4} writes/s={:>9.0} p50={:>7.2}ms p99={:>7.2}ms ok={} errors={}{}",
+        r.clients,
+        r.writes_per_sec(),
+        r.p50_ms(),
+        r.p99_ms(),
+        r.ok,
+        r.errors,
+        r.first_error
+            .as_ref()
+            .map(|e| format!(" first_error={e}"))
+            .unwrap_or_default()
+    );
+}
+
+async fn kv(
+    duration: Duration,
+    clients: Vec<usize>,
+    value_bytes: usize,
+    connections: usize,
+    skip_etcd: bool,
+) -> Result<()> {
+    let dir = tempfile::Builder::new().prefix("moor-bench-").tempdir()?;
+    let fsync = fsync_latency(dir.path(), 300)?;
+    let rtt = loopback_rtt(2000)?;
+    println!(
+        "floor  fsync p50={:.3}ms p99={:.3}ms   loopback rtt p50={:.3}ms p99={:.3}ms",
+        fsync.value_at_quantile(0.5) as f64 / 1000.0,
+        fsync.value_at_quantile(0.99) as f64 / 1000.0,
+        rtt.value_at_quantile(0.5) as f64 / 1000.0,
+        rtt.value_at_quantile(0.99) as f64 / 1000.0,
+    );
+
+    let mut moor_results = Vec::new();
+    {
+        let cluster = Cluster::start(3, MemberSettings::default()).await?;
+        let leader = cluster.wait_leader(Duration::from_secs(20)).await?;
+        let chans = channels(cluster.addr(leader), connections)?;
+        for &n in &clients {
+            let before = cluster.status(leader).await.context("leader status")?;
+            let chans = chans.clone();
+            let write: WriteFn = Arc::new(move |c, seq| {
+                let mut client = MoorApiClient::new(chans[c % chans.len()].clone());
+                let req = PutRequest {
+                    key: format!("bench/{c}/{seq}"),
+                    value: workload::value(c, seq, value_bytes),
+                };
+                Box::pin(
+                    async move { client.put(req).await.map(|_| ()).map_err(|s| s.to_string()) },
+                )
+            });
+            let r = workload::run(n, duration, write).await?;
+            let after = cluster.status(leader).await.context("leader status")?;
+            print_run("moor", &r);
+            let writes = r.ok.max(1) as f64;
+            println!(
+                "       leader: {:.3} log appends/write, {:.3} fsyncs/write, {:.2} entries/append",
+                (after.log_appends - before.log_appends) as f64 / writes,
+                (after.fsyncs - before.fsyncs) as f64 / writes,
+                (after.log_entries - before.log_entries) as f64
+                    / (after.log_appends - before.log_appends).max(1) as f64,
+            );
+            moor_results.push(r);
+        }
+    }
+
+    let etcd = if skip_etcd { None } else { etcd_binary() };
+    let Some(etcd) = etcd else {
+        println!(
+            "etcd   not run ({})",
+            if skip_etcd {
+                "--skip-etcd"
+            } else {
+                "no etcd binary: apt-get install etcd-server"
+            }
+        );
+        return Ok(());
+    };
+    let etcd_dir = dir.path().join("etcd");
+    std::fs::create_dir_all(&etcd_dir)?;
+    let cluster = EtcdCluster::start(&etcd, &etcd_dir).await?;
+    // etcd forwards proposals to its leader internally; like Moor, send to one member.
+    let chans = channels(&cluster.client_urls[0], connections)?;
+    for (i, &n) in clients.iter().enumerate() {
+        let chans = chans.clone();
+        let write: WriteFn = Arc::new(move |c, seq| {
+            let client = EtcdClient::from_channel(chans[c % chans.len()].clone());
+            let key = format!("bench/{c}/{seq}").into_bytes();
+            let value = workload::value(c, seq, value_bytes);
+            Box::pin(async move { client.put(key, value).await })
+        });
+        let r = workload::run(n, duration, write).await?;
+        print_run("etcd", &r);
+        let m = &moor_results[i];
+        println!(
+            "       moor/etcd: throughput x{:.2}, p50 x{:.2}, p99 x{:.2}",
+            m.writes_per_sec() / r.writes_per_sec().max(1e-9),
+            m.p50_ms() / r.p50_ms().max(1e-9),
+            m.p99_ms() / r.p99_ms().max(1e-9),
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Args::parse().command {
+        Cmd::Kv {
+            duration_secs,
+            clients,
+            value_bytes,
+            connections,
+            skip_etcd,
+        } => {
+            kv(
+                Duration::from_secs(duration_secs),
+                clients,
+                value_bytes,
+                connections.max(1),
+                skip_etcd,
+            )
+            .await
+        }
+    }
+}

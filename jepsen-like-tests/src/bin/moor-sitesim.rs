@@ -1,0 +1,93 @@
+//! `moor-sitesim`: many simulated Moor sites behind one SiteAgent gRPC endpoint. Thin: flags
+//! → [`SimConfig`], bind, announce the address, serve until SIGTERM or ctrl-c, flush the
+//! journal. Everything else is in `moor_jepsen_like_tests::sitesim`.
+//!
+//! The first stdout line is `moor-sitesim listening on ADDR`, flushed, so a harness that
+//! starts it with `--listen 127.0.0.1:0` can read the port.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use moor_jepsen_like_tests::sitesim::{self, SimArgs, SiteSim};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
+
+fn main() -> ExitCode {
+    let args = SimArgs::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MOOR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("moor-sitesim: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("moor-sitesim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: SimArgs) -> anyhow::Result<()> {
+    let config = args.to_config()?;
+    let sim = SiteSim::new(config).context("cannot start the simulated sites")?;
+    let listener = TcpListener::bind(args.listen).await.with_context(|| {
+        format!(
+            "cannot listen on {}; pick a free port or 127.0.0.1:0",
+            args.listen
+        )
+    })?;
+    let addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+    let term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "moor-sitesim listening on {addr}").context("cannot write to stdout")?;
+        out.flush().context("cannot flush stdout")?;
+    }
+    eprintln!(
+        "moor-sitesim: seed {} (reproduce with the same flags and --seed {}){}",
+        args.seed,
+        args.seed,
+        if args.unsafe_no_fencing_no_dedupe {
+            "; UNSAFE: fencing and dedupe are off"
+        } else {
+            ""
+        }
+    );
+    let handle = sim.clone();
+    sitesim::serve(sim, listener, stop_signal(term, interrupt))
+        .await
+        .context("serving the simulated sites failed")?;
+    let s = handle.stats();
+    eprintln!(
+        "moor-sitesim: stopped; sites {}, applied {}, duplicate {}, fenced {}, failed {}, observed {}, held {}, drift {}, journal lines {}",
+        s.sites, s.applied, s.duplicate, s.fenced, s.failed, s.observed, s.held_total,
+        s.drift_injected, s.journal_lines_written
+    );
+    Ok(())
+}
+
+/// Resolves on SIGTERM or ctrl-c (SIGINT). The handlers are installed by the caller before
+/// the address is announced, so a harness that stops the sitesim right away is not met by the
+/// default handler (which would kill it without flushing the journal).
+async fn stop_signal(mut term: Signal, mut interrupt: Signal) {
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    tracing::info!("stopping: finishing in-flight calls and flushing the journal");
+}

@@ -1,0 +1,504 @@
+//! WF2, WF3 and WF5 (GUIDE.md §4) checked over a `moor-sitesim` journal.
+//!
+//! The journal is the sites' own account of every answered call, written under each site's
+//! lock, so per site its order is the order the site processed calls. Only apply and delete
+//! lines are considered (observe and drift lines carry no idempotency key or token).
+//!
+//! - WF2 at most one effect: at most one `applied` line per (execution, step, site). Attempts
+//!   may repeat; repeats must come back `duplicate` (or `failed`/`fenced`, which change
+//!   nothing).
+//! - WF3 monotonic fencing: per site, a token accepted (`applied` or `duplicate`) is never
+//!   lower than a token the site accepted on an earlier line.
+//! - WF5 no phantom completion: every step Moor recorded as done has an `applied` or
+//!   `duplicate` line for its site — the site acknowledged the effect.
+//!
+//! Every violation names the check, the key and the journal lines involved (1-based line
+//! numbers plus the records), so a failing run can be read without reopening the file.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+
+use crate::sitesim::journal::{JournalOp, JournalOutcome, JournalRecord, JOURNAL_FORMAT_VERSION};
+
+/// One parsed journal line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalLine {
+    /// 1-based line number in the file.
+    pub line: usize,
+    pub record: JournalRecord,
+}
+
+impl fmt::Display for JournalLine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let json = serde_json::to_string(&self.record).map_err(|_| fmt::Error)?;
+        write!(f, "line {}: {json}", self.line)
+    }
+}
+
+/// A whole journal file.
+#[derive(Debug, Clone, Default)]
+pub struct JournalFile {
+    pub lines: Vec<JournalLine>,
+    /// The last line had no newline and did not parse: the sitesim was killed mid-write. That
+    /// call's answer may not have been sent; the line is left out and reported here.
+    pub truncated_tail: Option<usize>,
+}
+
+/// Why a journal could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalReadError {
+    #[error("cannot open journal {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read journal {path} at line {line}: {source}")]
+    Read {
+        path: PathBuf,
+        line: usize,
+        source: std::io::Error,
+    },
+    #[error("journal {path} line {line} is not a journal record: {source}")]
+    Parse {
+        path: PathBuf,
+        line: usize,
+        source: serde_json::Error,
+    },
+    #[error("journal {path} line {line} has format version {found}, this checker reads version {JOURNAL_FORMAT_VERSION}; use the checker of the moor-sitesim that wrote it")]
+    Version {
+        path: PathBuf,
+        line: usize,
+        found: u32,
+    },
+}
+
+/// Reads a journal file. Blank lines are skipped; a final line cut short by a crash is
+/// reported in [`JournalFile::truncated_tail`], any other bad line is an error.
+pub fn read_journal(path: &Path) -> Result<JournalFile, JournalReadError> {
+    let file = File::open(path).map_err(|source| JournalReadError::Open {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut journal = JournalFile::default();
+    let mut buf = Vec::with_capacity(512);
+    let mut line = 0;
+    loop {
+        buf.clear();
+        line += 1;
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| JournalReadError::Read {
+                path: path.to_path_buf(),
+                line,
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        let complete = buf.last() == Some(&b'\n');
+        let text = buf.trim_ascii();
+        if text.is_empty() {
+            continue;
+        }
+        let record: JournalRecord = match serde_json::from_slice(text) {
+            Ok(record) => record,
+            Err(_) if !complete => {
+                journal.truncated_tail = Some(line);
+                break;
+            }
+            Err(source) => {
+                return Err(JournalReadError::Parse {
+                    path: path.to_path_buf(),
+                    line,
+                    source,
+                })
+            }
+        };
+        if record.v != JOURNAL_FORMAT_VERSION {
+            return Err(JournalReadError::Version {
+                path: path.to_path_buf(),
+                line,
+                found: record.v,
+            });
+        }
+        journal.lines.push(JournalLine { line, record });
+    }
+    Ok(journal)
+}
+
+/// A step Moor recorded as done at a site.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DoneStep {
+    pub execution_id: String,
+    pub step: u32,
+    pub site: String,
+}
+
+/// Which invariant a violation breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Check {
+    /// WF2: at most one effect per (execution, step, site).
+    Wf2AtMostOnceEffect,
+    /// WF3: fencing is monotonic per site.
+    Wf3MonotonicFencing,
+    /// WF5: done only for effects the site acknowledged.
+    Wf5NoPhantomCompletion,
+}
+
+impl Check {
+    /// The invariant's id in GUIDE.md §4.
+    pub fn id(self) -> &'static str {
+        match self {
+            Check::Wf2AtMostOnceEffect => "WF2",
+            Check::Wf3MonotonicFencing => "WF3",
+            Check::Wf5NoPhantomCompletion => "WF5",
+        }
+    }
+}
+
+impl fmt::Display for Check {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Check::Wf2AtMostOnceEffect => "at most one effect per step and site",
+            Check::Wf3MonotonicFencing => "monotonic fencing per site",
+            Check::Wf5NoPhantomCompletion => "no phantom completion",
+        };
+        write!(f, "{} {name}", self.id())
+    }
+}
+
+/// One broken invariant, with the evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub check: Check,
+    pub site: String,
+    pub execution_id: String,
+    pub step: u32,
+    /// What is wrong, in a sentence.
+    pub detail: String,
+    /// The journal lines involved (none for a WF5 step the site never mentioned).
+    pub lines: Vec<JournalLine>,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: site {} execution {} step {}: {}",
+            self.check, self.site, self.execution_id, self.step, self.detail
+        )?;
+        for line in &self.lines {
+            write!(f, "\n    {line}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Figures about the journal a verdict was reached on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JournalStats {
+    /// Apply and delete lines.
+    pub calls: usize,
+    pub applied: usize,
+    pub duplicate: usize,
+    pub fenced: usize,
+    pub failed: usize,
+    pub sites: usize,
+    /// Distinct (execution, step, site) keys called.
+    pub keys: usize,
+    pub done_steps: usize,
+    /// Done steps the journal confirms (applied or duplicate).
+    pub done_steps_confirmed: usize,
+}
+
+/// The result of [`check`].
+#[derive(Debug, Clone, Default)]
+pub struct Verdict {
+    pub violations: Vec<Violation>,
+    pub stats: JournalStats,
+}
+
+impl Verdict {
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// How many violations of `check` were found.
+    pub fn count(&self, check: Check) -> usize {
+        self.violations.iter().filter(|v| v.check == check).count()
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.stats;
+        write!(
+            f,
+            "journal: {} calls at {} sites over {} keys (applied {}, duplicate {}, fenced {}, failed {}); done steps confirmed {}/{}; ",
+            s.calls, s.sites, s.keys, s.applied, s.duplicate, s.fenced, s.failed,
+            s.done_steps_confirmed, s.done_steps
+        )?;
+        if self.is_clean() {
+            return write!(f, "WF2, WF3, WF5 hold");
+        }
+        write!(
+            f,
+            "{} violations (WF2 {}, WF3 {}, WF5 {})",
+            self.violations.len(),
+            self.count(Check::Wf2AtMostOnceEffect),
+            self.count(Check::Wf3MonotonicFencing),
+            self.count(Check::Wf5NoPhantomCompletion)
+        )?;
+        for v in &self.violations {
+            write!(f, "\n  {v}")?;
+        }
+        Ok(())
+    }
+}
+
+type Key<'a> = (&'a str, u32, &'a str);
+
+/// Reads the journal at `path` and checks it against `done_steps` (see [`check`]). A torn
+/// final line (sitesim killed mid-write) is left out, as [`read_journal`] explains.
+pub fn check_file(path: &Path, done_steps: &[DoneStep]) -> Result<Verdict, JournalReadError> {
+    let journal = read_journal(path)?;
+    Ok(check(&journal.lines, done_steps))
+}
+
+/// Checks WF2, WF3 and WF5 over `lines` (in journal order) and the steps Moor recorded as
+/// done. Violations come out grouped by check, each group in a stable order.
+pub fn check(lines: &[JournalLine], done_steps: &[DoneStep]) -> Verdict {
+    let mut stats = JournalStats::default();
+    let mut violations = Vec::new();
+    // (execution, step, site) → indexes into `lines` of its apply/delete lines.
+    let mut by_key: HashMap<Key<'_>, Vec<usize>> = HashMap::new();
+    // site → index of the line that accepted the highest token so far.
+    let mut highest: HashMap<&str, usize> = HashMap::new();
+    let mut wf3 = Vec::new();
+
+    for (i, l) in lines.iter().enumerate() {
+        let r = &l.record;
+        if !matches!(r.op, JournalOp::Apply | JournalOp::Delete) {
+            continue;
+        }
+        stats.calls += 1;
+        match r.outcome {
+            JournalOutcome::Applied => stats.applied += 1,
+            JournalOutcome::Duplicate => stats.duplicate += 1,
+            JournalOutcome::Fenced => stats.fenced += 1,
+            JournalOutcome::Failed => stats.failed += 1,
+            JournalOutcome::Observed | JournalOutcome::Drifted => {}
+        }
+        by_key
+            .entry((r.execution_id.as_str(), r.step, r.site.as_str()))
+            .or_default()
+            .push(i);
+        if !r.outcome.token_accepted() {
+            continue;
+        }
+        match highest.get(r.site.as_str()) {
+            Some(&best) if lines[best].record.fence_token > r.fence_token => {
+                wf3.push(Violation {
+                    check: Check::Wf3MonotonicFencing,
+                    site: r.site.clone(),
+                    execution_id: r.execution_id.clone(),
+                    step: r.step,
+                    detail: format!(
+                        "accepted ({:?}) token {} after accepting token {} on line {}",
+                        r.outcome, r.fence_token, lines[best].record.fence_token, lines[best].line
+                    ),
+                    lines: vec![lines[best].clone(), l.clone()],
+                });
+            }
+            Some(&best) if lines[best].record.fence_token == r.fence_token => {}
+            _ => {
+                highest.insert(r.site.as_str(), i);
+            }
+        }
+    }
+    stats.sites = by_key
+        .keys()
+        .map(|(_, _, site)| *site)
+        .collect::<BTreeSet<_>>()
+        .len();
+    stats.keys = by_key.len();
+
+    let mut keys: Vec<&Key<'_>> = by_key.keys().collect();
+    keys.sort();
+    for key in keys {
+        let applied: Vec<JournalLine> = by_key[key]
+            .iter()
+            .map(|&i| &lines[i])
+            .filter(|l| l.record.outcome == JournalOutcome::Applied)
+            .cloned()
+            .collect();
+        if applied.len() > 1 {
+            let (execution_id, step, site) = *key;
+            violations.push(Violation {
+                check: Check::Wf2AtMostOnceEffect,
+                site: site.to_string(),
+                execution_id: execution_id.to_string(),
+                step,
+                detail: format!("applied {} times", applied.len()),
+                lines: applied,
+            });
+        }
+    }
+    violations.extend(wf3);
+
+    let done: BTreeSet<&DoneStep> = done_steps.iter().collect();
+    stats.done_steps = done.len();
+    for d in done {
+        let key = (d.execution_id.as_str(), d.step, d.site.as_str());
+        let seen = by_key.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let acknowledged = seen
+            .iter()
+            .any(|&i| lines[i].record.outcome.token_accepted());
+        if acknowledged {
+            stats.done_steps_confirmed += 1;
+            continue;
+        }
+        violations.push(Violation {
+            check: Check::Wf5NoPhantomCompletion,
+            site: d.site.clone(),
+            execution_id: d.execution_id.clone(),
+            step: d.step,
+            detail: if seen.is_empty() {
+                "recorded done, but the site never answered a call for it".into()
+            } else {
+                "recorded done, but the site never applied it (no applied or duplicate answer)"
+                    .into()
+            },
+            lines: seen.iter().map(|&i| lines[i].clone()).collect(),
+        });
+    }
+    Verdict { violations, stats }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(n: usize, site: &str, step: u32, token: u64, outcome: JournalOutcome) -> JournalLine {
+        JournalLine {
+            line: n,
+            record: JournalRecord {
+                v: JOURNAL_FORMAT_VERSION,
+                ts_ms: n as u64,
+                site: site.into(),
+                environment: "env".into(),
+                resource: "web".into(),
+                execution_id: "exec".into(),
+                step,
+                attempt: 1,
+                fence_token: token,
+                op: JournalOp::Apply,
+                outcome,
+                highest_token: token,
+                observed_digest: String::new(),
+                error: String::new(),
+            },
+        }
+    }
+
+    fn done(site: &str, step: u32) -> DoneStep {
+        DoneStep {
+            execution_id: "exec".into(),
+            step,
+            site: site.into(),
+        }
+    }
+
+    use JournalOutcome::*;
+
+    #[test]
+    fn a_clean_journal_passes() {
+        let lines = vec![
+            line(1, "a", 1, 1, Failed),
+            line(2, "a", 1, 1, Applied),
+            line(3, "b", 1, 2, Applied),
+            line(4, "a", 1, 2, Duplicate),
+            line(5, "a", 2, 1, Fenced),
+            line(6, "a", 2, 2, Applied),
+        ];
+        let verdict = check(&lines, &[done("a", 1), done("b", 1), done("a", 2)]);
+        assert!(verdict.is_clean(), "{verdict}");
+        assert_eq!(verdict.stats.calls, 6);
+        assert_eq!(verdict.stats.sites, 2);
+        assert_eq!(verdict.stats.keys, 3);
+        assert_eq!(verdict.stats.done_steps_confirmed, 3);
+    }
+
+    #[test]
+    fn two_applies_of_one_key_break_wf2() {
+        let lines = vec![line(1, "a", 1, 1, Applied), line(2, "a", 1, 1, Applied)];
+        let verdict = check(&lines, &[]);
+        assert_eq!(verdict.count(Check::Wf2AtMostOnceEffect), 1, "{verdict}");
+        let v = &verdict.violations[0];
+        assert_eq!(
+            v.lines.iter().map(|l| l.line).collect::<Vec<_>>(),
+            vec![1, 2]
+        );
+        assert!(verdict.to_string().contains("WF2"), "{verdict}");
+    }
+
+    #[test]
+    fn a_lower_token_accepted_later_breaks_wf3_per_site_only() {
+        let lines = vec![
+            line(1, "a", 1, 5, Applied),
+            line(2, "b", 1, 3, Applied),   // another site: independent
+            line(3, "a", 2, 5, Duplicate), // equal: fine
+            line(4, "a", 3, 4, Fenced),    // refused: fine
+            line(5, "a", 4, 4, Duplicate), // accepted lower: violation
+        ];
+        let verdict = check(&lines, &[]);
+        assert_eq!(verdict.violations.len(), 1, "{verdict}");
+        let v = &verdict.violations[0];
+        assert_eq!(v.check, Check::Wf3MonotonicFencing);
+        assert_eq!(
+            v.lines.iter().map(|l| l.line).collect::<Vec<_>>(),
+            vec![1, 5]
+        );
+    }
+
+    #[test]
+    fn done_without_acknowledgement_breaks_wf5() {
+        let lines = vec![line(1, "a", 1, 1, Failed), line(2, "a", 2, 1, Applied)];
+        let verdict = check(&lines, &[done("a", 1), done("a", 2), done("c", 9)]);
+        assert_eq!(verdict.count(Check::Wf5NoPhantomCompletion), 2, "{verdict}");
+        assert_eq!(verdict.violations[0].lines.len(), 1);
+        assert!(verdict.violations[1].lines.is_empty());
+        assert_eq!(verdict.stats.done_steps_confirmed, 1);
+    }
+
+    #[test]
+    fn reading_skips_a_torn_tail_and_refuses_other_damage() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("j.jsonl");
+        let good = serde_json::to_string(&line(1, "a", 1, 1, Applied).record).expect("json");
+        std::fs::write(&path, format!("{good}\n\n{good}\n{{\"v\":1,\"ts")).expect("write");
+        let journal = read_journal(&path).expect("readable");
+        assert_eq!(journal.lines.len(), 2);
+        assert_eq!(journal.lines[1].line, 3);
+        assert_eq!(journal.truncated_tail, Some(4));
+
+        std::fs::write(&path, format!("{good}\nnot json\n{good}\n")).expect("write");
+        let err = read_journal(&path).expect_err("bad middle line");
+        assert!(
+            matches!(err, JournalReadError::Parse { line: 2, .. }),
+            "{err}"
+        );
+
+        let v2 = good.replace("\"v\":1", "\"v\":2");
+        std::fs::write(&path, format!("{v2}\n")).expect("write");
+        let err = read_journal(&path).expect_err("unknown version");
+        assert!(
+            matches!(err, JournalReadError::Version { found: 2, .. }),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,8 @@
+//! Checkers: read what a run left behind and say which invariants of GUIDE.md §4 held.
+//!
+//! - [`journal`]: WF2 (at most one effect per step and site), WF3 (monotonic fencing per site)
+//!   and WF5 (no phantom completion) over a `moor-sitesim` journal, given the steps Moor
+//!   recorded as done. Run against a sitesim started with `--unsafe-no-fencing-no-dedupe`, it
+//!   must report WF2 violations: that is the WF6 negative control.
+
+pub mod journal;

@@ -1,0 +1,377 @@
+//! A cluster of real `moord` processes on loopback, each with its own data dir and log file,
+//! driven only over the network. Used by the integration tests, the fault-injection suite,
+//! the benchmarks and the README's demo.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use moor_proto::api::moor_api_client::MoorApiClient;
+use moor_proto::api::{ClusterInitRequest, ClusterStatusRequest, ClusterStatusResponse};
+use tonic::transport::{Channel, Endpoint};
+
+/// Where the project's binaries are: `MOOR_BIN_DIR`, or the cargo profile directory that
+/// holds the running test or benchmark executable.
+pub fn bin_dir() -> PathBuf {
+    if let Ok(dir) = std::env::var("MOOR_BIN_DIR") {
+        return PathBuf::from(dir);
+    }
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    // Integration tests live in <profile>/deps; binaries in <profile>.
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// A free loopback port (bound then released; the caller binds it again right away).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("no free loopback port")
+}
+
+/// Extra `[raft]` settings written into each member's config file.
+#[derive(Debug, Clone, Default)]
+pub struct MemberSettings {
+    /// Lines appended to the `[raft]` table, e.g. `snapshot_every_entries = 50`.
+    pub raft: Vec<String>,
+}
+
+/// One `moord` process (running or not) of a [`Cluster`].
+pub struct MemberProc {
+    pub id: u64,
+    pub addr: String,
+    pub data_dir: PathBuf,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+    child: Option<Child>,
+}
+
+impl MemberProc {
+    /// The OS process id while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// Real `moord` processes on loopback.
+pub struct Cluster {
+    pub dir: PathBuf,
+    pub members: BTreeMap<u64, MemberProc>,
+    settings: MemberSettings,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Cluster {
+    /// Starts `n` members (ids 1..=n) in a fresh temporary directory and initialises them as
+    /// one group through member 1; returns once a leader is elected.
+    pub async fn start(n: u64, settings: MemberSettings) -> Result<Cluster> {
+        let tmp = tempfile::Builder::new().prefix("moor-cluster-").tempdir()?;
+        let mut cluster = Cluster::new_in(tmp.path(), settings);
+        cluster._tmp = Some(tmp);
+        for id in 1..=n {
+            cluster.add_process(id)?;
+        }
+        cluster.init(1).await?;
+        cluster.wait_leader(Duration::from_secs(20)).await?;
+        Ok(cluster)
+    }
+
+    /// A cluster with no member yet, keeping its files in `dir`.
+    pub fn new_in(dir: &Path, settings: MemberSettings) -> Cluster {
+        Cluster {
+            dir: dir.to_path_buf(),
+            members: BTreeMap::new(),
+            settings,
+            _tmp: None,
+        }
+    }
+
+    /// Keeps the directory (logs, data) after the cluster is dropped, for a post-mortem.
+    pub fn keep_dir(&mut self) -> PathBuf {
+        if let Some(tmp) = self._tmp.take() {
+            let _ = tmp.keep();
+        }
+        self.dir.clone()
+    }
+
+    /// Creates member `id` (config, data dir, port) and starts its process.
+    pub fn add_process(&mut self, id: u64) -> Result<()> {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let data_dir = self.dir.join(format!("member-{id}"));
+        let config_path = self.dir.join(format!("member-{id}.toml"));
+        let log_path = self.dir.join(format!("member-{id}.log"));
+        let mut text = format!(
+            "id = {id}\nlisten_addr = \"{addr}\"\ndata_dir = \"{}\"\n\n[log]\nfilter = \"info,openraft=warn\"\n\n[raft]\n",
+            data_dir.display()
+        );
+        for line in &self.settings.raft {
+            text.push_str(line);
+            text.push('\n');
+        }
+        std::fs::write(&config_path, text)?;
+        self.members.insert(
+            id,
+            MemberProc {
+                id,
+                addr,
+                data_dir,
+                config_path,
+                log_path,
+                child: None,
+            },
+        );
+        self.restart(id)
+    }
+
+    /// (Re)starts member `id`'s process with its existing config and data.
+    pub fn restart(&mut self, id: u64) -> Result<()> {
+        let m = self.members.get_mut(&id).context("no such member")?;
+        if m.child.is_some() {
+            bail!("member {id} is already running");
+        }
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&m.log_path)?;
+        let child = Command::new(bin_dir().join("moord"))
+            .arg("--config")
+            .arg(&m.config_path)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin_dir().join("moord").display()))?;
+        m.child = Some(child);
+        Ok(())
+    }
+
+    /// Sends `signal` to member `id`'s process.
+    pub fn signal(&self, id: u64, signal: i32) -> Result<()> {
+        let pid = self.members[&id].pid().context("member not running")?;
+        // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
+        let rc = unsafe { libc::kill(pid as i32, signal) };
+        if rc != 0 {
+            bail!(
+                "kill({pid}, {signal}) failed: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+        Ok(())
+    }
+
+    /// SIGKILLs member `id` and reaps it.
+    pub fn kill(&mut self, id: u64) -> Result<()> {
+        let m = self.members.get_mut(&id).context("no such member")?;
+        if let Some(mut child) = m.child.take() {
+            child.kill()?;
+            child.wait()?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERMs member `id` and waits for it to exit; returns its exit status.
+    pub fn stop(&mut self, id: u64) -> Result<std::process::ExitStatus> {
+        self.signal(id, libc::SIGTERM)?;
+        let m = self.members.get_mut(&id).context("no such member")?;
+        let mut child = m.child.take().context("member not running")?;
+        Ok(child.wait()?)
+    }
+
+    /// Deletes member `id`'s data dir (the member must be stopped).
+    pub fn wipe(&mut self, id: u64) -> Result<()> {
+        let m = &self.members[&id];
+        if m.child.is_some() {
+            bail!("stop member {id} before wiping it");
+        }
+        if m.data_dir.exists() {
+            std::fs::remove_dir_all(&m.data_dir)?;
+        }
+        Ok(())
+    }
+
+    /// Address of member `id`.
+    pub fn addr(&self, id: u64) -> &str {
+        &self.members[&id].addr
+    }
+
+    /// Ids of running members.
+    pub fn running(&self) -> Vec<u64> {
+        self.members
+            .values()
+            .filter(|m| m.is_running())
+            .map(|m| m.id)
+            .collect()
+    }
+
+    /// A client for member `id` (connects lazily).
+    pub fn client(&self, id: u64) -> MoorApiClient<Channel> {
+        client(self.addr(id))
+    }
+
+    /// Initialises the group with every member currently defined, through member `via`.
+    pub async fn init(&self, via: u64) -> Result<()> {
+        let members: std::collections::HashMap<u64, String> = self
+            .members
+            .values()
+            .map(|m| (m.id, m.addr.clone()))
+            .collect();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // The process may still be starting: retry until it listens.
+        loop {
+            match self
+                .client(via)
+                .cluster_init(ClusterInitRequest {
+                    members: members.clone(),
+                })
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(s) if s.code() == tonic::Code::Unavailable && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(s) => bail!("cluster init via member {via} failed: {}", s.message()),
+            }
+        }
+    }
+
+    /// Status of member `id`, or None if it does not answer.
+    pub async fn status(&self, id: u64) -> Option<ClusterStatusResponse> {
+        let mut c = self.client(id);
+        let mut req = tonic::Request::new(ClusterStatusRequest {});
+        req.set_timeout(Duration::from_secs(2));
+        c.cluster_status(req).await.ok().map(|r| r.into_inner())
+    }
+
+    /// Waits until the running members agree on one leader in one term; returns its id.
+    pub async fn wait_leader(&self, timeout: Duration) -> Result<u64> {
+        self.wait_leader_among(&self.running(), timeout).await
+    }
+
+    /// Like [`Cluster::wait_leader`], over the members in `ids` only.
+    pub async fn wait_leader_among(&self, ids: &[u64], timeout: Duration) -> Result<u64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut seen = Vec::new();
+            for id in ids {
+                if let Some(s) = self.status(*id).await {
+                    seen.push((s.leader_id, s.term, s.state.clone(), *id));
+                }
+            }
+            if seen.len() == ids.len() {
+                if let Some((Some(leader), term, _, _)) = seen.first().cloned() {
+                    let agree = seen
+                        .iter()
+                        .all(|(l, t, _, _)| *l == Some(leader) && *t == term);
+                    let leader_says = seen
+                        .iter()
+                        .any(|(_, _, state, id)| *id == leader && state == "Leader");
+                    if agree && (leader_says || !ids.contains(&leader)) {
+                        return Ok(leader);
+                    }
+                }
+            }
+            if Instant::now() > deadline {
+                bail!("no agreed leader among {ids:?} within {timeout:?}: {seen:?}");
+            }
+            // Polls a condition the cluster reports; elections take hundreds of ms.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The last lines of member `id`'s log, for failure messages.
+    pub fn log_tail(&self, id: u64, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.members[&id].log_path).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for m in self.members.values_mut() {
+            if let Some(mut child) = m.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// A lazily connecting client for a member address.
+pub fn client(addr: &str) -> MoorApiClient<Channel> {
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("valid address")
+        .connect_timeout(Duration::from_secs(1))
+        .tcp_nodelay(true)
+        .connect_lazy();
+    MoorApiClient::new(channel)
+}
+
+/// A `moor-sitesim` process: many simulated sites behind one address.
+pub struct SiteSimProc {
+    pub addr: String,
+    pub journal: PathBuf,
+    child: Child,
+}
+
+impl SiteSimProc {
+    /// Starts `moor-sitesim` on a free loopback port with `args` (besides `--listen` and
+    /// `--journal`), writing its journal to `journal`; returns once it listens.
+    pub fn start(journal: &Path, log: &Path, args: &[&str]) -> Result<SiteSimProc> {
+        use std::io::{BufRead, BufReader};
+        let log_file = File::create(log)?;
+        let mut child = Command::new(bin_dir().join("moor-sitesim"))
+            .args(["--listen", "127.0.0.1:0", "--journal"])
+            .arg(journal)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log_file)
+            .spawn()
+            .with_context(|| {
+                format!("cannot start {}", bin_dir().join("moor-sitesim").display())
+            })?;
+        let stdout = child.stdout.take().context("sitesim stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let addr = line
+            .trim()
+            .strip_prefix("moor-sitesim listening on ")
+            .with_context(|| format!("unexpected first line from moor-sitesim: {line:?}"))?
+            .to_string();
+        Ok(SiteSimProc {
+            addr,
+            journal: journal.to_path_buf(),
+            child,
+        })
+    }
+
+    /// SIGTERMs the sitesim (it flushes its journal on exit) and waits for it.
+    pub fn stop(mut self) -> Result<()> {
+        // SAFETY: kill(2) on the pid of a child we own and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait()?;
+        if !status.success() {
+            bail!("moor-sitesim exited with {status}");
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SiteSimProc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,8 @@
+//! Moor's system-level test kit: a harness that runs real `moord` processes and talks to them
+//! only over the network, shared by the integration tests, the fault-injection suite and the
+//! `moor-bench` program.
+
+pub mod bench;
+pub mod checkers;
+pub mod harness;
+pub mod sitesim;

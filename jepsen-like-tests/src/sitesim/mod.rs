@@ -1,0 +1,146 @@
+//! `moor-sitesim`: many simulated sites (hundreds to 100,000) behind one gRPC endpoint that
+//! speaks the site protocol (`moor.site.v1.SiteAgent`), so the fault-injection suite and the
+//! benchmarks can drive real bulk rollouts without real sites.
+//!
+//! Each site keeps only what the protocol's guarantees need — the highest fence token it
+//! accepted, its resources, and the recorded result of every idempotency key it applied — and
+//! writes one journal line per answered call. The journal is the ground truth the WF2/WF3/WF5
+//! checkers (`crate::checkers::journal`) hold Moor to; `--unsafe-no-fencing-no-dedupe` turns
+//! the guarantees off so the WF6 negative control can prove the checkers see violations.
+//!
+//! Files: `config` (settings and flags), `dice` (seeded per-call decisions), `site` (one
+//! site's rules), `sim` (all sites, network behaviour, counters), `journal` (the record format
+//! and its writer), `service` (gRPC), `errors` (error → status mapping). This file serves it.
+//!
+//! In-process use (tests): [`RunningSim::start`]; or build a [`SiteSim`], keep a clone as the
+//! handle, and run [`serve`] with your own listener and shutdown future.
+
+pub mod config;
+pub mod dice;
+pub mod errors;
+pub mod journal;
+pub mod service;
+pub mod sim;
+pub mod site;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use moor_proto::site::site_agent_server::SiteAgentServer;
+use moor_proto::site::site_sim_admin_server::SiteSimAdminServer;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+pub use config::{ConfigError, SimArgs, SimConfig};
+pub use errors::SimError;
+pub use journal::{JournalOp, JournalOutcome, JournalRecord, JOURNAL_FORMAT_VERSION};
+pub use sim::{SimStats, SiteSim};
+
+/// Longest site, environment, resource or execution name accepted (a DNS name's length).
+pub const MAX_NAME_BYTES: usize = 253;
+
+/// Serves `sim` on `listener` until `shutdown` resolves, then releases held calls, lets
+/// in-flight calls finish, and flushes the journal. Keep a clone of `sim` to read its stats
+/// or flush its journal while it serves.
+pub async fn serve(
+    sim: SiteSim,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), SimError> {
+    let config = sim.config().clone();
+    let service = service::SimService::new(sim.clone());
+    let agent =
+        SiteAgentServer::new(service.clone()).max_decoding_message_size(config.max_request_bytes);
+    let admin =
+        SiteSimAdminServer::new(service).max_decoding_message_size(config.max_request_bytes);
+    let releaser = sim.clone();
+    let signal = async move {
+        shutdown.await;
+        // Held calls would otherwise keep graceful shutdown waiting for their deadlines.
+        releaser.release_held_calls();
+    };
+    let limit = config.max_concurrent_requests_per_connection;
+    let served = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(limit)
+        // hyper's default of 200 streams per connection would cap a rollout's parallelism
+        // below the concurrency limit above.
+        .max_concurrent_streams(u32::try_from(limit).unwrap_or(u32::MAX))
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .add_service(agent)
+        .add_service(admin)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+        .await;
+    // Flush whatever happened to the server: every answered call must be in the file.
+    let flushed = sim.flush_journal().await;
+    served?;
+    flushed?;
+    Ok(())
+}
+
+/// A sitesim serving on a loopback port in this process, for tests.
+pub struct RunningSim {
+    addr: SocketAddr,
+    sim: SiteSim,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), SimError>>,
+}
+
+impl RunningSim {
+    /// Starts serving `config` on 127.0.0.1 at a free port.
+    pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
+        let sim = SiteSim::new(config)?;
+        let listen = "127.0.0.1:0";
+        let listener = TcpListener::bind(listen)
+            .await
+            .map_err(|e| SimError::Listen {
+                addr: listen.into(),
+                detail: e.to_string(),
+            })?;
+        let addr = listener.local_addr().map_err(|e| SimError::Listen {
+            addr: listen.into(),
+            detail: e.to_string(),
+        })?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(sim.clone(), listener, async move {
+            // Dropping the RunningSim without stop() also stops the server.
+            let _ = stopped.await;
+        }));
+        Ok(RunningSim {
+            addr,
+            sim,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`, for a tonic client.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The handle: stats, drift, reachability, journal flush.
+    pub fn sim(&self) -> &SiteSim {
+        &self.sim
+    }
+
+    /// Stops serving and flushes the journal.
+    pub async fn stop(mut self) -> Result<(), SimError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match (&mut self.task).await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(SimError::ShuttingDown),
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The gRPC face of a sitesim: [`SiteAgent`] (the site protocol Moor's leader speaks) and
+//! [`SiteSimAdmin`] (test control). Validates requests, converts between wire messages and
+//! [`SiteSim`] calls; all behaviour lives in `sim.rs` and `site.rs`.
+
+use moor_proto::site::site_agent_server::SiteAgent;
+use moor_proto::site::site_sim_admin_server::SiteSimAdmin;
+use moor_proto::site::{
+    ApplyRequest, ApplyResponse, DeleteRequest, FlushJournalRequest, FlushJournalResponse,
+    IdempotencyKey, InjectDriftRequest, InjectDriftResponse, ObserveRequest, ObserveResponse,
+    ResourceRef, SetUnreachableRequest, SetUnreachableResponse, SiteSimStatsRequest,
+    SiteSimStatsResponse,
+};
+use tonic::{Request, Response, Status};
+
+use super::errors::SimError;
+use super::sim::{MutateCall, SiteSim};
+use super::site::Answer;
+use super::MAX_NAME_BYTES;
+
+/// Serves [`SiteAgent`] and [`SiteSimAdmin`] over one [`SiteSim`].
+#[derive(Clone)]
+pub struct SimService {
+    sim: SiteSim,
+}
+
+impl SimService {
+    pub fn new(sim: SiteSim) -> Self {
+        SimService { sim }
+    }
+}
+
+fn name(field: &'static str, value: &str) -> Result<(), SimError> {
+    if value.is_empty() {
+        return Err(SimError::invalid(field, "must not be empty"));
+    }
+    if value.len() > MAX_NAME_BYTES {
+        return Err(SimError::invalid(
+            field,
+            format!("{} bytes, at most {MAX_NAME_BYTES}", value.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// The target of a mutating call: site, environment and resource all named.
+fn target(target: Option<ResourceRef>) -> Result<ResourceRef, SimError> {
+    let target = target.ok_or_else(|| SimError::invalid("target", "missing"))?;
+    name("target.site", &target.site)?;
+    name("target.environment", &target.environment)?;
+    name("target.resource", &target.resource)?;
+    Ok(target)
+}
+
+fn key(key: Option<IdempotencyKey>) -> Result<IdempotencyKey, SimError> {
+    let key = key.ok_or_else(|| SimError::invalid("key", "missing"))?;
+    name("key.execution_id", &key.execution_id)?;
+    Ok(key)
+}
+
+fn response(answer: Answer) -> Response<ApplyResponse> {
+    Response::new(ApplyResponse {
+        outcome: answer.outcome as i32,
+        observed_digest: answer.observed_digest,
+        error: answer.error,
+        highest_token: answer.highest_token,
+    })
+}
+
+#[tonic::async_trait]
+impl SiteAgent for SimService {
+    async fn apply(
+        &self,
+        request: Request<ApplyRequest>,
+    ) -> Result<Response<ApplyResponse>, Status> {
+        let req = request.into_inner();
+        let target = target(req.target)?;
+        let key = key(req.key)?;
+        if !req.properties_json.is_empty() {
+            serde_json::from_str::<serde::de::IgnoredAny>(&req.properties_json)
+                .map_err(|e| SimError::invalid("properties_json", format!("not JSON: {e}")))?;
+        }
+        let answer = self
+            .sim
+            .mutate(MutateCall {
+                site: target.site,
+                environment: target.environment,
+                resource: target.resource,
+                execution_id: key.execution_id,
+                step: key.step,
+                attempt: req.attempt,
+                fence_token: req.fence_token,
+                apply: Some((req.properties_json, req.desired_digest)),
+            })
+            .await?;
+        Ok(response(answer))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<ApplyResponse>, Status> {
+        let req = request.into_inner();
+        let target = target(req.target)?;
+        let key = key(req.key)?;
+        let answer = self
+            .sim
+            .mutate(MutateCall {
+                site: target.site,
+                environment: target.environment,
+                resource: target.resource,
+                execution_id: key.execution_id,
+                step: key.step,
+                attempt: req.attempt,
+                fence_token: req.fence_token,
+                apply: None,
+            })
+            .await?;
+        Ok(response(answer))
+    }
+
+    async fn observe(
+        &self,
+        request: Request<ObserveRequest>,
+    ) -> Result<Response<ObserveResponse>, Status> {
+        let target = request
+            .into_inner()
+            .target
+            .ok_or_else(|| SimError::invalid("target", "missing"))?;
+        name("target.site", &target.site)?;
+        name("target.environment", &target.environment)?;
+        let resources = self
+            .sim
+            .observe(&target.site, &target.environment, &target.resource)
+            .await?;
+        Ok(Response::new(ObserveResponse { resources }))
+    }
+}
+
+#[tonic::async_trait]
+impl SiteSimAdmin for SimService {
+    async fn inject_drift(
+        &self,
+        request: Request<InjectDriftRequest>,
+    ) -> Result<Response<InjectDriftResponse>, Status> {
+        let req = request.into_inner();
+        name("site", &req.site)?;
+        name("environment", &req.environment)?;
+        name("resource", &req.resource)?;
+        let observed_digest = self
+            .sim
+            .inject_drift(&req.site, &req.environment, &req.resource)
+            .await?;
+        Ok(Response::new(InjectDriftResponse { observed_digest }))
+    }
+
+    async fn set_unreachable(
+        &self,
+        request: Request<SetUnreachableRequest>,
+    ) -> Result<Response<SetUnreachableResponse>, Status> {
+        let req = request.into_inner();
+        name("site", &req.site)?;
+        let was_unreachable = self.sim.set_unreachable(&req.site, req.unreachable);
+        Ok(Response::new(SetUnreachableResponse { was_unreachable }))
+    }
+
+    async fn stats(
+        &self,
+        _request: Request<SiteSimStatsRequest>,
+    ) -> Result<Response<SiteSimStatsResponse>, Status> {
+        let s = self.sim.stats();
+        Ok(Response::new(SiteSimStatsResponse {
+            sites: s.sites,
+            applied: s.applied,
+            duplicate: s.duplicate,
+            fenced: s.fenced,
+            failed: s.failed,
+            observed: s.observed,
+            held_now: s.held_now,
+            held_total: s.held_total,
+            drift_injected: s.drift_injected,
+            journal_lines_written: s.journal_lines_written,
+            journal_error: s.journal_error.unwrap_or_default(),
+        }))
+    }
+
+    async fn flush_journal(
+        &self,
+        _request: Request<FlushJournalRequest>,
+    ) -> Result<Response<FlushJournalResponse>, Status> {
+        let flushed = self.sim.flush_journal().await?;
+        Ok(Response::new(FlushJournalResponse {
+            enabled: flushed.is_some(),
+            lines_written: flushed.unwrap_or(0),
+        }))
+    }
+}

@@ -1,0 +1,177 @@
+//! Bad input of every kind gets a clear error and changes nothing: config files, flags,
+//! oversized and malformed requests, impossible membership changes.
+
+use moor_jepsen_like_tests::harness::{bin_dir, Cluster, MemberSettings};
+use moor_proto::api::{
+    AddMemberRequest, ClusterInitRequest, GetRequest, PromoteMemberRequest, PutRequest,
+    ReadConsistency, RemoveMemberRequest,
+};
+use moor_proto::raft::raft_peer_client::RaftPeerClient;
+use moor_proto::raft::RaftPayload;
+use std::process::Command;
+use tonic::Code;
+
+fn moord(args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin_dir().join("moord"))
+        .args(args)
+        .output()
+        .expect("run moord");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn unknown_config_key_is_refused_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("moord.toml");
+    std::fs::write(&path, "id = 1\n[raft]\nheartbeat_ms = 50\n").unwrap();
+    let (ok, err) = moord(&["--config", path.to_str().unwrap(), "--check-config"]);
+    assert!(!ok);
+    assert!(err.contains("heartbeat_ms"), "{err}");
+    assert!(err.contains("line 3"), "{err}");
+}
+
+#[test]
+fn bad_values_are_named_in_the_error() {
+    let (ok, err) = moord(&["--advertise-addr", "10.1.2.3", "--check-config"]);
+    assert!(!ok);
+    assert!(
+        err.contains("advertise_addr") && err.contains("10.1.2.3"),
+        "{err}"
+    );
+
+    let (ok, err) = moord(&["--id", "0", "--check-config"]);
+    assert!(!ok);
+    assert!(err.contains("id"), "{err}");
+
+    let (ok, err) = moord(&["--listen-addr", "nonsense", "--check-config"]);
+    assert!(!ok);
+    assert!(err.contains("nonsense"), "{err}");
+
+    let (ok, out) = moord(&["--id", "7", "--check-config"]);
+    assert!(ok, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_change_nothing() {
+    let cluster = Cluster::start(3, MemberSettings::default()).await.unwrap();
+    let mut c = cluster.client(2);
+    let before = cluster.status(1).await.unwrap();
+
+    // Oversized value (over limits.max_value_bytes, under the request cap).
+    let err = c
+        .put(PutRequest {
+            key: "big".into(),
+            value: vec![7u8; (1 << 20) + 1],
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("limits.max_value_bytes"), "{err}");
+
+    // Over the request size cap: refused by the transport before any handler runs.
+    let err = c
+        .put(PutRequest {
+            key: "huge".into(),
+            value: vec![7u8; 5 << 20],
+        })
+        .await
+        .unwrap_err();
+    assert_ne!(err.code(), Code::Ok);
+
+    let err = c
+        .put(PutRequest {
+            key: String::new(),
+            value: b"v".to_vec(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    let err = c
+        .get(GetRequest {
+            key: "big".into(),
+            consistency: 42,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+
+    // Membership: bad address, unknown learner, unknown member, second init.
+    let err = c
+        .add_member(AddMemberRequest {
+            id: 9,
+            addr: "not-an-address".into(),
+            wait_caught_up: false,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    let err = c
+        .promote_member(PromoteMemberRequest { id: 9 })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    assert!(err.message().contains("cluster add"), "{err}");
+    let err = c
+        .remove_member(RemoveMemberRequest { id: 9 })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    let err = c
+        .cluster_init(ClusterInitRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+
+    // Garbage on the peer service.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.addr(1)))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut peer = RaftPeerClient::new(channel);
+    for data in [vec![], vec![1u8, 0xc1, 0xff], vec![99u8, 1, 2]] {
+        let err = peer
+            .forward(RaftPayload { data: data.clone() })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{data:?}: {err}");
+        let err = peer.append_entries(RaftPayload { data }).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+    }
+
+    // Nothing changed: no key written, same members, same term, the cluster still serves.
+    for key in ["big", "huge"] {
+        let r = c
+            .get(GetRequest {
+                key: key.into(),
+                consistency: ReadConsistency::Linearizable as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(r.kv.is_none(), "{key} was written");
+    }
+    let after = cluster.status(1).await.unwrap();
+    let ids = |s: &moor_proto::api::ClusterStatusResponse| {
+        s.members
+            .iter()
+            .map(|m| (m.id, m.addr.clone(), m.voter))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&before), ids(&after));
+    assert_eq!(
+        before.last_log_index, after.last_log_index,
+        "a rejected request wrote a log entry"
+    );
+    assert_eq!(before.term, after.term);
+    c.put(PutRequest {
+        key: "ok".into(),
+        value: b"v".to_vec(),
+    })
+    .await
+    .unwrap();
+}

@@ -1,0 +1,197 @@
+//! Drivers: how the executor changes a resource at a site. Today one driver, the site
+//! protocol (`moor.site.v1.SiteAgent`), spoken by site agents and `moor-sitesim`.
+//!
+//! Every call carries the idempotency key (execution, step) — the same on every attempt and
+//! after failover — the attempt number, and the fence token (the dispatching leader's term).
+//! The driver maps the site's answer to what the executor must do: record success, record a
+//! failure (retryable or not), or stop because this leader has been fenced out.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use moor_proto::site::site_agent_client::SiteAgentClient;
+use moor_proto::site::{
+    ApplyRequest, ApplyResponse, DeleteRequest, IdempotencyKey, Outcome, ResourceRef,
+};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::execution::StepAction;
+use crate::site::{Driver, Site};
+
+/// One dispatched step, as the driver needs it.
+#[derive(Debug, Clone)]
+pub struct DriverCall {
+    pub site: Site,
+    pub environment: String,
+    pub resource: String,
+    pub resource_type: String,
+    pub action: StepAction,
+    pub properties_json: String,
+    pub desired_digest: String,
+    pub execution_id: String,
+    pub step: u32,
+    pub attempt: u32,
+    pub fence_token: u64,
+    /// The call's deadline (the step timeout).
+    pub timeout: Duration,
+}
+
+/// What the site said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverResult {
+    /// Applied now, or earlier under the same idempotency key.
+    Done { observed_digest: String },
+    /// The site accepted a higher fence token: this leader is deposed.
+    Fenced { highest_token: u64 },
+    /// The attempt failed.
+    Failed { error: String, retryable: bool },
+}
+
+/// Drivers for every kind of site, with one cached channel per agent endpoint.
+#[derive(Clone, Default)]
+pub struct Drivers {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl Drivers {
+    fn agent(&self, endpoint: &str) -> Result<SiteAgentClient<Channel>, String> {
+        let mut map = self.channels.lock().expect("driver channel cache poisoned");
+        let channel = match map.get(endpoint) {
+            Some(c) => c.clone(),
+            None => {
+                let c = Endpoint::from_shared(format!("http://{endpoint}"))
+                    .map_err(|e| format!("bad agent endpoint {endpoint}: {e}"))?
+                    .connect_timeout(Duration::from_secs(2))
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(Duration::from_secs(10))
+                    .connect_lazy();
+                map.insert(endpoint.to_string(), c.clone());
+                c
+            }
+        };
+        Ok(SiteAgentClient::new(channel))
+    }
+
+    /// Performs one step at its site.
+    pub async fn call(&self, call: &DriverCall) -> DriverResult {
+        let Driver::Agent { endpoint } = &call.site.driver;
+        let mut client = match self.agent(endpoint) {
+            Ok(c) => c,
+            Err(error) => {
+                return DriverResult::Failed {
+                    error,
+                    retryable: false,
+                }
+            }
+        };
+        let target = Some(ResourceRef {
+            site: call.site.name.clone(),
+            environment: call.environment.clone(),
+            resource: call.resource.clone(),
+            resource_type: call.resource_type.clone(),
+        });
+        let key = Some(IdempotencyKey {
+            execution_id: call.execution_id.clone(),
+            step: call.step,
+        });
+        let response = match call.action {
+            StepAction::Create | StepAction::Modify => {
+                let mut req = tonic::Request::new(ApplyRequest {
+                    target,
+                    key,
+                    attempt: call.attempt,
+                    fence_token: call.fence_token,
+                    properties_json: call.properties_json.clone(),
+                    desired_digest: call.desired_digest.clone(),
+                });
+                req.set_timeout(call.timeout);
+                client.apply(req).await
+            }
+            StepAction::Delete => {
+                let mut req = tonic::Request::new(DeleteRequest {
+                    target,
+                    key,
+                    attempt: call.attempt,
+                    fence_token: call.fence_token,
+                });
+                req.set_timeout(call.timeout);
+                client.delete(req).await
+            }
+        };
+        match response {
+            Ok(r) => interpret(r.into_inner()),
+            Err(status) => DriverResult::Failed {
+                error: format!(
+                    "site {} unreachable or not answering ({}): {}",
+                    call.site.name,
+                    status.code(),
+                    status.message()
+                ),
+                retryable: true,
+            },
+        }
+    }
+}
+
+fn interpret(r: ApplyResponse) -> DriverResult {
+    match Outcome::try_from(r.outcome) {
+        Ok(Outcome::Applied) | Ok(Outcome::Duplicate) => DriverResult::Done {
+            observed_digest: r.observed_digest,
+        },
+        Ok(Outcome::Fenced) => DriverResult::Fenced {
+            highest_token: r.highest_token,
+        },
+        Ok(Outcome::Failed) => DriverResult::Failed {
+            error: if r.error.is_empty() {
+                "the site reported a failure without a message".into()
+            } else {
+                r.error
+            },
+            retryable: true,
+        },
+        Ok(Outcome::Unspecified) | Err(_) => DriverResult::Failed {
+            error: format!("the site answered with an unknown outcome {}", r.outcome),
+            retryable: true,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_map_to_executor_actions() {
+        let r = |outcome: Outcome| ApplyResponse {
+            outcome: outcome as i32,
+            observed_digest: "abc".into(),
+            error: String::new(),
+            highest_token: 7,
+        };
+        assert_eq!(
+            interpret(r(Outcome::Duplicate)),
+            DriverResult::Done {
+                observed_digest: "abc".into()
+            }
+        );
+        assert_eq!(
+            interpret(r(Outcome::Fenced)),
+            DriverResult::Fenced { highest_token: 7 }
+        );
+        assert!(matches!(
+            interpret(r(Outcome::Failed)),
+            DriverResult::Failed {
+                retryable: true,
+                ..
+            }
+        ));
+        assert!(matches!(
+            interpret(ApplyResponse {
+                outcome: 99,
+                ..r(Outcome::Applied)
+            }),
+            DriverResult::Failed { .. }
+        ));
+    }
+}

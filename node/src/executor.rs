@@ -1,0 +1,336 @@
+//! The executor: on the leader only, it drives every running execution forward.
+//!
+//! For each leadership term it scans the running executions for dispatchable steps, commits
+//! a batch of dispatch checkpoints (one Raft entry), calls the drivers for the dispatches the
+//! state machine accepted — with the term as fence token — and commits their results in
+//! batches. A step is never called before its dispatch is committed, so a cancel or a
+//! failover decided in the log is always respected; a deposed leader's calls are refused by
+//! the sites (fencing), and a new leader re-dispatches steps left in flight under an older
+//! term with the same idempotency key, so no effect is applied twice.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use openraft::ServerState;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::command::{Command, CommandResult};
+use crate::driver::{DriverCall, DriverResult, Drivers};
+use crate::errors::ApiError;
+use crate::execution::{StepOutcome, StepState};
+use crate::member::{LeaderReply, LeaderRequest, Member};
+use crate::workflow::{Checkpoint, CheckpointResult, WorkflowCommand, WorkflowResult};
+
+/// Executor limits.
+#[derive(Debug, Clone)]
+pub struct ExecutorConfig {
+    /// Most driver calls in flight at once on this leader.
+    pub max_in_flight: usize,
+    /// Most checkpoints committed in one Raft entry.
+    pub max_batch: usize,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            max_in_flight: 1024,
+            max_batch: 1024,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch: the leader stamps this into commands.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Runs the executor until `shutdown` turns true.
+pub async fn run(
+    member: Arc<Member>,
+    drivers: Drivers,
+    config: ExecutorConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut metrics = member.raft.metrics();
+    loop {
+        let leading = {
+            let m = metrics.borrow_and_update();
+            (m.state == ServerState::Leader).then_some(m.current_term)
+        };
+        if let Some(term) = leading {
+            tracing::info!(term, "executor: leading, resuming in-flight executions");
+            let mut term_run = TermRun {
+                member: member.clone(),
+                drivers: drivers.clone(),
+                config: config.clone(),
+                term,
+                in_flight: HashSet::new(),
+                tasks: JoinSet::new(),
+                results: Vec::new(),
+            };
+            tokio::select! {
+                reason = term_run.run() => tracing::info!(term, %reason, "executor: stopped for this term"),
+                _ = shutdown.wait_for(|s| *s) => return,
+            }
+            // Dropping the JoinSet aborted this term's driver calls: sites fence them anyway.
+        }
+        tokio::select! {
+            changed = metrics.changed() => if changed.is_err() { return },
+            _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// One call's answer, as the driver task returns it.
+struct CallDone {
+    execution: String,
+    step: u32,
+    attempt: u32,
+    result: DriverResult,
+}
+
+/// The executor's work during one leadership term.
+struct TermRun {
+    member: Arc<Member>,
+    drivers: Drivers,
+    config: ExecutorConfig,
+    term: u64,
+    /// Steps proposed or called in this term and not yet answered.
+    in_flight: HashSet<(String, u32)>,
+    tasks: JoinSet<CallDone>,
+    /// Results waiting to be committed.
+    results: Vec<Checkpoint>,
+}
+
+impl TermRun {
+    fn still_leader(&self) -> bool {
+        let m = self.member.raft.metrics();
+        let m = m.borrow();
+        m.state == ServerState::Leader && m.current_term == self.term
+    }
+
+    /// Drives executions until leadership is lost; returns why it stopped.
+    async fn run(&mut self) -> String {
+        let mut metrics = self.member.raft.metrics();
+        loop {
+            if !self.still_leader() {
+                return "leadership lost".into();
+            }
+            if !self.results.is_empty() {
+                if let Err(e) = self.commit_results().await {
+                    return format!("cannot commit results: {e}");
+                }
+            }
+            let (dispatches, next_wake_ms) = self.scan();
+            if !dispatches.is_empty() {
+                if let Err(e) = self.dispatch(dispatches).await {
+                    return format!("cannot commit dispatches: {e}");
+                }
+                continue;
+            }
+            let sleep = match next_wake_ms {
+                Some(at) => Duration::from_millis(at.saturating_sub(now_ms()).max(1)),
+                None => Duration::from_secs(3600),
+            };
+            tokio::select! {
+                Some(done) = self.tasks.join_next(), if !self.tasks.is_empty() => {
+                    match done {
+                        Ok(done) => {
+                            if let Some(reason) = self.collect(done) {
+                                return reason;
+                            }
+                            // Take every answer that is already there: one entry for all.
+                            while let Some(Ok(done)) = self.tasks.try_join_next() {
+                                if let Some(reason) = self.collect(done) {
+                                    return reason;
+                                }
+                            }
+                        }
+                        Err(e) => return format!("driver task failed: {e}"),
+                    }
+                }
+                changed = metrics.changed() => {
+                    if changed.is_err() {
+                        return "raft stopped".into();
+                    }
+                }
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    /// Queues a driver answer for commit; returns a reason to stop if this leader is fenced.
+    fn collect(&mut self, done: CallDone) -> Option<String> {
+        self.in_flight.remove(&(done.execution.clone(), done.step));
+        let outcome = match done.result {
+            DriverResult::Done { observed_digest } => StepOutcome::Done { observed_digest },
+            DriverResult::Failed { error, retryable } => StepOutcome::Failed { error, retryable },
+            DriverResult::Fenced { highest_token } => {
+                return Some(format!(
+                    "fenced: a site accepted token {highest_token} > {}; a newer leader exists",
+                    self.term
+                ))
+            }
+        };
+        self.results.push(Checkpoint::Result {
+            execution: done.execution,
+            step: done.step,
+            attempt: done.attempt,
+            outcome,
+        });
+        None
+    }
+
+    /// Steps to dispatch now, and the earliest time a backed-off step becomes ready.
+    fn scan(&self) -> (Vec<(String, u32)>, Option<u64>) {
+        let room = self
+            .config
+            .max_in_flight
+            .saturating_sub(self.in_flight.len());
+        let now = now_ms();
+        let state = self.member.state.read().expect("state lock poisoned");
+        let mut out = Vec::new();
+        let mut next_wake: Option<u64> = None;
+        for id in &state.workflow.running {
+            let exec = &state.workflow.executions[id];
+            for step in exec.dispatchable(self.term, now) {
+                if out.len() >= room.min(self.config.max_batch) {
+                    break;
+                }
+                if !self.in_flight.contains(&(id.clone(), step)) {
+                    out.push((id.clone(), step));
+                }
+            }
+            for s in &exec.steps {
+                if s.state == StepState::Pending && s.not_before_ms > now {
+                    next_wake = Some(next_wake.map_or(s.not_before_ms, |w| w.min(s.not_before_ms)));
+                }
+            }
+        }
+        (out, next_wake)
+    }
+
+    async fn propose(&self, items: Vec<Checkpoint>) -> Result<Vec<CheckpointResult>, ApiError> {
+        let command = Command::Workflow(WorkflowCommand::Checkpoints {
+            now_ms: now_ms(),
+            items,
+        });
+        // Never forwarded: a deposed leader's checkpoints must not reach the new leader.
+        match self
+            .member
+            .execute_local(LeaderRequest::Write(command))
+            .await?
+        {
+            LeaderReply::Written {
+                result: CommandResult::Workflow(WorkflowResult::Checkpoints(results)),
+                ..
+            } => Ok(results),
+            other => Err(ApiError::Internal(format!(
+                "checkpoint batch answered with {other:?}"
+            ))),
+        }
+    }
+
+    /// Commits dispatch checkpoints, then calls the drivers for the accepted ones.
+    async fn dispatch(&mut self, steps: Vec<(String, u32)>) -> Result<(), ApiError> {
+        for s in &steps {
+            self.in_flight.insert(s.clone());
+        }
+        let items = steps
+            .iter()
+            .map(|(execution, step)| Checkpoint::Dispatch {
+                execution: execution.clone(),
+                step: *step,
+            })
+            .collect();
+        let results = self.propose(items).await?;
+        // Committed in our term, but check again: a call after losing leadership would only
+        // be fenced, so do not make it at all.
+        if !self.still_leader() {
+            return Err(ApiError::NotLeader {
+                member: self.member.id,
+                leader: None,
+            });
+        }
+        for ((execution, step), result) in steps.into_iter().zip(results) {
+            match result {
+                CheckpointResult::Dispatched { attempt } => {
+                    let call = self.driver_call(&execution, step, attempt)?;
+                    let drivers = self.drivers.clone();
+                    self.tasks.spawn(async move {
+                        let result = drivers.call(&call).await;
+                        CallDone {
+                            execution,
+                            step,
+                            attempt,
+                            result,
+                        }
+                    });
+                }
+                CheckpointResult::Rejected(reason) => {
+                    tracing::debug!(%reason, "dispatch not accepted");
+                    self.in_flight.remove(&(execution, step));
+                }
+                CheckpointResult::Recorded => {
+                    self.in_flight.remove(&(execution, step));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn driver_call(
+        &self,
+        execution: &str,
+        step: u32,
+        attempt: u32,
+    ) -> Result<DriverCall, ApiError> {
+        let state = self.member.state.read().expect("state lock poisoned");
+        let exec = &state.workflow.executions[execution];
+        let env = &state.workflow.environments[&exec.environment];
+        let site = state
+            .workflow
+            .sites
+            .get(&env.site)
+            .cloned()
+            .ok_or_else(|| {
+                ApiError::Internal(format!(
+                    "site {} of environment {} is gone",
+                    env.site, env.name
+                ))
+            })?;
+        let s = &exec.steps[step as usize];
+        Ok(DriverCall {
+            site,
+            environment: env.name.clone(),
+            resource: s.resource.clone(),
+            resource_type: s.resource_type.clone(),
+            action: s.action,
+            properties_json: s.properties_json.clone(),
+            desired_digest: s.desired_digest.clone(),
+            execution_id: execution.to_string(),
+            step,
+            attempt,
+            fence_token: self.term,
+            timeout: Duration::from_millis(exec.retry.step_timeout_ms),
+        })
+    }
+
+    async fn commit_results(&mut self) -> Result<(), ApiError> {
+        while !self.results.is_empty() {
+            let n = self.results.len().min(self.config.max_batch);
+            let batch: Vec<Checkpoint> = self.results.drain(..n).collect();
+            for r in self.propose(batch).await? {
+                if let CheckpointResult::Rejected(reason) = r {
+                    tracing::debug!(%reason, "result not recorded");
+                }
+            }
+        }
+        Ok(())
+    }
+}

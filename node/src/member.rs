@@ -1,0 +1,583 @@
+//! A running member: its Raft handle, its replicated state and the one path every request
+//! takes to the leader.
+//!
+//! Every operation that needs the leader (a write, a read-index, a membership change) is a
+//! [`LeaderRequest`]. [`Member::submit`] runs it here if this member leads, otherwise hands it
+//! to the leader over the peer service and returns the leader's answer, waiting through an
+//! election if there is no leader yet. Callers never see "not leader" unless no leader
+//! appears before the deadline.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use moor_proto::raft::RaftPayload;
+use moor_raft_store::StoreStats;
+use openraft::error::{
+    ChangeMembershipError, CheckIsLeaderError, ClientWriteError, InitializeError, RaftError,
+};
+use openraft::{BasicNode, ChangeMembers, RaftMetrics, ServerState, SnapshotPolicy};
+use serde::{Deserialize, Serialize};
+
+use crate::codec;
+use crate::command::{Command, CommandResult};
+use crate::config::Config;
+use crate::errors::{is_connect_failure, ApiError};
+use crate::network::{Network, PeerChannels};
+use crate::state::MoorState;
+use crate::types::{MemberId, Raft, TypeConfig};
+
+/// An operation only the leader can perform.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LeaderRequest {
+    /// Commit a command.
+    Write(Command),
+    /// Confirm leadership with a quorum and return the index a linearizable read must wait
+    /// for.
+    ReadIndex,
+    /// Add a non-voting member that replicates the log.
+    AddLearner {
+        id: MemberId,
+        addr: String,
+        wait: bool,
+    },
+    /// Make a learner a voter.
+    Promote { id: MemberId },
+    /// Remove a voter or learner from the group.
+    Remove { id: MemberId },
+}
+
+impl LeaderRequest {
+    /// Whether a request whose answer was lost may have changed state.
+    fn changes_state(&self) -> bool {
+        !matches!(self, LeaderRequest::ReadIndex)
+    }
+}
+
+/// The leader's answer to a [`LeaderRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum LeaderReply {
+    Written {
+        log_index: u64,
+        result: CommandResult,
+    },
+    ReadIndex {
+        index: u64,
+    },
+    Membership(MembershipView),
+}
+
+/// The members of the group as of a log index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembershipView {
+    pub members: Vec<MemberInfo>,
+    pub log_index: u64,
+}
+
+/// One member of the group.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberInfo {
+    pub id: MemberId,
+    pub addr: String,
+    pub voter: bool,
+}
+
+/// A running member.
+pub struct Member {
+    pub id: MemberId,
+    pub addr: String,
+    pub raft: Raft,
+    /// The applied domain state; readers take the lock briefly.
+    pub state: Arc<RwLock<MoorState>>,
+    pub stats: Arc<StoreStats>,
+    channels: PeerChannels,
+    forward_timeout: Duration,
+}
+
+/// Why a member could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot prepare data dir {path}: {source}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("data dir {path} belongs to member {found}, not member {expected}: point this member at its own data dir, or wipe it and re-add the member")]
+    WrongMember {
+        path: std::path::PathBuf,
+        found: String,
+        expected: MemberId,
+    },
+    #[error(transparent)]
+    Store(#[from] moor_raft_store::StoreError),
+    #[error("invalid raft settings: {0}")]
+    RaftConfig(String),
+    #[error("cannot start raft: {0}")]
+    Raft(String),
+}
+
+impl Member {
+    /// Opens the store in `config.data_dir` and starts Raft. Initialises a single-member
+    /// cluster when `config.bootstrap_single` is set and this member has no state yet.
+    pub async fn start(config: &Config) -> Result<Arc<Member>, StartError> {
+        let dir = &config.data_dir;
+        claim_data_dir(dir, config.id)?;
+        let store = moor_raft_store::open(&dir.join("raft"))?;
+        let state = Arc::new(RwLock::new(MoorState::default()));
+        let log_store = store.log_store::<TypeConfig>();
+        let state_machine = store.state_machine::<TypeConfig, MoorState>(state.clone())?;
+
+        let r = &config.raft;
+        let raft_config = openraft::Config {
+            cluster_name: "moor".into(),
+            heartbeat_interval: r.heartbeat_interval_ms,
+            election_timeout_min: r.election_timeout_min_ms,
+            election_timeout_max: r.election_timeout_max_ms,
+            max_payload_entries: r.max_entries_per_append,
+            snapshot_policy: SnapshotPolicy::LogsSinceLast(r.snapshot_every_entries),
+            snapshot_max_chunk_size: r.snapshot_chunk_bytes,
+            max_in_snapshot_log_to_keep: r.keep_entries_after_snapshot,
+            install_snapshot_timeout: r.forward_timeout_ms,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| StartError::RaftConfig(e.to_string()))?;
+
+        let network = Network::default();
+        let channels = network.channels.clone();
+        let raft = Raft::new(
+            config.id,
+            Arc::new(raft_config),
+            network,
+            log_store,
+            state_machine,
+        )
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+
+        let member = Arc::new(Member {
+            id: config.id,
+            addr: config.advertised(),
+            raft,
+            state,
+            stats: store.stats(),
+            channels,
+            forward_timeout: Duration::from_millis(r.forward_timeout_ms),
+        });
+        if config.bootstrap_single {
+            let initialised = member
+                .raft
+                .is_initialized()
+                .await
+                .map_err(|e| StartError::Raft(e.to_string()))?;
+            if !initialised {
+                let nodes = BTreeMap::from([(
+                    member.id,
+                    BasicNode {
+                        addr: member.addr.clone(),
+                    },
+                )]);
+                member
+                    .raft
+                    .initialize(nodes)
+                    .await
+                    .map_err(|e| StartError::Raft(e.to_string()))?;
+            }
+        }
+        Ok(member)
+    }
+
+    /// Stops Raft; the store is closed when the last handle drops.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+    }
+
+    /// The current Raft metrics.
+    pub fn metrics(&self) -> RaftMetrics<MemberId, BasicNode> {
+        self.raft.metrics().borrow().clone()
+    }
+
+    /// Initialises the group with `members` (id -> address); empty means this member alone.
+    pub async fn initialize(&self, members: BTreeMap<MemberId, String>) -> Result<(), ApiError> {
+        let mut nodes: BTreeMap<MemberId, BasicNode> = members
+            .into_iter()
+            .map(|(id, addr)| (id, BasicNode { addr }))
+            .collect();
+        if nodes.is_empty() {
+            nodes.insert(
+                self.id,
+                BasicNode {
+                    addr: self.addr.clone(),
+                },
+            );
+        }
+        if !nodes.contains_key(&self.id) {
+            return Err(ApiError::invalid(
+                "members",
+                format!(
+                    "must include the member receiving the request (id {}), or it could not take part",
+                    self.id
+                ),
+            ));
+        }
+        self.raft.initialize(nodes).await.map_err(|e| match e {
+            RaftError::APIError(InitializeError::NotAllowed(_)) => ApiError::FailedPrecondition {
+                reason: "the cluster is already initialised: add members with `moorctl cluster add` instead".into(),
+            },
+            RaftError::APIError(InitializeError::NotInMembers(e)) => {
+                ApiError::invalid("members", e.to_string())
+            }
+            RaftError::Fatal(_) => ApiError::ShuttingDown,
+        })
+    }
+
+    /// Commits `command` through the leader and returns its log index and result.
+    pub async fn write(&self, command: Command) -> Result<(u64, CommandResult), ApiError> {
+        match self.submit(LeaderRequest::Write(command)).await? {
+            LeaderReply::Written { log_index, result } => Ok((log_index, result)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Waits until this member has applied everything committed before the call: after it
+    /// returns, reading the local state is linearizable. Returns the applied index.
+    pub async fn read_barrier(&self) -> Result<u64, ApiError> {
+        let deadline = Instant::now() + self.forward_timeout;
+        let index = match self.submit(LeaderRequest::ReadIndex).await? {
+            LeaderReply::ReadIndex { index } => index,
+            other => return Err(unexpected(&other)),
+        };
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        self.raft
+            .wait(Some(remaining))
+            .applied_index_at_least(Some(index), "read barrier")
+            .await
+            .map_err(|e| ApiError::Unavailable {
+                detail: format!(
+                    "member {} has not applied up to the read index {index} in time ({e})",
+                    self.id
+                ),
+            })?;
+        Ok(self.applied_index())
+    }
+
+    /// Index of the last entry applied to this member's state.
+    pub fn applied_index(&self) -> u64 {
+        self.raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map(|l| l.index)
+            .unwrap_or(0)
+    }
+
+    /// Changes membership through the leader.
+    pub async fn change_membership(
+        &self,
+        request: LeaderRequest,
+    ) -> Result<MembershipView, ApiError> {
+        match self.submit(request).await? {
+            LeaderReply::Membership(view) => Ok(view),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Runs `request` on the leader, wherever it is, within the forward deadline.
+    pub async fn submit(&self, request: LeaderRequest) -> Result<LeaderReply, ApiError> {
+        let deadline = Instant::now() + self.forward_timeout;
+        loop {
+            // `tried`: the leader that just failed us, so we wait for a different one.
+            let (outcome, tried) = match self.execute_local(request.clone()).await {
+                Err(ApiError::NotLeader {
+                    leader: Some(leader),
+                    ..
+                }) if leader != self.id => match self.leader_addr(leader) {
+                    Some(addr) => (self.forward(&addr, &request, deadline).await, Some(leader)),
+                    None => (
+                        Err(ApiError::NoLeader {
+                            detail: format!("leader {leader} has no known address"),
+                        }),
+                        Some(leader),
+                    ),
+                },
+                other => (other, None),
+            };
+            let last_error = match outcome {
+                Err(e @ (ApiError::NotLeader { .. } | ApiError::NoLeader { .. })) => e,
+                other => return other,
+            };
+            // No usable leader right now: wait for the election to produce one, then retry.
+            if !self.wait_for_leader_change(tried, deadline).await {
+                return Err(match last_error {
+                    ApiError::NotLeader { .. } => ApiError::NoLeader {
+                        detail: format!(
+                            "no leader answered within {} ms",
+                            self.forward_timeout.as_millis()
+                        ),
+                    },
+                    e => e,
+                });
+            }
+        }
+    }
+
+    /// Waits until this member knows a leader other than `stale` (or the deadline passes).
+    async fn wait_for_leader_change(&self, stale: Option<MemberId>, deadline: Instant) -> bool {
+        let mut rx = self.raft.metrics();
+        let wait = async move {
+            rx.wait_for(|m| {
+                m.running_state.is_err()
+                    || (m.current_leader.is_some() && m.current_leader != stale)
+            })
+            .await
+            .map(|m| m.running_state.is_ok())
+        };
+        matches!(
+            tokio::time::timeout_at(deadline.into(), wait).await,
+            Ok(Ok(true))
+        )
+    }
+
+    fn leader_addr(&self, leader: MemberId) -> Option<String> {
+        self.raft
+            .metrics()
+            .borrow()
+            .membership_config
+            .membership()
+            .get_node(&leader)
+            .map(|n| n.addr.clone())
+    }
+
+    /// Hands `request` to the leader at `addr`.
+    async fn forward(
+        &self,
+        addr: &str,
+        request: &LeaderRequest,
+        deadline: Instant,
+    ) -> Result<LeaderReply, ApiError> {
+        let data = codec::encode("forwarded request", request)
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let mut client = self
+            .channels
+            .client(addr)
+            .map_err(|e| ApiError::Unavailable {
+                detail: format!("cannot reach leader at {addr}: {e}"),
+            })?;
+        let mut req = tonic::Request::new(RaftPayload { data });
+        req.set_timeout(deadline.saturating_duration_since(Instant::now()));
+        match client.forward(req).await {
+            Ok(resp) => codec::decode::<Result<LeaderReply, ApiError>>(
+                "forwarded reply",
+                &resp.into_inner().data,
+            )
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+            // Never delivered: as good as "no leader", the caller waits for a new one.
+            Err(status) if is_connect_failure(&status) => Err(ApiError::NoLeader {
+                detail: format!("leader at {addr} refused the connection"),
+            }),
+            Err(status) if request.changes_state() => Err(ApiError::OutcomeUnknown {
+                detail: format!("the leader at {addr} did not answer: {}", status.message()),
+            }),
+            Err(status) => Err(ApiError::Unavailable {
+                detail: format!("the leader at {addr} did not answer: {}", status.message()),
+            }),
+        }
+    }
+
+    /// Runs `request` on this member, which must be the leader; never forwards.
+    pub async fn execute_local(&self, request: LeaderRequest) -> Result<LeaderReply, ApiError> {
+        let timeout = self.forward_timeout;
+        match request {
+            LeaderRequest::Write(command) => {
+                let fut = self.raft.client_write(command);
+                let resp = tokio::time::timeout(timeout, fut)
+                    .await
+                    .map_err(|_| ApiError::OutcomeUnknown {
+                        detail: format!(
+                            "not committed within {} ms (is a quorum reachable?)",
+                            timeout.as_millis()
+                        ),
+                    })?
+                    .map_err(|e| self.write_error(e))?;
+                Ok(LeaderReply::Written {
+                    log_index: resp.log_id.index,
+                    result: resp.data,
+                })
+            }
+            LeaderRequest::ReadIndex => {
+                let fut = self.raft.get_read_log_id();
+                let (read, _applied) = tokio::time::timeout(timeout, fut)
+                    .await
+                    .map_err(|_| ApiError::Unavailable {
+                        detail: "leadership not confirmed by a quorum in time".into(),
+                    })?
+                    .map_err(|e| match e {
+                        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
+                            ApiError::NotLeader {
+                                member: self.id,
+                                leader: f.leader_id,
+                            }
+                        }
+                        RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q)) => {
+                            ApiError::Unavailable {
+                                detail: format!("no quorum confirms the leader: {q}"),
+                            }
+                        }
+                        RaftError::Fatal(_) => ApiError::ShuttingDown,
+                    })?;
+                Ok(LeaderReply::ReadIndex {
+                    index: read.map(|l| l.index).unwrap_or(0),
+                })
+            }
+            LeaderRequest::AddLearner { id, addr, wait } => {
+                if let Err(hint) = crate::config::validate_peer_addr(&addr) {
+                    return Err(ApiError::invalid("addr", hint));
+                }
+                let resp = self
+                    .raft
+                    .add_learner(id, BasicNode { addr }, wait)
+                    .await
+                    .map_err(|e| self.write_error(e))?;
+                Ok(LeaderReply::Membership(
+                    self.membership_view(resp.log_id.index),
+                ))
+            }
+            LeaderRequest::Promote { id } => {
+                let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
+                let resp = self
+                    .raft
+                    .change_membership(change, false)
+                    .await
+                    .map_err(|e| self.write_error(e))?;
+                Ok(LeaderReply::Membership(
+                    self.membership_view(resp.log_id.index),
+                ))
+            }
+            LeaderRequest::Remove { id } => {
+                let view = self.membership_view(0);
+                let Some(target) = view.members.iter().find(|m| m.id == id) else {
+                    return Err(ApiError::NotFound {
+                        what: format!("member {id}"),
+                    });
+                };
+                let change = if target.voter {
+                    ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+                } else {
+                    ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+                };
+                let resp = self
+                    .raft
+                    .change_membership(change, false)
+                    .await
+                    .map_err(|e| self.write_error(e))?;
+                Ok(LeaderReply::Membership(
+                    self.membership_view(resp.log_id.index),
+                ))
+            }
+        }
+    }
+
+    fn write_error(
+        &self,
+        e: RaftError<MemberId, ClientWriteError<MemberId, BasicNode>>,
+    ) -> ApiError {
+        match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ApiError::NotLeader {
+                member: self.id,
+                leader: f.leader_id,
+            },
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(c)) => match c {
+                ChangeMembershipError::InProgress(p) => ApiError::FailedPrecondition {
+                    reason: format!("{p}; wait for the running membership change to finish"),
+                },
+                ChangeMembershipError::EmptyMembership(_) => ApiError::FailedPrecondition {
+                    reason: "the change would leave no voter".into(),
+                },
+                ChangeMembershipError::LearnerNotFound(l) => ApiError::FailedPrecondition {
+                    reason: format!(
+                        "member {} is not a learner yet: add it with `moorctl cluster add` first",
+                        l.node_id
+                    ),
+                },
+            },
+            RaftError::Fatal(_) => ApiError::ShuttingDown,
+        }
+    }
+
+    /// The members as this member knows them.
+    pub fn membership_view(&self, log_index: u64) -> MembershipView {
+        let metrics = self.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let voters: BTreeSet<MemberId> = membership.voter_ids().collect();
+        MembershipView {
+            members: membership
+                .nodes()
+                .map(|(id, node)| MemberInfo {
+                    id: *id,
+                    addr: node.addr.clone(),
+                    voter: voters.contains(id),
+                })
+                .collect(),
+            log_index: if log_index == 0 {
+                metrics
+                    .membership_config
+                    .log_id()
+                    .map(|l| l.index)
+                    .unwrap_or(0)
+            } else {
+                log_index
+            },
+        }
+    }
+
+    /// True when this member is the leader right now.
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().state == ServerState::Leader
+    }
+}
+
+fn unexpected(reply: &LeaderReply) -> ApiError {
+    ApiError::Internal(format!(
+        "leader answered with an unexpected reply: {reply:?}"
+    ))
+}
+
+/// Records which member a data dir belongs to, and refuses a dir that belongs to another one:
+/// starting member 2 on member 1's data would make two members vote with one identity.
+fn claim_data_dir(dir: &Path, id: MemberId) -> Result<(), StartError> {
+    let io = |source| StartError::DataDir {
+        path: dir.to_owned(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let marker = dir.join("MEMBER_ID");
+    match std::fs::read_to_string(&marker) {
+        Ok(found) if found.trim() == id.to_string() => Ok(()),
+        Ok(found) => Err(StartError::WrongMember {
+            path: dir.to_owned(),
+            found: found.trim().to_string(),
+            expected: id,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::write(&marker, format!("{id}\n")).map_err(io)
+        }
+        Err(e) => Err(io(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_dir_is_claimed_by_one_member() {
+        let dir = tempfile::tempdir().unwrap();
+        claim_data_dir(dir.path(), 3).unwrap();
+        claim_data_dir(dir.path(), 3).unwrap();
+        let err = claim_data_dir(dir.path(), 4).unwrap_err().to_string();
+        assert!(err.contains("belongs to member 3"), "{err}");
+    }
+}

@@ -1,0 +1,186 @@
+//! The Raft network over tonic: one cached gRPC channel per peer address, a deadline on every
+//! call (openraft's RPC option), snapshots sent in chunks by openraft's chunked transport.
+//!
+//! The same channel cache serves the requests a follower forwards to the leader.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use moor_proto::raft::raft_peer_client::RaftPeerClient;
+use moor_proto::raft::RaftPayload;
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
+use openraft::BasicNode;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::codec;
+use crate::types::{MemberId, TypeConfig};
+
+/// Largest message a peer accepts or sends: AppendEntries batches and snapshot chunks.
+pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
+
+/// Cached gRPC channels to peers, keyed by address. Cloning shares the cache.
+#[derive(Clone, Default)]
+pub struct PeerChannels {
+    channels: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl PeerChannels {
+    /// The client for `addr`, creating its channel on first use. Channels connect lazily and
+    /// reconnect by themselves, so a peer that is down costs nothing until it is called.
+    pub fn client(&self, addr: &str) -> Result<RaftPeerClient<Channel>, tonic::transport::Error> {
+        let mut map = self.channels.lock().expect("peer channel cache poisoned");
+        let channel = match map.get(addr) {
+            Some(c) => c.clone(),
+            None => {
+                let c = Endpoint::from_shared(format!("http://{addr}"))?
+                    .connect_timeout(Duration::from_secs(1))
+                    .tcp_nodelay(true)
+                    .http2_keep_alive_interval(Duration::from_secs(5))
+                    .keep_alive_timeout(Duration::from_secs(5))
+                    .connect_lazy();
+                map.insert(addr.to_string(), c.clone());
+                c
+            }
+        };
+        Ok(RaftPeerClient::new(channel)
+            .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES))
+    }
+}
+
+/// Creates one [`PeerConnection`] per replication target.
+#[derive(Clone, Default)]
+pub struct Network {
+    pub channels: PeerChannels,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = PeerConnection;
+
+    async fn new_client(&mut self, target: MemberId, node: &BasicNode) -> PeerConnection {
+        PeerConnection {
+            target,
+            addr: node.addr.clone(),
+            channels: self.channels.clone(),
+        }
+    }
+}
+
+/// The link from this member to one peer.
+pub struct PeerConnection {
+    target: MemberId,
+    addr: String,
+    channels: PeerChannels,
+}
+
+/// Which RPC of the peer service to call.
+#[derive(Clone, Copy)]
+enum PeerRpc {
+    AppendEntries,
+    Vote,
+    InstallSnapshot,
+}
+
+impl PeerConnection {
+    /// Sends `req` with a deadline and decodes the peer's `Result<Resp, E>`.
+    async fn call<Req, Resp, E>(
+        &self,
+        rpc: PeerRpc,
+        req: &Req,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<MemberId, BasicNode, E>>
+    where
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let data = codec::encode("raft request", req).map_err(|e| net_err(&e))?;
+        let mut client = self
+            .channels
+            .client(&self.addr)
+            .map_err(|e| unreachable(&e))?;
+        let mut request = tonic::Request::new(RaftPayload { data });
+        request.set_timeout(ttl);
+        let response = match rpc {
+            PeerRpc::AppendEntries => client.append_entries(request).await,
+            PeerRpc::Vote => client.vote(request).await,
+            PeerRpc::InstallSnapshot => client.install_snapshot(request).await,
+        };
+        let payload = response.map_err(|status| status_to_rpc_error(&status))?;
+        let result: Result<Resp, E> =
+            codec::decode("raft response", &payload.into_inner().data).map_err(|e| net_err(&e))?;
+        result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for PeerConnection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<MemberId>, RPCError<MemberId, BasicNode, RaftError<MemberId>>>
+    {
+        self.call(PeerRpc::AppendEntries, &rpc, option.hard_ttl())
+            .await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<
+        InstallSnapshotResponse<MemberId>,
+        RPCError<MemberId, BasicNode, RaftError<MemberId, InstallSnapshotError>>,
+    > {
+        self.call(PeerRpc::InstallSnapshot, &rpc, option.hard_ttl())
+            .await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<MemberId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<MemberId>, RPCError<MemberId, BasicNode, RaftError<MemberId>>> {
+        self.call(PeerRpc::Vote, &rpc, option.hard_ttl()).await
+    }
+
+    /// Retry an unreachable peer soon at first, then back off to one try a second, so a
+    /// restarted member is caught up quickly without hammering a dead one.
+    fn backoff(&self) -> Backoff {
+        Backoff::new((0..).map(|i: u32| Duration::from_millis((50u64 << i.min(5)).min(1000))))
+    }
+}
+
+fn net_err<T: std::error::Error>(
+    e: &(impl std::error::Error + 'static),
+) -> RPCError<MemberId, BasicNode, T> {
+    RPCError::Network(NetworkError::new(e))
+}
+
+fn unreachable<E: std::error::Error + 'static, T: std::error::Error>(
+    e: &E,
+) -> RPCError<MemberId, BasicNode, T> {
+    RPCError::Unreachable(Unreachable::new(e))
+}
+
+/// A transport failure: a peer that cannot be connected to is unreachable (openraft backs off);
+/// anything else is a network error (openraft retries at once).
+fn status_to_rpc_error<T: std::error::Error>(
+    status: &tonic::Status,
+) -> RPCError<MemberId, BasicNode, T> {
+    if crate::errors::is_connect_failure(status) {
+        RPCError::Unreachable(Unreachable::new(status))
+    } else {
+        RPCError::Network(NetworkError::new(status))
+    }
+}

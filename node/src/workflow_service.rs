@@ -1,0 +1,686 @@
+//! The workflow API ([`WorkflowApi`]): blueprints, sites, environments and executions.
+//! Writes become [`WorkflowCommand`]s committed through the leader; reads are served from
+//! this member's state after a read barrier (unless the caller asked for a stale read).
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use moor_proto::workflow as pb;
+use moor_proto::workflow::workflow_api_server::WorkflowApi;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+use crate::command::{Command, CommandResult};
+use crate::errors::ApiError;
+use crate::execution::{action_name, ExecKind, Execution, RetryPolicy};
+use crate::executor::now_ms;
+use crate::member::Member;
+use crate::site::{Driver, Site};
+use crate::state::MoorState;
+use crate::workflow::{WorkflowCommand, WorkflowError, WorkflowResult};
+
+/// Largest blueprint source accepted, in bytes.
+const MAX_BLUEPRINT_BYTES: usize = 256 * 1024;
+
+/// Serves [`WorkflowApi`] for one member.
+pub struct WorkflowService {
+    member: Arc<Member>,
+}
+
+impl WorkflowService {
+    pub fn new(member: Arc<Member>) -> Self {
+        WorkflowService { member }
+    }
+
+    async fn write(&self, command: WorkflowCommand) -> Result<WorkflowResult, Status> {
+        match self.member.write(Command::Workflow(command)).await? {
+            (_, CommandResult::Workflow(WorkflowResult::Rejected(e))) => Err(rejected(e)),
+            (_, CommandResult::Workflow(r)) => Ok(r),
+            (_, other) => {
+                Err(ApiError::Internal(format!("workflow write answered {other:?}")).into())
+            }
+        }
+    }
+
+    /// Runs `f` on the state once it is current enough for the requested consistency.
+    async fn read<T>(
+        &self,
+        stale: bool,
+        f: impl FnOnce(&MoorState) -> Result<T, Status>,
+    ) -> Result<T, Status> {
+        if !stale {
+            self.member.read_barrier().await?;
+        }
+        let state = self.member.state.read().expect("state lock poisoned");
+        f(&state)
+    }
+
+    async fn start(&self, command: WorkflowCommand) -> Result<Response<pb::ExecutionRef>, Status> {
+        match self.write(command).await? {
+            WorkflowResult::Execution { id, state } => Ok(Response::new(pb::ExecutionRef {
+                id,
+                state: lower(&format!("{state:?}")),
+            })),
+            other => {
+                Err(ApiError::Internal(format!("expected an execution, got {other:?}")).into())
+            }
+        }
+    }
+}
+
+fn rejected(e: WorkflowError) -> Status {
+    match e {
+        WorkflowError::Invalid(m) => Status::invalid_argument(m),
+        WorkflowError::NotFound(m) => Status::not_found(format!("{m} not found")),
+        WorkflowError::FailedPrecondition(m) => Status::failed_precondition(m),
+    }
+}
+
+fn lower(s: &str) -> String {
+    // Debug names of our enums are CamelCase; the API speaks snake_case.
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn retry_policy(p: Option<pb::RetryPolicy>) -> Result<RetryPolicy, Status> {
+    let d = RetryPolicy::default();
+    let Some(p) = p else { return Ok(d) };
+    let r = RetryPolicy {
+        max_attempts: if p.max_attempts == 0 {
+            d.max_attempts
+        } else {
+            p.max_attempts
+        },
+        backoff_base_ms: if p.backoff_base_ms == 0 {
+            d.backoff_base_ms
+        } else {
+            p.backoff_base_ms
+        },
+        backoff_max_ms: if p.backoff_max_ms == 0 {
+            d.backoff_max_ms
+        } else {
+            p.backoff_max_ms
+        },
+        step_timeout_ms: if p.step_timeout_ms == 0 {
+            d.step_timeout_ms
+        } else {
+            p.step_timeout_ms
+        },
+    };
+    if r.max_attempts > 100 {
+        return Err(ApiError::invalid(
+            "retry.max_attempts",
+            format!("{} is more than 100", r.max_attempts),
+        )
+        .into());
+    }
+    if r.backoff_base_ms > r.backoff_max_ms {
+        return Err(ApiError::invalid(
+            "retry.backoff_base_ms",
+            format!(
+                "{} exceeds retry.backoff_max_ms {}",
+                r.backoff_base_ms, r.backoff_max_ms
+            ),
+        )
+        .into());
+    }
+    if r.step_timeout_ms < 10 || r.step_timeout_ms > 3_600_000 {
+        return Err(ApiError::invalid(
+            "retry.step_timeout_ms",
+            format!("{} is outside 10..=3600000", r.step_timeout_ms),
+        )
+        .into());
+    }
+    Ok(r)
+}
+
+fn check_inputs(inputs_json: &str) -> Result<String, Status> {
+    if inputs_json.trim().is_empty() {
+        return Ok("{}".into());
+    }
+    match serde_json::from_str::<serde_json::Value>(inputs_json) {
+        Ok(serde_json::Value::Object(_)) => Ok(inputs_json.to_string()),
+        Ok(_) => Err(ApiError::invalid(
+            "inputs_json",
+            "must be a JSON object, e.g. {\"replicas\": 3}",
+        )
+        .into()),
+        Err(e) => Err(ApiError::invalid("inputs_json", format!("is not valid JSON: {e}")).into()),
+    }
+}
+
+fn site_msg(s: &Site) -> pb::Site {
+    let Driver::Agent { endpoint } = &s.driver;
+    pb::Site {
+        name: s.name.clone(),
+        region: s.region.clone(),
+        latitude: s.latitude,
+        longitude: s.longitude,
+        labels: s.labels.clone().into_iter().collect(),
+        agent_endpoint: endpoint.clone(),
+    }
+}
+
+fn env_msg(state: &MoorState, name: &str) -> Result<pb::Environment, Status> {
+    let wf = &state.workflow;
+    let env = wf
+        .environments
+        .get(name)
+        .ok_or_else(|| Status::not_found(format!("environment {name} not found")))?;
+    let secrets = wf
+        .blueprint(&env.blueprint, Some(env.revision))
+        .map(|b| b.spec.secret_inputs())
+        .unwrap_or_default();
+    let mut inputs: serde_json::Value = serde_json::from_str(&env.inputs_json).unwrap_or_default();
+    if let Some(obj) = inputs.as_object_mut() {
+        for s in &secrets {
+            if let Some(v) = obj.get_mut(s) {
+                *v = serde_json::Value::String("***".into());
+            }
+        }
+    }
+    let drift = env.drift();
+    Ok(pb::Environment {
+        name: env.name.clone(),
+        site: env.site.clone(),
+        blueprint: env.blueprint.clone(),
+        revision: env.revision,
+        status: lower(&format!("{:?}", env.status)),
+        inputs_json: inputs.to_string(),
+        labels: env.labels.clone().into_iter().collect(),
+        latest_execution: env.latest_execution.clone().unwrap_or_default(),
+        current_execution: env.current_execution.clone().unwrap_or_default(),
+        queued: env.queue.iter().cloned().collect(),
+        resources: env
+            .applied
+            .iter()
+            .map(|(n, a)| pb::ResourceStatus {
+                name: n.clone(),
+                resource_type: a.resource_type.clone(),
+                applied_digest: a.digest.clone(),
+                observed_digest: env
+                    .observed
+                    .get(n)
+                    .and_then(|o| o.digest.clone())
+                    .unwrap_or_default(),
+                drifted: drift.contains_key(n),
+            })
+            .collect(),
+        created_ms: env.created_ms,
+        updated_ms: env.updated_ms,
+    })
+}
+
+/// An execution as a wire message; `with_steps` false leaves the step list out.
+pub fn exec_msg(e: &Execution, with_steps: bool) -> pb::Execution {
+    let [_, running, succeeded, failed, _] = e.counts();
+    pb::Execution {
+        id: e.id.clone(),
+        environment: e.environment.clone(),
+        kind: e.kind.as_str().to_string(),
+        state: lower(&format!("{:?}", e.state)),
+        target_revision: e.target_revision.unwrap_or(0),
+        created_ms: e.created_ms,
+        started_ms: e.started_ms,
+        finished_ms: e.finished_ms,
+        error: e.error.clone().unwrap_or_default(),
+        steps: if with_steps {
+            e.steps
+                .iter()
+                .enumerate()
+                .map(|(i, s)| pb::Step {
+                    index: i as u32,
+                    resource: s.resource.clone(),
+                    resource_type: s.resource_type.clone(),
+                    action: action_name(s.action).to_string(),
+                    state: lower(&format!("{:?}", s.state)),
+                    attempt: s.attempt,
+                    fence_token: s.fence_token,
+                    depends_on: s.depends_on.clone(),
+                    last_error: s.last_error.clone().unwrap_or_default(),
+                    dispatched_ms: s.dispatched_ms,
+                    finished_ms: s.finished_ms,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        steps_total: e.steps.len() as u32,
+        steps_succeeded: succeeded as u32,
+        steps_failed: failed as u32,
+        steps_running: running as u32,
+    }
+}
+
+fn parse_kind(kind: &str) -> Result<ExecKind, Status> {
+    Ok(match kind {
+        "install" => ExecKind::Install,
+        "update" => ExecKind::Update,
+        "uninstall" => ExecKind::Uninstall,
+        "heal" => ExecKind::Heal,
+        "rollback" => ExecKind::Rollback,
+        other => {
+            return Err(ApiError::invalid(
+                "kind",
+                format!("{other:?} is not one of install, update, uninstall, heal, rollback"),
+            )
+            .into())
+        }
+    })
+}
+
+type ExecStream = Pin<Box<dyn Stream<Item = Result<pb::Execution, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl WorkflowApi for WorkflowService {
+    async fn apply_blueprint(
+        &self,
+        request: Request<pb::ApplyBlueprintRequest>,
+    ) -> Result<Response<pb::ApplyBlueprintResponse>, Status> {
+        let r = request.into_inner();
+        if r.yaml.len() > MAX_BLUEPRINT_BYTES {
+            return Err(ApiError::invalid(
+                "yaml",
+                format!(
+                    "is {} bytes; a blueprint may have at most {MAX_BLUEPRINT_BYTES}",
+                    r.yaml.len()
+                ),
+            )
+            .into());
+        }
+        let source_name = if r.source_name.is_empty() {
+            "blueprint".to_string()
+        } else {
+            r.source_name
+        };
+        // Validate here first so a bad blueprint costs no log entry; apply checks again.
+        if let Err(diags) = crate::blueprint::parse(&source_name, &r.yaml) {
+            let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+            return Err(Status::invalid_argument(text.join("\n")));
+        }
+        match self
+            .write(WorkflowCommand::PutBlueprint {
+                source_name,
+                source: r.yaml,
+                now_ms: now_ms(),
+            })
+            .await?
+        {
+            WorkflowResult::Blueprint {
+                name,
+                revision,
+                created,
+            } => Ok(Response::new(pb::ApplyBlueprintResponse {
+                name,
+                revision,
+                created,
+            })),
+            other => Err(ApiError::Internal(format!("expected a blueprint, got {other:?}")).into()),
+        }
+    }
+
+    async fn list_blueprints(
+        &self,
+        request: Request<pb::ListBlueprintsRequest>,
+    ) -> Result<Response<pb::ListBlueprintsResponse>, Status> {
+        let stale = request.into_inner().stale;
+        self.read(stale, |s| {
+            Ok(Response::new(pb::ListBlueprintsResponse {
+                blueprints: s
+                    .workflow
+                    .blueprints
+                    .values()
+                    .filter_map(|revs| revs.last())
+                    .map(|b| pb::BlueprintSummary {
+                        name: b.name.clone(),
+                        latest_revision: b.revision,
+                        description: b.spec.description.clone(),
+                        created_ms: b.created_ms,
+                        resources: b.spec.resources.iter().map(|r| r.name.clone()).collect(),
+                    })
+                    .collect(),
+            }))
+        })
+        .await
+    }
+
+    async fn get_blueprint(
+        &self,
+        request: Request<pb::GetBlueprintRequest>,
+    ) -> Result<Response<pb::GetBlueprintResponse>, Status> {
+        let r = request.into_inner();
+        self.read(r.stale, |s| {
+            let revision = (r.revision != 0).then_some(r.revision);
+            let b = s.workflow.blueprint(&r.name, revision).map_err(rejected)?;
+            Ok(Response::new(pb::GetBlueprintResponse {
+                name: b.name.clone(),
+                revision: b.revision,
+                source: b.source.clone(),
+                created_ms: b.created_ms,
+                revisions: s.workflow.blueprints[&r.name]
+                    .iter()
+                    .map(|b| b.revision)
+                    .collect(),
+            }))
+        })
+        .await
+    }
+
+    async fn put_site(
+        &self,
+        request: Request<pb::PutSiteRequest>,
+    ) -> Result<Response<pb::PutSiteResponse>, Status> {
+        let site = request
+            .into_inner()
+            .site
+            .ok_or_else(|| Status::invalid_argument("site is required"))?;
+        let site = Site {
+            name: site.name,
+            region: site.region,
+            latitude: site.latitude,
+            longitude: site.longitude,
+            labels: site.labels.into_iter().collect(),
+            driver: Driver::Agent {
+                endpoint: site.agent_endpoint,
+            },
+        };
+        site.validate()
+            .map_err(|e| Status::invalid_argument(e.join("\n")))?;
+        match self
+            .write(WorkflowCommand::PutSite {
+                site,
+                now_ms: now_ms(),
+            })
+            .await?
+        {
+            WorkflowResult::Site { created, .. } => {
+                Ok(Response::new(pb::PutSiteResponse { created }))
+            }
+            other => Err(ApiError::Internal(format!("expected a site, got {other:?}")).into()),
+        }
+    }
+
+    async fn list_sites(
+        &self,
+        request: Request<pb::ListSitesRequest>,
+    ) -> Result<Response<pb::ListSitesResponse>, Status> {
+        let stale = request.into_inner().stale;
+        self.read(stale, |s| {
+            Ok(Response::new(pb::ListSitesResponse {
+                sites: s.workflow.sites.values().map(site_msg).collect(),
+            }))
+        })
+        .await
+    }
+
+    async fn get_site(
+        &self,
+        request: Request<pb::GetSiteRequest>,
+    ) -> Result<Response<pb::Site>, Status> {
+        let r = request.into_inner();
+        self.read(r.stale, |s| {
+            s.workflow
+                .sites
+                .get(&r.name)
+                .map(|site| Response::new(site_msg(site)))
+                .ok_or_else(|| Status::not_found(format!("site {} not found", r.name)))
+        })
+        .await
+    }
+
+    async fn create_environment(
+        &self,
+        request: Request<pb::CreateEnvironmentRequest>,
+    ) -> Result<Response<pb::ExecutionRef>, Status> {
+        let r = request.into_inner();
+        let inputs_json = check_inputs(&r.inputs_json)?;
+        let retry = retry_policy(r.retry)?;
+        self.start(WorkflowCommand::CreateEnvironment {
+            name: r.name,
+            site: r.site,
+            blueprint: r.blueprint,
+            revision: (r.revision != 0).then_some(r.revision),
+            inputs_json,
+            labels: r.labels.into_iter().collect::<BTreeMap<_, _>>(),
+            retry,
+            now_ms: now_ms(),
+        })
+        .await
+    }
+
+    async fn list_environments(
+        &self,
+        request: Request<pb::ListEnvironmentsRequest>,
+    ) -> Result<Response<pb::ListEnvironmentsResponse>, Status> {
+        let r = request.into_inner();
+        self.read(r.stale, |s| {
+            let mut out = Vec::new();
+            for env in s.workflow.environments.values() {
+                if !r.site.is_empty() && env.site != r.site {
+                    continue;
+                }
+                let msg = env_msg(s, &env.name)?;
+                if !r.status.is_empty() && msg.status != r.status {
+                    continue;
+                }
+                out.push(msg);
+            }
+            Ok(Response::new(pb::ListEnvironmentsResponse {
+                environments: out,
+            }))
+        })
+        .await
+    }
+
+    async fn get_environment(
+        &self,
+        request: Request<pb::GetEnvironmentRequest>,
+    ) -> Result<Response<pb::Environment>, Status> {
+        let r = request.into_inner();
+        self.read(r.stale, |s| env_msg(s, &r.name).map(Response::new))
+            .await
+    }
+
+    async fn start_execution(
+        &self,
+        request: Request<pb::StartExecutionRequest>,
+    ) -> Result<Response<pb::ExecutionRef>, Status> {
+        let r = request.into_inner();
+        let kind = parse_kind(&r.kind)?;
+        let inputs_json = r.inputs_json.as_deref().map(check_inputs).transpose()?;
+        if inputs_json.is_some() && kind != ExecKind::Update {
+            return Err(
+                ApiError::invalid("inputs_json", "new inputs are only taken by an update").into(),
+            );
+        }
+        let retry = retry_policy(r.retry)?;
+        self.start(WorkflowCommand::StartExecution {
+            environment: r.environment,
+            kind,
+            revision: (r.revision != 0).then_some(r.revision),
+            inputs_json,
+            retry,
+            now_ms: now_ms(),
+        })
+        .await
+    }
+
+    async fn list_executions(
+        &self,
+        request: Request<pb::ListExecutionsRequest>,
+    ) -> Result<Response<pb::ListExecutionsResponse>, Status> {
+        let r = request.into_inner();
+        self.read(r.stale, |s| {
+            Ok(Response::new(pb::ListExecutionsResponse {
+                executions: s
+                    .workflow
+                    .executions
+                    .values()
+                    .filter(|e| r.environment.is_empty() || e.environment == r.environment)
+                    .map(|e| exec_msg(e, false))
+                    .collect(),
+            }))
+        })
+        .await
+    }
+
+    async fn get_execution(
+        &self,
+        request: Request<pb::GetExecutionRequest>,
+    ) -> Result<Response<pb::Execution>, Status> {
+        let r = request.into_inner();
+        self.read(r.stale, |s| {
+            s.workflow
+                .executions
+                .get(&r.id)
+                .map(|e| Response::new(exec_msg(e, true)))
+                .ok_or_else(|| Status::not_found(format!("execution {} not found", r.id)))
+        })
+        .await
+    }
+
+    async fn resume_execution(
+        &self,
+        request: Request<pb::ExecutionActionRequest>,
+    ) -> Result<Response<pb::ExecutionRef>, Status> {
+        let id = request.into_inner().id;
+        self.start(WorkflowCommand::Resume {
+            execution: id,
+            now_ms: now_ms(),
+        })
+        .await
+    }
+
+    async fn cancel_execution(
+        &self,
+        request: Request<pb::ExecutionActionRequest>,
+    ) -> Result<Response<pb::ExecutionRef>, Status> {
+        let id = request.into_inner().id;
+        self.start(WorkflowCommand::Cancel {
+            execution: id,
+            now_ms: now_ms(),
+        })
+        .await
+    }
+
+    async fn rollback(
+        &self,
+        request: Request<pb::RollbackRequest>,
+    ) -> Result<Response<pb::ExecutionRef>, Status> {
+        let r = request.into_inner();
+        let retry = retry_policy(r.retry)?;
+        self.start(WorkflowCommand::StartExecution {
+            environment: r.environment,
+            kind: ExecKind::Rollback,
+            revision: None,
+            inputs_json: None,
+            retry,
+            now_ms: now_ms(),
+        })
+        .await
+    }
+
+    type WatchExecutionStream = ExecStream;
+
+    async fn watch_execution(
+        &self,
+        request: Request<pb::WatchExecutionRequest>,
+    ) -> Result<Response<ExecStream>, Status> {
+        let id = request.into_inner().id;
+        self.member.read_barrier().await?;
+        let member = self.member.clone();
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            let mut metrics = member.raft.metrics();
+            let mut last: Option<pb::Execution> = None;
+            loop {
+                let current = {
+                    let state = member.state.read().expect("state lock poisoned");
+                    state
+                        .workflow
+                        .executions
+                        .get(&id)
+                        .map(|e| (exec_msg(e, true), e.state.is_terminal()))
+                };
+                let Some((msg, terminal)) = current else {
+                    let _ = tx
+                        .send(Err(Status::not_found(format!("execution {id} not found"))))
+                        .await;
+                    return;
+                };
+                if last.as_ref() != Some(&msg) {
+                    if tx.send(Ok(msg.clone())).await.is_err() {
+                        return; // the watcher went away
+                    }
+                    last = Some(msg);
+                }
+                if terminal {
+                    return;
+                }
+                // Wake on the next applied entry (or any metrics change).
+                if metrics.changed().await.is_err() {
+                    let _ = tx
+                        .send(Err(Status::unavailable("member is shutting down")))
+                        .await;
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::StepState;
+
+    #[test]
+    fn snake_case_names() {
+        assert_eq!(lower("InSync"), "in_sync");
+        assert_eq!(lower("Running"), "running");
+        assert_eq!(lower(&format!("{:?}", StepState::Dispatched)), "dispatched");
+    }
+
+    #[test]
+    fn retry_policy_defaults_and_limits() {
+        assert_eq!(retry_policy(None).unwrap(), RetryPolicy::default());
+        let bad = pb::RetryPolicy {
+            max_attempts: 1000,
+            ..Default::default()
+        };
+        assert_eq!(
+            retry_policy(Some(bad)).unwrap_err().code(),
+            tonic::Code::InvalidArgument
+        );
+        let bad = pb::RetryPolicy {
+            backoff_base_ms: 10_000,
+            backoff_max_ms: 100,
+            ..Default::default()
+        };
+        assert!(retry_policy(Some(bad)).is_err());
+    }
+
+    #[test]
+    fn inputs_must_be_an_object() {
+        assert_eq!(check_inputs("").unwrap(), "{}");
+        assert!(check_inputs("[1]").is_err());
+        assert!(check_inputs("{")
+            .unwrap_err()
+            .message()
+            .contains("not valid JSON"));
+    }
+}

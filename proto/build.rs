@@ -1,0 +1,19 @@
+//! Compiles the .proto files with protox (pure Rust), so no protoc has to be installed.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = [
+        "proto/moor/raft.proto",
+        "proto/moor/api.proto",
+        "proto/moor/site.proto",
+        "proto/moor/workflow.proto",
+    ];
+    for p in protos {
+        println!("cargo:rerun-if-changed={p}");
+    }
+    let fds = protox::compile(protos, ["proto"])?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! Raft storage for Moor: openraft's log store and state machine on one RocksDB.
+//!
+//! The log, the vote and snapshots are durable before openraft is told so (see
+//! [`RocksLogStore`] for the contract). The replicated application stays in memory and
+//! plugs in through [`Application`]; this crate knows nothing of what its commands mean.
+//! [`open`] opens a data directory and checks its on-disk format version.
+
+mod app;
+mod codec;
+mod flusher;
+mod log_store;
+mod state_machine;
+mod store;
+
+pub use app::Application;
+pub use codec::CodecError;
+pub use log_store::RocksLogStore;
+pub use state_machine::{RocksSnapshotBuilder, RocksStateMachine};
+pub use store::{
+    open, Operation, StatsSnapshot, Store, StoreError, StoreStats, Subject, FORMAT_VERSION,
+};

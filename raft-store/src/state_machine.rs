@@ -1,0 +1,430 @@
+//! openraft's state machine storage: the application in memory, its snapshots on RocksDB.
+//!
+//! Applying never touches the disk: the application state lives in memory behind the
+//! `Arc<RwLock<A>>` the node shares for queries, and only snapshots are persisted (synced,
+//! in the `snapshot` column family). On open the last snapshot is restored and openraft
+//! replays the log after it; that is why the log is only ever purged up to a persisted
+//! snapshot, which openraft guarantees by purging after `build_snapshot` returns.
+//!
+//! `last_applied` and the last membership are changed only while the application's write
+//! lock is held, in the same critical section as the application's own change, so a reader
+//! holding the read lock (a query, or a snapshot being built) sees the three agree.
+
+use std::fmt;
+use std::io::Cursor;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use openraft::storage::RaftStateMachine;
+use openraft::{
+    Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, RaftTypeConfig, Snapshot,
+    SnapshotMeta, StorageError, StorageIOError, StoredMembership,
+};
+use rocksdb::{WriteBatch, DB};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::bin;
+use crate::store::{
+    cf, encode_value, get_value, write_batch, Operation, StoreError, StoreStats, Subject,
+    CF_SNAPSHOT, KEY_SNAPSHOT,
+};
+use crate::Application;
+
+/// What was applied last, kept next to the application state it describes.
+struct Applied<C: RaftTypeConfig> {
+    last_applied: Option<LogId<C::NodeId>>,
+    last_membership: StoredMembership<C::NodeId, C::Node>,
+}
+
+impl<C: RaftTypeConfig> Default for Applied<C> {
+    fn default() -> Self {
+        Self {
+            last_applied: None,
+            last_membership: StoredMembership::default(),
+        }
+    }
+}
+
+/// The snapshot data openraft stores and ships to followers: the application's own bytes
+/// plus what they cover, so the blob is self-describing.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct SnapshotPayload<C: RaftTypeConfig> {
+    #[serde(with = "bin")]
+    app: Vec<u8>,
+    last_applied: Option<LogId<C::NodeId>>,
+    last_membership: StoredMembership<C::NodeId, C::Node>,
+}
+
+/// The persisted snapshot: openraft's metadata and the encoded [`SnapshotPayload`].
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct StoredSnapshot<C: RaftTypeConfig> {
+    meta: SnapshotMeta<C::NodeId, C::Node>,
+    #[serde(with = "bin")]
+    data: Vec<u8>,
+}
+
+/// Why `apply` failed, and at which entry if it got that far.
+struct ApplyFailure<NID: openraft::NodeId> {
+    log_id: Option<LogId<NID>>,
+    error: StoreError,
+}
+
+/// State shared by the state machine and its snapshot builders.
+struct Shared<C: RaftTypeConfig, A> {
+    db: Arc<DB>,
+    stats: Arc<StoreStats>,
+    app: Arc<RwLock<A>>,
+    /// Only locked while `app` is locked (write lock to change it), never the other way round.
+    applied: Mutex<Applied<C>>,
+    /// Makes snapshot ids unique per process, on top of their term and index.
+    snapshot_counter: AtomicU64,
+    /// Serialises "compare with the persisted snapshot, then replace it".
+    persist: Mutex<()>,
+}
+
+/// openraft's `RaftStateMachine` over an [`Application`] and the `snapshot` column family.
+pub struct RocksStateMachine<C: RaftTypeConfig, A> {
+    shared: Arc<Shared<C, A>>,
+}
+
+/// Builds and persists snapshots of a [`RocksStateMachine`]; openraft runs it off the apply path.
+pub struct RocksSnapshotBuilder<C: RaftTypeConfig, A> {
+    shared: Arc<Shared<C, A>>,
+}
+
+impl<C: RaftTypeConfig, A> fmt::Debug for RocksStateMachine<C, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RocksStateMachine").finish_non_exhaustive()
+    }
+}
+
+impl<C: RaftTypeConfig, A> fmt::Debug for RocksSnapshotBuilder<C, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RocksSnapshotBuilder")
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
+    mutex.lock().map_err(|_| StoreError::Poisoned)
+}
+
+fn decode_payload<C: RaftTypeConfig>(data: &[u8]) -> Result<SnapshotPayload<C>, StoreError> {
+    crate::codec::decode(data).map_err(|source| StoreError::Codec {
+        operation: Operation::Decode,
+        subject: Subject::Snapshot,
+        source,
+    })
+}
+
+fn restore_error(reason: String) -> StoreError {
+    StoreError::Application {
+        operation: Operation::Restore,
+        subject: Subject::Application,
+        reason,
+    }
+}
+
+/// The counter part of a snapshot id `{term}-{index}-{counter}`.
+fn counter_of(snapshot_id: &str) -> Option<u64> {
+    snapshot_id.rsplit('-').next()?.parse().ok()
+}
+
+impl<C, A> RocksStateMachine<C, A>
+where
+    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
+    A: Application<C>,
+{
+    /// Restores `app` from the persisted snapshot, if any.
+    pub(crate) fn open(
+        db: Arc<DB>,
+        stats: Arc<StoreStats>,
+        app: Arc<RwLock<A>>,
+    ) -> Result<Self, StoreError> {
+        let persisted: Option<StoredSnapshot<C>> =
+            get_value(&db, CF_SNAPSHOT, KEY_SNAPSHOT, Subject::Snapshot)?;
+        let mut applied = Applied::default();
+        let mut next_counter = 0;
+        if let Some(stored) = persisted {
+            let payload = decode_payload::<C>(&stored.data)?;
+            app.write()
+                .map_err(|_| StoreError::Poisoned)?
+                .restore(&payload.app)
+                .map_err(restore_error)?;
+            applied.last_applied = stored.meta.last_log_id.clone();
+            applied.last_membership = stored.meta.last_membership.clone();
+            next_counter = counter_of(&stored.meta.snapshot_id).map_or(0, |c| c.saturating_add(1));
+            tracing::info!(snapshot_id = %stored.meta.snapshot_id, "restored the application from the persisted snapshot");
+        }
+        Ok(Self {
+            shared: Arc::new(Shared {
+                db,
+                stats,
+                app,
+                applied: Mutex::new(applied),
+                snapshot_counter: AtomicU64::new(next_counter),
+                persist: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The application state this state machine drives (the same `Arc` the node passed in).
+    pub fn app(&self) -> &Arc<RwLock<A>> {
+        &self.shared.app
+    }
+}
+
+impl<C, A> Shared<C, A>
+where
+    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
+    A: Application<C>,
+{
+    /// Applies `entries` in one critical section.
+    fn apply_entries<I>(&self, entries: I) -> Result<Vec<C::R>, ApplyFailure<C::NodeId>>
+    where
+        I: IntoIterator<Item = Entry<C>>,
+    {
+        let poisoned = || ApplyFailure {
+            log_id: None,
+            error: StoreError::Poisoned,
+        };
+        let mut app = self.app.write().map_err(|_| poisoned())?;
+        let mut applied = self.applied.lock().map_err(|_| poisoned())?;
+        let entries = entries.into_iter();
+        let mut responses = Vec::with_capacity(entries.size_hint().0);
+        for entry in entries {
+            // Raft applies each index once, in order; anything else would corrupt the state.
+            if let Some(last) = &applied.last_applied {
+                if entry.log_id.index <= last.index {
+                    let message = format!("applying entry {} after entry {}", entry.log_id, last);
+                    let error = StoreError::Invariant(message);
+                    return Err(ApplyFailure {
+                        log_id: Some(entry.log_id),
+                        error,
+                    });
+                }
+            }
+            let response = match entry.payload {
+                EntryPayload::Blank => app.empty_response(),
+                EntryPayload::Normal(ref command) => app.apply(&entry.log_id, command),
+                EntryPayload::Membership(membership) => {
+                    applied.last_membership =
+                        StoredMembership::new(Some(entry.log_id.clone()), membership);
+                    app.empty_response()
+                }
+            };
+            applied.last_applied = Some(entry.log_id);
+            responses.push(response);
+        }
+        Ok(responses)
+    }
+
+    /// Serialises the application under its read lock, then persists it (outside the lock).
+    fn build(&self) -> Result<Snapshot<C>, StoreError> {
+        let (payload, meta) = {
+            let app = self.app.read().map_err(|_| StoreError::Poisoned)?;
+            let applied = lock(&self.applied)?;
+            let bytes = app.snapshot().map_err(|reason| StoreError::Application {
+                operation: Operation::Snapshot,
+                subject: Subject::Application,
+                reason,
+            })?;
+            let counter = self.snapshot_counter.fetch_add(1, Ordering::Relaxed);
+            let snapshot_id = match &applied.last_applied {
+                Some(id) => format!("{}-{}-{counter}", id.leader_id.term, id.index),
+                None => format!("none-{counter}"),
+            };
+            let meta = SnapshotMeta {
+                last_log_id: applied.last_applied.clone(),
+                last_membership: applied.last_membership.clone(),
+                snapshot_id,
+            };
+            let payload = SnapshotPayload::<C> {
+                app: bytes,
+                last_applied: applied.last_applied.clone(),
+                last_membership: applied.last_membership.clone(),
+            };
+            (payload, meta)
+        };
+        let data = encode_value(&payload, Subject::Snapshot)?;
+        self.persist(&meta, &data, false)?;
+        tracing::info!(snapshot_id = %meta.snapshot_id, bytes = data.len(), "built a snapshot");
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
+    }
+
+    /// Replaces the application with a received snapshot, then persists the snapshot.
+    fn install(
+        &self,
+        meta: &SnapshotMeta<C::NodeId, C::Node>,
+        data: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let payload = decode_payload::<C>(&data)?;
+        if payload.last_applied != meta.last_log_id {
+            return Err(StoreError::Invariant(format!(
+                "snapshot {} covers {:?} but its data covers {:?}",
+                meta.snapshot_id, meta.last_log_id, payload.last_applied
+            )));
+        }
+        {
+            let mut app = self.app.write().map_err(|_| StoreError::Poisoned)?;
+            let mut applied = lock(&self.applied)?;
+            app.restore(&payload.app).map_err(restore_error)?;
+            applied.last_applied = meta.last_log_id.clone();
+            applied.last_membership = meta.last_membership.clone();
+        }
+        // Restored first so that a snapshot the application cannot read is never persisted:
+        // it would stop the member from restarting. A crash before the write below only
+        // loses memory; the member restarts from its previous snapshot and log.
+        self.persist(meta, &data, true)?;
+        tracing::info!(snapshot_id = %meta.snapshot_id, "installed a snapshot");
+        Ok(())
+    }
+
+    /// Writes the snapshot (synced), unless a newer one is already persisted and this one is
+    /// merely built (a build can finish after an install of a later snapshot).
+    fn persist(
+        &self,
+        meta: &SnapshotMeta<C::NodeId, C::Node>,
+        data: &[u8],
+        installed: bool,
+    ) -> Result<(), StoreError> {
+        let _serial = lock(&self.persist)?;
+        if !installed {
+            if let Some(current) = self.current()? {
+                if current.meta.last_log_id > meta.last_log_id {
+                    tracing::info!(
+                        built = %meta.snapshot_id,
+                        kept = %current.meta.snapshot_id,
+                        "not persisting a built snapshot older than the persisted one"
+                    );
+                    return Ok(());
+                }
+            }
+        }
+        let stored = StoredSnapshot::<C> {
+            meta: meta.clone(),
+            data: data.to_vec(),
+        };
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            cf(&self.db, CF_SNAPSHOT)?,
+            KEY_SNAPSHOT,
+            encode_value(&stored, Subject::Snapshot)?,
+        );
+        write_batch(
+            &self.db,
+            &self.stats,
+            batch,
+            true,
+            Operation::Write,
+            Subject::Snapshot,
+        )
+    }
+
+    fn current(&self) -> Result<Option<StoredSnapshot<C>>, StoreError> {
+        get_value(&self.db, CF_SNAPSHOT, KEY_SNAPSHOT, Subject::Snapshot)
+    }
+}
+
+impl<C, A> RaftSnapshotBuilder<C> for RocksSnapshotBuilder<C, A>
+where
+    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
+    A: Application<C>,
+{
+    async fn build_snapshot(&mut self) -> Result<Snapshot<C>, StorageError<C::NodeId>> {
+        self.shared
+            .build()
+            .map_err(|e| StorageIOError::write_snapshot(None, &e).into())
+    }
+}
+
+impl<C, A> RaftStateMachine<C> for RocksStateMachine<C, A>
+where
+    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
+    A: Application<C>,
+{
+    type SnapshotBuilder = RocksSnapshotBuilder<C, A>;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<
+        (
+            Option<LogId<C::NodeId>>,
+            StoredMembership<C::NodeId, C::Node>,
+        ),
+        StorageError<C::NodeId>,
+    > {
+        let applied =
+            lock(&self.shared.applied).map_err(|e| StorageIOError::read_state_machine(&e))?;
+        Ok((
+            applied.last_applied.clone(),
+            applied.last_membership.clone(),
+        ))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<C::R>, StorageError<C::NodeId>>
+    where
+        I: IntoIterator<Item = Entry<C>> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        self.shared.apply_entries(entries).map_err(|failure| {
+            match failure.log_id {
+                Some(log_id) => StorageIOError::apply(log_id, &failure.error),
+                None => StorageIOError::write_state_machine(&failure.error),
+            }
+            .into()
+        })
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        RocksSnapshotBuilder {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    async fn begin_receiving_snapshot(
+        &mut self,
+    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<C::NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<C::NodeId, C::Node>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<C::NodeId>> {
+        self.shared
+            .install(meta, snapshot.into_inner())
+            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e).into())
+    }
+
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<Snapshot<C>>, StorageError<C::NodeId>> {
+        let current = self
+            .shared
+            .current()
+            .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+        Ok(current.map(|stored| Snapshot {
+            meta: stored.meta,
+            snapshot: Box::new(Cursor::new(stored.data)),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::counter_of;
+
+    #[test]
+    fn snapshot_ids_yield_their_counter() {
+        assert_eq!(counter_of("3-17-4"), Some(4));
+        assert_eq!(counter_of("none-0"), Some(0));
+        assert_eq!(counter_of("garbage"), None);
+    }
+}
