@@ -276,7 +276,9 @@ impl Cluster {
                     let leader_says = seen
                         .iter()
                         .any(|(_, _, state, id)| *id == leader && state == "Leader");
-                    if agree && (leader_says || !ids.contains(&leader)) {
+                    // The leader must be one of `ids` and say so itself: followers keep
+                    // naming a dead leader until their election timeout fires.
+                    if agree && leader_says {
                         return Ok(leader);
                     }
                 }

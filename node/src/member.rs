@@ -289,12 +289,31 @@ impl Member {
     pub async fn submit(&self, request: LeaderRequest) -> Result<LeaderReply, ApiError> {
         let deadline = Instant::now() + self.forward_timeout;
         loop {
+            if Instant::now() >= deadline {
+                return Err(ApiError::NoLeader {
+                    detail: format!(
+                        "no leader answered within {} ms",
+                        self.forward_timeout.as_millis()
+                    ),
+                });
+            }
             // `tried`: the leader that just failed us, so we wait for a different one.
             let (outcome, tried) = match self.execute_local(request.clone()).await {
+                // This member believes it leads but is not leader (e.g. it was removed from
+                // the group): only a different leader can help.
                 Err(ApiError::NotLeader {
                     leader: Some(leader),
                     ..
-                }) if leader != self.id => match self.leader_addr(leader) {
+                }) if leader == self.id => (
+                    Err(ApiError::NoLeader {
+                        detail: format!("member {} is not part of a working group", self.id),
+                    }),
+                    Some(self.id),
+                ),
+                Err(ApiError::NotLeader {
+                    leader: Some(leader),
+                    ..
+                }) => match self.leader_addr(leader) {
                     Some(addr) => (self.forward(&addr, &request, deadline).await, Some(leader)),
                     None => (
                         Err(ApiError::NoLeader {
@@ -436,22 +455,23 @@ impl Member {
                 if let Err(hint) = crate::config::validate_peer_addr(&addr) {
                     return Err(ApiError::invalid("addr", hint));
                 }
-                let resp = self
+                let added = self
                     .raft
-                    .add_learner(id, BasicNode { addr }, wait)
-                    .await
+                    .add_learner(id, BasicNode { addr: addr.clone() }, false);
+                let resp = self
+                    .within_deadline(added)
+                    .await?
                     .map_err(|e| self.write_error(e))?;
+                if wait {
+                    self.wait_caught_up(id, &addr, resp.log_id.index).await?;
+                }
                 Ok(LeaderReply::Membership(
                     self.membership_view(resp.log_id.index),
                 ))
             }
             LeaderRequest::Promote { id } => {
                 let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
-                let resp = self
-                    .raft
-                    .change_membership(change, false)
-                    .await
-                    .map_err(|e| self.write_error(e))?;
+                let resp = self.change_membership_when_idle(change).await?;
                 Ok(LeaderReply::Membership(
                     self.membership_view(resp.log_id.index),
                 ))
@@ -468,15 +488,75 @@ impl Member {
                 } else {
                     ChangeMembers::RemoveNodes(BTreeSet::from([id]))
                 };
-                let resp = self
-                    .raft
-                    .change_membership(change, false)
-                    .await
-                    .map_err(|e| self.write_error(e))?;
+                let resp = self.change_membership_when_idle(change).await?;
                 Ok(LeaderReply::Membership(
                     self.membership_view(resp.log_id.index),
                 ))
             }
+        }
+    }
+
+    /// Commits a membership change, first waiting (within the deadline) for a change still in
+    /// flight to commit: right after an election the new leader holds its predecessor's last
+    /// membership entry uncommitted until it commits an entry of its own.
+    async fn change_membership_when_idle(
+        &self,
+        change: ChangeMembers<MemberId, BasicNode>,
+    ) -> Result<openraft::raft::ClientWriteResponse<TypeConfig>, ApiError> {
+        let deadline = Instant::now() + self.forward_timeout;
+        let mut metrics = self.raft.metrics();
+        loop {
+            let attempt = self.raft.change_membership(change.clone(), false);
+            let result = self.within_deadline(attempt).await?;
+            match result {
+                Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
+                    ChangeMembershipError::InProgress(_),
+                ))) if Instant::now() < deadline => {
+                    // Wait for the log to move (the pending change commits), then retry.
+                    let _ = tokio::time::timeout_at(deadline.into(), metrics.changed()).await;
+                }
+                other => return other.map_err(|e| self.write_error(e)),
+            }
+        }
+    }
+
+    /// Bounds a membership change by the forward deadline; past it the outcome is unknown.
+    async fn within_deadline<T>(
+        &self,
+        fut: impl std::future::Future<Output = T>,
+    ) -> Result<T, ApiError> {
+        tokio::time::timeout(self.forward_timeout, fut)
+            .await
+            .map_err(|_| ApiError::OutcomeUnknown {
+                detail: format!(
+                    "the membership change did not commit within {} ms (is a quorum reachable?)",
+                    self.forward_timeout.as_millis()
+                ),
+            })
+    }
+
+    /// Waits until the leader sees learner `id` hold the log up to `index`. openraft's own
+    /// blocking add gives up silently after a short while, so it is not used.
+    async fn wait_caught_up(&self, id: MemberId, addr: &str, index: u64) -> Result<(), ApiError> {
+        let mut rx = self.raft.metrics();
+        let caught_up = async move {
+            rx.wait_for(|m| {
+                m.replication
+                    .as_ref()
+                    .and_then(|r| r.get(&id).cloned().flatten())
+                    .is_some_and(|l| l.index >= index)
+            })
+            .await
+            .is_ok()
+        };
+        match tokio::time::timeout(self.forward_timeout, caught_up).await {
+            Ok(true) => Ok(()),
+            _ => Err(ApiError::FailedPrecondition {
+                reason: format!(
+                    "member {id} was added as a learner but has not caught up within {} ms: check that it runs and is reachable at {addr}",
+                    self.forward_timeout.as_millis()
+                ),
+            }),
         }
     }
 
