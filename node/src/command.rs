@@ -16,6 +16,8 @@ pub enum Command {
     Kv(KvCommand),
     /// A change to blueprints, sites, environments or executions.
     Workflow(WorkflowCommand),
+    /// Several commands in one entry, applied in order (leader-side batching).
+    Batch(Vec<Command>),
 }
 
 /// What applying a [`Command`] produced; returned to the member that proposed it.
@@ -27,4 +29,6 @@ pub enum CommandResult {
     Kv(KvResult),
     /// The result of a [`WorkflowCommand`].
     Workflow(WorkflowResult),
+    /// One result per command of a [`Command::Batch`], in order.
+    Batch(Vec<CommandResult>),
 }

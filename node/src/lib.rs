@@ -27,6 +27,7 @@ pub mod member;
 pub mod network;
 pub mod peer_service;
 pub mod plan;
+pub mod proposer;
 pub mod server;
 pub mod site;
 pub mod state;

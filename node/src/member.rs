@@ -25,6 +25,7 @@ use crate::command::{Command, CommandResult};
 use crate::config::Config;
 use crate::errors::{is_connect_failure, ApiError};
 use crate::network::{Network, PeerChannels};
+use crate::proposer::{ProposeError, Proposer};
 use crate::state::MoorState;
 use crate::types::{MemberId, Raft, TypeConfig};
 
@@ -92,6 +93,7 @@ pub struct Member {
     pub state: Arc<RwLock<MoorState>>,
     pub stats: Arc<StoreStats>,
     channels: PeerChannels,
+    proposer: Proposer,
     forward_timeout: Duration,
 }
 
@@ -159,10 +161,11 @@ impl Member {
         let member = Arc::new(Member {
             id: config.id,
             addr: config.advertised(),
-            raft,
+            raft: raft.clone(),
             state,
             stats: store.stats(),
             channels,
+            proposer: Proposer::start(raft.clone(), Duration::from_millis(r.forward_timeout_ms)),
             forward_timeout: Duration::from_millis(r.forward_timeout_ms),
         });
         if config.bootstrap_single {
@@ -410,22 +413,17 @@ impl Member {
     pub async fn execute_local(&self, request: LeaderRequest) -> Result<LeaderReply, ApiError> {
         let timeout = self.forward_timeout;
         match request {
-            LeaderRequest::Write(command) => {
-                let fut = self.raft.client_write(command);
-                let resp = tokio::time::timeout(timeout, fut)
-                    .await
-                    .map_err(|_| ApiError::OutcomeUnknown {
-                        detail: format!(
-                            "not committed within {} ms (is a quorum reachable?)",
-                            timeout.as_millis()
-                        ),
-                    })?
-                    .map_err(|e| self.write_error(e))?;
-                Ok(LeaderReply::Written {
-                    log_index: resp.log_id.index,
-                    result: resp.data,
-                })
-            }
+            LeaderRequest::Write(command) => match self.proposer.propose(command).await {
+                Ok((log_index, result)) => Ok(LeaderReply::Written { log_index, result }),
+                Err(ProposeError::Raft(e)) => Err(self.write_error(e)),
+                Err(ProposeError::Timeout) => Err(ApiError::OutcomeUnknown {
+                    detail: format!(
+                        "not committed within {} ms (is a quorum reachable?)",
+                        timeout.as_millis()
+                    ),
+                }),
+                Err(ProposeError::Stopped) => Err(ApiError::ShuttingDown),
+            },
             LeaderRequest::ReadIndex => {
                 let fut = self.raft.get_read_log_id();
                 let (read, _applied) = tokio::time::timeout(timeout, fut)

@@ -27,6 +27,9 @@ impl Application<TypeConfig> for MoorState {
             Command::Workflow(c) => {
                 CommandResult::Workflow(self.workflow.apply(&self.kv, log_id.leader_id.term, c))
             }
+            Command::Batch(commands) => {
+                CommandResult::Batch(commands.iter().map(|c| self.apply(log_id, c)).collect())
+            }
         }
     }
 
