@@ -2,11 +2,13 @@
 //! request is sent.
 //!
 //! Everything a user can get wrong without talking to a member (an endpoint without a port, a
-//! `--member` that is not `ID=ADDR`, two compare-and-swap expectations) is rejected here, as a
-//! clap usage error (exit code 2) that names the bad value and shows the expected form. The
-//! rest of moorctl can then take its input as valid.
+//! `--member` that is not `ID=ADDR`, two compare-and-swap expectations, a `NAME@REV` without a
+//! revision, an `--input` that is not `KEY=VALUE`) is rejected here, as a clap usage error
+//! (exit code 2) that names the bad value and shows the expected form. The rest of moorctl can
+//! then take its input as valid.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::PathBuf;
 
 use clap::error::ErrorKind;
@@ -25,6 +27,8 @@ Exit codes:
   5  unavailable: no endpoint reachable or no leader; nothing was applied, safe to retry
   6  outcome unknown: a write timed out or lost its connection after it was sent; it may or
      may not have been applied, read the current state before retrying
+  7  the watched execution did not succeed: it failed or was cancelled (`exec watch`,
+     `--watch`); see `moorctl exec show ID`
 
 Endpoints are tried in order; a request that certainly was not applied (connection refused,
 UNAVAILABLE) moves on to the next endpoint, each endpoint at most twice, all within
@@ -38,7 +42,8 @@ pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:7401";
 #[command(
     name = "moorctl",
     version,
-    about = "Drive a Moor control plane: cluster membership and variables",
+    about = "Drive a Moor control plane: blueprints, sites, environments, executions, cluster \
+             membership and variables",
     after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
@@ -92,6 +97,321 @@ pub enum Command {
     /// Read and write variables: the replicated key/value namespace
     #[command(subcommand)]
     Var(VarCommand),
+    /// Create blueprint revisions and create or update sites from YAML files
+    Apply(ApplyArgs),
+    /// Read blueprints and their revisions
+    #[command(subcommand)]
+    Blueprint(BlueprintCommand),
+    /// Read sites (create and change them with `moorctl apply -f sites.yaml`)
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Create and read environments: a blueprint revision with inputs, placed on a site
+    #[command(subcommand, visible_alias = "environment")]
+    Env(EnvCommand),
+    /// Start, follow, resume, cancel and read executions (workflow runs on one environment)
+    #[command(subcommand, visible_alias = "execution")]
+    Exec(ExecCommand),
+}
+
+/// `apply -f FILE...`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A blueprint (top-level `name`, `resources`, ...) or a sites file (top-level `sites:`
+    /// list) in YAML; `-` reads standard input; repeat to apply several, in the order given
+    #[arg(
+        short = 'f',
+        long = "filename",
+        value_name = "FILE",
+        required = true,
+        value_parser = parse_path
+    )]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BlueprintCommand {
+    /// List blueprints with their latest revision
+    #[command(visible_alias = "ls")]
+    List {
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Print the source of a blueprint revision (the latest without @REV)
+    Show {
+        /// NAME or NAME@REV, e.g. webshop@3
+        #[arg(value_name = "NAME[@REV]", value_parser = parse_name_rev)]
+        blueprint: NameRev,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// List the revisions of a blueprint
+    Revisions {
+        /// Blueprint name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SiteCommand {
+    /// List sites, optionally only those in a region or with given labels
+    #[command(visible_alias = "ls")]
+    List {
+        /// Only sites in this region
+        #[arg(long, value_name = "REGION")]
+        region: Option<String>,
+        /// Only sites with this label (repeat: all must match)
+        #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+        labels: Vec<(String, String)>,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Show one site
+    Show {
+        /// Site name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+}
+
+/// Statuses an environment can have, as the server names them.
+pub const ENV_STATUSES: &[&str] = &[
+    "pending",
+    "installing",
+    "updating",
+    "healing",
+    "rolling_back",
+    "uninstalling",
+    "in_sync",
+    "drifted",
+    "failed",
+    "uninstalled",
+];
+
+#[derive(Debug, Subcommand)]
+pub enum EnvCommand {
+    /// Create an environment and start installing it; prints the install execution's id
+    Create(EnvCreateArgs),
+    /// List environments, optionally only those on a site or with a status
+    #[command(visible_alias = "ls")]
+    List {
+        /// Only environments on this site
+        #[arg(long, value_name = "SITE", value_parser = parse_name)]
+        site: Option<String>,
+        /// Only environments with this status
+        #[arg(long, value_name = "STATUS", value_parser = clap::builder::PossibleValuesParser::new(ENV_STATUSES))]
+        status: Option<String>,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Show an environment: its desired state, status and resources (applied and observed)
+    Show {
+        /// Environment name
+        #[arg(value_parser = parse_name)]
+        name: String,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+}
+
+/// `env create NAME --site S --blueprint B[@REV] ...`.
+#[derive(Debug, Args)]
+pub struct EnvCreateArgs {
+    /// Name of the new environment (lower-case letters, digits and dashes)
+    #[arg(value_parser = parse_name)]
+    pub name: String,
+    /// The site to place it on
+    #[arg(long, value_name = "SITE", value_parser = parse_name)]
+    pub site: String,
+    /// The blueprint, at its latest revision or at @REV
+    #[arg(long, value_name = "NAME[@REV]", value_parser = parse_name_rev)]
+    pub blueprint: NameRev,
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    /// A label of the environment, for selecting it in groups (repeat for more)
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}
+
+/// Input values: `--input KEY=VALUE`... and `--inputs-file F.json`.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// An input value; VALUE is taken as JSON when it is valid JSON (3, true, ["a","b"],
+    /// "quoted text"), else as a string (repeat for more; overrides --inputs-file)
+    #[arg(long = "input", value_name = "KEY=VALUE", value_parser = parse_input)]
+    pub inputs: Vec<(String, serde_json::Value)>,
+    /// A JSON object of input values; `-` reads standard input
+    #[arg(long, value_name = "FILE", value_parser = parse_path)]
+    pub inputs_file: Option<PathBuf>,
+}
+
+impl InputArgs {
+    /// True when no input was given.
+    pub fn is_empty(&self) -> bool {
+        self.inputs.is_empty() && self.inputs_file.is_none()
+    }
+}
+
+/// `--watch` and its time limit.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Then follow the execution until it ends, like `moorctl exec watch` (exit code 7 when
+    /// it fails or is cancelled)
+    #[arg(long)]
+    pub watch: bool,
+    /// With --watch: stop watching after this many seconds (the execution goes on)
+    #[arg(
+        long,
+        requires = "watch",
+        default_value_t = DEFAULT_WATCH_TIMEOUT_S,
+        value_name = "S",
+        value_parser = clap::value_parser!(u64).range(1..=MAX_WATCH_TIMEOUT_S)
+    )]
+    pub watch_timeout_s: u64,
+}
+
+/// Default of `--watch-timeout-s`: an hour.
+pub const DEFAULT_WATCH_TIMEOUT_S: u64 = 3600;
+/// Largest `--watch-timeout-s`: a week.
+pub const MAX_WATCH_TIMEOUT_S: u64 = 7 * 24 * 3600;
+
+/// Flags of the workflow reads.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ReadArgs {
+    /// Answer from the member's local state, possibly behind the leader, instead of a
+    /// linearizable read through the leader (works without a leader)
+    #[arg(long)]
+    pub stale: bool,
+}
+
+/// What kind of execution `exec start` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecKind {
+    /// Install the environment's revision (again)
+    Install,
+    /// Move to another revision and/or other inputs
+    Update,
+    /// Delete every resource
+    Uninstall,
+    /// Re-apply drifted or missing resources at the current revision
+    Heal,
+    /// Go back to the previous revision
+    Rollback,
+}
+
+impl ExecKind {
+    /// The name the API uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecKind::Install => "install",
+            ExecKind::Update => "update",
+            ExecKind::Uninstall => "uninstall",
+            ExecKind::Heal => "heal",
+            ExecKind::Rollback => "rollback",
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExecCommand {
+    /// Start an execution on an environment; prints its id
+    Start(ExecStartArgs),
+    /// List executions, newest last
+    #[command(visible_alias = "ls")]
+    List {
+        /// Only executions of this environment
+        #[arg(long, value_name = "ENV", value_parser = parse_name)]
+        env: Option<String>,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Show an execution and its steps
+    Show {
+        /// Execution id, e.g. x12
+        #[arg(value_parser = parse_id)]
+        id: String,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Resume a failed execution: retries its failed steps only
+    Resume {
+        /// Execution id
+        #[arg(value_parser = parse_id)]
+        id: String,
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
+    /// Cancel a queued or running execution (steps already dispatched finish)
+    Cancel {
+        /// Execution id
+        #[arg(value_parser = parse_id)]
+        id: String,
+    },
+    /// Roll an environment back to its previous revision
+    Rollback {
+        /// Environment name
+        #[arg(value_parser = parse_name)]
+        env: String,
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
+    /// Follow an execution until it ends (exit code 0 when it succeeded, 7 when it failed or
+    /// was cancelled); moves to another member when the one streaming goes away
+    Watch {
+        /// Execution id
+        #[arg(value_parser = parse_id)]
+        id: String,
+        /// Stop watching after this many seconds (the execution goes on)
+        #[arg(
+            long,
+            default_value_t = DEFAULT_WATCH_TIMEOUT_S,
+            value_name = "S",
+            value_parser = clap::value_parser!(u64).range(1..=MAX_WATCH_TIMEOUT_S)
+        )]
+        watch_timeout_s: u64,
+    },
+}
+
+/// `exec start ENV --kind K ...`.
+#[derive(Debug, Args)]
+pub struct ExecStartArgs {
+    /// Environment name
+    #[arg(value_parser = parse_name)]
+    pub env: String,
+    /// What the execution does
+    #[arg(long, value_enum)]
+    pub kind: ExecKind,
+    /// install / update: the blueprint revision to go to (default: the latest)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub revision: Option<u64>,
+    /// update only: new inputs (none given: keep the current ones)
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}
+
+/// A blueprint name with an optional revision: `webshop` or `webshop@3`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NameRev {
+    pub name: String,
+    /// `None`: the latest revision.
+    pub revision: Option<u64>,
+}
+
+impl fmt::Display for NameRev {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.revision {
+            Some(r) => write!(f, "{}@{r}", self.name),
+            None => f.write_str(&self.name),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -247,6 +567,39 @@ impl Cli {
 
     /// Checks that clap's per-value parsers cannot make.
     fn validated(self) -> Result<Cli, clap::Error> {
+        match &self.command {
+            Command::Apply(a) if a.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 => {
+                return Err(usage_error(
+                    "-f -: standard input can be read only once".to_string(),
+                ));
+            }
+            Command::Env(EnvCommand::Create(c)) => {
+                check_unique("--input", c.inputs.inputs.iter().map(|(k, _)| k))?;
+                check_unique("--label", c.labels.iter().map(|(k, _)| k))?;
+            }
+            Command::Exec(ExecCommand::Start(s)) => {
+                check_unique("--input", s.inputs.inputs.iter().map(|(k, _)| k))?;
+                if !s.inputs.is_empty() && s.kind != ExecKind::Update {
+                    return Err(usage_error(format!(
+                        "--input / --inputs-file: only an update takes new inputs, not {}; \
+                         use --kind update",
+                        s.kind.as_str()
+                    )));
+                }
+                if s.revision.is_some() && !matches!(s.kind, ExecKind::Install | ExecKind::Update) {
+                    return Err(usage_error(format!(
+                        "--revision: only install and update go to a chosen revision, not {}",
+                        s.kind.as_str()
+                    )));
+                }
+            }
+            _ => {}
+        }
+        self.validated_cluster()
+    }
+
+    /// The checks of `cluster init`.
+    fn validated_cluster(self) -> Result<Cli, clap::Error> {
         if let Command::Cluster(ClusterCommand::Init { members }) = &self.command {
             let mut seen = BTreeMap::new();
             for m in members {
@@ -275,6 +628,19 @@ impl Cli {
 /// A clap usage error (exit code 2) for a check made after parsing.
 fn usage_error(message: String) -> clap::Error {
     Cli::command().error(ErrorKind::ValueValidation, message)
+}
+
+/// A usage error when a `KEY=VALUE` flag gives the same key twice.
+fn check_unique<'a>(flag: &str, keys: impl Iterator<Item = &'a String>) -> Result<(), clap::Error> {
+    let mut seen = std::collections::BTreeSet::new();
+    for k in keys {
+        if !seen.insert(k) {
+            return Err(usage_error(format!(
+                "{flag} {k}=...: the key {k:?} is given twice; give each key once"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Checks a `host:port` address: a non-empty host (IPv6 in brackets) and a port from 1 to
@@ -351,6 +717,76 @@ pub fn parse_member(s: &str) -> Result<MemberSpec, String> {
     })?;
     let addr = parse_member_addr(addr.trim()).map_err(|e| format!("{e}; {EXAMPLE}"))?;
     Ok(MemberSpec { id, addr })
+}
+
+/// Parses a name of a blueprint, site, environment: not empty and no `@` or `=` (the server
+/// checks the rest, and says what a valid name is).
+pub fn parse_name(s: &str) -> Result<String, String> {
+    if s.is_empty() {
+        return Err("a name must not be empty".to_string());
+    }
+    if s.contains(['@', '=', '/', ' ']) {
+        return Err(format!(
+            "{s:?} is not a name: use lower-case letters, digits and dashes, e.g. web-1"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// Parses an execution id (as `exec start` prints it, e.g. `x12`).
+pub fn parse_id(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains(char::is_whitespace) {
+        return Err(format!(
+            "{s:?} is not an execution id; ids look like x12 (see `moorctl exec list`)"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// Parses `NAME` or `NAME@REV`, REV a revision number from 1.
+pub fn parse_name_rev(s: &str) -> Result<NameRev, String> {
+    const EXAMPLE: &str = "e.g. webshop or webshop@3";
+    let (name, revision) = match s.split_once('@') {
+        None => (s, None),
+        Some((name, rev)) => {
+            let rev = rev.parse::<u64>().ok().filter(|r| *r > 0).ok_or_else(|| {
+                format!("revision {rev:?} in {s:?} is not a number from 1; {EXAMPLE}")
+            })?;
+            (name, Some(rev))
+        }
+    };
+    let name = parse_name(name).map_err(|e| format!("{s:?}: {e}; {EXAMPLE}"))?;
+    Ok(NameRev { name, revision })
+}
+
+/// Parses `KEY=VALUE` of `--label`.
+pub fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!(
+            "{s:?} is not in the form KEY=VALUE, e.g. --label tier=edge"
+        )),
+    }
+}
+
+/// Parses `KEY=VALUE` of `--input`: VALUE is JSON when it parses as JSON (`3`, `true`,
+/// `["a"]`, `"1.10"`), else the text itself as a string.
+pub fn parse_input(s: &str) -> Result<(String, serde_json::Value), String> {
+    let Some((k, v)) = s.split_once('=').filter(|(k, _)| !k.is_empty()) else {
+        return Err(format!(
+            "{s:?} is not in the form KEY=VALUE, e.g. --input replicas=3 or --input image=shop:1.4"
+        ));
+    };
+    let value = serde_json::from_str(v).unwrap_or_else(|_| serde_json::Value::String(v.into()));
+    Ok((k.to_string(), value))
+}
+
+/// Parses a file path argument: not empty.
+pub fn parse_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("a file name must not be empty; `-` reads standard input".to_string());
+    }
+    Ok(PathBuf::from(s))
 }
 
 /// Parses a variable key: it must not be empty (the server checks the length limit).
@@ -595,6 +1031,192 @@ mod tests {
     }
 
     #[test]
+    fn inputs_are_json_when_they_parse() {
+        use serde_json::json;
+        let v = |s: &str| parse_input(s).unwrap();
+        assert_eq!(v("replicas=3"), ("replicas".into(), json!(3)));
+        assert_eq!(v("debug=true"), ("debug".into(), json!(true)));
+        assert_eq!(
+            v("nets=[\"10.0.0.0/8\"]"),
+            ("nets".into(), json!(["10.0.0.0/8"]))
+        );
+        assert_eq!(v("image=shop:1.4.2"), ("image".into(), json!("shop:1.4.2")));
+        assert_eq!(v("version=\"1.10\""), ("version".into(), json!("1.10")));
+        assert_eq!(v("msg=hello world"), ("msg".into(), json!("hello world")));
+        assert_eq!(v("empty="), ("empty".into(), json!("")));
+        // Only the first `=` separates: the value may hold more.
+        assert_eq!(v("q=a=b"), ("q".into(), json!("a=b")));
+        for bad in ["noequals", "=3"] {
+            let e = parse_input(bad).unwrap_err();
+            assert!(e.contains("KEY=VALUE"), "{e}");
+        }
+    }
+
+    #[test]
+    fn names_with_revisions() {
+        assert_eq!(
+            parse_name_rev("webshop").unwrap(),
+            NameRev {
+                name: "webshop".into(),
+                revision: None
+            }
+        );
+        let nr = parse_name_rev("webshop@3").unwrap();
+        assert_eq!(nr.revision, Some(3));
+        assert_eq!(nr.to_string(), "webshop@3");
+        for bad in [
+            "webshop@",
+            "webshop@0",
+            "webshop@x",
+            "@3",
+            "web shop",
+            "a@1@2",
+        ] {
+            let e = parse_name_rev(bad).unwrap_err();
+            assert!(e.contains("e.g. webshop or webshop@3"), "{bad}: {e}");
+        }
+        let e = parse_err(&["blueprint", "show", "webshop@latest"]);
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn env_create_arguments() {
+        let cli = parse(&[
+            "env",
+            "create",
+            "web-1",
+            "--site",
+            "edge-1",
+            "--blueprint",
+            "hello@2",
+            "--input",
+            "replicas=3",
+            "--input",
+            "message=hi",
+            "--label",
+            "tier=edge",
+            "--watch",
+        ])
+        .unwrap();
+        let Command::Env(EnvCommand::Create(c)) = cli.command else {
+            panic!("not env create");
+        };
+        assert_eq!(c.blueprint.revision, Some(2));
+        assert_eq!(c.inputs.inputs.len(), 2);
+        assert_eq!(c.labels, vec![("tier".to_string(), "edge".to_string())]);
+        assert!(c.watch.watch);
+        assert_eq!(c.watch.watch_timeout_s, DEFAULT_WATCH_TIMEOUT_S);
+
+        let base = ["env", "create", "w", "--site", "s", "--blueprint", "b"];
+        let with = |extra: &[&'static str]| -> Vec<&'static str> {
+            let mut v = base.to_vec();
+            v.extend_from_slice(extra);
+            v
+        };
+        assert!(parse(&with(&[])).is_ok());
+        assert_eq!(
+            parse_err(&["env", "create", "w", "--site", "s"]).exit_code(),
+            2
+        );
+        let e = parse_err(&with(&["--input", "a=1", "--input", "a=2"]));
+        assert!(e.to_string().contains("given twice"), "{e}");
+        let e = parse_err(&with(&["--label", "a=1", "--label", "a=2"]));
+        assert!(e.to_string().contains("given twice"), "{e}");
+        // The watch time limit makes sense only with --watch.
+        assert_eq!(parse_err(&with(&["--watch-timeout-s", "5"])).exit_code(), 2);
+        assert!(parse(&with(&["--watch", "--watch-timeout-s", "5"])).is_ok());
+        assert_eq!(
+            parse_err(&with(&["--watch", "--watch-timeout-s", "0"])).exit_code(),
+            2
+        );
+    }
+
+    #[test]
+    fn exec_start_checks_kind_specific_flags() {
+        let cli = parse(&[
+            "exec",
+            "start",
+            "web-1",
+            "--kind",
+            "update",
+            "--revision",
+            "4",
+            "--input",
+            "a=1",
+        ])
+        .unwrap();
+        let Command::Exec(ExecCommand::Start(s)) = cli.command else {
+            panic!("not exec start");
+        };
+        assert_eq!((s.kind, s.revision), (ExecKind::Update, Some(4)));
+        assert!(parse(&["exec", "start", "w", "--kind", "install", "--revision", "2"]).is_ok());
+        assert!(parse(&["exec", "start", "w", "--kind", "heal"]).is_ok());
+        let e = parse_err(&["exec", "start", "w", "--kind", "heal", "--input", "a=1"]);
+        assert!(
+            e.to_string().contains("only an update takes new inputs"),
+            "{e}"
+        );
+        let e = parse_err(&[
+            "exec",
+            "start",
+            "w",
+            "--kind",
+            "rollback",
+            "--revision",
+            "2",
+        ]);
+        assert!(e.to_string().contains("--revision"), "{e}");
+        assert_eq!(
+            parse_err(&["exec", "start", "w", "--kind", "nuke"]).exit_code(),
+            2
+        );
+        assert_eq!(parse_err(&["exec", "start", "w"]).exit_code(), 2);
+        let cli = parse(&["exec", "watch", "x3", "--watch-timeout-s", "60"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Exec(ExecCommand::Watch { ref id, watch_timeout_s: 60 }) if id == "x3"
+        ));
+    }
+
+    #[test]
+    fn apply_and_site_arguments() {
+        let cli = parse(&["apply", "-f", "a.yaml", "--filename", "-"]).unwrap();
+        let Command::Apply(a) = cli.command else {
+            panic!("not apply");
+        };
+        assert_eq!(a.files, vec![PathBuf::from("a.yaml"), PathBuf::from("-")]);
+        assert_eq!(parse_err(&["apply"]).exit_code(), 2);
+        let e = parse_err(&["apply", "-f", "-", "-f", "-"]);
+        assert!(e.to_string().contains("only once"), "{e}");
+
+        let cli = parse(&[
+            "site",
+            "list",
+            "--region",
+            "eu",
+            "--label",
+            "tier=edge",
+            "--label",
+            "x=",
+        ])
+        .unwrap();
+        let Command::Site(SiteCommand::List { region, labels, .. }) = cli.command else {
+            panic!("not site list");
+        };
+        assert_eq!(region.as_deref(), Some("eu"));
+        assert_eq!(labels[1], ("x".to_string(), String::new()));
+        assert_eq!(
+            parse_err(&["site", "list", "--label", "tier"]).exit_code(),
+            2
+        );
+        assert_eq!(
+            parse_err(&["env", "list", "--status", "green"]).exit_code(),
+            2
+        );
+        assert!(parse(&["env", "ls", "--status", "in_sync", "--stale"]).is_ok());
+    }
+
+    #[test]
     fn help_documents_exit_codes() {
         let help = Cli::command().render_long_help().to_string();
         for code in [
@@ -602,6 +1224,7 @@ mod tests {
             "3  not found",
             "5  unavailable",
             "6  outcome unknown",
+            "7  the watched execution did not succeed",
         ] {
             assert!(help.contains(code), "--help lacks {code:?}");
         }

@@ -1,4 +1,6 @@
-//! A typed client of the Moor API over a list of endpoints, with failover.
+//! A typed client of the Moor API over a list of endpoints, with failover. This file has the
+//! retry rules and the key/value and cluster calls; `workflow_client.rs` adds the workflow
+//! calls (blueprints, sites, environments, executions) and the execution watch stream.
 //!
 //! Any member serves any request, so a request that certainly was not applied can go to the
 //! next endpoint. Which failures are "certainly not applied" is the whole point of this
@@ -46,7 +48,12 @@ pub const ROUNDS: usize = 2;
 /// Largest response accepted. A `List` page holds at most [`LIST_PAGE_SIZE`] entries of at
 /// most 1 MiB each with the server's default limits; tonic's default of 4 MiB would refuse a
 /// page of large values.
-const MAX_RESPONSE_BYTES: usize = 128 << 20;
+pub(crate) const MAX_RESPONSE_BYTES: usize = 128 << 20;
+
+/// How often an idle connection is pinged, and how long a ping may go unanswered before the
+/// connection is taken for dead.
+const KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Keys asked for per `List` page (see [`MAX_RESPONSE_BYTES`]).
 pub const LIST_PAGE_SIZE: u32 = 100;
@@ -64,7 +71,7 @@ pub enum Access {
 
 /// Which endpoints a call may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Targets {
+pub(crate) enum Targets {
     /// Any endpoint, in the order given.
     All,
     /// Only the first endpoint (for `cluster init`: which member initialises must not depend
@@ -145,7 +152,7 @@ impl StdError for RpcError {}
 
 /// What one failed attempt allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Verdict {
+pub(crate) enum Verdict {
     /// Not applied (or a read): try again, here or elsewhere.
     Retry,
     /// A write may have been applied: stop.
@@ -155,7 +162,7 @@ enum Verdict {
 }
 
 /// Decides what a failed attempt with `status` allows, for a request of kind `access`.
-fn classify(status: &Status, access: Access) -> Verdict {
+pub(crate) fn classify(status: &Status, access: Access) -> Verdict {
     let from_server = status.source().is_none();
     if from_server {
         match status.code() {
@@ -235,7 +242,7 @@ pub fn code_name(code: Code) -> &'static str {
 }
 
 /// `CODE: message`, with the local cause chain when tonic made the status up itself.
-fn describe_status(status: &Status) -> String {
+pub(crate) fn describe_status(status: &Status) -> String {
     match status.source() {
         Some(source) => format!("{}: {}", code_name(status.code()), flatten(source)),
         None if status.message().is_empty() => code_name(status.code()).to_string(),
@@ -259,16 +266,22 @@ fn flatten(err: &(dyn StdError + 'static)) -> String {
 }
 
 /// A request carrying its deadline, so the member can give up when the caller has.
-fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+pub(crate) fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
     r.set_timeout(timeout);
     r
 }
 
-/// One endpoint and its connection, made on first use.
+/// One endpoint and its connection, made on first use. The channel is shared by both
+/// services a member serves (`MoorApi` and `WorkflowApi`).
 struct Slot {
     addr: String,
-    client: Option<MoorApiClient<Channel>>,
+    channel: Option<Channel>,
+}
+
+/// The key/value and cluster API on a channel.
+fn api(channel: Channel) -> MoorApiClient<Channel> {
+    MoorApiClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES)
 }
 
 /// The Moor API over a list of endpoints. See the module docs for the retry rules.
@@ -287,7 +300,7 @@ impl Client {
                 .iter()
                 .map(|addr| Slot {
                     addr: addr.clone(),
-                    client: None,
+                    channel: None,
                 })
                 .collect(),
             timeout,
@@ -306,20 +319,37 @@ impl Client {
         (self.timeout / 10).clamp(Duration::from_millis(100), Duration::from_secs(1))
     }
 
+    /// The address of endpoint `i`.
+    pub(crate) fn addr(&self, i: usize) -> &str {
+        &self.slots[i].addr
+    }
+
+    /// How many endpoints there are.
+    pub(crate) fn endpoint_count(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Drops the connection to endpoint `i`, so the next call there reconnects (after a
+    /// stream broke on it).
+    pub(crate) fn disconnect(&mut self, i: usize) {
+        self.slots[i].channel = None;
+    }
+
     /// The connection to endpoint `i`, connecting now if there is none.
-    async fn connect(
-        &mut self,
-        i: usize,
-        budget: Duration,
-    ) -> Result<MoorApiClient<Channel>, String> {
+    async fn connect(&mut self, i: usize, budget: Duration) -> Result<Channel, String> {
         let slot = &mut self.slots[i];
-        if let Some(c) = &slot.client {
+        if let Some(c) = &slot.channel {
             return Ok(c.clone());
         }
+        // Keep-alive pings find a member that stopped answering (SIGSTOP, a dead host)
+        // under a long-lived watch stream, where no request deadline would.
         let endpoint = Endpoint::from_shared(format!("http://{}", slot.addr))
             .map_err(|e| format!("bad endpoint: {}", flatten(&e)))?
             .connect_timeout(budget)
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
+            .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
+            .keep_alive_while_idle(true);
         // The outer timeout also bounds name resolution, which connect_timeout does not.
         let channel = match tokio::time::timeout(budget, endpoint.connect()).await {
             Ok(Ok(channel)) => channel,
@@ -331,22 +361,40 @@ impl Client {
                 ))
             }
         };
-        let client = MoorApiClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES);
-        slot.client = Some(client.clone());
-        Ok(client)
+        slot.channel = Some(channel.clone());
+        Ok(channel)
     }
 
-    /// Runs one request with failover. `send` makes one attempt on a client with the given
+    /// Runs one request with failover. `send` makes one attempt on a channel with the given
     /// per-attempt deadline; it is called again for each retry.
-    async fn call<T, F, Fut>(
+    pub(crate) async fn call<T, F, Fut>(
         &mut self,
         access: Access,
         targets: Targets,
         check: &str,
-        mut send: F,
+        send: F,
     ) -> Result<T, RpcError>
     where
-        F: FnMut(MoorApiClient<Channel>, Duration) -> Fut,
+        F: FnMut(Channel, Duration) -> Fut,
+        Fut: Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        self.call_from(0, access, targets, check, send)
+            .await
+            .map(|(answer, _)| answer)
+    }
+
+    /// [`Client::call`], trying the endpoints in order from endpoint `start` (wrapping
+    /// around); also says which endpoint answered.
+    pub(crate) async fn call_from<T, F, Fut>(
+        &mut self,
+        start: usize,
+        access: Access,
+        targets: Targets,
+        check: &str,
+        mut send: F,
+    ) -> Result<(T, usize), RpcError>
+    where
+        F: FnMut(Channel, Duration) -> Fut,
         Fut: Future<Output = Result<tonic::Response<T>, Status>>,
     {
         let deadline = Instant::now() + self.timeout;
@@ -354,11 +402,12 @@ impl Client {
             Targets::All => self.slots.len(),
             Targets::First => 1,
         };
+        let start = start % n;
         let total = n * ROUNDS;
         let mut attempts = Vec::new();
         for attempt in 0..total {
-            let i = attempt % n;
-            if attempt > 0 && i == 0 {
+            let i = (start + attempt) % n;
+            if attempt > 0 && attempt % n == 0 {
                 let pause = self
                     .backoff()
                     .min(deadline.saturating_duration_since(Instant::now()));
@@ -392,11 +441,11 @@ impl Client {
                 }
             };
             match tokio::time::timeout(budget, send(client, budget)).await {
-                Ok(Ok(response)) => return Ok(response.into_inner()),
+                Ok(Ok(response)) => return Ok((response.into_inner(), i)),
                 Ok(Err(status)) => {
                     if status.source().is_some() {
                         // A transport failure: reconnect on the next attempt here.
-                        self.slots[i].client = None;
+                        self.slots[i].channel = None;
                     }
                     let detail = if local_timeout(&status) {
                         format!("no answer within {} ms", budget.as_millis())
@@ -421,7 +470,7 @@ impl Client {
                     }
                 }
                 Err(_elapsed) => {
-                    self.slots[i].client = None;
+                    self.slots[i].channel = None;
                     let detail = format!("no answer within {} ms", budget.as_millis());
                     match access {
                         Access::Read => attempts.push(format!("{addr}: {detail}")),
@@ -441,8 +490,10 @@ impl Client {
 
     /// The state of the member answering and the members it knows.
     pub async fn cluster_status(&mut self) -> Result<ClusterStatusResponse, RpcError> {
-        self.call(Access::Read, Targets::All, "", |mut c, t| async move {
-            c.cluster_status(request(ClusterStatusRequest {}, t)).await
+        self.call(Access::Read, Targets::All, "", |ch, t| async move {
+            api(ch)
+                .cluster_status(request(ClusterStatusRequest {}, t))
+                .await
         })
         .await
     }
@@ -457,9 +508,9 @@ impl Client {
             Access::Write,
             Targets::First,
             "moorctl cluster status",
-            move |mut c, t| {
+            move |ch, t| {
                 let r = request(msg.clone(), t);
-                async move { c.cluster_init(r).await }
+                async move { api(ch).cluster_init(r).await }
             },
         )
         .await
@@ -481,9 +532,9 @@ impl Client {
             Access::Write,
             Targets::All,
             "moorctl cluster status",
-            move |mut c, t| {
+            move |ch, t| {
                 let r = request(msg.clone(), t);
-                async move { c.add_member(r).await }
+                async move { api(ch).add_member(r).await }
             },
         )
         .await
@@ -495,8 +546,9 @@ impl Client {
             Access::Write,
             Targets::All,
             "moorctl cluster status",
-            move |mut c, t| async move {
-                c.promote_member(request(PromoteMemberRequest { id }, t))
+            move |ch, t| async move {
+                api(ch)
+                    .promote_member(request(PromoteMemberRequest { id }, t))
                     .await
             },
         )
@@ -509,8 +561,9 @@ impl Client {
             Access::Write,
             Targets::All,
             "moorctl cluster status",
-            move |mut c, t| async move {
-                c.remove_member(request(RemoveMemberRequest { id }, t))
+            move |ch, t| async move {
+                api(ch)
+                    .remove_member(request(RemoveMemberRequest { id }, t))
                     .await
             },
         )
@@ -521,9 +574,9 @@ impl Client {
     pub async fn put(&mut self, key: String, value: Vec<u8>) -> Result<PutResponse, RpcError> {
         let check = format!("moorctl var get {key}");
         let msg = PutRequest { key, value };
-        self.call(Access::Write, Targets::All, &check, move |mut c, t| {
+        self.call(Access::Write, Targets::All, &check, move |ch, t| {
             let r = request(msg.clone(), t);
-            async move { c.put(r).await }
+            async move { api(ch).put(r).await }
         })
         .await
     }
@@ -538,9 +591,9 @@ impl Client {
             key,
             consistency: consistency.into(),
         };
-        self.call(Access::Read, Targets::All, "", move |mut c, t| {
+        self.call(Access::Read, Targets::All, "", move |ch, t| {
             let r = request(msg.clone(), t);
-            async move { c.get(r).await }
+            async move { api(ch).get(r).await }
         })
         .await
     }
@@ -549,9 +602,9 @@ impl Client {
     pub async fn delete(&mut self, key: String) -> Result<DeleteResponse, RpcError> {
         let check = format!("moorctl var get {key}");
         let msg = DeleteRequest { key };
-        self.call(Access::Write, Targets::All, &check, move |mut c, t| {
+        self.call(Access::Write, Targets::All, &check, move |ch, t| {
             let r = request(msg.clone(), t);
-            async move { c.delete(r).await }
+            async move { api(ch).delete(r).await }
         })
         .await
     }
@@ -569,9 +622,9 @@ impl Client {
             expected,
             new_value,
         };
-        self.call(Access::Write, Targets::All, &check, move |mut c, t| {
+        self.call(Access::Write, Targets::All, &check, move |ch, t| {
             let r = request(msg.clone(), t);
-            async move { c.compare_and_swap(r).await }
+            async move { api(ch).compare_and_swap(r).await }
         })
         .await
     }
@@ -590,9 +643,9 @@ impl Client {
             limit,
             start_after,
         };
-        self.call(Access::Read, Targets::All, "", move |mut c, t| {
+        self.call(Access::Read, Targets::All, "", move |ch, t| {
             let r = request(msg.clone(), t);
-            async move { c.list(r).await }
+            async move { api(ch).list(r).await }
         })
         .await
     }

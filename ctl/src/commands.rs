@@ -19,6 +19,7 @@ use crate::output::{
     self, CasView, DeleteView, GetView, InitView, KvView, ListView, MemberView, MembershipView,
     PutView, StatusView, Value, View,
 };
+use crate::workflow_commands;
 
 /// Largest value `--from-file` reads. Members refuse far smaller values (1 MiB by default,
 /// with a message naming their limit); this only keeps moorctl from reading a huge file
@@ -31,6 +32,11 @@ pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Cluster(c) => cluster(c, &mut client, cli.output).await,
         Command::Var(v) => var(v, &mut client, cli.output).await,
+        Command::Apply(a) => workflow_commands::apply(a, &mut client, cli.output).await,
+        Command::Blueprint(b) => workflow_commands::blueprint(b, &mut client, cli.output).await,
+        Command::Site(s) => workflow_commands::site(s, &mut client, cli.output).await,
+        Command::Env(e) => workflow_commands::env(e, &mut client, cli.output).await,
+        Command::Exec(e) => workflow_commands::exec(e, &mut client, cli.output).await,
     }
 }
 

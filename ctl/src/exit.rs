@@ -29,6 +29,8 @@ pub enum Exit {
     Unavailable = 5,
     /// A write may or may not have been applied.
     OutcomeUnknown = 6,
+    /// The watched execution ended without succeeding: it failed or was cancelled.
+    NotSucceeded = 7,
 }
 
 impl Exit {
@@ -66,7 +68,8 @@ impl Exit {
 }
 
 /// An outcome the server reported as a normal answer but that moorctl ends with a non-zero
-/// code: a missing key for `var get`, a failed comparison for `var cas`.
+/// code: a missing key for `var get`, a failed comparison for `var cas`, a watched execution
+/// that failed.
 #[derive(Debug)]
 pub struct Failure {
     pub exit: Exit,
@@ -105,6 +108,7 @@ mod tests {
             (Exit::CasFailed, 4),
             (Exit::Unavailable, 5),
             (Exit::OutcomeUnknown, 6),
+            (Exit::NotSucceeded, 7),
         ];
         for (exit, code) in all {
             assert_eq!(exit.code(), code, "{exit:?}");

@@ -2,14 +2,20 @@
 //! and the pieces (argument parsing, the failover client, output views, exit codes) can be
 //! tested, and reused by tools, without a process.
 //!
-//! moorctl talks to members over the client gRPC API only (`moor_proto::api`); it never links
-//! member internals.
+//! moorctl talks to members over the client gRPC APIs only (`moor_proto::api` and
+//! `moor_proto::workflow`); it never links member internals.
 
+pub mod apply;
 pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod exit;
 pub mod output;
+pub mod progress;
+pub mod watch;
+pub mod workflow_client;
+pub mod workflow_commands;
+pub mod workflow_views;
 
 #[cfg(test)]
 mod fake;

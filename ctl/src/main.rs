@@ -1,7 +1,8 @@
 //! The `moorctl` binary: parse, run, report. Everything else is in the `moor_ctl` library.
 //!
 //! Exit codes (see `moorctl --help` and ctl/README.md): 0 ok, 1 error, 2 usage error, 3 not
-//! found, 4 compare-and-swap failed, 5 unavailable (nothing applied), 6 outcome unknown.
+//! found, 4 compare-and-swap failed, 5 unavailable (nothing applied), 6 outcome unknown, 7 the
+//! watched execution did not succeed.
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 //! What moorctl prints: one view type per kind of result, each rendered as a table for people
-//! or as JSON / YAML for programs.
+//! or as JSON / YAML for programs. This file has the cluster and variable views and the table
+//! helpers; `workflow_views.rs` has those of blueprints, sites, environments and executions.
 //!
 //! Views are plain serde structs built from the wire messages, so the JSON and YAML field
 //! names are a stable, documented surface independent of the generated proto types. Values
@@ -64,7 +65,7 @@ impl Value {
 
 /// Escapes control characters (except newline and tab, which tables lay out), so that
 /// printing a value cannot move the cursor or change the terminal.
-fn escape_controls(text: &str) -> String {
+pub(crate) fn escape_controls(text: &str) -> String {
     if !text
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
@@ -117,7 +118,11 @@ pub fn emit(text: &str) -> anyhow::Result<()> {
 }
 
 /// A borderless table in the style of kubectl: columns two spaces apart, no trailing blanks.
-fn grid(header: Option<&[&str]>, rows: Vec<Vec<String>>, right_aligned: &[usize]) -> String {
+pub(crate) fn grid(
+    header: Option<&[&str]>,
+    rows: Vec<Vec<String>>,
+    right_aligned: &[usize],
+) -> String {
     let mut t = Table::new();
     t.load_preset(presets::NOTHING);
     if let Some(h) = header {
@@ -138,7 +143,7 @@ fn grid(header: Option<&[&str]>, rows: Vec<Vec<String>>, right_aligned: &[usize]
 }
 
 /// Label / value lines, for a single result.
-fn fields(rows: Vec<(&str, String)>) -> String {
+pub(crate) fn fields(rows: Vec<(&str, String)>) -> String {
     grid(
         None,
         rows.into_iter()

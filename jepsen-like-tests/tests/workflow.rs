@@ -438,7 +438,9 @@ async fn update_then_rollback_restores_the_previous_revision() {
         .await
         .unwrap()
         .into_inner();
-    let done = w.wait_states(&[up.id.clone()], &["succeeded"]).await;
+    let done = w
+        .wait_states(std::slice::from_ref(&up.id), &["succeeded"])
+        .await;
     // base (input default), a, c and top changed; b did not.
     assert_eq!(done[0].steps_total, 4, "{:?}", done[0].steps);
     assert!(done[0]

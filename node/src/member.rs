@@ -415,7 +415,7 @@ impl Member {
         match request {
             LeaderRequest::Write(command) => match self.proposer.propose(command).await {
                 Ok((log_index, result)) => Ok(LeaderReply::Written { log_index, result }),
-                Err(ProposeError::Raft(e)) => Err(self.write_error(e)),
+                Err(ProposeError::Raft(e)) => Err(self.write_error(*e)),
                 Err(ProposeError::Timeout) => Err(ApiError::OutcomeUnknown {
                     detail: format!(
                         "not committed within {} ms (is a quorum reachable?)",

@@ -27,7 +27,7 @@ pub type Proposed = Result<(u64, CommandResult), ProposeError>;
 /// Why a proposal failed.
 #[derive(Debug, Clone)]
 pub enum ProposeError {
-    Raft(RaftError<MemberId, ClientWriteError<MemberId, BasicNode>>),
+    Raft(Box<RaftError<MemberId, ClientWriteError<MemberId, BasicNode>>>),
     /// Not committed within the deadline: the outcome is unknown.
     Timeout,
     /// The proposer stopped (the member is shutting down).
@@ -96,7 +96,7 @@ async fn commit(raft: &Raft, mut batch: Vec<Pending>, timeout: Duration) {
     let outcome = tokio::time::timeout(timeout, raft.client_write(command)).await;
     match outcome {
         Err(_) => reply_all(batch, Err(ProposeError::Timeout)),
-        Ok(Err(e)) => reply_all(batch, Err(ProposeError::Raft(e))),
+        Ok(Err(e)) => reply_all(batch, Err(ProposeError::Raft(Box::new(e)))),
         Ok(Ok(resp)) => {
             let index = resp.log_id.index;
             match resp.data {

@@ -3,5 +3,6 @@
 //! etcd cluster driven with the identical workload for comparison.
 
 pub mod etcd;
+pub mod failover;
 pub mod floor;
 pub mod workload;

@@ -27,6 +27,19 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Cmd {
+    /// Leader SIGKILL during installs: time to the first step the new leader dispatches,
+    /// and Raft entries per step. Starts moor-sitesim and a 3-member cluster per run.
+    Failover {
+        /// Runs (the median is printed).
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// Environments installed per run (3 steps each, the `hello` blueprint).
+        #[arg(long, default_value_t = 30)]
+        environments: usize,
+        /// Simulated step latency at the sites, ms.
+        #[arg(long, default_value_t = 50)]
+        step_latency_ms: u64,
+    },
     /// Key/value writes against a 3-member loopback cluster (and etcd, when installed).
     Kv {
         /// Seconds per client count.
@@ -165,6 +178,13 @@ async fn kv(
 #[tokio::main]
 async fn main() -> Result<()> {
     match Args::parse().command {
+        Cmd::Failover {
+            runs,
+            environments,
+            step_latency_ms,
+        } => {
+            moor_jepsen_like_tests::bench::failover::run(runs, environments, step_latency_ms).await
+        }
         Cmd::Kv {
             duration_secs,
             clients,
