@@ -17,8 +17,8 @@ addr() { echo "127.0.0.1:${PORTS[$(($1-1))]}"; }
 ALL="$(addr 1),$(addr 2),$(addr 3)"
 ctl() { "$BIN/moorctl" --endpoints "$ALL" "$@"; }
 
-say "starting moor-sitesim (simulated sites, 150-250 ms per step) and 3 members in $WORK"
-"$BIN/moor-sitesim" --latency-ms 200 --latency-jitter-ms 50 --journal "$WORK/journal.jsonl" \
+say "starting moor-sitesim (simulated sites, 0.5-0.9 s per step) and 3 members in $WORK"
+"$BIN/moor-sitesim" --latency-ms 700 --latency-jitter-ms 200 --journal "$WORK/journal.jsonl" \
   >"$WORK/sitesim.out" 2>"$WORK/sitesim.log" &
 pids[0]=$!
 for _ in $(seq 1 100); do grep -q listening "$WORK/sitesim.out" 2>/dev/null && break; sleep 0.05; done
@@ -65,19 +65,22 @@ ctl apply -f examples/blueprints/hello.yaml
 SITES=$(awk '/name:/ {gsub(",","",$4); print $4}' "$WORK/sites.yaml")
 
 say "installing hello@1 on every site"
-for s in $SITES; do ctl env create "hello-$s" --site "$s" --blueprint hello >/dev/null; done
-last=$(ctl -o json exec list | python3 -c 'import json,sys; print(sorted(json.load(sys.stdin), key=lambda e: int(e["id"][1:]))[-1]["id"])')
+for s in $SITES; do
+  last=$(ctl -o json env create "hello-$s" --site "$s" --blueprint hello | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+done
 ctl exec watch "$last"
 ctl env list
 
-say "pushing hello@2 (a new message) and updating every environment"
-sed 's/default: hello }/default: "hello, world" }/' examples/blueprints/hello.yaml > "$WORK/hello-v2.yaml"
+say "pushing hello@2 (new network, bigger database, new message) and updating every environment"
+sed -e 's|10.42.0.0/24|10.43.0.0/24|' -e 's/size_gb: 10/size_gb: 20/' \
+    -e 's/default: hello }/default: "hello, world" }/' examples/blueprints/hello.yaml > "$WORK/hello-v2.yaml"
 ctl apply -f "$WORK/hello-v2.yaml"
 ids=()
 for s in $SITES; do
   ids+=("$(ctl -o json exec start "hello-$s" --kind update | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')")
 done
-sleep 0.3  # let the first steps get dispatched before the failure
+# Wait until the last update has a step in flight, so the failure lands mid-run.
+until ctl -o json exec show "${ids[-1]}" | python3 -c 'import json,sys; e=json.load(sys.stdin); sys.exit(0 if e["steps_running"] or e["steps_succeeded"] else 1)'; do :; done
 leader=$(ctl -o json cluster status | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader_id"])')
 say "SIGKILL the leader (member $leader) with updates in flight"
 kill -9 "${pids[$leader]}"
@@ -102,7 +105,9 @@ for line in open(sys.argv[1]):
         highest[r["site"]] = max(highest.get(r["site"], 0), r["fence_token"])
     if r["outcome"] == "applied": applied[(r["execution_id"], r["step"], r["site"])] += 1
 dups = sum(1 for c in applied.values() if c > 1)
+after = sum(1 for line in open(sys.argv[1]) if json.loads(line).get("fence_token", 0) > 1)
 print(f"{sum(applied.values())} effects, {dups} applied twice, {bad} lower-token acceptances, {fenced} fenced calls")
+print(f"{after} calls made by the new leader (fence token above the first term)")
 sys.exit(1 if dups or bad else 0)
 PY
 say "done; logs, data and the journal are in $WORK"
