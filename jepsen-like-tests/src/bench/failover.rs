@@ -89,14 +89,19 @@ async fn one_run(envs: usize, latency_ms: u64) -> Result<RunResult> {
     // Kill once the first step of the last environment is in flight.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let e = c
+        // A stale read on a follower may not have applied the creation yet.
+        let in_flight = match c
             .get_execution(GetExecutionRequest {
                 id: ids[envs - 1].clone(),
                 stale: true,
             })
-            .await?
-            .into_inner();
-        if e.steps_running > 0 || e.steps_succeeded > 0 {
+            .await
+        {
+            Ok(e) => e.get_ref().steps_running > 0 || e.get_ref().steps_succeeded > 0,
+            Err(s) if s.code() == tonic::Code::NotFound => false,
+            Err(s) => return Err(s.into()),
+        };
+        if in_flight {
             break;
         }
         if Instant::now() > deadline {
@@ -112,13 +117,27 @@ async fn one_run(envs: usize, latency_ms: u64) -> Result<RunResult> {
     let deadline = Instant::now() + Duration::from_secs(120);
     for id in &ids {
         loop {
-            let e = c
-                .get_execution(GetExecutionRequest {
-                    id: id.clone(),
-                    stale: true,
-                })
-                .await?
-                .into_inner();
+            let request = GetExecutionRequest {
+                id: id.clone(),
+                stale: false,
+            };
+            let e = match c.get_execution(request).await {
+                Ok(e) => e.into_inner(),
+                Err(status) => {
+                    let dir = cluster.keep_dir();
+                    for m in cluster.running() {
+                        let s = cluster.status(m).await;
+                        eprintln!(
+                            "member {m}: {:?}",
+                            s.map(|s| (s.state, s.term, s.applied_index))
+                        );
+                    }
+                    bail!(
+                        "reading {id} from member {new_leader}: {status}; files kept in {}",
+                        dir.display()
+                    );
+                }
+            };
             if e.state == "succeeded" {
                 break;
             }
