@@ -41,6 +41,8 @@ pub fn free_port() -> u16 {
 pub struct MemberSettings {
     /// Lines appended to the `[raft]` table, e.g. `snapshot_every_entries = 50`.
     pub raft: Vec<String>,
+    /// Lines for the `[executor]` table, e.g. `drift_check_interval_ms = 200`.
+    pub executor: Vec<String>,
 }
 
 /// One `moord` process (running or not) of a [`Cluster`].
@@ -116,6 +118,11 @@ impl Cluster {
             data_dir.display()
         );
         for line in &self.settings.raft {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text.push_str("\n[executor]\n");
+        for line in &self.settings.executor {
             text.push_str(line);
             text.push('\n');
         }

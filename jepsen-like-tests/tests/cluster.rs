@@ -234,6 +234,7 @@ async fn wiped_member_catches_up_through_a_snapshot() {
             "snapshot_every_entries = 50".into(),
             "keep_entries_after_snapshot = 10".into(),
         ],
+        ..Default::default()
     };
     let mut cluster = Cluster::start(3, settings).await.unwrap();
     let leader = cluster.wait_leader(ELECTION).await.unwrap();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use moor_jepsen_like_tests::checkers::journal::{check_file, DoneStep};
 use moor_jepsen_like_tests::harness::{Cluster, MemberSettings, SiteSimProc};
 use moor_proto::site::site_sim_admin_client::SiteSimAdminClient;
-use moor_proto::site::SetUnreachableRequest;
+use moor_proto::site::{InjectDriftRequest, SetUnreachableRequest};
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
 use moor_proto::workflow::*;
 use tonic::transport::Channel;
@@ -39,6 +39,10 @@ struct World {
 
 impl World {
     async fn start(sim_args: &[&str]) -> World {
+        World::start_with(sim_args, MemberSettings::default()).await
+    }
+
+    async fn start_with(sim_args: &[&str], settings: MemberSettings) -> World {
         let dir = tempfile::tempdir().unwrap();
         let sim = SiteSimProc::start(
             &dir.path().join("journal.jsonl"),
@@ -46,7 +50,7 @@ impl World {
             sim_args,
         )
         .unwrap();
-        let cluster = Cluster::start(3, MemberSettings::default()).await.unwrap();
+        let cluster = Cluster::start(3, settings).await.unwrap();
         World {
             cluster,
             sim: Some(sim),
@@ -595,4 +599,85 @@ async fn cancel_stops_dispatch_and_bad_requests_change_nothing() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_is_observed_and_heal_repairs_only_the_drifted_resource() {
+    let settings = MemberSettings {
+        executor: vec!["drift_check_interval_ms = 200".into()],
+        ..Default::default()
+    };
+    let mut w = World::start_with(&["--latency-ms", "2"], settings).await;
+    apply_blueprint(&w, &blueprint("app", "1")).await;
+    let sites = w.sites(1).await;
+    let ids = create_envs(&w, &sites, "app").await;
+    w.wait_states(&ids, &["succeeded"]).await;
+
+    let mut admin = SiteSimAdminClient::connect(format!("http://{}", w.sim_addr()))
+        .await
+        .unwrap();
+    admin
+        .inject_drift(InjectDriftRequest {
+            site: sites[0].clone(),
+            environment: "env-000".into(),
+            resource: "b".into(),
+        })
+        .await
+        .unwrap();
+    // The leader's drift check notices it and records the observed digest.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let env = loop {
+        let env = w
+            .client()
+            .get_environment(GetEnvironmentRequest {
+                name: "env-000".into(),
+                stale: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if env.status == "drifted" {
+            break env;
+        }
+        assert!(Instant::now() < deadline, "drift not detected: {env:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let drifted: Vec<&str> = env
+        .resources
+        .iter()
+        .filter(|r| r.drifted)
+        .map(|r| r.name.as_str())
+        .collect();
+    assert_eq!(drifted, ["b"]);
+
+    let heal = w
+        .client()
+        .start_execution(StartExecutionRequest {
+            environment: "env-000".into(),
+            kind: "heal".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let done = w
+        .wait_states(std::slice::from_ref(&heal.id), &["succeeded"])
+        .await;
+    assert_eq!(done[0].steps_total, 1, "{:?}", done[0].steps);
+    assert_eq!(done[0].steps[0].resource, "b");
+    let env = w
+        .client()
+        .get_environment(GetEnvironmentRequest {
+            name: "env-000".into(),
+            stale: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(env.status, "in_sync");
+    let mut all = Vec::new();
+    for id in ids.iter().chain([&heal.id]) {
+        all.push(w.execution(id).await);
+    }
+    w.check_journal(&all).await;
 }

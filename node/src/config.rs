@@ -24,6 +24,29 @@ pub struct Config {
     pub log: LogConfig,
     pub raft: RaftConfig,
     pub limits: LimitsConfig,
+    pub executor: ExecutorSettings,
+}
+
+/// The workflow executor on the leader.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutorSettings {
+    /// Most driver calls in flight at once.
+    pub max_in_flight: usize,
+    /// Most step checkpoints committed in one Raft entry.
+    pub max_batch: usize,
+    /// How often idle environments are observed at their sites to detect drift; 0 = never.
+    pub drift_check_interval_ms: u64,
+}
+
+impl Default for ExecutorSettings {
+    fn default() -> Self {
+        ExecutorSettings {
+            max_in_flight: 1024,
+            max_batch: 1024,
+            drift_check_interval_ms: 30_000,
+        }
+    }
 }
 
 /// Logging.
@@ -89,6 +112,7 @@ impl Default for Config {
             log: LogConfig::default(),
             raft: RaftConfig::default(),
             limits: LimitsConfig::default(),
+            executor: ExecutorSettings::default(),
         }
     }
 }
@@ -241,6 +265,20 @@ impl Config {
         }
         if l.max_key_bytes == 0 {
             return Err(bad("limits.max_key_bytes", 0, "must be at least 1"));
+        }
+        let e = &self.executor;
+        if e.max_in_flight == 0 {
+            return Err(bad("executor.max_in_flight", 0, "must be at least 1"));
+        }
+        if e.max_batch == 0 {
+            return Err(bad("executor.max_batch", 0, "must be at least 1"));
+        }
+        if e.drift_check_interval_ms != 0 && e.drift_check_interval_ms < 100 {
+            return Err(bad(
+                "executor.drift_check_interval_ms",
+                e.drift_check_interval_ms,
+                "must be 0 (off) or at least 100",
+            ));
         }
         if l.max_concurrent_requests_per_connection == 0 {
             return Err(bad(

@@ -6,13 +6,14 @@
 //! The driver maps the site's answer to what the executor must do: record success, record a
 //! failure (retryable or not), or stop because this leader has been fenced out.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use moor_proto::site::site_agent_client::SiteAgentClient;
 use moor_proto::site::{
-    ApplyRequest, ApplyResponse, DeleteRequest, IdempotencyKey, Outcome, ResourceRef,
+    ApplyRequest, ApplyResponse, DeleteRequest, IdempotencyKey, ObserveRequest, Outcome,
+    ResourceRef,
 };
 use tonic::transport::{Channel, Endpoint};
 
@@ -131,6 +132,38 @@ impl Drivers {
                 retryable: true,
             },
         }
+    }
+}
+
+impl Drivers {
+    /// What the site holds for `environment`: digest per resource.
+    pub async fn observe(
+        &self,
+        site: &Site,
+        environment: &str,
+        timeout: Duration,
+    ) -> Result<BTreeMap<String, String>, String> {
+        let Driver::Agent { endpoint } = &site.driver;
+        let mut client = self.agent(endpoint)?;
+        let mut req = tonic::Request::new(ObserveRequest {
+            target: Some(ResourceRef {
+                site: site.name.clone(),
+                environment: environment.to_string(),
+                resource: String::new(),
+                resource_type: String::new(),
+            }),
+        });
+        req.set_timeout(timeout);
+        let resp = client
+            .observe(req)
+            .await
+            .map_err(|s| format!("observing site {}: {}", site.name, s.message()))?;
+        Ok(resp
+            .into_inner()
+            .resources
+            .into_iter()
+            .map(|r| (r.resource, r.observed_digest))
+            .collect())
     }
 }
 

@@ -8,7 +8,7 @@
 //! the sites (fencing), and a new leader re-dispatches steps left in flight under an older
 //! term with the same idempotency key, so no effect is applied twice.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -18,28 +18,13 @@ use tokio::task::JoinSet;
 
 use crate::command::{Command, CommandResult};
 use crate::driver::{DriverCall, DriverResult, Drivers};
+use crate::environment::EnvStatus;
 use crate::errors::ApiError;
 use crate::execution::{StepOutcome, StepState};
 use crate::member::{LeaderReply, LeaderRequest, Member};
 use crate::workflow::{Checkpoint, CheckpointResult, WorkflowCommand, WorkflowResult};
 
-/// Executor limits.
-#[derive(Debug, Clone)]
-pub struct ExecutorConfig {
-    /// Most driver calls in flight at once on this leader.
-    pub max_in_flight: usize,
-    /// Most checkpoints committed in one Raft entry.
-    pub max_batch: usize,
-}
-
-impl Default for ExecutorConfig {
-    fn default() -> Self {
-        ExecutorConfig {
-            max_in_flight: 1024,
-            max_batch: 1024,
-        }
-    }
-}
+pub use crate::config::ExecutorSettings as ExecutorConfig;
 
 /// Milliseconds since the Unix epoch: the leader stamps this into commands.
 pub fn now_ms() -> u64 {
@@ -73,8 +58,14 @@ pub async fn run(
                 tasks: JoinSet::new(),
                 results: Vec::new(),
             };
+            let drift = drift_checks(
+                member.clone(),
+                drivers.clone(),
+                config.drift_check_interval_ms,
+            );
             tokio::select! {
                 reason = term_run.run() => tracing::info!(term, %reason, "executor: stopped for this term"),
+                _ = drift => {}
                 _ = shutdown.wait_for(|s| *s) => return,
             }
             // Dropping the JoinSet aborted this term's driver calls: sites fence them anyway.
@@ -82,6 +73,82 @@ pub async fn run(
         tokio::select! {
             changed = metrics.changed() => if changed.is_err() { return },
             _ = shutdown.wait_for(|s| *s) => return,
+        }
+    }
+}
+
+/// While this member leads: every `interval_ms`, observes each idle installed environment at
+/// its site and commits what changed, so drift shows in the environment's status (and a heal
+/// plans exactly the drifted resources). Never returns; dropped when leadership ends.
+async fn drift_checks(member: Arc<Member>, drivers: Drivers, interval_ms: u64) {
+    use futures::StreamExt;
+    if interval_ms == 0 {
+        return std::future::pending().await;
+    }
+    let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let targets: Vec<_> = {
+            let state = member.state.read().expect("state lock poisoned");
+            state
+                .workflow
+                .environments
+                .values()
+                .filter(|e| {
+                    e.current_execution.is_none()
+                        && matches!(e.status, EnvStatus::InSync | EnvStatus::Drifted)
+                        && !e.applied.is_empty()
+                })
+                .filter_map(|e| {
+                    let site = state.workflow.sites.get(&e.site)?.clone();
+                    let known: BTreeMap<String, Option<String>> = e
+                        .applied
+                        .keys()
+                        .map(|k| (k.clone(), e.observed.get(k).and_then(|o| o.digest.clone())))
+                        .collect();
+                    Some((e.name.clone(), site, known))
+                })
+                .collect()
+        };
+        let changes: Vec<_> = futures::stream::iter(targets)
+            .map(|(env, site, known)| {
+                let drivers = drivers.clone();
+                async move {
+                    let seen = drivers
+                        .observe(&site, &env, Duration::from_millis(interval_ms.min(10_000)))
+                        .await;
+                    let seen = match seen {
+                        Ok(seen) => seen,
+                        Err(e) => {
+                            tracing::debug!(environment = %env, error = %e, "drift check failed");
+                            return None;
+                        }
+                    };
+                    let changed: BTreeMap<String, Option<String>> = known
+                        .into_iter()
+                        .filter_map(|(resource, before)| {
+                            let now = seen.get(&resource).cloned();
+                            (now != before).then_some((resource, now))
+                        })
+                        .collect();
+                    (!changed.is_empty()).then_some((env, changed))
+                }
+            })
+            .buffer_unordered(64)
+            .filter_map(|c| async move { c })
+            .collect()
+            .await;
+        for (environment, resources) in changes {
+            tracing::info!(%environment, resources = ?resources.keys().collect::<Vec<_>>(), "drift observed");
+            let command = Command::Workflow(WorkflowCommand::Observed {
+                environment,
+                resources,
+                now_ms: now_ms(),
+            });
+            if let Err(e) = member.execute_local(LeaderRequest::Write(command)).await {
+                tracing::debug!(error = %e, "cannot record observed state");
+            }
         }
     }
 }

@@ -127,7 +127,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let executor = tokio::spawn(moor_node::executor::run(
         member.clone(),
         moor_node::driver::Drivers::default(),
-        moor_node::executor::ExecutorConfig::default(),
+        config.executor.clone(),
         executor_stop_rx,
     ));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
