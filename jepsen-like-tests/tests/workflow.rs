@@ -100,6 +100,19 @@ impl World {
             .into_inner()
     }
 
+    /// Waits until execution `id` has a step dispatched or done.
+    async fn wait_in_flight(&self, id: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let e = self.execution(id).await;
+            if e.steps_succeeded > 0 || e.steps_running > 0 {
+                return;
+            }
+            assert!(Instant::now() < deadline, "nothing was dispatched");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until every execution in `ids` reached one of `states`.
     async fn wait_states(&self, ids: &[String], states: &[&str]) -> Vec<Execution> {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -167,6 +180,21 @@ impl World {
 }
 
 async fn create_envs(w: &World, sites: &[String], blueprint: &str) -> Vec<String> {
+    let retry = RetryPolicy {
+        max_attempts: 5,
+        backoff_base_ms: 50,
+        backoff_max_ms: 500,
+        step_timeout_ms: 2000,
+    };
+    create_envs_with(w, sites, blueprint, retry).await
+}
+
+async fn create_envs_with(
+    w: &World,
+    sites: &[String],
+    blueprint: &str,
+    retry: RetryPolicy,
+) -> Vec<String> {
     let mut ids = Vec::new();
     for (i, site) in sites.iter().enumerate() {
         let r = w
@@ -178,12 +206,7 @@ async fn create_envs(w: &World, sites: &[String], blueprint: &str) -> Vec<String
                 revision: 0,
                 inputs_json: "{}".into(),
                 labels: Default::default(),
-                retry: Some(RetryPolicy {
-                    max_attempts: 5,
-                    backoff_base_ms: 50,
-                    backoff_max_ms: 500,
-                    step_timeout_ms: 2000,
-                }),
+                retry: Some(retry),
             })
             .await
             .unwrap()
@@ -223,15 +246,7 @@ async fn leader_killed_mid_install_new_leader_finishes_and_journal_holds_wf1_to_
     // Kill the leader once steps are in flight.
     let leader = w.cluster.wait_leader(ELECTION).await.unwrap();
     let old_term = w.cluster.status(leader).await.unwrap().term;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let e = w.execution(&ids[ids.len() - 1]).await;
-        if e.steps_succeeded > 0 || e.steps_running > 0 {
-            break;
-        }
-        assert!(Instant::now() < deadline, "nothing was dispatched");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    w.wait_in_flight(&ids[ids.len() - 1]).await;
     w.cluster.kill(leader).unwrap();
     let survivors = w.cluster.running();
     let new_leader = w
@@ -267,7 +282,7 @@ async fn paused_leader_is_fenced_out_after_a_new_leader_took_over() {
     let ids = create_envs(&w, &sites, "app").await;
     let leader = w.cluster.wait_leader(ELECTION).await.unwrap();
     // Pause the leader with calls in flight, let another member take over and finish.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    w.wait_in_flight(&ids[ids.len() - 1]).await;
     w.cluster.signal(leader, libc::SIGSTOP).unwrap();
     let survivors: Vec<u64> = w
         .cluster
@@ -328,29 +343,13 @@ async fn resume_after_site_failure_touches_only_failed_steps() {
         })
         .await
         .unwrap();
-    let mut ids = Vec::new();
-    for (i, site) in sites.iter().enumerate() {
-        let r = w
-            .client()
-            .create_environment(CreateEnvironmentRequest {
-                name: format!("env-{i}"),
-                site: site.clone(),
-                blueprint: "app".into(),
-                revision: 0,
-                inputs_json: "{}".into(),
-                labels: Default::default(),
-                retry: Some(RetryPolicy {
-                    max_attempts: 2,
-                    backoff_base_ms: 20,
-                    backoff_max_ms: 50,
-                    step_timeout_ms: 300,
-                }),
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        ids.push(r.id);
-    }
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        backoff_base_ms: 20,
+        backoff_max_ms: 50,
+        step_timeout_ms: 300,
+    };
+    let ids = create_envs_with(&w, &sites, "app", retry).await;
     let execs = w.wait_states(&ids, &["succeeded", "failed"]).await;
     assert_eq!(execs[0].state, "succeeded");
     let failed = &execs[1];
