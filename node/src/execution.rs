@@ -238,7 +238,14 @@ impl Execution {
                     StepState::Pending => {
                         !failing && s.not_before_ms <= now_ms && self.deps_succeeded(i)
                     }
-                    StepState::Dispatched => s.fence_token < term,
+                    // Dispatched under an older term: that leader is gone. Dispatched under
+                    // this term but silent for twice the step timeout (the driver call has
+                    // that timeout as its deadline): the call was lost with its executor
+                    // round, so it is dispatched again under the same key.
+                    StepState::Dispatched => {
+                        s.fence_token < term
+                            || now_ms >= s.dispatched_ms + 2 * self.retry.step_timeout_ms
+                    }
                     _ => false,
                 }
             })
@@ -523,6 +530,18 @@ mod tests {
         assert_eq!(e.state, ExecState::Succeeded);
         // A finished step is never dispatched again, whatever the term.
         assert!(e.dispatchable(9, 5).is_empty());
+    }
+
+    #[test]
+    fn a_lost_dispatch_is_dispatched_again_after_twice_the_step_timeout() {
+        let mut e = exec(&[&[]]);
+        e.dispatch(0, 1, 100).unwrap();
+        // step_timeout_ms is 1000 in this fixture.
+        assert!(e.dispatchable(1, 2099).is_empty());
+        assert_eq!(e.dispatchable(1, 2100), vec![0]);
+        assert_eq!(e.dispatch(0, 1, 2100).unwrap(), 2);
+        e.record(0, 2, &done(), 2200).unwrap();
+        assert_eq!(e.state, ExecState::Succeeded);
     }
 
     #[test]

@@ -190,13 +190,18 @@ impl TermRun {
             }
             if !self.results.is_empty() {
                 if let Err(e) = self.commit_results().await {
-                    return format!("cannot commit results: {e}");
+                    // Still leader (checked at the top): keep the results and try again;
+                    // each attempt waits up to the forward timeout, which paces the retries.
+                    tracing::warn!(error = %e, "cannot commit step results; retrying");
+                    continue;
                 }
             }
             let (dispatches, next_wake_ms) = self.scan();
             if !dispatches.is_empty() {
                 if let Err(e) = self.dispatch(dispatches).await {
-                    return format!("cannot commit dispatches: {e}");
+                    // A dispatch whose commit is unknown is picked up again once it has been
+                    // silent for twice its step timeout (see Execution::dispatchable).
+                    tracing::warn!(error = %e, "cannot commit dispatches; retrying");
                 }
                 continue;
             }
@@ -315,7 +320,15 @@ impl TermRun {
                 step: *step,
             })
             .collect();
-        let results = self.propose(items).await?;
+        let results = match self.propose(items).await {
+            Ok(results) => results,
+            Err(e) => {
+                for s in &steps {
+                    self.in_flight.remove(s);
+                }
+                return Err(e);
+            }
+        };
         // Committed in our term, but check again: a call after losing leadership would only
         // be fenced, so do not make it at all.
         if !self.still_leader() {
@@ -391,8 +404,12 @@ impl TermRun {
     async fn commit_results(&mut self) -> Result<(), ApiError> {
         while !self.results.is_empty() {
             let n = self.results.len().min(self.config.max_batch);
-            let batch: Vec<Checkpoint> = self.results.drain(..n).collect();
-            for r in self.propose(batch).await? {
+            let batch: Vec<Checkpoint> = self.results[..n].to_vec();
+            // Removed only once committed: on failure they are proposed again (a result that
+            // did commit is then refused as stale, which is harmless).
+            let recorded = self.propose(batch).await?;
+            self.results.drain(..n);
+            for r in recorded {
                 if let CheckpointResult::Rejected(reason) = r {
                     tracing::debug!(%reason, "result not recorded");
                 }
