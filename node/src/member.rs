@@ -17,7 +17,7 @@ use moor_raft_store::StoreStats;
 use openraft::error::{
     ChangeMembershipError, CheckIsLeaderError, ClientWriteError, InitializeError, RaftError,
 };
-use openraft::{BasicNode, ChangeMembers, RaftMetrics, ServerState, SnapshotPolicy};
+use openraft::{BasicNode, ChangeMembers, RaftMetrics, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
@@ -609,11 +609,6 @@ impl Member {
                 log_index
             },
         }
-    }
-
-    /// True when this member is the leader right now.
-    pub fn is_leader(&self) -> bool {
-        self.raft.metrics().borrow().state == ServerState::Leader
     }
 }
 
