@@ -74,6 +74,17 @@ impl From<ApiError> for Status {
     }
 }
 
+impl From<crate::workflow::WorkflowError> for Status {
+    fn from(e: crate::workflow::WorkflowError) -> Status {
+        use crate::workflow::WorkflowError;
+        match e {
+            WorkflowError::Invalid(m) => Status::invalid_argument(m),
+            WorkflowError::NotFound(m) => Status::not_found(format!("{m} not found")),
+            WorkflowError::FailedPrecondition(m) => Status::failed_precondition(m),
+        }
+    }
+}
+
 /// True when `status` says the connection could not be made at all, so the request was
 /// certainly not delivered (unlike a reset or timeout after sending).
 pub fn is_connect_failure(status: &Status) -> bool {

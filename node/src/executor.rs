@@ -196,6 +196,8 @@ impl TermRun {
                     continue;
                 }
             }
+            let applied = metrics.borrow().last_applied;
+            let term = self.term;
             let (dispatches, next_wake_ms) = self.scan();
             if !dispatches.is_empty() {
                 if let Err(e) = self.dispatch(dispatches).await {
@@ -226,7 +228,11 @@ impl TermRun {
                         Err(e) => return format!("driver task failed: {e}"),
                     }
                 }
-                changed = metrics.changed() => {
+                // Wake for a newly applied entry or a change of role, not for every
+                // heartbeat: each wake-up rescans the running executions.
+                changed = metrics.wait_for(|m| {
+                    m.last_applied != applied || m.state != ServerState::Leader || m.current_term != term
+                }) => {
                     if changed.is_err() {
                         return "raft stopped".into();
                     }

@@ -18,7 +18,7 @@ use crate::executor::now_ms;
 use crate::member::Member;
 use crate::site::{Driver, Site};
 use crate::state::MoorState;
-use crate::workflow::{WorkflowCommand, WorkflowError, WorkflowResult};
+use crate::workflow::{WorkflowCommand, WorkflowResult};
 
 /// Largest blueprint source accepted, in bytes.
 const MAX_BLUEPRINT_BYTES: usize = 256 * 1024;
@@ -35,7 +35,7 @@ impl WorkflowService {
 
     async fn write(&self, command: WorkflowCommand) -> Result<WorkflowResult, Status> {
         match self.member.write(Command::Workflow(command)).await? {
-            (_, CommandResult::Workflow(WorkflowResult::Rejected(e))) => Err(rejected(e)),
+            (_, CommandResult::Workflow(WorkflowResult::Rejected(e))) => Err(e.into()),
             (_, CommandResult::Workflow(r)) => Ok(r),
             (_, other) => {
                 Err(ApiError::Internal(format!("workflow write answered {other:?}")).into())
@@ -60,7 +60,7 @@ impl WorkflowService {
         match self.write(command).await? {
             WorkflowResult::Execution { id, state } => Ok(Response::new(pb::ExecutionRef {
                 id,
-                state: lower(&format!("{state:?}")),
+                state: wire_name(&state),
             })),
             other => {
                 Err(ApiError::Internal(format!("expected an execution, got {other:?}")).into())
@@ -69,28 +69,13 @@ impl WorkflowService {
     }
 }
 
-fn rejected(e: WorkflowError) -> Status {
-    match e {
-        WorkflowError::Invalid(m) => Status::invalid_argument(m),
-        WorkflowError::NotFound(m) => Status::not_found(format!("{m} not found")),
-        WorkflowError::FailedPrecondition(m) => Status::failed_precondition(m),
+/// The API's name for one of our enums: its serde name (they are all snake_case), so the
+/// wire and the stored form never drift apart.
+fn wire_name<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(name)) => name,
+        other => unreachable!("a unit enum variant serialises to a string, got {other:?}"),
     }
-}
-
-fn lower(s: &str) -> String {
-    // Debug names of our enums are CamelCase; the API speaks snake_case.
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if c.is_uppercase() {
-            if i > 0 {
-                out.push('_');
-            }
-            out.extend(c.to_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn retry_policy(p: Option<pb::RetryPolicy>) -> Result<RetryPolicy, Status> {
@@ -196,7 +181,7 @@ fn env_msg(state: &MoorState, name: &str) -> Result<pb::Environment, Status> {
         site: env.site.clone(),
         blueprint: env.blueprint.clone(),
         revision: env.revision,
-        status: lower(&format!("{:?}", env.status)),
+        status: wire_name(&env.status),
         inputs_json: inputs.to_string(),
         labels: env.labels.clone().into_iter().collect(),
         latest_execution: env.latest_execution.clone().unwrap_or_default(),
@@ -229,7 +214,7 @@ pub fn exec_msg(e: &Execution, with_steps: bool) -> pb::Execution {
         id: e.id.clone(),
         environment: e.environment.clone(),
         kind: e.kind.as_str().to_string(),
-        state: lower(&format!("{:?}", e.state)),
+        state: wire_name(&e.state),
         target_revision: e.target_revision.unwrap_or(0),
         created_ms: e.created_ms,
         started_ms: e.started_ms,
@@ -244,7 +229,7 @@ pub fn exec_msg(e: &Execution, with_steps: bool) -> pb::Execution {
                     resource: s.resource.clone(),
                     resource_type: s.resource_type.clone(),
                     action: action_name(s.action).to_string(),
-                    state: lower(&format!("{:?}", s.state)),
+                    state: wire_name(&s.state),
                     attempt: s.attempt,
                     fence_token: s.fence_token,
                     depends_on: s.depends_on.clone(),
@@ -362,7 +347,10 @@ impl WorkflowApi for WorkflowService {
         let r = request.into_inner();
         self.read(r.stale, |s| {
             let revision = (r.revision != 0).then_some(r.revision);
-            let b = s.workflow.blueprint(&r.name, revision).map_err(rejected)?;
+            let b = s
+                .workflow
+                .blueprint(&r.name, revision)
+                .map_err(Status::from)?;
             Ok(Response::new(pb::GetBlueprintResponse {
                 name: b.name.clone(),
                 revision: b.revision,
@@ -646,13 +634,14 @@ impl WorkflowApi for WorkflowService {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::environment::EnvStatus;
     use crate::execution::StepState;
 
     #[test]
     fn snake_case_names() {
-        assert_eq!(lower("InSync"), "in_sync");
-        assert_eq!(lower("Running"), "running");
-        assert_eq!(lower(&format!("{:?}", StepState::Dispatched)), "dispatched");
+        assert_eq!(wire_name(&EnvStatus::InSync), "in_sync");
+        assert_eq!(wire_name(&EnvStatus::RollingBack), "rolling_back");
+        assert_eq!(wire_name(&StepState::Dispatched), "dispatched");
     }
 
     #[test]
