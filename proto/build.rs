@@ -6,6 +6,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/moor/api.proto",
         "proto/moor/site.proto",
         "proto/moor/workflow.proto",
+        "proto/moor/rollout.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

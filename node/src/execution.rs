@@ -183,6 +183,8 @@ pub struct Execution {
     pub error: Option<String>,
     /// Rollout this execution belongs to, if any.
     pub rollout: Option<String>,
+    /// Index of this execution's target in that rollout.
+    pub rollout_target: Option<u32>,
     /// New inputs this execution applies (updates only); None keeps the environment's.
     pub inputs_json: Option<String>,
 }
@@ -477,6 +479,7 @@ mod tests {
             finished_ms: 0,
             error: None,
             rollout: None,
+            rollout_target: None,
             inputs_json: None,
         }
     }

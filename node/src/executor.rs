@@ -161,6 +161,12 @@ struct CallDone {
     result: DriverResult,
 }
 
+/// What committing a batch of checkpoints produced.
+struct Proposed {
+    results: Vec<CheckpointResult>,
+    dispatched: Vec<(String, u32, u32)>,
+}
+
 /// The executor's work during one leadership term.
 struct TermRun {
     member: Arc<Member>,
@@ -293,10 +299,17 @@ impl TermRun {
         (out, next_wake)
     }
 
-    async fn propose(&self, items: Vec<Checkpoint>) -> Result<Vec<CheckpointResult>, ApiError> {
+    /// Commits one batch of checkpoints. The entry may also dispatch up to the room left
+    /// under `max_in_flight` of follow-up steps; those come back as `dispatched`.
+    async fn propose(&self, items: Vec<Checkpoint>) -> Result<Proposed, ApiError> {
+        let dispatch_budget = self
+            .config
+            .max_in_flight
+            .saturating_sub(self.in_flight.len()) as u32;
         let command = Command::Workflow(WorkflowCommand::Checkpoints {
             now_ms: now_ms(),
             items,
+            dispatch_budget,
         });
         // Never forwarded: a deposed leader's checkpoints must not reach the new leader.
         match self
@@ -305,9 +318,16 @@ impl TermRun {
             .await?
         {
             LeaderReply::Written {
-                result: CommandResult::Workflow(WorkflowResult::Checkpoints(results)),
+                result:
+                    CommandResult::Workflow(WorkflowResult::Checkpoints {
+                        results,
+                        dispatched,
+                    }),
                 ..
-            } => Ok(results),
+            } => Ok(Proposed {
+                results,
+                dispatched,
+            }),
             other => Err(ApiError::Internal(format!(
                 "checkpoint batch answered with {other:?}"
             ))),
@@ -326,8 +346,8 @@ impl TermRun {
                 step: *step,
             })
             .collect();
-        let results = match self.propose(items).await {
-            Ok(results) => results,
+        let proposed = match self.propose(items).await {
+            Ok(p) => p,
             Err(e) => {
                 for s in &steps {
                     self.in_flight.remove(s);
@@ -343,20 +363,10 @@ impl TermRun {
                 leader: None,
             });
         }
-        for ((execution, step), result) in steps.into_iter().zip(results) {
+        for ((execution, step), result) in steps.into_iter().zip(proposed.results) {
             match result {
                 CheckpointResult::Dispatched { attempt } => {
-                    let call = self.driver_call(&execution, step, attempt)?;
-                    let drivers = self.drivers.clone();
-                    self.tasks.spawn(async move {
-                        let result = drivers.call(&call).await;
-                        CallDone {
-                            execution,
-                            step,
-                            attempt,
-                            result,
-                        }
-                    });
+                    self.call(execution, step, attempt)?;
                 }
                 CheckpointResult::Rejected(reason) => {
                     tracing::debug!(%reason, "dispatch not accepted");
@@ -366,6 +376,41 @@ impl TermRun {
                     self.in_flight.remove(&(execution, step));
                 }
             }
+        }
+        self.call_followups(proposed.dispatched)
+    }
+
+    /// Calls the driver for a committed dispatch, in a task of this term.
+    fn call(&mut self, execution: String, step: u32, attempt: u32) -> Result<(), ApiError> {
+        let call = self.driver_call(&execution, step, attempt)?;
+        self.in_flight.insert((execution.clone(), step));
+        let drivers = self.drivers.clone();
+        self.tasks.spawn(async move {
+            let result = drivers.call(&call).await;
+            CallDone {
+                execution,
+                step,
+                attempt,
+                result,
+            }
+        });
+        Ok(())
+    }
+
+    /// Calls the drivers for the follow-up steps a committed entry dispatched by itself.
+    fn call_followups(&mut self, dispatched: Vec<(String, u32, u32)>) -> Result<(), ApiError> {
+        if dispatched.is_empty() {
+            return Ok(());
+        }
+        if !self.still_leader() {
+            // Left dispatched under our term: the next leader re-dispatches them.
+            return Err(ApiError::NotLeader {
+                member: self.member.id,
+                leader: None,
+            });
+        }
+        for (execution, step, attempt) in dispatched {
+            self.call(execution, step, attempt)?;
         }
         Ok(())
     }
@@ -413,9 +458,10 @@ impl TermRun {
             let batch: Vec<Checkpoint> = self.results[..n].to_vec();
             // Removed only once committed: on failure they are proposed again (a result that
             // did commit is then refused as stale, which is harmless).
-            let recorded = self.propose(batch).await?;
+            let proposed = self.propose(batch).await?;
             self.results.drain(..n);
-            for r in recorded {
+            self.call_followups(proposed.dispatched)?;
+            for r in proposed.results {
                 if let CheckpointResult::Rejected(reason) = r {
                     tracing::debug!(%reason, "result not recorded");
                 }

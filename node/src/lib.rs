@@ -11,6 +11,10 @@
 //! [`site`], [`environment`], [`execution`] (step state machine) and [`workflow`] (the
 //! replicated registry and its pure apply), [`executor`] (drives executions on the leader),
 //! [`driver`] (calls sites, fenced and idempotent), [`workflow_service`] (the API).
+//!
+//! Rollouts: [`rollout`] (groups, waves, budget, per-target bookkeeping), [`rollout_apply`]
+//! (their replicated transitions: children started inside apply), [`rollout_service`] (the
+//! API).
 
 pub mod api_service;
 pub mod blueprint;
@@ -28,6 +32,9 @@ pub mod network;
 pub mod peer_service;
 pub mod plan;
 pub mod proposer;
+pub mod rollout;
+pub mod rollout_apply;
+pub mod rollout_service;
 pub mod server;
 pub mod site;
 pub mod state;

@@ -1,4 +1,4 @@
-//! The gRPC server of a member: the peer service, the client API and the workflow API on one
+//! The gRPC server of a member: the peer service, the client API, the workflow and rollout APIs on one
 //! listener, with request size and concurrency limits. Takes a listener and a shutdown
 //! future, so tests bind port 0 and stop it cleanly.
 
@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use moor_proto::api::moor_api_server::MoorApiServer;
 use moor_proto::raft::raft_peer_server::RaftPeerServer;
+use moor_proto::rollout::rollout_api_server::RolloutApiServer;
 use moor_proto::workflow::workflow_api_server::WorkflowApiServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -17,6 +18,7 @@ use crate::config::LimitsConfig;
 use crate::member::Member;
 use crate::network::MAX_PEER_MESSAGE_BYTES;
 use crate::peer_service::PeerService;
+use crate::rollout_service::RolloutService;
 use crate::workflow_service::WorkflowService;
 
 /// Serves `member` on `listener` until `shutdown` resolves.
@@ -32,6 +34,9 @@ pub async fn serve(
     let workflow = WorkflowApiServer::new(WorkflowService::new(member.clone()))
         .max_decoding_message_size(limits.max_request_bytes)
         .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
+    let rollout = RolloutApiServer::new(RolloutService::new(member.clone()))
+        .max_decoding_message_size(limits.max_request_bytes)
+        .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
     let peer = RaftPeerServer::new(PeerService::new(member))
         .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
@@ -42,6 +47,7 @@ pub async fn serve(
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(api)
         .add_service(workflow)
+        .add_service(rollout)
         .add_service(peer)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await

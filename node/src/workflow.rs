@@ -16,6 +16,8 @@ use crate::execution::{
 };
 use crate::kv::KvState;
 use crate::plan::{self, PlannedStep};
+use crate::rollout::Group;
+use crate::rollout_apply::{RolloutOp, RolloutSpec, Rollouts};
 use crate::site::{validate_name, Site};
 
 /// One immutable blueprint revision (`name@revision`).
@@ -77,11 +79,39 @@ pub enum WorkflowCommand {
     Checkpoints {
         now_ms: u64,
         items: Vec<Checkpoint>,
+        /// How many follow-up steps this entry may dispatch by itself: steps made ready by
+        /// its results and first steps of rollout children it starts. The proposing leader
+        /// calls the drivers for them, so a step costs one entry, not two.
+        dispatch_budget: u32,
     },
     /// What a site reported for an environment's resources (drift detection).
     Observed {
         environment: String,
         resources: BTreeMap<String, Option<String>>,
+        now_ms: u64,
+    },
+    /// Create or replace a group.
+    PutGroup {
+        group: Group,
+        now_ms: u64,
+    },
+    DeleteGroup {
+        name: String,
+    },
+    /// Start a rollout over a group.
+    StartRollout {
+        spec: RolloutSpec,
+        now_ms: u64,
+    },
+    /// Pause, resume, cancel, approve, re-cap or roll back a rollout.
+    ControlRollout {
+        id: String,
+        op: RolloutOp,
+        now_ms: u64,
+    },
+    /// Set the cap on running children over all rollouts.
+    SetRolloutLimits {
+        max_parallel_total: u32,
         now_ms: u64,
     },
 }
@@ -140,7 +170,19 @@ pub enum WorkflowResult {
         state: ExecState,
     },
     Done,
-    Checkpoints(Vec<CheckpointResult>),
+    Checkpoints {
+        results: Vec<CheckpointResult>,
+        /// Follow-up dispatches this entry made: (execution, step, attempt).
+        dispatched: Vec<(String, u32, u32)>,
+    },
+    Group {
+        name: String,
+        created: bool,
+        matches: u64,
+    },
+    Rollout {
+        id: String,
+    },
     Rejected(WorkflowError),
 }
 
@@ -154,6 +196,8 @@ pub struct WorkflowState {
     /// Ids of running executions: what the executor scans.
     pub running: BTreeSet<String>,
     next_execution: u64,
+    /// Groups and rollouts.
+    pub rollouts: Rollouts,
 }
 
 type Res<T> = Result<T, WorkflowError>;
@@ -206,19 +250,36 @@ impl WorkflowState {
                 *retry,
                 *now_ms,
             ),
-            WorkflowCommand::Resume { execution, now_ms } => self.resume(execution, *now_ms),
-            WorkflowCommand::Cancel { execution, now_ms } => self.cancel(kv, execution, *now_ms),
-            WorkflowCommand::Checkpoints { now_ms, items } => Ok(WorkflowResult::Checkpoints(
-                items
-                    .iter()
-                    .map(|c| self.checkpoint(kv, term, *now_ms, c))
-                    .collect(),
-            )),
+            WorkflowCommand::Resume { execution, now_ms } => {
+                let r = self.resume(execution, *now_ms);
+                self.fill_rollouts(kv, *now_ms);
+                r
+            }
+            WorkflowCommand::Cancel { execution, now_ms } => {
+                let r = self.cancel(kv, execution, *now_ms);
+                self.fill_rollouts(kv, *now_ms);
+                r
+            }
+            WorkflowCommand::Checkpoints {
+                now_ms,
+                items,
+                dispatch_budget,
+            } => Ok(self.checkpoints(kv, term, *now_ms, items, *dispatch_budget)),
             WorkflowCommand::Observed {
                 environment,
                 resources,
                 now_ms,
             } => self.observed(environment, resources, *now_ms),
+            WorkflowCommand::PutGroup { group, now_ms } => self.put_group(group, *now_ms),
+            WorkflowCommand::DeleteGroup { name } => self.delete_group(name),
+            WorkflowCommand::StartRollout { spec, now_ms } => self.start_rollout(kv, spec, *now_ms),
+            WorkflowCommand::ControlRollout { id, op, now_ms } => {
+                self.control_rollout(kv, id, *op, *now_ms)
+            }
+            WorkflowCommand::SetRolloutLimits {
+                max_parallel_total,
+                now_ms,
+            } => self.set_rollout_limits(kv, *max_parallel_total, *now_ms),
         };
         r.unwrap_or_else(WorkflowResult::Rejected)
     }
@@ -295,6 +356,17 @@ impl WorkflowState {
         })
     }
 
+    /// Checks that `name@revision` renders with these inputs.
+    pub(crate) fn render_check(
+        &self,
+        kv: &KvState,
+        name: &str,
+        revision: u64,
+        inputs_json: &str,
+    ) -> Res<()> {
+        self.render(kv, name, revision, inputs_json).map(|_| ())
+    }
+
     fn render(&self, kv: &KvState, name: &str, revision: u64, inputs_json: &str) -> Res<Rendered> {
         let bp = self.blueprint(name, Some(revision))?;
         let inputs: BTreeMap<String, serde_json::Value> = serde_json::from_str(inputs_json)
@@ -314,7 +386,7 @@ impl WorkflowState {
     // ---- environments and executions ----
 
     #[allow(clippy::too_many_arguments)]
-    fn create_environment(
+    pub(crate) fn create_environment(
         &mut self,
         kv: &KvState,
         name: &str,
@@ -372,7 +444,7 @@ impl WorkflowState {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn start_execution(
+    pub(crate) fn start_execution(
         &mut self,
         kv: &KvState,
         environment: &str,
@@ -441,6 +513,7 @@ impl WorkflowState {
             finished_ms: 0,
             error: None,
             rollout: None,
+            rollout_target: None,
             inputs_json: None,
         };
         exec.inputs_json = inputs_json.map(str::to_string);
@@ -509,7 +582,8 @@ impl WorkflowState {
                     exec.error = Some(format!("cannot plan: {e}"));
                     exec.finished_ms = now_ms;
                     let env = self.environments.get_mut(environment).expect("exists");
-                    env.latest_execution = Some(id);
+                    env.latest_execution = Some(id.clone());
+                    self.rollout_child_ended(&id, now_ms);
                 }
             }
         }
@@ -575,7 +649,7 @@ impl WorkflowState {
             .collect())
     }
 
-    fn resume(&mut self, id: &str, now_ms: u64) -> Res<WorkflowResult> {
+    pub(crate) fn resume(&mut self, id: &str, now_ms: u64) -> Res<WorkflowResult> {
         let exec = self
             .executions
             .get_mut(id)
@@ -601,13 +675,14 @@ impl WorkflowState {
             ExecKind::Uninstall => EnvStatus::Uninstalling,
         };
         self.running.insert(id.to_string());
+        self.rollout_child_resumed(id);
         Ok(WorkflowResult::Execution {
             id: id.to_string(),
             state: ExecState::Running,
         })
     }
 
-    fn cancel(&mut self, kv: &KvState, id: &str, now_ms: u64) -> Res<WorkflowResult> {
+    pub(crate) fn cancel(&mut self, kv: &KvState, id: &str, now_ms: u64) -> Res<WorkflowResult> {
         let exec = self
             .executions
             .get_mut(id)
@@ -619,6 +694,7 @@ impl WorkflowState {
         let env = self.environments.get_mut(&env_name).expect("exists");
         if was_queued {
             env.queue.retain(|q| q != id);
+            self.rollout_child_ended(id, now_ms);
         } else {
             self.end_execution(kv, id, now_ms);
         }
@@ -626,6 +702,58 @@ impl WorkflowState {
             id: id.to_string(),
             state: ExecState::Cancelled,
         })
+    }
+
+    /// Applies a batch of checkpoints, lets rollouts refill the slots their children freed,
+    /// then dispatches up to `budget` steps made ready by all of it under this `term`.
+    fn checkpoints(
+        &mut self,
+        kv: &KvState,
+        term: u64,
+        now_ms: u64,
+        items: &[Checkpoint],
+        budget: u32,
+    ) -> WorkflowResult {
+        let results: Vec<CheckpointResult> = items
+            .iter()
+            .map(|c| self.checkpoint(kv, term, now_ms, c))
+            .collect();
+        let mut touched: Vec<String> = items
+            .iter()
+            .zip(&results)
+            .filter_map(|(c, r)| match (c, r) {
+                (Checkpoint::Result { execution, .. }, CheckpointResult::Recorded) => {
+                    Some(execution.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        touched.extend(self.fill_rollouts(kv, now_ms));
+        let mut dispatched = Vec::new();
+        let mut seen = BTreeSet::new();
+        for id in touched {
+            if dispatched.len() >= budget as usize {
+                break;
+            }
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let Some(exec) = self.executions.get_mut(&id) else {
+                continue;
+            };
+            for step in exec.dispatchable(term, now_ms) {
+                if dispatched.len() >= budget as usize {
+                    break;
+                }
+                if let Ok(attempt) = exec.dispatch(step, term, now_ms) {
+                    dispatched.push((id.clone(), step, attempt));
+                }
+            }
+        }
+        WorkflowResult::Checkpoints {
+            results,
+            dispatched,
+        }
     }
 
     fn checkpoint(
@@ -719,6 +847,7 @@ impl WorkflowState {
 
     fn end_execution(&mut self, kv: &KvState, id: &str, now_ms: u64) {
         self.running.remove(id);
+        self.rollout_child_ended(id, now_ms);
         let exec = &self.executions[id];
         let env = self
             .environments
@@ -880,9 +1009,10 @@ mod tests {
                         execution: id.into(),
                         step,
                     }],
+                    dispatch_budget: 0,
                 },
             );
-            let WorkflowResult::Checkpoints(rs) = r else {
+            let WorkflowResult::Checkpoints { results: rs, .. } = r else {
                 panic!("{r:?}")
             };
             let CheckpointResult::Dispatched { attempt } = rs[0] else {
@@ -903,6 +1033,7 @@ mod tests {
                                 .clone(),
                         },
                     }],
+                    dispatch_budget: 0,
                 },
             );
         }

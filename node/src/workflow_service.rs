@@ -34,26 +34,15 @@ impl WorkflowService {
     }
 
     async fn write(&self, command: WorkflowCommand) -> Result<WorkflowResult, Status> {
-        match self.member.write(Command::Workflow(command)).await? {
-            (_, CommandResult::Workflow(WorkflowResult::Rejected(e))) => Err(e.into()),
-            (_, CommandResult::Workflow(r)) => Ok(r),
-            (_, other) => {
-                Err(ApiError::Internal(format!("workflow write answered {other:?}")).into())
-            }
-        }
+        write_workflow(&self.member, command).await
     }
 
-    /// Runs `f` on the state once it is current enough for the requested consistency.
     async fn read<T>(
         &self,
         stale: bool,
         f: impl FnOnce(&MoorState) -> Result<T, Status>,
     ) -> Result<T, Status> {
-        if !stale {
-            self.member.read_barrier().await?;
-        }
-        let state = self.member.state.read().expect("state lock poisoned");
-        f(&state)
+        read_state(&self.member, stale, f).await
     }
 
     async fn start(&self, command: WorkflowCommand) -> Result<Response<pb::ExecutionRef>, Status> {
@@ -69,16 +58,41 @@ impl WorkflowService {
     }
 }
 
+/// Commits a workflow command through the leader; a refusal becomes its gRPC status.
+pub(crate) async fn write_workflow(
+    member: &Member,
+    command: WorkflowCommand,
+) -> Result<WorkflowResult, Status> {
+    match member.write(Command::Workflow(command)).await? {
+        (_, CommandResult::Workflow(WorkflowResult::Rejected(e))) => Err(e.into()),
+        (_, CommandResult::Workflow(r)) => Ok(r),
+        (_, other) => Err(ApiError::Internal(format!("workflow write answered {other:?}")).into()),
+    }
+}
+
+/// Runs `f` on the state once it is current enough for the requested consistency.
+pub(crate) async fn read_state<T>(
+    member: &Member,
+    stale: bool,
+    f: impl FnOnce(&MoorState) -> Result<T, Status>,
+) -> Result<T, Status> {
+    if !stale {
+        member.read_barrier().await?;
+    }
+    let state = member.state.read().expect("state lock poisoned");
+    f(&state)
+}
+
 /// The API's name for one of our enums: its serde name (they are all snake_case), so the
 /// wire and the stored form never drift apart.
-fn wire_name<T: serde::Serialize>(value: &T) -> String {
+pub(crate) fn wire_name<T: serde::Serialize>(value: &T) -> String {
     match serde_json::to_value(value) {
         Ok(serde_json::Value::String(name)) => name,
         other => unreachable!("a unit enum variant serialises to a string, got {other:?}"),
     }
 }
 
-fn retry_policy(p: Option<pb::RetryPolicy>) -> Result<RetryPolicy, Status> {
+pub(crate) fn retry_policy(p: Option<pb::RetryPolicy>) -> Result<RetryPolicy, Status> {
     let d = RetryPolicy::default();
     let Some(p) = p else { return Ok(d) };
     let r = RetryPolicy {
@@ -130,7 +144,7 @@ fn retry_policy(p: Option<pb::RetryPolicy>) -> Result<RetryPolicy, Status> {
     Ok(r)
 }
 
-fn check_inputs(inputs_json: &str) -> Result<String, Status> {
+pub(crate) fn check_inputs(inputs_json: &str) -> Result<String, Status> {
     if inputs_json.trim().is_empty() {
         return Ok("{}".into());
     }

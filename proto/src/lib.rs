@@ -17,6 +17,11 @@ pub mod workflow {
     tonic::include_proto!("moor.workflow.v1");
 }
 
+/// The rollout API: groups and bulk executions in waves.
+pub mod rollout {
+    tonic::include_proto!("moor.rollout.v1");
+}
+
 /// The site protocol: apply, delete and observe resources at a site, fenced and idempotent.
 pub mod site {
     tonic::include_proto!("moor.site.v1");
