@@ -42,8 +42,8 @@ pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:7401";
 #[command(
     name = "moorctl",
     version,
-    about = "Drive a Moor control plane: blueprints, sites, environments, executions, cluster \
-             membership and variables",
+    about = "Drive a Moor control plane: blueprints, sites, environments, executions, groups, \
+             rollouts, cluster membership and variables",
     after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
@@ -111,6 +111,13 @@ pub enum Command {
     /// Start, follow, resume, cancel and read executions (workflow runs on one environment)
     #[command(subcommand, visible_alias = "execution")]
     Exec(ExecCommand),
+    /// Define groups: label selectors over sites or environments, for rollouts
+    #[command(subcommand)]
+    Group(crate::rollout_cli::GroupCommand),
+    /// Run one change over a group in waves, with a parallelism cap and a failure budget;
+    /// pause, resume, cancel, approve, roll back, watch
+    #[command(subcommand)]
+    Rollout(crate::rollout_cli::RolloutCommand),
 }
 
 /// `apply -f FILE...`.
@@ -576,6 +583,40 @@ impl Cli {
             Command::Env(EnvCommand::Create(c)) => {
                 check_unique("--input", c.inputs.inputs.iter().map(|(k, _)| k))?;
                 check_unique("--label", c.labels.iter().map(|(k, _)| k))?;
+            }
+            Command::Rollout(crate::rollout_cli::RolloutCommand::Start(s)) => {
+                check_unique("--input", s.inputs.inputs.iter().map(|(k, _)| k))?;
+                check_unique("--label", s.labels.iter().map(|(k, _)| k))?;
+                use crate::rollout_cli::RolloutActionArg as A;
+                if s.blueprint.is_some() != (s.action == A::Install) {
+                    return Err(usage_error(if s.action == A::Install {
+                        "--blueprint: an install rollout needs the blueprint to install".into()
+                    } else {
+                        format!(
+                            "--blueprint: only an install rollout takes a blueprint, not {}",
+                            s.action.as_str()
+                        )
+                    }));
+                }
+                if !s.inputs.is_empty() && !matches!(s.action, A::Install | A::Update) {
+                    return Err(usage_error(format!(
+                        "--input / --inputs-file: only install and update rollouts take inputs, not {}",
+                        s.action.as_str()
+                    )));
+                }
+                if s.revision.is_some() && s.action != A::Update {
+                    return Err(usage_error(format!(
+                        "--revision: only an update rollout takes --revision (an install takes \
+                         --blueprint NAME@REV), not {}",
+                        s.action.as_str()
+                    )));
+                }
+                if !s.labels.is_empty() && s.action != A::Install {
+                    return Err(usage_error(
+                        "--label: only an install rollout labels the environments it creates"
+                            .into(),
+                    ));
+                }
             }
             Command::Exec(ExecCommand::Start(s)) => {
                 check_unique("--input", s.inputs.inputs.iter().map(|(k, _)| k))?;

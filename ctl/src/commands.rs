@@ -19,7 +19,7 @@ use crate::output::{
     self, CasView, DeleteView, GetView, InitView, KvView, ListView, MemberView, MembershipView,
     PutView, StatusView, Value, View,
 };
-use crate::workflow_commands;
+use crate::{rollout_commands, workflow_commands};
 
 /// Largest value `--from-file` reads. Members refuse far smaller values (1 MiB by default,
 /// with a message naming their limit); this only keeps moorctl from reading a huge file
@@ -37,6 +37,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Site(s) => workflow_commands::site(s, &mut client, cli.output).await,
         Command::Env(e) => workflow_commands::env(e, &mut client, cli.output).await,
         Command::Exec(e) => workflow_commands::exec(e, &mut client, cli.output).await,
+        Command::Group(g) => rollout_commands::group(g, &mut client, cli.output).await,
+        Command::Rollout(r) => rollout_commands::rollout(r, &mut client, cli.output).await,
     }
 }
 

@@ -2,8 +2,8 @@
 //! and the pieces (argument parsing, the failover client, output views, exit codes) can be
 //! tested, and reused by tools, without a process.
 //!
-//! moorctl talks to members over the client gRPC APIs only (`moor_proto::api` and
-//! `moor_proto::workflow`); it never links member internals.
+//! moorctl talks to members over the client gRPC APIs only (`moor_proto::api`,
+//! `moor_proto::workflow` and `moor_proto::rollout`); it never links member internals.
 
 pub mod apply;
 pub mod cli;
@@ -12,6 +12,9 @@ pub mod commands;
 pub mod exit;
 pub mod output;
 pub mod progress;
+pub mod rollout_cli;
+pub mod rollout_client;
+pub mod rollout_commands;
 pub mod watch;
 pub mod workflow_client;
 pub mod workflow_commands;

@@ -1,0 +1,1133 @@
+//! `moorctl group` and `moorctl rollout`: turn arguments into rollout API calls, answers into
+//! views, and follow a rollout live.
+//!
+//! `rollout watch` polls the rollout (any member answers, so it survives a failover without
+//! a stream to re-open) and shows, on a terminal, a bar per wave with its counts, the rate
+//! of targets finishing, an ETA and the failures grouped by error; in a pipe, a line each
+//! time the counts change; with `-o json`, one object per change.
+
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use anyhow::Result;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use moor_proto::rollout as pb;
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::cli::OutputFormat;
+use crate::client::{Client, RpcError};
+use crate::exit::{Exit, Failure};
+use crate::output::{self, escape_controls, fields, grid, View};
+use crate::rollout_cli::{GroupCommand, GroupKindArg, RolloutCommand, RolloutStartArgs};
+use crate::rollout_client::RolloutOp;
+use crate::workflow_commands::inputs_json;
+use crate::workflow_views::utc;
+
+/// How often `rollout watch` asks for the rollout.
+const POLL: Duration = Duration::from_millis(500);
+/// Finished-target samples the rate is computed over (one per poll: the last ~15 s).
+const RATE_WINDOW: usize = 30;
+
+fn show<V: View>(view: &V, format: OutputFormat) -> Result<()> {
+    output::emit(&output::render(view, format)?)
+}
+
+fn failed(err: RpcError, what: String) -> anyhow::Error {
+    let hint = match err.code() {
+        Some(tonic::Code::NotFound) => {
+            Some("`moorctl rollout list` and `moorctl group list` show what exists")
+        }
+        _ => None,
+    };
+    match hint {
+        Some(h) => anyhow::Error::new(err).context(format!("{what}; {h}")),
+        None => anyhow::Error::new(err).context(what),
+    }
+}
+
+// ---- groups ----
+
+#[derive(Debug, Serialize)]
+pub struct GroupView {
+    pub name: String,
+    pub kind: String,
+    pub match_labels: Vec<(String, String)>,
+    pub names: Vec<String>,
+    pub matches: u64,
+}
+
+impl From<&pb::Group> for GroupView {
+    fn from(g: &pb::Group) -> Self {
+        let mut match_labels: Vec<(String, String)> = g
+            .match_labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        match_labels.sort();
+        GroupView {
+            name: g.name.clone(),
+            kind: g.kind.clone(),
+            match_labels,
+            names: g.names.clone(),
+            matches: g.matches,
+        }
+    }
+}
+
+impl GroupView {
+    fn selector(&self) -> String {
+        let mut parts: Vec<String> = self
+            .match_labels
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        if !self.names.is_empty() {
+            parts.push(format!("names: {}", self.names.len()));
+        }
+        if parts.is_empty() {
+            "(all)".into()
+        } else {
+            escape_controls(&parts.join(","))
+        }
+    }
+}
+
+impl View for GroupView {
+    fn table(&self) -> String {
+        fields(vec![
+            ("name", self.name.clone()),
+            ("of", self.kind.clone()),
+            ("selector", self.selector()),
+            ("matches", self.matches.to_string()),
+        ])
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct GroupListView {
+    pub groups: Vec<GroupView>,
+}
+
+impl View for GroupListView {
+    fn table(&self) -> String {
+        grid(
+            Some(&["NAME", "OF", "SELECTOR", "MATCHES"]),
+            self.groups
+                .iter()
+                .map(|g| {
+                    vec![
+                        g.name.clone(),
+                        g.kind.clone(),
+                        g.selector(),
+                        g.matches.to_string(),
+                    ]
+                })
+                .collect(),
+            &[3],
+        )
+    }
+}
+
+#[derive(Debug, Serialize)]
+struct MessageView {
+    message: String,
+}
+
+impl View for MessageView {
+    fn table(&self) -> String {
+        self.message.clone()
+    }
+}
+
+pub async fn group(command: GroupCommand, client: &mut Client, format: OutputFormat) -> Result<()> {
+    match command {
+        GroupCommand::Put(a) => {
+            let name = a.name.clone();
+            let g = pb::Group {
+                name: a.name,
+                kind: match a.of {
+                    GroupKindArg::Sites => "sites",
+                    GroupKindArg::Environments => "environments",
+                }
+                .into(),
+                match_labels: a.labels.into_iter().collect(),
+                names: a.names,
+                ..Default::default()
+            };
+            let r = client
+                .put_group(g)
+                .await
+                .map_err(|e| failed(e, format!("cannot put group {name}")))?;
+            show(
+                &MessageView {
+                    message: format!(
+                        "group {name} {}; it selects {} now",
+                        if r.created { "created" } else { "replaced" },
+                        r.matches
+                    ),
+                },
+                format,
+            )
+        }
+        GroupCommand::List { read } => {
+            let r = client
+                .list_groups(read.stale)
+                .await
+                .map_err(|e| failed(e, "cannot list groups".into()))?;
+            show(
+                &GroupListView {
+                    groups: r.groups.iter().map(GroupView::from).collect(),
+                },
+                format,
+            )
+        }
+        GroupCommand::Show { name, read } => {
+            let g = client
+                .get_group(name.clone(), read.stale)
+                .await
+                .map_err(|e| failed(e, format!("cannot show group {name}")))?;
+            show(&GroupView::from(&g), format)
+        }
+        GroupCommand::Delete { name } => {
+            client
+                .delete_group(name.clone())
+                .await
+                .map_err(|e| failed(e, format!("cannot delete group {name}")))?;
+            show(
+                &MessageView {
+                    message: format!("group {name} deleted"),
+                },
+                format,
+            )
+        }
+    }
+}
+
+// ---- rollouts ----
+
+/// A rollout as people and programs see it.
+#[derive(Debug, Serialize)]
+pub struct RolloutView {
+    #[serde(flatten)]
+    pub rollout: RolloutJson,
+}
+
+/// The serialisable fields of a rollout (the wire message, without prost's types).
+#[derive(Debug, Serialize)]
+pub struct RolloutJson {
+    pub id: String,
+    pub group: String,
+    pub action: String,
+    pub blueprint: String,
+    pub revision: u64,
+    pub state: String,
+    pub pause_reason: String,
+    pub max_parallel: u32,
+    pub waves_spec: String,
+    pub current_wave: u32,
+    pub require_approval: bool,
+    pub max_failed: Option<u32>,
+    pub max_failed_percent: Option<u32>,
+    pub total: u32,
+    pub queued: u32,
+    pub running: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub skipped: u32,
+    pub waves: Vec<WaveJson>,
+    pub failures: Vec<FailureJson>,
+    pub rollback_of: String,
+    pub rolled_back_by: String,
+    pub created: String,
+    pub finished: String,
+    pub targets: Vec<TargetJson>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct WaveJson {
+    pub index: u32,
+    pub size: u32,
+    pub queued: u32,
+    pub running: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub skipped: u32,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FailureJson {
+    pub error: String,
+    pub count: u32,
+    pub examples: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TargetJson {
+    pub index: u32,
+    pub environment: String,
+    pub site: String,
+    pub state: String,
+    pub execution: String,
+}
+
+impl From<&pb::Rollout> for RolloutJson {
+    fn from(r: &pb::Rollout) -> Self {
+        RolloutJson {
+            id: r.id.clone(),
+            group: r.group.clone(),
+            action: r.action.clone(),
+            blueprint: r.blueprint.clone(),
+            revision: r.revision,
+            state: r.state.clone(),
+            pause_reason: r.pause_reason.clone(),
+            max_parallel: r.max_parallel,
+            waves_spec: r.waves_spec.clone(),
+            current_wave: r.current_wave,
+            require_approval: r.require_approval,
+            max_failed: r.max_failed,
+            max_failed_percent: r.max_failed_percent,
+            total: r.total,
+            queued: r.queued,
+            running: r.running,
+            succeeded: r.succeeded,
+            failed: r.failed,
+            skipped: r.skipped,
+            waves: r
+                .waves
+                .iter()
+                .map(|w| WaveJson {
+                    index: w.index,
+                    size: w.size,
+                    queued: w.queued,
+                    running: w.running,
+                    succeeded: w.succeeded,
+                    failed: w.failed,
+                    skipped: w.skipped,
+                })
+                .collect(),
+            failures: r
+                .failures
+                .iter()
+                .map(|f| FailureJson {
+                    error: f.error.clone(),
+                    count: f.count,
+                    examples: f.examples.clone(),
+                })
+                .collect(),
+            rollback_of: r.rollback_of.clone(),
+            rolled_back_by: r.rolled_back_by.clone(),
+            created: utc(r.created_ms),
+            finished: if r.finished_ms == 0 {
+                String::new()
+            } else {
+                utc(r.finished_ms)
+            },
+            targets: r
+                .targets
+                .iter()
+                .map(|t| TargetJson {
+                    index: t.index,
+                    environment: t.environment.clone(),
+                    site: t.site.clone(),
+                    state: t.state.clone(),
+                    execution: t.execution.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `12/300 succeeded, 2 failed, 50 running, 236 queued`.
+fn counts_line(r: &RolloutJson) -> String {
+    let mut s = format!(
+        "{}/{} succeeded, {} failed, {} running, {} queued",
+        r.succeeded, r.total, r.failed, r.running, r.queued
+    );
+    if r.skipped > 0 {
+        s.push_str(&format!(", {} skipped", r.skipped));
+    }
+    s
+}
+
+fn what(r: &RolloutJson) -> String {
+    match r.action.as_str() {
+        "install" => format!(
+            "install of {}@{} on group {}",
+            r.blueprint, r.revision, r.group
+        ),
+        "update" if r.revision > 0 => {
+            format!("update to revision {} of group {}", r.revision, r.group)
+        }
+        a => format!("{a} of group {}", r.group),
+    }
+}
+
+impl View for RolloutView {
+    fn table(&self) -> String {
+        let r = &self.rollout;
+        let mut rows = vec![
+            ("id", r.id.clone()),
+            ("what", what(r)),
+            ("state", r.state.clone()),
+        ];
+        if !r.pause_reason.is_empty() {
+            rows.push(("paused", escape_controls(&r.pause_reason)));
+        }
+        rows.push(("progress", counts_line(r)));
+        rows.push(("max parallel", r.max_parallel.to_string()));
+        let budget = match (r.max_failed, r.max_failed_percent) {
+            (None, None) => "none".to_string(),
+            (Some(n), None) => format!("at most {n} failed"),
+            (None, Some(p)) => format!("at most {p}% failed"),
+            (Some(n), Some(p)) => format!("at most {n} or {p}% failed"),
+        };
+        rows.push(("failure budget", budget));
+        if !r.rollback_of.is_empty() {
+            rows.push(("rolls back", r.rollback_of.clone()));
+        }
+        if !r.rolled_back_by.is_empty() {
+            rows.push(("rolled back by", r.rolled_back_by.clone()));
+        }
+        rows.push(("created", r.created.clone()));
+        if !r.finished.is_empty() {
+            rows.push(("finished", r.finished.clone()));
+        }
+        let mut out = fields(rows);
+        out.push_str("\n\n");
+        out.push_str(&grid(
+            Some(&[
+                "WAVE",
+                "SIZE",
+                "SUCCEEDED",
+                "FAILED",
+                "RUNNING",
+                "QUEUED",
+                "SKIPPED",
+            ]),
+            r.waves
+                .iter()
+                .map(|w| {
+                    let mark = if w.index == r.current_wave && r.state != "succeeded" {
+                        "*"
+                    } else {
+                        ""
+                    };
+                    vec![
+                        format!("{}{mark}", w.index + 1),
+                        w.size.to_string(),
+                        w.succeeded.to_string(),
+                        w.failed.to_string(),
+                        w.running.to_string(),
+                        w.queued.to_string(),
+                        w.skipped.to_string(),
+                    ]
+                })
+                .collect(),
+            &[1, 2, 3, 4, 5, 6],
+        ));
+        if !r.failures.is_empty() {
+            out.push_str("\n\nFAILURES\n");
+            out.push_str(&failures_table(&r.failures));
+        }
+        if !r.targets.is_empty() {
+            out.push_str("\n\n");
+            out.push_str(&grid(
+                Some(&["#", "ENVIRONMENT", "SITE", "STATE", "EXECUTION"]),
+                r.targets
+                    .iter()
+                    .map(|t| {
+                        vec![
+                            t.index.to_string(),
+                            t.environment.clone(),
+                            t.site.clone(),
+                            t.state.clone(),
+                            t.execution.clone(),
+                        ]
+                    })
+                    .collect(),
+                &[0],
+            ));
+        }
+        out
+    }
+}
+
+fn failures_table(failures: &[FailureJson]) -> String {
+    grid(
+        Some(&["COUNT", "ERROR", "E.G."]),
+        failures
+            .iter()
+            .map(|f| {
+                vec![
+                    f.count.to_string(),
+                    escape_controls(&f.error),
+                    f.examples.join(", "),
+                ]
+            })
+            .collect(),
+        &[0],
+    )
+}
+
+#[derive(Debug, Serialize)]
+pub struct RolloutListView {
+    pub rollouts: Vec<RolloutJson>,
+    pub max_parallel_total: u32,
+    pub running_total: u32,
+}
+
+impl View for RolloutListView {
+    fn table(&self) -> String {
+        let mut out = grid(
+            Some(&[
+                "ID",
+                "WHAT",
+                "STATE",
+                "SUCCEEDED",
+                "FAILED",
+                "RUNNING",
+                "QUEUED",
+                "TOTAL",
+            ]),
+            self.rollouts
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.id.clone(),
+                        what(r),
+                        r.state.clone(),
+                        r.succeeded.to_string(),
+                        r.failed.to_string(),
+                        r.running.to_string(),
+                        r.queued.to_string(),
+                        r.total.to_string(),
+                    ]
+                })
+                .collect(),
+            &[3, 4, 5, 6, 7],
+        );
+        out.push_str(&format!(
+            "\n\n{} targets running over all rollouts (at most {})",
+            self.running_total, self.max_parallel_total
+        ));
+        out
+    }
+}
+
+pub async fn rollout(
+    command: RolloutCommand,
+    client: &mut Client,
+    format: OutputFormat,
+) -> Result<()> {
+    match command {
+        RolloutCommand::Start(args) => start(*args, client, format).await,
+        RolloutCommand::List { read } => {
+            let r = client
+                .list_rollouts(read.stale)
+                .await
+                .map_err(|e| failed(e, "cannot list rollouts".into()))?;
+            let mut rollouts: Vec<RolloutJson> = r.rollouts.iter().map(RolloutJson::from).collect();
+            rollouts.sort_by(|a, b| (a.id.len(), &a.id).cmp(&(b.id.len(), &b.id)));
+            show(
+                &RolloutListView {
+                    rollouts,
+                    max_parallel_total: r.max_parallel_total,
+                    running_total: r.running_total,
+                },
+                format,
+            )
+        }
+        RolloutCommand::Show { id, targets, read } => {
+            let r = client
+                .get_rollout(id.clone(), targets.unwrap_or_default(), read.stale)
+                .await
+                .map_err(|e| failed(e, format!("cannot show rollout {id}")))?;
+            show(
+                &RolloutView {
+                    rollout: RolloutJson::from(&r),
+                },
+                format,
+            )
+        }
+        RolloutCommand::Pause { id } => control(client, id, RolloutOp::Pause, None, format).await,
+        RolloutCommand::Cancel { id } => control(client, id, RolloutOp::Cancel, None, format).await,
+        RolloutCommand::Resume { id, watch } => {
+            control(client, id, RolloutOp::Resume, watch.limit(), format).await
+        }
+        RolloutCommand::Approve { id, watch } => {
+            control(client, id, RolloutOp::Approve, watch.limit(), format).await
+        }
+        RolloutCommand::Rollback { id, watch } => {
+            control(client, id, RolloutOp::Rollback, watch.limit(), format).await
+        }
+        RolloutCommand::Parallel { id, max_parallel } => {
+            let r = client
+                .set_rollout_parallel(id.clone(), max_parallel)
+                .await
+                .map_err(|e| failed(e, format!("cannot change the parallelism of rollout {id}")))?;
+            show(
+                &MessageView {
+                    message: format!(
+                        "rollout {} now runs up to {} targets at once",
+                        r.id, r.max_parallel
+                    ),
+                },
+                format,
+            )
+        }
+        RolloutCommand::Limits { max_parallel_total } => {
+            let r = client
+                .set_rollout_limits(max_parallel_total)
+                .await
+                .map_err(|e| failed(e, "cannot set the rollout limits".into()))?;
+            show(
+                &MessageView {
+                    message: format!(
+                        "at most {} targets run at once over all rollouts",
+                        r.max_parallel_total
+                    ),
+                },
+                format,
+            )
+        }
+        RolloutCommand::Watch {
+            id,
+            watch_timeout_s,
+        } => watch(client, &id, Duration::from_secs(watch_timeout_s), format).await,
+    }
+}
+
+async fn start(args: RolloutStartArgs, client: &mut Client, format: OutputFormat) -> Result<()> {
+    let inputs = inputs_json(&args.inputs)?;
+    let (blueprint, revision) = match (&args.blueprint, args.revision) {
+        (Some(b), None) => (b.name.clone(), b.revision.unwrap_or(0)),
+        (None, r) => (String::new(), r.unwrap_or(0)),
+        (Some(_), Some(_)) => {
+            return Err(Failure::new(
+                Exit::Usage,
+                "--revision: give the revision of an install as --blueprint NAME@REV",
+            )
+            .into())
+        }
+    };
+    let install = args.action.as_str() == "install";
+    let msg = pb::StartRolloutRequest {
+        group: args.group.clone(),
+        action: args.action.as_str().into(),
+        blueprint,
+        revision,
+        inputs_json: inputs.unwrap_or_default(),
+        environment_name: if install {
+            args.env_name
+        } else {
+            String::new()
+        },
+        labels: args.labels.into_iter().collect(),
+        max_parallel: args.max_parallel as i64,
+        waves: args.waves,
+        require_approval: args.approval,
+        max_failed: args.max_failed.map(i64::from),
+        max_failed_percent: args.max_failed_percent.map(i64::from),
+        max_attempts: args.max_attempts.unwrap_or(0),
+        backoff_base_ms: 0,
+        backoff_max_ms: 0,
+        step_timeout_ms: args.step_timeout_ms.unwrap_or(0),
+    };
+    let r = client.start_rollout(msg).await.map_err(|e| {
+        failed(
+            e,
+            format!(
+                "cannot start the {} rollout on group {}",
+                args.action.as_str(),
+                args.group
+            ),
+        )
+    })?;
+    announce(client, &r, "started", args.watch.limit(), format).await
+}
+
+async fn control(
+    client: &mut Client,
+    id: String,
+    op: RolloutOp,
+    watch_s: Option<u64>,
+    format: OutputFormat,
+) -> Result<()> {
+    let r = client
+        .control_rollout(id.clone(), op)
+        .await
+        .map_err(|e| failed(e, format!("cannot {} rollout {id}", op.verb())))?;
+    let done = match op {
+        RolloutOp::Pause => "paused: running targets finish, none starts",
+        RolloutOp::Resume => "resumed",
+        RolloutOp::Cancel => "cancelled: queued targets skipped, running ones stop dispatching",
+        RolloutOp::Approve => "approved: the next wave runs",
+        RolloutOp::Rollback => "started to roll back",
+    };
+    if op == RolloutOp::Rollback {
+        return announce(
+            client,
+            &r,
+            &format!("started, rolling back {id}"),
+            watch_s,
+            format,
+        )
+        .await;
+    }
+    announce(client, &r, done, watch_s, format).await
+}
+
+/// Prints what happened to rollout `r`, then follows it with `--watch`.
+async fn announce(
+    client: &mut Client,
+    r: &pb::Rollout,
+    done: &str,
+    watch_s: Option<u64>,
+    format: OutputFormat,
+) -> Result<()> {
+    let j = RolloutJson::from(r);
+    if format == OutputFormat::Table || watch_s.is_none() {
+        if format == OutputFormat::Table {
+            output::emit(&format!(
+                "rollout {} {done}: {} ({} targets, {})\n",
+                j.id,
+                what(&j),
+                j.total,
+                j.state
+            ))?;
+        } else {
+            show(&RolloutView { rollout: j }, format)?;
+        }
+    }
+    match watch_s {
+        Some(s) => watch(client, &r.id, Duration::from_secs(s), format).await,
+        None => Ok(()),
+    }
+}
+
+/// The exit of a watch that saw the rollout stop moving.
+fn verdict(r: &RolloutJson) -> Result<()> {
+    let id = &r.id;
+    match r.state.as_str() {
+        "succeeded" => Ok(()),
+        "waiting_approval" => {
+            eprintln!(
+                "moorctl: rollout {id} finished wave {} and waits for approval: `moorctl rollout approve {id}`",
+                r.current_wave + 1
+            );
+            Ok(())
+        }
+        "paused" => Err(Failure::new(
+            Exit::NotSucceeded,
+            format!(
+                "rollout {id} is paused ({}): see the failures with `moorctl rollout show {id} --targets failed`, \
+                 then `moorctl rollout resume {id}` (retries the failed targets) or `moorctl rollout rollback {id}`",
+                r.pause_reason
+            ),
+        )
+        .into()),
+        "failed" => Err(Failure::new(
+            Exit::NotSucceeded,
+            format!(
+                "rollout {id} ended with {} failed targets: see them with `moorctl rollout show {id} --targets failed`, \
+                 retry them with `moorctl rollout resume {id}`",
+                r.failed
+            ),
+        )
+        .into()),
+        _ => Err(Failure::new(
+            Exit::NotSucceeded,
+            format!("rollout {id} was cancelled: {}", counts_line(r)),
+        )
+        .into()),
+    }
+}
+
+/// True when nothing will move without a person: the watch ends.
+fn settled(r: &pb::Rollout) -> bool {
+    match r.state.as_str() {
+        "succeeded" | "failed" | "cancelled" | "waiting_approval" => true,
+        "paused" => r.running == 0,
+        _ => false,
+    }
+}
+
+/// Finished targets per second over the last samples, and the time to finish the rest.
+#[derive(Default)]
+struct Rate {
+    samples: VecDeque<(Instant, u32)>,
+}
+
+impl Rate {
+    fn add(&mut self, at: Instant, finished: u32) {
+        self.samples.push_back((at, finished));
+        while self.samples.len() > RATE_WINDOW {
+            self.samples.pop_front();
+        }
+    }
+
+    fn per_s(&self) -> Option<f64> {
+        let (t0, n0) = *self.samples.front()?;
+        let (t1, n1) = *self.samples.back()?;
+        let dt = (t1 - t0).as_secs_f64();
+        (dt >= 1.0).then(|| (n1.saturating_sub(n0)) as f64 / dt)
+    }
+
+    fn line(&self, left: u32) -> String {
+        match self.per_s() {
+            Some(r) if r > 0.0 => {
+                let eta = left as f64 / r;
+                format!("{r:.1}/s, ETA {}", short_duration(eta))
+            }
+            Some(_) => "0/s".into(),
+            None => "rate …".into(),
+        }
+    }
+}
+
+fn short_duration(s: f64) -> String {
+    let s = s.round() as u64;
+    if s >= 3600 {
+        format!("{}h{:02}m", s / 3600, (s % 3600) / 60)
+    } else if s >= 60 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
+/// Follows rollout `id` until it settles or `limit` passes.
+async fn watch(client: &mut Client, id: &str, limit: Duration, format: OutputFormat) -> Result<()> {
+    let until = Instant::now() + limit;
+    let mut live =
+        (format == OutputFormat::Table && std::io::stdout().is_terminal()).then(LiveRollout::new);
+    let mut rate = Rate::default();
+    let mut last_line = String::new();
+    loop {
+        let r = client
+            .get_rollout(id.to_string(), String::new(), false)
+            .await
+            .map_err(|e| failed(e, format!("cannot watch rollout {id}")))?;
+        let j = RolloutJson::from(&r);
+        rate.add(Instant::now(), r.succeeded + r.failed + r.skipped);
+        let left = r.queued + r.running;
+        match (&mut live, format) {
+            (Some(l), _) => l.update(&j, &rate.line(left)),
+            (None, OutputFormat::Table) => {
+                let line = format!("{}: {}", j.state, counts_line(&j));
+                if line != last_line {
+                    output::emit(&format!(
+                        "{} rollout {id} {line} ({})\n",
+                        utc(now_ms()),
+                        rate.line(left)
+                    ))?;
+                    last_line = line;
+                }
+            }
+            (None, _) => {
+                let line = serde_json::to_string(&j)?;
+                if line != last_line {
+                    match format {
+                        OutputFormat::Yaml => {
+                            output::emit(&format!("---\n{}", serde_yaml_ng::to_string(&j)?))?
+                        }
+                        _ => output::emit(&format!("{line}\n"))?,
+                    }
+                    last_line = line;
+                }
+            }
+        }
+        if settled(&r) {
+            if let Some(l) = live.take() {
+                l.finish();
+            }
+            if format == OutputFormat::Table {
+                show(&RolloutView { rollout: j }, format)?;
+                let j = RolloutJson::from(&r);
+                return verdict(&j);
+            }
+            return verdict(&j);
+        }
+        if Instant::now() + POLL > until {
+            return Err(Failure::new(
+                Exit::Error,
+                format!(
+                    "stopped watching rollout {id} after {} s; it goes on: {} (`moorctl rollout watch {id}` to follow again)",
+                    limit.as_secs(),
+                    counts_line(&j)
+                ),
+            )
+            .into());
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The live display: a header line, a bar per wave, the failures by error.
+struct LiveRollout {
+    multi: MultiProgress,
+    header: ProgressBar,
+    waves: Vec<ProgressBar>,
+    failures: ProgressBar,
+}
+
+impl LiveRollout {
+    fn new() -> LiveRollout {
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stdout());
+        let header = multi.add(ProgressBar::new(0));
+        header.set_style(
+            ProgressStyle::with_template("{spinner} {msg}  {elapsed}").expect("valid template"),
+        );
+        header.enable_steady_tick(Duration::from_millis(120));
+        let failures = multi.add(ProgressBar::new(0));
+        failures.set_style(ProgressStyle::with_template("{msg}").expect("valid template"));
+        LiveRollout {
+            multi,
+            header,
+            waves: Vec::new(),
+            failures,
+        }
+    }
+
+    fn update(&mut self, r: &RolloutJson, rate: &str) {
+        self.header.set_message(format!(
+            "rollout {} {} [{}]: {}  {rate}",
+            r.id,
+            what(r),
+            r.state,
+            counts_line(r)
+        ));
+        while self.waves.len() < r.waves.len() {
+            let bar = ProgressBar::new(0).with_style(
+                ProgressStyle::with_template(
+                    "  wave {prefix:>2} [{bar:30}] {pos:>6}/{len:6} {msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            let bar = self.multi.insert_before(&self.failures, bar);
+            bar.set_prefix((self.waves.len() + 1).to_string());
+            self.waves.push(bar);
+        }
+        for (bar, w) in self.waves.iter().zip(&r.waves) {
+            bar.set_length(w.size as u64);
+            bar.set_position((w.succeeded + w.failed + w.skipped) as u64);
+            bar.set_message(format!(
+                "{} failed, {} running, {} queued",
+                w.failed, w.running, w.queued
+            ));
+        }
+        let text = if r.failures.is_empty() {
+            String::new()
+        } else {
+            let mut t = String::from("  failures:");
+            for f in r.failures.iter().take(5) {
+                t.push_str(&format!(
+                    "\n    {:>5}  {}",
+                    f.count,
+                    escape_controls(&f.error)
+                ));
+            }
+            if r.failures.len() > 5 {
+                t.push_str(&format!("\n    … {} more kinds", r.failures.len() - 5));
+            }
+            t
+        };
+        self.failures.set_message(text);
+    }
+
+    fn finish(self) {
+        for b in &self.waves {
+            b.finish();
+        }
+        self.header.finish_and_clear();
+        self.failures.finish_and_clear();
+        let _ = self.multi.clear();
+    }
+}
+
+impl std::fmt::Debug for LiveRollout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LiveRollout")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_flags_are_checked_before_anything_is_sent() {
+        use crate::cli::Cli;
+        let parse = |args: &[&str]| {
+            let mut v = vec!["moorctl", "rollout", "start", "--group", "g"];
+            v.extend_from_slice(args);
+            Cli::try_parse_validated(v)
+        };
+        let ok = parse(&[
+            "--action",
+            "install",
+            "--blueprint",
+            "hello@2",
+            "--waves",
+            "1,10%,100%",
+        ]);
+        assert!(ok.is_ok(), "{:?}", ok.err());
+        for (bad, want) in [
+            (
+                vec![
+                    "--action",
+                    "install",
+                    "--blueprint",
+                    "h",
+                    "--max-parallel",
+                    "0",
+                ],
+                "0",
+            ),
+            (
+                vec![
+                    "--action",
+                    "install",
+                    "--blueprint",
+                    "h",
+                    "--max-parallel",
+                    "-3",
+                ],
+                "-3",
+            ),
+            (vec!["--action", "install"], "--blueprint"),
+            (
+                vec!["--action", "update", "--blueprint", "h"],
+                "only an install",
+            ),
+            (
+                vec!["--action", "heal", "--input", "a=1"],
+                "only install and update",
+            ),
+            (
+                vec!["--action", "install", "--blueprint", "h", "--revision", "2"],
+                "--revision",
+            ),
+            (vec!["--action", "update", "--label", "a=b"], "--label"),
+            (
+                vec![
+                    "--action",
+                    "install",
+                    "--blueprint",
+                    "h",
+                    "--max-failed-percent",
+                    "101",
+                ],
+                "101",
+            ),
+        ] {
+            let e = parse(&bad).expect_err(&format!("{bad:?} accepted"));
+            assert!(e.to_string().contains(want), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn rate_and_eta() {
+        let mut r = Rate::default();
+        let t = Instant::now();
+        assert_eq!(r.line(10), "rate …");
+        r.add(t, 0);
+        r.add(t + Duration::from_secs(2), 20);
+        assert_eq!(r.per_s(), Some(10.0));
+        assert_eq!(r.line(100), "10.0/s, ETA 10s");
+        assert_eq!(short_duration(3725.0), "1h02m");
+        assert_eq!(short_duration(61.0), "1m01s");
+    }
+
+    #[test]
+    fn watch_settles_when_nothing_moves_without_a_person() {
+        let mut r = pb::Rollout {
+            state: "running".into(),
+            ..Default::default()
+        };
+        assert!(!settled(&r));
+        r.state = "paused".into();
+        r.running = 2;
+        assert!(!settled(&r), "running targets still finish");
+        r.running = 0;
+        assert!(settled(&r));
+        for s in ["succeeded", "failed", "cancelled", "waiting_approval"] {
+            r.state = s.into();
+            assert!(settled(&r));
+        }
+        let j = RolloutJson::from(&pb::Rollout {
+            id: "r1".into(),
+            state: "paused".into(),
+            pause_reason: "failure budget exceeded".into(),
+            ..Default::default()
+        });
+        let e = verdict(&j).unwrap_err();
+        assert_eq!(Exit::of_error(&e), Exit::NotSucceeded);
+        assert!(e.to_string().contains("rollout resume r1"), "{e}");
+    }
+
+    #[test]
+    fn rollout_table_shows_waves_and_failures() {
+        let r = pb::Rollout {
+            id: "r2".into(),
+            group: "edge".into(),
+            action: "install".into(),
+            blueprint: "hello".into(),
+            revision: 1,
+            state: "running".into(),
+            total: 10,
+            succeeded: 3,
+            failed: 1,
+            running: 2,
+            queued: 4,
+            waves: vec![
+                pb::Wave {
+                    index: 0,
+                    size: 1,
+                    succeeded: 1,
+                    ..Default::default()
+                },
+                pb::Wave {
+                    index: 1,
+                    size: 9,
+                    succeeded: 2,
+                    failed: 1,
+                    running: 2,
+                    queued: 4,
+                    ..Default::default()
+                },
+            ],
+            failures: vec![pb::FailureGroup {
+                error: "site unreachable".into(),
+                count: 1,
+                examples: vec!["hello-s9".into()],
+            }],
+            current_wave: 1,
+            ..Default::default()
+        };
+        let t = RolloutView {
+            rollout: RolloutJson::from(&r),
+        }
+        .table();
+        assert!(t.contains("install of hello@1 on group edge"), "{t}");
+        assert!(
+            t.contains("3/10 succeeded, 1 failed, 2 running, 4 queued"),
+            "{t}"
+        );
+        assert!(t.contains("2*"), "current wave marked: {t}");
+        assert!(
+            t.contains("site unreachable") && t.contains("hello-s9"),
+            "{t}"
+        );
+    }
+}
