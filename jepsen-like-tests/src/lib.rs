@@ -4,5 +4,6 @@
 
 pub mod bench;
 pub mod checkers;
+pub mod fleet;
 pub mod harness;
 pub mod sitesim;

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use moor_jepsen_like_tests::bench::etcd::{etcd_binary, EtcdClient, EtcdCluster};
 use moor_jepsen_like_tests::bench::floor::{fsync_latency, loopback_rtt};
+use moor_jepsen_like_tests::bench::rollout::RolloutBench;
 use moor_jepsen_like_tests::bench::workload::{self, RunResult, WriteFn};
 use moor_jepsen_like_tests::harness::{Cluster, MemberSettings};
 use moor_proto::api::moor_api_client::MoorApiClient;
@@ -39,6 +40,29 @@ enum Cmd {
         /// Simulated step latency at the sites, ms.
         #[arg(long, default_value_t = 50)]
         step_latency_ms: u64,
+    },
+    /// One install rollout of N environments × S chained steps with a per-step latency and
+    /// a parallelism cap: wall time vs the ideal ceil(N / parallel) × S × latency, Raft
+    /// entries and fsyncs per step, peak RSS per member. Starts moor-sitesim and 3 members.
+    Rollout {
+        /// Environments (one per simulated site).
+        #[arg(long, default_value_t = 1000)]
+        environments: usize,
+        /// Steps per environment (a chain of resources).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+        steps: u64,
+        /// Simulated step latency at the sites, ms.
+        #[arg(long, default_value_t = 20)]
+        step_latency_ms: u64,
+        /// Environments running at once.
+        #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+        parallel: u32,
+        /// SIGKILL the leader when this fraction of the environments succeeded (e.g. 0.5).
+        #[arg(long)]
+        kill_leader_at: Option<f64>,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 3600)]
+        timeout_secs: u64,
     },
     /// Key/value writes against a 3-member loopback cluster (and etcd, when installed).
     Kv {
@@ -184,6 +208,57 @@ async fn main() -> Result<()> {
             step_latency_ms,
         } => {
             moor_jepsen_like_tests::bench::failover::run(runs, environments, step_latency_ms).await
+        }
+        Cmd::Rollout {
+            environments,
+            steps,
+            step_latency_ms,
+            parallel,
+            kill_leader_at,
+            timeout_secs,
+        } => {
+            let b = RolloutBench {
+                environments,
+                steps: steps as usize,
+                step_latency_ms,
+                parallel,
+                kill_leader_at,
+                timeout: Duration::from_secs(timeout_secs),
+            };
+            let f = moor_jepsen_like_tests::bench::rollout::run(&b).await?;
+            println!(
+                "rollout environments={} steps={} latency={}ms parallel={}{}",
+                environments,
+                steps,
+                step_latency_ms,
+                parallel,
+                kill_leader_at
+                    .map(|a| format!(" kill_leader_at={a}"))
+                    .unwrap_or_default()
+            );
+            println!(
+                "        wall={:.2}s ideal={:.2}s ratio={:.3} (setup {:.1}s not counted){}",
+                f.wall_s,
+                f.ideal_s,
+                f.ratio(),
+                f.setup_s,
+                f.killed_at_s
+                    .map(|k| format!(" leader killed at {k:.2}s"))
+                    .unwrap_or_default()
+            );
+            println!(
+                "        per step: {:.4} Raft entries, {:.4} log appends, {:.4} fsyncs (on the member that led at the end)",
+                f.entries_per_step, f.appends_per_step, f.fsyncs_per_step
+            );
+            println!(
+                "        peak RSS per member: {}",
+                f.peak_rss_mib
+                    .iter()
+                    .map(|(id, mib)| format!("{id}={mib} MiB"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            );
+            Ok(())
         }
         Cmd::Kv {
             duration_secs,

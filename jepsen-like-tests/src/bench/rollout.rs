@@ -1,0 +1,187 @@
+//! `moor-bench rollout`: one install rollout of N environments × S chained steps against
+//! `moor-sitesim` with a fixed per-step latency and a parallelism cap, on a fresh 3-member
+//! cluster. Prints the wall time beside the ideal time (ceil(N / parallel) × S × latency),
+//! their ratio, Raft entries and fsyncs per step, and each member's peak RSS; optionally
+//! SIGKILLs the leader once a fraction of the environments is done.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use moor_proto::rollout::StartRolloutRequest;
+
+use crate::fleet::{chain_blueprint, Fleet};
+use crate::harness::MemberSettings;
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RolloutBench {
+    pub environments: usize,
+    pub steps: usize,
+    pub step_latency_ms: u64,
+    pub parallel: u32,
+    /// SIGKILL the leader when this fraction of the environments succeeded.
+    pub kill_leader_at: Option<f64>,
+    /// Give up after this long.
+    pub timeout: Duration,
+}
+
+/// What a run measured.
+#[derive(Debug, Clone)]
+pub struct RolloutFigures {
+    pub setup_s: f64,
+    pub wall_s: f64,
+    pub ideal_s: f64,
+    pub entries_per_step: f64,
+    pub appends_per_step: f64,
+    pub fsyncs_per_step: f64,
+    /// Peak RSS (VmHWM) per member, MiB, read just before the member stopped or the end.
+    pub peak_rss_mib: Vec<(u64, u64)>,
+    /// When the leader was killed: seconds into the rollout.
+    pub killed_at_s: Option<f64>,
+}
+
+impl RolloutFigures {
+    pub fn ratio(&self) -> f64 {
+        self.wall_s / self.ideal_s
+    }
+}
+
+/// Peak resident set of a process, from /proc (Linux), in MiB.
+fn peak_rss_mib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
+}
+
+pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
+    let setup = Instant::now();
+    let latency = b.step_latency_ms.to_string();
+    // Drift checks would observe every environment at every interval: off, so the figures
+    // are the rollout's alone. Room for every step of every running environment in flight.
+    let in_flight = (b.parallel as usize * b.steps).max(1024);
+    let settings = MemberSettings {
+        raft: Vec::new(),
+        executor: vec![
+            "drift_check_interval_ms = 0".into(),
+            format!("max_in_flight = {in_flight}"),
+        ],
+    };
+    let mut fleet = Fleet::start(3, settings, &["--latency-ms", &latency]).await?;
+    eprintln!("registering {} sites…", b.environments);
+    fleet
+        .register_sites("site", b.environments, 64)
+        .await
+        .context("registering sites")?;
+    fleet
+        .apply_blueprint(&chain_blueprint("bench", b.steps, "v1"))
+        .await?;
+    fleet.put_group("bench", "sites", &[]).await?;
+    let leader = fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
+    let before = fleet.cluster.status(leader).await.context("status")?;
+    let setup_s = setup.elapsed().as_secs_f64();
+
+    eprintln!(
+        "rollout of {} environments × {} steps…",
+        b.environments, b.steps
+    );
+    let start = Instant::now();
+    let r = fleet
+        .rollouts(0)
+        .start_rollout(StartRolloutRequest {
+            group: "bench".into(),
+            action: "install".into(),
+            blueprint: "bench".into(),
+            max_parallel: b.parallel as i64,
+            max_attempts: 3,
+            step_timeout_ms: 30_000,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let mut peak: Vec<(u64, u64)> = Vec::new();
+    let mut killed_at_s = None;
+    let mut last_print = Instant::now();
+    let done = loop {
+        if let Some(r) = fleet.rollout(&r.id, "").await? {
+            if matches!(
+                r.state.as_str(),
+                "succeeded" | "failed" | "cancelled" | "paused"
+            ) {
+                break r;
+            }
+            if let Some(at) = b.kill_leader_at {
+                if killed_at_s.is_none() && r.succeeded as f64 >= at * b.environments as f64 {
+                    let leader = fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
+                    if let Some(pid) = fleet.cluster.members[&leader].pid() {
+                        peak.push((leader, peak_rss_mib(pid).unwrap_or(0)));
+                    }
+                    fleet.cluster.kill(leader)?;
+                    killed_at_s = Some(start.elapsed().as_secs_f64());
+                    eprintln!(
+                        "killed leader {leader} at {:.2} s",
+                        start.elapsed().as_secs_f64()
+                    );
+                }
+            }
+            if last_print.elapsed() > Duration::from_secs(5) {
+                eprintln!(
+                    "  {:.0} s: {} succeeded, {} running, {} queued",
+                    start.elapsed().as_secs_f64(),
+                    r.succeeded,
+                    r.running,
+                    r.queued
+                );
+                last_print = Instant::now();
+            }
+        }
+        if start.elapsed() > b.timeout {
+            bail!("the rollout did not end within {:?}", b.timeout);
+        }
+        // Progress polling; 20 ms is well under the figures measured (seconds).
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let wall_s = start.elapsed().as_secs_f64();
+    if done.state != "succeeded" {
+        bail!(
+            "rollout ended {} ({} failed): {:?}",
+            done.state,
+            done.failed,
+            done.failures
+        );
+    }
+    let leader = fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
+    let after = fleet.cluster.status(leader).await.context("status")?;
+    for (id, m) in &fleet.cluster.members {
+        if let Some(pid) = m.pid() {
+            peak.push((*id, peak_rss_mib(pid).unwrap_or(0)));
+        }
+    }
+    peak.sort();
+    let steps = (b.environments * b.steps) as f64;
+    // Counters are per member and reset by a restart: when the leader changed they are the
+    // new leader's since its start, which covers the whole run (it was a follower, and
+    // followers append and sync every entry too).
+    let (entries, appends, fsyncs) = if after.id == before.id {
+        (
+            after.log_entries - before.log_entries,
+            after.log_appends - before.log_appends,
+            after.fsyncs - before.fsyncs,
+        )
+    } else {
+        (after.log_entries, after.log_appends, after.fsyncs)
+    };
+    let waves = b.environments.div_ceil(b.parallel as usize) as f64;
+    let ideal_s = waves * b.steps as f64 * b.step_latency_ms as f64 / 1000.0;
+    let _ = fleet.stop_sim();
+    Ok(RolloutFigures {
+        setup_s,
+        wall_s,
+        ideal_s,
+        entries_per_step: entries as f64 / steps,
+        appends_per_step: appends as f64 / steps,
+        fsyncs_per_step: fsyncs as f64 / steps,
+        peak_rss_mib: peak,
+        killed_at_s,
+    })
+}

@@ -1,0 +1,289 @@
+//! A fleet for rollout tests and benchmarks: a real cluster, one `moor-sitesim` process
+//! simulating every site, sites registered through the workflow API, and helpers to run a
+//! rollout and collect what it did (child executions, the steps Moor recorded as done).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use futures::StreamExt;
+use moor_proto::rollout::rollout_api_client::RolloutApiClient;
+use moor_proto::rollout::{GetRolloutRequest, Group, PutGroupRequest, Rollout};
+use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
+use moor_proto::workflow::{
+    ApplyBlueprintRequest, Execution, GetExecutionRequest, PutSiteRequest, Site,
+};
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+use crate::checkers::journal::DoneStep;
+use crate::harness::{Cluster, MemberSettings, SiteSimProc};
+
+/// Regions sites are spread over, round robin.
+pub const REGIONS: [&str; 4] = ["europe", "americas", "asia", "oceania"];
+
+/// A blueprint of `steps` simulated resources in a chain (each depends on the one before),
+/// so an environment takes `steps` × the site latency: the shape of the ideal-time formula.
+pub fn chain_blueprint(name: &str, steps: usize, version: &str) -> String {
+    let mut y = format!("name: {name}\nresources:\n");
+    for i in 0..steps {
+        y.push_str(&format!(
+            "  - name: r{i}\n    type: sim.resource\n    properties: {{ v: \"{version}\" }}\n"
+        ));
+        if i > 0 {
+            y.push_str(&format!("    depends_on: [r{}]\n", i - 1));
+        }
+    }
+    y
+}
+
+fn channel(addr: &str) -> Channel {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .expect("a host:port is a valid URI")
+        .connect_lazy()
+}
+
+/// A cluster and a sitesim.
+pub struct Fleet {
+    pub cluster: Cluster,
+    pub sim: Option<SiteSimProc>,
+    pub dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Fleet {
+    /// Starts `moor-sitesim` with `sim_args` and `members` moord members with `settings`.
+    pub async fn start(members: u64, settings: MemberSettings, sim_args: &[&str]) -> Result<Fleet> {
+        let tmp = tempfile::Builder::new().prefix("moor-fleet-").tempdir()?;
+        let dir = tmp.path().to_path_buf();
+        let sim = SiteSimProc::start(
+            &dir.join("journal.jsonl"),
+            &dir.join("sitesim.log"),
+            sim_args,
+        )?;
+        let cluster = Cluster::start(members, settings).await?;
+        Ok(Fleet {
+            cluster,
+            sim: Some(sim),
+            dir,
+            _tmp: tmp,
+        })
+    }
+
+    pub fn sim_addr(&self) -> &str {
+        &self.sim.as_ref().expect("sitesim running").addr
+    }
+
+    /// The workflow API of a running member (`n` picks which, round robin).
+    pub fn workflow(&self, n: usize) -> WorkflowApiClient<Channel> {
+        let running = self.cluster.running();
+        let id = running[n % running.len()];
+        WorkflowApiClient::new(channel(self.cluster.addr(id))).max_decoding_message_size(256 << 20)
+    }
+
+    /// The rollout API of a running member (`n` picks which, round robin).
+    pub fn rollouts(&self, n: usize) -> RolloutApiClient<Channel> {
+        let running = self.cluster.running();
+        let id = running[n % running.len()];
+        RolloutApiClient::new(channel(self.cluster.addr(id))).max_decoding_message_size(256 << 20)
+    }
+
+    pub async fn apply_blueprint(&self, yaml: &str) -> Result<u64> {
+        let r = self
+            .workflow(0)
+            .apply_blueprint(ApplyBlueprintRequest {
+                source_name: "bench.yaml".into(),
+                yaml: yaml.into(),
+            })
+            .await?
+            .into_inner();
+        Ok(r.revision)
+    }
+
+    /// Registers `n` sites named `{prefix}-{i:06}` on the sitesim, labelled
+    /// `fleet={prefix}`, spread over [`REGIONS`], `concurrency` requests at a time.
+    pub async fn register_sites(
+        &self,
+        prefix: &str,
+        n: usize,
+        concurrency: usize,
+    ) -> Result<Vec<String>> {
+        let names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:06}")).collect();
+        let sim = self.sim_addr().to_string();
+        let results: Vec<Result<()>> = futures::stream::iter(names.iter().enumerate())
+            .map(|(i, name)| {
+                let mut c = self.workflow(i);
+                let site = Site {
+                    name: name.clone(),
+                    region: REGIONS[i % REGIONS.len()].into(),
+                    latitude: ((i * 37) % 160) as f64 - 80.0,
+                    longitude: ((i * 53) % 340) as f64 - 170.0,
+                    labels: [("fleet".to_string(), prefix.to_string())].into(),
+                    agent_endpoint: sim.clone(),
+                };
+                async move {
+                    c.put_site(PutSiteRequest { site: Some(site) })
+                        .await
+                        .with_context(|| format!("put site {name}"))?;
+                    Ok(())
+                }
+            })
+            .buffer_unordered(concurrency.max(1))
+            .collect()
+            .await;
+        for r in results {
+            r?;
+        }
+        Ok(names)
+    }
+
+    /// Creates or replaces group `name` of `kind` selecting `labels`.
+    pub async fn put_group(&self, name: &str, kind: &str, labels: &[(&str, &str)]) -> Result<u64> {
+        let r = self
+            .rollouts(0)
+            .put_group(PutGroupRequest {
+                group: Some(Group {
+                    name: name.into(),
+                    kind: kind.into(),
+                    match_labels: labels
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect(),
+                    ..Default::default()
+                }),
+            })
+            .await?
+            .into_inner();
+        Ok(r.matches)
+    }
+
+    /// The rollout as a running member sees it now (linearizable); `None` while no member
+    /// can answer (no leader during a failover).
+    pub async fn rollout(&self, id: &str, targets: &str) -> Result<Option<Rollout>> {
+        for n in 0..self.cluster.running().len() {
+            let r = self
+                .rollouts(n)
+                .get_rollout(GetRolloutRequest {
+                    id: id.into(),
+                    stale: false,
+                    targets: targets.into(),
+                    targets_offset: 0,
+                    targets_limit: 0,
+                })
+                .await;
+            match r {
+                Ok(r) => return Ok(Some(r.into_inner())),
+                Err(s) if matches!(s.code(), Code::Unavailable | Code::DeadlineExceeded) => {}
+                Err(s) => bail!("get rollout {id}: {s}"),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Polls rollout `id` until `done` holds, for at most `timeout`.
+    pub async fn wait_rollout(
+        &self,
+        id: &str,
+        timeout: Duration,
+        what: &str,
+        done: impl Fn(&Rollout) -> bool,
+    ) -> Result<Rollout> {
+        let deadline = Instant::now() + timeout;
+        let mut last = None;
+        loop {
+            if let Some(r) = self.rollout(id, "").await? {
+                if done(&r) {
+                    return Ok(r);
+                }
+                last = Some(r);
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "rollout {id} did not reach {what} within {timeout:?}; last seen: {}",
+                    last.map(|r| format!(
+                        "{} ({} succeeded, {} failed, {} running, {} queued, {})",
+                        r.state, r.succeeded, r.failed, r.running, r.queued, r.pause_reason
+                    ))
+                    .unwrap_or_else(|| "nothing (no member answered)".into())
+                );
+            }
+            // Polls the cluster's reported state; a rollout moves in tens of milliseconds.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Every child execution of rollout `id` (with steps), in target order.
+    pub async fn child_executions(&self, id: &str) -> Result<Vec<Execution>> {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let page = self
+                .rollouts(0)
+                .get_rollout(GetRolloutRequest {
+                    id: id.into(),
+                    stale: false,
+                    targets: "all".into(),
+                    targets_offset: offset,
+                    targets_limit: 1000,
+                })
+                .await?
+                .into_inner();
+            if page.targets.is_empty() {
+                break;
+            }
+            offset += page.targets.len() as u32;
+            let ids: Vec<String> = page
+                .targets
+                .iter()
+                .filter(|t| !t.execution.is_empty())
+                .map(|t| t.execution.clone())
+                .collect();
+            let execs: Vec<Result<Execution>> = futures::stream::iter(ids)
+                .map(|x| {
+                    let mut c = self.workflow(0);
+                    async move {
+                        Ok(c.get_execution(GetExecutionRequest {
+                            id: x,
+                            stale: false,
+                        })
+                        .await?
+                        .into_inner())
+                    }
+                })
+                .buffered(32)
+                .collect()
+                .await;
+            for e in execs {
+                out.push(e?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The steps Moor recorded as succeeded in `executions`, for the journal checker;
+    /// `site_of` maps an environment to its site.
+    pub fn done_steps(executions: &[Execution], site_of: impl Fn(&str) -> String) -> Vec<DoneStep> {
+        executions
+            .iter()
+            .flat_map(|e| {
+                let site = site_of(&e.environment);
+                e.steps
+                    .iter()
+                    .filter(|s| s.state == "succeeded")
+                    .map(move |s| DoneStep {
+                        execution_id: e.id.clone(),
+                        step: s.index,
+                        site: site.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    /// Stops the sitesim (it flushes its journal) and returns the journal's path.
+    pub fn stop_sim(&mut self) -> Result<PathBuf> {
+        let sim = self.sim.take().context("the sitesim was already stopped")?;
+        let journal = sim.journal.clone();
+        sim.stop()?;
+        Ok(journal)
+    }
+}
