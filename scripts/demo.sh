@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Moor's main job on one machine: a 3-member cluster on loopback and moor-sitesim serving
-# sites across world regions. A blueprint is installed on every site, a new revision is
-# rolled out as updates, the leader is SIGKILLed while steps are in flight, and the new
-# leader finishes every run from its checkpoints. Ends by checking the sitesim journal:
-# no step applied twice, no fence token going backwards.
+# 200 sites across world regions. A rollout installs a blueprint on every site in waves
+# (canary first), a second rollout updates every environment to a new revision, the leader
+# is SIGKILLed in the middle of it, and the new leader finishes the same rollout from its
+# checkpoints. Ends by checking the sitesim journal: no step applied twice, no fence token
+# going backwards.
 set -euo pipefail
 BIN="${MOOR_BIN_DIR:-/var/tmp/moor-target/release}"
 WORK="$(mktemp -d /tmp/moor-demo.XXXXXX)"
@@ -17,8 +18,8 @@ addr() { echo "127.0.0.1:${PORTS[$(($1-1))]}"; }
 ALL="$(addr 1),$(addr 2),$(addr 3)"
 ctl() { "$BIN/moorctl" --endpoints "$ALL" "$@"; }
 
-say "starting moor-sitesim (simulated sites, 0.5-0.9 s per step) and 3 members in $WORK"
-"$BIN/moor-sitesim" --latency-ms 700 --latency-jitter-ms 200 --journal "$WORK/journal.jsonl" \
+say "starting moor-sitesim (simulated sites, 0.2-0.4 s per step) and 3 members in $WORK"
+"$BIN/moor-sitesim" --latency-ms 200 --latency-jitter-ms 200 --journal "$WORK/journal.jsonl" \
   >"$WORK/sitesim.out" 2>"$WORK/sitesim.log" &
 pids[0]=$!
 for _ in $(seq 1 100); do grep -q listening "$WORK/sitesim.out" 2>/dev/null && break; sleep 0.05; done
@@ -40,7 +41,7 @@ for _ in $(seq 1 100); do
 done
 ctl cluster status
 
-say "registering 12 sites across the world and the 'hello' blueprint"
+say "registering 200 sites (12 cities + 188 edge sites) and the 'hello' blueprint"
 {
   echo "sites:"
   while read -r name region lat lon; do
@@ -59,36 +60,36 @@ sydney oceania -33.87 151.21
 johannesburg africa -26.20 28.05
 toronto americas 43.65 -79.38
 SITES
+  regions=(europe americas asia oceania africa)
+  for i in $(seq 1 188); do
+    printf '  - { name: edge-%03d, region: %s, latitude: %d.%d, longitude: %d.%d, labels: { tier: edge }, agent_endpoint: "%s" }\n' \
+      "$i" "${regions[$((i % 5))]}" $(( (i * 37) % 140 - 60 )) $((i % 10)) $(( (i * 53) % 340 - 170 )) $((i % 7)) "$SIM"
+  done
 } > "$WORK/sites.yaml"
-ctl apply -f "$WORK/sites.yaml"
+ctl apply -f "$WORK/sites.yaml" | tail -n 2
 ctl apply -f examples/blueprints/hello.yaml
-SITES=$(awk '/name:/ {gsub(",","",$4); print $4}' "$WORK/sites.yaml")
+ctl group put edge --of sites --label tier=edge
 
-say "installing hello@1 on every site"
-for s in $SITES; do
-  last=$(ctl -o json env create "hello-$s" --site "$s" --blueprint hello | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
-done
-ctl exec watch "$last"
-ctl env list
+say "rollout 1: install hello@1 on every site in waves (1 canary, then 10%, then all), 40 at a time"
+ctl rollout start --group edge --action install --blueprint hello@1 --max-parallel 40 \
+  --waves 1,10%,100% --max-failed-percent 5 --watch
+ctl group put hello-envs --of environments --label moor.rollout=r1
+ctl rollout list
 
-say "pushing hello@2 (new network, bigger database, new message) and updating every environment"
+say "pushing hello@2 (new network, bigger database, new message); rollout 2 updates every environment"
 sed -e 's|10.42.0.0/24|10.43.0.0/24|' -e 's/size_gb: 10/size_gb: 20/' \
     -e 's/default: hello }/default: "hello, world" }/' examples/blueprints/hello.yaml > "$WORK/hello-v2.yaml"
 ctl apply -f "$WORK/hello-v2.yaml"
-ids=()
-for s in $SITES; do
-  ids+=("$(ctl -o json exec start "hello-$s" --kind update | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')")
-done
-# Wait until the last update has a step in flight, so the failure lands mid-run.
-until ctl -o json exec show "${ids[-1]}" | python3 -c 'import json,sys; e=json.load(sys.stdin); sys.exit(0 if e["steps_running"] or e["steps_succeeded"] else 1)'; do :; done
+rid=$(ctl -o json rollout start --group hello-envs --action update --revision 2 --max-parallel 40 \
+  --waves 1,10%,100% --max-failed-percent 5 | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+# Wait until a quarter of the environments are updated, so the failure lands mid-rollout.
+until ctl -o json rollout show "$rid" | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit(0 if r["succeeded"] >= r["total"] // 4 else 1)'; do sleep 0.2; done
 leader=$(ctl -o json cluster status | python3 -c 'import json,sys; print(json.load(sys.stdin)["leader_id"])')
-say "SIGKILL the leader (member $leader) with updates in flight"
+say "SIGKILL the leader (member $leader) in the middle of rollout $rid"
 kill -9 "${pids[$leader]}"
-ctl exec watch "${ids[-1]}"
-for id in "${ids[@]}"; do
-  ctl -o json exec show "$id" | python3 -c 'import json,sys; e=json.load(sys.stdin); assert e["state"]=="succeeded", e; print(e["id"], e["environment"], e["state"], "steps", e["steps_succeeded"], "/", e["steps_total"])'
-done
-ctl env list
+ctl rollout watch "$rid"
+ctl rollout list
+ctl env list | head -n 8
 ctl cluster status
 
 say "checking the sitesim journal: at most one effect per step, fencing never went backwards"
