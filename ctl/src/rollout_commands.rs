@@ -37,7 +37,7 @@ fn show<V: View>(view: &V, format: OutputFormat) -> Result<()> {
 fn failed(err: RpcError, what: String) -> anyhow::Error {
     let hint = match err.code() {
         Some(tonic::Code::NotFound) => {
-            Some("`moorctl rollout list` and `moorctl group list` show what exists")
+            Some("`moorctl rollout list` and `moorctl group list` show what exists; create a group with `moorctl group put`")
         }
         _ => None,
     };

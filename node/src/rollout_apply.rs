@@ -142,12 +142,11 @@ impl WorkflowState {
                 "max_parallel must be at least 1".into(),
             ));
         }
-        let group = self.rollouts.groups.get(&spec.group).ok_or_else(|| {
-            WorkflowError::NotFound(format!(
-                "group {} (create it with `moorctl group put` or `moorctl apply -f`)",
-                spec.group
-            ))
-        })?;
+        let group = self
+            .rollouts
+            .groups
+            .get(&spec.group)
+            .ok_or_else(|| WorkflowError::NotFound(format!("group {}", spec.group)))?;
         let install = matches!(spec.action, RolloutAction::Install { .. });
         match (group.kind, install) {
             (GroupKind::Sites, false) => {

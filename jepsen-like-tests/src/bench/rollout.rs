@@ -77,8 +77,12 @@ pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
         .apply_blueprint(&chain_blueprint("bench", b.steps, "v1"))
         .await?;
     fleet.put_group("bench", "sites", &[]).await?;
-    let leader = fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
-    let before = fleet.cluster.status(leader).await.context("status")?;
+    fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
+    // Every member's counters, so the figures hold for whichever member leads at the end.
+    let mut before = std::collections::BTreeMap::new();
+    for id in fleet.cluster.running() {
+        before.insert(id, fleet.cluster.status(id).await.context("status")?);
+    }
     let setup_s = setup.elapsed().as_secs_f64();
 
     eprintln!(
@@ -159,18 +163,14 @@ pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
     }
     peak.sort();
     let steps = (b.environments * b.steps) as f64;
-    // Counters are per member and reset by a restart: when the leader changed they are the
-    // new leader's since its start, which covers the whole run (it was a follower, and
-    // followers append and sync every entry too).
-    let (entries, appends, fsyncs) = if after.id == before.id {
-        (
-            after.log_entries - before.log_entries,
-            after.log_appends - before.log_appends,
-            after.fsyncs - before.fsyncs,
-        )
-    } else {
-        (after.log_entries, after.log_appends, after.fsyncs)
-    };
+    // The final leader's counters over the rollout (as a follower before a failover it
+    // appended and synced every entry too).
+    let base = &before[&after.id];
+    let (entries, appends, fsyncs) = (
+        after.log_entries - base.log_entries,
+        after.log_appends - base.log_appends,
+        after.fsyncs - base.fsyncs,
+    );
     let waves = b.environments.div_ceil(b.parallel as usize) as f64;
     let ideal_s = waves * b.steps as f64 * b.step_latency_ms as f64 / 1000.0;
     let _ = fleet.stop_sim();
