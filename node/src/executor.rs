@@ -57,6 +57,8 @@ pub async fn run(
                 in_flight: HashSet::new(),
                 tasks: JoinSet::new(),
                 results: Vec::new(),
+                commits: JoinSet::new(),
+                reserved: 0,
             };
             let drift = drift_checks(
                 member.clone(),
@@ -178,6 +180,10 @@ struct TermRun {
     tasks: JoinSet<CallDone>,
     /// Results waiting to be committed.
     results: Vec<Checkpoint>,
+    /// Result batches being committed.
+    commits: JoinSet<CommitDone>,
+    /// Follow-up dispatch budget given to the commits in flight.
+    reserved: usize,
 }
 
 impl TermRun {
@@ -194,14 +200,9 @@ impl TermRun {
             if !self.still_leader() {
                 return "leadership lost".into();
             }
-            if !self.results.is_empty() {
-                if let Err(e) = self.commit_results().await {
-                    // Still leader (checked at the top): keep the results and try again;
-                    // each attempt waits up to the forward timeout, which paces the retries.
-                    tracing::warn!(error = %e, "cannot commit step results; retrying");
-                    continue;
-                }
-            }
+            // Results are committed in the background, several batches at a time, so a step's
+            // answer never waits for an earlier batch's commit before its own starts.
+            self.start_commits();
             let applied = metrics.borrow().last_applied;
             let term = self.term;
             let (dispatches, next_wake_ms) = self.scan();
@@ -232,6 +233,12 @@ impl TermRun {
                             }
                         }
                         Err(e) => return format!("driver task failed: {e}"),
+                    }
+                }
+                Some(done) = self.commits.join_next(), if !self.commits.is_empty() => {
+                    match done {
+                        Ok(done) => self.committed(done),
+                        Err(e) => return format!("commit task failed: {e}"),
                     }
                 }
                 // Wake for a newly applied entry or a change of role, not for every
@@ -299,41 +306,106 @@ impl TermRun {
         (out, next_wake)
     }
 
-    /// Commits one batch of checkpoints. The entry may also dispatch up to the room left
-    /// under `max_in_flight` of follow-up steps; those come back as `dispatched`.
-    async fn propose(&self, items: Vec<Checkpoint>) -> Result<Proposed, ApiError> {
-        let dispatch_budget = self
-            .config
+    /// Room for follow-up dispatches: what `max_in_flight` leaves after the calls in flight
+    /// and the budgets already given to commits in flight.
+    fn dispatch_room(&self) -> usize {
+        self.config
             .max_in_flight
-            .saturating_sub(self.in_flight.len()) as u32;
-        let command = Command::Workflow(WorkflowCommand::Checkpoints {
-            now_ms: now_ms(),
-            items,
-            dispatch_budget,
-        });
-        // Never forwarded: a deposed leader's checkpoints must not reach the new leader.
-        match self
-            .member
-            .execute_local(LeaderRequest::Write(command))
-            .await?
-        {
-            LeaderReply::Written {
-                result:
-                    CommandResult::Workflow(WorkflowResult::Checkpoints {
-                        results,
-                        dispatched,
-                    }),
-                ..
-            } => Ok(Proposed {
-                results,
-                dispatched,
-            }),
-            other => Err(ApiError::Internal(format!(
-                "checkpoint batch answered with {other:?}"
-            ))),
+            .saturating_sub(self.in_flight.len() + self.reserved)
+    }
+
+    /// Commits one batch of checkpoints and waits for it.
+    async fn propose(&self, items: Vec<Checkpoint>) -> Result<Proposed, ApiError> {
+        propose(&self.member, items, self.dispatch_room() as u32).await
+    }
+
+    /// Starts background commits of queued results, up to [`MAX_COMMITS_IN_FLIGHT`].
+    fn start_commits(&mut self) {
+        while !self.results.is_empty() && self.commits.len() < MAX_COMMITS_IN_FLIGHT {
+            let n = self.results.len().min(self.config.max_batch);
+            let items: Vec<Checkpoint> = self.results.drain(..n).collect();
+            let budget = self.dispatch_room();
+            self.reserved += budget;
+            let member = self.member.clone();
+            self.commits.spawn(async move {
+                let outcome = propose(&member, items.clone(), budget as u32).await;
+                CommitDone {
+                    items,
+                    budget,
+                    outcome,
+                }
+            });
         }
     }
 
+    /// A background commit ended: call the drivers for what it dispatched, or queue its
+    /// results again (a result that did commit is then refused as stale, harmlessly).
+    fn committed(&mut self, done: CommitDone) {
+        self.reserved -= done.budget;
+        match done.outcome {
+            Ok(proposed) => {
+                for r in &proposed.results {
+                    if let CheckpointResult::Rejected(reason) = r {
+                        tracing::debug!(%reason, "result not recorded");
+                    }
+                }
+                if let Err(e) = self.call_followups(proposed.dispatched) {
+                    tracing::warn!(error = %e, "cannot call follow-up steps");
+                }
+            }
+            Err(e) => {
+                // Each attempt waits up to the forward timeout, which paces the retries; if
+                // leadership is gone the loop stops and the next leader re-dispatches.
+                tracing::warn!(error = %e, "cannot commit step results; retrying");
+                self.results.extend(done.items);
+            }
+        }
+    }
+}
+
+/// Most result batches being committed at once by one executor.
+const MAX_COMMITS_IN_FLIGHT: usize = 4;
+
+/// A background commit of result checkpoints, as its task returns it.
+struct CommitDone {
+    items: Vec<Checkpoint>,
+    /// The follow-up dispatch budget it was given (reserved until it ends).
+    budget: usize,
+    outcome: Result<Proposed, ApiError>,
+}
+
+/// Commits one batch of checkpoints on this member, which must be the leader. The entry may
+/// also dispatch up to `dispatch_budget` follow-up steps; those come back as `dispatched`.
+async fn propose(
+    member: &Member,
+    items: Vec<Checkpoint>,
+    dispatch_budget: u32,
+) -> Result<Proposed, ApiError> {
+    let command = Command::Workflow(WorkflowCommand::Checkpoints {
+        now_ms: now_ms(),
+        items,
+        dispatch_budget,
+    });
+    // Never forwarded: a deposed leader's checkpoints must not reach the new leader.
+    match member.execute_local(LeaderRequest::Write(command)).await? {
+        LeaderReply::Written {
+            result:
+                CommandResult::Workflow(WorkflowResult::Checkpoints {
+                    results,
+                    dispatched,
+                }),
+            ..
+        } => Ok(Proposed {
+            results,
+            dispatched,
+        }),
+        other => Err(ApiError::Internal(format!(
+            "checkpoint batch answered with {other:?}"
+        ))),
+    }
+}
+
+impl TermRun {
     /// Commits dispatch checkpoints, then calls the drivers for the accepted ones.
     async fn dispatch(&mut self, steps: Vec<(String, u32)>) -> Result<(), ApiError> {
         for s in &steps {
@@ -450,23 +522,5 @@ impl TermRun {
             fence_token: self.term,
             timeout: Duration::from_millis(exec.retry.step_timeout_ms),
         })
-    }
-
-    async fn commit_results(&mut self) -> Result<(), ApiError> {
-        while !self.results.is_empty() {
-            let n = self.results.len().min(self.config.max_batch);
-            let batch: Vec<Checkpoint> = self.results[..n].to_vec();
-            // Removed only once committed: on failure they are proposed again (a result that
-            // did commit is then refused as stale, which is harmless).
-            let proposed = self.propose(batch).await?;
-            self.results.drain(..n);
-            self.call_followups(proposed.dispatched)?;
-            for r in proposed.results {
-                if let CheckpointResult::Rejected(reason) = r {
-                    tracing::debug!(%reason, "result not recorded");
-                }
-            }
-        }
-        Ok(())
     }
 }
