@@ -56,21 +56,26 @@ pub fn docker_unavailable() -> Option<String> {
     }
 }
 
-/// Prints a loud SKIP (on stderr and stdout, so it shows with and without `--nocapture`) and
-/// returns true when Docker cannot be used.
+/// Prints a loud SKIP and returns true when Docker cannot be used.
 pub fn skip_without_docker(test: &str) -> bool {
     match docker_unavailable() {
         None => false,
         Some(why) => {
-            let line = "*".repeat(78);
-            let msg = format!(
-                "{line}\nSKIP {test}: {why}.\nThis test needs a Docker engine; it did NOT run.\n{line}"
-            );
-            eprintln!("{msg}");
-            println!("{msg}");
+            loud_skip(test, &format!("{why}; this test needs a Docker engine"));
             true
         }
     }
+}
+
+/// Writes a SKIP banner straight to the process's stderr: the test harness captures
+/// `eprintln!` of passing tests, and a skip must show in every `cargo test` / CI log.
+pub fn loud_skip(test: &str, why: &str) {
+    use std::io::Write;
+    let line = "*".repeat(78);
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "{line}\nSKIP {test}: {why}. It did NOT run.\n{line}"
+    );
 }
 
 /// The compose command line: `docker compose` (v2) if present, else `docker-compose` (v1).

@@ -574,9 +574,10 @@ fn systemd_units_verify_and_are_hardened() {
         .output()
         .is_err()
     {
-        let line = "*".repeat(78);
-        eprintln!("{line}\nSKIP systemd_units_verify_and_are_hardened: systemd-analyze is not installed; the units were NOT verified.\n{line}");
-        println!("SKIP systemd_units_verify_and_are_hardened: no systemd-analyze");
+        moor_jepsen_like_tests::docker::loud_skip(
+            "systemd_units_verify_and_are_hardened",
+            "systemd-analyze is not installed; the units were not verified",
+        );
         return;
     }
     // verify insists that ExecStart's binary exists; the units name /usr/local/bin, where
