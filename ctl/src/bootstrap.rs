@@ -251,7 +251,7 @@ pub async fn run(
                 let mut accepted = false;
                 for id in ids {
                     let addr = &wanted[&id];
-                    let mut c = Client::new(&[addr.clone()], ATTEMPT_TIMEOUT);
+                    let mut c = Client::new(std::slice::from_ref(addr), ATTEMPT_TIMEOUT);
                     match c.cluster_init(init_msg.clone()).await {
                         Ok(_) => {
                             outcome.insert(id, "initialised".into());
