@@ -224,17 +224,60 @@ impl DockerCluster {
             .env("MOOR_SITESIM_LATENCY_MS", latency)
             .env("MOOR_SITESIM_LATENCY_JITTER_MS", jitter))
         .context("docker-compose up failed")?;
-        for id in 1..=3u64 {
-            let cid = cluster.container_of(&format!("moor-{id}"))?;
-            cluster.containers.insert(id, cid);
-        }
-        cluster
-            .wait_bootstrap(Duration::from_secs(120))
-            .context("the bootstrap job did not form the cluster")?;
-        cluster
-            .wait_leader(&[1, 2, 3], Duration::from_secs(60))
-            .await?;
+        cluster.wait_formed().await?;
         Ok(cluster)
+    }
+
+    /// After `up`: looks up the member containers, waits for the bootstrap job, for one
+    /// leader and for every member's health check to pass.
+    async fn wait_formed(&mut self) -> Result<()> {
+        self.containers.clear();
+        for id in 1..=3u64 {
+            let cid = self.container_of(&format!("moor-{id}"))?;
+            self.containers.insert(id, cid);
+        }
+        self.wait_bootstrap(Duration::from_secs(120))
+            .context("the bootstrap job did not form the cluster")?;
+        self.wait_leader(&[1, 2, 3], Duration::from_secs(60))
+            .await?;
+        self.wait_healthy(Duration::from_secs(60))
+    }
+
+    /// Waits until Docker reports every member container `healthy` (the image's and the
+    /// compose file's health check, `moorctl cluster status` inside the container).
+    pub fn wait_healthy(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        for (id, cid) in &self.containers {
+            loop {
+                let health = stdout(run(Command::new("docker").args([
+                    "inspect",
+                    "-f",
+                    "{{.State.Health.Status}}",
+                    cid,
+                ]))?);
+                if health == "healthy" {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!(
+                        "member {id} is '{health}', not healthy, after {timeout:?}:\n{}",
+                        self.logs(&format!("moor-{id}"), 20)
+                    );
+                }
+                // Polls Docker's health state; checks run every 5 s.
+                std::thread::sleep(Duration::from_millis(250));
+            }
+        }
+        Ok(())
+    }
+
+    /// `down` without `-v`, then `up` again: new containers and network on the same named
+    /// volumes, and the bootstrap job runs again. Returns once formed again.
+    pub async fn recreate(&mut self) -> Result<()> {
+        run(self.compose_cmd().args(["down", "-t", "10"])).context("compose down")?;
+        run(self.compose_cmd().args(["up", "-d"])).context("compose up again")?;
+        self.disconnected.clear();
+        self.wait_formed().await
     }
 
     fn compose_cmd(&self) -> Command {

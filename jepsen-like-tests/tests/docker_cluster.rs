@@ -341,9 +341,10 @@ async fn compose_cluster_finishes_a_rollout_after_the_leader_container_is_killed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_it_catches_up() {
+async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_data_across_re_up()
+{
     if skip_without_docker(
-        "compose_cluster_keeps_serving_while_a_member_is_disconnected_and_it_catches_up",
+        "compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_data_across_re_up",
     ) {
         return;
     }
@@ -415,6 +416,30 @@ async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_it_cat
             Some(value.as_str()),
             "{key} on member {cut}"
         );
+    }
+
+    // Persistent volumes and an idempotent bootstrap: `down` (volumes kept) and `up` again
+    // gives new containers on the same data; the bootstrap job initialises nothing.
+    cluster.recreate().await.unwrap();
+    let log = cluster.logs("bootstrap", 20);
+    assert_eq!(
+        log.matches("already initialised").count(),
+        3,
+        "bootstrap after re-up:\n{log}"
+    );
+    let addr = cluster.endpoints()[0].clone();
+    for (key, value) in &written {
+        let got = client(&addr)
+            .get(GetRequest {
+                key: key.clone(),
+                consistency: ReadConsistency::Linearizable as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .kv
+            .map(|kv| String::from_utf8(kv.value).unwrap());
+        assert_eq!(got.as_deref(), Some(value.as_str()), "{key} after re-up");
     }
 }
 
