@@ -7,8 +7,11 @@
 //! - if any reachable member already belongs to a cluster, it initialises nothing (a member
 //!   whose data was wiped must rejoin the cluster that exists, not start a new one) and only
 //!   reports, or waits;
-//! - otherwise it sends `ClusterInit` with the *same* list to every reachable member, taking
-//!   "already initialised" as success.
+//! - otherwise, once *every* listed member answers (and so is known to have no state), it
+//!   sends `ClusterInit` with the *same* list to each of them, taking "already initialised"
+//!   as success. Waiting for all of them is what makes "no member has state" a fact rather
+//!   than a guess: a member that does not answer may hold the cluster's data, and
+//!   initialising wiped members beside it would start a second history.
 //!
 //! Why sending it to several members is safe: openraft 0.9's `Raft::initialize` appends the
 //! membership entry at log id (term 0, index 0) on a pristine member and refuses on any member
@@ -60,10 +63,10 @@ pub enum Decision {
         via: u64,
         differs: Option<Vec<(u64, String)>>,
     },
-    /// No reachable member belongs to a cluster: initialise these members (all reachable).
+    /// Every listed member answered and none belongs to a cluster: initialise them all.
     Initialise(Vec<u64>),
-    /// No member answered.
-    NoneReachable,
+    /// No member answered that it belongs to a cluster, but these did not answer: wait.
+    Waiting(Vec<u64>),
 }
 
 /// Decides from one round of probes (pure, so it is tested without members).
@@ -82,15 +85,15 @@ pub fn decide(wanted: &BTreeMap<u64, String>, probes: &BTreeMap<u64, Probe>) -> 
         let differs = (voters != *wanted).then(|| voters.into_iter().collect());
         return Decision::Formed { via, differs };
     }
-    let reachable: Vec<u64> = probes
-        .iter()
-        .filter(|(_, p)| matches!(p, Probe::Status(_)))
-        .map(|(id, _)| *id)
+    let silent: Vec<u64> = wanted
+        .keys()
+        .filter(|id| !matches!(probes.get(id), Some(Probe::Status(_))))
+        .copied()
         .collect();
-    if reachable.is_empty() {
-        Decision::NoneReachable
+    if silent.is_empty() {
+        Decision::Initialise(wanted.keys().copied().collect())
     } else {
-        Decision::Initialise(reachable)
+        Decision::Waiting(silent)
     }
 }
 
@@ -281,7 +284,7 @@ pub async fn run(
                     break;
                 }
             }
-            Decision::NoneReachable => {}
+            Decision::Waiting(_) => {}
         }
         if Instant::now() >= deadline {
             let detail: Vec<String> = probes
@@ -292,7 +295,8 @@ pub async fn run(
                 })
                 .collect();
             bail!(
-                "no listed member could be initialised within {} ms; start moord on every \
+                "the members were not initialised within {} ms: bootstrap initialises only \
+                 when every listed member answers and none has state. Start moord on every \
                  listed address (same ids), check that this host resolves and reaches them, \
                  or give a larger --timeout-ms:\n    {}",
                 timeout.as_millis(),
@@ -395,15 +399,22 @@ mod tests {
     }
 
     #[test]
-    fn pristine_members_are_all_initialised_with_the_same_list() {
+    fn pristine_members_are_initialised_only_once_all_of_them_answer() {
         let probes = BTreeMap::from([
             (1, status(1, None, 0, &[])),
             (2, down()),
             (3, status(3, None, 0, &[])),
         ]);
-        assert_eq!(decide(&wanted(), &probes), Decision::Initialise(vec![1, 3]));
+        // Member 2 might hold the cluster's data: initialising 1 and 3 could start a second
+        // history, so nothing happens until it answers.
+        assert_eq!(decide(&wanted(), &probes), Decision::Waiting(vec![2]));
         let probes = BTreeMap::from([(1, down()), (2, down()), (3, down())]);
-        assert_eq!(decide(&wanted(), &probes), Decision::NoneReachable);
+        assert_eq!(decide(&wanted(), &probes), Decision::Waiting(vec![1, 2, 3]));
+        let probes: BTreeMap<u64, Probe> = (1..=3).map(|i| (i, status(i, None, 0, &[]))).collect();
+        assert_eq!(
+            decide(&wanted(), &probes),
+            Decision::Initialise(vec![1, 2, 3])
+        );
     }
 
     #[test]

@@ -423,8 +423,9 @@ pub enum ClusterCommand {
         #[arg(long = "member", value_name = "ID=HOST:PORT", value_parser = parse_member)]
         members: Vec<MemberSpec>,
     },
-    /// Form a cluster from members that start at the same time: initialise every listed
-    /// member that has no state yet with the same voter list, or nothing if a cluster exists
+    /// Form a cluster from members that start at the same time: once every listed member
+    /// answers and none has state, initialise them with the same voter list; nothing if a
+    /// cluster exists
     /// (safe to run again and from several places at once; see deploy/README.md). Talks to
     /// the listed addresses, not --endpoints; the whole command ends by --timeout-ms
     Bootstrap {

@@ -103,6 +103,7 @@ fn bootstrap_without_reachable_members_says_what_to_do() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("start moord on every listed address"), "{err}");
+    assert!(err.contains("every listed member answers"), "{err}");
+    assert!(err.contains("Start moord on every listed address"), "{err}");
     assert!(err.contains("member 2 at 127.0.0.1:2"), "{err}");
 }
