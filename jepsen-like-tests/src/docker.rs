@@ -330,6 +330,17 @@ impl DockerCluster {
         }
     }
 
+    /// The volumes (named or anonymous) mounted into compose service `service`'s container.
+    pub fn volumes_of(&self, service: &str) -> Result<Vec<String>> {
+        let out = stdout(run(Command::new("docker").args([
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{if eq .Type \"volume\"}}{{.Name}} {{end}}{{end}}",
+            &self.container_of(service)?,
+        ]))?);
+        Ok(out.split_whitespace().map(String::from).collect())
+    }
+
     /// Member ids (1..=3).
     pub fn ids(&self) -> Vec<u64> {
         self.containers.keys().copied().collect()
@@ -412,6 +423,21 @@ impl DockerCluster {
             // Polls what the members report; elections take hundreds of ms.
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// The leader the connected members agree on (waits up to 30 s for an election).
+    pub async fn leader(&self) -> Result<u64> {
+        let ids: Vec<u64> = self
+            .ids()
+            .into_iter()
+            .filter(|id| !self.disconnected.contains(id))
+            .collect();
+        self.wait_leader(&ids, Duration::from_secs(30)).await
+    }
+
+    /// Removes the containers, network, volumes and image now (as `Drop` does).
+    pub fn down(self) {
+        drop(self)
     }
 
     /// `docker kill` (SIGKILL) member `id`'s container.

@@ -338,6 +338,7 @@ async fn compose_cluster_finishes_a_rollout_after_the_leader_container_is_killed
     let verdict = check_file(&journal, &steps).unwrap();
     assert!(verdict.is_clean(), "journal violations:\n{verdict}");
     assert!(!steps.is_empty());
+    cluster.down();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -349,7 +350,7 @@ async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_
         return;
     }
     let mut cluster = DockerCluster::up(DockerSettings::default()).await.unwrap();
-    let leader = cluster.wait_leader(&[1, 2, 3], ELECTION).await.unwrap();
+    let leader = cluster.leader().await.unwrap();
     // Cut off the leader itself: the harder case (the rest must elect and keep serving).
     let cut = leader;
     let before = cluster.status(cut).await.unwrap();
@@ -419,8 +420,16 @@ async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_
     }
 
     // Persistent volumes and an idempotent bootstrap: `down` (volumes kept) and `up` again
-    // gives new containers on the same data; the bootstrap job initialises nothing.
+    // gives new containers on the same data; the bootstrap job initialises nothing, and
+    // leaves no anonymous volume behind (`down` without -v would not remove it).
+    assert_eq!(
+        cluster.volumes_of("bootstrap").unwrap(),
+        Vec::<String>::new()
+    );
+    let member_volumes = cluster.volumes_of("moor-1").unwrap();
+    assert_eq!(member_volumes.len(), 1, "{member_volumes:?}");
     cluster.recreate().await.unwrap();
+    assert_eq!(cluster.volumes_of("moor-1").unwrap(), member_volumes);
     let log = cluster.logs("bootstrap", 20);
     assert_eq!(
         log.matches("already initialised").count(),
