@@ -7,7 +7,7 @@ CARGO := cargo
 PROFILE := --release
 BIN := $(CARGO_TARGET_DIR)/release
 
-.PHONY: setup build test test-unit test-cluster verify fix demo bench clean-data
+.PHONY: setup build test test-unit test-cluster verify fix demo bench clean-data image
 
 setup:
 	@scripts/setup.sh
@@ -45,3 +45,8 @@ demo: build
 ## Throughput and latency against a 3-member loopback cluster (and etcd when installed).
 bench: build
 	MOOR_BIN_DIR=$(BIN) $(BIN)/moor-bench kv
+
+## The container image, built offline from the release binaries (deploy/README.md).
+IMAGE ?= moor:latest
+image: build
+	MOOR_BIN_DIR=$(BIN) deploy/docker/build-image.sh $(IMAGE)

@@ -14,6 +14,11 @@ if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so*
      /usr/lib/*-linux-gnu/libclang.so* /usr/lib/*-linux-gnu/libclang-[0-9]*.so* >/dev/null 2>&1; then
   need+=(libclang-dev)
 fi
+# The deploy tests drive deploy/compose/ with docker-compose when a Docker engine is present.
+if command -v docker >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1 \
+   && ! docker compose version >/dev/null 2>&1; then
+  need+=(docker-compose)
+fi
 if [ "${#need[@]}" -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

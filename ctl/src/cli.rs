@@ -430,6 +430,27 @@ pub enum ClusterCommand {
         #[arg(long = "member", value_name = "ID=HOST:PORT", value_parser = parse_member)]
         members: Vec<MemberSpec>,
     },
+    /// Form a cluster from members that start at the same time: once every listed member
+    /// answers and none has state, initialise them with the same voter list; nothing if a
+    /// cluster exists
+    /// (safe to run again and from several places at once; see deploy/README.md). Talks to
+    /// the listed addresses, not --endpoints; the whole command ends by --timeout-ms
+    Bootstrap {
+        /// An initial voter, as ID=HOST:PORT (repeat, or comma-separate); every member and
+        /// every bootstrap run must be given the same list
+        #[arg(
+            long = "member",
+            env = "MOOR_INITIAL_MEMBERS",
+            value_name = "ID=HOST:PORT",
+            value_delimiter = ',',
+            required = true,
+            value_parser = parse_member
+        )]
+        members: Vec<MemberSpec>,
+        /// Return only once every listed member follows one leader that has them all as voters
+        #[arg(long)]
+        wait: bool,
+    },
     /// Show the state of the member answering and the members it knows
     Status,
     /// Add a member as a learner (it replicates but does not vote until promoted)
@@ -639,9 +660,12 @@ impl Cli {
         self.validated_cluster()
     }
 
-    /// The checks of `cluster init`.
+    /// The checks of `cluster init` and `cluster bootstrap`.
     fn validated_cluster(self) -> Result<Cli, clap::Error> {
-        if let Command::Cluster(ClusterCommand::Init { members }) = &self.command {
+        if let Command::Cluster(
+            ClusterCommand::Init { members } | ClusterCommand::Bootstrap { members, .. },
+        ) = &self.command
+        {
             let mut seen = BTreeMap::new();
             for m in members {
                 if let Some(addr) = seen.insert(m.id, &m.addr) {

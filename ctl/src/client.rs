@@ -307,6 +307,11 @@ impl Client {
         }
     }
 
+    /// The deadline of every call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// How long a connect may take: a share of the deadline, so one unreachable endpoint
     /// cannot use the whole of it, but not so short that a slow network fails every connect.
     fn connect_timeout(&self) -> Duration {

@@ -82,6 +82,11 @@ async fn cluster(command: ClusterCommand, client: &mut Client, format: OutputFor
                 format,
             )
         }
+        ClusterCommand::Bootstrap { members, wait } => {
+            crate::bootstrap::run(&members, wait, client.timeout(), format)
+                .await
+                .context("cannot bootstrap the cluster")
+        }
         ClusterCommand::Status => {
             let status = client
                 .cluster_status()

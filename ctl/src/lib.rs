@@ -6,6 +6,7 @@
 //! `moor_proto::workflow` and `moor_proto::rollout`); it never links member internals.
 
 pub mod apply;
+pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod commands;

@@ -2,8 +2,11 @@
 //! only over the network, shared by the integration tests, the fault-injection suite and the
 //! `moor-bench` program.
 
+pub mod backend;
 pub mod bench;
 pub mod checkers;
+pub mod docker;
 pub mod fleet;
 pub mod harness;
 pub mod sitesim;
+pub mod smoke;

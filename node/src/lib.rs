@@ -29,6 +29,7 @@ pub mod executor;
 pub mod kv;
 pub mod member;
 pub mod network;
+pub mod ordinal;
 pub mod peer_service;
 pub mod plan;
 pub mod proposer;

@@ -23,6 +23,10 @@ struct Args {
     /// This member's id (unique in the group, from 1).
     #[arg(long, env = "MOOR_ID")]
     id: Option<u64>,
+    /// Take the member id from a name ending in -N (N + 1): a StatefulSet pod name, e.g.
+    /// moor-0 is member 1. Overrides --id.
+    #[arg(long, env = "MOOR_ID_FROM_NAME", value_name = "NAME")]
+    id_from_name: Option<String>,
     /// Address to listen on, e.g. 0.0.0.0:7401.
     #[arg(long, env = "MOOR_LISTEN_ADDR")]
     listen_addr: Option<std::net::SocketAddr>,
@@ -57,6 +61,10 @@ impl Args {
         }
         if let Some(v) = self.id {
             config.id = v;
+        }
+        if let Some(name) = &self.id_from_name {
+            config.id = moor_node::ordinal::id_from_name(name)
+                .map_err(|e| anyhow::anyhow!("--id-from-name / MOOR_ID_FROM_NAME: {e}"))?;
         }
         if let Some(v) = self.listen_addr {
             config.listen_addr = v;

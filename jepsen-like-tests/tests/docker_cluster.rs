@@ -1,0 +1,483 @@
+//! The HA install, for real: the image built offline from this checkout's binaries, the compose
+//! cluster of `deploy/compose/docker-compose.yml` brought up by its bootstrap job, a rollout
+//! against the containerised sitesim with the leader's container `docker kill`ed mid-run, a
+//! member cut off with `docker network disconnect` and reconnected, and the fault-injection
+//! smoke workload on the container backend.
+//!
+//! Without a reachable Docker engine every test prints a loud SKIP and returns; `.ci/run` on
+//! the project's machines has one, so there they run.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use moor_jepsen_like_tests::checkers::journal::{check_file, DoneStep};
+use moor_jepsen_like_tests::docker::{self, skip_without_docker, DockerCluster, DockerSettings};
+use moor_jepsen_like_tests::harness::{bin_dir, client};
+use moor_jepsen_like_tests::smoke::{register_smoke, Fault, SmokeConfig};
+use moor_proto::api::{GetRequest, PutRequest, ReadConsistency};
+use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
+use moor_proto::workflow::*;
+use tonic::transport::Channel;
+
+const ELECTION: Duration = Duration::from_secs(30);
+
+fn wf(addr: &str) -> WorkflowApiClient<Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .expect("valid address")
+        .connect_timeout(Duration::from_secs(1))
+        .connect_lazy();
+    WorkflowApiClient::new(channel)
+}
+
+/// A workflow client of a member that answers (any member serves any request).
+async fn any_wf(cluster: &DockerCluster) -> WorkflowApiClient<Channel> {
+    for id in cluster.ids() {
+        if cluster.status(id).await.is_some() {
+            return wf(&cluster
+                .endpoint(id)
+                .expect("endpoint of an answering member"));
+        }
+    }
+    panic!("no member of {} answers", cluster.project);
+}
+
+/// The bulk update of every environment to `revision`. Today one `moorctl exec start` per
+/// environment; when bulk rollouts land this becomes one `moorctl rollout start` (and the
+/// returned ids its child executions). Returns the execution ids.
+fn start_rollout(endpoints: &[String], environments: &[String], revision: u64) -> Vec<String> {
+    let mut ids = Vec::new();
+    for env in environments {
+        let out = Command::new(bin_dir().join("moorctl"))
+            .args([
+                "--endpoints",
+                &endpoints.join(","),
+                "-o",
+                "json",
+                "exec",
+                "start",
+            ])
+            .args([
+                env.as_str(),
+                "--kind",
+                "update",
+                "--revision",
+                &revision.to_string(),
+            ])
+            .output()
+            .expect("moorctl runs");
+        assert!(
+            out.status.success(),
+            "moorctl exec start {env}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json output");
+        ids.push(v["id"].as_str().expect("execution id").to_string());
+    }
+    ids
+}
+
+/// Waits until every execution in `ids` is in a final state; returns them.
+async fn wait_done(cluster: &DockerCluster, ids: &[String], timeout: Duration) -> Vec<Execution> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut c = any_wf(cluster).await;
+        let mut all = Vec::new();
+        for id in ids {
+            let req = GetExecutionRequest {
+                id: id.clone(),
+                stale: false,
+            };
+            match c.get_execution(req).await {
+                Ok(e) => all.push(e.into_inner()),
+                Err(_) => break,
+            }
+        }
+        let finished = ["succeeded", "failed", "cancelled"];
+        if all.len() == ids.len() && all.iter().all(|e| finished.contains(&e.state.as_str())) {
+            return all;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "executions not finished after {timeout:?}: {:?}",
+            all.iter().map(|e| (&e.id, &e.state)).collect::<Vec<_>>()
+        );
+        // Polls what the cluster reports; steps take hundreds of ms each.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn hello(version: u32) -> String {
+    let text = std::fs::read_to_string(docker::repo_root().join("examples/blueprints/hello.yaml"))
+        .expect("examples/blueprints/hello.yaml");
+    if version == 1 {
+        text
+    } else {
+        text.replace(
+            "default: hello }",
+            &format!("default: \"hello v{version}\" }}"),
+        )
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_builds_offline_runs_as_non_root_with_a_volume_and_health_check() {
+    if skip_without_docker("image_builds_offline_runs_as_non_root_with_a_volume_and_health_check") {
+        return;
+    }
+    let tag = format!("moor-test:image-{}", std::process::id());
+    let started = Instant::now();
+    docker::build_image(&tag).expect("image builds from the release binaries");
+    eprintln!("image {tag} built in {:?}", started.elapsed());
+    let inspect = |format: &str| {
+        let out = Command::new("docker")
+            .args(["image", "inspect", "-f", format, &tag])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let user = inspect("{{.Config.User}}");
+    let volumes = inspect("{{json .Config.Volumes}}");
+    let health = inspect("{{json .Config.Healthcheck.Test}}");
+    let entry = inspect("{{json .Config.Entrypoint}}");
+    let layers = inspect("{{len .RootFS.Layers}}");
+    // The moord binary runs in it, without network, as uid 10001, and moorctl is beside it.
+    let run = |args: &[&str]| {
+        Command::new("docker")
+            .args(["run", "--rm", "--network", "none"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let version = run(&[&tag, "--version"]);
+    let id = run(&["--entrypoint", "/usr/local/bin/moorctl", &tag, "--version"]);
+    let check = run(&["-e", "MOOR_ID_FROM_NAME=moor-2", &tag, "--check-config"]);
+    let _ = Command::new("docker").args(["rmi", "-f", &tag]).output();
+    assert_eq!(user, "10001:10001");
+    assert!(volumes.contains("/var/lib/moor"), "{volumes}");
+    assert!(
+        health.contains("cluster") && health.contains("status"),
+        "{health}"
+    );
+    assert_eq!(entry, r#"["/usr/local/bin/moord"]"#);
+    // FROM scratch: only this project's layers (libs, rootfs, bin, data), nothing pulled.
+    assert_eq!(layers, "4", "unexpected base layers");
+    assert!(
+        version.status.success(),
+        "{}",
+        String::from_utf8_lossy(&version.stderr)
+    );
+    assert!(String::from_utf8_lossy(&version.stdout).contains("moord"));
+    assert!(
+        id.status.success(),
+        "{}",
+        String::from_utf8_lossy(&id.stderr)
+    );
+    // Config from the image's file plus the environment: the StatefulSet pod name moor-2
+    // makes member 3, and the file's data dir and listen address hold.
+    let config = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    assert!(config.contains("id = 3"), "{config}");
+    assert!(config.contains("data_dir = \"/var/lib/moor\""), "{config}");
+    assert!(config.contains("0.0.0.0:7401"), "{config}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_cluster_finishes_a_rollout_after_the_leader_container_is_killed() {
+    if skip_without_docker(
+        "compose_cluster_finishes_a_rollout_after_the_leader_container_is_killed",
+    ) {
+        return;
+    }
+    let started = Instant::now();
+    let cluster = DockerCluster::up(DockerSettings {
+        sitesim_latency_ms: 300,
+        sitesim_jitter_ms: 100,
+    })
+    .await
+    .expect("compose cluster up");
+    eprintln!(
+        "compose cluster up with a leader in {:?}",
+        started.elapsed()
+    );
+    let mut c = any_wf(&cluster).await;
+    c.apply_blueprint(ApplyBlueprintRequest {
+        source_name: "hello.yaml".into(),
+        yaml: hello(1),
+    })
+    .await
+    .unwrap();
+    let mut envs = Vec::new();
+    let mut installs = Vec::new();
+    for i in 0..10 {
+        let site = format!("site-{i:02}");
+        c.put_site(PutSiteRequest {
+            site: Some(Site {
+                name: site.clone(),
+                region: ["europe", "americas", "asia"][i % 3].into(),
+                latitude: i as f64 * 5.0,
+                longitude: i as f64 * 10.0,
+                labels: Default::default(),
+                agent_endpoint: cluster.sitesim_addr_in_network(),
+            }),
+        })
+        .await
+        .unwrap();
+        let env = format!("hello-{i:02}");
+        let r = c
+            .create_environment(CreateEnvironmentRequest {
+                name: env.clone(),
+                site,
+                blueprint: "hello".into(),
+                revision: 0,
+                inputs_json: "{}".into(),
+                labels: Default::default(),
+                retry: Some(RetryPolicy {
+                    max_attempts: 5,
+                    backoff_base_ms: 100,
+                    backoff_max_ms: 1000,
+                    step_timeout_ms: 3000,
+                }),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        envs.push(env);
+        installs.push(r.id);
+    }
+    let installed = wait_done(&cluster, &installs, Duration::from_secs(120)).await;
+    assert!(
+        installed.iter().all(|e| e.state == "succeeded"),
+        "{installed:?}"
+    );
+
+    let rev = c
+        .apply_blueprint(ApplyBlueprintRequest {
+            source_name: "hello.yaml".into(),
+            yaml: hello(2),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .revision;
+    assert_eq!(rev, 2);
+    let leader = cluster.wait_leader(&[1, 2, 3], ELECTION).await.unwrap();
+    let old_term = cluster.status(leader).await.unwrap().term;
+    let updates = start_rollout(&cluster.endpoints(), &envs, rev);
+    // Kill the leader's container once the last update has a step in flight.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let e = c
+            .get_execution(GetExecutionRequest {
+                id: updates[updates.len() - 1].clone(),
+                stale: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        if e.steps_running > 0 || e.steps_succeeded > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the rollout never started: {e:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let killed_at = Instant::now();
+    cluster.kill(leader).unwrap();
+    let survivors: Vec<u64> = cluster.ids().into_iter().filter(|i| *i != leader).collect();
+    let new_leader = cluster.wait_leader(&survivors, ELECTION).await.unwrap();
+    assert_ne!(new_leader, leader);
+    eprintln!(
+        "leader {leader} killed; member {new_leader} leads after {:?}",
+        killed_at.elapsed()
+    );
+
+    let done = wait_done(&cluster, &updates, Duration::from_secs(120)).await;
+    eprintln!("rollout finished {:?} after the kill", killed_at.elapsed());
+    for e in &done {
+        assert_eq!(e.state, "succeeded", "{e:?}");
+        assert_eq!(e.steps_succeeded, e.steps_total, "{e:?}");
+    }
+    let taken_over = done
+        .iter()
+        .flat_map(|e| &e.steps)
+        .filter(|s| s.fence_token > old_term)
+        .count();
+    assert!(
+        taken_over > 0,
+        "no step was dispatched by the new leader: the kill missed the rollout"
+    );
+
+    // The killed member comes back (restart policy or docker start) and follows.
+    cluster.start(leader).unwrap();
+    cluster.wait_leader(&[1, 2, 3], ELECTION).await.unwrap();
+
+    // The sitesim journal: at most one effect per step, fencing monotonic, no phantom done.
+    let mut steps = Vec::new();
+    for (e, env) in done.iter().zip(&envs) {
+        let site = format!("site-{}", &env["hello-".len()..]);
+        for s in &e.steps {
+            if s.state == "succeeded" {
+                steps.push(DoneStep {
+                    execution_id: e.id.clone(),
+                    step: s.index,
+                    site: site.clone(),
+                });
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal.jsonl");
+    cluster.take_journal(&journal).unwrap();
+    let verdict = check_file(&journal, &steps).unwrap();
+    assert!(verdict.is_clean(), "journal violations:\n{verdict}");
+    assert!(!steps.is_empty());
+    cluster.down();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_data_across_re_up()
+{
+    if skip_without_docker(
+        "compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_data_across_re_up",
+    ) {
+        return;
+    }
+    let mut cluster = DockerCluster::up(DockerSettings::default()).await.unwrap();
+    let leader = cluster.leader().await.unwrap();
+    // Cut off the leader itself: the harder case (the rest must elect and keep serving).
+    let cut = leader;
+    let before = cluster.status(cut).await.unwrap();
+    cluster.disconnect(cut).unwrap();
+    let rest: Vec<u64> = cluster.ids().into_iter().filter(|i| *i != cut).collect();
+    let new_leader = cluster.wait_leader(&rest, ELECTION).await.unwrap();
+    assert_ne!(new_leader, cut);
+    let mut written = BTreeMap::new();
+    for i in 0..50 {
+        let key = format!("partition/{i}");
+        let value = format!("v{i}");
+        let addr = cluster.endpoint(rest[i % rest.len()]).unwrap();
+        let mut req = tonic::Request::new(PutRequest {
+            key: key.clone(),
+            value: value.clone().into_bytes(),
+        });
+        req.set_timeout(Duration::from_secs(10));
+        client(&addr)
+            .put(req)
+            .await
+            .unwrap_or_else(|s| panic!("put {key} while member {cut} is cut off: {s}"));
+        written.insert(key, value);
+    }
+    let target = cluster.status(new_leader).await.unwrap().committed_index;
+    assert!(target > before.committed_index);
+
+    cluster.connect(cut).unwrap();
+    let reconnected = Instant::now();
+    // It rejoins: follows the current leader and applies everything committed meanwhile.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(s) = cluster.status(cut).await {
+            if s.applied_index >= target && s.leader_id.is_some() && s.state == "Follower" {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "member {cut} did not catch up after reconnecting: {:?}",
+            cluster.status(cut).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!(
+        "member {cut} caught up {:?} after reconnecting",
+        reconnected.elapsed()
+    );
+    cluster.wait_leader(&[1, 2, 3], ELECTION).await.unwrap();
+    // Its own state (a stale read never asks the leader) holds every write.
+    let addr = cluster.endpoint(cut).unwrap();
+    for (key, value) in &written {
+        let got = client(&addr)
+            .get(GetRequest {
+                key: key.clone(),
+                consistency: ReadConsistency::Stale as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .kv
+            .map(|kv| String::from_utf8(kv.value).unwrap());
+        assert_eq!(
+            got.as_deref(),
+            Some(value.as_str()),
+            "{key} on member {cut}"
+        );
+    }
+
+    // Persistent volumes and an idempotent bootstrap: `down` (volumes kept) and `up` again
+    // gives new containers on the same data; the bootstrap job initialises nothing, and
+    // leaves no anonymous volume behind (`down` without -v would not remove it).
+    assert_eq!(
+        cluster.volumes_of("bootstrap").unwrap(),
+        Vec::<String>::new()
+    );
+    let member_volumes = cluster.volumes_of("moor-1").unwrap();
+    assert_eq!(member_volumes.len(), 1, "{member_volumes:?}");
+    cluster.recreate().await.unwrap();
+    assert_eq!(cluster.volumes_of("moor-1").unwrap(), member_volumes);
+    let log = cluster.logs("bootstrap", 20);
+    assert_eq!(
+        log.matches("already initialised").count(),
+        3,
+        "bootstrap after re-up:\n{log}"
+    );
+    let addr = cluster.endpoints()[0].clone();
+    for (key, value) in &written {
+        let got = client(&addr)
+            .get(GetRequest {
+                key: key.clone(),
+                consistency: ReadConsistency::Linearizable as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .kv
+            .map(|kv| String::from_utf8(kv.value).unwrap());
+        assert_eq!(got.as_deref(), Some(value.as_str()), "{key} after re-up");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jepsen_smoke_on_the_container_backend_with_a_network_partition() {
+    if skip_without_docker("jepsen_smoke_on_the_container_backend_with_a_network_partition") {
+        return;
+    }
+    let seed = std::env::var("MOOR_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(6);
+    eprintln!("smoke seed {seed} (reproduce with MOOR_SEED={seed})");
+    let mut cluster = DockerCluster::up(DockerSettings::default()).await.unwrap();
+    let report = register_smoke(
+        &mut cluster,
+        &SmokeConfig {
+            seed,
+            ops: 90,
+            keys: 3,
+            fault: Fault::Isolate,
+        },
+    )
+    .await
+    .unwrap();
+    eprintln!("{report}");
+    assert!(report.violations.is_empty(), "{report}");
+    assert!(
+        report.ok > 30,
+        "too few acknowledged writes to mean anything: {report}"
+    );
+}
