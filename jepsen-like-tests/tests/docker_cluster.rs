@@ -42,38 +42,60 @@ async fn any_wf(cluster: &DockerCluster) -> WorkflowApiClient<Channel> {
     panic!("no member of {} answers", cluster.project);
 }
 
-/// The bulk update of every environment to `revision`. Today one `moorctl exec start` per
-/// environment; when bulk rollouts land this becomes one `moorctl rollout start` (and the
-/// returned ids its child executions). Returns the execution ids.
+/// The bulk update of every environment to `revision`: one rollout (`moorctl group put` +
+/// `moorctl rollout start`) with room for every environment at once, so each has its child
+/// execution from the start. Returns the child execution ids.
 fn start_rollout(endpoints: &[String], environments: &[String], revision: u64) -> Vec<String> {
-    let mut ids = Vec::new();
-    for env in environments {
+    let moorctl = |args: &[&str]| -> serde_json::Value {
         let out = Command::new(bin_dir().join("moorctl"))
-            .args([
-                "--endpoints",
-                &endpoints.join(","),
-                "-o",
-                "json",
-                "exec",
-                "start",
-            ])
-            .args([
-                env.as_str(),
-                "--kind",
-                "update",
-                "--revision",
-                &revision.to_string(),
-            ])
+            .args(["--endpoints", &endpoints.join(","), "-o", "json"])
+            .args(args)
             .output()
             .expect("moorctl runs");
         assert!(
             out.status.success(),
-            "moorctl exec start {env}: {}",
+            "moorctl {args:?}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json output");
-        ids.push(v["id"].as_str().expect("execution id").to_string());
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    let group = format!("update-to-{revision}");
+    let mut put = vec!["group", "put", group.as_str(), "--of", "environments"];
+    for env in environments {
+        put.extend(["--name", env.as_str()]);
     }
+    moorctl(&put);
+    let parallel = environments.len().to_string();
+    let revision = revision.to_string();
+    let r = moorctl(&[
+        "rollout",
+        "start",
+        "--group",
+        &group,
+        "--action",
+        "update",
+        "--revision",
+        &revision,
+        "--max-parallel",
+        &parallel,
+    ]);
+    let id = r["id"].as_str().expect("rollout id").to_string();
+    let shown = moorctl(&["rollout", "show", &id, "--targets", "all"]);
+    let ids: Vec<String> = shown["targets"]
+        .as_array()
+        .expect("targets")
+        .iter()
+        .map(|t| t["execution"].as_str().expect("execution").to_string())
+        .collect();
+    assert_eq!(
+        ids.len(),
+        environments.len(),
+        "every target started: {shown}"
+    );
+    assert!(
+        ids.iter().all(|x| !x.is_empty()),
+        "every target started: {shown}"
+    );
     ids
 }
 
