@@ -5,4 +5,5 @@
 pub mod bench;
 pub mod checkers;
 pub mod harness;
+pub mod history;
 pub mod sitesim;
