@@ -6,4 +6,5 @@ pub mod bench;
 pub mod checkers;
 pub mod harness;
 pub mod history;
+pub mod report;
 pub mod sitesim;
