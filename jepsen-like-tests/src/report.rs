@@ -370,7 +370,8 @@ pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
 
     // Process lanes.
     s.push_str("<g class=\"lanes\">\n");
-    let label_every = (processes.len() as f64 / (lanes_h / 11.0).max(1.0)).ceil() as usize;
+    // Lane labels need about 11px; label every label_every-th lane.
+    let label_every = ((processes.len() as f64 / (lanes_h / 11.0).max(1.0)).ceil() as usize).max(1);
     for (&p, &lane) in &processes {
         let y = lanes_top + lane as f64 * lane_h;
         if lane % 2 == 1 {
@@ -379,7 +380,7 @@ pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
                 "<rect x=\"{LEFT}\" y=\"{y:.1}\" width=\"{plot_w:.1}\" height=\"{lane_h:.1}\" fill=\"#000\" fill-opacity=\"0.03\"/>"
             );
         }
-        if lane % label_every.max(1) == 0 {
+        if lane / label_every * label_every == lane {
             let _ = writeln!(
                 s,
                 r##"<text class="lane-label" x="{:.1}" y="{:.1}" text-anchor="end">process {p}</text>"##,
@@ -400,7 +401,8 @@ pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
         .collect();
     let fitting = fits.iter().filter(|&&f| f).count();
     let label_stride = fitting.div_ceil(MAX_BAR_LABELS).max(1);
-    let mut fitting_seen = 0usize;
+    // Every label_stride-th op that fits gets its label.
+    let mut fitting_until_label = 0usize;
     s.push_str("<g class=\"ops\">\n");
     for (op, &fit) in ops.iter().zip(&fits) {
         let (class, color) = outcome_class(op);
@@ -419,7 +421,7 @@ pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
             esc(&tooltip(op))
         );
         if fit {
-            if fitting_seen % label_stride == 0 {
+            if fitting_until_label == 0 {
                 let _ = write!(
                     s,
                     r##"<text class="bar-label" x="{:.1}" y="{:.1}">{}</text>"##,
@@ -428,7 +430,11 @@ pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
                     esc(&short_label(op))
                 );
             }
-            fitting_seen += 1;
+            fitting_until_label = if fitting_until_label == 0 {
+                label_stride - 1
+            } else {
+                fitting_until_label - 1
+            };
         }
         s.push('\n');
     }
