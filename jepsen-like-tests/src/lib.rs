@@ -6,5 +6,6 @@ pub mod bench;
 pub mod checkers;
 pub mod harness;
 pub mod history;
+pub mod netns;
 pub mod report;
 pub mod sitesim;
