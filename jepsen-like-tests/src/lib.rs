@@ -2,10 +2,14 @@
 //! only over the network, shared by the integration tests, the fault-injection suite and the
 //! `moor-bench` program.
 
+pub mod backend;
 pub mod bench;
 pub mod checkers;
 pub mod harness;
 pub mod history;
+pub mod nemesis;
 pub mod netns;
 pub mod report;
+pub mod runner;
 pub mod sitesim;
+pub mod workload;
