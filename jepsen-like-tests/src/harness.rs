@@ -86,15 +86,7 @@ impl Cluster {
     /// Starts `n` members (ids 1..=n) in a fresh temporary directory and initialises them as
     /// one group through member 1; returns once a leader is elected.
     pub async fn start(n: u64, settings: MemberSettings) -> Result<Cluster> {
-        let tmp = tempfile::Builder::new().prefix("moor-cluster-").tempdir()?;
-        let mut cluster = Cluster::new_in(tmp.path(), settings);
-        cluster._tmp = Some(tmp);
-        for id in 1..=n {
-            cluster.add_process(id)?;
-        }
-        cluster.init(1).await?;
-        cluster.wait_leader(Duration::from_secs(20)).await?;
-        Ok(cluster)
+        Cluster::start_with(n, settings, None).await
     }
 
     /// Like [`Cluster::start`], but each member runs in its own network namespace of `net`
@@ -104,9 +96,17 @@ impl Cluster {
         settings: MemberSettings,
         net: Arc<NetLab>,
     ) -> Result<Cluster> {
+        Cluster::start_with(n, settings, Some(net)).await
+    }
+
+    async fn start_with(
+        n: u64,
+        settings: MemberSettings,
+        net: Option<Arc<NetLab>>,
+    ) -> Result<Cluster> {
         let tmp = tempfile::Builder::new().prefix("moor-cluster-").tempdir()?;
         let mut cluster = Cluster::new_in(tmp.path(), settings);
-        cluster.net = Some(net);
+        cluster.net = net;
         cluster._tmp = Some(tmp);
         for id in 1..=n {
             cluster.add_process(id)?;

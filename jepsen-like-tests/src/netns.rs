@@ -316,16 +316,15 @@ impl NetLab {
         Ok(cut)
     }
 
+    fn member_ids(&self) -> Vec<u64> {
+        let members = self.members.lock().unwrap_or_else(|e| e.into_inner());
+        members.iter().copied().collect()
+    }
+
     /// The DROP rules currently installed, per member namespace: the evidence a fault is in
     /// place.
     pub fn rules(&self) -> Result<Vec<String>> {
-        let members: Vec<u64> = self
-            .members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
+        let members = self.member_ids();
         let mut rules = Vec::new();
         for id in members {
             for line in self.iptables(id, &["-S"])?.lines() {
@@ -340,13 +339,7 @@ impl NetLab {
     /// Removes every fault rule; returns an error naming the namespaces that could not be
     /// cleaned.
     pub fn heal(&self) -> Result<()> {
-        let members: Vec<u64> = self
-            .members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-            .copied()
-            .collect();
+        let members = self.member_ids();
         let mut failed = Vec::new();
         for id in members {
             for chain in ["INPUT", "OUTPUT"] {

@@ -138,13 +138,9 @@ impl RunSpec {
     }
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, Serialize)]
-pub struct RunResult {
-    pub spec: RunSpec,
-    pub passed: bool,
-    /// Why it failed (checker violations, expectation not met, harness errors).
-    pub problems: Vec<String>,
+/// Operations by outcome and faults by status, for a run or a profile.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Counts {
     pub operations: usize,
     pub ok: usize,
     pub failed: usize,
@@ -152,6 +148,45 @@ pub struct RunResult {
     pub faults_installed: usize,
     pub faults_skipped: usize,
     pub faults_indeterminate: usize,
+}
+
+impl Counts {
+    fn add(&mut self, o: &Counts) {
+        self.operations += o.operations;
+        self.ok += o.ok;
+        self.failed += o.failed;
+        self.unknown += o.unknown;
+        self.faults_installed += o.faults_installed;
+        self.faults_skipped += o.faults_skipped;
+        self.faults_indeterminate += o.faults_indeterminate;
+    }
+}
+
+impl std::fmt::Display for Counts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "operations={} (ok {}, fail {}, unknown {}) faults installed={} skipped={} indeterminate={}",
+            self.operations,
+            self.ok,
+            self.failed,
+            self.unknown,
+            self.faults_installed,
+            self.faults_skipped,
+            self.faults_indeterminate
+        )
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunResult {
+    pub spec: RunSpec,
+    pub passed: bool,
+    /// Why it failed (checker violations, expectation not met, harness errors).
+    pub problems: Vec<String>,
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Invariant violations found (for a WF6 control these are expected, see `passed`).
     pub violations: usize,
     pub heal_secs: Option<f64>,
@@ -171,13 +206,7 @@ pub async fn run_one(spec: &RunSpec, report_root: &Path) -> RunResult {
         spec: spec.clone(),
         passed: false,
         problems: Vec::new(),
-        operations: 0,
-        ok: 0,
-        failed: 0,
-        unknown: 0,
-        faults_installed: 0,
-        faults_skipped: 0,
-        faults_indeterminate: 0,
+        counts: Counts::default(),
         violations: 0,
         heal_secs: None,
         wall_secs: 0.0,
@@ -463,12 +492,13 @@ async fn run_inner(spec: &RunSpec, dir: &Path, result: &mut RunResult) -> Result
     }
 
     // Counts.
-    result.operations = ops.len();
+    let c = &mut result.counts;
+    c.operations = ops.len();
     for o in &ops {
         match o.effective_outcome() {
-            crate::history::Outcome::Ok => result.ok += 1,
-            crate::history::Outcome::Fail => result.failed += 1,
-            crate::history::Outcome::Unknown => result.unknown += 1,
+            crate::history::Outcome::Ok => c.ok += 1,
+            crate::history::Outcome::Fail => c.failed += 1,
+            crate::history::Outcome::Unknown => c.unknown += 1,
         }
     }
     for e in &events {
@@ -476,9 +506,9 @@ async fn run_inner(spec: &RunSpec, dir: &Path, result: &mut RunResult) -> Result
             continue;
         }
         match e.status {
-            FaultStatus::Installed => result.faults_installed += 1,
-            FaultStatus::Skipped => result.faults_skipped += 1,
-            FaultStatus::Indeterminate => result.faults_indeterminate += 1,
+            FaultStatus::Installed => c.faults_installed += 1,
+            FaultStatus::Skipped => c.faults_skipped += 1,
+            FaultStatus::Indeterminate => c.faults_indeterminate += 1,
         }
     }
     result.violations += violations.len();
@@ -486,8 +516,8 @@ async fn run_inner(spec: &RunSpec, dir: &Path, result: &mut RunResult) -> Result
     verdicts.insert("violations".into(), json!(violations));
     verdicts.insert(
         "faults".into(),
-        json!({"installed": result.faults_installed, "skipped": result.faults_skipped,
-               "indeterminate": result.faults_indeterminate}),
+        json!({"installed": result.counts.faults_installed, "skipped": result.counts.faults_skipped,
+               "indeterminate": result.counts.faults_indeterminate}),
     );
     if !result.problems.is_empty() {
         // Keep the members' data and logs for a post-mortem.
@@ -613,13 +643,8 @@ pub fn planted_stale_read_control() -> (bool, String) {
 pub struct Totals {
     pub runs: usize,
     pub passed: usize,
-    pub operations: usize,
-    pub ok: usize,
-    pub failed: usize,
-    pub unknown: usize,
-    pub faults_installed: usize,
-    pub faults_skipped: usize,
-    pub faults_indeterminate: usize,
+    #[serde(flatten)]
+    pub counts: Counts,
     /// Invariant violations in runs that must be clean.
     pub violations: usize,
     pub controls_passed: usize,
@@ -658,13 +683,7 @@ pub async fn run_profile(name: &str, specs: &[RunSpec], report_root: &Path) -> (
         let is_control = spec.expect != Expect::Clean;
         t.runs += 1;
         t.passed += r.passed as usize;
-        t.operations += r.operations;
-        t.ok += r.ok;
-        t.failed += r.failed;
-        t.unknown += r.unknown;
-        t.faults_installed += r.faults_installed;
-        t.faults_skipped += r.faults_skipped;
-        t.faults_indeterminate += r.faults_indeterminate;
+        t.counts.add(&r.counts);
         if is_control {
             t.controls += 1;
             t.controls_passed += r.passed as usize;
@@ -672,20 +691,16 @@ pub async fn run_profile(name: &str, specs: &[RunSpec], report_root: &Path) -> (
             t.violations += r.violations;
         }
         println!(
-            "run {}/{} {} {} seed={} ops={} (ok {} fail {} unknown {}) faults installed={} skipped={} indeterminate={} heal={} violations={} {:.1}s {}",
+            "run {}/{} {} {} seed={} {} heal={} violations={} {:.1}s {}",
             i + 1,
             specs.len(),
             spec.nemesis.name(),
             spec.workload.name(),
             spec.seed,
-            r.operations,
-            r.ok,
-            r.failed,
-            r.unknown,
-            r.faults_installed,
-            r.faults_skipped,
-            r.faults_indeterminate,
-            r.heal_secs.map(|s| format!("{s:.2}s")).unwrap_or_else(|| "none".into()),
+            r.counts,
+            r.heal_secs
+                .map(|s| format!("{s:.2}s"))
+                .unwrap_or_else(|| "none".into()),
             r.violations,
             r.wall_secs,
             match (is_control, r.passed) {
@@ -709,16 +724,10 @@ pub async fn run_profile(name: &str, specs: &[RunSpec], report_root: &Path) -> (
         );
     }
     println!(
-        "moor-jepsen {name}: runs={} passed={} operations={} (ok {}, fail {}, unknown {}) faults installed={} skipped={} indeterminate={} violations={} controls={}/{} wall={:.0}s",
+        "moor-jepsen {name}: runs={} passed={} {} violations={} controls={}/{} wall={:.0}s",
         t.runs,
         t.passed,
-        t.operations,
-        t.ok,
-        t.failed,
-        t.unknown,
-        t.faults_installed,
-        t.faults_skipped,
-        t.faults_indeterminate,
+        t.counts,
         t.violations,
         t.controls_passed,
         t.controls,

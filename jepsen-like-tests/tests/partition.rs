@@ -27,16 +27,24 @@ async fn put(cluster: &Cluster, via: u64, key: &str) -> Result<(), tonic::Status
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn leader_in_the_minority_loses_its_quorum_and_the_heal_restores_one_leader() {
+/// A 3-member cluster in network namespaces, or None (said loudly) without root.
+async fn start() -> Option<(Arc<NetLab>, Cluster)> {
     if let Some(reason) = netns::unavailable_reason() {
         eprintln!("SKIPPED: network namespaces unavailable: {reason}");
-        return;
+        return None;
     }
     let net = Arc::new(NetLab::create().unwrap());
     let cluster = Cluster::start_in_netns(3, MemberSettings::default(), net.clone())
         .await
         .unwrap();
+    Some((net, cluster))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_in_the_minority_loses_its_quorum_and_the_heal_restores_one_leader() {
+    let Some((net, cluster)) = start().await else {
+        return;
+    };
     // Members really live at their namespace addresses.
     assert!(cluster.addr(1).starts_with(&net.member_ip(1).to_string()));
     let leader = cluster.wait_leader(ELECTION).await.unwrap();
@@ -89,14 +97,9 @@ async fn leader_in_the_minority_loses_its_quorum_and_the_heal_restores_one_leade
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_cut_off_cannot_reach_its_member_while_the_others_still_serve() {
-    if let Some(reason) = netns::unavailable_reason() {
-        eprintln!("SKIPPED: network namespaces unavailable: {reason}");
+    let Some((net, cluster)) = start().await else {
         return;
-    }
-    let net = Arc::new(NetLab::create().unwrap());
-    let cluster = Cluster::start_in_netns(3, MemberSettings::default(), net.clone())
-        .await
-        .unwrap();
+    };
     let leader = cluster.wait_leader(ELECTION).await.unwrap();
     let follower = (1..=3).find(|id| *id != leader).unwrap();
     net.cut(Peer::Clients, Peer::Member(follower)).unwrap();

@@ -62,6 +62,46 @@ impl Stop {
     }
 }
 
+/// Which logical process a client is and which member it talks to. After a failure the
+/// client moves to the next member; after an unknown outcome it also becomes a new process
+/// (as Jepsen does): the unknown op may still take effect later, so the old process is never
+/// done with it and must not issue another op.
+pub struct ClientSlot {
+    pub process: u64,
+    pub member: u64,
+    stride: u64,
+}
+
+impl ClientSlot {
+    /// Client `index` of `clients`, numbering its processes from `first_process`.
+    pub fn new(first_process: u64, index: usize, clients: usize) -> Self {
+        ClientSlot {
+            process: first_process + index as u64,
+            member: index as u64,
+            stride: clients.max(1) as u64,
+        }
+    }
+
+    pub fn after(&mut self, outcome: Outcome) {
+        if outcome != Outcome::Ok {
+            self.member += 1;
+        }
+        if outcome == Outcome::Unknown {
+            self.process += self.stride;
+        }
+    }
+}
+
+/// Waits for client tasks and sums the operations they issued (a panicked client counts 0;
+/// its ops stay in the history as never completed).
+pub async fn join_counts(tasks: Vec<tokio::task::JoinHandle<u64>>) -> u64 {
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap_or(0);
+    }
+    total
+}
+
 /// A fresh channel to `addr` (one per client process, so a cut connection does not poison
 /// the others).
 pub fn channel(addr: &str) -> Channel {

@@ -18,7 +18,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
 
-use super::{classify, request, with_deadline, Channels, Endpoints, Stop};
+use super::{classify, join_counts, request, with_deadline, Channels, ClientSlot, Endpoints, Stop};
 use crate::history::{History, OpKind, Outcome};
 
 /// How the register workload behaves.
@@ -216,14 +216,13 @@ pub async fn run(
         );
         tasks.push(tokio::spawn(async move {
             let mut rng = StdRng::seed_from_u64(seed ^ (0x9e37_79b9 * (client as u64 + 1)));
-            let mut process = client as u64;
+            let mut slot = ClientSlot::new(0, client, config.clients);
             let mut last_seen: HashMap<String, i64> = HashMap::new();
             let mut channels = Channels::default();
-            let mut member = client as u64;
             let mut issued = 0u64;
             while !stop.is_raised() {
                 let key = key_name(rng.random_range(0..config.keys));
-                let Some(addr) = endpoints.pick(member) else {
+                let Some(addr) = endpoints.pick(slot.member) else {
                     break;
                 };
                 let roll = rng.random_range(0..10);
@@ -248,20 +247,20 @@ pub async fn run(
                     value,
                     expected,
                 };
-                let (outcome, known) =
-                    op(&h, &mut channels, &addr, process, call, config.op_timeout).await;
+                let (outcome, known) = op(
+                    &h,
+                    &mut channels,
+                    &addr,
+                    slot.process,
+                    call,
+                    config.op_timeout,
+                )
+                .await;
                 issued += 1;
                 if let Some(v) = known {
                     last_seen.insert(key.clone(), v);
                 }
-                match outcome {
-                    Outcome::Ok => {}
-                    Outcome::Fail => member += 1,
-                    Outcome::Unknown => {
-                        member += 1;
-                        process += config.clients as u64;
-                    }
-                }
+                slot.after(outcome);
                 // Pacing, not synchronisation: keeps the op rate (and the checker's work)
                 // bounded.
                 tokio::time::sleep(config.think).await;
@@ -269,11 +268,7 @@ pub async fn run(
             issued
         }));
     }
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.unwrap_or(0);
-    }
-    total
+    join_counts(tasks).await
 }
 
 /// After the faults healed: reads every key until one read succeeds (or `timeout` passes),

@@ -24,7 +24,7 @@ use serde_json::json;
 use tonic::transport::Channel;
 use tonic::Code;
 
-use super::{channel, classify, request, with_deadline, Endpoints, Stop};
+use super::{channel, classify, join_counts, request, with_deadline, ClientSlot, Endpoints, Stop};
 use crate::checkers::journal::{self, DoneStep};
 use crate::history::{History, OpKind, Outcome};
 
@@ -191,8 +191,7 @@ pub async fn start_rollout(
             next.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut process = first_process + creator as u64;
-            let mut member = creator as u64;
+            let mut slot = ClientSlot::new(first_process, creator, config.creators);
             let mut calls = 0;
             let mut todo: Option<usize> = None;
             while !stop.is_raised() {
@@ -203,10 +202,10 @@ pub async fn start_rollout(
                 if i >= config.sites {
                     break;
                 }
-                let Some(addr) = endpoints.pick(member) else {
+                let Some(addr) = endpoints.pick(slot.member) else {
                     break;
                 };
-                let id = h.invoke(process, OpKind::Add, ROLLOUT_KEY, Some(i as i64), None);
+                let id = h.invoke(slot.process, OpKind::Add, ROLLOUT_KEY, Some(i as i64), None);
                 let t = config.op_timeout;
                 let r = with_deadline(
                     t,
@@ -243,10 +242,7 @@ pub async fn start_rollout(
                     Err(s) => {
                         let o = classify(&s);
                         h.complete(id, o, None, Some(s.message().to_string()));
-                        member += 1;
-                        if o == Outcome::Unknown {
-                            process += config.creators as u64;
-                        }
+                        slot.after(o);
                         // Try the same environment again.
                         todo = Some(i);
                     }
@@ -257,11 +253,7 @@ pub async fn start_rollout(
             calls
         }));
     }
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.unwrap_or(0);
-    }
-    total
+    join_counts(tasks).await
 }
 
 /// One observation of a step's committed checkpoint.

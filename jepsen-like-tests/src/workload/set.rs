@@ -12,7 +12,9 @@ use serde_json::json;
 
 use moor_proto::api::moor_api_client::MoorApiClient;
 
-use super::{classify, kv_client, request, with_deadline, Channels, Endpoints, Stop};
+use super::{
+    classify, join_counts, kv_client, request, with_deadline, Channels, ClientSlot, Endpoints, Stop,
+};
 use crate::history::{History, OpKind, Outcome};
 
 /// The history key of the set (and of its final read).
@@ -55,16 +57,15 @@ pub async fn run(
             counter.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut process = first_process + client as u64;
-            let mut member = client as u64;
+            let mut slot = ClientSlot::new(first_process, client, config.clients);
             let mut issued = 0;
             let mut channels = Channels::default();
             while !stop.is_raised() {
-                let Some(addr) = endpoints.pick(member) else {
+                let Some(addr) = endpoints.pick(slot.member) else {
                     break;
                 };
                 let v = counter.fetch_add(1, Ordering::Relaxed);
-                let id = h.invoke(process, OpKind::Add, SET_KEY, Some(v), None);
+                let id = h.invoke(slot.process, OpKind::Add, SET_KEY, Some(v), None);
                 let r = with_deadline(
                     config.op_timeout,
                     MoorApiClient::new(channels.get(&addr)).put(request(
@@ -77,29 +78,26 @@ pub async fn run(
                 )
                 .await;
                 issued += 1;
-                match r {
-                    Ok(_) => h.complete(id, Outcome::Ok, None, None),
+                let outcome = match r {
+                    Ok(_) => {
+                        h.complete(id, Outcome::Ok, None, None);
+                        Outcome::Ok
+                    }
                     Err(s) => {
                         let o = classify(&s);
                         h.complete(id, o, None, Some(s.message().to_string()));
                         channels.forget(&addr);
-                        member += 1;
-                        if o == Outcome::Unknown {
-                            process += config.clients as u64;
-                        }
+                        o
                     }
-                }
+                };
+                slot.after(outcome);
                 // Pacing, not synchronisation.
                 tokio::time::sleep(config.think).await;
             }
             issued
         }));
     }
-    let mut total = 0;
-    for t in tasks {
-        total += t.await.unwrap_or(0);
-    }
-    total
+    join_counts(tasks).await
 }
 
 /// Reads the whole set (linearizable, paged) once it answers, recorded as one `ReadAll`.
