@@ -448,6 +448,28 @@ impl SiteSimProc {
         })
     }
 
+    /// SIGTERMs the sitesim and waits up to `timeout` for it to exit; SIGKILLs it (and says so
+    /// in the error) if it does not. Its graceful shutdown waits for every client connection
+    /// to close, so stop the members that talk to it first.
+    pub fn stop_within(mut self, timeout: Duration) -> Result<()> {
+        // SAFETY: kill(2) on the pid of a child we own and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("moor-sitesim exited with {status}");
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("moor-sitesim did not exit within {timeout:?} of SIGTERM (graceful shutdown still waiting for a client connection?); killed it, its journal holds what it wrote when idle");
+            }
+            // Polls the child's exit; a flush takes milliseconds.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// SIGTERMs the sitesim (it flushes its journal on exit) and waits for it.
     pub fn stop(mut self) -> Result<()> {
         // SAFETY: kill(2) on the pid of a child we own and have not reaped.

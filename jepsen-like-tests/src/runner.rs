@@ -413,7 +413,12 @@ async fn run_inner(spec: &RunSpec, dir: &Path, result: &mut RunResult) -> Result
                 rollout::finish(&h, &endpoints, 7_000_000, Duration::from_secs(90)).await?;
             let s = sim.take().context("sitesim")?;
             let journal = s.journal.clone();
-            s.stop()
+            // The sitesim's graceful shutdown waits for its client connections: stop the
+            // members first (everything they recorded has been read above).
+            for id in b.running() {
+                b.kill(id)?;
+            }
+            s.stop_within(Duration::from_secs(20))
                 .context("stopping moor-sitesim (flushes the journal)")?;
             let v = rollout::verdict(&journal, &execs, envs, wf1, &wf4)?;
             match spec.expect {
