@@ -7,7 +7,7 @@ CARGO := cargo
 PROFILE := --release
 BIN := $(CARGO_TARGET_DIR)/release
 
-.PHONY: setup build test test-unit test-cluster verify fix demo bench clean-data image
+.PHONY: setup build test test-unit test-cluster verify fix demo bench clean-data image jepsen
 
 setup:
 	@scripts/setup.sh
@@ -25,6 +25,11 @@ test: build
 	# one at a time inside each binary: the cluster tests start real moord processes and two
 	# cores must not starve their elections.
 	MOOR_BIN_DIR=$(BIN) $(CARGO) test $(PROFILE) $(CARGO_ALL) -- --test-threads=1
+	# Fault injection, smoke profile: seeded runs across kill / pause / partition / membership
+	# x register / rollout, plus the two negative controls (WF6 with fencing and dedupe off,
+	# a planted stale read); prints runs, operations, faults and violations. Partitions need
+	# root (network namespaces); without it they are reported as skipped.
+	MOOR_BIN_DIR=$(BIN) $(BIN)/moor-jepsen profile smoke --seed $${MOOR_JEPSEN_SEED:-1}
 
 ## The gate that never writes: formatting, lints as errors, tests.
 verify: setup
@@ -41,6 +46,11 @@ fix:
 ## killed, data intact.
 demo: build
 	MOOR_BIN_DIR=$(BIN) scripts/demo.sh
+
+## Fault injection, long profile: 100+ seeded runs of 60 s each (about two hours), for a
+## human to run and record in docs/RELIABILITY.md.
+jepsen: build
+	MOOR_BIN_DIR=$(BIN) $(BIN)/moor-jepsen profile long --seed $${MOOR_JEPSEN_SEED:-1}
 
 ## Throughput and latency against a 3-member loopback cluster (and etcd when installed).
 bench: build

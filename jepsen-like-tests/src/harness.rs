@@ -6,12 +6,18 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use moor_proto::api::moor_api_client::MoorApiClient;
 use moor_proto::api::{ClusterInitRequest, ClusterStatusRequest, ClusterStatusResponse};
 use tonic::transport::{Channel, Endpoint};
+
+use crate::netns::{enter_netns_on_spawn, NetLab};
+
+/// The port every member listens on inside its own network namespace.
+pub const MEMBER_PORT: u16 = 7400;
 
 /// Where the project's binaries are: `MOOR_BIN_DIR`, or the cargo profile directory that
 /// holds the running test or benchmark executable.
@@ -71,6 +77,8 @@ pub struct Cluster {
     pub dir: PathBuf,
     pub members: BTreeMap<u64, MemberProc>,
     settings: MemberSettings,
+    /// When set, every member runs in its own network namespace of this lab (real partitions).
+    net: Option<Arc<NetLab>>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -78,8 +86,27 @@ impl Cluster {
     /// Starts `n` members (ids 1..=n) in a fresh temporary directory and initialises them as
     /// one group through member 1; returns once a leader is elected.
     pub async fn start(n: u64, settings: MemberSettings) -> Result<Cluster> {
+        Cluster::start_with(n, settings, None).await
+    }
+
+    /// Like [`Cluster::start`], but each member runs in its own network namespace of `net`
+    /// (address `net.member_ip(id)`), so [`NetLab`] faults really cut its traffic.
+    pub async fn start_in_netns(
+        n: u64,
+        settings: MemberSettings,
+        net: Arc<NetLab>,
+    ) -> Result<Cluster> {
+        Cluster::start_with(n, settings, Some(net)).await
+    }
+
+    async fn start_with(
+        n: u64,
+        settings: MemberSettings,
+        net: Option<Arc<NetLab>>,
+    ) -> Result<Cluster> {
         let tmp = tempfile::Builder::new().prefix("moor-cluster-").tempdir()?;
         let mut cluster = Cluster::new_in(tmp.path(), settings);
+        cluster.net = net;
         cluster._tmp = Some(tmp);
         for id in 1..=n {
             cluster.add_process(id)?;
@@ -95,8 +122,14 @@ impl Cluster {
             dir: dir.to_path_buf(),
             members: BTreeMap::new(),
             settings,
+            net: None,
             _tmp: None,
         }
+    }
+
+    /// The network lab the members run in, if any.
+    pub fn netlab(&self) -> Option<&Arc<NetLab>> {
+        self.net.as_ref()
     }
 
     /// Keeps the directory (logs, data) after the cluster is dropped, for a post-mortem.
@@ -109,7 +142,14 @@ impl Cluster {
 
     /// Creates member `id` (config, data dir, port) and starts its process.
     pub fn add_process(&mut self, id: u64) -> Result<()> {
-        let addr = format!("127.0.0.1:{}", free_port());
+        let addr = match &self.net {
+            // Each member has its own namespace, hence its own port space.
+            Some(net) => {
+                net.add_member(id)?;
+                format!("{}:{MEMBER_PORT}", net.member_ip(id))
+            }
+            None => format!("127.0.0.1:{}", free_port()),
+        };
         let data_dir = self.dir.join(format!("member-{id}"));
         let config_path = self.dir.join(format!("member-{id}.toml"));
         let log_path = self.dir.join(format!("member-{id}.log"));
@@ -151,12 +191,16 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(&m.log_path)?;
-        let child = Command::new(bin_dir().join("moord"))
-            .arg("--config")
+        let mut cmd = Command::new(bin_dir().join("moord"));
+        cmd.arg("--config")
             .arg(&m.config_path)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
+            .stderr(log);
+        if let Some(net) = &self.net {
+            enter_netns_on_spawn(&mut cmd, &net.member_ns_path(id))?;
+        }
+        let child = cmd
             .spawn()
             .with_context(|| format!("cannot start {}", bin_dir().join("moord").display()))?;
         m.child = Some(child);
@@ -193,6 +237,27 @@ impl Cluster {
         let m = self.members.get_mut(&id).context("no such member")?;
         let mut child = m.child.take().context("member not running")?;
         Ok(child.wait()?)
+    }
+
+    /// SIGTERMs member `id` and waits up to `timeout` for it to exit; SIGKILLs it (and says
+    /// so in the error) if it does not.
+    pub fn stop_within(&mut self, id: u64, timeout: Duration) -> Result<std::process::ExitStatus> {
+        self.signal(id, libc::SIGTERM)?;
+        let m = self.members.get_mut(&id).context("no such member")?;
+        let mut child = m.child.take().context("member not running")?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("member {id} did not exit within {timeout:?} of SIGTERM; killed it");
+            }
+            // Polls the child's exit; a clean shutdown takes tens of milliseconds.
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Deletes member `id`'s data dir (the member must be stopped).
@@ -257,7 +322,13 @@ impl Cluster {
         let mut c = self.client(id);
         let mut req = tonic::Request::new(ClusterStatusRequest {});
         req.set_timeout(Duration::from_secs(2));
-        c.cluster_status(req).await.ok().map(|r| r.into_inner())
+        // The header only bounds the server; a member cut off by a partition never answers,
+        // so the client enforces the deadline too.
+        tokio::time::timeout(Duration::from_secs(2), c.cluster_status(req))
+            .await
+            .ok()?
+            .ok()
+            .map(|r| r.into_inner())
     }
 
     /// Waits until the running members agree on one leader in one term; returns its id.
@@ -338,10 +409,21 @@ impl SiteSimProc {
     /// Starts `moor-sitesim` on a free loopback port with `args` (besides `--listen` and
     /// `--journal`), writing its journal to `journal`; returns once it listens.
     pub fn start(journal: &Path, log: &Path, args: &[&str]) -> Result<SiteSimProc> {
+        SiteSimProc::start_on("127.0.0.1:0", journal, log, args)
+    }
+
+    /// Like [`SiteSimProc::start`], listening on `listen` (e.g. a [`NetLab`] service address
+    /// with port 0, so members in their namespaces can reach it).
+    pub fn start_on(
+        listen: &str,
+        journal: &Path,
+        log: &Path,
+        args: &[&str],
+    ) -> Result<SiteSimProc> {
         use std::io::{BufRead, BufReader};
         let log_file = File::create(log)?;
         let mut child = Command::new(bin_dir().join("moor-sitesim"))
-            .args(["--listen", "127.0.0.1:0", "--journal"])
+            .args(["--listen", listen, "--journal"])
             .arg(journal)
             .args(args)
             .stdin(Stdio::null())
@@ -364,6 +446,28 @@ impl SiteSimProc {
             journal: journal.to_path_buf(),
             child,
         })
+    }
+
+    /// SIGTERMs the sitesim and waits up to `timeout` for it to exit; SIGKILLs it (and says so
+    /// in the error) if it does not. Its graceful shutdown waits for every client connection
+    /// to close, so stop the members that talk to it first.
+    pub fn stop_within(mut self, timeout: Duration) -> Result<()> {
+        // SAFETY: kill(2) on the pid of a child we own and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                if !status.success() {
+                    bail!("moor-sitesim exited with {status}");
+                }
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("moor-sitesim did not exit within {timeout:?} of SIGTERM (graceful shutdown still waiting for a client connection?); killed it, its journal holds what it wrote when idle");
+            }
+            // Polls the child's exit; a flush takes milliseconds.
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERMs the sitesim (it flushes its journal on exit) and waits for it.

@@ -298,8 +298,18 @@ impl TermRun {
                 }
             }
             for s in &exec.steps {
-                if s.state == StepState::Pending && s.not_before_ms > now {
-                    next_wake = Some(next_wake.map_or(s.not_before_ms, |w| w.min(s.not_before_ms)));
+                // Wake for a backoff that ends, and for a dispatch of this term that turns
+                // silent (Execution::dispatchable re-dispatches it after twice the step
+                // timeout). Without the second, a leader restarted into its own term (openraft
+                // keeps a committed vote) never woke for the steps its previous process had
+                // in flight: the fault-injection suite saw them stuck (WF1).
+                let wake = match s.state {
+                    StepState::Pending => s.not_before_ms,
+                    StepState::Dispatched => s.dispatched_ms + 2 * exec.retry.step_timeout_ms,
+                    _ => continue,
+                };
+                if wake > now {
+                    next_wake = Some(next_wake.map_or(wake, |w| w.min(wake)));
                 }
             }
         }

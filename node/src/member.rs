@@ -423,6 +423,11 @@ impl Member {
                     ),
                 }),
                 Err(ProposeError::Stopped) => Err(ApiError::ShuttingDown),
+                // Found by the fault-injection suite (restart nemesis, set workload): a write
+                // answered "shutting down" (retry-safe) was committed anyway.
+                Err(ProposeError::StoppedInFlight) => Err(ApiError::OutcomeUnknown {
+                    detail: "the member stopped with the write in flight".into(),
+                }),
             },
             LeaderRequest::ReadIndex => {
                 let fut = self.raft.get_read_log_id();
@@ -581,7 +586,10 @@ impl Member {
                     ),
                 },
             },
-            RaftError::Fatal(_) => ApiError::ShuttingDown,
+            // Raft stopped while the entry was (possibly) in the log: it may still commit.
+            RaftError::Fatal(f) => ApiError::OutcomeUnknown {
+                detail: format!("the member stopped with the change in flight ({f})"),
+            },
         }
     }
 

@@ -30,8 +30,11 @@ pub enum ProposeError {
     Raft(Box<RaftError<MemberId, ClientWriteError<MemberId, BasicNode>>>),
     /// Not committed within the deadline: the outcome is unknown.
     Timeout,
-    /// The proposer stopped (the member is shutting down).
+    /// The proposer had stopped before taking the write (the member is shutting down): it
+    /// was never proposed.
     Stopped,
+    /// The member stopped after the write was handed to Raft: it may have been committed.
+    StoppedInFlight,
 }
 
 struct Pending {
@@ -60,7 +63,7 @@ impl Proposer {
             .send(Pending { command, reply })
             .await
             .map_err(|_| ProposeError::Stopped)?;
-        rx.await.unwrap_or(Err(ProposeError::Stopped))
+        rx.await.unwrap_or(Err(ProposeError::StoppedInFlight))
     }
 }
 

@@ -4,5 +4,10 @@
 //!   and WF5 (no phantom completion) over a `moor-sitesim` journal, given the steps Moor
 //!   recorded as done. Run against a sitesim started with `--unsafe-no-fencing-no-dedupe`, it
 //!   must report WF2 violations: that is the WF6 negative control.
+//! - [`linearizable`]: per-key linearizability of register histories (Wing–Gong–Lowe search
+//!   with a configuration cache, bounded; unknown writes may or may not have happened).
+//! - [`set`]: acked-write durability of a grow-only set against its final read.
 
 pub mod journal;
+pub mod linearizable;
+pub mod set;

@@ -1,0 +1,576 @@
+//! The rollout workload: one blueprint, a few hundred `moor-sitesim` sites, one environment
+//! (hence one install execution) per site, created while faults happen; after the faults heal,
+//! every execution must reach an end state and the sitesim journal must hold WF1–WF5.
+//!
+//! [`start_rollout`] is the one place that starts the bulk work. Today it creates the
+//! environments one by one through the WorkflowApi (each creation starts an install); when
+//! the bulk Rollout API lands it becomes one rollout submission, and nothing else changes.
+//!
+//! Environment creations are recorded in the history as `Add` ops on key [`ROLLOUT_KEY`]
+//! (value = environment index), and the final list of environments as a `ReadAll`, so the
+//! set checker proves every acknowledged creation survived the faults.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
+use moor_proto::workflow::*;
+use serde::Serialize;
+use serde_json::json;
+use tonic::transport::Channel;
+use tonic::Code;
+
+use super::{channel, classify, join_counts, request, with_deadline, ClientSlot, Endpoints, Stop};
+use crate::checkers::journal::{self, DoneStep};
+use crate::history::{History, OpKind, Outcome};
+
+/// The history key of environment creations and of the final environment list.
+pub const ROLLOUT_KEY: &str = "rollout";
+const BLUEPRINT: &str = "jepsen-app";
+
+#[derive(Debug, Clone)]
+pub struct RolloutConfig {
+    pub sites: usize,
+    pub creators: usize,
+    pub op_timeout: Duration,
+    /// Spread the creations over this long (so faults hit executions at every stage).
+    pub spread: Duration,
+}
+
+impl Default for RolloutConfig {
+    fn default() -> Self {
+        RolloutConfig {
+            sites: 200,
+            creators: 4,
+            op_timeout: Duration::from_secs(2),
+            spread: Duration::from_secs(4),
+        }
+    }
+}
+
+/// Flags for the `moor-sitesim` a rollout run uses: enough latency that faults land while
+/// calls are in flight.
+pub fn sitesim_args(seed: u64, unsafe_no_fencing: bool) -> Vec<String> {
+    let mut args: Vec<String> = [
+        "--latency-ms",
+        "150",
+        "--latency-jitter-ms",
+        "100",
+        "--seed",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.push(seed.to_string());
+    if unsafe_no_fencing {
+        args.push("--unsafe-no-fencing-no-dedupe".into());
+    }
+    args
+}
+
+fn wf(addr: &str) -> WorkflowApiClient<Channel> {
+    WorkflowApiClient::new(channel(addr))
+}
+
+fn site_name(i: usize) -> String {
+    format!("site-{i:04}")
+}
+
+fn env_name(i: usize) -> String {
+    format!("env-{i:04}")
+}
+
+/// A blueprint with a fan-out: `base`, then `a`, `b`, `c` in parallel, then `top`.
+fn blueprint() -> String {
+    format!(
+        "name: {BLUEPRINT}\ndescription: jepsen rollout\nresources:\n  - name: base\n    type: sim.resource\n    properties: {{ v: \"1\" }}\n  - name: a\n    type: sim.resource\n    depends_on: [base]\n    properties: {{ v: \"a\" }}\n  - name: b\n    type: sim.resource\n    depends_on: [base]\n    properties: {{ k: 1 }}\n  - name: c\n    type: sim.resource\n    depends_on: [base]\n    properties: {{ v: \"c\" }}\n  - name: top\n    type: sim.resource\n    depends_on: [a, b, c]\n    properties: {{ v: \"top\" }}\n"
+    )
+}
+
+/// Retries an idempotent setup call through the members until it succeeds.
+async fn retry<T, F, Fut>(
+    endpoints: &Endpoints,
+    what: &str,
+    timeout: Duration,
+    mut f: F,
+) -> Result<T>
+where
+    F: FnMut(WorkflowApiClient<Channel>) -> Fut,
+    Fut: std::future::Future<Output = Result<T, tonic::Status>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut i = 0;
+    loop {
+        let addr = endpoints.pick(i).context("no member address")?;
+        match f(wf(&addr)).await {
+            Ok(v) => return Ok(v),
+            Err(s) if Instant::now() < deadline => {
+                tracing::debug!("{what} via {addr}: {s}");
+            }
+            Err(s) => bail!("{what} did not succeed within {timeout:?}: {}", s.message()),
+        }
+        i += 1;
+        // Polls until the cluster accepts the call.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Before the faults: the blueprint and the sites (idempotent, retried).
+pub async fn setup(endpoints: &Endpoints, sim_addr: &str, config: &RolloutConfig) -> Result<()> {
+    let t = config.op_timeout;
+    retry(
+        endpoints,
+        "apply blueprint",
+        Duration::from_secs(30),
+        |mut c| async move {
+            with_deadline(
+                t,
+                c.apply_blueprint(request(
+                    ApplyBlueprintRequest {
+                        source_name: "jepsen.yaml".into(),
+                        yaml: blueprint(),
+                    },
+                    t,
+                )),
+            )
+            .await
+        },
+    )
+    .await?;
+    for i in 0..config.sites {
+        let sim = sim_addr.to_string();
+        retry(endpoints, "put site", Duration::from_secs(30), |mut c| {
+            let sim = sim.clone();
+            async move {
+                with_deadline(
+                    t,
+                    c.put_site(request(
+                        PutSiteRequest {
+                            site: Some(Site {
+                                name: site_name(i),
+                                region: ["europe", "americas", "asia"][i % 3].into(),
+                                latitude: (i as f64 * 7.0) % 80.0,
+                                longitude: (i as f64 * 13.0) % 170.0,
+                                labels: Default::default(),
+                                agent_endpoint: sim,
+                            }),
+                        },
+                        t,
+                    )),
+                )
+                .await
+            }
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Starts the bulk work: one install per site (see the module docs). Runs until every
+/// environment was created or `stop` is raised; returns the number of calls made.
+pub async fn start_rollout(
+    h: History,
+    endpoints: Endpoints,
+    config: RolloutConfig,
+    first_process: u64,
+    stop: Stop,
+) -> u64 {
+    let next = Arc::new(AtomicUsize::new(0));
+    let pace = config.spread / (config.sites.max(1) / config.creators.max(1)).max(1) as u32;
+    let mut tasks = Vec::new();
+    for creator in 0..config.creators {
+        let (h, endpoints, config, stop, next) = (
+            h.clone(),
+            endpoints.clone(),
+            config.clone(),
+            stop.clone(),
+            next.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut slot = ClientSlot::new(first_process, creator, config.creators);
+            let mut calls = 0;
+            let mut todo: Option<usize> = None;
+            while !stop.is_raised() {
+                let i = match todo.take() {
+                    Some(i) => i,
+                    None => next.fetch_add(1, Ordering::Relaxed),
+                };
+                if i >= config.sites {
+                    break;
+                }
+                let Some(addr) = endpoints.pick(slot.member) else {
+                    break;
+                };
+                let id = h.invoke(slot.process, OpKind::Add, ROLLOUT_KEY, Some(i as i64), None);
+                let t = config.op_timeout;
+                let r = with_deadline(
+                    t,
+                    wf(&addr).create_environment(request(
+                        CreateEnvironmentRequest {
+                            name: env_name(i),
+                            site: site_name(i),
+                            blueprint: BLUEPRINT.into(),
+                            revision: 0,
+                            inputs_json: "{}".into(),
+                            labels: Default::default(),
+                            retry: Some(RetryPolicy {
+                                max_attempts: 20,
+                                backoff_base_ms: 100,
+                                backoff_max_ms: 1000,
+                                step_timeout_ms: 2000,
+                            }),
+                        },
+                        t,
+                    )),
+                )
+                .await;
+                calls += 1;
+                match r {
+                    Ok(_) => h.complete(id, Outcome::Ok, None, None),
+                    // An earlier attempt of ours (unknown outcome) created it after all.
+                    Err(s)
+                        if s.code() == Code::AlreadyExists
+                            || (s.code() == Code::FailedPrecondition
+                                && s.message().contains("already exists")) =>
+                    {
+                        h.complete(id, Outcome::Fail, None, Some(s.message().to_string()));
+                    }
+                    Err(s) => {
+                        let o = classify(&s);
+                        h.complete(id, o, None, Some(s.message().to_string()));
+                        slot.after(o);
+                        // Try the same environment again.
+                        todo = Some(i);
+                    }
+                }
+                // Pacing, not synchronisation: spreads the creations over the fault window.
+                tokio::time::sleep(pace).await;
+            }
+            calls
+        }));
+    }
+    join_counts(tasks).await
+}
+
+/// One observation of a step's committed checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StepSeen {
+    state: String,
+    attempt: u32,
+}
+
+/// Snapshots of executions taken during the run, for WF4 (committed checkpoints never go
+/// backwards): every snapshot is a linearizable read, so later ones must not show an earlier
+/// state.
+#[derive(Default, Clone)]
+pub struct Wf4Monitor {
+    seen: Arc<Mutex<Wf4State>>,
+}
+
+#[derive(Default)]
+struct Wf4State {
+    last: HashMap<(String, u32), StepSeen>,
+    last_exec: HashMap<String, String>,
+    snapshots: u64,
+    violations: Vec<String>,
+}
+
+fn terminal(state: &str) -> bool {
+    matches!(state, "succeeded" | "failed" | "cancelled")
+}
+
+fn step_final(state: &str) -> bool {
+    matches!(state, "succeeded" | "failed" | "skipped")
+}
+
+impl Wf4Monitor {
+    fn observe(&self, e: &Execution) {
+        let mut s = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        s.snapshots += 1;
+        if let Some(prev) = s.last_exec.get(&e.id) {
+            if terminal(prev) && prev != &e.state {
+                let v = format!(
+                    "WF4: execution {} was {prev}, later read as {}",
+                    e.id, e.state
+                );
+                s.violations.push(v);
+            }
+        }
+        s.last_exec.insert(e.id.clone(), e.state.clone());
+        for st in &e.steps {
+            let key = (e.id.clone(), st.index);
+            let now = StepSeen {
+                state: st.state.clone(),
+                attempt: st.attempt,
+            };
+            if let Some(prev) = s.last.get(&key) {
+                let backwards = now.attempt < prev.attempt
+                    || (step_final(&prev.state) && prev.state != now.state);
+                if backwards {
+                    let v = format!(
+                        "WF4: execution {} step {} went from {:?} (attempt {}) back to {:?} (attempt {})",
+                        e.id, st.index, prev.state, prev.attempt, now.state, now.attempt
+                    );
+                    s.violations.push(v);
+                }
+            }
+            s.last.insert(key, now);
+        }
+    }
+
+    /// Polls up to `sample` executions every `every` (linearizable reads) until `stop`.
+    pub async fn run(self, endpoints: Endpoints, sample: usize, every: Duration, stop: Stop) {
+        let mut i = 0u64;
+        while !stop.is_raised() {
+            if let Some(addr) = endpoints.pick(i) {
+                let mut c = wf(&addr);
+                let t = Duration::from_secs(1);
+                if let Ok(list) = with_deadline(
+                    t,
+                    c.list_executions(request(
+                        ListExecutionsRequest {
+                            environment: String::new(),
+                            stale: false,
+                        },
+                        t,
+                    )),
+                )
+                .await
+                {
+                    let step = (list.executions.len() / sample.max(1)).max(1);
+                    for e in list.executions.iter().step_by(step).take(sample) {
+                        let got = with_deadline(
+                            t,
+                            c.get_execution(request(
+                                GetExecutionRequest {
+                                    id: e.id.clone(),
+                                    stale: false,
+                                },
+                                t,
+                            )),
+                        )
+                        .await;
+                        match got {
+                            Ok(full) => self.observe(&full),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            i += 1;
+            // Sampling interval, not synchronisation.
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// (snapshots taken, violations).
+    pub fn verdict(&self) -> (u64, Vec<String>) {
+        let s = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        (s.snapshots, s.violations.clone())
+    }
+}
+
+/// What the rollout checkers found.
+#[derive(Debug, Clone, Serialize)]
+pub struct RolloutVerdict {
+    pub ok: bool,
+    pub environments: usize,
+    pub executions: usize,
+    pub executions_by_state: BTreeMap<String, usize>,
+    pub steps_done: usize,
+    /// WF1: executions or dispatched steps that never reached an end state.
+    pub wf1_violations: Vec<String>,
+    /// WF2/WF3/WF5 from the sitesim journal.
+    pub journal: String,
+    pub wf2: usize,
+    pub wf3: usize,
+    pub wf5: usize,
+    pub wf4_snapshots: u64,
+    pub wf4_violations: Vec<String>,
+}
+
+/// After the faults healed: waits (up to `timeout`) for every execution to reach an end
+/// state, records the final environment list as a `ReadAll`, and returns the executions and
+/// the WF1 findings.
+pub async fn finish(
+    h: &History,
+    endpoints: &Endpoints,
+    process: u64,
+    timeout: Duration,
+) -> Result<(Vec<Execution>, usize, Vec<String>)> {
+    let t = Duration::from_secs(3);
+    let deadline = Instant::now() + timeout;
+    // The final environment list (creations acknowledged must all be there).
+    let mut attempt = 0;
+    let envs = loop {
+        let addr = endpoints.pick(attempt).context("no member address")?;
+        let id = h.invoke(process + attempt, OpKind::ReadAll, ROLLOUT_KEY, None, None);
+        let r = with_deadline(
+            t,
+            wf(&addr).list_environments(request(ListEnvironmentsRequest::default(), t)),
+        )
+        .await;
+        match r {
+            Ok(list) => {
+                let idx: Vec<i64> = list
+                    .environments
+                    .iter()
+                    .filter_map(|e| e.name.strip_prefix("env-")?.parse().ok())
+                    .collect();
+                h.complete(id, Outcome::Ok, Some(json!(idx)), None);
+                break list.environments.len();
+            }
+            Err(s) => h.complete(id, Outcome::Fail, None, Some(s.message().to_string())),
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the environment list could not be read within {timeout:?} after the faults healed"
+            );
+        }
+        attempt += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Wait for every execution to reach an end state.
+    let mut i = 0;
+    loop {
+        let addr = endpoints.pick(i).context("no member address")?;
+        let mut c = wf(&addr);
+        let all = async {
+            let list = with_deadline(
+                t,
+                c.list_executions(request(ListExecutionsRequest::default(), t)),
+            )
+            .await?;
+            let mut full = Vec::new();
+            for e in list.executions {
+                full.push(
+                    with_deadline(
+                        t,
+                        c.get_execution(request(
+                            GetExecutionRequest {
+                                id: e.id,
+                                stale: false,
+                            },
+                            t,
+                        )),
+                    )
+                    .await?,
+                );
+            }
+            Ok::<_, tonic::Status>(full)
+        }
+        .await;
+        if let Ok(all) = all {
+            let open: Vec<String> = all
+                .iter()
+                .filter(|e| !terminal(&e.state))
+                .map(|e| {
+                    let stuck: Vec<String> = e
+                        .steps
+                        .iter()
+                        .filter(|s| !step_final(&s.state))
+                        .map(|s| format!("step {} {} attempt {}", s.index, s.state, s.attempt))
+                        .collect();
+                    format!(
+                        "WF1: execution {} ({}) still {}: {}",
+                        e.id,
+                        e.environment,
+                        e.state,
+                        stuck.join(", ")
+                    )
+                })
+                .collect();
+            if open.is_empty() {
+                let mut wf1 = Vec::new();
+                for e in &all {
+                    for s in &e.steps {
+                        if s.attempt > 0 && !step_final(&s.state) {
+                            wf1.push(format!(
+                                "WF1: execution {} is {} but step {} was dispatched and is {}",
+                                e.id, e.state, s.index, s.state
+                            ));
+                        }
+                    }
+                }
+                return Ok((all, envs, wf1));
+            }
+            if Instant::now() > deadline {
+                return Ok((all, envs, open));
+            }
+        } else if Instant::now() > deadline {
+            bail!("the executions could not be read within {timeout:?} after the faults healed");
+        }
+        i += 1;
+        // Polls until every execution reached an end state.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// The steps Moor recorded as done, per site (environment `env-i` runs on `site-i`).
+pub fn done_steps(executions: &[Execution]) -> Vec<DoneStep> {
+    let mut done = Vec::new();
+    for e in executions {
+        let Some(i) = e
+            .environment
+            .strip_prefix("env-")
+            .and_then(|s| s.parse::<usize>().ok())
+        else {
+            continue;
+        };
+        for s in &e.steps {
+            if s.state == "succeeded" {
+                done.push(DoneStep {
+                    execution_id: e.id.clone(),
+                    step: s.index,
+                    site: site_name(i),
+                });
+            }
+        }
+    }
+    done
+}
+
+/// Checks the journal (the sitesim must be stopped, so it is flushed) and assembles the
+/// rollout verdict.
+pub fn verdict(
+    journal_path: &Path,
+    executions: &[Execution],
+    environments: usize,
+    wf1: Vec<String>,
+    wf4: &Wf4Monitor,
+) -> Result<RolloutVerdict> {
+    let done = done_steps(executions);
+    let j = journal::check_file(journal_path, &done)
+        .with_context(|| format!("cannot check the journal {}", journal_path.display()))?;
+    let (wf4_snapshots, wf4_violations) = wf4.verdict();
+    let mut by_state = BTreeMap::new();
+    for e in executions {
+        *by_state.entry(e.state.clone()).or_insert(0) += 1;
+    }
+    let wf2 = j.count(journal::Check::Wf2AtMostOnceEffect);
+    let wf3 = j.count(journal::Check::Wf3MonotonicFencing);
+    let wf5 = j.count(journal::Check::Wf5NoPhantomCompletion);
+    // Keep the report readable: the summary plus the first violations.
+    let mut text = j.to_string();
+    if text.chars().count() > 4000 {
+        text = text.chars().take(4000).collect::<String>() + " …";
+    }
+    Ok(RolloutVerdict {
+        ok: j.is_clean() && wf1.is_empty() && wf4_violations.is_empty(),
+        environments,
+        executions: executions.len(),
+        executions_by_state: by_state,
+        steps_done: done.len(),
+        wf1_violations: wf1,
+        journal: text,
+        wf2,
+        wf3,
+        wf5,
+        wf4_snapshots,
+        wf4_violations,
+    })
+}
