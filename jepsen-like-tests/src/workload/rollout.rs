@@ -1,30 +1,29 @@
-//! The rollout workload: one blueprint, a few hundred `moor-sitesim` sites, one environment
-//! (hence one install execution) per site, created while faults happen; after the faults heal,
-//! every execution must reach an end state and the sitesim journal must hold WF1–WF5.
+//! The rollout workload: one blueprint, a few hundred `moor-sitesim` sites, and one bulk
+//! install rollout over all of them (RolloutApi), its parallelism chosen so the rollout runs
+//! through the fault window; after the faults heal the rollout must end, every execution must
+//! reach an end state and the sitesim journal must hold WF1–WF5.
 //!
-//! [`start_rollout`] is the one place that starts the bulk work. Today it creates the
-//! environments one by one through the WorkflowApi (each creation starts an install); when
-//! the bulk Rollout API lands it becomes one rollout submission, and nothing else changes.
-//!
-//! Environment creations are recorded in the history as `Add` ops on key [`ROLLOUT_KEY`]
-//! (value = environment index), and the final list of environments as a `ReadAll`, so the
-//! set checker proves every acknowledged creation survived the faults.
+//! The rollout submission is recorded in the history as one `Add` op per environment it
+//! creates, on key [`ROLLOUT_KEY`] (value = environment index), all completed with the
+//! submission's outcome; the final list of environments is a `ReadAll`. So the set checker
+//! proves that an acknowledged rollout created every one of its environments despite the
+//! faults.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use moor_proto::rollout::rollout_api_client::RolloutApiClient;
+use moor_proto::rollout::{Group, ListRolloutsRequest, PutGroupRequest, StartRolloutRequest};
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
 use moor_proto::workflow::*;
 use serde::Serialize;
 use serde_json::json;
 use tonic::transport::Channel;
-use tonic::Code;
 
-use super::{channel, classify, join_counts, request, with_deadline, ClientSlot, Endpoints, Stop};
+use super::{channel, classify, request, with_deadline, Endpoints, Stop};
 use crate::checkers::journal::{self, DoneStep};
 use crate::history::{History, OpKind, Outcome};
 
@@ -80,9 +79,9 @@ fn site_name(i: usize) -> String {
     format!("site-{i:04}")
 }
 
-fn env_name(i: usize) -> String {
-    format!("env-{i:04}")
-}
+/// The environment the rollout creates on `site_name(i)` (template `env-{site}`).
+const ENV_PREFIX: &str = "env-site-";
+const GROUP: &str = "jepsen-sites";
 
 /// A blueprint with a fan-out: `base`, then `a`, `b`, `c` in parallel, then `top`.
 fn blueprint() -> String {
@@ -170,8 +169,8 @@ pub async fn setup(endpoints: &Endpoints, sim_addr: &str, config: &RolloutConfig
     Ok(())
 }
 
-/// Starts the bulk work: one install per site (see the module docs). Runs until every
-/// environment was created or `stop` is raised; returns the number of calls made.
+/// Starts the bulk work: one install rollout over every site (see the module docs), retried
+/// until it is known to exist or `stop` is raised; returns the number of calls made.
 pub async fn start_rollout(
     h: History,
     endpoints: Endpoints,
@@ -179,81 +178,155 @@ pub async fn start_rollout(
     first_process: u64,
     stop: Stop,
 ) -> u64 {
-    let next = Arc::new(AtomicUsize::new(0));
-    let pace = config.spread / (config.sites.max(1) / config.creators.max(1)).max(1) as u32;
-    let mut tasks = Vec::new();
-    for creator in 0..config.creators {
-        let (h, endpoints, config, stop, next) = (
-            h.clone(),
-            endpoints.clone(),
-            config.clone(),
-            stop.clone(),
-            next.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            let mut slot = ClientSlot::new(first_process, creator, config.creators);
-            let mut calls = 0;
-            let mut todo: Option<usize> = None;
-            while !stop.is_raised() {
-                let i = match todo.take() {
-                    Some(i) => i,
-                    None => next.fetch_add(1, Ordering::Relaxed),
-                };
-                if i >= config.sites {
-                    break;
-                }
-                let Some(addr) = endpoints.pick(slot.member) else {
-                    break;
-                };
-                let id = h.invoke(slot.process, OpKind::Add, ROLLOUT_KEY, Some(i as i64), None);
-                let t = config.op_timeout;
-                let r = with_deadline(
-                    t,
-                    wf(&addr).create_environment(request(
-                        CreateEnvironmentRequest {
-                            name: env_name(i),
-                            site: site_name(i),
-                            blueprint: BLUEPRINT.into(),
-                            revision: 0,
-                            inputs_json: "{}".into(),
-                            labels: Default::default(),
-                            retry: Some(RetryPolicy {
-                                max_attempts: 20,
-                                backoff_base_ms: 100,
-                                backoff_max_ms: 1000,
-                                step_timeout_ms: 2000,
-                            }),
-                        },
-                        t,
-                    )),
+    // Enough parallelism to finish in about `spread` with 150 ms steps, 3 rounds each.
+    let rounds_s = 3.0 * 0.2;
+    let parallel = ((config.sites as f64 * rounds_s) / config.spread.as_secs_f64().max(0.5))
+        .ceil()
+        .clamp(1.0, config.sites.max(1) as f64) as i64;
+    let t = config.op_timeout;
+    let mut calls = 0u64;
+    let mut attempt = 0u64;
+    while !stop.is_raised() {
+        let Some(addr) = endpoints.pick(attempt) else {
+            break;
+        };
+        attempt += 1;
+        let mut c = rollouts(&addr);
+        calls += 1;
+        let group = with_deadline(
+            t,
+            c.put_group(request(
+                PutGroupRequest {
+                    group: Some(Group {
+                        name: GROUP.into(),
+                        kind: "sites".into(),
+                        ..Default::default()
+                    }),
+                },
+                t,
+            )),
+        )
+        .await;
+        if group.is_err() {
+            // Idempotent: try again (through the next member).
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let process = first_process + attempt * config.sites as u64;
+        let ops: Vec<u64> = (0..config.sites)
+            .map(|i| {
+                h.invoke(
+                    process + i as u64,
+                    OpKind::Add,
+                    ROLLOUT_KEY,
+                    Some(i as i64),
+                    None,
                 )
-                .await;
-                calls += 1;
-                match r {
-                    Ok(_) => h.complete(id, Outcome::Ok, None, None),
-                    // An earlier attempt of ours (unknown outcome) created it after all.
-                    Err(s)
-                        if s.code() == Code::AlreadyExists
-                            || (s.code() == Code::FailedPrecondition
-                                && s.message().contains("already exists")) =>
-                    {
-                        h.complete(id, Outcome::Fail, None, Some(s.message().to_string()));
-                    }
-                    Err(s) => {
-                        let o = classify(&s);
-                        h.complete(id, o, None, Some(s.message().to_string()));
-                        slot.after(o);
-                        // Try the same environment again.
-                        todo = Some(i);
-                    }
+            })
+            .collect();
+        calls += 1;
+        let r = with_deadline(
+            t,
+            c.start_rollout(request(
+                StartRolloutRequest {
+                    group: GROUP.into(),
+                    action: "install".into(),
+                    blueprint: BLUEPRINT.into(),
+                    environment_name: "env-{site}".into(),
+                    max_parallel: parallel,
+                    max_attempts: 20,
+                    backoff_base_ms: 100,
+                    backoff_max_ms: 1000,
+                    step_timeout_ms: 2000,
+                    ..Default::default()
+                },
+                t,
+            )),
+        )
+        .await;
+        let (outcome, error) = match &r {
+            Ok(_) => (Outcome::Ok, None),
+            Err(s) => (classify(s), Some(s.message().to_string())),
+        };
+        for id in ops {
+            h.complete(id, outcome, None, error.clone());
+        }
+        match outcome {
+            Outcome::Ok => break,
+            // Maybe applied: it exists when a rollout shows up; else submit again.
+            Outcome::Unknown => {
+                if rollout_exists(&endpoints, t).await {
+                    break;
                 }
-                // Pacing, not synchronisation: spreads the creations over the fault window.
-                tokio::time::sleep(pace).await;
             }
-            calls
-        }));
+            Outcome::Fail => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    join_counts(tasks).await
+    calls
+}
+
+fn rollouts(addr: &str) -> RolloutApiClient<Channel> {
+    RolloutApiClient::new(channel(addr))
+}
+
+/// Whether any member shows a rollout (the run starts exactly one), polling for a while.
+async fn rollout_exists(endpoints: &Endpoints, t: Duration) -> bool {
+    for i in 0..20 {
+        if let Some(addr) = endpoints.pick(i) {
+            let r = with_deadline(
+                t,
+                rollouts(&addr).list_rollouts(request(ListRolloutsRequest { stale: false }, t)),
+            )
+            .await;
+            if let Ok(list) = r {
+                return !list.rollouts.is_empty();
+            }
+        }
+        // Polls until a member with a leader answers.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+/// Waits until every rollout of the run has ended (or `deadline` passes).
+async fn wait_rollouts_ended(endpoints: &Endpoints, deadline: Instant) -> Result<()> {
+    let t = Duration::from_secs(3);
+    let mut i = 0;
+    loop {
+        if let Some(addr) = endpoints.pick(i) {
+            let r = with_deadline(
+                t,
+                rollouts(&addr).list_rollouts(request(ListRolloutsRequest { stale: false }, t)),
+            )
+            .await;
+            if let Ok(list) = r {
+                let open: Vec<String> = list
+                    .rollouts
+                    .iter()
+                    .filter(|r| !matches!(r.state.as_str(), "succeeded" | "failed" | "cancelled"))
+                    .map(|r| {
+                        format!(
+                            "{} {} ({} queued, {} running)",
+                            r.id, r.state, r.queued, r.running
+                        )
+                    })
+                    .collect();
+                if open.is_empty() {
+                    return Ok(());
+                }
+                if Instant::now() > deadline {
+                    bail!("rollouts did not end after the faults healed: {open:?}");
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            bail!("no member answered ListRollouts after the faults healed");
+        }
+        i += 1;
+        // Polls until the rollout reaches an end state.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// One observation of a step's committed checkpoint.
@@ -404,6 +477,8 @@ pub async fn finish(
 ) -> Result<(Vec<Execution>, usize, Vec<String>)> {
     let t = Duration::from_secs(3);
     let deadline = Instant::now() + timeout;
+    // The rollout creates its environments as it goes: let it end first.
+    wait_rollouts_ended(endpoints, deadline).await?;
     // The final environment list (creations acknowledged must all be there).
     let mut attempt = 0;
     let envs = loop {
@@ -419,7 +494,7 @@ pub async fn finish(
                 let idx: Vec<i64> = list
                     .environments
                     .iter()
-                    .filter_map(|e| e.name.strip_prefix("env-")?.parse().ok())
+                    .filter_map(|e| e.name.strip_prefix(ENV_PREFIX)?.parse().ok())
                     .collect();
                 h.complete(id, Outcome::Ok, Some(json!(idx)), None);
                 break list.environments.len();
@@ -516,7 +591,7 @@ pub fn done_steps(executions: &[Execution]) -> Vec<DoneStep> {
     for e in executions {
         let Some(i) = e
             .environment
-            .strip_prefix("env-")
+            .strip_prefix(ENV_PREFIX)
             .and_then(|s| s.parse::<usize>().ok())
         else {
             continue;
