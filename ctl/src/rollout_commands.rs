@@ -955,12 +955,6 @@ impl LiveRollout {
     }
 }
 
-impl std::fmt::Debug for LiveRollout {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("LiveRollout")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,6 @@ use crate::netns::Peer;
 pub struct DockerBackend {
     pub cluster: DockerCluster,
     paused: Vec<u64>,
-    stopped: Vec<u64>,
     isolated: Vec<u64>,
 }
 
@@ -29,7 +28,6 @@ impl DockerBackend {
         DockerBackend {
             cluster,
             paused: Vec::new(),
-            stopped: Vec::new(),
             isolated: Vec::new(),
         }
     }
@@ -96,12 +94,10 @@ impl Backend for DockerBackend {
     fn stop(&mut self, id: u64) -> Result<()> {
         let c = self.cluster.container(id).to_string();
         self.docker(&["stop", "-t", "20", &c])?;
-        self.stopped.push(id);
         Ok(())
     }
 
     fn restart(&mut self, id: u64) -> Result<()> {
-        self.stopped.retain(|s| *s != id);
         self.cluster.start(id)
     }
 

@@ -339,6 +339,50 @@ pub struct WaveCounts {
 }
 
 impl Rollout {
+    /// A running rollout over `targets`, nothing started yet. `limits` is (retry policy,
+    /// max parallel, failure budget); `waves` is (the spec as written, cumulative wave ends,
+    /// approval between waves).
+    pub fn new(
+        id: String,
+        group: String,
+        action: RolloutAction,
+        limits: (RetryPolicy, u32, FailureBudget),
+        waves: (String, Vec<u32>, bool),
+        targets: Vec<Target>,
+        now_ms: u64,
+    ) -> Rollout {
+        let (retry, max_parallel, budget) = limits;
+        let (waves_spec, wave_ends, require_approval) = waves;
+        Rollout {
+            id,
+            group,
+            action,
+            retry,
+            max_parallel,
+            waves_spec,
+            wave_ends,
+            require_approval,
+            budget,
+            state: RolloutState::Running,
+            pause_reason: None,
+            wave: 0,
+            targets,
+            next: 0,
+            retry_queue: VecDeque::new(),
+            running: 0,
+            succeeded: 0,
+            failed: 0,
+            skipped: 0,
+            failures: BTreeMap::new(),
+            starts: 0,
+            rollback_of: None,
+            rolled_back_by: None,
+            created_ms: now_ms,
+            finished_ms: 0,
+            updated_ms: now_ms,
+        }
+    }
+
     /// Targets never started or queued again.
     pub fn queued(&self) -> u32 {
         self.targets.len() as u32 - self.running - self.succeeded - self.failed - self.skipped

@@ -3,7 +3,7 @@
 //! pure `apply` of [`WorkflowState`]; see `rollout.rs` for the data and why scheduling
 //! happens here rather than in the executor.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -195,34 +195,15 @@ impl WorkflowState {
         let (action, targets) = self.rollout_targets(kv, &spec.action, members)?;
         self.rollouts.next_rollout += 1;
         let id = format!("r{}", self.rollouts.next_rollout);
-        let rollout = Rollout {
-            id: id.clone(),
-            group: spec.group.clone(),
+        let rollout = Rollout::new(
+            id.clone(),
+            spec.group.clone(),
             action,
-            retry: spec.retry,
-            max_parallel: spec.max_parallel,
-            waves_spec: spec.waves.clone(),
-            wave_ends,
-            require_approval: spec.require_approval,
-            budget: spec.budget,
-            state: RolloutState::Running,
-            pause_reason: None,
-            wave: 0,
+            (spec.retry, spec.max_parallel, spec.budget),
+            (spec.waves.clone(), wave_ends, spec.require_approval),
             targets,
-            next: 0,
-            retry_queue: VecDeque::new(),
-            running: 0,
-            succeeded: 0,
-            failed: 0,
-            skipped: 0,
-            failures: BTreeMap::new(),
-            starts: 0,
-            rollback_of: None,
-            rolled_back_by: None,
-            created_ms: now_ms,
-            finished_ms: 0,
-            updated_ms: now_ms,
-        };
+            now_ms,
+        );
         self.rollouts.rollouts.insert(id.clone(), rollout);
         self.rollouts.active.insert(id.clone());
         self.fill_rollouts(kv, now_ms);
@@ -400,34 +381,16 @@ impl WorkflowState {
         let n = targets.len() as u32;
         self.rollouts.next_rollout += 1;
         let new_id = format!("r{}", self.rollouts.next_rollout);
-        let rollout = Rollout {
-            id: new_id.clone(),
+        let mut rollout = Rollout::new(
+            new_id.clone(),
             group,
             action,
-            retry,
-            max_parallel,
-            waves_spec: String::new(),
-            wave_ends: vec![n],
-            require_approval: false,
-            budget,
-            state: RolloutState::Running,
-            pause_reason: None,
-            wave: 0,
-            targets: plain_targets(targets),
-            next: 0,
-            retry_queue: VecDeque::new(),
-            running: 0,
-            succeeded: 0,
-            failed: 0,
-            skipped: 0,
-            failures: BTreeMap::new(),
-            starts: 0,
-            rollback_of: Some(id.to_string()),
-            rolled_back_by: None,
-            created_ms: now_ms,
-            finished_ms: 0,
-            updated_ms: now_ms,
-        };
+            (retry, max_parallel, budget),
+            (String::new(), vec![n], false),
+            plain_targets(targets),
+            now_ms,
+        );
+        rollout.rollback_of = Some(id.to_string());
         self.rollouts
             .rollouts
             .get_mut(id)
