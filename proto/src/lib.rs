@@ -1,28 +1,36 @@
 //! Moor's wire formats: generated gRPC code for the peer service (`raft`), the client API
-//! (`api`) and the site protocol (`site`). Wire formats only grow: new fields and messages,
-//! never renumbered ones.
+//! (`api`, `workflow`, `rollout`) and the site protocol (`site`), and [`names`], the one list
+//! of the wire names of Moor's enums. Wire formats only grow: new fields, messages and names,
+//! never renumbered or renamed ones.
+
+pub mod names;
 
 /// Peer-to-peer Raft traffic between members.
+#[cfg(feature = "grpc")]
 pub mod raft {
     tonic::include_proto!("moor.raft.v1");
 }
 
 /// The client API served by every member.
+#[cfg(feature = "grpc")]
 pub mod api {
     tonic::include_proto!("moor.api.v1");
 }
 
 /// The workflow API: blueprints, sites, environments, executions.
+#[cfg(feature = "grpc")]
 pub mod workflow {
     tonic::include_proto!("moor.workflow.v1");
 }
 
 /// The rollout API: groups and bulk executions in waves.
+#[cfg(feature = "grpc")]
 pub mod rollout {
     tonic::include_proto!("moor.rollout.v1");
 }
 
 /// The site protocol: apply, delete and observe resources at a site, fenced and idempotent.
+#[cfg(feature = "grpc")]
 pub mod site {
     tonic::include_proto!("moor.site.v1");
 }
