@@ -422,7 +422,9 @@ impl SiteSimProc {
     ) -> Result<SiteSimProc> {
         use std::io::{BufRead, BufReader};
         let log_file = File::create(log)?;
-        let mut child = Command::new(bin_dir().join("moor-sitesim"))
+        // moor-site's binary: built into the same directory by the workspace build.
+        let program = bin_dir().join(moor_site::SITESIM_BIN);
+        let mut child = Command::new(&program)
             .args(["--listen", listen, "--journal"])
             .arg(journal)
             .args(args)
@@ -430,15 +432,11 @@ impl SiteSimProc {
             .stdout(Stdio::piped())
             .stderr(log_file)
             .spawn()
-            .with_context(|| {
-                format!("cannot start {}", bin_dir().join("moor-sitesim").display())
-            })?;
+            .with_context(|| format!("cannot start {}", program.display()))?;
         let stdout = child.stdout.take().context("sitesim stdout")?;
         let mut line = String::new();
         BufReader::new(stdout).read_line(&mut line)?;
-        let addr = line
-            .trim()
-            .strip_prefix("moor-sitesim listening on ")
+        let addr = moor_site::listening_addr(&line)
             .with_context(|| format!("unexpected first line from moor-sitesim: {line:?}"))?
             .to_string();
         Ok(SiteSimProc {

@@ -14,5 +14,4 @@ pub mod nemesis;
 pub mod netns;
 pub mod report;
 pub mod runner;
-pub mod sitesim;
 pub mod workload;

@@ -1,5 +1,4 @@
-//! The sitesim journal: one JSON line per answered call, the evidence the WF2/WF3/WF5
-//! checkers read after a run.
+//! [`Journal`]: the journal's writer, shared by every call handler of one process.
 //!
 //! Why it is built this way:
 //! - Call handlers never touch the file. They hand records to one writer thread through a
@@ -17,8 +16,6 @@
 //! - A flush request travels through the same channel, so when it is answered every line sent
 //!   before it is in the file.
 //! - The first write error is sticky: it is reported by every later flush and in the stats.
-//!
-//! Format version 1 (field `v`); readers refuse any other version.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufWriter, Write};
@@ -26,67 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
-/// The journal line format written by this version.
-pub const JOURNAL_FORMAT_VERSION: u32 = 1;
-
-/// Which call a line records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JournalOp {
-    Apply,
-    Delete,
-    Observe,
-    /// An out-of-band change made by the InjectDrift admin call.
-    Drift,
-}
-
-/// How the site answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum JournalOutcome {
-    Applied,
-    Duplicate,
-    Fenced,
-    Failed,
-    /// Observe calls (only journaled with `--journal-observe`).
-    Observed,
-    /// Drift injections.
-    Drifted,
-}
-
-impl JournalOutcome {
-    /// Whether the site accepted the call's fence token (the outcomes WF3 is about).
-    pub fn token_accepted(self) -> bool {
-        matches!(self, JournalOutcome::Applied | JournalOutcome::Duplicate)
-    }
-}
-
-/// One journal line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JournalRecord {
-    /// Format version ([`JOURNAL_FORMAT_VERSION`]).
-    pub v: u32,
-    /// Wall-clock time the site answered, in milliseconds since the Unix epoch.
-    pub ts_ms: u64,
-    pub site: String,
-    pub environment: String,
-    pub resource: String,
-    pub execution_id: String,
-    pub step: u32,
-    pub attempt: u32,
-    pub fence_token: u64,
-    pub op: JournalOp,
-    pub outcome: JournalOutcome,
-    /// The site's highest accepted token after this call.
-    pub highest_token: u64,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub observed_digest: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub error: String,
-}
+use super::JournalRecord;
 
 /// Why the journal could not be written.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -290,25 +229,7 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn record(i: u32) -> JournalRecord {
-        JournalRecord {
-            v: JOURNAL_FORMAT_VERSION,
-            ts_ms: 1,
-            site: "s".into(),
-            environment: "e".into(),
-            resource: "r".into(),
-            execution_id: "x".into(),
-            step: i,
-            attempt: 1,
-            fence_token: 1,
-            op: JournalOp::Apply,
-            outcome: JournalOutcome::Applied,
-            highest_token: 1,
-            observed_digest: "d".into(),
-            error: String::new(),
-        }
-    }
+    use crate::journal::sample_record;
 
     #[tokio::test]
     async fn flushed_lines_are_in_the_file_in_order() {
@@ -316,7 +237,11 @@ mod tests {
         let path = dir.path().join("journal.jsonl");
         let journal = Journal::open(&path, 4).expect("open");
         for i in 0..100 {
-            journal.reserve().await.expect("slot").send(record(i));
+            journal
+                .reserve()
+                .await
+                .expect("slot")
+                .send(sample_record(i));
         }
         assert_eq!(journal.flush().await.expect("flush"), 100);
         let text = std::fs::read_to_string(&path).expect("read");

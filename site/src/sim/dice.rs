@@ -4,36 +4,11 @@
 //! which calls happened to run before it, and a seeded run reproduces exactly, whatever the
 //! interleaving.
 //!
-//! The hash is FNV-1a over length-prefixed parts, finished with splitmix64's mixer: stable
-//! across Rust releases and platforms (unlike `std`'s `DefaultHasher`), and well spread.
+//! The hash is [`stable_hash`]: stable across Rust releases and platforms, and well spread.
 
 use std::time::Duration;
 
-/// Hashes the seed and the parts (length-prefixed, so `("ab","c")` ≠ `("a","bc")`).
-pub fn hash(seed: u64, parts: &[&[u8]]) -> u64 {
-    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
-    let mut h = FNV_OFFSET;
-    let mut eat = |bytes: &[u8]| {
-        for b in bytes {
-            h ^= u64::from(*b);
-            h = h.wrapping_mul(FNV_PRIME);
-        }
-    };
-    eat(&seed.to_le_bytes());
-    for part in parts {
-        eat(&(part.len() as u64).to_le_bytes());
-        eat(part);
-    }
-    splitmix64(h)
-}
-
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+use crate::hash::stable_hash;
 
 /// A hash mapped uniformly onto [0, 1).
 pub fn unit(h: u64) -> f64 {
@@ -51,7 +26,7 @@ pub struct AttemptId<'a> {
 
 impl AttemptId<'_> {
     fn hash(&self, seed: u64, purpose: &[u8]) -> u64 {
-        hash(
+        stable_hash(
             seed,
             &[
                 purpose,
@@ -83,7 +58,7 @@ pub fn latency(seed: u64, latency_ms: u64, jitter_ms: u64, id: AttemptId<'_>) ->
 /// Whether a site is among the `fraction` of unreachable ones. Depends on the name only, so a
 /// site stays unreachable (or reachable) for the whole run.
 pub fn site_unreachable(seed: u64, fraction: f64, site: &str) -> bool {
-    fraction > 0.0 && unit(hash(seed, &[b"unreachable", site.as_bytes()])) < fraction
+    fraction > 0.0 && unit(stable_hash(seed, &[b"unreachable", site.as_bytes()])) < fraction
 }
 
 #[cfg(test)]
@@ -100,10 +75,7 @@ mod tests {
     }
 
     #[test]
-    fn decisions_are_deterministic_and_seeded() {
-        assert_eq!(hash(1, &[b"a"]), hash(1, &[b"a"]));
-        assert_ne!(hash(1, &[b"a"]), hash(2, &[b"a"]));
-        assert_ne!(hash(1, &[b"ab", b"c"]), hash(1, &[b"a", b"bc"]));
+    fn decisions_are_deterministic() {
         for a in 0..50 {
             assert_eq!(attempt_fails(9, 0.5, id(a)), attempt_fails(9, 0.5, id(a)));
         }

@@ -5,7 +5,12 @@
 //!
 //! Sites live in a sharded map (many short std locks instead of one hot one); each site has
 //! its own async lock, held across the journal slot reservation so per-site journal order is
-//! the order the site processed calls (see `journal.rs`).
+//! the order the site processed calls (see `journal/writer.rs`).
+//!
+//! Files: this one ([`SiteSim`]), `dice` (seeded per-call decisions), `stats` (counters).
+
+pub mod dice;
+mod stats;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,11 +20,17 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use moor_proto::site::{ObservedResource, Outcome};
 use tokio::sync::watch;
 
-use super::config::SimConfig;
-use super::dice::{self, AttemptId};
-use super::errors::SimError;
-use super::journal::{Journal, JournalOp, JournalOutcome, JournalRecord, JOURNAL_FORMAT_VERSION};
-use super::site::{Answer, Call, Change, Safety, SiteState};
+use self::dice::AttemptId;
+use self::stats::Counters;
+use crate::config::SimConfig;
+use crate::errors::SimError;
+use crate::hash::stable_hash;
+use crate::journal::{
+    Journal, JournalOp, JournalOutcome, JournalRecord, JournalSlot, JOURNAL_FORMAT_VERSION,
+};
+use crate::protocol::{Answer, Call, Change, Safety, SiteState};
+
+pub use self::stats::SimStats;
 
 /// Number of shards of the site map: enough that 2 cores rarely contend on one.
 const SHARDS: usize = 64;
@@ -40,34 +51,59 @@ pub struct MutateCall {
     pub apply: Option<(String, String)>,
 }
 
-/// Counters of one sitesim, read with [`SiteSim::stats`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SimStats {
-    pub sites: u64,
-    pub applied: u64,
-    pub duplicate: u64,
-    pub fenced: u64,
-    pub failed: u64,
-    pub observed: u64,
-    pub held_now: u64,
-    pub held_total: u64,
-    pub drift_injected: u64,
-    pub journal_lines_written: u64,
-    /// The first journal write error, if any.
-    pub journal_error: Option<String>,
-}
+impl MutateCall {
+    /// What the dice decide this attempt's fate and latency by.
+    fn attempt_id(&self) -> AttemptId<'_> {
+        AttemptId {
+            site: &self.site,
+            execution_id: &self.execution_id,
+            step: self.step,
+            attempt: self.attempt,
+        }
+    }
 
-#[derive(Default)]
-struct Counters {
-    sites: AtomicU64,
-    applied: AtomicU64,
-    duplicate: AtomicU64,
-    fenced: AtomicU64,
-    failed: AtomicU64,
-    observed: AtomicU64,
-    held_now: AtomicU64,
-    held_total: AtomicU64,
-    drift_injected: AtomicU64,
+    /// The call as the protocol rules see it.
+    fn rules_call(&self) -> Call<'_> {
+        let change = match &self.apply {
+            Some((properties_json, desired_digest)) => Change::Apply {
+                properties_json,
+                desired_digest,
+            },
+            None => Change::Delete,
+        };
+        Call {
+            environment: &self.environment,
+            resource: &self.resource,
+            execution_id: &self.execution_id,
+            step: self.step,
+            fence_token: self.fence_token,
+            change,
+        }
+    }
+
+    /// The journal line of this call, answered with `answer`.
+    fn into_record(self, answer: &Answer, outcome: JournalOutcome) -> JournalRecord {
+        JournalRecord {
+            v: JOURNAL_FORMAT_VERSION,
+            ts_ms: now_ms(),
+            op: if self.apply.is_some() {
+                JournalOp::Apply
+            } else {
+                JournalOp::Delete
+            },
+            outcome,
+            highest_token: answer.highest_token,
+            observed_digest: answer.observed_digest.clone(),
+            error: answer.error.clone(),
+            site: self.site,
+            environment: self.environment,
+            resource: self.resource,
+            execution_id: self.execution_id,
+            step: self.step,
+            attempt: self.attempt,
+            fence_token: self.fence_token,
+        }
+    }
 }
 
 struct Inner {
@@ -101,6 +137,15 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Reserves a line in `journal`, if there is one. Called before the site changes: see
+/// `journal/writer.rs` for why.
+async fn reserve(journal: Option<&Journal>) -> Result<Option<JournalSlot<'_>>, SimError> {
+    match journal {
+        Some(journal) => Ok(Some(journal.reserve().await?)),
+        None => Ok(None),
+    }
 }
 
 impl SiteSim {
@@ -143,7 +188,7 @@ impl SiteSim {
     }
 
     fn shard(&self, site: &str) -> &Mutex<HashMap<Box<str>, SiteRef>> {
-        let h = dice::hash(0, &[site.as_bytes()]) as usize;
+        let h = stable_hash(0, &[site.as_bytes()]) as usize;
         &self.inner.shards[h % SHARDS]
     }
 
@@ -227,90 +272,62 @@ impl SiteSim {
         if self.is_unreachable(&call.site) {
             return Err(self.hold(&call.site).await);
         }
+        self.simulate_work(call.attempt_id()).await;
+        let failure = self.failure(&call);
+
+        let site_ref = self.site_or_create(&call.site)?;
+        let mut site = site_ref.lock().await;
+        // Every await is above this line: from here to the end the call runs to completion,
+        // so a cancelled call changes nothing and an answered one is always journaled.
+        let slot = reserve(self.inner.journal.as_ref()).await?;
+        let answer = site.mutate(&call.rules_call(), failure, self.inner.safety);
+        let outcome = self.count(answer.outcome);
+        if let Some(slot) = slot {
+            slot.send(call.into_record(&answer, outcome));
+        }
+        drop(site);
+        Ok(answer)
+    }
+
+    /// Sleeps for a call's simulated work: `latency_ms ± latency_jitter_ms`, seeded.
+    async fn simulate_work(&self, id: AttemptId<'_>) {
         let config = &self.inner.config;
-        let id = AttemptId {
-            site: &call.site,
-            execution_id: &call.execution_id,
-            step: call.step,
-            attempt: call.attempt,
-        };
         let work = dice::latency(config.seed, config.latency_ms, config.latency_jitter_ms, id);
         if !work.is_zero() {
             tokio::time::sleep(work).await;
         }
-        let failure = if self.inner.fail_sites.contains(&call.site) {
+    }
+
+    /// Whether this attempt is to fail, and the error it then reports (rule 3).
+    fn failure(&self, call: &MutateCall) -> Option<String> {
+        let config = &self.inner.config;
+        if self.inner.fail_sites.contains(&call.site) {
             Some(format!(
                 "site {} always fails (moor-sitesim --fail-sites)",
                 call.site
             ))
-        } else if dice::attempt_fails(config.seed, config.failure_rate, id) {
+        } else if dice::attempt_fails(config.seed, config.failure_rate, call.attempt_id()) {
             Some(format!(
                 "simulated failure of attempt {} (moor-sitesim --failure-rate {} --seed {})",
                 call.attempt, config.failure_rate, config.seed
             ))
         } else {
             None
-        };
+        }
+    }
 
-        let site_ref = self.site_or_create(&call.site)?;
-        let mut site = site_ref.lock().await;
-        // Every await is above this line: from here to the end the call runs to completion,
-        // so a cancelled call changes nothing and an answered one is always journaled.
-        let slot = match &self.inner.journal {
-            Some(journal) => Some(journal.reserve().await?),
-            None => None,
-        };
-        let change = match &call.apply {
-            Some((properties_json, desired_digest)) => Change::Apply {
-                properties_json,
-                desired_digest,
-            },
-            None => Change::Delete,
-        };
-        let answer = site.mutate(
-            &Call {
-                environment: &call.environment,
-                resource: &call.resource,
-                execution_id: &call.execution_id,
-                step: call.step,
-                fence_token: call.fence_token,
-                change,
-            },
-            failure,
-            self.inner.safety,
-        );
-        let (counter, outcome) = match answer.outcome {
-            Outcome::Applied => (&self.inner.counters.applied, JournalOutcome::Applied),
-            Outcome::Duplicate => (&self.inner.counters.duplicate, JournalOutcome::Duplicate),
-            Outcome::Fenced => (&self.inner.counters.fenced, JournalOutcome::Fenced),
-            Outcome::Failed => (&self.inner.counters.failed, JournalOutcome::Failed),
+    /// Counts an answer; returns how the journal records it.
+    fn count(&self, outcome: Outcome) -> JournalOutcome {
+        let counters = &self.inner.counters;
+        let (counter, recorded) = match outcome {
+            Outcome::Applied => (&counters.applied, JournalOutcome::Applied),
+            Outcome::Duplicate => (&counters.duplicate, JournalOutcome::Duplicate),
+            Outcome::Fenced => (&counters.fenced, JournalOutcome::Fenced),
+            Outcome::Failed => (&counters.failed, JournalOutcome::Failed),
             Outcome::Unspecified => unreachable!("SiteState::mutate always decides an outcome"),
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if let Some(slot) = slot {
-            slot.send(JournalRecord {
-                v: JOURNAL_FORMAT_VERSION,
-                ts_ms: now_ms(),
-                op: if call.apply.is_some() {
-                    JournalOp::Apply
-                } else {
-                    JournalOp::Delete
-                },
-                outcome,
-                highest_token: answer.highest_token,
-                observed_digest: answer.observed_digest.clone(),
-                error: answer.error.clone(),
-                site: call.site,
-                environment: call.environment,
-                resource: call.resource,
-                execution_id: call.execution_id,
-                step: call.step,
-                attempt: call.attempt,
-                fence_token: call.fence_token,
-            });
-        }
-        drop(site);
-        Ok(answer)
+        recorded
     }
 
     /// The resources of `environment` at `site` (only `resource` when not empty). A site never
@@ -324,17 +341,13 @@ impl SiteSim {
         if self.is_unreachable(site) {
             return Err(self.hold(site).await);
         }
-        let config = &self.inner.config;
-        let id = AttemptId {
+        self.simulate_work(AttemptId {
             site,
             execution_id: environment,
             step: 0,
             attempt: 0,
-        };
-        let work = dice::latency(config.seed, config.latency_ms, config.latency_jitter_ms, id);
-        if !work.is_zero() {
-            tokio::time::sleep(work).await;
-        }
+        })
+        .await;
         self.inner.counters.observed.fetch_add(1, Ordering::Relaxed);
         let Some(site_ref) = self.existing_site(site) else {
             return Ok(Vec::new());
@@ -344,11 +357,8 @@ impl SiteSim {
             .inner
             .journal
             .as_ref()
-            .filter(|_| config.journal_observe);
-        let slot = match journal {
-            Some(journal) => Some(journal.reserve().await?),
-            None => None,
-        };
+            .filter(|_| self.inner.config.journal_observe);
+        let slot = reserve(journal).await?;
         let found = state.observe(environment, resource);
         if let Some(slot) = slot {
             slot.send(self.admin_record(
@@ -378,10 +388,7 @@ impl SiteSim {
         };
         let site_ref = self.existing_site(site).ok_or_else(not_found)?;
         let mut state = site_ref.lock().await;
-        let slot = match &self.inner.journal {
-            Some(journal) => Some(journal.reserve().await?),
-            None => None,
-        };
+        let slot = reserve(self.inner.journal.as_ref()).await?;
         let digest = state.drift(environment, resource).ok_or_else(not_found)?;
         self.inner
             .counters
@@ -441,26 +448,7 @@ impl SiteSim {
 
     /// The counters right now.
     pub fn stats(&self) -> SimStats {
-        let c = &self.inner.counters;
-        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        SimStats {
-            sites: get(&c.sites),
-            applied: get(&c.applied),
-            duplicate: get(&c.duplicate),
-            fenced: get(&c.fenced),
-            failed: get(&c.failed),
-            observed: get(&c.observed),
-            held_now: get(&c.held_now),
-            held_total: get(&c.held_total),
-            drift_injected: get(&c.drift_injected),
-            journal_lines_written: self.inner.journal.as_ref().map_or(0, |j| j.lines_written()),
-            journal_error: self
-                .inner
-                .journal
-                .as_ref()
-                .and_then(|j| j.error())
-                .map(|e| e.to_string()),
-        }
+        self.inner.counters.snapshot(self.inner.journal.as_ref())
     }
 
     /// Releases every held call (the server is stopping).

@@ -1,6 +1,6 @@
 //! The gRPC face of a sitesim: [`SiteAgent`] (the site protocol Moor's leader speaks) and
 //! [`SiteSimAdmin`] (test control). Validates requests, converts between wire messages and
-//! [`SiteSim`] calls; all behaviour lives in `sim.rs` and `site.rs`.
+//! [`SiteSim`] calls; all behaviour lives in `sim/` and `protocol/`.
 
 use moor_proto::site::site_agent_server::SiteAgent;
 use moor_proto::site::site_sim_admin_server::SiteSimAdmin;
@@ -12,10 +12,10 @@ use moor_proto::site::{
 };
 use tonic::{Request, Response, Status};
 
-use super::errors::SimError;
-use super::sim::{MutateCall, SiteSim};
-use super::site::Answer;
-use super::MAX_NAME_BYTES;
+use crate::errors::SimError;
+use crate::protocol::Answer;
+use crate::sim::{MutateCall, SiteSim};
+use crate::MAX_NAME_BYTES;
 
 /// Serves [`SiteAgent`] and [`SiteSimAdmin`] over one [`SiteSim`].
 #[derive(Clone)]
@@ -57,6 +57,27 @@ fn key(key: Option<IdempotencyKey>) -> Result<IdempotencyKey, SimError> {
     Ok(key)
 }
 
+/// An apply (`apply` is `Some((properties_json, desired_digest))`) or a delete (`None`), as
+/// the simulator takes it.
+fn mutate_call(
+    target: ResourceRef,
+    key: IdempotencyKey,
+    attempt: u32,
+    fence_token: u64,
+    apply: Option<(String, String)>,
+) -> MutateCall {
+    MutateCall {
+        site: target.site,
+        environment: target.environment,
+        resource: target.resource,
+        execution_id: key.execution_id,
+        step: key.step,
+        attempt,
+        fence_token,
+        apply,
+    }
+}
+
 fn response(answer: Answer) -> Response<ApplyResponse> {
     Response::new(ApplyResponse {
         outcome: answer.outcome as i32,
@@ -79,20 +100,9 @@ impl SiteAgent for SimService {
             serde_json::from_str::<serde::de::IgnoredAny>(&req.properties_json)
                 .map_err(|e| SimError::invalid("properties_json", format!("not JSON: {e}")))?;
         }
-        let answer = self
-            .sim
-            .mutate(MutateCall {
-                site: target.site,
-                environment: target.environment,
-                resource: target.resource,
-                execution_id: key.execution_id,
-                step: key.step,
-                attempt: req.attempt,
-                fence_token: req.fence_token,
-                apply: Some((req.properties_json, req.desired_digest)),
-            })
-            .await?;
-        Ok(response(answer))
+        let apply = Some((req.properties_json, req.desired_digest));
+        let call = mutate_call(target, key, req.attempt, req.fence_token, apply);
+        Ok(response(self.sim.mutate(call).await?))
     }
 
     async fn delete(
@@ -102,20 +112,8 @@ impl SiteAgent for SimService {
         let req = request.into_inner();
         let target = target(req.target)?;
         let key = key(req.key)?;
-        let answer = self
-            .sim
-            .mutate(MutateCall {
-                site: target.site,
-                environment: target.environment,
-                resource: target.resource,
-                execution_id: key.execution_id,
-                step: key.step,
-                attempt: req.attempt,
-                fence_token: req.fence_token,
-                apply: None,
-            })
-            .await?;
-        Ok(response(answer))
+        let call = mutate_call(target, key, req.attempt, req.fence_token, None);
+        Ok(response(self.sim.mutate(call).await?))
     }
 
     async fn observe(

@@ -5,8 +5,8 @@
 
 use tonic::{Code, Status};
 
-use super::config::ConfigError;
-use super::journal::JournalError;
+use crate::config::ConfigError;
+use crate::journal::JournalError;
 
 /// Why a sitesim could not start, serve or answer a call.
 #[derive(Debug, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! `moor-sitesim` over real gRPC on loopback: the site protocol's guarantees (fencing, dedupe,
-//! retry after failure), the simulated network (unreachable sites, deadlines), drift, the
-//! journal, and the journal checker — including the WF6 negative control, which proves the
-//! checker sees the duplicates and fencing breaks it claims to check.
+//! retry after failure), the simulated network (unreachable sites, deadlines), drift and the
+//! journal. The journal checker's tests against a sitesim (the WF6 negative control among
+//! them) are in `jepsen-like-tests/tests/journal_checker.rs`.
 //!
 //! Sitesims run in-process ([`RunningSim`]) except for one test of the binary itself
 //! (address announcement, flush on SIGTERM).
@@ -12,12 +12,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use moor_jepsen_like_tests::checkers::journal::{
-    check, read_journal, Check, DoneStep, JournalLine,
-};
-use moor_jepsen_like_tests::sitesim::{
-    JournalOp, JournalOutcome, JournalRecord, RunningSim, SimConfig,
-};
 use moor_proto::site::site_agent_client::SiteAgentClient;
 use moor_proto::site::site_sim_admin_client::SiteSimAdminClient;
 use moor_proto::site::{
@@ -25,6 +19,8 @@ use moor_proto::site::{
     InjectDriftRequest, ObserveRequest, Outcome, ResourceRef, SetUnreachableRequest,
     SiteSimStatsRequest,
 };
+use moor_site::journal::{read_journal, JournalLine};
+use moor_site::{JournalOp, JournalOutcome, RunningSim, SimConfig};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request};
 
@@ -389,21 +385,9 @@ async fn injected_drift_shows_in_observe() {
     sim.stop().await.expect("clean stop");
 }
 
-#[tokio::test]
-async fn journal_holds_every_answered_call_after_flush() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("journal.jsonl");
-    let sim = RunningSim::start(SimConfig {
-        journal: Some(path.clone()),
-        fail_sites: vec!["broken".into()],
-        journal_queue_capacity: 8, // small on purpose: handlers must wait, not drop lines
-        ..SimConfig::default()
-    })
-    .await
-    .expect("sitesim");
-    let (agent, mut admin) = clients(&sim).await;
-
-    // 5 sites × 8 steps, concurrently; then a duplicate, a fenced call and a failure per site.
+/// At `site-0` to `site-4` concurrently: steps 1..=8 under token 2, then per site a duplicate
+/// (step 1 again), a fenced call (token 1) and a call to the always-failing site `broken`.
+async fn eleven_calls_at_each_of_five_sites(agent: &Agent) {
     let mut tasks = Vec::new();
     for s in 0..5 {
         let mut agent = agent.clone();
@@ -420,6 +404,22 @@ async fn journal_holds_every_answered_call_after_flush() {
     for t in tasks {
         t.await.expect("calls");
     }
+}
+
+#[tokio::test]
+async fn journal_holds_every_answered_call_after_flush() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("journal.jsonl");
+    let sim = RunningSim::start(SimConfig {
+        journal: Some(path.clone()),
+        fail_sites: vec!["broken".into()],
+        journal_queue_capacity: 8, // small on purpose: handlers must wait, not drop lines
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sitesim");
+    let (agent, mut admin) = clients(&sim).await;
+    eleven_calls_at_each_of_five_sites(&agent).await;
     let mut observer = agent.clone();
     observer
         .observe(ObserveRequest {
@@ -473,184 +473,6 @@ async fn journal_holds_every_answered_call_after_flush() {
     sim.stop().await.expect("clean stop");
 }
 
-/// Plays a leader and its successor against a sitesim: dispatch every step under term 1
-/// with retries after failures, then fail over: the new leader (term 2) re-dispatches every
-/// step (same key, next attempt), and the deposed one sends one late dispatch under term 1.
-/// Returns the steps the "leaders" recorded as done (applied or duplicate answers).
-async fn leader_and_failover(agent: &Agent, sites: usize, steps: u32) -> Vec<DoneStep> {
-    let mut tasks = Vec::new();
-    for s in 0..sites {
-        let mut agent = agent.clone();
-        tasks.push(tokio::spawn(async move {
-            let site = format!("site-{s:03}");
-            let mut done = Vec::new();
-            let mut attempts = vec![0u32; steps as usize + 1];
-            for step in 1..=steps {
-                loop {
-                    attempts[step as usize] += 1;
-                    let a = attempts[step as usize];
-                    assert!(a < 100, "step never applied");
-                    let r = apply(&mut agent, apply_req(&site, "exec", step, a, 1)).await;
-                    if outcome(&r) != Outcome::Failed {
-                        break;
-                    }
-                }
-            }
-            for step in 1..=steps {
-                loop {
-                    attempts[step as usize] += 1;
-                    let a = attempts[step as usize];
-                    assert!(a < 200, "step never acknowledged");
-                    let r = apply(&mut agent, apply_req(&site, "exec", step, a, 2)).await;
-                    match outcome(&r) {
-                        Outcome::Failed => continue,
-                        Outcome::Applied | Outcome::Duplicate => {
-                            done.push(DoneStep {
-                                execution_id: "exec".into(),
-                                step,
-                                site: site.clone(),
-                            });
-                            break;
-                        }
-                        Outcome::Fenced | Outcome::Unspecified => panic!("unexpected {r:?}"),
-                    }
-                }
-            }
-            // The deposed leader's late dispatch of a new step.
-            apply(&mut agent, apply_req(&site, "exec", steps + 1, 1, 1)).await;
-            done
-        }));
-    }
-    let mut done = Vec::new();
-    for t in tasks {
-        done.extend(t.await.expect("leader task"));
-    }
-    done
-}
-
-#[tokio::test]
-async fn checker_passes_a_clean_run_and_finds_a_phantom_completion() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("journal.jsonl");
-    let sim = RunningSim::start(SimConfig {
-        seed: 5,
-        failure_rate: 0.2,
-        latency_ms: 1,
-        latency_jitter_ms: 1,
-        journal: Some(path.clone()),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("sitesim");
-    let (agent, _) = clients(&sim).await;
-    let mut done = leader_and_failover(&agent, 20, 5).await;
-    sim.stop().await.expect("stop flushes the journal");
-
-    let lines = journal_lines(&path);
-    let verdict = check(&lines, &done);
-    assert!(verdict.is_clean(), "{verdict}");
-    let s = &verdict.stats;
-    assert_eq!(s.applied, 100, "each of 20 × 5 steps applied exactly once");
-    assert_eq!(s.duplicate, 100, "every re-dispatch was a duplicate");
-    assert_eq!(
-        s.fenced, 20,
-        "every late dispatch of the deposed leader was fenced"
-    );
-    assert!(s.failed > 0, "the failure rate produced failures");
-    assert_eq!((s.sites, s.done_steps_confirmed), (20, 100));
-
-    // A step recorded done that the site never acknowledged is a phantom completion.
-    done.push(DoneStep {
-        execution_id: "exec".into(),
-        step: 6,
-        site: "site-000".into(),
-    });
-    let verdict = check(&lines, &done);
-    assert_eq!(verdict.violations.len(), 1, "{verdict}");
-    assert_eq!(verdict.count(Check::Wf5NoPhantomCompletion), 1);
-    assert_eq!(
-        verdict.violations[0].lines.len(),
-        1,
-        "the fenced line is shown"
-    );
-}
-
-#[tokio::test]
-async fn negative_control_unsafe_sites_are_reported_as_wf2_and_wf3() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("journal.jsonl");
-    let sim = RunningSim::start(SimConfig {
-        seed: 5,
-        unsafe_no_fencing_no_dedupe: true,
-        journal: Some(path.clone()),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("sitesim");
-    let (agent, _) = clients(&sim).await;
-    let done = leader_and_failover(&agent, 4, 3).await;
-    sim.stop().await.expect("stop flushes the journal");
-
-    let verdict = check(&journal_lines(&path), &done);
-    // Every re-dispatched key applied twice; every late term-1 dispatch accepted after term 2.
-    assert_eq!(
-        verdict.count(Check::Wf2AtMostOnceEffect),
-        4 * 3,
-        "{verdict}"
-    );
-    assert_eq!(verdict.count(Check::Wf3MonotonicFencing), 4, "{verdict}");
-    assert_eq!(verdict.count(Check::Wf5NoPhantomCompletion), 0);
-    let wf2 = verdict
-        .violations
-        .iter()
-        .find(|v| v.check == Check::Wf2AtMostOnceEffect)
-        .expect("a WF2 violation");
-    assert_eq!(wf2.lines.len(), 2, "both applies are shown");
-    assert!(wf2.to_string().starts_with("WF2"), "{wf2}");
-}
-
-#[tokio::test]
-async fn a_planted_lower_token_acceptance_is_reported_as_wf3() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("journal.jsonl");
-    let sim = RunningSim::start(SimConfig {
-        journal: Some(path.clone()),
-        ..SimConfig::default()
-    })
-    .await
-    .expect("sitesim");
-    let (mut agent, _) = clients(&sim).await;
-    for (step, token) in [(1, 3), (2, 3), (3, 4)] {
-        let r = apply(&mut agent, apply_req("s1", "e1", step, 1, token)).await;
-        assert_eq!(outcome(&r), Outcome::Applied);
-    }
-    sim.stop().await.expect("stop");
-    assert!(check(&journal_lines(&path), &[]).is_clean());
-
-    // Plant what a broken site would write: step 4 accepted under token 3 after token 4.
-    let planted = JournalRecord {
-        step: 4,
-        fence_token: 3,
-        ..journal_lines(&path)[0].record.clone()
-    };
-    let mut text = std::fs::read_to_string(&path).expect("read");
-    text.push_str(&serde_json::to_string(&planted).expect("json"));
-    text.push('\n');
-    std::fs::write(&path, text).expect("write");
-
-    let verdict = check(&journal_lines(&path), &[]);
-    assert_eq!(verdict.violations.len(), 1, "{verdict}");
-    let v = &verdict.violations[0];
-    assert_eq!(v.check, Check::Wf3MonotonicFencing);
-    assert_eq!((v.site.as_str(), v.step), ("s1", 4));
-    let involved: Vec<usize> = v.lines.iter().map(|l| l.line).collect();
-    assert_eq!(
-        involved,
-        vec![3, 4],
-        "the token-4 line and the planted line"
-    );
-}
-
 #[tokio::test]
 async fn malformed_requests_are_refused_and_change_nothing() {
     let sim = RunningSim::start(SimConfig::default())
@@ -677,7 +499,12 @@ async fn malformed_requests_are_refused_and_change_nothing() {
 async fn the_binary_announces_its_address_and_flushes_the_journal_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("journal.jsonl");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_moor-sitesim"))
+    let program = env!("CARGO_BIN_EXE_moor-sitesim");
+    assert!(
+        program.ends_with(moor_site::SITESIM_BIN),
+        "harnesses find the binary by moor_site::SITESIM_BIN"
+    );
+    let mut child = Command::new(program)
         .args(["--listen", "127.0.0.1:0", "--seed", "3", "--journal"])
         .arg(&path)
         .stdout(Stdio::piped())
@@ -692,9 +519,7 @@ async fn the_binary_announces_its_address_and_flushes_the_journal_on_sigterm() {
     .await
     .expect("reader")
     .expect("first stdout line");
-    let addr = first
-        .trim()
-        .strip_prefix("moor-sitesim listening on ")
+    let addr = moor_site::listening_addr(&first)
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
         .to_string();
 

@@ -1,27 +1,10 @@
-//! `moor-sitesim`: many simulated sites (hundreds to 100,000) behind one gRPC endpoint that
-//! speaks the site protocol (`moor.site.v1.SiteAgent`), so the fault-injection suite and the
-//! benchmarks can drive real bulk rollouts without real sites.
-//!
-//! Each site keeps only what the protocol's guarantees need — the highest fence token it
-//! accepted, its resources, and the recorded result of every idempotency key it applied — and
-//! writes one journal line per answered call. The journal is the ground truth the WF2/WF3/WF5
-//! checkers (`crate::checkers::journal`) hold Moor to; `--unsafe-no-fencing-no-dedupe` turns
-//! the guarantees off so the WF6 negative control can prove the checkers see violations.
-//!
-//! Files: `config` (settings and flags), `dice` (seeded per-call decisions), `site` (one
-//! site's rules), `sim` (all sites, network behaviour, counters), `journal` (the record format
-//! and its writer), `service` (gRPC), `errors` (error → status mapping). This file serves it.
+//! Serving a sitesim: [`serve`] runs the gRPC services over a [`SiteSim`] on a listener the
+//! caller bound, until a shutdown future resolves, then flushes the journal (servers take a
+//! listener and a shutdown future, so tests bind port 0 and stop cleanly). [`RunningSim`] does
+//! that on a loopback port inside a test process.
 //!
 //! In-process use (tests): [`RunningSim::start`]; or build a [`SiteSim`], keep a clone as the
 //! handle, and run [`serve`] with your own listener and shutdown future.
-
-pub mod config;
-pub mod dice;
-pub mod errors;
-pub mod journal;
-pub mod service;
-pub mod sim;
-pub mod site;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -34,13 +17,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
-pub use config::{ConfigError, SimArgs, SimConfig};
-pub use errors::SimError;
-pub use journal::{JournalOp, JournalOutcome, JournalRecord, JOURNAL_FORMAT_VERSION};
-pub use sim::{SimStats, SiteSim};
-
-/// Longest site, environment, resource or execution name accepted (a DNS name's length).
-pub const MAX_NAME_BYTES: usize = 253;
+use crate::config::SimConfig;
+use crate::errors::SimError;
+use crate::service::SimService;
+use crate::sim::SiteSim;
 
 /// Serves `sim` on `listener` until `shutdown` resolves, then releases held calls, lets
 /// in-flight calls finish, and flushes the journal. Keep a clone of `sim` to read its stats
@@ -51,7 +31,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), SimError> {
     let config = sim.config().clone();
-    let service = service::SimService::new(sim.clone());
+    let service = SimService::new(sim.clone());
     let agent =
         SiteAgentServer::new(service.clone()).max_decoding_message_size(config.max_request_bytes);
     let admin =

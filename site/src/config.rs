@@ -103,7 +103,7 @@ impl SimConfig {
         fn names(field: &'static str, list: &[String]) -> Result<(), ConfigError> {
             match list
                 .iter()
-                .find(|s| s.is_empty() || s.len() > super::MAX_NAME_BYTES)
+                .find(|s| s.is_empty() || s.len() > crate::MAX_NAME_BYTES)
             {
                 Some(bad) => Err(ConfigError {
                     field,

@@ -1,6 +1,6 @@
 //! `moor-sitesim`: many simulated Moor sites behind one SiteAgent gRPC endpoint. Thin: flags
 //! → [`SimConfig`], bind, announce the address, serve until SIGTERM or ctrl-c, flush the
-//! journal. Everything else is in `moor_jepsen_like_tests::sitesim`.
+//! journal. Everything else is in the `moor_site` library.
 //!
 //! The first stdout line is `moor-sitesim listening on ADDR`, flushed, so a harness that
 //! starts it with `--listen 127.0.0.1:0` can read the port.
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
-use moor_jepsen_like_tests::sitesim::{self, SimArgs, SiteSim};
+use moor_site::{SimArgs, SiteSim, SITESIM_LISTENING};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -55,7 +55,7 @@ async fn run(args: SimArgs) -> anyhow::Result<()> {
     let interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "moor-sitesim listening on {addr}").context("cannot write to stdout")?;
+        writeln!(out, "{SITESIM_LISTENING}{addr}").context("cannot write to stdout")?;
         out.flush().context("cannot flush stdout")?;
     }
     eprintln!(
@@ -69,7 +69,7 @@ async fn run(args: SimArgs) -> anyhow::Result<()> {
         }
     );
     let handle = sim.clone();
-    sitesim::serve(sim, listener, stop_signal(term, interrupt))
+    moor_site::serve(sim, listener, stop_signal(term, interrupt))
         .await
         .context("serving the simulated sites failed")?;
     let s = handle.stats();

@@ -1,18 +1,6 @@
-//! One simulated site's state and the rules it answers by — the behaviour the WF2/WF3/WF5
-//! checkers verify, kept pure (no clock, I/O or randomness: whether an attempt fails is decided
-//! by the caller and passed in) so it can be tested on its own.
-//!
-//! The rules, in order, for an apply or delete:
-//! 1. fencing: a token lower than the highest accepted is refused (FENCED), nothing changes;
-//!    otherwise the token is accepted and becomes the highest if it is higher. Equal tokens
-//!    are all accepted, in any order: they come from one leader's term.
-//! 2. dedupe: a key (execution, step) already applied here returns its recorded digest
-//!    (DUPLICATE) and nothing is applied again.
-//! 3. failure: if the attempt is to fail, FAILED, nothing changes and nothing is recorded for
-//!    the key, so a later attempt may apply it.
-//! 4. effect: the resource is written (or removed) and the result recorded under the key.
-//!
-//! In unsafe mode (WF6 negative control) rules 1 and 2 are skipped: every call applies.
+//! [`SiteState`]: everything one site remembers — the highest fence token it accepted, its
+//! resources, and the recorded result of every idempotency key it applied — and the numbered
+//! rules of the module docs applied to it.
 //!
 //! Memory is kept small per site (100,000 sites in one process): names are boxed strs, and
 //! the per-site maps are sorted vectors ([`SmallMap`]) — a site holds a handful of resources
@@ -20,94 +8,9 @@
 
 use moor_proto::site::{ObservedResource, Outcome};
 
-/// Whether fencing and dedupe are enforced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Safety {
-    /// The real protocol.
-    Enforced,
-    /// Fencing and dedupe off (`--unsafe-no-fencing-no-dedupe`).
-    Unsafe,
-}
-
-/// What a mutating call does at the site.
-#[derive(Debug, Clone, Copy)]
-pub enum Change<'a> {
-    Apply {
-        properties_json: &'a str,
-        desired_digest: &'a str,
-    },
-    Delete,
-}
-
-/// One mutating call, as the site sees it.
-#[derive(Debug, Clone, Copy)]
-pub struct Call<'a> {
-    pub environment: &'a str,
-    pub resource: &'a str,
-    pub execution_id: &'a str,
-    pub step: u32,
-    pub fence_token: u64,
-    pub change: Change<'a>,
-}
-
-/// The site's answer to a call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Answer {
-    pub outcome: Outcome,
-    pub observed_digest: String,
-    pub error: String,
-    pub highest_token: u64,
-}
-
-/// A map kept as a vector sorted by key: the smallest footprint for the few entries a site
-/// holds, with O(log n) lookups. Inserting shifts entries (O(n)), cheap at these sizes.
-#[derive(Debug)]
-struct SmallMap<K, V>(Vec<(K, V)>);
-
-impl<K, V> Default for SmallMap<K, V> {
-    fn default() -> Self {
-        SmallMap(Vec::new())
-    }
-}
-
-impl<K: Ord, V> SmallMap<K, V> {
-    fn find(&self, key: &K) -> Result<usize, usize> {
-        self.0.binary_search_by(|(k, _)| k.cmp(key))
-    }
-
-    fn get(&self, key: &K) -> Option<&V> {
-        self.find(key).ok().map(|i| &self.0[i].1)
-    }
-
-    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.find(key).ok().map(|i| &mut self.0[i].1)
-    }
-
-    fn insert(&mut self, key: K, value: V) {
-        match self.find(&key) {
-            Ok(i) => self.0[i].1 = value,
-            Err(i) => {
-                // Most sites hold one to three entries: grow exactly until then, instead of
-                // Vec's first step to four.
-                if self.0.len() == self.0.capacity() && self.0.len() < 4 {
-                    self.0.reserve_exact(1);
-                }
-                self.0.insert(i, (key, value))
-            }
-        }
-    }
-
-    fn remove(&mut self, key: &K) {
-        if let Ok(i) = self.find(key) {
-            self.0.remove(i);
-        }
-    }
-
-    /// Entries in key order.
-    fn iter(&self) -> impl Iterator<Item = &(K, V)> {
-        self.0.iter()
-    }
-}
+use super::small_map::SmallMap;
+use super::{Answer, Call, Change, Safety};
+use crate::hash::stable_hash;
 
 /// The key of a stored resource.
 fn at(environment: &str, resource: &str) -> (Box<str>, Box<str>) {
@@ -138,28 +41,47 @@ impl SiteState {
         self.highest_token
     }
 
-    /// Answers one apply or delete. `failure` is `Some(error)` when this attempt is to fail.
+    /// Answers one apply or delete by the rules of the module docs, in order. `failure` is
+    /// `Some(error)` when this attempt is to fail (rule 3).
     pub fn mutate(&mut self, call: &Call<'_>, failure: Option<String>, safety: Safety) -> Answer {
-        let enforced = safety == Safety::Enforced;
-        if enforced && call.fence_token < self.highest_token {
-            return self.answer(Outcome::Fenced, String::new(), String::new());
-        }
-        self.highest_token = self.highest_token.max(call.fence_token);
-
-        let key = (Box::<str>::from(call.execution_id), call.step);
-        if enforced {
-            if let Some(recorded) = self.applied.get(&key) {
-                let digest = recorded.to_string();
-                return self.answer(Outcome::Duplicate, digest, String::new());
-            }
+        if let Err(answered) = self.admit(call, safety) {
+            return answered;
         }
         if let Some(error) = failure {
             let observed = self.digest_of(call.environment, call.resource);
             return self.answer(Outcome::Failed, observed, error);
         }
+        let digest = self.change(call);
+        let observed = digest.to_string();
+        self.applied
+            .insert((Box::<str>::from(call.execution_id), call.step), digest);
+        self.answer(Outcome::Applied, observed, String::new())
+    }
 
+    /// Rules 1 (fencing) and 2 (dedupe). `Err` is the answer when the call ends here (FENCED or
+    /// DUPLICATE); `Ok` means it goes on, its token accepted. [`Safety::Unsafe`] skips both
+    /// rules but still tracks the highest token, so answers report it.
+    fn admit(&mut self, call: &Call<'_>, safety: Safety) -> Result<(), Answer> {
+        let enforced = safety == Safety::Enforced;
+        if enforced && call.fence_token < self.highest_token {
+            return Err(self.answer(Outcome::Fenced, String::new(), String::new()));
+        }
+        self.highest_token = self.highest_token.max(call.fence_token);
+        if enforced {
+            let key = (Box::<str>::from(call.execution_id), call.step);
+            if let Some(recorded) = self.applied.get(&key) {
+                let digest = recorded.to_string();
+                return Err(self.answer(Outcome::Duplicate, digest, String::new()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rule 4's effect on the stored resources; returns the digest to record under the key
+    /// (empty for a delete).
+    fn change(&mut self, call: &Call<'_>) -> Box<str> {
         let at = at(call.environment, call.resource);
-        let digest = match call.change {
+        match call.change {
             Change::Apply {
                 properties_json,
                 desired_digest,
@@ -167,11 +89,7 @@ impl SiteState {
                 let digest: Box<str> = if desired_digest.is_empty() {
                     // The protocol says the site reports the desired digest back; without one,
                     // a content hash keeps "same properties ⇒ same digest".
-                    format!(
-                        "sim-{:016x}",
-                        super::dice::hash(0, &[properties_json.as_bytes()])
-                    )
-                    .into()
+                    format!("sim-{:016x}", stable_hash(0, &[properties_json.as_bytes()])).into()
                 } else {
                     desired_digest.into()
                 };
@@ -188,10 +106,7 @@ impl SiteState {
                 self.resources.remove(&at);
                 Box::from("")
             }
-        };
-        let observed = digest.to_string();
-        self.applied.insert(key, digest);
-        self.answer(Outcome::Applied, observed, String::new())
+        }
     }
 
     fn answer(&self, outcome: Outcome, observed_digest: String, error: String) -> Answer {
@@ -244,7 +159,7 @@ impl SiteState {
         let digest = format!(
             "drift-{}-{:016x}",
             self.drifts,
-            super::dice::hash(0, &[properties.as_bytes()])
+            stable_hash(0, &[properties.as_bytes()])
         );
         stored.properties_json = properties.into();
         stored.digest = digest.clone().into();

@@ -1,0 +1,63 @@
+//! `moor-site`: the site side of Moor's site protocol (`moor.site.v1.SiteAgent`).
+//!
+//! A member's executor calls a site with an idempotency key (execution, step), an attempt
+//! number and a fence token; the site answers APPLIED, DUPLICATE, FENCED or FAILED. What makes
+//! those answers trustworthy — fencing and dedupe — is decided here, once, for every kind of
+//! site: today `moor-sitesim` (many simulated sites behind one endpoint, for the fault-injection
+//! suite, the benchmarks and demos), later the real site agent.
+//!
+//! `moor-sitesim` keeps hundreds to 100,000 simulated sites behind one endpoint, so bulk
+//! rollouts run for real without real sites. Each site keeps only what the protocol's
+//! guarantees need — the highest fence token it accepted, its resources, and the recorded
+//! result of every idempotency key it applied — and writes one journal line per answered call.
+//! The journal is the ground truth the WF2/WF3/WF5 checkers hold Moor to;
+//! `--unsafe-no-fencing-no-dedupe` turns the guarantees off so the WF6 negative control can
+//! prove the checkers see violations.
+//!
+//! Modules, one job each:
+//! - [`protocol`]: the numbered rules a site answers by (fencing, dedupe, failure, effect) and
+//!   one site's state. Pure: no clock, I/O, randomness, tokio or tonic.
+//! - [`hash`]: the stable hash the rules (digests) and the simulator (dice) share.
+//! - [`journal`]: the journal format (one JSON line per answered call), its writer and its
+//!   reader. The WF2/WF3/WF5 checkers in `jepsen-like-tests` read journals through it.
+//! - [`sim`]: all simulated sites of one process and how calls reach them: latency, failures,
+//!   unreachable sites, drift, seeded dice, counters.
+//! - [`config`]: [`SimConfig`] and the `moor-sitesim` flags that fill it.
+//! - [`service`]: the gRPC services (`SiteAgent`, `SiteSimAdmin`) over a [`SiteSim`].
+//! - [`server`]: [`serve`] (listener + shutdown future) and [`RunningSim`] for in-process tests.
+//! - [`errors`]: [`SimError`] and its gRPC status codes, in one place.
+//! - `src/bin/moor-sitesim.rs`: the thin binary.
+//!
+//! Dependencies point one way: this crate needs `moor-proto` only. It never links `moor-node`
+//! (a site talks to members over the wire) nor `jepsen-like-tests` (which depends on it).
+
+pub mod config;
+pub mod errors;
+pub mod hash;
+pub mod journal;
+pub mod protocol;
+pub mod server;
+pub mod service;
+pub mod sim;
+
+pub use config::{ConfigError, SimArgs, SimConfig};
+pub use errors::SimError;
+pub use journal::{JournalOp, JournalOutcome, JournalRecord, JOURNAL_FORMAT_VERSION};
+pub use server::{serve, RunningSim};
+pub use sim::{SimStats, SiteSim};
+
+/// Longest site, environment, resource or execution name accepted (a DNS name's length).
+pub const MAX_NAME_BYTES: usize = 253;
+
+/// The simulator's executable (its Cargo `[[bin]]` name): harnesses look for it in the
+/// directory of the project's binaries (`MOOR_BIN_DIR`), images copy it by this name.
+pub const SITESIM_BIN: &str = "moor-sitesim";
+
+/// The first stdout line of `moor-sitesim` is this followed by the address it listens on, so a
+/// harness that starts it with `--listen 127.0.0.1:0` can learn the port.
+pub const SITESIM_LISTENING: &str = "moor-sitesim listening on ";
+
+/// The address in `moor-sitesim`'s first stdout line, or `None` if `line` is something else.
+pub fn listening_addr(line: &str) -> Option<&str> {
+    line.trim().strip_prefix(SITESIM_LISTENING)
+}
