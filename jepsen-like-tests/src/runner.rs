@@ -21,6 +21,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use tokio::task::JoinHandle;
 
 use crate::backend::{Backend, ProcessBackend};
 use crate::checkers::{linearizable, set};
@@ -151,6 +152,33 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// The operations of a run by outcome, and its faults by status (the final heal is not a
+    /// fault).
+    fn of(ops: &[Op], events: &[NemesisEvent]) -> Counts {
+        let mut c = Counts {
+            operations: ops.len(),
+            ..Counts::default()
+        };
+        for o in ops {
+            match o.effective_outcome() {
+                crate::history::Outcome::Ok => c.ok += 1,
+                crate::history::Outcome::Fail => c.failed += 1,
+                crate::history::Outcome::Unknown => c.unknown += 1,
+            }
+        }
+        for e in events {
+            if e.name == "heal-all" {
+                continue;
+            }
+            match e.status {
+                FaultStatus::Installed => c.faults_installed += 1,
+                FaultStatus::Skipped => c.faults_skipped += 1,
+                FaultStatus::Indeterminate => c.faults_indeterminate += 1,
+            }
+        }
+        c
+    }
+
     fn add(&mut self, o: &Counts) {
         self.operations += o.operations;
         self.ok += o.ok;
@@ -248,6 +276,8 @@ async fn run_inner(spec: &RunSpec, dir: &Path, result: &mut RunResult) -> Result
     run_on(spec, dir, result, b).await
 }
 
+/// One run on a started cluster: workload → seeded faults → final heal → final reads and
+/// checks → report. Each stage is one function below, in this order.
 async fn run_on<B: Backend>(
     spec: &RunSpec,
     dir: &Path,
@@ -257,82 +287,273 @@ async fn run_on<B: Backend>(
     std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let mut rng = StdRng::seed_from_u64(spec.seed);
     let h = History::new();
-    let mut events: Vec<NemesisEvent> = Vec::new();
     if let Some(reason) = b.network_faults_unavailable() {
         if spec.netns {
             eprintln!("moor-jepsen: WARNING: partition nemeses will be SKIPPED: {reason}");
         }
     }
-    let endpoints = Endpoints::new(b.members().iter().map(|id| b.client_addr(*id)).collect());
-    let stop = Stop::default();
-
-    // The workload.
-    let mut sim = None;
-    let rollout_cfg = rollout::RolloutConfig {
-        sites: spec.sites,
-        spread: Duration::from_secs(spec.duration_secs).mul_f64(0.4),
-        ..Default::default()
+    let run = Run {
+        spec,
+        dir,
+        h,
+        endpoints: Endpoints::new(client_addrs(&b)),
     };
-    let wf4 = rollout::Wf4Monitor::default();
-    let reg_cfg = register::RegisterConfig::default();
-    let set_cfg = set_wl::SetConfig::default();
-    let mut tasks = Vec::new();
-    // The rollout's creators run until every environment exists (bounded below), not just
-    // for the fault window, so every site gets its install.
-    let stop_creators = Stop::default();
-    let mut creators = None;
-    match spec.workload {
-        WorkloadKind::Register | WorkloadKind::Set => {
-            if spec.workload == WorkloadKind::Register {
-                tasks.push(tokio::spawn(register::run(
+    let mut workload = RunWorkload::start(&run, &b, &mut rng).await?;
+    let mut events = inject_faults(&run, &mut b, &mut rng).await;
+    let heal = heal_all(&run, &mut b).await;
+    events.push(heal.event.clone());
+    result.heal_secs = heal.first_write_after.map(|d| d.as_secs_f64());
+    // The workload keeps going through the heal, so its clients see the recovery too.
+    workload.stop().await;
+
+    let mut findings = Findings::new(&run, &b, &heal, result.heal_secs);
+    workload.finish(&run, &mut b, &mut findings).await?;
+    let ops = run.h.ops();
+    check_history(&ops, &mut findings);
+    result.counts = Counts::of(&ops, &events);
+    report(&run, &mut b, result, findings, &ops, &events)
+}
+
+/// What every stage of one run shares.
+struct Run<'a> {
+    spec: &'a RunSpec,
+    dir: &'a Path,
+    h: History,
+    /// The members' client addresses, updated after every fault.
+    endpoints: Endpoints,
+}
+
+fn client_addrs<B: Backend>(b: &B) -> Vec<String> {
+    b.members().iter().map(|id| b.client_addr(*id)).collect()
+}
+
+/// The workload of one run: its client tasks and, for a rollout, the rollout's own parts.
+struct RunWorkload {
+    reg_cfg: register::RegisterConfig,
+    set_cfg: set_wl::SetConfig,
+    /// Raised after the final heal: the clients stop.
+    stop: Stop,
+    tasks: Vec<JoinHandle<u64>>,
+    rollout: Option<RolloutRun>,
+}
+
+impl RunWorkload {
+    /// Starts the workload's clients (for a rollout: its sitesim, sites and blueprint first,
+    /// before any fault).
+    async fn start<B: Backend>(run: &Run<'_>, b: &B, rng: &mut StdRng) -> Result<RunWorkload> {
+        let mut w = RunWorkload {
+            reg_cfg: register::RegisterConfig::default(),
+            set_cfg: set_wl::SetConfig::default(),
+            stop: Stop::default(),
+            tasks: Vec::new(),
+            rollout: None,
+        };
+        let (h, endpoints) = (&run.h, &run.endpoints);
+        match run.spec.workload {
+            WorkloadKind::Register | WorkloadKind::Set => {
+                if run.spec.workload == WorkloadKind::Register {
+                    w.tasks.push(tokio::spawn(register::run(
+                        h.clone(),
+                        endpoints.clone(),
+                        w.reg_cfg.clone(),
+                        rng.random(),
+                        w.stop.clone(),
+                    )));
+                }
+                w.tasks.push(tokio::spawn(set_wl::run(
                     h.clone(),
                     endpoints.clone(),
-                    reg_cfg.clone(),
-                    rng.random(),
-                    stop.clone(),
+                    w.set_cfg.clone(),
+                    1_000_000,
+                    w.stop.clone(),
                 )));
             }
-            tasks.push(tokio::spawn(set_wl::run(
-                h.clone(),
-                endpoints.clone(),
-                set_cfg.clone(),
-                1_000_000,
-                stop.clone(),
-            )));
+            WorkloadKind::Rollout => {
+                let rollout = RolloutRun::start(run, b).await?;
+                let (wf4, endpoints, stop) =
+                    (rollout.wf4.clone(), endpoints.clone(), w.stop.clone());
+                w.tasks.push(tokio::spawn(async move {
+                    wf4.run(endpoints, 20, Duration::from_millis(400), stop)
+                        .await;
+                    0
+                }));
+                w.rollout = Some(rollout);
+            }
         }
-        WorkloadKind::Rollout => {
-            let listen = b.sitesim_listen()?;
-            let args = rollout::sitesim_args(spec.seed, spec.expect == Expect::Wf2Violation);
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let s = SiteSimProc::start_on(
-                &listen,
-                &dir.join("sitesim-journal.jsonl"),
-                &dir.join("sitesim.log"),
-                &args,
-            )
-            .context("starting moor-sitesim")?;
-            rollout::setup(&endpoints, &s.addr, &rollout_cfg)
-                .await
-                .context("rollout setup (blueprint and sites) before any fault")?;
-            sim = Some(s);
-            creators = Some(tokio::spawn(rollout::start_rollout(
-                h.clone(),
-                endpoints.clone(),
-                rollout_cfg.clone(),
-                2_000_000,
-                stop_creators.clone(),
-            )));
-            let (wf4, endpoints, stop) = (wf4.clone(), endpoints.clone(), stop.clone());
-            tasks.push(tokio::spawn(async move {
-                wf4.run(endpoints, 20, Duration::from_millis(400), stop)
-                    .await;
-                0
-            }));
+        Ok(w)
+    }
+
+    /// After the final heal: lets the rollout's creators finish (bounded), then stops every
+    /// client and waits for it.
+    async fn stop(&mut self) {
+        if let Some(rollout) = &mut self.rollout {
+            rollout.stop_creating().await;
+        }
+        self.stop.raise();
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
         }
     }
 
-    // The fault schedule.
-    let window = Duration::from_secs(spec.duration_secs);
+    /// Final reads, and for a rollout its checkers (WF1–WF5).
+    async fn finish<B: Backend>(
+        self,
+        run: &Run<'_>,
+        b: &mut B,
+        findings: &mut Findings,
+    ) -> Result<()> {
+        let final_timeout = Duration::from_secs(20);
+        let (h, endpoints) = (&run.h, &run.endpoints);
+        match self.rollout {
+            Some(rollout) => rollout.check(run, b, findings).await?,
+            None => {
+                if run.spec.workload == WorkloadKind::Register {
+                    register::final_reads(h, endpoints, &self.reg_cfg, 5_000_000, final_timeout)
+                        .await;
+                }
+                let op_timeout = self.set_cfg.op_timeout;
+                set_wl::final_read(h, endpoints, 6_000_000, op_timeout, final_timeout).await;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A rollout workload's own parts: its sitesim, the task that creates the rollout, and the WF4
+/// monitor.
+struct RolloutRun {
+    sim: SiteSimProc,
+    /// The rollout's creators run until every environment exists (bounded), not just for the
+    /// fault window, so every site gets its install.
+    creators: Option<JoinHandle<u64>>,
+    stop_creators: Stop,
+    wf4: rollout::Wf4Monitor,
+}
+
+impl RolloutRun {
+    async fn start<B: Backend>(run: &Run<'_>, b: &B) -> Result<RolloutRun> {
+        let spec = run.spec;
+        let config = rollout::RolloutConfig {
+            sites: spec.sites,
+            spread: Duration::from_secs(spec.duration_secs).mul_f64(0.4),
+            ..Default::default()
+        };
+        let listen = b.sitesim_listen()?;
+        let args = rollout::sitesim_args(spec.seed, spec.expect == Expect::Wf2Violation);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let sim = SiteSimProc::start_on(
+            &listen,
+            &run.dir.join("sitesim-journal.jsonl"),
+            &run.dir.join("sitesim.log"),
+            &args,
+        )
+        .context("starting moor-sitesim")?;
+        rollout::setup(&run.endpoints, &sim.addr, &config)
+            .await
+            .context("rollout setup (blueprint and sites) before any fault")?;
+        let stop_creators = Stop::default();
+        let creators = tokio::spawn(rollout::start_rollout(
+            run.h.clone(),
+            run.endpoints.clone(),
+            config,
+            2_000_000,
+            stop_creators.clone(),
+        ));
+        Ok(RolloutRun {
+            sim,
+            creators: Some(creators),
+            stop_creators,
+            wf4: rollout::Wf4Monitor::default(),
+        })
+    }
+
+    /// Gives the creators 30 s more to finish, then stops them.
+    async fn stop_creating(&mut self) {
+        if let Some(mut c) = self.creators.take() {
+            if tokio::time::timeout(Duration::from_secs(30), &mut c)
+                .await
+                .is_err()
+            {
+                self.stop_creators.raise();
+                let _ = c.await;
+            }
+        }
+    }
+
+    /// Waits for every execution to end, stops the members and the sitesim (which flushes its
+    /// journal), and checks WF1–WF5. For the WF6 control, WF2 violations are the pass.
+    async fn check<B: Backend>(
+        self,
+        run: &Run<'_>,
+        b: &mut B,
+        findings: &mut Findings,
+    ) -> Result<()> {
+        let (execs, envs, wf1) =
+            rollout::finish(&run.h, &run.endpoints, 7_000_000, Duration::from_secs(90)).await?;
+        let journal = self.sim.journal.clone();
+        // The sitesim's graceful shutdown waits for its client connections: stop the
+        // members first (everything they recorded has been read above).
+        for id in b.running() {
+            b.kill(id)?;
+        }
+        self.sim
+            .stop_within(Duration::from_secs(20))
+            .context("stopping moor-sitesim (flushes the journal)")?;
+        let v = rollout::verdict(&journal, &execs, envs, wf1, &self.wf4)?;
+        match run.spec.expect {
+            Expect::Clean => {
+                if !v.ok {
+                    findings.violations.push(rollout_violation(&v));
+                }
+            }
+            Expect::Wf2Violation => {
+                // The control passes when the checker sees the duplicates.
+                if v.wf2 == 0 {
+                    findings.problems.push(format!(
+                        "WF6 negative control: the sitesim ran with fencing and dedupe off, yet the journal checker reported no WF2 violation ({} steps done). Either no step was re-dispatched (the fault missed the in-flight window) or the checker is broken: inspect {}",
+                        v.steps_done,
+                        journal.display()
+                    ));
+                }
+                findings.expected_violations += v.wf2 + v.wf3 + v.wf5;
+            }
+        }
+        findings.verdicts.insert("rollout".into(), json!(v));
+        Ok(())
+    }
+}
+
+/// One line for a rollout that broke WF1–WF5: the counts, the journal verdict and the first
+/// WF1 and WF4 findings.
+fn rollout_violation(v: &rollout::RolloutVerdict) -> String {
+    format!(
+        "rollout: WF1 {} WF2 {} WF3 {} WF4 {} WF5 {}: {}{}{}",
+        v.wf1_violations.len(),
+        v.wf2,
+        v.wf3,
+        v.wf4_violations.len(),
+        v.wf5,
+        v.journal,
+        v.wf1_violations
+            .first()
+            .map(|s| format!("\n  {s}"))
+            .unwrap_or_default(),
+        v.wf4_violations
+            .first()
+            .map(|s| format!("\n  {s}"))
+            .unwrap_or_default(),
+    )
+}
+
+/// Injects faults on the schedule drawn from the seed until the run's duration is over;
+/// returns what each fault did.
+async fn inject_faults<B: Backend>(
+    run: &Run<'_>,
+    b: &mut B,
+    rng: &mut StdRng,
+) -> Vec<NemesisEvent> {
+    let mut events = Vec::new();
+    let window = Duration::from_secs(run.spec.duration_secs);
     let begin = Instant::now();
     while begin.elapsed() < window {
         let quiet = Duration::from_millis(rng.random_range(300..1200));
@@ -340,7 +561,7 @@ async fn run_on<B: Backend>(
         if begin.elapsed() >= window {
             break;
         }
-        let active = nemesis::inject(spec.nemesis, &mut b, &mut rng, &h).await;
+        let active = nemesis::inject(run.spec.nemesis, b, rng, &run.h).await;
         eprintln!(
             "  nemesis {} {:?}: {}",
             active.event.name, active.event.status, active.event.detail
@@ -351,140 +572,111 @@ async fn run_on<B: Backend>(
             let hold = Duration::from_millis(rng.random_range(1200..2600));
             tokio::time::sleep(hold).await;
         }
-        let event = active.heal(&mut b, &h).await;
-        endpoints.set(b.members().iter().map(|id| b.client_addr(*id)).collect());
+        let event = active.heal(b, &run.h).await;
+        run.endpoints.set(client_addrs(b));
         let skipped = event.status == FaultStatus::Skipped;
         events.push(event);
-        if skipped && spec.nemesis != NemesisKind::Mixed {
+        if skipped && run.spec.nemesis != NemesisKind::Mixed {
             // The same fault would be skipped again; let the workload run fault-free.
             tokio::time::sleep(window.saturating_sub(begin.elapsed())).await;
             break;
         }
     }
+    events
+}
 
-    // Heal everything, then measure how long until a write succeeds.
-    let heal_start = h.now_ns();
-    let healed = nemesis::heal_all(&mut b).await;
-    events.push(NemesisEvent {
+/// The final heal and how the cluster came back from it.
+struct Heal {
+    /// What the final heal did, or why it failed.
+    outcome: Result<String, String>,
+    event: NemesisEvent,
+    /// From the heal to the first successful write; `None` if none within the heal bound.
+    first_write_after: Option<Duration>,
+}
+
+/// Heals everything, then measures how long until a write succeeds.
+async fn heal_all<B: Backend>(run: &Run<'_>, b: &mut B) -> Heal {
+    let heal_start = run.h.now_ns();
+    let outcome = nemesis::heal_all(b).await;
+    let event = NemesisEvent {
         name: "heal-all".into(),
-        detail: match &healed {
+        detail: match &outcome {
             Ok(d) => format!("final heal: {d}"),
             Err(e) => format!("final heal failed: {e}"),
         },
-        status: if healed.is_ok() {
+        status: if outcome.is_ok() {
             FaultStatus::Installed
         } else {
             FaultStatus::Indeterminate
         },
         start_ns: heal_start,
-        end_ns: Some(h.now_ns()),
-    });
-    endpoints.set(b.members().iter().map(|id| b.client_addr(*id)).collect());
-    let bound = Duration::from_secs(spec.heal_bound_secs);
-    let heal_secs = heal_probe(&endpoints, bound).await;
-    result.heal_secs = heal_secs.map(|d| d.as_secs_f64());
-    // The workload keeps going through the heal, so its clients see the recovery too.
-    if let Some(mut c) = creators {
-        if tokio::time::timeout(Duration::from_secs(30), &mut c)
-            .await
-            .is_err()
-        {
-            stop_creators.raise();
-            let _ = c.await;
-        }
+        end_ns: Some(run.h.now_ns()),
+    };
+    run.endpoints.set(client_addrs(b));
+    let bound = Duration::from_secs(run.spec.heal_bound_secs);
+    let first_write_after = heal_probe(&run.endpoints, bound).await;
+    Heal {
+        outcome,
+        event,
+        first_write_after,
     }
-    stop.raise();
-    for t in tasks {
-        let _ = t.await;
-    }
+}
 
-    // Final reads and checks.
-    let mut verdicts = serde_json::Map::new();
-    let mut violations = Vec::new();
-    verdicts.insert("spec".into(), json!(spec));
-    verdicts.insert("reproduce".into(), json!(spec.command()));
-    verdicts.insert("backend".into(), json!(b.kind()));
-    verdicts.insert(
-        "network_faults".into(),
-        json!(b
-            .network_faults_unavailable()
-            .map(|r| format!("unavailable: {r}"))
-            .unwrap_or_else(|| "network namespaces + iptables".into())),
-    );
-    verdicts.insert(
-        "heal".into(),
-        json!({
-            "ok": heal_secs.is_some(),
-            "bound_secs": spec.heal_bound_secs,
-            "first_write_after_heal_secs": result.heal_secs,
-            "final_heal": healed.clone().unwrap_or_else(|e| e),
-        }),
-    );
-    if heal_secs.is_none() {
-        violations.push(format!(
-            "heal: no write succeeded within {bound:?} after the last fault was removed"
-        ));
-    }
-    let final_timeout = Duration::from_secs(20);
-    match spec.workload {
-        WorkloadKind::Register | WorkloadKind::Set => {
-            if spec.workload == WorkloadKind::Register {
-                register::final_reads(&h, &endpoints, &reg_cfg, 5_000_000, final_timeout).await;
-            }
-            set_wl::final_read(&h, &endpoints, 6_000_000, set_cfg.op_timeout, final_timeout).await;
-        }
-        WorkloadKind::Rollout => {
-            let (execs, envs, wf1) =
-                rollout::finish(&h, &endpoints, 7_000_000, Duration::from_secs(90)).await?;
-            let s = sim.take().context("sitesim")?;
-            let journal = s.journal.clone();
-            // The sitesim's graceful shutdown waits for its client connections: stop the
-            // members first (everything they recorded has been read above).
-            for id in b.running() {
-                b.kill(id)?;
-            }
-            s.stop_within(Duration::from_secs(20))
-                .context("stopping moor-sitesim (flushes the journal)")?;
-            let v = rollout::verdict(&journal, &execs, envs, wf1, &wf4)?;
-            match spec.expect {
-                Expect::Clean => {
-                    if !v.ok {
-                        violations.push(format!(
-                            "rollout: WF1 {} WF2 {} WF3 {} WF4 {} WF5 {}: {}{}{}",
-                            v.wf1_violations.len(),
-                            v.wf2,
-                            v.wf3,
-                            v.wf4_violations.len(),
-                            v.wf5,
-                            v.journal,
-                            v.wf1_violations
-                                .first()
-                                .map(|s| format!("\n  {s}"))
-                                .unwrap_or_default(),
-                            v.wf4_violations
-                                .first()
-                                .map(|s| format!("\n  {s}"))
-                                .unwrap_or_default(),
-                        ));
-                    }
-                }
-                Expect::Wf2Violation => {
-                    // The control passes when the checker sees the duplicates.
-                    if v.wf2 == 0 {
-                        result.problems.push(format!(
-                            "WF6 negative control: the sitesim ran with fencing and dedupe off, yet the journal checker reported no WF2 violation ({} steps done). Either no step was re-dispatched (the fault missed the in-flight window) or the checker is broken: inspect {}",
-                            v.steps_done,
-                            journal.display()
-                        ));
-                    }
-                    result.violations += v.wf2 + v.wf3 + v.wf5;
-                }
-            }
-            verdicts.insert("rollout".into(), json!(v));
-        }
-    }
+/// What the checks of one run found.
+struct Findings {
+    /// The content of verdicts.json.
+    verdicts: serde_json::Map<String, serde_json::Value>,
+    /// Broken invariants; each is also a problem of the run.
+    violations: Vec<String>,
+    /// Problems that are not invariant violations (a negative control that saw nothing).
+    problems: Vec<String>,
+    /// Violations a negative control found, where they are expected.
+    expected_violations: usize,
+}
 
-    let ops = h.ops();
+impl Findings {
+    /// Starts the verdicts with the run's description and the heal's check.
+    fn new<B: Backend>(run: &Run<'_>, b: &B, heal: &Heal, heal_secs: Option<f64>) -> Findings {
+        let spec = run.spec;
+        let mut verdicts = serde_json::Map::new();
+        let mut violations = Vec::new();
+        verdicts.insert("spec".into(), json!(spec));
+        verdicts.insert("reproduce".into(), json!(spec.command()));
+        verdicts.insert("backend".into(), json!(b.kind()));
+        verdicts.insert(
+            "network_faults".into(),
+            json!(b
+                .network_faults_unavailable()
+                .map(|r| format!("unavailable: {r}"))
+                .unwrap_or_else(|| "network namespaces + iptables".into())),
+        );
+        verdicts.insert(
+            "heal".into(),
+            json!({
+                "ok": heal.first_write_after.is_some(),
+                "bound_secs": spec.heal_bound_secs,
+                "first_write_after_heal_secs": heal_secs,
+                "final_heal": heal.outcome.clone().unwrap_or_else(|e| e),
+            }),
+        );
+        if heal.first_write_after.is_none() {
+            let bound = Duration::from_secs(spec.heal_bound_secs);
+            violations.push(format!(
+                "heal: no write succeeded within {bound:?} after the last fault was removed"
+            ));
+        }
+        Findings {
+            verdicts,
+            violations,
+            problems: Vec::new(),
+            expected_violations: 0,
+        }
+    }
+}
+
+/// Per-key linearizability of the register operations, and acknowledged-write durability of
+/// the set and rollout keys.
+fn check_history(ops: &[Op], findings: &mut Findings) {
     let reg_ops: Vec<Op> = ops
         .iter()
         .filter(|o| matches!(o.kind, OpKind::Read | OpKind::Write | OpKind::Cas))
@@ -493,14 +685,14 @@ async fn run_on<B: Backend>(
     if !reg_ops.is_empty() {
         let lin = linearizable::check_registers(&reg_ops);
         if !lin.ok {
-            violations.push(format!(
+            findings.violations.push(format!(
                 "linearizability: violating keys {:?}, undecided keys {:?}: {}",
                 lin.violating_keys,
                 lin.indeterminate_keys,
                 lin.first_violation.clone().unwrap_or_default()
             ));
         }
-        verdicts.insert("linearizable".into(), json!(lin));
+        findings.verdicts.insert("linearizable".into(), json!(lin));
     }
     for key in [set_wl::SET_KEY, rollout::ROLLOUT_KEY] {
         let key_ops: Vec<Op> = ops
@@ -513,35 +705,33 @@ async fn run_on<B: Backend>(
         }
         let v = set::check_set(&key_ops);
         if !v.ok {
-            violations.push(format!(
+            findings.violations.push(format!(
                 "acknowledged writes ({key}): lost {:?}, unexpected {:?}, errors {:?}",
                 v.lost, v.unexpected, v.errors
             ));
         }
-        verdicts.insert(format!("set:{key}"), json!(v));
+        findings.verdicts.insert(format!("set:{key}"), json!(v));
     }
+}
 
-    // Counts.
-    let c = &mut result.counts;
-    c.operations = ops.len();
-    for o in &ops {
-        match o.effective_outcome() {
-            crate::history::Outcome::Ok => c.ok += 1,
-            crate::history::Outcome::Fail => c.failed += 1,
-            crate::history::Outcome::Unknown => c.unknown += 1,
-        }
-    }
-    for e in &events {
-        if e.name == "heal-all" {
-            continue;
-        }
-        match e.status {
-            FaultStatus::Installed => c.faults_installed += 1,
-            FaultStatus::Skipped => c.faults_skipped += 1,
-            FaultStatus::Indeterminate => c.faults_indeterminate += 1,
-        }
-    }
-    result.violations += violations.len();
+/// Settles the run's result from `findings` and writes the report directory; keeps the
+/// members' data and logs when the run failed.
+fn report<B: Backend>(
+    run: &Run<'_>,
+    b: &mut B,
+    result: &mut RunResult,
+    findings: Findings,
+    ops: &[Op],
+    events: &[NemesisEvent],
+) -> Result<()> {
+    let Findings {
+        mut verdicts,
+        violations,
+        problems,
+        expected_violations,
+    } = findings;
+    result.violations += expected_violations + violations.len();
+    result.problems.extend(problems);
     result.problems.extend(violations.iter().cloned());
     verdicts.insert("violations".into(), json!(violations));
     verdicts.insert(
@@ -554,7 +744,7 @@ async fn run_on<B: Backend>(
         let kept = b.keep_evidence();
         verdicts.insert("cluster_dir".into(), json!(kept));
     }
-    crate::report::write_report(dir, &ops, &events, &serde_json::Value::Object(verdicts))
+    crate::report::write_report(run.dir, ops, events, &serde_json::Value::Object(verdicts))
         .context("writing the report")?;
     Ok(())
 }
@@ -668,6 +858,46 @@ pub fn planted_stale_read_control() -> (bool, String) {
     (!v.ok && !v.violating_keys.is_empty(), said)
 }
 
+/// Runs the planted stale-read control and prints its line; returns whether it passed.
+fn print_planted_stale_read_control() -> bool {
+    let (planted_ok, said) = planted_stale_read_control();
+    println!(
+        "control planted-stale-read: {} (checker: {})",
+        if planted_ok {
+            "REJECTED as it must be, PASS"
+        } else {
+            "ACCEPTED, FAIL"
+        },
+        said.lines().next().unwrap_or("")
+    );
+    planted_ok
+}
+
+/// The one line a profile prints for run `n` of `of`.
+fn print_run(n: usize, of: usize, r: &RunResult, is_control: bool) {
+    let spec = &r.spec;
+    println!(
+        "run {}/{} {} {} seed={} {} heal={} violations={} {:.1}s {}",
+        n,
+        of,
+        spec.nemesis.name(),
+        spec.workload.name(),
+        spec.seed,
+        r.counts,
+        r.heal_secs
+            .map(|s| format!("{s:.2}s"))
+            .unwrap_or_else(|| "none".into()),
+        r.violations,
+        r.wall_secs,
+        match (is_control, r.passed) {
+            (true, true) => "CONTROL PASS (WF2 reported as it must be)",
+            (true, false) => "CONTROL FAIL",
+            (false, true) => "PASS",
+            (false, false) => "FAIL",
+        }
+    );
+}
+
 /// Totals over a profile.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct Totals {
@@ -692,22 +922,13 @@ pub async fn run_profile(name: &str, specs: &[RunSpec], report_root: &Path) -> (
         specs.len(),
         report_root.display()
     );
-    let (planted_ok, said) = planted_stale_read_control();
+    let planted_ok = print_planted_stale_read_control();
     t.controls += 1;
     if planted_ok {
         t.controls_passed += 1;
     } else {
         failures.push("planted stale-read control: the linearizability checker accepted a stale read; it is broken".to_string());
     }
-    println!(
-        "control planted-stale-read: {} (checker: {})",
-        if planted_ok {
-            "REJECTED as it must be, PASS"
-        } else {
-            "ACCEPTED, FAIL"
-        },
-        said.lines().next().unwrap_or("")
-    );
     for (i, spec) in specs.iter().enumerate() {
         let r = run_one(spec, report_root).await;
         let is_control = spec.expect != Expect::Clean;
@@ -720,26 +941,7 @@ pub async fn run_profile(name: &str, specs: &[RunSpec], report_root: &Path) -> (
         } else {
             t.violations += r.violations;
         }
-        println!(
-            "run {}/{} {} {} seed={} {} heal={} violations={} {:.1}s {}",
-            i + 1,
-            specs.len(),
-            spec.nemesis.name(),
-            spec.workload.name(),
-            spec.seed,
-            r.counts,
-            r.heal_secs
-                .map(|s| format!("{s:.2}s"))
-                .unwrap_or_else(|| "none".into()),
-            r.violations,
-            r.wall_secs,
-            match (is_control, r.passed) {
-                (true, true) => "CONTROL PASS (WF2 reported as it must be)",
-                (true, false) => "CONTROL FAIL",
-                (false, true) => "PASS",
-                (false, false) => "FAIL",
-            }
-        );
+        print_run(i + 1, specs.len(), &r, is_control);
         if !r.passed {
             for p in &r.problems {
                 println!("    {p}");
