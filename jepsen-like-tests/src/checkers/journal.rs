@@ -165,9 +165,26 @@ pub fn check_file(path: &Path, done_steps: &[DoneStep]) -> Result<Verdict, Journ
 /// done. Violations come out grouped by check, each group in a stable order.
 pub fn check(lines: &[JournalLine], done_steps: &[DoneStep]) -> Verdict {
     let mut stats = JournalStats::default();
-    let mut violations = Vec::new();
-    // (execution, step, site) → indexes into `lines` of its apply/delete lines.
-    let mut by_key: HashMap<Key<'_>, Vec<usize>> = HashMap::new();
+    let (by_key, wf3) = index_and_check_fencing(lines, &mut stats);
+    let mut violations = check_at_most_once(lines, &by_key);
+    violations.extend(wf3);
+    violations.extend(check_no_phantom_completion(
+        lines, &by_key, done_steps, &mut stats,
+    ));
+    Verdict { violations, stats }
+}
+
+/// (execution, step, site) → indexes into the lines of its apply/delete lines.
+type ByKey<'a> = HashMap<Key<'a>, Vec<usize>>;
+
+/// One pass over the apply and delete lines: counts them into `stats`, indexes them by key,
+/// and returns that index with the WF3 violations (per site, a token accepted below one
+/// accepted on an earlier line).
+fn index_and_check_fencing<'a>(
+    lines: &'a [JournalLine],
+    stats: &mut JournalStats,
+) -> (ByKey<'a>, Vec<Violation>) {
+    let mut by_key: ByKey<'a> = HashMap::new();
     // site → index of the line that accepted the highest token so far.
     let mut highest: HashMap<&str, usize> = HashMap::new();
     let mut wf3 = Vec::new();
@@ -218,7 +235,12 @@ pub fn check(lines: &[JournalLine], done_steps: &[DoneStep]) -> Verdict {
         .collect::<BTreeSet<_>>()
         .len();
     stats.keys = by_key.len();
+    (by_key, wf3)
+}
 
+/// WF2: keys with more than one `applied` line, in key order.
+fn check_at_most_once(lines: &[JournalLine], by_key: &ByKey<'_>) -> Vec<Violation> {
+    let mut violations = Vec::new();
     let mut keys: Vec<&Key<'_>> = by_key.keys().collect();
     keys.sort();
     for key in keys {
@@ -240,8 +262,18 @@ pub fn check(lines: &[JournalLine], done_steps: &[DoneStep]) -> Verdict {
             });
         }
     }
-    violations.extend(wf3);
+    violations
+}
 
+/// WF5: done steps without an `applied` or `duplicate` line for their key, in step order;
+/// counts the done and confirmed steps into `stats`.
+fn check_no_phantom_completion(
+    lines: &[JournalLine],
+    by_key: &ByKey<'_>,
+    done_steps: &[DoneStep],
+    stats: &mut JournalStats,
+) -> Vec<Violation> {
+    let mut violations = Vec::new();
     let done: BTreeSet<&DoneStep> = done_steps.iter().collect();
     stats.done_steps = done.len();
     for d in done {
@@ -268,7 +300,7 @@ pub fn check(lines: &[JournalLine], done_steps: &[DoneStep]) -> Verdict {
             lines: seen.iter().map(|&i| lines[i].clone()).collect(),
         });
     }
-    Verdict { violations, stats }
+    violations
 }
 
 #[cfg(test)]
