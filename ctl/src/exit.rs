@@ -52,6 +52,15 @@ impl Exit {
         }
     }
 
+    /// The exit code for a failed call: the client has already retried what it may retry.
+    pub fn of_rpc(err: &RpcError) -> Exit {
+        match err {
+            RpcError::Unavailable { .. } => Exit::Unavailable,
+            RpcError::OutcomeUnknown { .. } => Exit::OutcomeUnknown,
+            RpcError::Rejected { status, .. } => Exit::from_grpc(status.code()),
+        }
+    }
+
     /// The exit code for an error that ends moorctl: the first cause in the chain that
     /// carries one decides; anything else (I/O, formatting) is a plain error.
     pub fn of_error(err: &anyhow::Error) -> Exit {
@@ -60,7 +69,7 @@ impl Exit {
                 if let Some(f) = e.downcast_ref::<Failure>() {
                     Some(f.exit)
                 } else {
-                    e.downcast_ref::<RpcError>().map(RpcError::exit)
+                    e.downcast_ref::<RpcError>().map(Exit::of_rpc)
                 }
             })
             .unwrap_or(Exit::Error)
@@ -153,6 +162,25 @@ mod tests {
         ] {
             assert_eq!(Exit::from_grpc(code), Exit::Error, "{code:?}");
         }
+    }
+
+    #[test]
+    fn failed_calls() {
+        let unavailable = RpcError::Unavailable {
+            attempts: vec!["a:1: cannot connect: connection refused".into()],
+        };
+        assert_eq!(Exit::of_rpc(&unavailable), Exit::Unavailable);
+        let unknown = RpcError::OutcomeUnknown {
+            endpoint: "a:1".into(),
+            detail: "no answer within 10000 ms".into(),
+            check: "moorctl var get k".into(),
+        };
+        assert_eq!(Exit::of_rpc(&unknown), Exit::OutcomeUnknown);
+        let rejected = RpcError::Rejected {
+            endpoint: "a:1".into(),
+            status: tonic::Status::not_found("member 9 not found"),
+        };
+        assert_eq!(Exit::of_rpc(&rejected), Exit::NotFound);
     }
 
     #[test]

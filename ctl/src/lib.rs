@@ -14,10 +14,8 @@ pub mod exit;
 pub mod output;
 pub mod progress;
 pub mod rollout_cli;
-pub mod rollout_client;
 pub mod rollout_commands;
 pub mod watch;
-pub mod workflow_client;
 pub mod workflow_commands;
 pub mod workflow_views;
 

@@ -17,11 +17,10 @@ use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::cli::OutputFormat;
-use crate::client::{Client, RpcError};
+use crate::client::{Client, RolloutOp, RpcError};
 use crate::exit::{Exit, Failure};
 use crate::output::{self, escape_controls, fields, grid, View};
 use crate::rollout_cli::{GroupCommand, GroupKindArg, RolloutCommand, RolloutStartArgs};
-use crate::rollout_client::RolloutOp;
 use crate::workflow_commands::inputs_json;
 use crate::workflow_views::utc;
 

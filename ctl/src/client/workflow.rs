@@ -1,52 +1,25 @@
-//! The workflow API (`moor_proto::workflow`) on [`Client`]: blueprints, sites, environments,
-//! executions, and opening the execution watch stream.
+//! The calls of `WorkflowApi`: blueprints, sites, environments, executions, and opening the
+//! execution watch stream.
 //!
-//! The retry rules are those of `client.rs`: reads are retried anywhere; a write is retried
-//! only when it certainly was not applied, and otherwise ends with
-//! [`RpcError::OutcomeUnknown`] naming the command that shows what happened. None of these
-//! writes is idempotent on the server except `ApplyBlueprint` (the same source makes no new
-//! revision) and `PutSite` (the same site twice is the same site), so this matters.
-
-use std::future::Future;
-use std::time::Duration;
+//! None of these writes is idempotent on the server except `ApplyBlueprint` (the same source
+//! makes no new revision) and `PutSite` (the same site twice is the same site), so each
+//! write names the command that shows whether it happened.
 
 use moor_proto::workflow as pb;
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
+use std::time::Duration;
 use tokio::time::Instant;
 use tonic::transport::Channel;
-use tonic::{Response, Status, Streaming};
+use tonic::Streaming;
 
-use crate::client::{request, Access, Client, RpcError, Targets, MAX_RESPONSE_BYTES};
+use super::{Call, Client, RpcError};
 
-/// The workflow API on a channel.
-fn wf(channel: Channel) -> WorkflowApiClient<Channel> {
-    WorkflowApiClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES)
-}
+type Api = WorkflowApiClient<Channel>;
 
 /// The shortest deadline a watch stream is opened with.
 const MIN_WATCH_REQUEST: Duration = Duration::from_millis(100);
 
 impl Client {
-    /// One workflow call with failover: `send` makes one attempt with a client and the
-    /// request carrying the attempt's deadline.
-    async fn workflow<Req, Resp, F, Fut>(
-        &mut self,
-        access: Access,
-        check: &str,
-        message: Req,
-        send: F,
-    ) -> Result<Resp, RpcError>
-    where
-        Req: Clone,
-        F: Fn(WorkflowApiClient<Channel>, tonic::Request<Req>) -> Fut,
-        Fut: Future<Output = Result<Response<Resp>, Status>>,
-    {
-        self.call(access, Targets::All, check, |channel, t| {
-            send(wf(channel), request(message.clone(), t))
-        })
-        .await
-    }
-
     /// Creates a new revision of a blueprint (none when the source equals the latest one).
     /// `check` is the command that shows whether it was applied.
     pub async fn apply_blueprint(
@@ -56,7 +29,7 @@ impl Client {
         check: &str,
     ) -> Result<pb::ApplyBlueprintResponse, RpcError> {
         let msg = pb::ApplyBlueprintRequest { source_name, yaml };
-        self.workflow(Access::Write, check, msg, |mut c, r| async move {
+        self.call(Call::write(check), msg, |mut c: Api, r| async move {
             c.apply_blueprint(r).await
         })
         .await
@@ -68,7 +41,7 @@ impl Client {
         stale: bool,
     ) -> Result<pb::ListBlueprintsResponse, RpcError> {
         let msg = pb::ListBlueprintsRequest { stale };
-        self.workflow(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.list_blueprints(r).await
         })
         .await
@@ -86,7 +59,7 @@ impl Client {
             revision,
             stale,
         };
-        self.workflow(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.get_blueprint(r).await
         })
         .await
@@ -96,7 +69,7 @@ impl Client {
     pub async fn put_site(&mut self, site: pb::Site) -> Result<pb::PutSiteResponse, RpcError> {
         let check = format!("moorctl site show {}", site.name);
         let msg = pb::PutSiteRequest { site: Some(site) };
-        self.workflow(Access::Write, &check, msg, |mut c, r| async move {
+        self.call(Call::write(&check), msg, |mut c: Api, r| async move {
             c.put_site(r).await
         })
         .await
@@ -105,7 +78,7 @@ impl Client {
     /// Every site.
     pub async fn list_sites(&mut self, stale: bool) -> Result<pb::ListSitesResponse, RpcError> {
         let msg = pb::ListSitesRequest { stale };
-        self.workflow(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.list_sites(r).await
         })
         .await
@@ -114,7 +87,7 @@ impl Client {
     /// One site.
     pub async fn get_site(&mut self, name: String, stale: bool) -> Result<pb::Site, RpcError> {
         let msg = pb::GetSiteRequest { name, stale };
-        self.workflow(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.get_site(r).await
         })
         .await
@@ -126,7 +99,7 @@ impl Client {
         msg: pb::CreateEnvironmentRequest,
     ) -> Result<pb::ExecutionRef, RpcError> {
         let check = format!("moorctl env show {}", msg.name);
-        self.workflow(Access::Write, &check, msg, |mut c, r| async move {
+        self.call(Call::write(&check), msg, |mut c: Api, r| async move {
             c.create_environment(r).await
         })
         .await
@@ -144,7 +117,7 @@ impl Client {
             status,
             stale,
         };
-        self.workflow(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.list_environments(r).await
         })
         .await
@@ -157,7 +130,7 @@ impl Client {
         stale: bool,
     ) -> Result<pb::Environment, RpcError> {
         let msg = pb::GetEnvironmentRequest { name, stale };
-        self.workflow(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.get_environment(r).await
         })
         .await
@@ -169,7 +142,7 @@ impl Client {
         msg: pb::StartExecutionRequest,
     ) -> Result<pb::ExecutionRef, RpcError> {
         let check = format!("moorctl exec list --env {}", msg.environment);
-        self.workflow(Access::Write, &check, msg, |mut c, r| async move {
+        self.call(Call::write(&check), msg, |mut c: Api, r| async move {
             c.start_execution(r).await
         })
         .await
@@ -182,7 +155,7 @@ impl Client {
         stale: bool,
     ) -> Result<pb::ListExecutionsResponse, RpcError> {
         let msg = pb::ListExecutionsRequest { environment, stale };
-        self.workflow(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.list_executions(r).await
         })
         .await
@@ -195,7 +168,7 @@ impl Client {
         stale: bool,
     ) -> Result<pb::Execution, RpcError> {
         let msg = pb::GetExecutionRequest { id, stale };
-        self.workflow(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.get_execution(r).await
         })
         .await
@@ -205,7 +178,7 @@ impl Client {
     pub async fn resume_execution(&mut self, id: String) -> Result<pb::ExecutionRef, RpcError> {
         let check = format!("moorctl exec show {id}");
         let msg = pb::ExecutionActionRequest { id };
-        self.workflow(Access::Write, &check, msg, |mut c, r| async move {
+        self.call(Call::write(&check), msg, |mut c: Api, r| async move {
             c.resume_execution(r).await
         })
         .await
@@ -215,7 +188,7 @@ impl Client {
     pub async fn cancel_execution(&mut self, id: String) -> Result<pb::ExecutionRef, RpcError> {
         let check = format!("moorctl exec show {id}");
         let msg = pb::ExecutionActionRequest { id };
-        self.workflow(Access::Write, &check, msg, |mut c, r| async move {
+        self.call(Call::write(&check), msg, |mut c: Api, r| async move {
             c.cancel_execution(r).await
         })
         .await
@@ -228,7 +201,7 @@ impl Client {
             environment,
             retry: None,
         };
-        self.workflow(Access::Write, &check, msg, |mut c, r| async move {
+        self.call(Call::write(&check), msg, |mut c: Api, r| async move {
             c.rollback(r).await
         })
         .await
@@ -238,22 +211,20 @@ impl Client {
     /// usual failover (bounded by `--timeout-ms`); returns the stream and the endpoint
     /// serving it. The stream itself may run until `until`, the end of the whole watch: the
     /// per-attempt deadline bounds only the wait for the member's first answer.
-    pub(crate) async fn open_watch(
+    pub async fn open_watch(
         &mut self,
         id: &str,
         start: usize,
         until: Instant,
     ) -> Result<(Streaming<pb::Execution>, usize), RpcError> {
         let msg = pb::WatchExecutionRequest { id: id.to_string() };
-        let check = format!("moorctl exec show {id}");
-        self.call_from(start, Access::Read, Targets::All, &check, |channel, _| {
-            let mut r = tonic::Request::new(msg.clone());
+        self.call_from(start, Call::read(), msg, |mut c: Api, mut r| {
             r.set_timeout(
                 until
                     .saturating_duration_since(Instant::now())
                     .max(MIN_WATCH_REQUEST),
             );
-            async move { wf(channel).watch_execution(r).await }
+            async move { c.watch_execution(r).await }
         })
         .await
     }

@@ -1,19 +1,12 @@
-//! The rollout API (`moor_proto::rollout`) on [`Client`]: groups and rollouts, with the
-//! retry rules of `client.rs` (reads anywhere; a write only when it certainly was not
-//! applied, else [`RpcError::OutcomeUnknown`] naming the command that shows what happened).
-
-use std::future::Future;
+//! The calls of `RolloutApi`: groups and rollouts.
 
 use moor_proto::rollout as pb;
 use moor_proto::rollout::rollout_api_client::RolloutApiClient;
 use tonic::transport::Channel;
-use tonic::{Response, Status};
 
-use crate::client::{request, Access, Client, RpcError, Targets, MAX_RESPONSE_BYTES};
+use super::{Call, Client, RpcError};
 
-fn api(channel: Channel) -> RolloutApiClient<Channel> {
-    RolloutApiClient::new(channel).max_decoding_message_size(MAX_RESPONSE_BYTES)
-}
+type Api = RolloutApiClient<Channel>;
 
 /// A rollout control operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +19,7 @@ pub enum RolloutOp {
 }
 
 impl RolloutOp {
+    /// The verb for messages: "cannot {verb} rollout r3".
     pub fn verb(self) -> &'static str {
         match self {
             RolloutOp::Pause => "pause",
@@ -38,72 +32,60 @@ impl RolloutOp {
 }
 
 impl Client {
-    async fn rollout_api<Req, Resp, F, Fut>(
-        &mut self,
-        access: Access,
-        check: &str,
-        message: Req,
-        send: F,
-    ) -> Result<Resp, RpcError>
-    where
-        Req: Clone,
-        F: Fn(RolloutApiClient<Channel>, tonic::Request<Req>) -> Fut,
-        Fut: Future<Output = Result<Response<Resp>, Status>>,
-    {
-        self.call(access, Targets::All, check, |channel, t| {
-            send(api(channel), request(message.clone(), t))
-        })
-        .await
-    }
-
+    /// Creates or replaces a group.
     pub async fn put_group(&mut self, group: pb::Group) -> Result<pb::PutGroupResponse, RpcError> {
         let check = format!("moorctl group show {}", group.name);
         let msg = pb::PutGroupRequest { group: Some(group) };
-        self.rollout_api(Access::Write, &check, msg, |mut c, r| async move {
+        self.call(Call::write(&check), msg, |mut c: Api, r| async move {
             c.put_group(r).await
         })
         .await
     }
 
+    /// One group, with how many sites or environments it selects now.
     pub async fn get_group(&mut self, name: String, stale: bool) -> Result<pb::Group, RpcError> {
         let msg = pb::GetGroupRequest { name, stale };
-        self.rollout_api(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.get_group(r).await
         })
         .await
     }
 
+    /// Every group.
     pub async fn list_groups(&mut self, stale: bool) -> Result<pb::ListGroupsResponse, RpcError> {
         let msg = pb::ListGroupsRequest { stale };
-        self.rollout_api(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.list_groups(r).await
         })
         .await
     }
 
+    /// Deletes a group.
     pub async fn delete_group(&mut self, name: String) -> Result<(), RpcError> {
-        let check = "moorctl group list".to_string();
         let msg = pb::DeleteGroupRequest { name };
-        self.rollout_api(Access::Write, &check, msg, |mut c, r| async move {
-            c.delete_group(r).await
-        })
+        self.call(
+            Call::write("moorctl group list"),
+            msg,
+            |mut c: Api, r| async move { c.delete_group(r).await },
+        )
         .await
         .map(|_| ())
     }
 
+    /// Starts a rollout.
     pub async fn start_rollout(
         &mut self,
         msg: pb::StartRolloutRequest,
     ) -> Result<pb::Rollout, RpcError> {
-        self.rollout_api(
-            Access::Write,
-            "moorctl rollout list",
+        self.call(
+            Call::write("moorctl rollout list"),
             msg,
-            |mut c, r| async move { c.start_rollout(r).await },
+            |mut c: Api, r| async move { c.start_rollout(r).await },
         )
         .await
     }
 
+    /// One rollout, with the targets `targets` selects ("": none, "all", or a target state).
     pub async fn get_rollout(
         &mut self,
         id: String,
@@ -117,23 +99,25 @@ impl Client {
             targets_offset: 0,
             targets_limit: 0,
         };
-        self.rollout_api(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.get_rollout(r).await
         })
         .await
     }
 
+    /// Every rollout, and the running total over all of them.
     pub async fn list_rollouts(
         &mut self,
         stale: bool,
     ) -> Result<pb::ListRolloutsResponse, RpcError> {
         let msg = pb::ListRolloutsRequest { stale };
-        self.rollout_api(Access::Read, "", msg, |mut c, r| async move {
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.list_rollouts(r).await
         })
         .await
     }
 
+    /// Pauses, resumes, cancels, approves or rolls back a rollout.
     pub async fn control_rollout(
         &mut self,
         id: String,
@@ -141,7 +125,7 @@ impl Client {
     ) -> Result<pb::Rollout, RpcError> {
         let check = format!("moorctl rollout show {id}");
         let msg = pb::RolloutActionRequest { id };
-        self.rollout_api(Access::Write, &check, msg, move |mut c, r| async move {
+        self.call(Call::write(&check), msg, move |mut c: Api, r| async move {
             match op {
                 RolloutOp::Pause => c.pause_rollout(r).await,
                 RolloutOp::Resume => c.resume_rollout(r).await,
@@ -153,6 +137,7 @@ impl Client {
         .await
     }
 
+    /// Changes how many targets of a rollout run at once.
     pub async fn set_rollout_parallel(
         &mut self,
         id: String,
@@ -163,12 +148,13 @@ impl Client {
             id,
             max_parallel: max_parallel as i64,
         };
-        self.rollout_api(Access::Write, &check, msg, |mut c, r| async move {
+        self.call(Call::write(&check), msg, |mut c: Api, r| async move {
             c.set_rollout_parallel(r).await
         })
         .await
     }
 
+    /// Sets the cap on targets running over all rollouts together.
     pub async fn set_rollout_limits(
         &mut self,
         max_parallel_total: u32,
@@ -176,11 +162,10 @@ impl Client {
         let msg = pb::SetRolloutLimitsRequest {
             max_parallel_total: max_parallel_total as i64,
         };
-        self.rollout_api(
-            Access::Write,
-            "moorctl rollout list",
+        self.call(
+            Call::write("moorctl rollout list"),
             msg,
-            |mut c, r| async move { c.set_rollout_limits(r).await },
+            |mut c: Api, r| async move { c.set_rollout_limits(r).await },
         )
         .await
     }
