@@ -30,13 +30,13 @@ use std::time::Duration;
 
 use anyhow::{bail, Result};
 use moor_proto::api::ClusterStatusResponse;
-use serde::Serialize;
 use tokio::time::Instant;
 use tonic::Code;
 
 use crate::cli::{MemberSpec, OutputFormat};
 use crate::client::{Client, RpcError};
-use crate::output::{self, grid, View};
+use crate::views::cluster::{BootstrapMember, BootstrapView};
+use crate::views::show;
 
 /// Deadline of one status or init call to one member; the whole command ends by
 /// `--timeout-ms`.
@@ -146,45 +146,6 @@ pub fn formed(
         ));
     }
     Ok(leader)
-}
-
-/// The result of `cluster bootstrap`.
-#[derive(Debug, Clone, Serialize)]
-pub struct BootstrapView {
-    /// Per listed member, what this run did there.
-    pub members: Vec<BootstrapMember>,
-    /// The leader once formed (`--wait`), else the leader known when bootstrap returned.
-    pub leader_id: Option<u64>,
-    pub term: Option<u64>,
-}
-
-/// One listed member in [`BootstrapView`].
-#[derive(Debug, Clone, Serialize)]
-pub struct BootstrapMember {
-    pub id: u64,
-    pub addr: String,
-    /// `initialised` (by this run), `already initialised`, `joined` (replicated to it),
-    /// `waiting` (no cluster state yet), `not reached`.
-    pub outcome: String,
-}
-
-impl View for BootstrapView {
-    fn table(&self) -> String {
-        let rows = self
-            .members
-            .iter()
-            .map(|m| vec![m.id.to_string(), m.addr.clone(), m.outcome.clone()])
-            .collect();
-        let leader = match (self.leader_id, self.term) {
-            (Some(l), Some(t)) => format!("cluster formed: leader {l}, term {t}"),
-            _ => "cluster initialised; no leader confirmed yet (use --wait to wait for one)"
-                .to_string(),
-        };
-        format!(
-            "{}\n\n{leader}",
-            grid(Some(&["ID", "ADDR", "OUTCOME"]), rows, &[0])
-        )
-    }
 }
 
 async fn probe(addr: &str) -> Probe {
@@ -357,7 +318,7 @@ pub async fn run(
         leader_id: leader,
         term,
     };
-    output::emit(&output::render(&view, format)?)
+    show(&view, format)
 }
 
 #[cfg(test)]

@@ -15,10 +15,10 @@ use moor_proto::api::ReadConsistency;
 use crate::cli::{CasArgs, Cli, ClusterCommand, Command, OutputFormat, PutArgs, VarCommand};
 use crate::client::{Client, LIST_PAGE_SIZE};
 use crate::exit::{Exit, Failure};
-use crate::output::{
-    self, CasView, DeleteView, GetView, InitView, KvView, ListView, MemberView, MembershipView,
-    PutView, StatusView, Value, View,
-};
+use crate::views::cluster::{InitView, MemberView, MembershipView, StatusView};
+use crate::views::show;
+use crate::views::value::Value;
+use crate::views::vars::{CasView, DeleteView, GetView, KvView, ListView, PutView};
 use crate::{rollout_commands, workflow_commands};
 
 /// Largest value `--from-file` reads. Members refuse far smaller values (1 MiB by default,
@@ -40,10 +40,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Group(g) => rollout_commands::group(g, &mut client, cli.output).await,
         Command::Rollout(r) => rollout_commands::rollout(r, &mut client, cli.output).await,
     }
-}
-
-fn show<V: View>(view: &V, format: OutputFormat) -> Result<()> {
-    output::emit(&output::render(view, format)?)
 }
 
 fn consistency(stale: bool) -> ReadConsistency {

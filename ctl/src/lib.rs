@@ -11,13 +11,12 @@ pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod exit;
-pub mod output;
 pub mod progress;
 pub mod rollout_cli;
 pub mod rollout_commands;
+pub mod views;
 pub mod watch;
 pub mod workflow_commands;
-pub mod workflow_views;
 
 #[cfg(test)]
 mod fake;

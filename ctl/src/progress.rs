@@ -16,16 +16,18 @@
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use moor_proto::workflow as pb;
 
 use crate::cli::OutputFormat;
-use crate::output::{self, escape_controls, View};
+use crate::views::cells::escape_controls;
+use crate::views::exec::{exec_line, step_line, ExecView};
+use crate::views::time::{now_ms, utc};
+use crate::views::{emit, View};
 use crate::watch::Display;
-use crate::workflow_views::{utc, ExecView};
 
 /// Most step lines a live display shows; the rest are counted in one line.
 pub const MAX_STEP_LINES: usize = 20;
@@ -50,41 +52,6 @@ fn noteworthy(step: &pb::Step) -> bool {
         "pending" => step.attempt > 0,
         _ => false,
     }
-}
-
-/// `step 1 database (create): dispatched, attempt 2, token 7: last error`.
-pub fn step_line(step: &pb::Step) -> String {
-    let mut line = format!(
-        "step {} {} ({}): {}",
-        step.index,
-        escape_controls(&step.resource),
-        step.action,
-        step.state
-    );
-    if step.state == "pending" && step.attempt > 0 {
-        line.push_str(", waiting to retry");
-    }
-    if step.attempt > 0 {
-        line.push_str(&format!(", attempt {}", step.attempt));
-    }
-    if step.fence_token > 0 {
-        line.push_str(&format!(", token {}", step.fence_token));
-    }
-    if !step.last_error.is_empty() {
-        line.push_str(": ");
-        line.push_str(&escape_controls(&step.last_error));
-    }
-    line
-}
-
-/// `running, 2/5 succeeded, 0 failed, 1 running`, with the error of a failed execution.
-pub fn exec_line(exec: &pb::Execution) -> String {
-    let mut line = format!("{}, {}", exec.state, ExecView::from(exec).progress());
-    if !exec.error.is_empty() {
-        line.push_str(": ");
-        line.push_str(&escape_controls(&exec.error));
-    }
-    line
 }
 
 // ---- live ----
@@ -215,7 +182,7 @@ impl Display for LiveDisplay {
         }
         self.main.finish_and_clear();
         self.multi.clear()?;
-        output::emit(&format!("{}\n", ExecView::from(exec).table()))
+        emit(&format!("{}\n", ExecView::from(exec).table()))
     }
 }
 
@@ -245,10 +212,7 @@ pub struct LineDisplay {
 
 /// The time of day now, UTC, `HH:MM:SS`.
 fn now() -> String {
-    let ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
-    utc(ms)[11..19].to_string()
+    utc(now_ms())[11..19].to_string()
 }
 
 impl LineDisplay {
@@ -295,7 +259,7 @@ impl Display for LineDisplay {
             text.push_str(&format!("{time} {line}\n"));
         }
         self.last = Some(exec.clone());
-        output::emit(&text)
+        emit(&text)
     }
 
     fn note(&mut self, text: &str) {
@@ -316,7 +280,7 @@ impl Display for JsonDisplay {
     fn update(&mut self, exec: &pb::Execution) -> Result<()> {
         let mut line = serde_json::to_string(&ExecView::from(exec))?;
         line.push('\n');
-        output::emit(&line)
+        emit(&line)
     }
 
     fn note(&mut self, text: &str) {
@@ -334,7 +298,7 @@ pub struct YamlDisplay;
 impl Display for YamlDisplay {
     fn update(&mut self, exec: &pb::Execution) -> Result<()> {
         let doc = serde_yaml_ng::to_string(&ExecView::from(exec))?;
-        output::emit(&format!("---\n{doc}"))
+        emit(&format!("---\n{doc}"))
     }
 
     fn note(&mut self, text: &str) {

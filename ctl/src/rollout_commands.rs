@@ -13,25 +13,24 @@ use std::time::Duration;
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use moor_proto::rollout as pb;
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::cli::OutputFormat;
 use crate::client::{Client, RolloutOp, RpcError};
 use crate::exit::{Exit, Failure};
-use crate::output::{self, escape_controls, fields, grid, View};
 use crate::rollout_cli::{GroupCommand, GroupKindArg, RolloutCommand, RolloutStartArgs};
+use crate::views::cells::escape_controls;
+use crate::views::group::{GroupListView, GroupView};
+use crate::views::message::MessageView;
+use crate::views::rollout::{counts_line, what, RolloutJson, RolloutListView, RolloutView};
+use crate::views::time::{now_ms, utc};
+use crate::views::{emit, show};
 use crate::workflow_commands::inputs_json;
-use crate::workflow_views::utc;
 
 /// How often `rollout watch` asks for the rollout.
 const POLL: Duration = Duration::from_millis(500);
 /// Finished-target samples the rate is computed over (one per poll: the last ~15 s).
 const RATE_WINDOW: usize = 30;
-
-fn show<V: View>(view: &V, format: OutputFormat) -> Result<()> {
-    output::emit(&output::render(view, format)?)
-}
 
 fn failed(err: RpcError, what: String) -> anyhow::Error {
     let hint = match err.code() {
@@ -43,100 +42,6 @@ fn failed(err: RpcError, what: String) -> anyhow::Error {
     match hint {
         Some(h) => anyhow::Error::new(err).context(format!("{what}; {h}")),
         None => anyhow::Error::new(err).context(what),
-    }
-}
-
-// ---- groups ----
-
-#[derive(Debug, Serialize)]
-pub struct GroupView {
-    pub name: String,
-    pub kind: String,
-    pub match_labels: Vec<(String, String)>,
-    pub names: Vec<String>,
-    pub matches: u64,
-}
-
-impl From<&pb::Group> for GroupView {
-    fn from(g: &pb::Group) -> Self {
-        let mut match_labels: Vec<(String, String)> = g
-            .match_labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        match_labels.sort();
-        GroupView {
-            name: g.name.clone(),
-            kind: g.kind.clone(),
-            match_labels,
-            names: g.names.clone(),
-            matches: g.matches,
-        }
-    }
-}
-
-impl GroupView {
-    fn selector(&self) -> String {
-        let mut parts: Vec<String> = self
-            .match_labels
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        if !self.names.is_empty() {
-            parts.push(format!("names: {}", self.names.len()));
-        }
-        if parts.is_empty() {
-            "(all)".into()
-        } else {
-            escape_controls(&parts.join(","))
-        }
-    }
-}
-
-impl View for GroupView {
-    fn table(&self) -> String {
-        fields(vec![
-            ("name", self.name.clone()),
-            ("of", self.kind.clone()),
-            ("selector", self.selector()),
-            ("matches", self.matches.to_string()),
-        ])
-    }
-}
-
-#[derive(Debug, Serialize)]
-pub struct GroupListView {
-    pub groups: Vec<GroupView>,
-}
-
-impl View for GroupListView {
-    fn table(&self) -> String {
-        grid(
-            Some(&["NAME", "OF", "SELECTOR", "MATCHES"]),
-            self.groups
-                .iter()
-                .map(|g| {
-                    vec![
-                        g.name.clone(),
-                        g.kind.clone(),
-                        g.selector(),
-                        g.matches.to_string(),
-                    ]
-                })
-                .collect(),
-            &[3],
-        )
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct MessageView {
-    message: String,
-}
-
-impl View for MessageView {
-    fn table(&self) -> String {
-        self.message.clone()
     }
 }
 
@@ -201,317 +106,6 @@ pub async fn group(command: GroupCommand, client: &mut Client, format: OutputFor
                 format,
             )
         }
-    }
-}
-
-// ---- rollouts ----
-
-/// A rollout as people and programs see it.
-#[derive(Debug, Serialize)]
-pub struct RolloutView {
-    #[serde(flatten)]
-    pub rollout: RolloutJson,
-}
-
-/// The serialisable fields of a rollout (the wire message, without prost's types).
-#[derive(Debug, Serialize)]
-pub struct RolloutJson {
-    pub id: String,
-    pub group: String,
-    pub action: String,
-    pub blueprint: String,
-    pub revision: u64,
-    pub state: String,
-    pub pause_reason: String,
-    pub max_parallel: u32,
-    pub waves_spec: String,
-    pub current_wave: u32,
-    pub require_approval: bool,
-    pub max_failed: Option<u32>,
-    pub max_failed_percent: Option<u32>,
-    pub total: u32,
-    pub queued: u32,
-    pub running: u32,
-    pub succeeded: u32,
-    pub failed: u32,
-    pub skipped: u32,
-    pub waves: Vec<WaveJson>,
-    pub failures: Vec<FailureJson>,
-    pub rollback_of: String,
-    pub rolled_back_by: String,
-    pub created: String,
-    pub finished: String,
-    pub targets: Vec<TargetJson>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct WaveJson {
-    pub index: u32,
-    pub size: u32,
-    pub queued: u32,
-    pub running: u32,
-    pub succeeded: u32,
-    pub failed: u32,
-    pub skipped: u32,
-}
-
-#[derive(Debug, Serialize)]
-pub struct FailureJson {
-    pub error: String,
-    pub count: u32,
-    pub examples: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct TargetJson {
-    pub index: u32,
-    pub environment: String,
-    pub site: String,
-    pub state: String,
-    pub execution: String,
-}
-
-impl From<&pb::Rollout> for RolloutJson {
-    fn from(r: &pb::Rollout) -> Self {
-        RolloutJson {
-            id: r.id.clone(),
-            group: r.group.clone(),
-            action: r.action.clone(),
-            blueprint: r.blueprint.clone(),
-            revision: r.revision,
-            state: r.state.clone(),
-            pause_reason: r.pause_reason.clone(),
-            max_parallel: r.max_parallel,
-            waves_spec: r.waves_spec.clone(),
-            current_wave: r.current_wave,
-            require_approval: r.require_approval,
-            max_failed: r.max_failed,
-            max_failed_percent: r.max_failed_percent,
-            total: r.total,
-            queued: r.queued,
-            running: r.running,
-            succeeded: r.succeeded,
-            failed: r.failed,
-            skipped: r.skipped,
-            waves: r
-                .waves
-                .iter()
-                .map(|w| WaveJson {
-                    index: w.index,
-                    size: w.size,
-                    queued: w.queued,
-                    running: w.running,
-                    succeeded: w.succeeded,
-                    failed: w.failed,
-                    skipped: w.skipped,
-                })
-                .collect(),
-            failures: r
-                .failures
-                .iter()
-                .map(|f| FailureJson {
-                    error: f.error.clone(),
-                    count: f.count,
-                    examples: f.examples.clone(),
-                })
-                .collect(),
-            rollback_of: r.rollback_of.clone(),
-            rolled_back_by: r.rolled_back_by.clone(),
-            created: utc(r.created_ms),
-            finished: if r.finished_ms == 0 {
-                String::new()
-            } else {
-                utc(r.finished_ms)
-            },
-            targets: r
-                .targets
-                .iter()
-                .map(|t| TargetJson {
-                    index: t.index,
-                    environment: t.environment.clone(),
-                    site: t.site.clone(),
-                    state: t.state.clone(),
-                    execution: t.execution.clone(),
-                })
-                .collect(),
-        }
-    }
-}
-
-/// `12/300 succeeded, 2 failed, 50 running, 236 queued`.
-fn counts_line(r: &RolloutJson) -> String {
-    let mut s = format!(
-        "{}/{} succeeded, {} failed, {} running, {} queued",
-        r.succeeded, r.total, r.failed, r.running, r.queued
-    );
-    if r.skipped > 0 {
-        s.push_str(&format!(", {} skipped", r.skipped));
-    }
-    s
-}
-
-fn what(r: &RolloutJson) -> String {
-    match r.action.as_str() {
-        "install" => format!(
-            "install of {}@{} on group {}",
-            r.blueprint, r.revision, r.group
-        ),
-        "update" if r.revision > 0 => {
-            format!("update to revision {} of group {}", r.revision, r.group)
-        }
-        a => format!("{a} of group {}", r.group),
-    }
-}
-
-impl View for RolloutView {
-    fn table(&self) -> String {
-        let r = &self.rollout;
-        let mut rows = vec![
-            ("id", r.id.clone()),
-            ("what", what(r)),
-            ("state", r.state.clone()),
-        ];
-        if !r.pause_reason.is_empty() {
-            rows.push(("paused", escape_controls(&r.pause_reason)));
-        }
-        rows.push(("progress", counts_line(r)));
-        rows.push(("max parallel", r.max_parallel.to_string()));
-        let budget = match (r.max_failed, r.max_failed_percent) {
-            (None, None) => "none".to_string(),
-            (Some(n), None) => format!("at most {n} failed"),
-            (None, Some(p)) => format!("at most {p}% failed"),
-            (Some(n), Some(p)) => format!("at most {n} or {p}% failed"),
-        };
-        rows.push(("failure budget", budget));
-        if !r.rollback_of.is_empty() {
-            rows.push(("rolls back", r.rollback_of.clone()));
-        }
-        if !r.rolled_back_by.is_empty() {
-            rows.push(("rolled back by", r.rolled_back_by.clone()));
-        }
-        rows.push(("created", r.created.clone()));
-        if !r.finished.is_empty() {
-            rows.push(("finished", r.finished.clone()));
-        }
-        let mut out = fields(rows);
-        out.push_str("\n\n");
-        out.push_str(&grid(
-            Some(&[
-                "WAVE",
-                "SIZE",
-                "SUCCEEDED",
-                "FAILED",
-                "RUNNING",
-                "QUEUED",
-                "SKIPPED",
-            ]),
-            r.waves
-                .iter()
-                .map(|w| {
-                    let mark = if w.index == r.current_wave && r.state != "succeeded" {
-                        "*"
-                    } else {
-                        ""
-                    };
-                    vec![
-                        format!("{}{mark}", w.index + 1),
-                        w.size.to_string(),
-                        w.succeeded.to_string(),
-                        w.failed.to_string(),
-                        w.running.to_string(),
-                        w.queued.to_string(),
-                        w.skipped.to_string(),
-                    ]
-                })
-                .collect(),
-            &[1, 2, 3, 4, 5, 6],
-        ));
-        if !r.failures.is_empty() {
-            out.push_str("\n\nFAILURES\n");
-            out.push_str(&failures_table(&r.failures));
-        }
-        if !r.targets.is_empty() {
-            out.push_str("\n\n");
-            out.push_str(&grid(
-                Some(&["#", "ENVIRONMENT", "SITE", "STATE", "EXECUTION"]),
-                r.targets
-                    .iter()
-                    .map(|t| {
-                        vec![
-                            t.index.to_string(),
-                            t.environment.clone(),
-                            t.site.clone(),
-                            t.state.clone(),
-                            t.execution.clone(),
-                        ]
-                    })
-                    .collect(),
-                &[0],
-            ));
-        }
-        out
-    }
-}
-
-fn failures_table(failures: &[FailureJson]) -> String {
-    grid(
-        Some(&["COUNT", "ERROR", "E.G."]),
-        failures
-            .iter()
-            .map(|f| {
-                vec![
-                    f.count.to_string(),
-                    escape_controls(&f.error),
-                    f.examples.join(", "),
-                ]
-            })
-            .collect(),
-        &[0],
-    )
-}
-
-#[derive(Debug, Serialize)]
-pub struct RolloutListView {
-    pub rollouts: Vec<RolloutJson>,
-    pub max_parallel_total: u32,
-    pub running_total: u32,
-}
-
-impl View for RolloutListView {
-    fn table(&self) -> String {
-        let mut out = grid(
-            Some(&[
-                "ID",
-                "WHAT",
-                "STATE",
-                "SUCCEEDED",
-                "FAILED",
-                "RUNNING",
-                "QUEUED",
-                "TOTAL",
-            ]),
-            self.rollouts
-                .iter()
-                .map(|r| {
-                    vec![
-                        r.id.clone(),
-                        what(r),
-                        r.state.clone(),
-                        r.succeeded.to_string(),
-                        r.failed.to_string(),
-                        r.running.to_string(),
-                        r.queued.to_string(),
-                        r.total.to_string(),
-                    ]
-                })
-                .collect(),
-            &[3, 4, 5, 6, 7],
-        );
-        out.push_str(&format!(
-            "\n\n{} targets running over all rollouts (at most {})",
-            self.running_total, self.max_parallel_total
-        ));
-        out
     }
 }
 
@@ -689,7 +283,7 @@ async fn announce(
     let j = RolloutJson::from(r);
     if format == OutputFormat::Table || watch_s.is_none() {
         if format == OutputFormat::Table {
-            output::emit(&format!(
+            emit(&format!(
                 "rollout {} {done}: {} ({} targets, {})\n",
                 j.id,
                 what(&j),
@@ -817,7 +411,7 @@ async fn watch(client: &mut Client, id: &str, limit: Duration, format: OutputFor
             (None, OutputFormat::Table) => {
                 let line = format!("{}: {}", j.state, counts_line(&j));
                 if line != last_line {
-                    output::emit(&format!(
+                    emit(&format!(
                         "{} rollout {id} {line} ({})\n",
                         utc(now_ms()),
                         rate.line(left)
@@ -830,9 +424,9 @@ async fn watch(client: &mut Client, id: &str, limit: Duration, format: OutputFor
                 if line != last_line {
                     match format {
                         OutputFormat::Yaml => {
-                            output::emit(&format!("---\n{}", serde_yaml_ng::to_string(&j)?))?
+                            emit(&format!("---\n{}", serde_yaml_ng::to_string(&j)?))?
                         }
-                        _ => output::emit(&format!("{line}\n"))?,
+                        _ => emit(&format!("{line}\n"))?,
                     }
                     last_line = line;
                 }
@@ -862,13 +456,6 @@ async fn watch(client: &mut Client, id: &str, limit: Duration, format: OutputFor
         }
         tokio::time::sleep(POLL).await;
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// The live display: a header line, a bar per wave, the failures by error.
@@ -1067,60 +654,5 @@ mod tests {
         let e = verdict(&j).unwrap_err();
         assert_eq!(Exit::of_error(&e), Exit::NotSucceeded);
         assert!(e.to_string().contains("rollout resume r1"), "{e}");
-    }
-
-    #[test]
-    fn rollout_table_shows_waves_and_failures() {
-        let r = pb::Rollout {
-            id: "r2".into(),
-            group: "edge".into(),
-            action: "install".into(),
-            blueprint: "hello".into(),
-            revision: 1,
-            state: "running".into(),
-            total: 10,
-            succeeded: 3,
-            failed: 1,
-            running: 2,
-            queued: 4,
-            waves: vec![
-                pb::Wave {
-                    index: 0,
-                    size: 1,
-                    succeeded: 1,
-                    ..Default::default()
-                },
-                pb::Wave {
-                    index: 1,
-                    size: 9,
-                    succeeded: 2,
-                    failed: 1,
-                    running: 2,
-                    queued: 4,
-                    ..Default::default()
-                },
-            ],
-            failures: vec![pb::FailureGroup {
-                error: "site unreachable".into(),
-                count: 1,
-                examples: vec!["hello-s9".into()],
-            }],
-            current_wave: 1,
-            ..Default::default()
-        };
-        let t = RolloutView {
-            rollout: RolloutJson::from(&r),
-        }
-        .table();
-        assert!(t.contains("install of hello@1 on group edge"), "{t}");
-        assert!(
-            t.contains("3/10 succeeded, 1 failed, 2 running, 4 queued"),
-            "{t}"
-        );
-        assert!(t.contains("2*"), "current wave marked: {t}");
-        assert!(
-            t.contains("site unreachable") && t.contains("hello-s9"),
-            "{t}"
-        );
     }
 }

@@ -16,17 +16,16 @@ use crate::cli::{
 };
 use crate::client::{Client, RpcError};
 use crate::exit::{Exit, Failure};
-use crate::output::{self, View};
 use crate::progress::display_for;
-use crate::watch;
-use crate::workflow_views::{
-    Applied, ApplyView, BlueprintListView, BlueprintSummaryView, BlueprintView, EnvListView,
-    EnvView, ExecListView, ExecRefView, ExecView, RevisionsView, SiteListView, SiteView,
+use crate::views::apply::{Applied, ApplyView};
+use crate::views::blueprint::{
+    BlueprintListView, BlueprintSummaryView, BlueprintView, RevisionsView,
 };
-
-fn show<V: View>(view: &V, format: OutputFormat) -> Result<()> {
-    output::emit(&output::render(view, format)?)
-}
+use crate::views::env::{EnvListView, EnvView};
+use crate::views::exec::{ExecListView, ExecRefView, ExecView};
+use crate::views::site::{SiteListView, SiteView};
+use crate::views::{emit, show};
+use crate::watch;
 
 /// Tells people on standard error that a list is empty (the table shows only its header).
 fn say_if_empty(empty: bool, format: OutputFormat, what: &str) {
@@ -136,7 +135,7 @@ async fn apply_all(
 ) -> Result<()> {
     let mut done = |applied: Applied| -> Result<()> {
         if format == OutputFormat::Table {
-            output::emit(&format!("{}\n", applied.line()))?;
+            emit(&format!("{}\n", applied.line()))?;
         }
         view.applied.push(applied);
         Ok(())
