@@ -12,7 +12,6 @@ pub mod client;
 pub mod commands;
 pub mod exit;
 pub mod progress;
-pub mod rollout_cli;
 pub mod rollout_commands;
 pub mod views;
 pub mod watch;
