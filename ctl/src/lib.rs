@@ -5,17 +5,12 @@
 //! moorctl talks to members over the client gRPC APIs only (`moor_proto::api`,
 //! `moor_proto::workflow` and `moor_proto::rollout`); it never links member internals.
 
-pub mod apply;
-pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod exit;
-pub mod progress;
-pub mod rollout_commands;
+pub mod live;
 pub mod views;
-pub mod watch;
-pub mod workflow_commands;
 
 #[cfg(test)]
 mod fake;

@@ -141,6 +141,18 @@ impl From<&pb::Rollout> for RolloutJson {
     }
 }
 
+impl RolloutJson {
+    /// Targets that will not run again unless resumed: succeeded, failed or skipped.
+    pub fn finished(&self) -> u32 {
+        self.succeeded + self.failed + self.skipped
+    }
+
+    /// Targets still to finish: queued or running.
+    pub fn left(&self) -> u32 {
+        self.queued + self.running
+    }
+}
+
 /// `12/300 succeeded, 2 failed, 50 running, 236 queued`.
 pub fn counts_line(r: &RolloutJson) -> String {
     let mut s = format!(

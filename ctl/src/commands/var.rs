@@ -1,46 +1,23 @@
-//! What each command does: turns parsed arguments into client calls and the answers into
-//! views, and decides which answers end moorctl with a non-zero exit code.
-//!
-//! Errors get context here, naming the operation and its subject, because this is the edge
-//! where an operator reads them: `cannot put "app/x"` followed by the reason from the client.
+//! `moorctl var`: read and write variables, the replicated key/value namespace; a missing
+//! key and a failed compare-and-swap end with their own exit codes (3, 4).
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use moor_proto::api::ReadConsistency;
 
-use crate::cli::{CasArgs, Cli, ClusterCommand, Command, OutputFormat, PutArgs, VarCommand};
+use crate::cli::{CasArgs, OutputFormat, PutArgs, VarCommand};
 use crate::client::{Client, LIST_PAGE_SIZE};
 use crate::exit::{Exit, Failure};
-use crate::views::cluster::{InitView, MemberView, MembershipView, StatusView};
 use crate::views::show;
 use crate::views::value::Value;
 use crate::views::vars::{CasView, DeleteView, GetView, KvView, ListView, PutView};
-use crate::{rollout_commands, workflow_commands};
 
 /// Largest value `--from-file` reads. Members refuse far smaller values (1 MiB by default,
 /// with a message naming their limit); this only keeps moorctl from reading a huge file
 /// into memory first.
 pub const MAX_VALUE_FILE_BYTES: u64 = 64 << 20;
-
-/// Runs the parsed command line.
-pub async fn run(cli: Cli) -> Result<()> {
-    let mut client = Client::new(&cli.endpoints, Duration::from_millis(cli.timeout_ms));
-    match cli.command {
-        Command::Cluster(c) => cluster(c, &mut client, cli.output).await,
-        Command::Var(v) => var(v, &mut client, cli.output).await,
-        Command::Apply(a) => workflow_commands::apply(a, &mut client, cli.output).await,
-        Command::Blueprint(b) => workflow_commands::blueprint(b, &mut client, cli.output).await,
-        Command::Site(s) => workflow_commands::site(s, &mut client, cli.output).await,
-        Command::Env(e) => workflow_commands::env(e, &mut client, cli.output).await,
-        Command::Exec(e) => workflow_commands::exec(e, &mut client, cli.output).await,
-        Command::Group(g) => rollout_commands::group(g, &mut client, cli.output).await,
-        Command::Rollout(r) => rollout_commands::rollout(r, &mut client, cli.output).await,
-    }
-}
 
 fn consistency(stale: bool) -> ReadConsistency {
     if stale {
@@ -50,71 +27,11 @@ fn consistency(stale: bool) -> ReadConsistency {
     }
 }
 
-async fn cluster(command: ClusterCommand, client: &mut Client, format: OutputFormat) -> Result<()> {
-    match command {
-        ClusterCommand::Init { members } => {
-            let wanted: HashMap<u64, String> =
-                members.iter().map(|m| (m.id, m.addr.clone())).collect();
-            client
-                .cluster_init(wanted)
-                .await
-                .context("cannot initialise the cluster")?;
-            let mut members: Vec<MemberView> = members
-                .into_iter()
-                .map(|m| MemberView {
-                    id: m.id,
-                    addr: m.addr,
-                    role: "voter",
-                    matched_index: None,
-                    lag: None,
-                })
-                .collect();
-            members.sort_by_key(|m| m.id);
-            show(
-                &InitView {
-                    initialized: true,
-                    members,
-                },
-                format,
-            )
-        }
-        ClusterCommand::Bootstrap { members, wait } => {
-            crate::bootstrap::run(&members, wait, client.timeout(), format)
-                .await
-                .context("cannot bootstrap the cluster")
-        }
-        ClusterCommand::Status => {
-            let status = client
-                .cluster_status()
-                .await
-                .context("cannot read the cluster status")?;
-            show(&StatusView::from(&status), format)
-        }
-        ClusterCommand::Add { id, addr, wait } => {
-            let r = client
-                .add_member(id, addr.clone(), wait)
-                .await
-                .with_context(|| format!("cannot add member {id} at {addr}"))?;
-            show(&MembershipView::from(&r), format)
-        }
-        ClusterCommand::Promote { id } => {
-            let r = client
-                .promote_member(id)
-                .await
-                .with_context(|| format!("cannot promote member {id}"))?;
-            show(&MembershipView::from(&r), format)
-        }
-        ClusterCommand::Remove { id } => {
-            let r = client
-                .remove_member(id)
-                .await
-                .with_context(|| format!("cannot remove member {id}"))?;
-            show(&MembershipView::from(&r), format)
-        }
-    }
-}
-
-async fn var(command: VarCommand, client: &mut Client, format: OutputFormat) -> Result<()> {
+pub(super) async fn run(
+    command: VarCommand,
+    client: &mut Client,
+    format: OutputFormat,
+) -> Result<()> {
     match command {
         VarCommand::Put(args) => put(args, client, format).await,
         VarCommand::Get { key, stale } => {
@@ -300,7 +217,8 @@ async fn list(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::{count, fake_key_count, fake_member, Mode};
+    use crate::fake::{cli_for, count, fake_key_count, fake_member, Mode};
+    use std::time::Duration;
 
     async fn list_keys(prefix: &str, limit: Option<u64>) -> (Vec<String>, bool, usize) {
         let (addr, calls) = fake_member(Mode::Ok).await;
@@ -348,10 +266,11 @@ mod tests {
     async fn answers_that_end_with_their_own_exit_codes() {
         let (addr, _) = fake_member(Mode::Ok).await;
         let cli = |args: &[&str]| {
-            let mut full = vec!["moorctl", "--endpoints", addr.as_str(), "-o", "json"];
+            let mut full = vec!["-o", "json"];
             full.extend_from_slice(args);
-            Cli::try_parse_validated(full).unwrap()
+            cli_for(&addr, &full)
         };
+        let run = crate::commands::run;
         // The fake has no key "k" and refuses every compare-and-swap.
         let err = run(cli(&["var", "get", "k"])).await.unwrap_err();
         assert_eq!(Exit::of_error(&err), Exit::NotFound);

@@ -1,5 +1,5 @@
-//! Following an execution to its end over the `WatchExecution` stream, across member
-//! failures.
+//! Showing a new execution and following it to its end over the `WatchExecution` stream,
+//! across member failures; and the exit code of the end.
 //!
 //! A member streams the execution each time it changes and ends the stream after a terminal
 //! state (`succeeded`, `failed`, `cancelled`). When the stream breaks before that — the member
@@ -21,9 +21,15 @@ use std::time::Duration;
 use anyhow::Result;
 use moor_proto::workflow as pb;
 use tokio::time::Instant;
+use tonic::Streaming;
 
+use super::hints::failed;
+use crate::cli::{OutputFormat, WatchArgs};
 use crate::client::{classify, describe_status, Access, Client, RpcError, Verdict};
 use crate::exit::{Exit, Failure};
+use crate::live::{exec_display, ExecDisplay};
+use crate::views::exec::ExecRefView;
+use crate::views::show;
 
 /// How long an open stream may bring nothing before it is reopened.
 pub const STALL_REOPEN: Duration = Duration::from_secs(20);
@@ -36,14 +42,70 @@ pub const MAX_REOPENS_WITHOUT_UPDATE: u32 = 8;
 const REOPEN_PAUSE: Duration = Duration::from_millis(if cfg!(test) { 1 } else { 200 });
 const MAX_REOPEN_PAUSE: Duration = Duration::from_millis(if cfg!(test) { 10 } else { 2000 });
 
-/// Where the updates of a watch go.
-pub trait Display {
-    /// The execution changed (the first call shows it as it is when the watch starts).
-    fn update(&mut self, exec: &pb::Execution) -> Result<()>;
-    /// Something people should know that is not an update, e.g. a reconnect.
-    fn note(&mut self, text: &str);
-    /// The execution reached a terminal state (after its last `update`).
-    fn finish(&mut self, exec: &pb::Execution) -> Result<()>;
+/// Shows a new execution (`what` it is, e.g. `install of environment web-1`) and follows it
+/// with `--watch`.
+pub(super) async fn started(
+    client: &mut Client,
+    r: pb::ExecutionRef,
+    what: String,
+    watch: &WatchArgs,
+    format: OutputFormat,
+) -> Result<()> {
+    let message = if r.state == "queued" {
+        format!(
+            "execution {} queued: {what}; it starts when the environment's running execution ends",
+            r.id
+        )
+    } else {
+        format!("execution {} started: {what} ({})", r.id, r.state)
+    };
+    let view = ExecRefView {
+        id: r.id,
+        state: r.state,
+        message,
+    };
+    announce_and_watch(client, view, watch, format).await
+}
+
+/// Prints `view`, then with `--watch` follows the execution. With `-o json` / `-o yaml` and
+/// `--watch` only the updates are printed, so the output is one kind of object.
+pub(super) async fn announce_and_watch(
+    client: &mut Client,
+    view: ExecRefView,
+    watch: &WatchArgs,
+    format: OutputFormat,
+) -> Result<()> {
+    if !watch.watch {
+        return show(&view, format);
+    }
+    if format == OutputFormat::Table {
+        show(&view, format)?;
+    }
+    watch_to_end(client, &view.id, watch.watch_timeout_s, format).await
+}
+
+/// Follows execution `id` to its end: exit code 0 when it succeeded, 7 when it failed or was
+/// cancelled.
+pub(super) async fn watch_to_end(
+    client: &mut Client,
+    id: &str,
+    watch_timeout_s: u64,
+    format: OutputFormat,
+) -> Result<()> {
+    let mut display = exec_display(format);
+    let end = follow(
+        client,
+        id,
+        Duration::from_secs(watch_timeout_s),
+        display.as_mut(),
+    )
+    .await
+    .map_err(|e| match e.downcast::<RpcError>() {
+        Ok(rpc) => failed(rpc, format!("cannot watch execution {id}")),
+        Err(e) => e.context(format!("cannot watch execution {id}")),
+    })?;
+    drop(display);
+    verdict(&end)
 }
 
 /// True for the states after which no step runs any more (unless resumed).
@@ -54,6 +116,7 @@ pub fn is_terminal(state: &str) -> bool {
 /// The outcome of a watched execution that ended: success, or exit code 7 with what to do
 /// next.
 pub fn verdict(exec: &pb::Execution) -> Result<()> {
+    let (id, kind, env) = (&exec.id, &exec.kind, &exec.environment);
     match exec.state.as_str() {
         "succeeded" => Ok(()),
         "failed" => {
@@ -67,10 +130,7 @@ pub fn verdict(exec: &pb::Execution) -> Result<()> {
                 format!(
                     "execution {id} ({kind} of {env}) failed{why}; see the failed steps with \
                      `moorctl exec show {id}`, then retry them with `moorctl exec resume {id}` \
-                     or go back with `moorctl exec rollback {env}`",
-                    id = exec.id,
-                    kind = exec.kind,
-                    env = exec.environment,
+                     or go back with `moorctl exec rollback {env}`"
                 ),
             )
             .into())
@@ -79,10 +139,7 @@ pub fn verdict(exec: &pb::Execution) -> Result<()> {
             Exit::NotSucceeded,
             format!(
                 "execution {id} ({kind} of {env}) was cancelled; see what it did with \
-                 `moorctl exec show {id}`",
-                id = exec.id,
-                kind = exec.kind,
-                env = exec.environment,
+                 `moorctl exec show {id}`"
             ),
         )
         .into()),
@@ -98,45 +155,51 @@ enum Interrupted {
     Stalled,
 }
 
-/// Follows execution `id` until it ends or `limit` passes, showing each change on `display`.
-/// Returns the execution in its terminal state; errors carry their exit code (3 when it
-/// does not exist, 5 when no member can serve the watch, 1 when `limit` passed).
-pub async fn follow(
-    client: &mut Client,
-    id: &str,
+/// How reading one stream ended.
+enum StreamEnd {
+    /// The execution reached a terminal state.
+    Ended(pb::Execution),
+    /// The stream stopped first; `progressed` when it brought a new update.
+    Interrupted { why: Interrupted, progressed: bool },
+}
+
+/// One watch of execution `id` until `until`, and the last update shown.
+struct Watch<'a> {
+    id: &'a str,
     limit: Duration,
-    display: &mut dyn Display,
-) -> Result<pb::Execution> {
-    let until = Instant::now() + limit;
-    let mut start = 0;
-    let mut last: Option<pb::Execution> = None;
-    let mut fruitless = 0u32;
-    let mut pause = REOPEN_PAUSE;
-    loop {
-        let (mut stream, at) = client.open_watch(id, start, until).await?;
-        let addr = client.addr(at).to_string();
+    until: Instant,
+    last: Option<pb::Execution>,
+}
+
+impl Watch<'_> {
+    /// Shows the updates of one stream, from endpoint `addr`, until the execution ends or
+    /// the stream stops.
+    async fn read(
+        &mut self,
+        stream: &mut Streaming<pb::Execution>,
+        addr: &str,
+        display: &mut dyn ExecDisplay,
+    ) -> Result<StreamEnd> {
         let mut progressed = false;
-        let interrupted = loop {
-            let left = until.saturating_duration_since(Instant::now());
+        let why = loop {
+            let left = self.until.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(timed_out(id, limit, last.as_ref()));
+                return Err(self.timed_out());
             }
             match tokio::time::timeout(left.min(STALL_REOPEN), stream.message()).await {
-                Err(_) if Instant::now() >= until => {
-                    return Err(timed_out(id, limit, last.as_ref()))
-                }
+                Err(_) if Instant::now() >= self.until => return Err(self.timed_out()),
                 Err(_) => break Interrupted::Stalled,
                 Ok(Ok(Some(exec))) => {
-                    if last.as_ref() != Some(&exec) {
+                    if self.last.as_ref() != Some(&exec) {
                         display.update(&exec)?;
                         progressed = true;
                     }
                     let done = is_terminal(&exec.state);
-                    last = Some(exec);
+                    self.last = Some(exec);
                     if done {
-                        let exec = last.take().expect("just set");
+                        let exec = self.last.take().expect("just set");
                         display.finish(&exec)?;
-                        return Ok(exec);
+                        return Ok(StreamEnd::Ended(exec));
                     }
                 }
                 Ok(Ok(None)) => {
@@ -147,14 +210,54 @@ pub async fn follow(
                     // A read is never "unknown"; anything else the member says is final
                     // (NOT_FOUND: no such execution).
                     Verdict::Unknown | Verdict::Final => {
-                        return Err(RpcError::Rejected {
-                            endpoint: addr,
-                            status,
-                        }
-                        .into())
+                        let endpoint = addr.to_string();
+                        return Err(RpcError::Rejected { endpoint, status }.into());
                     }
                 },
             }
+        };
+        Ok(StreamEnd::Interrupted { why, progressed })
+    }
+
+    /// The error when `--watch-timeout-s` passed: the execution goes on.
+    fn timed_out(&self) -> anyhow::Error {
+        let id = self.id;
+        let state = self
+            .last
+            .as_ref()
+            .map_or_else(String::new, |e| format!(" (last seen: {})", e.state));
+        anyhow::anyhow!(
+            "stopped watching execution {id} after --watch-timeout-s {}{state}; it goes on \
+             without moorctl: watch it again with `moorctl exec watch {id}`",
+            self.limit.as_secs()
+        )
+    }
+}
+
+/// Follows execution `id` until it ends or `limit` passes, showing each change on `display`.
+/// Returns the execution in its terminal state; errors carry their exit code (3 when it
+/// does not exist, 5 when no member can serve the watch, 1 when `limit` passed).
+pub async fn follow(
+    client: &mut Client,
+    id: &str,
+    limit: Duration,
+    display: &mut dyn ExecDisplay,
+) -> Result<pb::Execution> {
+    let mut watch = Watch {
+        id,
+        limit,
+        until: Instant::now() + limit,
+        last: None,
+    };
+    let mut start = 0;
+    let mut fruitless = 0u32;
+    let mut pause = REOPEN_PAUSE;
+    loop {
+        let (mut stream, at) = client.open_watch(id, start, watch.until).await?;
+        let addr = client.addr(at).to_string();
+        let (why, progressed) = match watch.read(&mut stream, &addr, display).await? {
+            StreamEnd::Ended(exec) => return Ok(exec),
+            StreamEnd::Interrupted { why, progressed } => (why, progressed),
         };
         if progressed {
             fruitless = 0;
@@ -168,7 +271,7 @@ pub async fn follow(
                 ));
             }
         }
-        match interrupted {
+        match why {
             Interrupted::Stalled => start = at,
             Interrupted::Broke(why) => {
                 client.disconnect(at);
@@ -177,52 +280,40 @@ pub async fn follow(
                 display.note(&format!(
                     "watch of {id} on {addr} interrupted ({why}); continuing on {next}"
                 ));
-                tokio::time::sleep(pause.min(until.saturating_duration_since(Instant::now())))
-                    .await;
+                let left = watch.until.saturating_duration_since(Instant::now());
+                tokio::time::sleep(pause.min(left)).await;
                 pause = (pause * 2).min(MAX_REOPEN_PAUSE);
             }
         }
     }
 }
 
-/// The error when `--watch-timeout-s` passed: the execution goes on.
-fn timed_out(id: &str, limit: Duration, last: Option<&pb::Execution>) -> anyhow::Error {
-    let state = last.map_or_else(String::new, |e| format!(" (last seen: {})", e.state));
-    anyhow::anyhow!(
-        "stopped watching execution {id} after --watch-timeout-s {}{state}; it goes on without \
-         moorctl: watch it again with `moorctl exec watch {id}`",
-        limit.as_secs()
-    )
-}
-
-/// A display that records what it was given, for tests.
-#[cfg(test)]
-#[derive(Default)]
-pub struct Recorder {
-    pub updates: Vec<pb::Execution>,
-    pub notes: Vec<String>,
-    pub finished: Option<pb::Execution>,
-}
-
-#[cfg(test)]
-impl Display for Recorder {
-    fn update(&mut self, exec: &pb::Execution) -> Result<()> {
-        self.updates.push(exec.clone());
-        Ok(())
-    }
-    fn note(&mut self, text: &str) {
-        self.notes.push(text.to_string());
-    }
-    fn finish(&mut self, exec: &pb::Execution) -> Result<()> {
-        self.finished = Some(exec.clone());
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fake::{fake_workflow, WatchScript};
+    use crate::fake::{count, fake_workflow, WatchScript};
+
+    /// A display that records what it was given.
+    #[derive(Default)]
+    struct Recorder {
+        updates: Vec<pb::Execution>,
+        notes: Vec<String>,
+        finished: Option<pb::Execution>,
+    }
+
+    impl ExecDisplay for Recorder {
+        fn update(&mut self, exec: &pb::Execution) -> Result<()> {
+            self.updates.push(exec.clone());
+            Ok(())
+        }
+        fn note(&mut self, text: &str) {
+            self.notes.push(text.to_string());
+        }
+        fn finish(&mut self, exec: &pb::Execution) -> Result<()> {
+            self.finished = Some(exec.clone());
+            Ok(())
+        }
+    }
 
     fn exec(state: &str, succeeded: u32) -> pb::Execution {
         pb::Execution {
@@ -273,10 +364,7 @@ mod tests {
         assert_eq!(rec.notes.len(), 1, "{:?}", rec.notes);
         assert!(rec.notes[0].contains("interrupted"), "{:?}", rec.notes);
         assert_eq!(rec.finished.unwrap().state, "succeeded");
-        assert_eq!(
-            (crate::fake::count(&a_calls), crate::fake::count(&b_calls)),
-            (1, 1)
-        );
+        assert_eq!((count(&a_calls), count(&b_calls)), (1, 1));
     }
 
     #[tokio::test]
@@ -305,10 +393,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(Exit::of_error(&err), Exit::NotFound, "{err:#}");
-        assert_eq!(
-            (crate::fake::count(&a_calls), crate::fake::count(&b_calls)),
-            (1, 0)
-        );
+        assert_eq!((count(&a_calls), count(&b_calls)), (1, 0));
     }
 
     #[tokio::test]

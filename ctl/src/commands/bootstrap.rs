@@ -175,8 +175,11 @@ fn one_line(e: &RpcError) -> String {
     e.to_string().replace('\n', " ")
 }
 
+/// What this run did at each listed member, by id.
+type Outcomes = BTreeMap<u64, String>;
+
 /// `moorctl cluster bootstrap --member ID=ADDR ... [--wait]` within `timeout`.
-pub async fn run(
+pub(super) async fn run(
     members: &[MemberSpec],
     wait: bool,
     timeout: Duration,
@@ -184,16 +187,37 @@ pub async fn run(
 ) -> Result<()> {
     let deadline = Instant::now() + timeout;
     let wanted: BTreeMap<u64, String> = members.iter().map(|m| (m.id, m.addr.clone())).collect();
-    let init_msg: HashMap<u64, String> = wanted.clone().into_iter().collect();
-    let mut outcome: BTreeMap<u64, String> = wanted
+    let mut outcome: Outcomes = wanted
         .keys()
         .map(|id| (*id, "not reached".to_string()))
         .collect();
+    initialise(&wanted, &mut outcome, deadline, timeout).await?;
+    let (leader, term) = wait_formed(&wanted, &mut outcome, wait, deadline, timeout).await?;
+    let view = BootstrapView {
+        members: outcome
+            .into_iter()
+            .map(|(id, outcome)| BootstrapMember {
+                id,
+                addr: wanted[&id].clone(),
+                outcome,
+            })
+            .collect(),
+        leader_id: leader,
+        term,
+    };
+    show(&view, format)
+}
 
-    // Phase 1: initialise, unless a cluster exists already.
+/// Phase 1: initialise the members, unless a cluster exists already.
+async fn initialise(
+    wanted: &BTreeMap<u64, String>,
+    outcome: &mut Outcomes,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<()> {
     loop {
-        let probes = probe_all(&wanted).await;
-        match decide(&wanted, &probes) {
+        let probes = probe_all(wanted).await;
+        match decide(wanted, &probes) {
             Decision::Formed { via, differs } => {
                 if let Some(voters) = differs {
                     eprintln!(
@@ -209,94 +233,106 @@ pub async fn run(
                         }
                     }
                 }
-                break;
+                return Ok(());
             }
             Decision::Initialise(ids) => {
-                let mut accepted = false;
-                for id in ids {
-                    let addr = &wanted[&id];
-                    let mut c = Client::new(std::slice::from_ref(addr), ATTEMPT_TIMEOUT);
-                    match c.cluster_init(init_msg.clone()).await {
-                        Ok(_) => {
-                            outcome.insert(id, "initialised".into());
-                            accepted = true;
-                        }
-                        Err(e) if e.code() == Some(Code::FailedPrecondition) => {
-                            outcome.insert(id, "already initialised".into());
-                            accepted = true;
-                        }
-                        // Not applied, or unknown: the next round's status tells.
-                        Err(
-                            e @ (RpcError::Unavailable { .. } | RpcError::OutcomeUnknown { .. }),
-                        ) => {
-                            eprintln!(
-                                "moorctl: member {id} at {addr}: {}; asking again",
-                                one_line(&e)
-                            );
-                        }
-                        Err(e) => bail!(
-                            "member {id} at {addr} refused to initialise: {}; check that the \
-                             member listening at {addr} was started with id {id}",
-                            one_line(&e)
-                        ),
-                    }
-                }
-                if accepted {
-                    break;
+                if init_all(wanted, &ids, outcome).await? {
+                    return Ok(());
                 }
             }
             Decision::Waiting(_) => {}
         }
         if Instant::now() >= deadline {
-            let detail: Vec<String> = probes
-                .iter()
-                .map(|(id, p)| match p {
-                    Probe::Unreachable(e) => format!("member {id} at {}: {e}", wanted[id]),
-                    Probe::Status(s) => format!("member {id}: {} in term {}", s.state, s.term),
-                })
-                .collect();
-            bail!(
-                "the members were not initialised within {} ms: bootstrap initialises only \
-                 when every listed member answers and none has state. Start moord on every \
-                 listed address (same ids), check that this host resolves and reaches them, \
-                 or give a larger --timeout-ms:\n    {}",
-                timeout.as_millis(),
-                detail.join("\n    ")
-            );
+            return Err(not_initialised(wanted, &probes, timeout));
         }
         // Polls members that are still starting; bounded by the deadline.
         tokio::time::sleep(POLL_INTERVAL).await;
     }
+}
 
-    // Phase 2: wait until every listed member follows one leader (or report what is known).
-    let mut leader = None;
-    let mut term = None;
-    loop {
-        let probes = probe_all(&wanted).await;
-        let verdict = formed(&wanted, &probes);
-        for (id, p) in &probes {
-            if let Probe::Status(s) = p {
-                if outcome[id] == "not reached" {
-                    let o = if s.members.is_empty() {
-                        "waiting"
-                    } else {
-                        "joined"
-                    };
-                    outcome.insert(*id, o.into());
-                } else if outcome[id] == "waiting" && !s.members.is_empty() {
-                    outcome.insert(*id, "joined".into());
-                }
+/// Sends `ClusterInit` with the whole list to each of `ids`; true when one of them took it
+/// (or had taken it before).
+async fn init_all(
+    wanted: &BTreeMap<u64, String>,
+    ids: &[u64],
+    outcome: &mut Outcomes,
+) -> Result<bool> {
+    let init_msg: HashMap<u64, String> = wanted.clone().into_iter().collect();
+    let mut accepted = false;
+    for &id in ids {
+        let addr = &wanted[&id];
+        let mut c = Client::new(std::slice::from_ref(addr), ATTEMPT_TIMEOUT);
+        match c.cluster_init(init_msg.clone()).await {
+            Ok(_) => {
+                outcome.insert(id, "initialised".into());
+                accepted = true;
             }
+            Err(e) if e.code() == Some(Code::FailedPrecondition) => {
+                outcome.insert(id, "already initialised".into());
+                accepted = true;
+            }
+            // Not applied, or unknown: the next round's status tells.
+            Err(e @ (RpcError::Unavailable { .. } | RpcError::OutcomeUnknown { .. })) => {
+                eprintln!(
+                    "moorctl: member {id} at {addr}: {}; asking again",
+                    one_line(&e)
+                );
+            }
+            Err(e) => bail!(
+                "member {id} at {addr} refused to initialise: {}; check that the \
+                 member listening at {addr} was started with id {id}",
+                one_line(&e)
+            ),
         }
+    }
+    Ok(accepted)
+}
+
+/// The error when the deadline passed before the members could be initialised.
+fn not_initialised(
+    wanted: &BTreeMap<u64, String>,
+    probes: &BTreeMap<u64, Probe>,
+    timeout: Duration,
+) -> anyhow::Error {
+    let detail: Vec<String> = probes
+        .iter()
+        .map(|(id, p)| match p {
+            Probe::Unreachable(e) => format!("member {id} at {}: {e}", wanted[id]),
+            Probe::Status(s) => format!("member {id}: {} in term {}", s.state, s.term),
+        })
+        .collect();
+    anyhow::anyhow!(
+        "the members were not initialised within {} ms: bootstrap initialises only \
+         when every listed member answers and none has state. Start moord on every \
+         listed address (same ids), check that this host resolves and reaches them, \
+         or give a larger --timeout-ms:\n    {}",
+        timeout.as_millis(),
+        detail.join("\n    ")
+    )
+}
+
+/// Phase 2: with `wait`, waits until every listed member follows one leader; without, reports
+/// what one round finds. Returns the leader and its term, when formed.
+async fn wait_formed(
+    wanted: &BTreeMap<u64, String>,
+    outcome: &mut Outcomes,
+    wait: bool,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(Option<u64>, Option<u64>)> {
+    loop {
+        let probes = probe_all(wanted).await;
+        let verdict = formed(wanted, &probes);
+        record_joined(&probes, outcome);
         match verdict {
             Ok(l) => {
-                leader = Some(l);
-                if let Some(Probe::Status(s)) = probes.get(&l) {
-                    term = Some(s.term);
-                }
-                break;
+                let term = match probes.get(&l) {
+                    Some(Probe::Status(s)) => Some(s.term),
+                    _ => None,
+                };
+                return Ok((Some(l), term));
             }
-            Err(_) if !wait => break,
+            Err(_) if !wait => return Ok((None, None)),
             Err(why) if Instant::now() >= deadline => bail!(
                 "the cluster did not form within {} ms: {why}; check the members' logs \
                  (can they reach each other at the listed addresses?), or give a larger \
@@ -306,19 +342,25 @@ pub async fn run(
             Err(_) => tokio::time::sleep(POLL_INTERVAL).await,
         }
     }
-    let view = BootstrapView {
-        members: outcome
-            .into_iter()
-            .map(|(id, outcome)| BootstrapMember {
-                id,
-                addr: wanted[&id].clone(),
-                outcome,
-            })
-            .collect(),
-        leader_id: leader,
-        term,
-    };
-    show(&view, format)
+}
+
+/// Members that answered since: `waiting` (no cluster state yet) or `joined` (replicated
+/// to).
+fn record_joined(probes: &BTreeMap<u64, Probe>, outcome: &mut Outcomes) {
+    for (id, p) in probes {
+        if let Probe::Status(s) = p {
+            if outcome[id] == "not reached" {
+                let o = if s.members.is_empty() {
+                    "waiting"
+                } else {
+                    "joined"
+                };
+                outcome.insert(*id, o.into());
+            } else if outcome[id] == "waiting" && !s.members.is_empty() {
+                outcome.insert(*id, "joined".into());
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,4 @@
-//! Reading the files of `moorctl apply -f`: telling a blueprint from a sites file, and
-//! reading a sites file.
+//! Telling the files of `moorctl apply -f` apart and reading a sites file.
 //!
 //! A file is a sites file when its top level is a mapping with a `sites` key (a blueprint has
 //! no such field); anything else goes to the server as a blueprint, even YAML that does not
@@ -9,54 +8,10 @@
 //! the entry and the line.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
-use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use moor_proto::workflow as pb;
 use serde::Deserialize;
-
-/// Largest file `apply -f` or `--inputs-file` reads. Members refuse blueprints over 256 KiB
-/// with a clear message; a sites file for thousands of sites is larger.
-pub const MAX_FILE_BYTES: u64 = 16 << 20;
-
-/// A file as read: the name to show (`-` is `stdin`) and its text.
-#[derive(Debug, Clone)]
-pub struct SourceFile {
-    pub name: String,
-    pub text: String,
-}
-
-/// Reads `path` (`-`: standard input) as UTF-8 text; `flag` names the option it came from,
-/// for the error.
-pub fn read_text(path: &Path, flag: &str) -> Result<SourceFile> {
-    let mut buf = Vec::new();
-    let name = if path == Path::new("-") {
-        std::io::stdin()
-            .lock()
-            .take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut buf)
-            .context("cannot read standard input")?;
-        "stdin".to_string()
-    } else {
-        let name = path.display().to_string();
-        std::fs::File::open(path)
-            .with_context(|| format!("cannot open {name} ({flag})"))?
-            .take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut buf)
-            .with_context(|| format!("cannot read {name} ({flag})"))?;
-        name
-    };
-    if buf.len() as u64 > MAX_FILE_BYTES {
-        bail!(
-            "{name} ({flag}) holds more than {} MiB; split it into several files",
-            MAX_FILE_BYTES >> 20
-        );
-    }
-    let text = String::from_utf8(buf)
-        .map_err(|e| anyhow::anyhow!("{name} ({flag}) is not UTF-8 text: {e}"))?;
-    Ok(SourceFile { name, text })
-}
 
 /// What a file of `apply -f` holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -184,15 +139,15 @@ sites:
         for (name, text) in [
             (
                 "hello",
-                include_str!("../../examples/blueprints/hello.yaml"),
+                include_str!("../../../examples/blueprints/hello.yaml"),
             ),
             (
                 "webshop",
-                include_str!("../../examples/blueprints/webshop.yaml"),
+                include_str!("../../../examples/blueprints/webshop.yaml"),
             ),
             (
                 "edge-stack",
-                include_str!("../../examples/blueprints/edge-stack.yaml"),
+                include_str!("../../../examples/blueprints/edge-stack.yaml"),
             ),
         ] {
             assert_eq!(
