@@ -6,6 +6,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use clap::error::ErrorKind;
 use clap::CommandFactory;
 
+use moor_proto::names::{ExecKind, RolloutActionKind, WireName};
+
 use super::*;
 
 impl Cli {
@@ -34,7 +36,7 @@ impl Cli {
 
 /// `rollout start`: each action takes only its own flags.
 fn check_rollout_start(s: &RolloutStartArgs) -> Result<(), clap::Error> {
-    use RolloutActionArg as A;
+    use RolloutActionKind as A;
     check_unique("--input", s.inputs.inputs.iter().map(|(k, _)| k))?;
     check_unique("--label", s.labels.iter().map(|(k, _)| k))?;
     if s.blueprint.is_some() != (s.action == A::Install) {

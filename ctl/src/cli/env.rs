@@ -1,23 +1,11 @@
 //! The arguments of `moorctl env`.
 
 use clap::{Args, Subcommand};
+use moor_proto::names::EnvStatus;
 
 use super::common::{InputArgs, ReadArgs, WatchArgs};
+use super::names::WireNameParser;
 use super::values::{parse_label, parse_name, parse_name_rev, NameRev};
-
-/// Statuses an environment can have, as the server names them.
-pub const ENV_STATUSES: &[&str] = &[
-    "pending",
-    "installing",
-    "updating",
-    "healing",
-    "rolling_back",
-    "uninstalling",
-    "in_sync",
-    "drifted",
-    "failed",
-    "uninstalled",
-];
 
 #[derive(Debug, Subcommand)]
 pub enum EnvCommand {
@@ -30,8 +18,8 @@ pub enum EnvCommand {
         #[arg(long, value_name = "SITE", value_parser = parse_name)]
         site: Option<String>,
         /// Only environments with this status
-        #[arg(long, value_name = "STATUS", value_parser = clap::builder::PossibleValuesParser::new(ENV_STATUSES))]
-        status: Option<String>,
+        #[arg(long, value_name = "STATUS", value_parser = WireNameParser::<EnvStatus>::new())]
+        status: Option<EnvStatus>,
         #[command(flatten)]
         read: ReadArgs,
     },

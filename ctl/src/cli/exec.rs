@@ -1,37 +1,11 @@
 //! The arguments of `moorctl exec`.
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
+use moor_proto::names::ExecKind;
 
 use super::common::{InputArgs, ReadArgs, WatchArgs, DEFAULT_WATCH_TIMEOUT_S, MAX_WATCH_TIMEOUT_S};
+use super::names::{exec_kind_help, WireNameParser};
 use super::values::{parse_id, parse_name};
-
-/// What kind of execution `exec start` runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ExecKind {
-    /// Install the environment's revision (again)
-    Install,
-    /// Move to another revision and/or other inputs
-    Update,
-    /// Delete every resource
-    Uninstall,
-    /// Re-apply drifted or missing resources at the current revision
-    Heal,
-    /// Go back to the previous revision
-    Rollback,
-}
-
-impl ExecKind {
-    /// The name the API uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ExecKind::Install => "install",
-            ExecKind::Update => "update",
-            ExecKind::Uninstall => "uninstall",
-            ExecKind::Heal => "heal",
-            ExecKind::Rollback => "rollback",
-        }
-    }
-}
 
 #[derive(Debug, Subcommand)]
 pub enum ExecCommand {
@@ -100,7 +74,7 @@ pub struct ExecStartArgs {
     #[arg(value_parser = parse_name)]
     pub env: String,
     /// What the execution does
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = WireNameParser::<ExecKind>::with_help(exec_kind_help))]
     pub kind: ExecKind,
     /// install / update: the blueprint revision to go to (default: the latest)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

@@ -1,8 +1,10 @@
 //! The arguments of `moorctl group`.
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
+use moor_proto::names::GroupKind;
 
 use super::common::ReadArgs;
+use super::names::{group_kind_help, WireNameParser};
 use super::values::{parse_label, parse_name};
 
 #[derive(Debug, Subcommand)]
@@ -30,23 +32,14 @@ pub enum GroupCommand {
     },
 }
 
-/// What a group selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GroupKindArg {
-    /// Sites (for install rollouts, which create an environment on each)
-    Sites,
-    /// Environments (for update, uninstall, heal and rollback rollouts)
-    Environments,
-}
-
 /// `group put NAME --of sites|environments [--label K=V]... [--name N]...`.
 #[derive(Debug, Args)]
 pub struct GroupPutArgs {
     #[arg(value_parser = parse_name)]
     pub name: String,
     /// What the group selects
-    #[arg(long, value_enum)]
-    pub of: GroupKindArg,
+    #[arg(long, value_parser = WireNameParser::<GroupKind>::with_help(group_kind_help))]
+    pub of: GroupKind,
     /// Select only what has this label (repeat: all must match). Sites also match
     /// `region=R`, environments `site=S`
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]

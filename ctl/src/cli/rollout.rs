@@ -1,36 +1,11 @@
 //! The arguments of `moorctl rollout`.
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
+use moor_proto::names::RolloutActionKind;
 
 use super::common::{InputArgs, ReadArgs, DEFAULT_WATCH_TIMEOUT_S, MAX_WATCH_TIMEOUT_S};
+use super::names::{rollout_action_help, TargetFilter, TargetFilterParser, WireNameParser};
 use super::values::{parse_label, parse_name, parse_name_rev, parse_rollout_id, NameRev};
-
-/// What a rollout does to each target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RolloutActionArg {
-    /// Create an environment on every site of a group of sites and install it
-    Install,
-    /// Move every environment of the group to a revision and/or new inputs
-    Update,
-    /// Delete every resource of every environment of the group
-    Uninstall,
-    /// Re-apply drifted or missing resources
-    Heal,
-    /// Take every environment back to its previous revision
-    Rollback,
-}
-
-impl RolloutActionArg {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RolloutActionArg::Install => "install",
-            RolloutActionArg::Update => "update",
-            RolloutActionArg::Uninstall => "uninstall",
-            RolloutActionArg::Heal => "heal",
-            RolloutActionArg::Rollback => "rollback",
-        }
-    }
-}
 
 #[derive(Debug, Subcommand)]
 pub enum RolloutCommand {
@@ -47,9 +22,9 @@ pub enum RolloutCommand {
     Show {
         #[arg(value_parser = parse_rollout_id)]
         id: String,
-        /// Also list targets: all, queued, running, succeeded, failed or skipped
-        #[arg(long, value_name = "STATE")]
-        targets: Option<String>,
+        /// Also list targets: all of them, or those in one state
+        #[arg(long, value_name = "STATE", value_parser = TargetFilterParser)]
+        targets: Option<TargetFilter>,
         #[command(flatten)]
         read: ReadArgs,
     },
@@ -146,8 +121,11 @@ pub struct RolloutStartArgs {
     #[arg(long, value_parser = parse_name)]
     pub group: String,
     /// What to do to each target
-    #[arg(long, value_enum)]
-    pub action: RolloutActionArg,
+    #[arg(
+        long,
+        value_parser = WireNameParser::<RolloutActionKind>::with_help(rollout_action_help)
+    )]
+    pub action: RolloutActionKind,
     /// install: the blueprint, NAME or NAME@REVISION (default: the latest revision)
     #[arg(long, value_name = "NAME[@REV]", value_parser = parse_name_rev)]
     pub blueprint: Option<NameRev>,

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use clap::CommandFactory;
+use moor_proto::names::ExecKind;
 
 use super::values::{parse_input, parse_member, parse_name_rev};
 use super::*;

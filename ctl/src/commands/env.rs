@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 
 use anyhow::Result;
+use moor_proto::names::WireName;
 use moor_proto::workflow as pb;
 
 use super::exec_watch::started;
@@ -24,7 +25,7 @@ pub(super) async fn run(
             let r = client
                 .list_environments(
                     site.clone().unwrap_or_default(),
-                    status.clone().unwrap_or_default(),
+                    status.map_or_else(String::new, |s| s.as_str().to_string()),
                     read.stale,
                 )
                 .await

@@ -1,6 +1,7 @@
 //! `moorctl exec`: start, list, show, resume, cancel, roll back and watch executions.
 
 use anyhow::Result;
+use moor_proto::names::{display, ExecState, WireName};
 use moor_proto::workflow as pb;
 
 use super::exec_watch::{announce_and_watch, started, watch_to_end};
@@ -44,7 +45,11 @@ pub(super) async fn run(
                 .await
                 .or_say(|| format!("cannot resume execution {id}"))?;
             let view = ExecRefView {
-                message: format!("execution {} resumed ({})", r.id, r.state),
+                message: format!(
+                    "execution {} resumed ({})",
+                    r.id,
+                    display::<ExecState>(&r.state)
+                ),
                 id: r.id,
                 state: r.state,
             };
@@ -58,7 +63,8 @@ pub(super) async fn run(
             let view = ExecRefView {
                 message: format!(
                     "execution {} {}; steps already dispatched finish, no new step starts",
-                    r.id, r.state
+                    r.id,
+                    display::<ExecState>(&r.state)
                 ),
                 id: r.id,
                 state: r.state,

@@ -19,6 +19,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use moor_proto::names::{display, ExecKind, ExecState, WireName};
 use moor_proto::workflow as pb;
 use tokio::time::Instant;
 use tonic::Streaming;
@@ -51,13 +52,14 @@ pub(super) async fn started(
     watch: &WatchArgs,
     format: OutputFormat,
 ) -> Result<()> {
-    let message = if r.state == "queued" {
+    let message = if ExecState::parse(&r.state) == Some(ExecState::Queued) {
         format!(
             "execution {} queued: {what}; it starts when the environment's running execution ends",
             r.id
         )
     } else {
-        format!("execution {} started: {what} ({})", r.id, r.state)
+        let state = display::<ExecState>(&r.state);
+        format!("execution {} started: {what} ({state})", r.id)
     };
     let view = ExecRefView {
         id: r.id,
@@ -108,18 +110,21 @@ pub(super) async fn watch_to_end(
     verdict(&end)
 }
 
-/// True for the states after which no step runs any more (unless resumed).
-pub fn is_terminal(state: &str) -> bool {
-    matches!(state, "succeeded" | "failed" | "cancelled")
+/// True when the execution reached an end: no step runs any more (unless resumed). A state
+/// this build does not know is no end: the watch goes on, and stops only by its limits
+/// (exit code 1), never as a success.
+fn ended(exec: &pb::Execution) -> bool {
+    ExecState::parse(&exec.state).is_some_and(|s| s.is_terminal())
 }
 
 /// The outcome of a watched execution that ended: success, or exit code 7 with what to do
-/// next.
+/// next. A state this build does not know is never a success: exit code 1.
 pub fn verdict(exec: &pb::Execution) -> Result<()> {
-    let (id, kind, env) = (&exec.id, &exec.kind, &exec.environment);
-    match exec.state.as_str() {
-        "succeeded" => Ok(()),
-        "failed" => {
+    let (id, env) = (&exec.id, &exec.environment);
+    let kind = display::<ExecKind>(&exec.kind);
+    match ExecState::parse(&exec.state) {
+        Some(ExecState::Succeeded) => Ok(()),
+        Some(ExecState::Failed) => {
             let why = if exec.error.is_empty() {
                 String::new()
             } else {
@@ -135,7 +140,7 @@ pub fn verdict(exec: &pb::Execution) -> Result<()> {
             )
             .into())
         }
-        "cancelled" => Err(Failure::new(
+        Some(ExecState::Cancelled) => Err(Failure::new(
             Exit::NotSucceeded,
             format!(
                 "execution {id} ({kind} of {env}) was cancelled; see what it did with \
@@ -143,7 +148,18 @@ pub fn verdict(exec: &pb::Execution) -> Result<()> {
             ),
         )
         .into()),
-        other => unreachable!("verdict of an execution in the non-terminal state {other:?}"),
+        Some(state @ (ExecState::Queued | ExecState::Running)) => {
+            unreachable!("verdict of an execution in the non-terminal state {state}")
+        }
+        None => Err(Failure::new(
+            Exit::Error,
+            format!(
+                "execution {id} ({kind} of {env}) is in the state {}, which this moorctl does \
+                 not know, so it cannot say whether it succeeded; see `moorctl exec show {id}`",
+                display::<ExecState>(&exec.state)
+            ),
+        )
+        .into()),
     }
 }
 
@@ -194,7 +210,7 @@ impl Watch<'_> {
                         display.update(&exec)?;
                         progressed = true;
                     }
-                    let done = is_terminal(&exec.state);
+                    let done = ended(&exec);
                     self.last = Some(exec);
                     if done {
                         let exec = self.last.take().expect("just set");
@@ -222,10 +238,9 @@ impl Watch<'_> {
     /// The error when `--watch-timeout-s` passed: the execution goes on.
     fn timed_out(&self) -> anyhow::Error {
         let id = self.id;
-        let state = self
-            .last
-            .as_ref()
-            .map_or_else(String::new, |e| format!(" (last seen: {})", e.state));
+        let state = self.last.as_ref().map_or_else(String::new, |e| {
+            format!(" (last seen: {})", display::<ExecState>(&e.state))
+        });
         anyhow::anyhow!(
             "stopped watching execution {id} after --watch-timeout-s {}{state}; it goes on \
              without moorctl: watch it again with `moorctl exec watch {id}`",
@@ -335,7 +350,37 @@ mod tests {
         assert!(err.to_string().contains("moorctl exec resume x1"), "{err}");
         let err = verdict(&exec("cancelled", 1)).unwrap_err();
         assert_eq!(Exit::of_error(&err), Exit::NotSucceeded);
-        assert!(is_terminal("failed") && !is_terminal("running") && !is_terminal("queued"));
+        assert!(ended(&exec("failed", 1)));
+        assert!(!ended(&exec("running", 1)) && !ended(&exec("queued", 0)));
+    }
+
+    #[test]
+    fn an_unknown_state_is_neither_an_end_nor_a_success() {
+        let odd = exec("hibernating", 3);
+        assert!(
+            !ended(&odd),
+            "a watch goes on through a state it does not know"
+        );
+        let err = verdict(&odd).unwrap_err();
+        assert_eq!(Exit::of_error(&err), Exit::Error);
+        assert!(err.to_string().contains("unknown(hibernating)"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn a_watch_never_ends_as_a_success_on_an_unknown_state() {
+        // A newer member ends its stream after a state this build does not know: the watch
+        // reconnects, sees nothing new (a new stream starts with the state as it is now),
+        // and gives up with exit code 1, never 0.
+        let (a, _) = fake_workflow(WatchScript::End(vec![exec("hibernating", 3)])).await;
+        let mut client = Client::new(&[a], Duration::from_secs(5));
+        let mut rec = Recorder::default();
+        let err = follow(&mut client, "x1", Duration::from_secs(60), &mut rec)
+            .await
+            .unwrap_err();
+        assert_eq!(Exit::of_error(&err), Exit::Error, "{err:#}");
+        assert!(err.to_string().contains("gave up"), "{err:#}");
+        assert!(rec.finished.is_none());
+        assert_eq!(rec.updates.len(), 1);
     }
 
     #[tokio::test]

@@ -2,10 +2,11 @@
 //! environments, for rollouts).
 
 use anyhow::Result;
+use moor_proto::names::WireName;
 use moor_proto::rollout as pb;
 
 use super::hints::rollout_failed as failed;
-use crate::cli::{GroupCommand, GroupKindArg, GroupPutArgs, OutputFormat};
+use crate::cli::{GroupCommand, GroupPutArgs, OutputFormat};
 use crate::client::Client;
 use crate::views::group::{GroupListView, GroupView};
 use crate::views::message::MessageView;
@@ -53,11 +54,7 @@ async fn put(a: GroupPutArgs, client: &mut Client, format: OutputFormat) -> Resu
     let name = a.name.clone();
     let g = pb::Group {
         name: a.name,
-        kind: match a.of {
-            GroupKindArg::Sites => "sites",
-            GroupKindArg::Environments => "environments",
-        }
-        .into(),
+        kind: a.of.as_str().into(),
         match_labels: a.labels.into_iter().collect(),
         names: a.names,
         ..Default::default()

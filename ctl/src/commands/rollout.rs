@@ -5,12 +5,13 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use moor_proto::names::{display, RolloutActionKind, RolloutState, WireName};
 use moor_proto::rollout as pb;
 
 use super::hints::rollout_failed as failed;
 use super::inputs::inputs_json;
 use super::rollout_watch::watch;
-use crate::cli::{OutputFormat, RolloutCommand, RolloutStartArgs};
+use crate::cli::{OutputFormat, RolloutCommand, RolloutStartArgs, TargetFilter};
 use crate::client::{Client, RolloutOp};
 use crate::exit::{Exit, Failure};
 use crate::views::message::MessageView;
@@ -27,7 +28,7 @@ pub(super) async fn run(
         RolloutCommand::List { read } => list(client, read.stale, format).await,
         RolloutCommand::Show { id, targets, read } => {
             let r = client
-                .get_rollout(id.clone(), targets.unwrap_or_default(), read.stale)
+                .get_rollout(id.clone(), targets_word(targets), read.stale)
                 .await
                 .map_err(|e| failed(e, format!("cannot show rollout {id}")))?;
             show(
@@ -77,6 +78,11 @@ pub(super) async fn run(
     }
 }
 
+/// What `GetRollout` takes for `--targets`: "" (none), "all" or a target state.
+fn targets_word(targets: Option<TargetFilter>) -> String {
+    targets.map_or_else(String::new, |t| t.as_str().to_string())
+}
+
 /// `rollout list`, by id in creation order (r10 after r9).
 async fn list(client: &mut Client, stale: bool, format: OutputFormat) -> Result<()> {
     let r = client
@@ -109,7 +115,7 @@ async fn start(args: RolloutStartArgs, client: &mut Client, format: OutputFormat
             .into())
         }
     };
-    let install = args.action.as_str() == "install";
+    let install = args.action == RolloutActionKind::Install;
     let msg = pb::StartRolloutRequest {
         group: args.group.clone(),
         action: args.action.as_str().into(),
@@ -182,7 +188,7 @@ async fn announce(
             j.id,
             what(&j),
             j.total,
-            j.state
+            display::<RolloutState>(&j.state)
         ))?;
     } else if watch_s.is_none() {
         // With --watch, programs get only the updates: one kind of object.

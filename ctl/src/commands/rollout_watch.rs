@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use moor_proto::names::{display, RolloutState, WireName};
 use moor_proto::rollout as pb;
 use tokio::time::Instant;
 
@@ -57,28 +58,32 @@ pub(super) async fn watch(
     }
 }
 
-/// True when nothing will move without a person: the watch ends.
+/// True when nothing will move without a person: the watch ends. A state this build does
+/// not know is not settled: the watch goes on, and stops only by its time limit (exit code
+/// 1), never as a success.
 fn settled(r: &pb::Rollout) -> bool {
-    match r.state.as_str() {
-        "succeeded" | "failed" | "cancelled" | "waiting_approval" => true,
-        "paused" => r.running == 0,
-        _ => false,
+    use RolloutState as S;
+    match RolloutState::parse(&r.state) {
+        Some(S::Succeeded | S::Failed | S::Cancelled | S::WaitingApproval) => true,
+        Some(S::Paused) => r.running == 0,
+        Some(S::Running) | None => false,
     }
 }
 
 /// The exit of a watch that saw the rollout stop moving.
 fn verdict(r: &RolloutJson) -> Result<()> {
+    use RolloutState as S;
     let id = &r.id;
-    match r.state.as_str() {
-        "succeeded" => Ok(()),
-        "waiting_approval" => {
+    match RolloutState::parse(&r.state) {
+        Some(S::Succeeded) => Ok(()),
+        Some(S::WaitingApproval) => {
             eprintln!(
                 "moorctl: rollout {id} finished wave {} and waits for approval: `moorctl rollout approve {id}`",
                 r.current_wave + 1
             );
             Ok(())
         }
-        "paused" => Err(Failure::new(
+        Some(S::Paused) => Err(Failure::new(
             Exit::NotSucceeded,
             format!(
                 "rollout {id} is paused ({}): see the failures with `moorctl rollout show {id} --targets failed`, \
@@ -87,7 +92,7 @@ fn verdict(r: &RolloutJson) -> Result<()> {
             ),
         )
         .into()),
-        "failed" => Err(Failure::new(
+        Some(S::Failed) => Err(Failure::new(
             Exit::NotSucceeded,
             format!(
                 "rollout {id} ended with {} failed targets: see them with `moorctl rollout show {id} --targets failed`, \
@@ -96,9 +101,19 @@ fn verdict(r: &RolloutJson) -> Result<()> {
             ),
         )
         .into()),
-        _ => Err(Failure::new(
+        Some(S::Cancelled) => Err(Failure::new(
             Exit::NotSucceeded,
             format!("rollout {id} was cancelled: {}", counts_line(r)),
+        )
+        .into()),
+        Some(S::Running) => unreachable!("verdict of running rollout {id}"),
+        None => Err(Failure::new(
+            Exit::Error,
+            format!(
+                "rollout {id} is in the state {}, which this moorctl does not know, so it \
+                 cannot say whether it succeeded; see `moorctl rollout show {id}`",
+                display::<RolloutState>(&r.state)
+            ),
         )
         .into()),
     }
@@ -133,5 +148,21 @@ mod tests {
         let e = verdict(&j).unwrap_err();
         assert_eq!(Exit::of_error(&e), Exit::NotSucceeded);
         assert!(e.to_string().contains("rollout resume r1"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_state_is_neither_settled_nor_a_success() {
+        let r = pb::Rollout {
+            id: "r1".into(),
+            state: "draining".into(),
+            ..Default::default()
+        };
+        assert!(
+            !settled(&r),
+            "a watch goes on through a state it does not know"
+        );
+        let e = verdict(&RolloutJson::from(&r)).unwrap_err();
+        assert_eq!(Exit::of_error(&e), Exit::Error);
+        assert!(e.to_string().contains("unknown(draining)"), "{e}");
     }
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use moor_proto::names::{display, ExecKind, ExecState, StepState, WireName};
 use moor_proto::workflow as pb;
 
 use super::ExecDisplay;
@@ -22,11 +23,13 @@ pub const MAX_STEP_LINES: usize = 20;
 const TICK_MS: u64 = 120;
 
 /// Whether a step gets its own line: it is under way, waiting to be retried, or failed.
+/// A step in a state this build does not know is shown too: it is news, and its line says
+/// `unknown(...)` rather than passing for a state it is not.
 fn noteworthy(step: &pb::Step) -> bool {
-    match step.state.as_str() {
-        "dispatched" | "failed" => true,
-        "pending" => step.attempt > 0,
-        _ => false,
+    match StepState::parse(&step.state) {
+        Some(StepState::Dispatched | StepState::Failed) | None => true,
+        Some(StepState::Pending) => step.attempt > 0,
+        Some(StepState::Succeeded | StepState::Skipped) => false,
     }
 }
 
@@ -81,12 +84,12 @@ impl ExecBars {
         self.main.set_prefix(format!(
             "{} {} of {}",
             escape_controls(&exec.id),
-            exec.kind,
+            display::<ExecKind>(&exec.kind),
             escape_controls(&exec.environment)
         ));
         self.main.set_length(u64::from(exec.steps_total));
         self.main.set_position(u64::from(exec.steps_succeeded));
-        let mut msg = exec.state.clone();
+        let mut msg = display::<ExecState>(&exec.state);
         if exec.steps_failed > 0 {
             msg.push_str(&format!(", {} failed", exec.steps_failed));
         }
@@ -201,6 +204,12 @@ mod tests {
         assert!(!noteworthy(&step(0, "pending", 0)));
         assert!(!noteworthy(&step(0, "succeeded", 1)));
         assert!(!noteworthy(&step(0, "skipped", 0)));
+        // A state this build does not know is shown, as unknown, and counted as nothing.
+        assert!(noteworthy(&step(0, "quarantined", 0)));
+        assert_eq!(
+            step_line(&step(3, "quarantined", 0)),
+            "step 3 r3 (create): unknown(quarantined)"
+        );
         assert_eq!(
             step_line(&step(2, "pending", 1)),
             "step 2 r2 (create): pending, waiting to retry, attempt 1, token 3"

@@ -2,6 +2,7 @@
 //! or counts change and a line per step that changed, each with the time of day (UTC).
 
 use anyhow::Result;
+use moor_proto::names::{display, ExecKind, StepState, WireName};
 use moor_proto::workflow as pb;
 
 use super::ExecDisplay;
@@ -29,7 +30,7 @@ impl ExecLines {
         match &self.last {
             None => out.push(format!(
                 "{id}: {} of {}, {}",
-                exec.kind,
+                display::<ExecKind>(&exec.kind),
                 escape_controls(&exec.environment),
                 exec_line(exec)
             )),
@@ -47,7 +48,9 @@ impl ExecLines {
             let changed = match before {
                 Some(b) => step_line(b) != step_line(step),
                 // A step that has not started yet is not news.
-                None => step.state != "pending" || step.attempt > 0,
+                None => {
+                    StepState::parse(&step.state) != Some(StepState::Pending) || step.attempt > 0
+                }
             };
             if changed {
                 out.push(format!("{id}: {}", step_line(step)));

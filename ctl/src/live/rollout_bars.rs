@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use moor_proto::names::{display, RolloutState};
 use moor_proto::rollout::Rollout;
 use tokio::time::Instant;
 
@@ -106,7 +107,7 @@ impl RolloutDisplay for RolloutBars {
             "rollout {} {} [{}]: {}  {}",
             r.id,
             what(&r),
-            r.state,
+            display::<RolloutState>(&r.state),
             counts_line(&r),
             self.rate.line(r.left())
         ));

@@ -1,6 +1,7 @@
 //! [`RolloutLines`]: a rollout watch in a pipe or a log, one line each time the counts change.
 
 use anyhow::Result;
+use moor_proto::names::{display, RolloutState};
 use moor_proto::rollout::Rollout;
 use tokio::time::Instant;
 
@@ -23,7 +24,7 @@ impl RolloutDisplay for RolloutLines {
     fn update(&mut self, rollout: &Rollout) -> Result<()> {
         let r = RolloutJson::from(rollout);
         self.rate.add(Instant::now(), r.finished());
-        let line = format!("{}: {}", r.state, counts_line(&r));
+        let line = format!("{}: {}", display::<RolloutState>(&r.state), counts_line(&r));
         if line != self.last {
             emit(&format!(
                 "{} rollout {} {line} ({})\n",

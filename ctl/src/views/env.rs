@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use moor_proto::names::{display, EnvStatus};
 use moor_proto::workflow as pb;
 use serde::Serialize;
 
@@ -108,7 +109,7 @@ impl View for EnvView {
                 "blueprint",
                 format!("{}@{}", escape_controls(&self.blueprint), self.revision),
             ),
-            ("status", self.status.clone()),
+            ("status", display::<EnvStatus>(&self.status)),
             ("inputs", escape_controls(&self.inputs.to_string())),
             ("labels", labels_cell(&self.labels)),
             ("current execution", dash(&self.current_execution)),
@@ -169,7 +170,7 @@ impl View for EnvListView {
                         escape_controls(&e.name),
                         escape_controls(&e.site),
                         format!("{}@{}", escape_controls(&e.blueprint), e.revision),
-                        e.status.clone(),
+                        display::<EnvStatus>(&e.status),
                         e.drifted().to_string(),
                         dash(e.execution()),
                         utc(e.updated_ms),
@@ -239,5 +240,23 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(json["inputs"]["message"], "hi");
         assert_eq!(json["resources"][1]["observed_digest"], "");
+    }
+
+    #[test]
+    fn an_unknown_status_shows_as_unknown() {
+        let env = pb::Environment {
+            name: "web-1".into(),
+            status: "hibernating".into(),
+            ..Default::default()
+        };
+        let view = EnvView::from(&env);
+        assert!(view
+            .table()
+            .contains("status             unknown(hibernating)\n"));
+        let list = EnvListView {
+            environments: vec![view],
+        }
+        .table();
+        assert!(list.contains("unknown(hibernating)"), "{list}");
     }
 }

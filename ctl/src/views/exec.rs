@@ -1,7 +1,7 @@
 //! Views of executions: a started one, one with its steps, the list; and the one-line
 //! forms of an execution and a step that the watch displays print.
 
-use moor_proto::names::{ExecState, WireName};
+use moor_proto::names::{display, ExecKind, ExecState, StepAction, StepState, WireName};
 use moor_proto::workflow as pb;
 use serde::Serialize;
 
@@ -84,8 +84,8 @@ pub fn steps_table(steps: &[StepView]) -> String {
                 vec![
                     s.index.to_string(),
                     escape_controls(&s.resource),
-                    s.action.clone(),
-                    s.state.clone(),
+                    display::<StepAction>(&s.action),
+                    display::<StepState>(&s.state),
                     s.attempt.to_string(),
                     if s.fence_token == 0 {
                         "-".to_string()
@@ -179,8 +179,8 @@ impl View for ExecView {
         let head = fields(vec![
             ("id", escape_controls(&self.id)),
             ("environment", escape_controls(&self.environment)),
-            ("kind", self.kind.clone()),
-            ("state", self.state.clone()),
+            ("kind", display::<ExecKind>(&self.kind)),
+            ("state", display::<ExecState>(&self.state)),
             ("target revision", revision),
             ("created", utc(self.created_ms)),
             ("started", utc(self.started_ms)),
@@ -225,8 +225,8 @@ impl View for ExecListView {
                     vec![
                         escape_controls(&e.id),
                         escape_controls(&e.environment),
-                        e.kind.clone(),
-                        e.state.clone(),
+                        display::<ExecKind>(&e.kind),
+                        display::<ExecState>(&e.state),
                         format!("{}/{}", e.steps_succeeded, e.steps_total),
                         e.steps_failed.to_string(),
                         utc(e.created_ms),
@@ -245,10 +245,10 @@ pub fn step_line(step: &pb::Step) -> String {
         "step {} {} ({}): {}",
         step.index,
         escape_controls(&step.resource),
-        step.action,
-        step.state
+        display::<StepAction>(&step.action),
+        display::<StepState>(&step.state)
     );
-    if step.state == "pending" && step.attempt > 0 {
+    if StepState::parse(&step.state) == Some(StepState::Pending) && step.attempt > 0 {
         line.push_str(", waiting to retry");
     }
     if step.attempt > 0 {
@@ -266,7 +266,8 @@ pub fn step_line(step: &pb::Step) -> String {
 
 /// `running, 2/5 succeeded, 0 failed, 1 running`, with the error of a failed execution.
 pub fn exec_line(exec: &pb::Execution) -> String {
-    let mut line = format!("{}, {}", exec.state, ExecView::from(exec).progress());
+    let state = display::<ExecState>(&exec.state);
+    let mut line = format!("{state}, {}", ExecView::from(exec).progress());
     if !exec.error.is_empty() {
         line.push_str(": ");
         line.push_str(&escape_controls(&exec.error));
@@ -354,5 +355,44 @@ INDEX  RESOURCE  ACTION  STATE      ATTEMPT  TOKEN  DEPS  ERROR
         assert_eq!(json["finished_ms"], 1_700_000_012_900u64);
         assert_eq!(json["steps"][1]["fence_token"], 5);
         assert_eq!(json["steps"][2]["depends_on"], serde_json::json!([0, 1]));
+    }
+
+    #[test]
+    fn unknown_names_show_as_unknown_in_tables_and_raw_for_programs() {
+        let mut e = failed_execution();
+        e.kind = "teleport".into();
+        e.state = "hibernating".into();
+        e.steps[1].state = "quarantined".into();
+        let view = ExecView::from(&e);
+        let text = view.table();
+        assert!(
+            text.contains("kind             unknown(teleport)\n"),
+            "\n{text}"
+        );
+        assert!(
+            text.contains("state            unknown(hibernating)\n"),
+            "\n{text}"
+        );
+        assert!(text.contains("create  unknown(quarantined)"), "\n{text}");
+        let list = ExecListView {
+            executions: vec![view.clone()],
+        }
+        .table();
+        assert!(
+            list.contains("unknown(teleport)  unknown(hibernating)"),
+            "\n{list}"
+        );
+        assert_eq!(
+            step_line(&e.steps[1]),
+            "step 1 database (create): unknown(quarantined), attempt 2, token 5: site refused: disk full"
+        );
+        assert!(exec_line(&e).starts_with("unknown(hibernating), "));
+        let json = render(&view, OutputFormat::Json).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["state"], "hibernating");
+        assert_eq!(json["steps"][1]["state"], "quarantined");
+        // Without steps, an unknown state is not taken for an end.
+        e.steps.clear();
+        assert!(ExecView::from(&e).table().ends_with("no steps planned yet"));
     }
 }

@@ -1,5 +1,6 @@
 //! Views of groups: one group with its selector and how much it selects, and the list.
 
+use moor_proto::names::{display, GroupKind};
 use moor_proto::rollout as pb;
 use serde::Serialize;
 
@@ -56,7 +57,7 @@ impl View for GroupView {
     fn table(&self) -> String {
         fields(vec![
             ("name", self.name.clone()),
-            ("of", self.kind.clone()),
+            ("of", display::<GroupKind>(&self.kind)),
             ("selector", self.selector()),
             ("matches", self.matches.to_string()),
         ])
@@ -77,7 +78,7 @@ impl View for GroupListView {
                 .map(|g| {
                     vec![
                         g.name.clone(),
-                        g.kind.clone(),
+                        display::<GroupKind>(&g.kind),
                         g.selector(),
                         g.matches.to_string(),
                     ]

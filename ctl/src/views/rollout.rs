@@ -1,6 +1,7 @@
 //! Views of rollouts: one rollout with its waves, failures by error and (when asked) its
 //! targets, and the list; and the one-line forms the rollout watch prints.
 
+use moor_proto::names::{display, RolloutActionKind, RolloutState, TargetState, WireName};
 use moor_proto::rollout as pb;
 use serde::Serialize;
 
@@ -165,16 +166,18 @@ pub fn counts_line(r: &RolloutJson) -> String {
     s
 }
 
+/// What the rollout does, for people: `install of hello@2 on group edge`.
 pub fn what(r: &RolloutJson) -> String {
-    match r.action.as_str() {
-        "install" => format!(
-            "install of {}@{} on group {}",
+    let action = display::<RolloutActionKind>(&r.action);
+    match RolloutActionKind::parse(&r.action) {
+        Some(RolloutActionKind::Install) => format!(
+            "{action} of {}@{} on group {}",
             r.blueprint, r.revision, r.group
         ),
-        "update" if r.revision > 0 => {
-            format!("update to revision {} of group {}", r.revision, r.group)
+        Some(RolloutActionKind::Update) if r.revision > 0 => {
+            format!("{action} to revision {} of group {}", r.revision, r.group)
         }
-        a => format!("{a} of group {}", r.group),
+        _ => format!("{action} of group {}", r.group),
     }
 }
 
@@ -184,7 +187,7 @@ impl View for RolloutView {
         let mut rows = vec![
             ("id", r.id.clone()),
             ("what", what(r)),
-            ("state", r.state.clone()),
+            ("state", display::<RolloutState>(&r.state)),
         ];
         if !r.pause_reason.is_empty() {
             rows.push(("paused", escape_controls(&r.pause_reason)));
@@ -223,7 +226,8 @@ impl View for RolloutView {
             r.waves
                 .iter()
                 .map(|w| {
-                    let mark = if w.index == r.current_wave && r.state != "succeeded" {
+                    let done = RolloutState::parse(&r.state) == Some(RolloutState::Succeeded);
+                    let mark = if w.index == r.current_wave && !done {
                         "*"
                     } else {
                         ""
@@ -256,7 +260,7 @@ impl View for RolloutView {
                             t.index.to_string(),
                             t.environment.clone(),
                             t.site.clone(),
-                            t.state.clone(),
+                            display::<TargetState>(&t.state),
                             t.execution.clone(),
                         ]
                     })
@@ -311,7 +315,7 @@ impl View for RolloutListView {
                     vec![
                         r.id.clone(),
                         what(r),
-                        r.state.clone(),
+                        display::<RolloutState>(&r.state),
                         r.succeeded.to_string(),
                         r.failed.to_string(),
                         r.running.to_string(),
@@ -387,5 +391,35 @@ mod tests {
             t.contains("site unreachable") && t.contains("hello-s9"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn unknown_names_show_as_unknown() {
+        let r = pb::Rollout {
+            id: "r3".into(),
+            group: "edge".into(),
+            action: "migrate".into(),
+            state: "draining".into(),
+            total: 1,
+            waves: vec![pb::Wave {
+                index: 0,
+                size: 1,
+                ..Default::default()
+            }],
+            targets: vec![pb::RolloutTarget {
+                index: 0,
+                environment: "hello-s1".into(),
+                site: "s1".into(),
+                state: "parked".into(),
+                execution: String::new(),
+            }],
+            ..Default::default()
+        };
+        let j = RolloutJson::from(&r);
+        assert_eq!(what(&j), "unknown(migrate) of group edge");
+        let t = RolloutView { rollout: j }.table();
+        assert!(t.contains("state           unknown(draining)"), "{t}");
+        assert!(t.contains("1*"), "an unknown state is not a success: {t}");
+        assert!(t.contains("unknown(parked)"), "{t}");
     }
 }
