@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use moor_proto::names::EnvStatus;
 
 use super::common::{InputArgs, ReadArgs, WatchArgs};
-use super::names::WireNameParser;
+use super::names::wire_names;
 use super::values::{parse_label, parse_name, parse_name_rev, NameRev};
 
 #[derive(Debug, Subcommand)]
@@ -18,7 +18,7 @@ pub enum EnvCommand {
         #[arg(long, value_name = "SITE", value_parser = parse_name)]
         site: Option<String>,
         /// Only environments with this status
-        #[arg(long, value_name = "STATUS", value_parser = WireNameParser::<EnvStatus>::new())]
+        #[arg(long, value_name = "STATUS", value_parser = wire_names::<EnvStatus>())]
         status: Option<EnvStatus>,
         #[command(flatten)]
         read: ReadArgs,

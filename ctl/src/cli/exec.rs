@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use moor_proto::names::ExecKind;
 
 use super::common::{InputArgs, ReadArgs, WatchArgs, DEFAULT_WATCH_TIMEOUT_S, MAX_WATCH_TIMEOUT_S};
-use super::names::{exec_kind_help, WireNameParser};
+use super::names::{exec_kind_help, wire_names_with_help};
 use super::values::{parse_id, parse_name};
 
 #[derive(Debug, Subcommand)]
@@ -74,7 +74,7 @@ pub struct ExecStartArgs {
     #[arg(value_parser = parse_name)]
     pub env: String,
     /// What the execution does
-    #[arg(long, value_parser = WireNameParser::<ExecKind>::with_help(exec_kind_help))]
+    #[arg(long, value_parser = wire_names_with_help::<ExecKind>(exec_kind_help))]
     pub kind: ExecKind,
     /// install / update: the blueprint revision to go to (default: the latest)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]

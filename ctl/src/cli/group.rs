@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use moor_proto::names::GroupKind;
 
 use super::common::ReadArgs;
-use super::names::{group_kind_help, WireNameParser};
+use super::names::{group_kind_help, wire_names_with_help};
 use super::values::{parse_label, parse_name};
 
 #[derive(Debug, Subcommand)]
@@ -38,7 +38,7 @@ pub struct GroupPutArgs {
     #[arg(value_parser = parse_name)]
     pub name: String,
     /// What the group selects
-    #[arg(long, value_parser = WireNameParser::<GroupKind>::with_help(group_kind_help))]
+    #[arg(long, value_parser = wire_names_with_help::<GroupKind>(group_kind_help))]
     pub of: GroupKind,
     /// Select only what has this label (repeat: all must match). Sites also match
     /// `region=R`, environments `site=S`

@@ -36,7 +36,7 @@ pub use common::{InputArgs, ReadArgs, WatchArgs, DEFAULT_WATCH_TIMEOUT_S, MAX_WA
 pub use env::{EnvCommand, EnvCreateArgs};
 pub use exec::{ExecCommand, ExecStartArgs};
 pub use group::{GroupCommand, GroupPutArgs};
-pub use names::{parse_wire_name, TargetFilter, WireNameParser};
+pub use names::{parse_wire_name, TargetFilter};
 pub use rollout::{RolloutCommand, RolloutStartArgs, RolloutWatchArgs};
 pub use site::SiteCommand;
 pub use values::{MemberSpec, NameRev};

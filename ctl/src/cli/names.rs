@@ -7,53 +7,57 @@ use std::ffi::OsStr;
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
 use moor_proto::names::{ExecKind, GroupKind, RolloutActionKind, TargetState, WireName};
 
-/// A clap value parser for the wire names of `T`: `--help` lists them (with `help`, when
-/// given), and a name `T` does not have is a usage error listing [`WireName::one_of`].
+/// A clap value parser from a parse function, with the values `--help` lists: the one way
+/// a flag of this file is parsed, whatever it yields.
 #[derive(Clone)]
-pub struct WireNameParser<T> {
-    help: Option<fn(T) -> &'static str>,
+pub struct NamedValueParser<T> {
+    parse: fn(&str) -> Result<T, String>,
+    values: Vec<PossibleValue>,
 }
 
-impl<T: WireName> WireNameParser<T> {
-    /// The names without help.
-    pub fn new() -> Self {
-        WireNameParser { help: None }
-    }
-
-    /// The names, each with `help(variant)` in `--help`.
-    pub fn with_help(help: fn(T) -> &'static str) -> Self {
-        WireNameParser { help: Some(help) }
-    }
-}
-
-impl<T: WireName> Default for WireNameParser<T> {
-    fn default() -> Self {
-        WireNameParser::new()
-    }
-}
-
-impl<T: WireName + Send + Sync> TypedValueParser for WireNameParser<T> {
+impl<T: Clone + Send + Sync + 'static> TypedValueParser for NamedValueParser<T> {
     type Value = T;
 
+    /// A value `parse` refuses is a usage error with its message.
     fn parse_ref(
         &self,
         cmd: &clap::Command,
         arg: Option<&clap::Arg>,
         value: &OsStr,
     ) -> Result<T, clap::Error> {
+        let parse = self.parse;
         StringValueParser::new()
-            .try_map(|s| parse_wire_name::<T>(&s))
+            .try_map(move |s| parse(&s))
             .parse_ref(cmd, arg, value)
     }
 
     fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        Some(Box::new(T::ALL.iter().map(|v| {
-            let value = PossibleValue::new(v.as_str());
-            match self.help {
-                Some(help) => value.help(help(*v)),
-                None => value,
-            }
-        })))
+        Some(Box::new(self.values.iter().cloned()))
+    }
+}
+
+/// The wire names of `T`, listed in `--help`; a name `T` does not have is a usage error
+/// listing [`WireName::one_of`].
+pub fn wire_names<T: WireName + Send + Sync>() -> NamedValueParser<T> {
+    NamedValueParser {
+        parse: parse_wire_name::<T>,
+        values: T::ALL
+            .iter()
+            .map(|v| PossibleValue::new(v.as_str()))
+            .collect(),
+    }
+}
+
+/// [`wire_names`], each listed with `help(variant)`.
+pub fn wire_names_with_help<T: WireName + Send + Sync>(
+    help: fn(T) -> &'static str,
+) -> NamedValueParser<T> {
+    NamedValueParser {
+        parse: parse_wire_name::<T>,
+        values: T::ALL
+            .iter()
+            .map(|v| PossibleValue::new(v.as_str()).help(help(*v)))
+            .collect(),
     }
 }
 
@@ -139,29 +143,14 @@ pub fn parse_target_filter(s: &str) -> Result<TargetFilter, String> {
 }
 
 /// The value parser of `--targets`: `all` and the target states, listed in `--help`.
-#[derive(Clone, Default)]
-pub struct TargetFilterParser;
-
-impl TypedValueParser for TargetFilterParser {
-    type Value = TargetFilter;
-
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &OsStr,
-    ) -> Result<TargetFilter, clap::Error> {
-        StringValueParser::new()
-            .try_map(|s| parse_target_filter(&s))
-            .parse_ref(cmd, arg, value)
-    }
-
-    fn possible_values(&self) -> Option<Box<dyn Iterator<Item = PossibleValue> + '_>> {
-        let all = std::iter::once(PossibleValue::new(TargetFilter::All.as_str()));
-        let states = TargetState::ALL
-            .iter()
-            .map(|s| PossibleValue::new(s.as_str()));
-        Some(Box::new(all.chain(states)))
+pub fn target_filters() -> NamedValueParser<TargetFilter> {
+    let all = PossibleValue::new(TargetFilter::All.as_str());
+    let states = TargetState::ALL
+        .iter()
+        .map(|s| PossibleValue::new(s.as_str()));
+    NamedValueParser {
+        parse: parse_target_filter,
+        values: std::iter::once(all).chain(states).collect(),
     }
 }
 

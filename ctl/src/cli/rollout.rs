@@ -4,7 +4,7 @@ use clap::{Args, Subcommand};
 use moor_proto::names::RolloutActionKind;
 
 use super::common::{InputArgs, ReadArgs, DEFAULT_WATCH_TIMEOUT_S, MAX_WATCH_TIMEOUT_S};
-use super::names::{rollout_action_help, TargetFilter, TargetFilterParser, WireNameParser};
+use super::names::{rollout_action_help, target_filters, wire_names_with_help, TargetFilter};
 use super::values::{parse_label, parse_name, parse_name_rev, parse_rollout_id, NameRev};
 
 #[derive(Debug, Subcommand)]
@@ -23,7 +23,7 @@ pub enum RolloutCommand {
         #[arg(value_parser = parse_rollout_id)]
         id: String,
         /// Also list targets: all of them, or those in one state
-        #[arg(long, value_name = "STATE", value_parser = TargetFilterParser)]
+        #[arg(long, value_name = "STATE", value_parser = target_filters())]
         targets: Option<TargetFilter>,
         #[command(flatten)]
         read: ReadArgs,
@@ -123,7 +123,7 @@ pub struct RolloutStartArgs {
     /// What to do to each target
     #[arg(
         long,
-        value_parser = WireNameParser::<RolloutActionKind>::with_help(rollout_action_help)
+        value_parser = wire_names_with_help::<RolloutActionKind>(rollout_action_help)
     )]
     pub action: RolloutActionKind,
     /// install: the blueprint, NAME or NAME@REVISION (default: the latest revision)

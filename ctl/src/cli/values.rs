@@ -122,12 +122,7 @@ pub fn parse_name(s: &str) -> Result<String, String> {
 
 /// Parses an execution id (as `exec start` prints it, e.g. `x12`).
 pub fn parse_id(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.contains(char::is_whitespace) {
-        return Err(format!(
-            "{s:?} is not an execution id; ids look like x12 (see `moorctl exec list`)"
-        ));
-    }
-    Ok(s.to_string())
+    parse_printed_id(s, "an execution id", "x12", "moorctl exec list")
 }
 
 /// Parses `NAME` or `NAME@REV`, REV a revision number from 1.
@@ -186,9 +181,15 @@ pub fn parse_key(s: &str) -> Result<String, String> {
 
 /// Parses a rollout id (as `rollout start` prints it, e.g. `r3`).
 pub fn parse_rollout_id(s: &str) -> Result<String, String> {
+    parse_printed_id(s, "a rollout id", "r3", "moorctl rollout list")
+}
+
+/// Parses an id as moorctl prints it (`what`, e.g. "a rollout id"): not empty, no
+/// whitespace. The error shows an `example` and the command that `lists` the ids.
+fn parse_printed_id(s: &str, what: &str, example: &str, lists: &str) -> Result<String, String> {
     if s.is_empty() || s.contains(char::is_whitespace) {
         return Err(format!(
-            "{s:?} is not a rollout id; ids look like r3 (see `moorctl rollout list`)"
+            "{s:?} is not {what}; ids look like {example} (see `{lists}`)"
         ));
     }
     Ok(s.to_string())

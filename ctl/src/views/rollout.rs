@@ -184,94 +184,110 @@ pub fn what(r: &RolloutJson) -> String {
 impl View for RolloutView {
     fn table(&self) -> String {
         let r = &self.rollout;
-        let mut rows = vec![
-            ("id", r.id.clone()),
-            ("what", what(r)),
-            ("state", display::<RolloutState>(&r.state)),
-        ];
-        if !r.pause_reason.is_empty() {
-            rows.push(("paused", escape_controls(&r.pause_reason)));
-        }
-        rows.push(("progress", counts_line(r)));
-        rows.push(("max parallel", r.max_parallel.to_string()));
-        let budget = match (r.max_failed, r.max_failed_percent) {
-            (None, None) => "none".to_string(),
-            (Some(n), None) => format!("at most {n} failed"),
-            (None, Some(p)) => format!("at most {p}% failed"),
-            (Some(n), Some(p)) => format!("at most {n} or {p}% failed"),
-        };
-        rows.push(("failure budget", budget));
-        if !r.rollback_of.is_empty() {
-            rows.push(("rolls back", r.rollback_of.clone()));
-        }
-        if !r.rolled_back_by.is_empty() {
-            rows.push(("rolled back by", r.rolled_back_by.clone()));
-        }
-        rows.push(("created", r.created.clone()));
-        if !r.finished.is_empty() {
-            rows.push(("finished", r.finished.clone()));
-        }
-        let mut out = fields(rows);
+        let mut out = summary(r);
         out.push_str("\n\n");
-        out.push_str(&grid(
-            Some(&[
-                "WAVE",
-                "SIZE",
-                "SUCCEEDED",
-                "FAILED",
-                "RUNNING",
-                "QUEUED",
-                "SKIPPED",
-            ]),
-            r.waves
-                .iter()
-                .map(|w| {
-                    let done = RolloutState::parse(&r.state) == Some(RolloutState::Succeeded);
-                    let mark = if w.index == r.current_wave && !done {
-                        "*"
-                    } else {
-                        ""
-                    };
-                    vec![
-                        format!("{}{mark}", w.index + 1),
-                        w.size.to_string(),
-                        w.succeeded.to_string(),
-                        w.failed.to_string(),
-                        w.running.to_string(),
-                        w.queued.to_string(),
-                        w.skipped.to_string(),
-                    ]
-                })
-                .collect(),
-            &[1, 2, 3, 4, 5, 6],
-        ));
+        out.push_str(&waves_table(r));
         if !r.failures.is_empty() {
             out.push_str("\n\nFAILURES\n");
             out.push_str(&failures_table(&r.failures));
         }
         if !r.targets.is_empty() {
             out.push_str("\n\n");
-            out.push_str(&grid(
-                Some(&["#", "ENVIRONMENT", "SITE", "STATE", "EXECUTION"]),
-                r.targets
-                    .iter()
-                    .map(|t| {
-                        vec![
-                            t.index.to_string(),
-                            t.environment.clone(),
-                            t.site.clone(),
-                            display::<TargetState>(&t.state),
-                            t.execution.clone(),
-                        ]
-                    })
-                    .collect(),
-                &[0],
-            ));
+            out.push_str(&targets_table(&r.targets));
         }
         out
     }
 }
 
+/// The label / value lines at the top of `rollout show`.
+fn summary(r: &RolloutJson) -> String {
+    let mut rows = vec![
+        ("id", r.id.clone()),
+        ("what", what(r)),
+        ("state", display::<RolloutState>(&r.state)),
+    ];
+    if !r.pause_reason.is_empty() {
+        rows.push(("paused", escape_controls(&r.pause_reason)));
+    }
+    rows.push(("progress", counts_line(r)));
+    rows.push(("max parallel", r.max_parallel.to_string()));
+    let budget = match (r.max_failed, r.max_failed_percent) {
+        (None, None) => "none".to_string(),
+        (Some(n), None) => format!("at most {n} failed"),
+        (None, Some(p)) => format!("at most {p}% failed"),
+        (Some(n), Some(p)) => format!("at most {n} or {p}% failed"),
+    };
+    rows.push(("failure budget", budget));
+    if !r.rollback_of.is_empty() {
+        rows.push(("rolls back", r.rollback_of.clone()));
+    }
+    if !r.rolled_back_by.is_empty() {
+        rows.push(("rolled back by", r.rolled_back_by.clone()));
+    }
+    rows.push(("created", r.created.clone()));
+    if !r.finished.is_empty() {
+        rows.push(("finished", r.finished.clone()));
+    }
+    fields(rows)
+}
+
+/// Counts per wave; the current wave of a rollout that has not succeeded is marked `*`.
+fn waves_table(r: &RolloutJson) -> String {
+    let done = RolloutState::parse(&r.state) == Some(RolloutState::Succeeded);
+    grid(
+        Some(&[
+            "WAVE",
+            "SIZE",
+            "SUCCEEDED",
+            "FAILED",
+            "RUNNING",
+            "QUEUED",
+            "SKIPPED",
+        ]),
+        r.waves
+            .iter()
+            .map(|w| {
+                let mark = if w.index == r.current_wave && !done {
+                    "*"
+                } else {
+                    ""
+                };
+                vec![
+                    format!("{}{mark}", w.index + 1),
+                    w.size.to_string(),
+                    w.succeeded.to_string(),
+                    w.failed.to_string(),
+                    w.running.to_string(),
+                    w.queued.to_string(),
+                    w.skipped.to_string(),
+                ]
+            })
+            .collect(),
+        &[1, 2, 3, 4, 5, 6],
+    )
+}
+
+/// The targets `--targets` asked for.
+fn targets_table(targets: &[TargetJson]) -> String {
+    grid(
+        Some(&["#", "ENVIRONMENT", "SITE", "STATE", "EXECUTION"]),
+        targets
+            .iter()
+            .map(|t| {
+                vec![
+                    t.index.to_string(),
+                    t.environment.clone(),
+                    t.site.clone(),
+                    display::<TargetState>(&t.state),
+                    t.execution.clone(),
+                ]
+            })
+            .collect(),
+        &[0],
+    )
+}
+
+/// Failures grouped by error, with a few examples each.
 fn failures_table(failures: &[FailureJson]) -> String {
     grid(
         Some(&["COUNT", "ERROR", "E.G."]),
