@@ -3,13 +3,33 @@
 //! Scripts and the jepsen-like suite branch on these codes, so each one means one thing, and
 //! the difference that matters most is kept: 5 (nothing was applied, retry freely) versus 6
 //! (a write may have been applied, read before retrying). The table is repeated in
-//! `moorctl --help` ([`crate::cli::EXIT_CODES_HELP`]) and in `ctl/README.md`.
+//! `moorctl --help` ([`EXIT_CODES_HELP`]) and in `ctl/README.md`.
 
 use std::fmt;
 
 use tonic::Code;
 
 use crate::client::RpcError;
+
+/// The exit codes, shown after `moorctl --help` and kept in step with `ctl/README.md` and
+/// [`Exit`].
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success
+  1  error: the request was refused (invalid argument, failed precondition, ...) or a local
+     step failed (reading --from-file, writing output)
+  2  usage error: bad flags or arguments; nothing was sent
+  3  not found: `var get` of a missing key, or a member answered NOT_FOUND
+  4  compare-and-swap comparison failed: nothing was changed
+  5  unavailable: no endpoint reachable or no leader; nothing was applied, safe to retry
+  6  outcome unknown: a write timed out or lost its connection after it was sent; it may or
+     may not have been applied, read the current state before retrying
+  7  the watched execution did not succeed: it failed or was cancelled (`exec watch`,
+     `--watch`); see `moorctl exec show ID`
+
+Endpoints are tried in order; a request that certainly was not applied (connection refused,
+UNAVAILABLE) moves on to the next endpoint, each endpoint at most twice, all within
+--timeout-ms.";
 
 /// A process exit code of moorctl.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +72,15 @@ impl Exit {
         }
     }
 
+    /// The exit code for a failed call: the client has already retried what it may retry.
+    pub fn of_rpc(err: &RpcError) -> Exit {
+        match err {
+            RpcError::Unavailable { .. } => Exit::Unavailable,
+            RpcError::OutcomeUnknown { .. } => Exit::OutcomeUnknown,
+            RpcError::Rejected { status, .. } => Exit::from_grpc(status.code()),
+        }
+    }
+
     /// The exit code for an error that ends moorctl: the first cause in the chain that
     /// carries one decides; anything else (I/O, formatting) is a plain error.
     pub fn of_error(err: &anyhow::Error) -> Exit {
@@ -60,7 +89,7 @@ impl Exit {
                 if let Some(f) = e.downcast_ref::<Failure>() {
                     Some(f.exit)
                 } else {
-                    e.downcast_ref::<RpcError>().map(RpcError::exit)
+                    e.downcast_ref::<RpcError>().map(Exit::of_rpc)
                 }
             })
             .unwrap_or(Exit::Error)
@@ -114,7 +143,7 @@ mod tests {
             assert_eq!(exit.code(), code, "{exit:?}");
             let line = format!("  {code}  ");
             assert!(
-                crate::cli::EXIT_CODES_HELP.contains(&line),
+                EXIT_CODES_HELP.contains(&line),
                 "--help does not document {code}"
             );
         }
@@ -153,6 +182,25 @@ mod tests {
         ] {
             assert_eq!(Exit::from_grpc(code), Exit::Error, "{code:?}");
         }
+    }
+
+    #[test]
+    fn failed_calls() {
+        let unavailable = RpcError::Unavailable {
+            attempts: vec!["a:1: cannot connect: connection refused".into()],
+        };
+        assert_eq!(Exit::of_rpc(&unavailable), Exit::Unavailable);
+        let unknown = RpcError::OutcomeUnknown {
+            endpoint: "a:1".into(),
+            detail: "no answer within 10000 ms".into(),
+            check: "moorctl var get k".into(),
+        };
+        assert_eq!(Exit::of_rpc(&unknown), Exit::OutcomeUnknown);
+        let rejected = RpcError::Rejected {
+            endpoint: "a:1".into(),
+            status: tonic::Status::not_found("member 9 not found"),
+        };
+        assert_eq!(Exit::of_rpc(&rejected), Exit::NotFound);
     }
 
     #[test]

@@ -15,6 +15,8 @@ use moor_proto::workflow as pb;
 use moor_proto::workflow::workflow_api_server::{WorkflowApi, WorkflowApiServer};
 use tonic::{Request, Response, Status};
 
+use crate::cli::Cli;
+
 /// How a fake member answers.
 #[derive(Clone, Copy, Debug)]
 pub enum Mode {
@@ -157,6 +159,14 @@ pub async fn fake_member(mode: Mode) -> (String, Arc<AtomicUsize>) {
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     (addr, calls)
+}
+
+/// The command line `moorctl --endpoints ADDR --timeout-ms 5000 ARGS...`, for a test
+/// against a fake member at `addr`.
+pub fn cli_for(addr: &str, args: &[&str]) -> Cli {
+    let mut full = vec!["moorctl", "--endpoints", addr, "--timeout-ms", "5000"];
+    full.extend_from_slice(args);
+    Cli::try_parse_validated(full).unwrap()
 }
 
 /// Requests a fake member received so far.

@@ -3,23 +3,34 @@
 //! tested, and reused by tools, without a process.
 //!
 //! moorctl talks to members over the client gRPC APIs only (`moor_proto::api`,
-//! `moor_proto::workflow` and `moor_proto::rollout`); it never links member internals.
+//! `moor_proto::workflow` and `moor_proto::rollout`); it never links member internals. The
+//! names of states and kinds come from `moor_proto::names`, the same list the server uses.
+//!
+//! The folders, by role, and what each uses (`A → B`: A imports B; nothing imports back):
+//!
+//! ```text
+//! commands → cli, client, views, live, exit
+//! live     → views, cli (the output format)
+//! views    → cli (the output format)
+//! exit     → client (to map its errors to codes)
+//! cli      → exit (the exit codes in --help)
+//! client   → nothing of moorctl
+//! ```
+//!
+//! - [`cli`]: the argument types and the checks made before anything is sent.
+//! - [`client`]: the failover client: one generic call helper and the retry rules.
+//! - [`commands`]: what each command does, the watches, and which answers end with which
+//!   exit code.
+//! - [`views`]: every result as a table, JSON or YAML.
+//! - [`live`]: the watch displays.
+//! - [`exit`]: the exit codes, and the mapping from errors (the client's among them).
 
-pub mod apply;
-pub mod bootstrap;
 pub mod cli;
 pub mod client;
 pub mod commands;
 pub mod exit;
-pub mod output;
-pub mod progress;
-pub mod rollout_cli;
-pub mod rollout_client;
-pub mod rollout_commands;
-pub mod watch;
-pub mod workflow_client;
-pub mod workflow_commands;
-pub mod workflow_views;
+pub mod live;
+pub mod views;
 
 #[cfg(test)]
 mod fake;

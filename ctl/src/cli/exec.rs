@@ -1,0 +1,87 @@
+//! The arguments of `moorctl exec`.
+
+use clap::{Args, Subcommand};
+use moor_proto::names::ExecKind;
+
+use super::common::{InputArgs, ReadArgs, WatchArgs, DEFAULT_WATCH_TIMEOUT_S, MAX_WATCH_TIMEOUT_S};
+use super::names::{exec_kind_help, wire_names_with_help};
+use super::values::{parse_id, parse_name};
+
+#[derive(Debug, Subcommand)]
+pub enum ExecCommand {
+    /// Start an execution on an environment; prints its id
+    Start(ExecStartArgs),
+    /// List executions, newest last
+    #[command(visible_alias = "ls")]
+    List {
+        /// Only executions of this environment
+        #[arg(long, value_name = "ENV", value_parser = parse_name)]
+        env: Option<String>,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Show an execution and its steps
+    Show {
+        /// Execution id, e.g. x12
+        #[arg(value_parser = parse_id)]
+        id: String,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
+    /// Resume a failed execution: retries its failed steps only
+    Resume {
+        /// Execution id
+        #[arg(value_parser = parse_id)]
+        id: String,
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
+    /// Cancel a queued or running execution (steps already dispatched finish)
+    Cancel {
+        /// Execution id
+        #[arg(value_parser = parse_id)]
+        id: String,
+    },
+    /// Roll an environment back to its previous revision
+    Rollback {
+        /// Environment name
+        #[arg(value_parser = parse_name)]
+        env: String,
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
+    /// Follow an execution until it ends (exit code 0 when it succeeded, 7 when it failed or
+    /// was cancelled); moves to another member when the one streaming goes away
+    Watch {
+        /// Execution id
+        #[arg(value_parser = parse_id)]
+        id: String,
+        /// Stop watching after this many seconds (the execution goes on)
+        #[arg(
+            long,
+            default_value_t = DEFAULT_WATCH_TIMEOUT_S,
+            value_name = "S",
+            value_parser = clap::value_parser!(u64).range(1..=MAX_WATCH_TIMEOUT_S)
+        )]
+        watch_timeout_s: u64,
+    },
+}
+
+/// `exec start ENV --kind K ...`.
+#[derive(Debug, Args)]
+pub struct ExecStartArgs {
+    /// Environment name
+    #[arg(value_parser = parse_name)]
+    pub env: String,
+    /// What the execution does
+    #[arg(long, value_parser = wire_names_with_help::<ExecKind>(exec_kind_help))]
+    pub kind: ExecKind,
+    /// install / update: the blueprint revision to go to (default: the latest)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub revision: Option<u64>,
+    /// update only: new inputs (none given: keep the current ones)
+    #[command(flatten)]
+    pub inputs: InputArgs,
+    #[command(flatten)]
+    pub watch: WatchArgs,
+}

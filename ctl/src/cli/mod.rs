@@ -1,0 +1,156 @@
+//! The command line of `moorctl`: flags, commands and the checks that can be made before any
+//! request is sent.
+//!
+//! Everything a user can get wrong without talking to a member (an endpoint without a port, a
+//! `--member` that is not `ID=ADDR`, two compare-and-swap expectations, a `NAME@REV` without a
+//! revision, an `--input` that is not `KEY=VALUE`) is rejected here, as a clap usage error
+//! (exit code 2) that names the bad value and shows the expected form. The rest of moorctl can
+//! then take its input as valid.
+//!
+//! Why a folder: the argument types are most of moorctl's surface, and one file per command
+//! group (`cluster.rs`, `var.rs`, `env.rs`, `exec.rs`, `rollout.rs`, ...) keeps each next to
+//! its help text. The pieces they share are the flag groups (`common.rs`), the parsers of
+//! single values (`values.rs`) and the checks that span several arguments (`checks.rs`).
+//! This folder is the bottom layer: it imports nothing of moorctl but the exit-code help.
+
+mod apply;
+mod blueprint;
+mod checks;
+mod cluster;
+mod common;
+mod env;
+mod exec;
+mod group;
+mod names;
+mod rollout;
+mod site;
+mod values;
+mod var;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+pub use apply::ApplyArgs;
+pub use blueprint::BlueprintCommand;
+pub use cluster::ClusterCommand;
+pub use common::{InputArgs, ReadArgs, WatchArgs, DEFAULT_WATCH_TIMEOUT_S, MAX_WATCH_TIMEOUT_S};
+pub use env::{EnvCommand, EnvCreateArgs};
+pub use exec::{ExecCommand, ExecStartArgs};
+pub use group::{GroupCommand, GroupPutArgs};
+pub use names::{parse_wire_name, TargetFilter};
+pub use rollout::{RolloutCommand, RolloutStartArgs, RolloutWatchArgs};
+pub use site::SiteCommand;
+pub use values::{MemberSpec, NameRev};
+pub use var::{CasArgs, PutArgs, VarCommand};
+
+use crate::exit::EXIT_CODES_HELP;
+use values::parse_endpoint;
+
+/// Default member to talk to: a `moord` started with its defaults on this machine.
+pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:7401";
+
+/// `moorctl`: drive a Moor control plane.
+#[derive(Debug, Parser)]
+#[command(
+    name = "moorctl",
+    version,
+    about = "Drive a Moor control plane: blueprints, sites, environments, executions, groups, \
+             rollouts, cluster membership and variables",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    /// Members to send requests to, as comma-separated host:port (any member serves any
+    /// request; the next one is tried when one is unreachable or has no leader)
+    #[arg(
+        long,
+        global = true,
+        env = "MOOR_ENDPOINTS",
+        default_value = DEFAULT_ENDPOINT,
+        value_delimiter = ',',
+        value_name = "HOST:PORT,...",
+        value_parser = parse_endpoint
+    )]
+    pub endpoints: Vec<String>,
+
+    /// Output format
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+
+    /// Deadline for the whole request, retries and failover included, in milliseconds
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 10_000,
+        value_name = "MS",
+        value_parser = clap::value_parser!(u64).range(1..=86_400_000)
+    )]
+    pub timeout_ms: u64,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// How results are printed on standard output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Aligned columns for people
+    Table,
+    /// Pretty-printed JSON for programs
+    Json,
+    /// YAML for programs and people
+    Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the members of the Raft group
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+    /// Read and write variables: the replicated key/value namespace
+    #[command(subcommand)]
+    Var(VarCommand),
+    /// Create blueprint revisions and create or update sites from YAML files
+    Apply(ApplyArgs),
+    /// Read blueprints and their revisions
+    #[command(subcommand)]
+    Blueprint(BlueprintCommand),
+    /// Read sites (create and change them with `moorctl apply -f sites.yaml`)
+    #[command(subcommand)]
+    Site(SiteCommand),
+    /// Create and read environments: a blueprint revision with inputs, placed on a site
+    #[command(subcommand, visible_alias = "environment")]
+    Env(EnvCommand),
+    /// Start, follow, resume, cancel and read executions (workflow runs on one environment)
+    #[command(subcommand, visible_alias = "execution")]
+    Exec(ExecCommand),
+    /// Define groups: label selectors over sites or environments, for rollouts
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Run one change over a group in waves, with a parallelism cap and a failure budget;
+    /// pause, resume, cancel, approve, roll back, watch
+    #[command(subcommand)]
+    Rollout(RolloutCommand),
+}
+
+impl Cli {
+    /// Parses the process arguments; on a usage error prints it and exits with code 2 (0 for
+    /// `--help` and `--version`), as clap does.
+    pub fn parse_validated() -> Cli {
+        match Cli::try_parse().and_then(Cli::validated) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        }
+    }
+
+    /// Parses `args` (the first one is the program name) and applies the checks that span
+    /// several arguments.
+    pub fn try_parse_validated<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Cli::try_parse_from(args).and_then(Cli::validated)
+    }
+}
+
+#[cfg(test)]
+mod tests;

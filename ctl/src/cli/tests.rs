@@ -1,0 +1,509 @@
+//! Tests of the command line as a whole: what parses, what is a usage error, and what
+//! `--help` says.
+
+use std::path::PathBuf;
+
+use clap::CommandFactory;
+use moor_proto::names::ExecKind;
+
+use super::values::{parse_input, parse_member, parse_name_rev};
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+    let mut full = vec!["moorctl"];
+    full.extend_from_slice(args);
+    Cli::try_parse_validated(full)
+}
+
+fn parse_err(args: &[&str]) -> clap::Error {
+    match parse(args) {
+        Ok(cli) => panic!("{args:?} parsed as {cli:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn clap_definition_is_consistent() {
+    Cli::command().debug_assert();
+}
+
+#[test]
+fn defaults() {
+    let cli = parse(&["cluster", "status"]).unwrap();
+    // MOOR_ENDPOINTS may be set where the tests run; only check when it is not.
+    if std::env::var_os("MOOR_ENDPOINTS").is_none() {
+        assert_eq!(cli.endpoints, vec![DEFAULT_ENDPOINT.to_string()]);
+    }
+    assert_eq!(cli.output, OutputFormat::Table);
+    assert_eq!(cli.timeout_ms, 10_000);
+    assert!(matches!(
+        cli.command,
+        Command::Cluster(ClusterCommand::Status)
+    ));
+}
+
+#[test]
+fn global_flags_anywhere() {
+    let cli = parse(&[
+        "var",
+        "get",
+        "k",
+        "-o",
+        "json",
+        "--endpoints",
+        "a:1,http://b:2,[::1]:3",
+        "--timeout-ms",
+        "500",
+    ])
+    .unwrap();
+    assert_eq!(cli.endpoints, vec!["a:1", "b:2", "[::1]:3"]);
+    assert_eq!(cli.output, OutputFormat::Json);
+    assert_eq!(cli.timeout_ms, 500);
+}
+
+#[test]
+fn bad_endpoints_are_usage_errors() {
+    for bad in [
+        "a",
+        "a:0",
+        "a:x",
+        ":7401",
+        "a:1,,b:2",
+        "https://a:1",
+        "::1:7401",
+    ] {
+        let e = parse_err(&["--endpoints", bad, "cluster", "status"]);
+        assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+    }
+    let e = parse_err(&["--timeout-ms", "0", "cluster", "status"]);
+    assert_eq!(e.exit_code(), 2);
+}
+
+#[test]
+fn member_pairs() {
+    let cli = parse(&[
+        "cluster",
+        "init",
+        "--member",
+        "1=10.0.0.1:7401",
+        "--member",
+        "2=host-b:7401",
+    ])
+    .unwrap();
+    let Command::Cluster(ClusterCommand::Init { members }) = cli.command else {
+        panic!("not init");
+    };
+    assert_eq!(
+        members,
+        vec![
+            MemberSpec {
+                id: 1,
+                addr: "10.0.0.1:7401".into()
+            },
+            MemberSpec {
+                id: 2,
+                addr: "host-b:7401".into()
+            },
+        ]
+    );
+
+    let cli = parse(&["cluster", "init"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Cluster(ClusterCommand::Init { members }) if members.is_empty()
+    ));
+}
+
+#[test]
+fn bad_member_pairs_say_what_is_expected() {
+    let e = parse_member("10.0.0.1:7401").unwrap_err();
+    assert!(
+        e.contains("ID=HOST:PORT") && e.contains("--member 1="),
+        "{e}"
+    );
+    let e = parse_member("x=10.0.0.1:7401").unwrap_err();
+    assert!(e.contains("member id") && e.contains("--member 1="), "{e}");
+    let e = parse_member("1=10.0.0.1").unwrap_err();
+    assert!(e.contains("no port"), "{e}");
+    let e = parse_member("1=http://10.0.0.1:7401").unwrap_err();
+    assert!(e.contains("without a scheme"), "{e}");
+
+    let e = parse_err(&["cluster", "init", "--member", "1:10.0.0.1:7401"]);
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        e.to_string().contains("e.g. --member 1=10.0.0.5:7401"),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicate_members_are_rejected() {
+    let e = parse_err(&["cluster", "init", "--member", "1=a:1", "--member", "1=b:1"]);
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("given twice"), "{e}");
+    let e = parse_err(&["cluster", "init", "--member", "1=a:1", "--member", "2=a:1"]);
+    assert_eq!(e.exit_code(), 2);
+    assert!(e.to_string().contains("two members"), "{e}");
+}
+
+#[test]
+fn add_member() {
+    let cli = parse(&["cluster", "add", "4", "10.0.0.4:7401", "--wait"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Cluster(ClusterCommand::Add { id: 4, ref addr, wait: true }) if addr == "10.0.0.4:7401"
+    ));
+    assert_eq!(parse_err(&["cluster", "add", "x", "a:1"]).exit_code(), 2);
+    assert_eq!(parse_err(&["cluster", "add", "4", "a"]).exit_code(), 2);
+    assert_eq!(parse_err(&["cluster", "add", "4"]).exit_code(), 2);
+}
+
+#[test]
+fn put_takes_exactly_one_source() {
+    let cli = parse(&["var", "put", "k", "v"]).unwrap();
+    let Command::Var(VarCommand::Put(p)) = cli.command else {
+        panic!("not put");
+    };
+    assert_eq!((p.value.as_deref(), p.from_file), (Some("v"), None));
+
+    let cli = parse(&["var", "put", "k", "--from-file", "-"]).unwrap();
+    let Command::Var(VarCommand::Put(p)) = cli.command else {
+        panic!("not put");
+    };
+    assert_eq!(p.from_file, Some(PathBuf::from("-")));
+
+    assert_eq!(parse_err(&["var", "put", "k"]).exit_code(), 2);
+    assert_eq!(
+        parse_err(&["var", "put", "k", "v", "--from-file", "f"]).exit_code(),
+        2
+    );
+    assert_eq!(parse_err(&["var", "put", "", "v"]).exit_code(), 2);
+}
+
+#[test]
+fn cas_flag_combinations() {
+    let ok = |args: &[&str]| {
+        let mut full = vec!["var", "cas", "k"];
+        full.extend_from_slice(args);
+        let cli = parse(&full).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        let Command::Var(VarCommand::Cas(c)) = cli.command else {
+            panic!("not cas");
+        };
+        (c.expected_bytes(), c.new_bytes())
+    };
+    assert_eq!(
+        ok(&["--expected", "a", "--new", "b"]),
+        (Some(b"a".to_vec()), Some(b"b".to_vec()))
+    );
+    assert_eq!(ok(&["--absent", "--new", "b"]), (None, Some(b"b".to_vec())));
+    assert_eq!(
+        ok(&["--expected", "a", "--delete"]),
+        (Some(b"a".to_vec()), None)
+    );
+    // An empty expected value is a value, not absence.
+    assert_eq!(
+        ok(&["--expected", "", "--delete"]),
+        (Some(Vec::new()), None)
+    );
+
+    for bad in [
+        &["--new", "b"][..],
+        &["--expected", "a"],
+        &["--absent"],
+        &["--delete"],
+        &[],
+        &["--expected", "a", "--absent", "--new", "b"],
+        &["--expected", "a", "--new", "b", "--delete"],
+        &["--absent", "--delete", "--new", "b"],
+    ] {
+        let mut full = vec!["var", "cas", "k"];
+        full.extend_from_slice(bad);
+        let e = parse_err(&full);
+        assert_eq!(e.exit_code(), 2, "{bad:?}: {e}");
+    }
+}
+
+#[test]
+fn list_arguments() {
+    let cli = parse(&["var", "list"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Var(VarCommand::List { ref prefix, limit: None, stale: false }) if prefix.is_empty()
+    ));
+    let cli = parse(&["var", "ls", "app/", "--limit", "5", "--stale"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Var(VarCommand::List { ref prefix, limit: Some(5), stale: true }) if prefix == "app/"
+    ));
+    assert_eq!(parse_err(&["var", "list", "--limit", "0"]).exit_code(), 2);
+}
+
+#[test]
+fn inputs_are_json_when_they_parse() {
+    use serde_json::json;
+    let v = |s: &str| parse_input(s).unwrap();
+    assert_eq!(v("replicas=3"), ("replicas".into(), json!(3)));
+    assert_eq!(v("debug=true"), ("debug".into(), json!(true)));
+    assert_eq!(
+        v("nets=[\"10.0.0.0/8\"]"),
+        ("nets".into(), json!(["10.0.0.0/8"]))
+    );
+    assert_eq!(v("image=shop:1.4.2"), ("image".into(), json!("shop:1.4.2")));
+    assert_eq!(v("version=\"1.10\""), ("version".into(), json!("1.10")));
+    assert_eq!(v("msg=hello world"), ("msg".into(), json!("hello world")));
+    assert_eq!(v("empty="), ("empty".into(), json!("")));
+    // Only the first `=` separates: the value may hold more.
+    assert_eq!(v("q=a=b"), ("q".into(), json!("a=b")));
+    for bad in ["noequals", "=3"] {
+        let e = parse_input(bad).unwrap_err();
+        assert!(e.contains("KEY=VALUE"), "{e}");
+    }
+}
+
+#[test]
+fn names_with_revisions() {
+    assert_eq!(
+        parse_name_rev("webshop").unwrap(),
+        NameRev {
+            name: "webshop".into(),
+            revision: None
+        }
+    );
+    let nr = parse_name_rev("webshop@3").unwrap();
+    assert_eq!(nr.revision, Some(3));
+    assert_eq!(nr.to_string(), "webshop@3");
+    for bad in [
+        "webshop@",
+        "webshop@0",
+        "webshop@x",
+        "@3",
+        "web shop",
+        "a@1@2",
+    ] {
+        let e = parse_name_rev(bad).unwrap_err();
+        assert!(e.contains("e.g. webshop or webshop@3"), "{bad}: {e}");
+    }
+    let e = parse_err(&["blueprint", "show", "webshop@latest"]);
+    assert_eq!(e.exit_code(), 2);
+}
+
+#[test]
+fn env_create_arguments() {
+    let cli = parse(&[
+        "env",
+        "create",
+        "web-1",
+        "--site",
+        "edge-1",
+        "--blueprint",
+        "hello@2",
+        "--input",
+        "replicas=3",
+        "--input",
+        "message=hi",
+        "--label",
+        "tier=edge",
+        "--watch",
+    ])
+    .unwrap();
+    let Command::Env(EnvCommand::Create(c)) = cli.command else {
+        panic!("not env create");
+    };
+    assert_eq!(c.blueprint.revision, Some(2));
+    assert_eq!(c.inputs.inputs.len(), 2);
+    assert_eq!(c.labels, vec![("tier".to_string(), "edge".to_string())]);
+    assert!(c.watch.watch);
+    assert_eq!(c.watch.watch_timeout_s, DEFAULT_WATCH_TIMEOUT_S);
+
+    let base = ["env", "create", "w", "--site", "s", "--blueprint", "b"];
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        let mut v = base.to_vec();
+        v.extend_from_slice(extra);
+        v
+    };
+    assert!(parse(&with(&[])).is_ok());
+    assert_eq!(
+        parse_err(&["env", "create", "w", "--site", "s"]).exit_code(),
+        2
+    );
+    let e = parse_err(&with(&["--input", "a=1", "--input", "a=2"]));
+    assert!(e.to_string().contains("given twice"), "{e}");
+    let e = parse_err(&with(&["--label", "a=1", "--label", "a=2"]));
+    assert!(e.to_string().contains("given twice"), "{e}");
+    // The watch time limit makes sense only with --watch.
+    assert_eq!(parse_err(&with(&["--watch-timeout-s", "5"])).exit_code(), 2);
+    assert!(parse(&with(&["--watch", "--watch-timeout-s", "5"])).is_ok());
+    assert_eq!(
+        parse_err(&with(&["--watch", "--watch-timeout-s", "0"])).exit_code(),
+        2
+    );
+}
+
+#[test]
+fn exec_start_checks_kind_specific_flags() {
+    let cli = parse(&[
+        "exec",
+        "start",
+        "web-1",
+        "--kind",
+        "update",
+        "--revision",
+        "4",
+        "--input",
+        "a=1",
+    ])
+    .unwrap();
+    let Command::Exec(ExecCommand::Start(s)) = cli.command else {
+        panic!("not exec start");
+    };
+    assert_eq!((s.kind, s.revision), (ExecKind::Update, Some(4)));
+    assert!(parse(&["exec", "start", "w", "--kind", "install", "--revision", "2"]).is_ok());
+    assert!(parse(&["exec", "start", "w", "--kind", "heal"]).is_ok());
+    let e = parse_err(&["exec", "start", "w", "--kind", "heal", "--input", "a=1"]);
+    assert!(
+        e.to_string().contains("only an update takes new inputs"),
+        "{e}"
+    );
+    let e = parse_err(&[
+        "exec",
+        "start",
+        "w",
+        "--kind",
+        "rollback",
+        "--revision",
+        "2",
+    ]);
+    assert!(e.to_string().contains("--revision"), "{e}");
+    assert_eq!(
+        parse_err(&["exec", "start", "w", "--kind", "nuke"]).exit_code(),
+        2
+    );
+    assert_eq!(parse_err(&["exec", "start", "w"]).exit_code(), 2);
+    let cli = parse(&["exec", "watch", "x3", "--watch-timeout-s", "60"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Exec(ExecCommand::Watch { ref id, watch_timeout_s: 60 }) if id == "x3"
+    ));
+}
+
+#[test]
+fn apply_and_site_arguments() {
+    let cli = parse(&["apply", "-f", "a.yaml", "--filename", "-"]).unwrap();
+    let Command::Apply(a) = cli.command else {
+        panic!("not apply");
+    };
+    assert_eq!(a.files, vec![PathBuf::from("a.yaml"), PathBuf::from("-")]);
+    assert_eq!(parse_err(&["apply"]).exit_code(), 2);
+    let e = parse_err(&["apply", "-f", "-", "-f", "-"]);
+    assert!(e.to_string().contains("only once"), "{e}");
+
+    let cli = parse(&[
+        "site",
+        "list",
+        "--region",
+        "eu",
+        "--label",
+        "tier=edge",
+        "--label",
+        "x=",
+    ])
+    .unwrap();
+    let Command::Site(SiteCommand::List { region, labels, .. }) = cli.command else {
+        panic!("not site list");
+    };
+    assert_eq!(region.as_deref(), Some("eu"));
+    assert_eq!(labels[1], ("x".to_string(), String::new()));
+    assert_eq!(
+        parse_err(&["site", "list", "--label", "tier"]).exit_code(),
+        2
+    );
+    assert_eq!(
+        parse_err(&["env", "list", "--status", "green"]).exit_code(),
+        2
+    );
+    assert!(parse(&["env", "ls", "--status", "in_sync", "--stale"]).is_ok());
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    let help = Cli::command().render_long_help().to_string();
+    for code in [
+        "0  success",
+        "3  not found",
+        "5  unavailable",
+        "6  outcome unknown",
+        "7  the watched execution did not succeed",
+    ] {
+        assert!(help.contains(code), "--help lacks {code:?}");
+    }
+}
+
+#[test]
+fn rollout_flags_are_checked_before_anything_is_sent() {
+    let parse = |args: &[&str]| {
+        let mut v = vec!["moorctl", "rollout", "start", "--group", "g"];
+        v.extend_from_slice(args);
+        Cli::try_parse_validated(v)
+    };
+    let ok = parse(&[
+        "--action",
+        "install",
+        "--blueprint",
+        "hello@2",
+        "--waves",
+        "1,10%,100%",
+    ]);
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    for (bad, want) in [
+        (
+            vec![
+                "--action",
+                "install",
+                "--blueprint",
+                "h",
+                "--max-parallel",
+                "0",
+            ],
+            "0",
+        ),
+        (
+            vec![
+                "--action",
+                "install",
+                "--blueprint",
+                "h",
+                "--max-parallel",
+                "-3",
+            ],
+            "-3",
+        ),
+        (vec!["--action", "install"], "--blueprint"),
+        (
+            vec!["--action", "update", "--blueprint", "h"],
+            "only an install",
+        ),
+        (
+            vec!["--action", "heal", "--input", "a=1"],
+            "only install and update",
+        ),
+        (
+            vec!["--action", "install", "--blueprint", "h", "--revision", "2"],
+            "--revision",
+        ),
+        (vec!["--action", "update", "--label", "a=b"], "--label"),
+        (
+            vec![
+                "--action",
+                "install",
+                "--blueprint",
+                "h",
+                "--max-failed-percent",
+                "101",
+            ],
+            "101",
+        ),
+    ] {
+        let e = parse(&bad).expect_err(&format!("{bad:?} accepted"));
+        assert!(e.to_string().contains(want), "{bad:?}: {e}");
+    }
+}

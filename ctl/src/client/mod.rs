@@ -1,0 +1,51 @@
+//! A typed client of a member's gRPC services over a list of endpoints, with failover.
+//!
+//! Any member serves any request, so a request that certainly was not applied can go to the
+//! next endpoint. Which failures are "certainly not applied" is the whole point of this
+//! folder, because retrying a write that might have been applied can apply it twice:
+//!
+//! - the connection could not be made (refused, unreachable, connect timeout): the request
+//!   never left this process. Retry anywhere.
+//! - a member answered `UNAVAILABLE` (no leader, shutting down): the server guarantees it did
+//!   not apply the request. Retry anywhere.
+//! - a member answered `DEADLINE_EXCEEDED` or `CANCELLED`, our own deadline fired, or the
+//!   connection broke after the request was sent: the write may or may not have been applied.
+//!   A write stops here with [`RpcError::OutcomeUnknown`]; a read changes nothing, so it is
+//!   retried like the cases above.
+//! - any other answer is final ([`RpcError::Rejected`]).
+//!
+//! A status the server sent carries no source error; one tonic made up from a local transport
+//! failure does. That is how the two kinds of `UNAVAILABLE` are told apart.
+//!
+//! Bounds: each endpoint is tried at most [`ROUNDS`] times, with a short backoff between
+//! rounds, and the whole call — connects, attempts, backoff — ends by one deadline
+//! (`--timeout-ms`). Connections are made lazily, once per endpoint, shared by every service
+//! a member serves, and dropped after a transport failure so the next attempt reconnects.
+//!
+//! Why a folder: the rules live in one generic helper, [`Client::call`] (`failover.rs`),
+//! that every RPC of every service goes through, so no API can get its own, different, retry
+//! loop. The files per API (`cluster.rs`, `vars.rs`, `workflow.rs`, `rollout.rs`) only say,
+//! per RPC, whether it reads or writes and which command shows the outcome of a write.
+//!
+//! This folder knows nothing of the command line, views or exit codes: `crate::exit` maps
+//! its errors to exit codes, `crate::commands` gives them context.
+
+mod cluster;
+mod endpoints;
+mod error;
+mod failover;
+mod retry;
+mod rollout;
+mod service;
+mod status;
+mod vars;
+mod workflow;
+
+pub use endpoints::Client;
+pub use error::RpcError;
+pub use failover::{Call, Targets, ROUNDS};
+pub use retry::{classify, Access, Verdict};
+pub use rollout::RolloutOp;
+pub use service::Service;
+pub use status::{code_name, describe_status};
+pub use vars::LIST_PAGE_SIZE;

@@ -1,0 +1,178 @@
+//! `moorctl apply -f FILE...`: reads and checks every file first, then applies them in order
+//! and stops at the first refusal (later files may depend on earlier ones).
+
+use anyhow::Result;
+use tonic::Code;
+
+use super::documents::{classify, Document};
+use super::files::{read_text, SourceFile};
+use super::hints::CallContext;
+use crate::cli::{ApplyArgs, OutputFormat};
+use crate::client::{Client, RpcError};
+use crate::exit::{Exit, Failure};
+use crate::views::apply::{Applied, ApplyView};
+use crate::views::{emit, show};
+
+/// `apply -f FILE...`.
+pub(super) async fn run(args: ApplyArgs, client: &mut Client, format: OutputFormat) -> Result<()> {
+    let mut docs = Vec::new();
+    for path in &args.files {
+        let file = read_text(path, "-f")?;
+        let doc = classify(&file.name, &file.text)?;
+        docs.push((file, doc));
+    }
+    let mut view = ApplyView {
+        applied: Vec::new(),
+    };
+    let result = apply_all(docs, client, format, &mut view).await;
+    // Programs get what was applied even when a later file failed; people saw it line by
+    // line already.
+    if format != OutputFormat::Table {
+        show(&view, format)?;
+    }
+    result
+}
+
+/// Applies the files in order, adding each result to `view` (and printing it for people)
+/// as it comes.
+async fn apply_all(
+    docs: Vec<(SourceFile, Document)>,
+    client: &mut Client,
+    format: OutputFormat,
+    view: &mut ApplyView,
+) -> Result<()> {
+    let mut done = |applied: Applied| -> Result<()> {
+        if format == OutputFormat::Table {
+            emit(&format!("{}\n", applied.line()))?;
+        }
+        view.applied.push(applied);
+        Ok(())
+    };
+    for (file, doc) in docs {
+        match doc {
+            Document::Blueprint { name } => done(apply_blueprint(client, &file, name).await?)?,
+            Document::Sites(sites) => {
+                let total = sites.len();
+                for (i, site) in sites.into_iter().enumerate() {
+                    let name = site.name.clone();
+                    let r = client.put_site(site).await;
+                    let r = refused_as_is(r, || {
+                        format!(
+                            "site {name} in {} was refused: fix it and apply the file again \
+                             ({i} of its {total} sites before it were applied; applying them \
+                             again changes nothing)",
+                            file.name
+                        )
+                    })?
+                    .or_say(|| format!("cannot put site {name} from {}", file.name))?;
+                    done(Applied {
+                        file: file.name.clone(),
+                        kind: "site",
+                        name,
+                        revision: None,
+                        result: if r.created { "created" } else { "updated" },
+                    })?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends the blueprint in `file` (called `name` when that could be read here).
+async fn apply_blueprint(
+    client: &mut Client,
+    file: &SourceFile,
+    name: Option<String>,
+) -> Result<Applied> {
+    let check = match &name {
+        Some(n) => format!("moorctl blueprint revisions {n}"),
+        None => "moorctl blueprint list".to_string(),
+    };
+    let r = client
+        .apply_blueprint(file.name.clone(), file.text.clone(), &check)
+        .await;
+    let r = refused_as_is(r, || {
+        format!(
+            "{} was refused: fix the errors above and apply it again",
+            file.name
+        )
+    })?
+    .or_say(|| format!("cannot apply the blueprint in {}", file.name))?;
+    Ok(Applied {
+        file: file.name.clone(),
+        kind: "blueprint",
+        name: r.name,
+        revision: Some(r.revision),
+        result: if r.created { "created" } else { "unchanged" },
+    })
+}
+
+/// A member's validation errors (`INVALID_ARGUMENT`, one `file:line:col: error: ...` per
+/// line) are printed on standard error exactly as they came, and moorctl ends with exit
+/// code 1 and `summary`; any other outcome is handed back.
+fn refused_as_is<T>(
+    r: std::result::Result<T, RpcError>,
+    summary: impl FnOnce() -> String,
+) -> Result<std::result::Result<T, RpcError>> {
+    match r {
+        Err(RpcError::Rejected { status, .. }) if status.code() == Code::InvalidArgument => {
+            let text = status.message().trim_end();
+            eprintln!("{text}");
+            Err(Failure::new(Exit::Error, summary()).into())
+        }
+        other => Ok(other),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::exit::Exit;
+    use crate::fake::{cli_for, count, fake_workflow, WatchScript};
+
+    #[tokio::test]
+    async fn apply_reports_refusals_with_exit_1() {
+        let (addr, calls) = fake_workflow(WatchScript::NotFound).await;
+        let dir = std::env::temp_dir().join(format!("moorctl-apply-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.yaml");
+        let bad = dir.join("bad.yaml");
+        let sites = dir.join("sites.yaml");
+        std::fs::write(&good, "name: webshop\nresources: []\n").unwrap();
+        std::fs::write(&bad, "name: invalid\nresources: []\n").unwrap();
+        std::fs::write(
+            &sites,
+            "sites:\n  - {name: s1, region: r, latitude: 1, longitude: 2, agent_endpoint: \"a:1\"}\n",
+        )
+        .unwrap();
+        let f = |p: &std::path::Path| p.display().to_string();
+        let run = crate::commands::run;
+
+        run(cli_for(
+            &addr,
+            &["apply", "-f", &f(&good), "-f", &f(&sites)],
+        ))
+        .await
+        .unwrap();
+        assert_eq!(count(&calls), 2);
+
+        let err = run(cli_for(&addr, &["apply", "-f", &f(&bad), "-f", &f(&good)]))
+            .await
+            .unwrap_err();
+        assert_eq!(Exit::of_error(&err), Exit::Error);
+        assert!(err.to_string().contains("fix the errors above"), "{err}");
+        assert_eq!(count(&calls), 3, "stops at the first refusal");
+
+        // A broken sites file: nothing at all is sent.
+        std::fs::write(&sites, "sites:\n  - {name: s1}\n").unwrap();
+        let err = run(cli_for(
+            &addr,
+            &["apply", "-f", &f(&good), "-f", &f(&sites)],
+        ))
+        .await
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("missing field"), "{err:#}");
+        assert_eq!(count(&calls), 3);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

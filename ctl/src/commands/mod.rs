@@ -1,0 +1,54 @@
+//! What each command does: turns parsed arguments into client calls and the answers into
+//! views, follows what `--watch` asks to follow, and decides which answers end moorctl with
+//! a non-zero exit code.
+//!
+//! Errors get context here, naming the operation and its subject, because this is the edge
+//! where an operator reads them: `cannot put "app/x"` followed by the reason from the client,
+//! and, where moorctl knows it, what to do next (`hints.rs`).
+//!
+//! Why a folder: one file per command group (`cluster.rs`, `var.rs`, `apply.rs`, `env.rs`,
+//! `exec.rs`, `rollout.rs`, ...), plus the two watches (`exec_watch.rs` follows an
+//! execution's stream across member failures, `rollout_watch.rs` polls a rollout) and what
+//! several commands read (`files.rs`, `documents.rs`, `inputs.rs`). This is the top layer:
+//! it uses `cli`, `client`, `views` and `live`, and none of them uses it.
+
+mod apply;
+mod blueprint;
+mod bootstrap;
+mod cluster;
+mod documents;
+mod env;
+mod exec;
+mod exec_watch;
+mod files;
+mod group;
+mod hints;
+mod inputs;
+mod rollout;
+mod rollout_watch;
+mod site;
+mod var;
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::client::Client;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    let mut client = Client::new(&cli.endpoints, Duration::from_millis(cli.timeout_ms));
+    let (client, format) = (&mut client, cli.output);
+    match cli.command {
+        Command::Cluster(c) => cluster::run(c, client, format).await,
+        Command::Var(v) => var::run(v, client, format).await,
+        Command::Apply(a) => apply::run(a, client, format).await,
+        Command::Blueprint(b) => blueprint::run(b, client, format).await,
+        Command::Site(s) => site::run(s, client, format).await,
+        Command::Env(e) => env::run(e, client, format).await,
+        Command::Exec(e) => exec::run(e, client, format).await,
+        Command::Group(g) => group::run(g, client, format).await,
+        Command::Rollout(r) => rollout::run(r, client, format).await,
+    }
+}

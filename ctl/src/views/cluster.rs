@@ -1,0 +1,322 @@
+//! Views of the cluster: its members, a member's status, `cluster init`, membership changes
+//! and `cluster bootstrap`.
+
+use moor_proto::api;
+use serde::Serialize;
+
+use super::cells::opt;
+use super::table::{fields, grid};
+use super::View;
+
+/// One member of the cluster.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemberView {
+    pub id: u64,
+    pub addr: String,
+    /// `voter` or `learner`.
+    pub role: &'static str,
+    /// Last log index the leader knows this member holds (leader's view only).
+    pub matched_index: Option<u64>,
+    /// Entries behind the leader's last log index (leader's view only).
+    pub lag: Option<u64>,
+}
+
+impl From<&api::Member> for MemberView {
+    fn from(m: &api::Member) -> Self {
+        MemberView {
+            id: m.id,
+            addr: m.addr.clone(),
+            role: if m.voter { "voter" } else { "learner" },
+            matched_index: m.matched_index,
+            lag: m.lag,
+        }
+    }
+}
+
+fn members_table(members: &[MemberView]) -> String {
+    grid(
+        Some(&["ID", "ADDR", "ROLE", "MATCHED", "LAG"]),
+        members
+            .iter()
+            .map(|m| {
+                vec![
+                    m.id.to_string(),
+                    m.addr.clone(),
+                    m.role.to_string(),
+                    opt(m.matched_index),
+                    opt(m.lag),
+                ]
+            })
+            .collect(),
+        &[0, 3, 4],
+    )
+}
+
+/// `cluster status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusView {
+    /// The member that answered.
+    pub member: u64,
+    pub state: String,
+    pub leader_id: Option<u64>,
+    pub leader_addr: String,
+    pub term: u64,
+    pub last_log_index: u64,
+    pub committed_index: u64,
+    pub applied_index: u64,
+    pub snapshot_index: u64,
+    pub purged_index: u64,
+    pub log_appends: u64,
+    pub log_entries: u64,
+    pub fsyncs: u64,
+    pub members: Vec<MemberView>,
+}
+
+impl From<&api::ClusterStatusResponse> for StatusView {
+    fn from(s: &api::ClusterStatusResponse) -> Self {
+        let mut members: Vec<MemberView> = s.members.iter().map(MemberView::from).collect();
+        members.sort_by_key(|m| m.id);
+        StatusView {
+            member: s.id,
+            state: s.state.clone(),
+            leader_id: s.leader_id,
+            leader_addr: s.leader_addr.clone(),
+            term: s.term,
+            last_log_index: s.last_log_index,
+            committed_index: s.committed_index,
+            applied_index: s.applied_index,
+            snapshot_index: s.snapshot_index,
+            purged_index: s.purged_index,
+            log_appends: s.log_appends,
+            log_entries: s.log_entries,
+            fsyncs: s.fsyncs,
+            members,
+        }
+    }
+}
+
+impl View for StatusView {
+    fn table(&self) -> String {
+        let leader = match (self.leader_id, self.leader_addr.as_str()) {
+            (None, _) => "none".to_string(),
+            (Some(id), "") => id.to_string(),
+            (Some(id), addr) => format!("{id} ({addr})"),
+        };
+        let head = fields(vec![
+            ("member", self.member.to_string()),
+            ("state", self.state.clone()),
+            ("leader", leader),
+            ("term", self.term.to_string()),
+            ("last log index", self.last_log_index.to_string()),
+            ("committed index", self.committed_index.to_string()),
+            ("applied index", self.applied_index.to_string()),
+            ("snapshot index", self.snapshot_index.to_string()),
+            ("purged index", self.purged_index.to_string()),
+            ("log appends", self.log_appends.to_string()),
+            ("log entries", self.log_entries.to_string()),
+            ("fsyncs", self.fsyncs.to_string()),
+        ]);
+        format!("{head}\n\n{}", members_table(&self.members))
+    }
+}
+
+/// `cluster init`.
+#[derive(Debug, Clone, Serialize)]
+pub struct InitView {
+    pub initialized: bool,
+    /// The initial voters asked for; empty: the member that received the request, alone.
+    pub members: Vec<MemberView>,
+}
+
+impl View for InitView {
+    fn table(&self) -> String {
+        if self.members.is_empty() {
+            "cluster initialized: the receiving member is its only voter".to_string()
+        } else {
+            let rows = self
+                .members
+                .iter()
+                .map(|m| vec![m.id.to_string(), m.addr.clone()])
+                .collect();
+            format!(
+                "cluster initialized with {} voters\n\n{}",
+                self.members.len(),
+                grid(Some(&["ID", "ADDR"]), rows, &[0])
+            )
+        }
+    }
+}
+
+/// `cluster add / promote / remove`: the membership after the change.
+#[derive(Debug, Clone, Serialize)]
+pub struct MembershipView {
+    pub members: Vec<MemberView>,
+    /// Log index of the committed membership change.
+    pub log_index: u64,
+}
+
+impl From<&api::MembershipResponse> for MembershipView {
+    fn from(r: &api::MembershipResponse) -> Self {
+        let mut members: Vec<MemberView> = r.members.iter().map(MemberView::from).collect();
+        members.sort_by_key(|m| m.id);
+        MembershipView {
+            members,
+            log_index: r.log_index,
+        }
+    }
+}
+
+impl View for MembershipView {
+    fn table(&self) -> String {
+        format!(
+            "{}\n\nmembership committed at log index {}",
+            members_table(&self.members),
+            self.log_index
+        )
+    }
+}
+
+/// The result of `cluster bootstrap`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BootstrapView {
+    /// Per listed member, what this run did there.
+    pub members: Vec<BootstrapMember>,
+    /// The leader once formed (`--wait`), else the leader known when bootstrap returned.
+    pub leader_id: Option<u64>,
+    pub term: Option<u64>,
+}
+
+/// One listed member in [`BootstrapView`].
+#[derive(Debug, Clone, Serialize)]
+pub struct BootstrapMember {
+    pub id: u64,
+    pub addr: String,
+    /// `initialised` (by this run), `already initialised`, `joined` (replicated to it),
+    /// `waiting` (no cluster state yet), `not reached`.
+    pub outcome: String,
+}
+
+impl View for BootstrapView {
+    fn table(&self) -> String {
+        let rows = self
+            .members
+            .iter()
+            .map(|m| vec![m.id.to_string(), m.addr.clone(), m.outcome.clone()])
+            .collect();
+        let leader = match (self.leader_id, self.term) {
+            (Some(l), Some(t)) => format!("cluster formed: leader {l}, term {t}"),
+            _ => "cluster initialised; no leader confirmed yet (use --wait to wait for one)"
+                .to_string(),
+        };
+        format!(
+            "{}\n\n{leader}",
+            grid(Some(&["ID", "ADDR", "OUTCOME"]), rows, &[0])
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::OutputFormat;
+    use crate::views::render;
+
+    fn sample_status() -> api::ClusterStatusResponse {
+        api::ClusterStatusResponse {
+            id: 1,
+            state: "Leader".into(),
+            leader_id: Some(1),
+            leader_addr: "127.0.0.1:7401".into(),
+            term: 3,
+            last_log_index: 120,
+            committed_index: 119,
+            applied_index: 118,
+            snapshot_index: 100,
+            purged_index: 50,
+            members: vec![
+                api::Member {
+                    id: 2,
+                    addr: "127.0.0.1:7402".into(),
+                    voter: true,
+                    matched_index: Some(117),
+                    lag: Some(3),
+                },
+                api::Member {
+                    id: 1,
+                    addr: "127.0.0.1:7401".into(),
+                    voter: true,
+                    matched_index: Some(120),
+                    lag: Some(0),
+                },
+                api::Member {
+                    id: 4,
+                    addr: "127.0.0.1:7404".into(),
+                    voter: false,
+                    matched_index: None,
+                    lag: None,
+                },
+            ],
+            log_appends: 40,
+            log_entries: 120,
+            fsyncs: 41,
+        }
+    }
+
+    #[test]
+    fn status_table() {
+        let text = render(&StatusView::from(&sample_status()), OutputFormat::Table).unwrap();
+        let expected = "\
+member           1
+state            Leader
+leader           1 (127.0.0.1:7401)
+term             3
+last log index   120
+committed index  119
+applied index    118
+snapshot index   100
+purged index     50
+log appends      40
+log entries      120
+fsyncs           41
+
+ID  ADDR            ROLE     MATCHED  LAG
+ 1  127.0.0.1:7401  voter        120    0
+ 2  127.0.0.1:7402  voter        117    3
+ 4  127.0.0.1:7404  learner        -    -
+";
+        assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn status_without_leader() {
+        let mut s = sample_status();
+        s.leader_id = None;
+        s.leader_addr.clear();
+        let text = StatusView::from(&s).table();
+        assert!(text.contains("leader           none\n"), "{text}");
+    }
+
+    #[test]
+    fn status_json() {
+        let text = render(&StatusView::from(&sample_status()), OutputFormat::Json).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["member"], 1);
+        assert_eq!(json["state"], "Leader");
+        assert_eq!(json["leader_id"], 1);
+        assert_eq!(json["fsyncs"], 41);
+        assert_eq!(json["members"][0]["id"], 1);
+        assert_eq!(json["members"][2]["role"], "learner");
+        assert!(json["members"][2]["lag"].is_null());
+        assert!(text.ends_with("}\n"));
+    }
+
+    #[test]
+    fn status_yaml() {
+        let text = render(&StatusView::from(&sample_status()), OutputFormat::Yaml).unwrap();
+        assert!(text.contains("state: Leader\n"), "{text}");
+        assert!(text.contains("applied_index: 118\n"), "{text}");
+        assert!(text.contains("role: learner\n"), "{text}");
+        let back: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        assert_eq!(back["members"][1]["addr"].as_str(), Some("127.0.0.1:7402"));
+    }
+}

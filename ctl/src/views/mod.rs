@@ -1,0 +1,32 @@
+//! What moorctl prints: one view struct per kind of result, each rendered as a table for
+//! people or as JSON / YAML for programs (the [`View`] trait).
+//!
+//! Views are plain serde structs built from the wire messages, so the JSON and YAML field
+//! names are a stable, documented surface independent of the generated proto types. Values
+//! are bytes: they are shown as text when they are valid UTF-8 and as base64 otherwise, and
+//! the machine formats say which (`value_encoding`). Tables escape control characters, so a
+//! value cannot drive the terminal.
+//!
+//! Why a folder: every command and every watch display prints through these types and
+//! helpers, so a result looks the same wherever it is shown. One file per subject
+//! (`cluster.rs`, `vars.rs`, `blueprint.rs`, ...) and the shared pieces (`render.rs`,
+//! `table.rs`, `cells.rs`, `time.rs`, `value.rs`). Views only format: they make no calls and
+//! decide no exit code.
+
+pub mod apply;
+pub mod blueprint;
+pub mod cells;
+pub mod cluster;
+pub mod env;
+pub mod exec;
+pub mod group;
+pub mod message;
+mod render;
+pub mod rollout;
+pub mod site;
+pub mod table;
+pub mod time;
+pub mod value;
+pub mod vars;
+
+pub use render::{emit, render, show, View};
