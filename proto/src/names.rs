@@ -239,7 +239,10 @@ mod tests {
     fn unknown_names_stay_unknown() {
         assert_eq!(display::<ExecState>("running"), "running");
         assert_eq!(display::<ExecState>("hibernating"), "unknown(hibernating)");
-        assert_eq!(ExecState::one_of(), "queued, running, succeeded, failed, cancelled");
+        assert_eq!(
+            ExecState::one_of(),
+            "queued, running, succeeded, failed, cancelled"
+        );
     }
 
     #[cfg(feature = "serde")]
