@@ -189,7 +189,8 @@ pub enum WatchScript {
 
 /// A fake member serving `WorkflowApi`: the watch follows a script; the other calls give
 /// fixed answers, enough for the commands' tests (a blueprint source containing `invalid`
-/// is refused with a multi-line diagnostic, as a member refuses a bad blueprint).
+/// is refused with a multi-line diagnostic, as a member refuses a bad blueprint; one
+/// containing [`problems_marker`] has that many problems, see [`fake_problems`]).
 struct FakeWorkflow {
     watch: WatchScript,
     calls: Arc<AtomicUsize>,
@@ -206,6 +207,72 @@ impl FakeWorkflow {
 pub const FAKE_DIAGNOSTICS: &str = "webshop.yaml:3:5: error: unknown field `resorces`\n  \
                                     hint: did you mean `resources`?";
 
+/// A line that gives a blueprint source `n` problems in a fake member's eyes.
+pub fn problems_marker(n: usize) -> String {
+    format!("# fake-problems: {n}\n")
+}
+
+/// The `n` of a [`problems_marker`] in `yaml`.
+fn marked_problems(yaml: &str) -> Option<usize> {
+    let rest = yaml.split("# fake-problems: ").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Most problems a fake member lists in a `validate_only` answer (the proto's limit); the
+/// last one then counts the rest.
+const FAKE_MAX_PROBLEMS: usize = 100;
+/// Most problems a fake member lists in a refusal's status message.
+const FAKE_PROBLEMS_IN_STATUS: usize = 20;
+
+/// `n` problems in `source`, one a line, every other one with a hint, as a member lists
+/// them: at most [`FAKE_MAX_PROBLEMS`], the last then counting the rest.
+fn fake_problems(source: &str, n: usize) -> Vec<pb::BlueprintProblem> {
+    let problem = |i: usize| pb::BlueprintProblem {
+        source: source.to_string(),
+        line: i as u32 + 1,
+        column: 3,
+        message: format!("unknown resource type `nope{i}`"),
+        hint: if i % 2 == 0 {
+            "known types: sim.resource, kubernetes.manifest".into()
+        } else {
+            String::new()
+        },
+    };
+    if n <= FAKE_MAX_PROBLEMS {
+        return (0..n).map(problem).collect();
+    }
+    let shown = FAKE_MAX_PROBLEMS - 1;
+    let mut problems: Vec<_> = (0..shown).map(problem).collect();
+    problems.push(pb::BlueprintProblem {
+        message: format!("{} more problems from here on are not shown", n - shown),
+        hint: "fix the ones above and push again".into(),
+        ..problem(shown)
+    });
+    problems
+}
+
+/// A member's refusal of a blueprint with `n` problems: the first few, then how many more.
+fn fake_refusal(source: &str, n: usize) -> Status {
+    let mut message = format!("blueprint {source} is not valid: {n} problem(s)");
+    for p in fake_problems(source, n)
+        .iter()
+        .take(FAKE_PROBLEMS_IN_STATUS)
+    {
+        let (line, column) = (p.line, p.column);
+        message.push_str(&format!("\n{source}:{line}:{column}: error: {}", p.message));
+    }
+    if n > FAKE_PROBLEMS_IN_STATUS {
+        message.push_str(&format!(
+            "\n… and {} more: run `moorctl blueprint validate {source}` to list them all",
+            n - FAKE_PROBLEMS_IN_STATUS
+        ));
+    }
+    Status::invalid_argument(message)
+}
+
 type FakeStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::Execution, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -214,14 +281,33 @@ impl WorkflowApi for FakeWorkflow {
         &self,
         r: Request<pb::ApplyBlueprintRequest>,
     ) -> Result<Response<pb::ApplyBlueprintResponse>, Status> {
-        if r.get_ref().yaml.contains("invalid") {
+        let r = r.into_inner();
+        let marked = marked_problems(&r.yaml);
+        if r.validate_only {
+            let n = marked.unwrap_or(usize::from(r.yaml.contains("invalid")));
+            return self.answer(pb::ApplyBlueprintResponse {
+                name: if n == 0 {
+                    "webshop".into()
+                } else {
+                    String::new()
+                },
+                problems: fake_problems(&r.source_name, n),
+                ..Default::default()
+            });
+        }
+        if let Some(n) = marked.filter(|n| *n > 0) {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            return Err(fake_refusal(&r.source_name, n));
+        }
+        if r.yaml.contains("invalid") {
             self.calls.fetch_add(1, Ordering::SeqCst);
             return Err(Status::invalid_argument(FAKE_DIAGNOSTICS));
         }
         self.answer(pb::ApplyBlueprintResponse {
             name: "webshop".into(),
             revision: 3,
-            created: !r.get_ref().yaml.contains("unchanged"),
+            created: !r.yaml.contains("unchanged"),
+            problems: Vec::new(),
         })
     }
     async fn list_blueprints(

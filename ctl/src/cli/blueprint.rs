@@ -1,9 +1,11 @@
 //! The arguments of `moorctl blueprint`.
 
+use std::path::PathBuf;
+
 use clap::Subcommand;
 
 use super::common::ReadArgs;
-use super::values::{parse_name, parse_name_rev, NameRev};
+use super::values::{parse_name, parse_name_rev, parse_path, NameRev};
 
 #[derive(Debug, Subcommand)]
 pub enum BlueprintCommand {
@@ -28,5 +30,12 @@ pub enum BlueprintCommand {
         name: String,
         #[command(flatten)]
         read: ReadArgs,
+    },
+    /// Check blueprint files without applying them: a member's parser lists every problem
+    /// (`moorctl apply` shows only the first few); exit code 1 when any file has problems
+    Validate {
+        /// Blueprint YAML files; `-` reads standard input
+        #[arg(value_name = "FILE", required = true, value_parser = parse_path)]
+        files: Vec<PathBuf>,
     },
 }

@@ -14,10 +14,9 @@ impl Cli {
     /// Checks that clap's per-value parsers cannot make.
     pub(super) fn validated(self) -> Result<Cli, clap::Error> {
         match &self.command {
-            Command::Apply(a) if a.files.iter().filter(|f| f.as_os_str() == "-").count() > 1 => {
-                return Err(usage_error(
-                    "-f -: standard input can be read only once".to_string(),
-                ));
+            Command::Apply(a) => check_stdin_once("-f -", &a.files)?,
+            Command::Blueprint(BlueprintCommand::Validate { files }) => {
+                check_stdin_once("FILE -", files)?
             }
             Command::Env(EnvCommand::Create(c)) => {
                 check_unique("--input", c.inputs.inputs.iter().map(|(k, _)| k))?;
@@ -32,6 +31,16 @@ impl Cli {
         }
         Ok(self)
     }
+}
+
+/// Standard input (`-`) can be read only once; `what` names the argument.
+fn check_stdin_once(what: &str, files: &[std::path::PathBuf]) -> Result<(), clap::Error> {
+    if files.iter().filter(|f| f.as_os_str() == "-").count() > 1 {
+        return Err(usage_error(format!(
+            "{what}: standard input can be read only once"
+        )));
+    }
+    Ok(())
 }
 
 /// `rollout start`: each action takes only its own flags.

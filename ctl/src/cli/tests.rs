@@ -397,6 +397,16 @@ fn apply_and_site_arguments() {
     let e = parse_err(&["apply", "-f", "-", "-f", "-"]);
     assert!(e.to_string().contains("only once"), "{e}");
 
+    let cli = parse(&["blueprint", "validate", "a.yaml", "-"]).unwrap();
+    let Command::Blueprint(BlueprintCommand::Validate { files }) = cli.command else {
+        panic!("not blueprint validate");
+    };
+    assert_eq!(files, vec![PathBuf::from("a.yaml"), PathBuf::from("-")]);
+    assert_eq!(parse_err(&["blueprint", "validate"]).exit_code(), 2);
+    assert_eq!(parse_err(&["blueprint", "validate", ""]).exit_code(), 2);
+    let e = parse_err(&["blueprint", "validate", "-", "-"]);
+    assert!(e.to_string().contains("only once"), "{e}");
+
     let cli = parse(&[
         "site",
         "list",

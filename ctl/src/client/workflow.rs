@@ -3,7 +3,8 @@
 //!
 //! None of these writes is idempotent on the server except `ApplyBlueprint` (the same source
 //! makes no new revision) and `PutSite` (the same site twice is the same site), so each
-//! write names the command that shows whether it happened.
+//! write names the command that shows whether it happened. `ApplyBlueprint` with
+//! `validate_only` writes nothing and is sent as a read.
 
 use moor_proto::workflow as pb;
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
@@ -28,8 +29,31 @@ impl Client {
         yaml: String,
         check: &str,
     ) -> Result<pb::ApplyBlueprintResponse, RpcError> {
-        let msg = pb::ApplyBlueprintRequest { source_name, yaml };
+        let msg = pb::ApplyBlueprintRequest {
+            source_name,
+            yaml,
+            validate_only: false,
+        };
         self.call(Call::write(check), msg, |mut c: Api, r| async move {
+            c.apply_blueprint(r).await
+        })
+        .await
+    }
+
+    /// Checks a blueprint without applying it: the answer lists every problem the member's
+    /// parser found (empty: valid, with the name). Nothing is written, so it is sent as a
+    /// read, retried on any member after any failure.
+    pub async fn validate_blueprint(
+        &mut self,
+        source_name: String,
+        yaml: String,
+    ) -> Result<pb::ApplyBlueprintResponse, RpcError> {
+        let msg = pb::ApplyBlueprintRequest {
+            source_name,
+            yaml,
+            validate_only: true,
+        };
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.apply_blueprint(r).await
         })
         .await

@@ -6,7 +6,7 @@ use tonic::Code;
 
 use super::documents::{classify, Document};
 use super::files::{read_text, SourceFile};
-use super::hints::CallContext;
+use super::hints::{see_all_problems, CallContext};
 use crate::cli::{ApplyArgs, OutputFormat};
 use crate::client::{Client, RpcError};
 use crate::exit::{Exit, Failure};
@@ -56,7 +56,7 @@ async fn apply_all(
                 for (i, site) in sites.into_iter().enumerate() {
                     let name = site.name.clone();
                     let r = client.put_site(site).await;
-                    let r = refused_as_is(r, || {
+                    let r = refused_as_is(r, |_| {
                         format!(
                             "site {name} in {} was refused: fix it and apply the file again \
                              ({i} of its {total} sites before it were applied; applying them \
@@ -92,11 +92,15 @@ async fn apply_blueprint(
     let r = client
         .apply_blueprint(file.name.clone(), file.text.clone(), &check)
         .await;
-    let r = refused_as_is(r, || {
-        format!(
+    let r = refused_as_is(r, |message| {
+        let summary = format!(
             "{} was refused: fix the errors above and apply it again",
             file.name
-        )
+        );
+        match see_all_problems(message, file.arg()) {
+            Some(all) => format!("{summary} ({all})"),
+            None => summary,
+        }
     })?
     .or_say(|| format!("cannot apply the blueprint in {}", file.name))?;
     Ok(Applied {
@@ -110,16 +114,16 @@ async fn apply_blueprint(
 
 /// A member's validation errors (`INVALID_ARGUMENT`, one `file:line:col: error: ...` per
 /// line) are printed on standard error exactly as they came, and moorctl ends with exit
-/// code 1 and `summary`; any other outcome is handed back.
+/// code 1 and `summary` (of the message); any other outcome is handed back.
 fn refused_as_is<T>(
     r: std::result::Result<T, RpcError>,
-    summary: impl FnOnce() -> String,
+    summary: impl FnOnce(&str) -> String,
 ) -> Result<std::result::Result<T, RpcError>> {
     match r {
         Err(RpcError::Rejected { status, .. }) if status.code() == Code::InvalidArgument => {
             let text = status.message().trim_end();
             eprintln!("{text}");
-            Err(Failure::new(Exit::Error, summary()).into())
+            Err(Failure::new(Exit::Error, summary(text)).into())
         }
         other => Ok(other),
     }
@@ -128,7 +132,7 @@ fn refused_as_is<T>(
 #[cfg(test)]
 mod tests {
     use crate::exit::Exit;
-    use crate::fake::{cli_for, count, fake_workflow, WatchScript};
+    use crate::fake::{cli_for, count, fake_workflow, problems_marker, WatchScript};
 
     #[tokio::test]
     async fn apply_reports_refusals_with_exit_1() {
@@ -173,6 +177,15 @@ mod tests {
         .unwrap_err();
         assert!(format!("{err:#}").contains("missing field"), "{err:#}");
         assert_eq!(count(&calls), 3);
+
+        // A refusal that lists only the first problems points at `blueprint validate`.
+        std::fs::write(&bad, format!("name: x\n{}", problems_marker(150))).unwrap();
+        let err = run(cli_for(&addr, &["apply", "-f", &f(&bad)]))
+            .await
+            .unwrap_err();
+        assert_eq!(Exit::of_error(&err), Exit::Error);
+        let hint = format!("`moorctl blueprint validate {}` lists them all", f(&bad));
+        assert!(err.to_string().contains(&hint), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,4 +1,5 @@
-//! `moorctl blueprint`: list blueprints, show a revision's source, list the revisions.
+//! `moorctl blueprint`: list blueprints, show a revision's source, list the revisions; and
+//! check files without applying them (`validate.rs`).
 
 use anyhow::Result;
 
@@ -59,5 +60,6 @@ pub(super) async fn run(
                 format,
             )
         }
+        BlueprintCommand::Validate { files } => super::validate::run(files, client, format).await,
     }
 }

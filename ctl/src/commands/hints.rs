@@ -64,6 +64,20 @@ pub fn next_step(err: &RpcError) -> Option<String> {
     })
 }
 
+/// What to do when a member refused a blueprint with a message that lists only its first
+/// problems (it then ends `… and N more: ...`, to fit in an HTTP/2 header): the command that
+/// lists them all. `file` is the blueprint's file as given on the command line.
+pub(super) fn see_all_problems(message: &str, file: &str) -> Option<String> {
+    let last = message.lines().last()?;
+    let last = last.trim_start_matches(['…', '.', ' ']);
+    (last.starts_with("and ") && last.contains(" more")).then(|| {
+        format!(
+            "only the first problems are listed above; `moorctl blueprint validate {file}` \
+             lists them all"
+        )
+    })
+}
+
 /// Wraps a failed workflow call in `what` ("cannot show site x"), followed by what to do
 /// next when moorctl knows it.
 pub(super) fn failed(err: RpcError, what: String) -> anyhow::Error {
@@ -144,6 +158,22 @@ mod tests {
             .unwrap()
             .contains("moorctl exec start web-1 --kind update"));
         assert_eq!(next_step(&rejected(Code::InvalidArgument, "x")), None);
+    }
+
+    #[test]
+    fn a_cut_list_of_problems_points_at_validate() {
+        let cut = "blueprint bp.yaml is not valid: 150 problem(s)\n\
+                   bp.yaml:1:3: error: unknown resource type `more`\n\
+                   … and 149 more: run `moorctl blueprint validate bp.yaml` to list them all";
+        let hint = see_all_problems(cut, "./bp.yaml").unwrap();
+        assert!(
+            hint.contains("`moorctl blueprint validate ./bp.yaml`"),
+            "{hint}"
+        );
+        let whole = "blueprint bp.yaml is not valid: 1 problem(s)\n\
+                     bp.yaml:1:3: error: add one or more resources";
+        assert_eq!(see_all_problems(whole, "bp.yaml"), None);
+        assert_eq!(see_all_problems("", "bp.yaml"), None);
     }
 
     #[test]

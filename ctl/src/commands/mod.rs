@@ -9,8 +9,9 @@
 //! Why a folder: one file per command group (`cluster.rs`, `var.rs`, `apply.rs`, `env.rs`,
 //! `exec.rs`, `rollout.rs`, ...), plus the two watches (`exec_watch.rs` follows an
 //! execution's stream across member failures, `rollout_watch.rs` polls a rollout) and what
-//! several commands read (`files.rs`, `documents.rs`, `inputs.rs`). This is the top layer:
-//! it uses `cli`, `client`, `views` and `live`, and none of them uses it.
+//! several commands read (`files.rs`, `documents.rs`, `inputs.rs`); `validate.rs` is
+//! `blueprint validate`. This is the top layer: it uses `cli`, `client`, `views` and
+//! `live`, and none of them uses it.
 
 mod apply;
 mod blueprint;
@@ -27,6 +28,7 @@ mod inputs;
 mod rollout;
 mod rollout_watch;
 mod site;
+mod validate;
 mod var;
 
 use std::time::Duration;

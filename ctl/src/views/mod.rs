@@ -9,7 +9,7 @@
 //!
 //! Why a folder: every command and every watch display prints through these types and
 //! helpers, so a result looks the same wherever it is shown. One file per subject
-//! (`cluster.rs`, `vars.rs`, `blueprint.rs`, ...) and the shared pieces (`render.rs`,
+//! (`cluster.rs`, `vars.rs`, `blueprint.rs`, `validate.rs`, ...) and the shared pieces (`render.rs`,
 //! `table.rs`, `cells.rs`, `time.rs`, `value.rs`). Views only format: they make no calls and
 //! decide no exit code.
 
@@ -26,6 +26,7 @@ pub mod rollout;
 pub mod site;
 pub mod table;
 pub mod time;
+pub mod validate;
 pub mod value;
 pub mod vars;
 
