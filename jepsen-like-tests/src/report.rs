@@ -206,48 +206,133 @@ fn pack_rows(intervals: &[(f64, f64)]) -> (Vec<usize>, usize) {
 
 /// The timeline picture; see the module docs.
 pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
-    // Time range: the history's clock from 0 to the last thing that happened.
-    let mut end_ns = 1u64;
-    for op in ops {
-        end_ns = end_ns.max(op.invoke_ns).max(op.complete_ns.unwrap_or(0));
-    }
-    for ev in nemesis {
-        end_ns = end_ns.max(ev.start_ns).max(ev.end_ns.unwrap_or(0));
-    }
-    let plot_w = WIDTH - LEFT - RIGHT;
-    let x = |ns: u64| LEFT + plot_w * (ns.min(end_ns) as f64 / end_ns as f64);
-
-    // Lanes: one per process, in process order.
-    let processes: BTreeMap<u64, usize> = {
-        let mut ps: Vec<u64> = ops.iter().map(|op| op.process).collect();
-        ps.sort_unstable();
-        ps.dedup();
-        ps.into_iter().enumerate().map(|(i, p)| (p, i)).collect()
-    };
-    let lane_h = (640.0 / processes.len().max(1) as f64).clamp(4.0, 18.0);
-    let bar_h = (lane_h - 2.0).max(2.0);
-
-    // Fault labels are packed into rows above the lanes.
-    let label_of = |ev: &NemesisEvent| format!("{} ({})", ev.name, status_style(ev.status).0);
-    let fault_px: Vec<(f64, f64)> = nemesis
-        .iter()
-        .map(|ev| {
-            let x0 = x(ev.start_ns);
-            let x1 = x(ev.end_ns.unwrap_or(end_ns)).max(x0 + 1.0);
-            let text_w = label_of(ev).chars().count() as f64 * CHAR_W;
-            (x0, x1.max(x0 + text_w))
-        })
-        .collect();
-    let (fault_rows, n_fault_rows) = pack_rows(&fault_px);
-
-    let faults_top = TOP;
-    let lanes_top = faults_top + n_fault_rows as f64 * FAULT_ROW_H + 6.0;
-    let lanes_h = processes.len() as f64 * lane_h;
-    let scatter_top = lanes_top + lanes_h + 12.0;
-    let axis_top = scatter_top + SCATTER_H;
-    let height = axis_top + AXIS_H;
-
+    let layout = Layout::new(ops, nemesis);
     let mut s = String::with_capacity(4096 + ops.len() * 220);
+    write_header(&mut s, &layout, ops.len(), nemesis.len());
+    write_legend(&mut s);
+    write_time_axis(&mut s, &layout);
+    write_fault_windows(&mut s, &layout, nemesis);
+    write_lanes(&mut s, &layout);
+    write_op_bars(&mut s, &layout, ops);
+    write_latency_scatter(&mut s, &layout, ops);
+    s.push_str("</svg>\n");
+    s
+}
+
+/// The history's clock mapped onto the plot's width.
+struct TimeScale {
+    /// The clock runs from 0 to this (the last thing that happened, at least 1).
+    end_ns: u64,
+    plot_w: f64,
+}
+
+impl TimeScale {
+    /// From 0 to the last invocation, completion or fault window edge of the run.
+    fn of_run(ops: &[Op], nemesis: &[NemesisEvent]) -> TimeScale {
+        let mut end_ns = 1u64;
+        for op in ops {
+            end_ns = end_ns.max(op.invoke_ns).max(op.complete_ns.unwrap_or(0));
+        }
+        for ev in nemesis {
+            end_ns = end_ns.max(ev.start_ns).max(ev.end_ns.unwrap_or(0));
+        }
+        TimeScale {
+            end_ns,
+            plot_w: WIDTH - LEFT - RIGHT,
+        }
+    }
+
+    /// The x pixel of a time on the history's clock (times past the end sit at the end).
+    fn x(&self, ns: u64) -> f64 {
+        LEFT + self.plot_w * (ns.min(self.end_ns) as f64 / self.end_ns as f64)
+    }
+
+    /// The x pixels a fault window covers: to the end of the run if it never healed, and at
+    /// least one pixel wide.
+    fn fault_span(&self, ev: &NemesisEvent) -> (f64, f64) {
+        let x0 = self.x(ev.start_ns);
+        let x1 = self.x(ev.end_ns.unwrap_or(self.end_ns)).max(x0 + 1.0);
+        (x0, x1)
+    }
+}
+
+/// Where the timeline's parts sit: the fault label rows, the process lanes, the latency
+/// scatter and the axis, top to bottom.
+struct Layout {
+    time: TimeScale,
+    /// Lane of each process, in process order.
+    processes: BTreeMap<u64, usize>,
+    lane_h: f64,
+    bar_h: f64,
+    /// The label row of each fault window.
+    fault_rows: Vec<usize>,
+    faults_top: f64,
+    lanes_top: f64,
+    lanes_h: f64,
+    scatter_top: f64,
+    axis_top: f64,
+    height: f64,
+}
+
+impl Layout {
+    /// Measures the run and stacks the parts of the picture.
+    fn new(ops: &[Op], nemesis: &[NemesisEvent]) -> Layout {
+        let time = TimeScale::of_run(ops, nemesis);
+        // Lanes: one per process, in process order.
+        let processes: BTreeMap<u64, usize> = {
+            let mut ps: Vec<u64> = ops.iter().map(|op| op.process).collect();
+            ps.sort_unstable();
+            ps.dedup();
+            ps.into_iter().enumerate().map(|(i, p)| (p, i)).collect()
+        };
+        let lane_h = (640.0 / processes.len().max(1) as f64).clamp(4.0, 18.0);
+        let bar_h = (lane_h - 2.0).max(2.0);
+
+        // Fault labels are packed into rows above the lanes.
+        let fault_px: Vec<(f64, f64)> = nemesis
+            .iter()
+            .map(|ev| {
+                let (x0, x1) = time.fault_span(ev);
+                let text_w = fault_label(ev).chars().count() as f64 * CHAR_W;
+                (x0, x1.max(x0 + text_w))
+            })
+            .collect();
+        let (fault_rows, n_fault_rows) = pack_rows(&fault_px);
+
+        let faults_top = TOP;
+        let lanes_top = faults_top + n_fault_rows as f64 * FAULT_ROW_H + 6.0;
+        let lanes_h = processes.len() as f64 * lane_h;
+        let scatter_top = lanes_top + lanes_h + 12.0;
+        let axis_top = scatter_top + SCATTER_H;
+        Layout {
+            time,
+            processes,
+            lane_h,
+            bar_h,
+            fault_rows,
+            faults_top,
+            lanes_top,
+            lanes_h,
+            scatter_top,
+            axis_top,
+            height: axis_top + AXIS_H,
+        }
+    }
+
+    /// The top of lane `lane`.
+    fn lane_y(&self, lane: usize) -> f64 {
+        self.lanes_top + lane as f64 * self.lane_h
+    }
+}
+
+/// A fault window's label: its name and whether it was installed.
+fn fault_label(ev: &NemesisEvent) -> String {
+    format!("{} ({})", ev.name, status_style(ev.status).0)
+}
+
+/// The XML prolog, the `<svg>` element with its stylesheet, the background and the title.
+fn write_header(s: &mut String, layout: &Layout, n_ops: usize, n_faults: usize) {
+    let height = layout.height;
     let _ = write!(
         s,
         r##"<?xml version="1.0" encoding="UTF-8"?>
@@ -266,13 +351,15 @@ pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
 <rect x="0" y="0" width="{WIDTH}" height="{height:.0}" fill="#fff"/>
 <text x="{LEFT}" y="16" font-size="13" font-weight="bold">Moor fault-injection run: {} ops, {} processes, {} fault windows, {:.3}s</text>
 "##,
-        ops.len(),
-        processes.len(),
-        nemesis.len(),
-        end_ns as f64 / 1e9
+        n_ops,
+        layout.processes.len(),
+        n_faults,
+        layout.time.end_ns as f64 / 1e9
     );
+}
 
-    // Legend.
+/// One swatch per op outcome and per fault status, in a row under the title.
+fn write_legend(s: &mut String) {
     let mut lx = LEFT;
     let legend_y = 34.0;
     for (name, color, opacity) in [
@@ -301,9 +388,12 @@ pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
         );
         lx += 18.0 + name.chars().count() as f64 * CHAR_W + 16.0;
     }
+}
 
-    // Grid lines and the seconds axis.
-    let span_s = end_ns as f64 / 1e9;
+/// Grid lines and the seconds axis.
+fn write_time_axis(s: &mut String, layout: &Layout) {
+    let (plot_w, faults_top, axis_top) = (layout.time.plot_w, layout.faults_top, layout.axis_top);
+    let span_s = layout.time.end_ns as f64 / 1e9;
     let step = tick_step(span_s, 12.0);
     let decimals = if step >= 1.0 {
         0
@@ -338,14 +428,15 @@ pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
         axis_top + 30.0
     );
     s.push_str("</g>\n");
+}
 
-    // Fault windows: a band across the lanes and the scatter, and a label row above.
+/// Fault windows: a band across the lanes and the scatter, and a label row above.
+fn write_fault_windows(s: &mut String, layout: &Layout, nemesis: &[NemesisEvent]) {
     s.push_str("<g class=\"faults\">\n");
     for (i, ev) in nemesis.iter().enumerate() {
         let (status, color) = status_style(ev.status);
-        let x0 = x(ev.start_ns);
-        let x1 = x(ev.end_ns.unwrap_or(end_ns)).max(x0 + 1.0);
-        let label_y = faults_top + fault_rows[i] as f64 * FAULT_ROW_H;
+        let (x0, x1) = layout.time.fault_span(ev);
+        let label_y = layout.faults_top + layout.fault_rows[i] as f64 * FAULT_ROW_H;
         let end = ev.end_ns.map_or_else(
             || "never healed".to_string(),
             |e| format!("{:.3}s", e as f64 / 1e9),
@@ -360,20 +451,24 @@ pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
             s,
             r##"<g class="fault {status}"><title>{title}</title><rect class="fault-band" x="{x0:.1}" y="{label_y:.1}" width="{:.1}" height="{:.1}" fill="{color}"/><text class="fault-label" x="{:.1}" y="{:.1}" fill="{color}">{}</text></g>"##,
             x1 - x0,
-            axis_top - label_y,
+            layout.axis_top - label_y,
             x0 + 2.0,
             label_y + 10.0,
-            esc(&label_of(ev))
+            esc(&fault_label(ev))
         );
     }
     s.push_str("</g>\n");
+}
 
-    // Process lanes.
+/// Process lanes: every other one shaded, labelled as often as the label font fits.
+fn write_lanes(s: &mut String, layout: &Layout) {
+    let (plot_w, lane_h) = (layout.time.plot_w, layout.lane_h);
     s.push_str("<g class=\"lanes\">\n");
     // Lane labels need about 11px; label every label_every-th lane.
-    let label_every = ((processes.len() as f64 / (lanes_h / 11.0).max(1.0)).ceil() as usize).max(1);
-    for (&p, &lane) in &processes {
-        let y = lanes_top + lane as f64 * lane_h;
+    let label_every =
+        ((layout.processes.len() as f64 / (layout.lanes_h / 11.0).max(1.0)).ceil() as usize).max(1);
+    for (&p, &lane) in &layout.processes {
+        let y = layout.lane_y(lane);
         if lane % 2 == 1 {
             let _ = writeln!(
                 s,
@@ -390,57 +485,77 @@ pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
         }
     }
     s.push_str("</g>\n");
+}
 
-    // Op bars; labels only where they fit, at most MAX_BAR_LABELS, spread over the run.
+/// Which ops get a text label: those whose bar can hold it, thinned to every stride-th so
+/// at most [`MAX_BAR_LABELS`] are drawn, spread over the run.
+fn bar_labels(layout: &Layout, ops: &[Op]) -> Vec<bool> {
     let fits: Vec<bool> = ops
         .iter()
         .map(|op| {
-            let w = x(op.complete_ns.unwrap_or(end_ns)) - x(op.invoke_ns);
-            bar_h >= 8.0 && w >= short_label(op).chars().count() as f64 * CHAR_W + 4.0
+            let w = layout.time.x(op.complete_ns.unwrap_or(layout.time.end_ns))
+                - layout.time.x(op.invoke_ns);
+            layout.bar_h >= 8.0 && w >= short_label(op).chars().count() as f64 * CHAR_W + 4.0
         })
         .collect();
     let fitting = fits.iter().filter(|&&f| f).count();
     let label_stride = fitting.div_ceil(MAX_BAR_LABELS).max(1);
     // Every label_stride-th op that fits gets its label.
     let mut fitting_until_label = 0usize;
-    s.push_str("<g class=\"ops\">\n");
-    for (op, &fit) in ops.iter().zip(&fits) {
-        let (class, color) = outcome_class(op);
-        let lane = processes.get(&op.process).copied().unwrap_or(0);
-        let y = lanes_top + lane as f64 * lane_h + (lane_h - bar_h) / 2.0;
-        let done = match op.effective_outcome() {
-            // An unknown op may take effect any time later: its bar runs to the end.
-            Outcome::Unknown => end_ns,
-            _ => op.complete_ns.unwrap_or(end_ns),
-        };
-        let x0 = x(op.invoke_ns);
-        let w = (x(done) - x0).max(1.0);
-        let _ = write!(
-            s,
-            r##"<rect class="bar {class}" x="{x0:.1}" y="{y:.1}" width="{w:.1}" height="{bar_h:.1}" fill="{color}"><title>{}</title></rect>"##,
-            esc(&tooltip(op))
-        );
-        if fit {
-            if fitting_until_label == 0 {
-                let _ = write!(
-                    s,
-                    r##"<text class="bar-label" x="{:.1}" y="{:.1}">{}</text>"##,
-                    x0 + 2.0,
-                    y + bar_h / 2.0 + 3.0,
-                    esc(&short_label(op))
-                );
+    fits.into_iter()
+        .map(|fit| {
+            if !fit {
+                return false;
             }
+            let labelled = fitting_until_label == 0;
             fitting_until_label = if fitting_until_label == 0 {
                 label_stride - 1
             } else {
                 fitting_until_label - 1
             };
+            labelled
+        })
+        .collect()
+}
+
+/// Op bars from invocation to completion (unknown ops to the end), coloured by outcome,
+/// with a tooltip each and the labels [`bar_labels`] chose.
+fn write_op_bars(s: &mut String, layout: &Layout, ops: &[Op]) {
+    let (lane_h, bar_h) = (layout.lane_h, layout.bar_h);
+    s.push_str("<g class=\"ops\">\n");
+    for (op, labelled) in ops.iter().zip(bar_labels(layout, ops)) {
+        let (class, color) = outcome_class(op);
+        let lane = layout.processes.get(&op.process).copied().unwrap_or(0);
+        let y = layout.lane_y(lane) + (lane_h - bar_h) / 2.0;
+        let done = match op.effective_outcome() {
+            // An unknown op may take effect any time later: its bar runs to the end.
+            Outcome::Unknown => layout.time.end_ns,
+            _ => op.complete_ns.unwrap_or(layout.time.end_ns),
+        };
+        let x0 = layout.time.x(op.invoke_ns);
+        let w = (layout.time.x(done) - x0).max(1.0);
+        let _ = write!(
+            s,
+            r##"<rect class="bar {class}" x="{x0:.1}" y="{y:.1}" width="{w:.1}" height="{bar_h:.1}" fill="{color}"><title>{}</title></rect>"##,
+            esc(&tooltip(op))
+        );
+        if labelled {
+            let _ = write!(
+                s,
+                r##"<text class="bar-label" x="{:.1}" y="{:.1}">{}</text>"##,
+                x0 + 2.0,
+                y + bar_h / 2.0 + 3.0,
+                esc(&short_label(op))
+            );
         }
         s.push('\n');
     }
     s.push_str("</g>\n");
+}
 
-    // Latency over time, log scale: one dot per completed op at its invocation time.
+/// Latency over time, log scale: one dot per completed op at its invocation time.
+fn write_latency_scatter(s: &mut String, layout: &Layout, ops: &[Op]) {
+    let (scatter_top, plot_w) = (layout.scatter_top, layout.time.plot_w);
     let latencies: Vec<(&Op, u64)> = ops
         .iter()
         .filter_map(|op| Some((op, op.complete_ns?.saturating_sub(op.invoke_ns).max(1))))
@@ -478,13 +593,12 @@ pub fn timeline_svg(ops: &[Op], nemesis: &[NemesisEvent]) -> String {
             let _ = writeln!(
                 s,
                 r##"<circle class="dot {class}" cx="{:.1}" cy="{:.1}" r="1.6" fill="{color}"/>"##,
-                x(op.invoke_ns),
+                layout.time.x(op.invoke_ns),
                 y_of(l)
             );
         }
     }
-    s.push_str("</g>\n</svg>\n");
-    s
+    s.push_str("</g>\n");
 }
 
 #[cfg(test)]
