@@ -25,6 +25,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt::Write as _;
+use std::ops::ControlFlow;
 
 use serde::Serialize;
 
@@ -342,207 +343,357 @@ fn first_return(required: &Events) -> Option<usize> {
 /// it; with them, unknown writes of values nobody observed cost almost nothing, so workloads
 /// that write unique values are cheap to check.
 fn search(ops: &[LinOp<'_>], step_budget: u64) -> SearchResult {
-    let len = 2 * ops.len() + 1;
-    let mut required_events = Vec::new();
-    let mut optional_events = Vec::new();
-    // Each op's bit, in the required or the optional bitset.
-    let mut bit = Vec::with_capacity(ops.len());
-    let (mut n_required, mut n_optional) = (0usize, 0usize);
-    for (i, op) in ops.iter().enumerate() {
-        if op.required {
-            // Calls before returns at equal times: touching ops count as concurrent, so equal
-            // timestamps never manufacture an order the clock did not see.
-            required_events.push((op.call, 0, 1 + 2 * i));
-            required_events.push((op.ret, 1, 2 + 2 * i));
-            bit.push(n_required);
-            n_required += 1;
-        } else {
-            optional_events.push((op.call, 0, 1 + 2 * i));
-            bit.push(n_optional);
-            n_optional += 1;
+    Search::new(ops).run(step_budget)
+}
+
+/// What the search does after one step, or the answer it reached.
+type Step = ControlFlow<SearchResult>;
+
+/// The next thing the search looks at in the current window.
+enum Next {
+    /// Op i's call: a candidate to linearize next.
+    Candidate(usize),
+    /// The required candidates are exhausted; the optional pass starts at the next step.
+    OptionalPass,
+    /// No candidate is left before the window's return: the last choice was wrong.
+    WindowClosed,
+}
+
+/// R → the U sets reached with it (none a superset of another).
+type Reached = HashMap<Box<[u64]>, Vec<Box<[u64]>>>;
+
+/// Lowe's cache of reached configurations, keeping only undominated ones.
+struct Cache {
+    /// value → R → U sets.
+    reached: HashMap<Value, Reached>,
+    /// What the entries added so far take, roughly.
+    bytes: usize,
+    /// What one entry takes, roughly.
+    entry_bytes: usize,
+}
+
+/// What [`Cache::admit`] made of a configuration.
+enum Admitted {
+    /// New and not dominated: explore it.
+    New,
+    /// A configuration reached before dominates it: skip it.
+    Dominated,
+    /// Over [`CACHE_BYTES_LIMIT`]: give up on the key.
+    Full,
+}
+
+impl Cache {
+    /// A cache holding the root: nothing linearized, the key absent.
+    fn new(required_bits: &[u64], optional_bits: &[u64]) -> Cache {
+        let mut reached: HashMap<Value, Reached> = HashMap::new();
+        reached
+            .entry(None)
+            .or_default()
+            .insert(required_bits.into(), vec![optional_bits.into()]);
+        Cache {
+            reached,
+            bytes: 0,
+            entry_bytes: (required_bits.len() + optional_bits.len()) * 8
+                + CACHE_ENTRY_OVERHEAD_BYTES,
         }
     }
-    // How many ops not yet linearized read or compare against each value. An optional op
-    // whose result nobody left can observe is never worth placing: whatever follows it must
-    // overwrite it, and the same path without it is valid too.
-    let mut observers: HashMap<Value, u32> = HashMap::new();
-    for op in ops {
-        if let Some(v) = op.model.observes() {
-            *observers.entry(v).or_default() += 1;
+
+    /// Records (R, U, value) unless a configuration already reached dominates it, dropping
+    /// the entries it dominates.
+    fn admit(&mut self, value: Value, required_bits: &[u64], optional_bits: &[u64]) -> Admitted {
+        let reached = self.reached.entry(value).or_default();
+        let dominated = reached
+            .get(required_bits)
+            .is_some_and(|us| us.iter().any(|u| is_subset(u, optional_bits)));
+        if dominated {
+            return Admitted::Dominated;
+        }
+        self.bytes += self.entry_bytes;
+        if self.bytes > CACHE_BYTES_LIMIT {
+            return Admitted::Full;
+        }
+        let u: Box<[u64]> = optional_bits.into();
+        match reached.get_mut(required_bits) {
+            Some(us) => {
+                us.retain(|other| !is_subset(&u, other));
+                us.push(u);
+            }
+            None => {
+                reached.insert(required_bits.into(), vec![u]);
+            }
+        }
+        Admitted::New
+    }
+}
+
+/// The state of one key's search (see [`search`]): the configuration on the current path,
+/// the way back, and where in the event lists the next candidate is.
+struct Search<'s, 'a> {
+    ops: &'s [LinOp<'a>],
+    /// Each op's bit, in the required or the optional bitset.
+    bit: Vec<usize>,
+    /// How many ops not yet linearized read or compare against each value. An optional op
+    /// whose result nobody left can observe is never worth placing: whatever follows it must
+    /// overwrite it, and the same path without it is valid too.
+    observers: HashMap<Value, u32>,
+    required: Events,
+    optional: Events,
+    required_bits: Vec<u64>,
+    optional_bits: Vec<u64>,
+    cache: Cache,
+    /// (op linearized, value before it) for backtracking.
+    stack: Vec<(usize, Value)>,
+    state: Value,
+    best: Option<Failure>,
+    /// The node visited next: in the required list, or in the optional list during the
+    /// optional pass, which tries the optional candidates once the required ones are
+    /// exhausted.
+    node: usize,
+    optional_pass: bool,
+    /// The required op whose return closes the current window (set in the optional pass).
+    window_op: usize,
+}
+
+impl<'s, 'a> Search<'s, 'a> {
+    /// The root configuration of `ops`: nothing linearized, the key absent.
+    fn new(ops: &'s [LinOp<'a>]) -> Self {
+        let len = 2 * ops.len() + 1;
+        let mut required_events = Vec::new();
+        let mut optional_events = Vec::new();
+        let mut bit = Vec::with_capacity(ops.len());
+        let (mut n_required, mut n_optional) = (0usize, 0usize);
+        for (i, op) in ops.iter().enumerate() {
+            if op.required {
+                // Calls before returns at equal times: touching ops count as concurrent, so
+                // equal timestamps never manufacture an order the clock did not see.
+                required_events.push((op.call, 0, 1 + 2 * i));
+                required_events.push((op.ret, 1, 2 + 2 * i));
+                bit.push(n_required);
+                n_required += 1;
+            } else {
+                optional_events.push((op.call, 0, 1 + 2 * i));
+                bit.push(n_optional);
+                n_optional += 1;
+            }
+        }
+        let mut observers: HashMap<Value, u32> = HashMap::new();
+        for op in ops {
+            if let Some(v) = op.model.observes() {
+                *observers.entry(v).or_default() += 1;
+            }
+        }
+        let required = Events::new(len, required_events);
+        let optional = Events::new(len, optional_events);
+        let required_bits = vec![0u64; n_required.div_ceil(64)];
+        let optional_bits = vec![0u64; n_optional.div_ceil(64)];
+        let cache = Cache::new(&required_bits, &optional_bits);
+        Search {
+            ops,
+            bit,
+            observers,
+            node: required.next[0],
+            required,
+            optional,
+            required_bits,
+            optional_bits,
+            cache,
+            stack: Vec::new(),
+            state: None,
+            best: None,
+            optional_pass: false,
+            window_op: 0,
         }
     }
-    let mut required = Events::new(len, required_events);
-    let mut optional = Events::new(len, optional_events);
-    let mut required_bits = vec![0u64; n_required.div_ceil(64)];
-    let mut optional_bits = vec![0u64; n_optional.div_ceil(64)];
-    let entry_bytes = (required_bits.len() + optional_bits.len()) * 8 + CACHE_ENTRY_OVERHEAD_BYTES;
-    // value → R → the U sets reached with them (none a superset of another).
-    type Reached = HashMap<Box<[u64]>, Vec<Box<[u64]>>>;
-    let mut cache: HashMap<Value, Reached> = HashMap::new();
-    // The root: nothing linearized, the key absent.
-    cache.entry(None).or_default().insert(
-        required_bits.clone().into_boxed_slice(),
-        vec![optional_bits.clone().into_boxed_slice()],
-    );
-    let mut cache_bytes = 0usize;
-    // (op linearized, value before it) for backtracking.
-    let mut stack: Vec<(usize, Value)> = Vec::new();
-    let mut state: Value = None;
-    let mut best: Option<Failure> = None;
-    // The node visited next: in the required list, or in the optional list during the
-    // optional pass, which tries the optional candidates once the required ones are exhausted.
-    let mut node = required.next[0];
-    let mut optional_pass = false;
-    // The required op whose return closes the current window (set in the optional pass).
-    let mut window_op = 0;
-    let mut steps = 0u64;
-    loop {
-        if required.next[0] == NIL {
-            return SearchResult::Linearizable;
+
+    /// Steps until every required op is placed, the budget is spent or every path failed.
+    fn run(mut self, step_budget: u64) -> SearchResult {
+        let mut steps = 0u64;
+        loop {
+            if self.required.next[0] == NIL {
+                return SearchResult::Linearizable;
+            }
+            if steps >= step_budget {
+                return SearchResult::Indeterminate;
+            }
+            steps += 1;
+            let step = match self.next() {
+                Next::Candidate(i) => self.try_candidate(i),
+                Next::OptionalPass => ControlFlow::Continue(()),
+                Next::WindowClosed => self.backtrack(),
+            };
+            if let ControlFlow::Break(result) = step {
+                return result;
+            }
         }
-        if steps >= step_budget {
-            return SearchResult::Indeterminate;
-        }
-        steps += 1;
-        // A candidate call to try, or None when the window is exhausted.
-        let candidate = if optional_pass {
-            (node != NIL && ops[(node - 1) / 2].call <= ops[window_op].ret).then(|| (node - 1) / 2)
+    }
+
+    /// Looks at the current node; at the first required return, closes the window or
+    /// switches to the optional pass.
+    fn next(&mut self) -> Next {
+        let node = self.node;
+        if self.optional_pass {
+            let open = node != NIL && self.ops[(node - 1) / 2].call <= self.ops[self.window_op].ret;
+            if open {
+                Next::Candidate((node - 1) / 2)
+            } else {
+                Next::WindowClosed
+            }
         } else if node % 2 == 1 {
-            Some((node - 1) / 2)
+            Next::Candidate((node - 1) / 2)
         } else {
             // The first required return: the required candidates are exhausted.
-            window_op = (node - 1) / 2;
-            if optional.next[0] != NIL {
-                optional_pass = true;
-                node = optional.next[0];
-                continue;
-            }
-            None
-        };
-        if let Some(i) = candidate {
-            let op = &ops[i];
-            // A write straight after an optional op would hide that op's effect: the same
-            // configuration without the optional op dominates it and is reached from the
-            // parent, where this write is a candidate too.
-            let hides_optional = matches!(op.model, ModelOp::Write(_))
-                && stack.last().is_some_and(|&(j, _)| !ops[j].required);
-            let unobservable = !op.required
-                && op
-                    .model
-                    .produces()
-                    .is_some_and(|v| observers.get(&v).is_none_or(|&n| n == 0));
-            if let Some(after) = op
-                .model
-                .apply(state)
-                .filter(|_| !hides_optional && !unobservable)
-            {
-                let bits = if op.required {
-                    &mut required_bits
-                } else {
-                    &mut optional_bits
-                };
-                set_bit(bits, bit[i], true);
-                let reached = cache.entry(after).or_default();
-                let dominated = reached
-                    .get(&required_bits[..])
-                    .is_some_and(|us| us.iter().any(|u| is_subset(u, &optional_bits)));
-                if !dominated {
-                    cache_bytes += entry_bytes;
-                    if cache_bytes > CACHE_BYTES_LIMIT {
-                        return SearchResult::Indeterminate;
-                    }
-                    let u = optional_bits.clone().into_boxed_slice();
-                    match reached.get_mut(&required_bits[..]) {
-                        Some(us) => {
-                            us.retain(|other| !is_subset(&u, other));
-                            us.push(u);
-                        }
-                        None => {
-                            reached.insert(required_bits.clone().into_boxed_slice(), vec![u]);
-                        }
-                    }
-                    if let Some(v) = op.model.observes() {
-                        *observers.entry(v).or_default() -= 1;
-                    }
-                    stack.push((i, state));
-                    state = after;
-                    if op.required {
-                        required.unlink(1 + 2 * i);
-                        required.unlink(2 + 2 * i);
-                    } else {
-                        optional.unlink(1 + 2 * i);
-                    }
-                    node = required.next[0];
-                    optional_pass = false;
-                    continue;
-                }
-                let bits = if op.required {
-                    &mut required_bits
-                } else {
-                    &mut optional_bits
-                };
-                set_bit(bits, bit[i], false);
-            }
-            node = if optional_pass {
-                optional.next[node]
+            self.window_op = (node - 1) / 2;
+            if self.optional.next[0] != NIL {
+                self.optional_pass = true;
+                self.node = self.optional.next[0];
+                Next::OptionalPass
             } else {
-                required.next[node]
-            };
-            continue;
+                Next::WindowClosed
+            }
         }
-        // Op window_op completed without being linearized: the last choice was wrong.
-        let depth = stack.len();
-        let deeper = best.as_ref().is_none_or(|b| depth > b.depth);
+    }
+
+    /// Linearizes op i if it may go next and leads somewhere new; else moves on to the
+    /// next candidate.
+    fn try_candidate(&mut self, i: usize) -> Step {
+        if let Some(after) = self.placeable(i) {
+            self.set_op_bit(i, true);
+            match self
+                .cache
+                .admit(after, &self.required_bits, &self.optional_bits)
+            {
+                Admitted::New => {
+                    self.place(i, after);
+                    return ControlFlow::Continue(());
+                }
+                Admitted::Full => return ControlFlow::Break(SearchResult::Indeterminate),
+                Admitted::Dominated => self.set_op_bit(i, false),
+            }
+        }
+        self.node = if self.optional_pass {
+            self.optional.next[self.node]
+        } else {
+            self.required.next[self.node]
+        };
+        ControlFlow::Continue(())
+    }
+
+    /// The register value after op i, if i can take effect now and is worth trying.
+    fn placeable(&self, i: usize) -> Option<Value> {
+        let op = &self.ops[i];
+        // A write straight after an optional op would hide that op's effect: the same
+        // configuration without the optional op dominates it and is reached from the
+        // parent, where this write is a candidate too.
+        let hides_optional = matches!(op.model, ModelOp::Write(_))
+            && self
+                .stack
+                .last()
+                .is_some_and(|&(j, _)| !self.ops[j].required);
+        let unobservable = !op.required
+            && op
+                .model
+                .produces()
+                .is_some_and(|v| self.observers.get(&v).is_none_or(|&n| n == 0));
+        op.model
+            .apply(self.state)
+            .filter(|_| !hides_optional && !unobservable)
+    }
+
+    /// Sets or clears op i's bit in the bitset of its kind.
+    fn set_op_bit(&mut self, i: usize, on: bool) {
+        let bits = if self.ops[i].required {
+            &mut self.required_bits
+        } else {
+            &mut self.optional_bits
+        };
+        set_bit(bits, self.bit[i], on);
+    }
+
+    /// Linearizes op i (its bit already set), leaving `after` in the register, and starts
+    /// over at the first remaining required event.
+    fn place(&mut self, i: usize, after: Value) {
+        let ops = self.ops;
+        let op = &ops[i];
+        if let Some(v) = op.model.observes() {
+            *self.observers.entry(v).or_default() -= 1;
+        }
+        self.stack.push((i, self.state));
+        self.state = after;
+        if op.required {
+            self.required.unlink(1 + 2 * i);
+            self.required.unlink(2 + 2 * i);
+        } else {
+            self.optional.unlink(1 + 2 * i);
+        }
+        self.node = self.required.next[0];
+        self.optional_pass = false;
+    }
+
+    /// The window closed: records the failure and undoes the last choice, or ends the
+    /// search with the deepest failure when there is none left.
+    fn backtrack(&mut self) -> Step {
+        self.record_failure();
+        let Some((j, before)) = self.stack.pop() else {
+            return ControlFlow::Break(match self.best.take() {
+                Some(failure) => SearchResult::Violation(failure),
+                // Unreachable: a failure was recorded just above.
+                None => SearchResult::Indeterminate,
+            });
+        };
+        self.unplace(j, before)
+    }
+
+    /// Op window_op completed without being linearized: keeps the deepest such point, and
+    /// every register value seen there.
+    fn record_failure(&mut self) {
+        let depth = self.stack.len();
+        let deeper = self.best.as_ref().is_none_or(|b| depth > b.depth);
         if deeper {
-            best = Some(Failure {
-                op: window_op,
+            self.best = Some(Failure {
+                op: self.window_op,
                 depth,
-                states: BTreeSet::from([state]),
-                before: stack[depth.saturating_sub(3)..]
+                states: BTreeSet::from([self.state]),
+                before: self.stack[depth.saturating_sub(3)..]
                     .iter()
                     .map(|&(j, _)| j)
                     .collect(),
             });
-        } else if let Some(b) = best
+        } else if let Some(b) = self
+            .best
             .as_mut()
-            .filter(|b| b.depth == depth && b.op == window_op)
+            .filter(|b| b.depth == depth && b.op == self.window_op)
         {
-            b.states.insert(state);
+            b.states.insert(self.state);
         }
-        let Some((j, before)) = stack.pop() else {
-            return match best {
-                Some(failure) => SearchResult::Violation(failure),
-                // Unreachable: a failure was recorded just above.
-                None => SearchResult::Indeterminate,
-            };
-        };
-        let bits = if ops[j].required {
-            &mut required_bits
-        } else {
-            &mut optional_bits
-        };
-        set_bit(bits, bit[j], false);
-        if let Some(v) = ops[j].model.observes() {
-            *observers.entry(v).or_default() += 1;
+    }
+
+    /// Takes op j (just popped, `before` the value it overwrote) back out, and carries on
+    /// with the parent's candidates after j, in the pass j belonged to.
+    fn unplace(&mut self, j: usize, before: Value) -> Step {
+        let ops = self.ops;
+        let op = &ops[j];
+        self.set_op_bit(j, false);
+        if let Some(v) = op.model.observes() {
+            *self.observers.entry(v).or_default() += 1;
         }
-        state = before;
-        // Carry on with the parent's candidates after j, in the pass j belonged to.
-        if ops[j].required {
-            required.relink(2 + 2 * j);
-            required.relink(1 + 2 * j);
-            node = required.next[1 + 2 * j];
-            optional_pass = false;
+        self.state = before;
+        if op.required {
+            self.required.relink(2 + 2 * j);
+            self.required.relink(1 + 2 * j);
+            self.node = self.required.next[1 + 2 * j];
+            self.optional_pass = false;
         } else {
-            optional.relink(1 + 2 * j);
-            node = optional.next[1 + 2 * j];
-            optional_pass = true;
+            self.optional.relink(1 + 2 * j);
+            self.node = self.optional.next[1 + 2 * j];
+            self.optional_pass = true;
             // Optional ops do not move the window: it is the parent's, still open.
-            match first_return(&required) {
-                Some(w) => window_op = w,
+            match first_return(&self.required) {
+                Some(w) => self.window_op = w,
                 // Unreachable: the parent had required ops left, or it would have succeeded.
-                None => return SearchResult::Linearizable,
+                None => return ControlFlow::Break(SearchResult::Linearizable),
             }
         }
+        ControlFlow::Continue(())
     }
 }
 
