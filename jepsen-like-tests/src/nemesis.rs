@@ -172,18 +172,24 @@ impl Active {
     }
 }
 
+/// The leader, or a random live member when none is agreed within [`LEADER_LOOKUP`], and
+/// how it was found (for the fault's description).
 async fn leader_or_random<B: Backend>(b: &B, rng: &mut StdRng) -> (u64, String) {
     match b.leader(LEADER_LOOKUP).await {
         Ok(l) => (l, format!("leader {l}")),
         Err(_) => {
-            let ids = live(b);
-            let id = *ids.choose(rng).unwrap_or(&1);
+            let id = random_live(b, rng);
             (
                 id,
                 format!("no agreed leader within {LEADER_LOOKUP:?}; picked member {id}"),
             )
         }
     }
+}
+
+/// A live member chosen by `rng` (member 1 when none is live).
+fn random_live<B: Backend>(b: &B, rng: &mut StdRng) -> u64 {
+    *live(b).choose(rng).unwrap_or(&1)
 }
 
 /// Running, unpaused members of the configuration.
@@ -194,6 +200,14 @@ fn live<B: Backend>(b: &B) -> Vec<u64> {
         .into_iter()
         .filter(|id| running.contains(id) && !paused.contains(id))
         .collect()
+}
+
+/// Shuffles `ids` in place with `rng` (Fisher–Yates, so a seed gives the same order).
+fn shuffle(ids: &mut [u64], rng: &mut StdRng) {
+    for i in (1..ids.len()).rev() {
+        let j = rng.random_range(0..=i);
+        ids.swap(i, j);
+    }
 }
 
 /// Injects one fault of `kind` (for `Mixed`, one chosen by `rng`).
@@ -208,106 +222,143 @@ pub async fn inject<B: Backend>(
     } else {
         kind
     };
-    let name = kind.name();
-    use FaultStatus::*;
     use NemesisKind::*;
     match kind {
-        None | Mixed => Active::new(h, name, Skipped, "no fault requested".into(), Undo::Nothing),
-        KillLeader | KillRandom => {
-            let (victim, why) = if kind == KillLeader {
-                leader_or_random(b, rng).await
-            } else {
-                let ids = live(b);
-                let id = *ids.choose(rng).unwrap_or(&1);
-                (id, format!("random member {id}"))
-            };
-            match b.kill(victim) {
-                Ok(()) => Active::new(
-                    h,
-                    name,
-                    Installed,
-                    format!("SIGKILL member {victim} ({why})"),
-                    Undo::Restart(vec![victim]),
-                ),
-                Err(e) => Active::new(
-                    h,
-                    name,
-                    Indeterminate,
-                    format!("SIGKILL member {victim} failed: {e:#}"),
-                    Undo::Restart(vec![victim]),
-                ),
-            }
-        }
-        KillAll => {
-            let ids = b.running();
-            let mut errors = Vec::new();
-            for id in &ids {
-                if let Err(e) = b.kill(*id) {
-                    errors.push(format!("member {id}: {e:#}"));
-                }
-            }
-            let status = if errors.is_empty() {
-                Installed
-            } else {
-                Indeterminate
-            };
-            Active::new(
-                h,
-                name,
-                status,
-                format!("SIGKILL all members {ids:?} {}", errors.join("; ")),
-                Undo::Restart(ids),
-            )
-        }
-        PauseLeader => {
-            let (victim, why) = leader_or_random(b, rng).await;
-            match b.pause(victim) {
-                Ok(()) => Active::new(
-                    h,
-                    name,
-                    Installed,
-                    format!("SIGSTOP member {victim} ({why})"),
-                    Undo::Resume(vec![victim]),
-                ),
-                Err(e) => Active::new(
-                    h,
-                    name,
-                    Indeterminate,
-                    format!("SIGSTOP member {victim} failed: {e:#}"),
-                    Undo::Resume(vec![victim]),
-                ),
-            }
-        }
+        None | Mixed => Active::new(
+            h,
+            kind.name(),
+            FaultStatus::Skipped,
+            "no fault requested".into(),
+            Undo::Nothing,
+        ),
+        KillLeader | KillRandom => kill_one(kind, b, rng, h).await,
+        KillAll => kill_all(b, h),
+        PauseLeader => pause_leader(b, rng, h).await,
         PartitionLeaderMinority
         | PartitionLeaderMajority
         | PartitionBridge
         | PartitionOneWay
         | PartitionClients => partition(kind, b, rng, h).await,
         Membership => membership(b, rng, h).await,
-        Restart => {
-            let ids = live(b);
-            let victim = *ids.choose(rng).unwrap_or(&1);
-            let result = b.stop(victim).and_then(|()| b.restart(victim));
-            match result {
-                Ok(()) => Active::new(
-                    h,
-                    name,
-                    Installed,
-                    format!("SIGTERM member {victim}, clean exit, started again"),
-                    Undo::Nothing,
-                ),
-                Err(e) => Active::new(
-                    h,
-                    name,
-                    Indeterminate,
-                    format!("restart of member {victim} failed: {e:#}"),
-                    Undo::Restart(vec![victim]),
-                ),
-            }
-        }
+        Restart => restart_one(b, rng, h),
     }
 }
 
+/// The record of a signal sent to one member: installed if sending it worked, else
+/// indeterminate. Either way `undo` is what the heal must do.
+fn signalled(
+    h: &History,
+    kind: NemesisKind,
+    signal: &str,
+    (victim, why): (u64, String),
+    result: anyhow::Result<()>,
+    undo: Undo,
+) -> Active {
+    match result {
+        Ok(()) => Active::new(
+            h,
+            kind.name(),
+            FaultStatus::Installed,
+            format!("{signal} member {victim} ({why})"),
+            undo,
+        ),
+        Err(e) => Active::new(
+            h,
+            kind.name(),
+            FaultStatus::Indeterminate,
+            format!("{signal} member {victim} failed: {e:#}"),
+            undo,
+        ),
+    }
+}
+
+/// `KillLeader` or `KillRandom`: SIGKILL one member, restarted on heal.
+async fn kill_one<B: Backend>(
+    kind: NemesisKind,
+    b: &mut B,
+    rng: &mut StdRng,
+    h: &History,
+) -> Active {
+    let (victim, why) = if kind == NemesisKind::KillLeader {
+        leader_or_random(b, rng).await
+    } else {
+        let id = random_live(b, rng);
+        (id, format!("random member {id}"))
+    };
+    let result = b.kill(victim);
+    signalled(
+        h,
+        kind,
+        "SIGKILL",
+        (victim, why),
+        result,
+        Undo::Restart(vec![victim]),
+    )
+}
+
+/// `KillAll`: SIGKILL every running member, all restarted on heal.
+fn kill_all<B: Backend>(b: &mut B, h: &History) -> Active {
+    let ids = b.running();
+    let mut errors = Vec::new();
+    for id in &ids {
+        if let Err(e) = b.kill(*id) {
+            errors.push(format!("member {id}: {e:#}"));
+        }
+    }
+    let status = if errors.is_empty() {
+        FaultStatus::Installed
+    } else {
+        FaultStatus::Indeterminate
+    };
+    Active::new(
+        h,
+        NemesisKind::KillAll.name(),
+        status,
+        format!("SIGKILL all members {ids:?} {}", errors.join("; ")),
+        Undo::Restart(ids),
+    )
+}
+
+/// `PauseLeader`: SIGSTOP the leader, resumed on heal.
+async fn pause_leader<B: Backend>(b: &mut B, rng: &mut StdRng, h: &History) -> Active {
+    let (victim, why) = leader_or_random(b, rng).await;
+    let result = b.pause(victim);
+    signalled(
+        h,
+        NemesisKind::PauseLeader,
+        "SIGSTOP",
+        (victim, why),
+        result,
+        Undo::Resume(vec![victim]),
+    )
+}
+
+/// `Restart`: SIGTERM a random member and start it again at once; nothing to heal unless
+/// that failed.
+fn restart_one<B: Backend>(b: &mut B, rng: &mut StdRng, h: &History) -> Active {
+    let name = NemesisKind::Restart.name();
+    let victim = random_live(b, rng);
+    let result = b.stop(victim).and_then(|()| b.restart(victim));
+    match result {
+        Ok(()) => Active::new(
+            h,
+            name,
+            FaultStatus::Installed,
+            format!("SIGTERM member {victim}, clean exit, started again"),
+            Undo::Nothing,
+        ),
+        Err(e) => Active::new(
+            h,
+            name,
+            FaultStatus::Indeterminate,
+            format!("restart of member {victim} failed: {e:#}"),
+            Undo::Restart(vec![victim]),
+        ),
+    }
+}
+
+/// The partition kinds: cut the network around the leader (see [`NemesisKind`]), healed by
+/// dropping every rule. Skipped where the backend cannot fault the network.
 async fn partition<B: Backend>(
     kind: NemesisKind,
     b: &mut B,
@@ -327,92 +378,130 @@ async fn partition<B: Backend>(
     let (leader, why) = leader_or_random(b, rng).await;
     let mut others: Vec<u64> = b.members().into_iter().filter(|m| *m != leader).collect();
     // Shuffle the followers so which of them land where depends on the seed.
-    for i in (1..others.len()).rev() {
-        let j = rng.random_range(0..=i);
-        others.swap(i, j);
-    }
-    let n = others.len() + 1;
-    let minority = (n - 1) / 2; // members on the smaller side
-    let result: anyhow::Result<String> = match kind {
-        NemesisKind::PartitionLeaderMinority => {
-            let mut small = vec![leader];
-            small.extend(others.iter().take(minority.saturating_sub(1)));
-            let big: Vec<u64> = others[minority.saturating_sub(1)..].to_vec();
-            b.partition(&[small.clone(), big.clone()])
-                .map(|_| format!("{small:?} | {big:?} ({why} in the minority)"))
-        }
-        NemesisKind::PartitionLeaderMajority => {
-            let mut big = vec![leader];
-            let keep = n - minority - 1;
-            big.extend(others.iter().take(keep));
-            let small: Vec<u64> = others[keep..].to_vec();
-            b.partition(&[big.clone(), small.clone()])
-                .map(|_| format!("{big:?} | {small:?} ({why} in the majority)"))
-        }
-        NemesisKind::PartitionBridge => {
-            // [a.., bridge] and [bridge, ..z]: the bridge sees both halves, they not each other.
-            let mut all = vec![leader];
-            all.extend(others.iter());
-            for i in (1..all.len()).rev() {
-                let j = rng.random_range(0..=i);
-                all.swap(i, j);
-            }
-            let mid = all.len() / 2;
-            let left = all[..=mid].to_vec();
-            let right = all[mid..].to_vec();
-            b.partition(&[left.clone(), right.clone()])
-                .map(|_| format!("{left:?} | {right:?}, member {} bridges ({why})", all[mid]))
-        }
-        NemesisKind::PartitionOneWay => {
-            let mut r = Ok(());
-            for o in &others {
-                if let Err(e) = b.cut(Peer::Member(leader), Peer::Member(*o)) {
-                    r = Err(e);
-                    break;
-                }
-            }
-            r.map(|()| {
-                format!("packets from member {leader} to {others:?} dropped, the other way open ({why})")
-            })
-        }
-        NemesisKind::PartitionClients => b
-            .cut(Peer::Clients, Peer::Member(leader))
-            .and_then(|()| b.cut(Peer::Member(leader), Peer::Clients))
-            .map(|()| format!("clients cut off from member {leader} both ways ({why})")),
+    shuffle(&mut others, rng);
+    let sides = Sides {
+        leader,
+        why,
+        others,
+    };
+    let result = match kind {
+        NemesisKind::PartitionLeaderMinority => sides.leader_in_minority(b),
+        NemesisKind::PartitionLeaderMajority => sides.leader_in_majority(b),
+        NemesisKind::PartitionBridge => sides.bridge(b, rng),
+        NemesisKind::PartitionOneWay => sides.one_way(b),
+        NemesisKind::PartitionClients => sides.clients_cut_off(b),
         _ => unreachable!("not a partition: {kind:?}"),
     };
-    match result {
+    confirm_rules(b, h, name, result)
+}
+
+/// Who a partition separates: the leader (or the member standing in for it) and the other
+/// members in a seeded order. Each method installs one partition kind and describes it.
+struct Sides {
+    leader: u64,
+    /// How the leader was found, for the description.
+    why: String,
+    others: Vec<u64>,
+}
+
+impl Sides {
+    /// Members on the smaller side.
+    fn minority(&self) -> usize {
+        let n = self.others.len() + 1;
+        (n - 1) / 2
+    }
+
+    /// `PartitionLeaderMinority`: the leader and the fewest followers against the rest.
+    fn leader_in_minority<B: Backend>(&self, b: &mut B) -> anyhow::Result<String> {
+        let (minority, why) = (self.minority(), &self.why);
+        let mut small = vec![self.leader];
+        small.extend(self.others.iter().take(minority.saturating_sub(1)));
+        let big: Vec<u64> = self.others[minority.saturating_sub(1)..].to_vec();
+        b.partition(&[small.clone(), big.clone()])
+            .map(|_| format!("{small:?} | {big:?} ({why} in the minority)"))
+    }
+
+    /// `PartitionLeaderMajority`: the leader with a majority, the rest cut off.
+    fn leader_in_majority<B: Backend>(&self, b: &mut B) -> anyhow::Result<String> {
+        let n = self.others.len() + 1;
+        let why = &self.why;
+        let mut big = vec![self.leader];
+        let keep = n - self.minority() - 1;
+        big.extend(self.others.iter().take(keep));
+        let small: Vec<u64> = self.others[keep..].to_vec();
+        b.partition(&[big.clone(), small.clone()])
+            .map(|_| format!("{big:?} | {small:?} ({why} in the majority)"))
+    }
+
+    /// `PartitionBridge`: [a.., bridge] and [bridge, ..z]: the bridge sees both halves, they
+    /// not each other.
+    fn bridge<B: Backend>(&self, b: &mut B, rng: &mut StdRng) -> anyhow::Result<String> {
+        let why = &self.why;
+        let mut all = vec![self.leader];
+        all.extend(self.others.iter());
+        shuffle(&mut all, rng);
+        let mid = all.len() / 2;
+        let left = all[..=mid].to_vec();
+        let right = all[mid..].to_vec();
+        b.partition(&[left.clone(), right.clone()])
+            .map(|_| format!("{left:?} | {right:?}, member {} bridges ({why})", all[mid]))
+    }
+
+    /// `PartitionOneWay`: the leader's packets to the others dropped, theirs still delivered.
+    fn one_way<B: Backend>(&self, b: &mut B) -> anyhow::Result<String> {
+        let (leader, others, why) = (self.leader, &self.others, &self.why);
+        let mut r = Ok(());
+        for o in others {
+            if let Err(e) = b.cut(Peer::Member(leader), Peer::Member(*o)) {
+                r = Err(e);
+                break;
+            }
+        }
+        r.map(|()| {
+            format!(
+                "packets from member {leader} to {others:?} dropped, the other way open ({why})"
+            )
+        })
+    }
+
+    /// `PartitionClients`: the clients cut off from the leader both ways.
+    fn clients_cut_off<B: Backend>(&self, b: &mut B) -> anyhow::Result<String> {
+        let (leader, why) = (self.leader, &self.why);
+        b.cut(Peer::Clients, Peer::Member(leader))
+            .and_then(|()| b.cut(Peer::Member(leader), Peer::Clients))
+            .map(|()| format!("clients cut off from member {leader} both ways ({why})"))
+    }
+}
+
+/// The record of a partition: installed only if installing it worked and the backend lists
+/// DROP rules, else indeterminate. Healed by dropping every rule either way.
+fn confirm_rules<B: Backend>(
+    b: &B,
+    h: &History,
+    name: String,
+    installed: anyhow::Result<String>,
+) -> Active {
+    let (status, detail) = match installed {
         Ok(detail) => match b.network_rules() {
-            Ok(rules) if !rules.is_empty() => Active::new(
-                h,
-                name,
+            Ok(rules) if !rules.is_empty() => (
                 FaultStatus::Installed,
                 format!("{detail}; {} DROP rules", rules.len()),
-                Undo::HealNetwork,
             ),
-            Ok(_) => Active::new(
-                h,
-                name,
+            Ok(_) => (
                 FaultStatus::Indeterminate,
                 format!("{detail}; but no DROP rule is listed"),
-                Undo::HealNetwork,
             ),
-            Err(e) => Active::new(
-                h,
-                name,
+            Err(e) => (
                 FaultStatus::Indeterminate,
                 format!("{detail}; cannot list rules: {e:#}"),
-                Undo::HealNetwork,
             ),
         },
-        Err(e) => Active::new(
-            h,
-            name,
+        Err(e) => (
             FaultStatus::Indeterminate,
             format!("installing the partition failed part way: {e:#}"),
-            Undo::HealNetwork,
         ),
-    }
+    };
+    Active::new(h, name, status, detail, Undo::HealNetwork)
 }
 
 async fn membership<B: Backend>(b: &mut B, rng: &mut StdRng, h: &History) -> Active {
