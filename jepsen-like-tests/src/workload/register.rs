@@ -17,6 +17,7 @@ use moor_proto::api::{CompareAndSwapRequest, GetRequest, PutRequest, ReadConsist
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::json;
+use tonic::transport::Channel;
 
 use super::{classify, join_counts, request, with_deadline, Channels, ClientSlot, Endpoints, Stop};
 use crate::history::{History, OpKind, Outcome};
@@ -84,6 +85,7 @@ pub async fn op(
     (outcome, known)
 }
 
+/// Invokes `o` in the history and performs it through `addr`.
 async fn op_inner(
     h: &History,
     channels: &mut Channels,
@@ -99,100 +101,112 @@ async fn op_inner(
         expected,
     } = o;
     let id = h.invoke(process, kind, key, value, expected);
-    let mut c = MoorApiClient::new(channels.get(addr));
-    let k = kv_key(key);
+    let call = Call {
+        h,
+        id,
+        client: MoorApiClient::new(channels.get(addr)),
+        key: kv_key(key),
+        timeout,
+    };
     match kind {
-        OpKind::Read => {
-            let r = with_deadline(
-                timeout,
-                c.get(request(
-                    GetRequest {
-                        key: k,
-                        consistency: ReadConsistency::Linearizable as i32,
-                    },
-                    timeout,
-                )),
-            )
-            .await;
-            match r {
-                Ok(resp) => {
-                    let v = resp.kv.and_then(|kv| decode(&kv.value));
-                    h.complete(id, Outcome::Ok, Some(json!(v)), None);
-                    (Outcome::Ok, v)
-                }
-                // A read changes nothing: a failed read is simply not a read.
-                Err(s) => {
-                    h.complete(id, Outcome::Fail, None, Some(s.message().to_string()));
-                    (Outcome::Fail, None)
-                }
-            }
-        }
-        OpKind::Write => {
-            let v = value.expect("a write has a value");
-            let r = with_deadline(
-                timeout,
-                c.put(request(
-                    PutRequest {
-                        key: k,
-                        value: v.to_string().into_bytes(),
-                    },
-                    timeout,
-                )),
-            )
-            .await;
-            match r {
-                Ok(_) => {
-                    h.complete(id, Outcome::Ok, None, None);
-                    (Outcome::Ok, Some(v))
-                }
-                Err(s) => {
-                    let o = classify(&s);
-                    h.complete(id, o, None, Some(s.message().to_string()));
-                    (o, None)
-                }
-            }
-        }
+        OpKind::Read => call.read().await,
+        OpKind::Write => call.write(value.expect("a write has a value")).await,
         OpKind::Cas => {
             let (from, to) = (
                 expected.expect("a cas has an expected value"),
                 value.expect("a cas has a new value"),
             );
-            let r = with_deadline(
-                timeout,
-                c.compare_and_swap(request(
-                    CompareAndSwapRequest {
-                        key: k,
-                        expected: Some(from.to_string().into_bytes()),
-                        new_value: Some(to.to_string().into_bytes()),
-                    },
-                    timeout,
-                )),
-            )
-            .await;
-            match r {
-                Ok(resp) if resp.succeeded => {
-                    h.complete(id, Outcome::Ok, None, None);
-                    (Outcome::Ok, Some(to))
-                }
-                Ok(resp) => {
-                    // The comparison failed: committed as a no-op. The value found is known.
-                    let found = resp.current.and_then(|kv| decode(&kv.value));
-                    h.complete(
-                        id,
-                        Outcome::Fail,
-                        None,
-                        Some(format!("compare failed, found {found:?}")),
-                    );
-                    (Outcome::Fail, None)
-                }
-                Err(s) => {
-                    let o = classify(&s);
-                    h.complete(id, o, None, Some(s.message().to_string()));
-                    (o, None)
-                }
-            }
+            call.cas(from, to).await
         }
         other => panic!("the register workload does not do {other:?}"),
+    }
+}
+
+/// One invoked register op on its way to the member: performs the call and records its
+/// completion. Each method returns the outcome and the value now known for the key.
+struct Call<'h> {
+    h: &'h History,
+    /// The op's id in the history.
+    id: u64,
+    client: MoorApiClient<Channel>,
+    /// The variables key.
+    key: String,
+    timeout: Duration,
+}
+
+impl Call<'_> {
+    /// A linearizable read; a failed read is recorded as Fail (a read changes nothing).
+    async fn read(mut self) -> (Outcome, Option<i64>) {
+        let get = GetRequest {
+            key: self.key,
+            consistency: ReadConsistency::Linearizable as i32,
+        };
+        let r = with_deadline(self.timeout, self.client.get(request(get, self.timeout))).await;
+        match r {
+            Ok(resp) => {
+                let v = resp.kv.and_then(|kv| decode(&kv.value));
+                self.h.complete(self.id, Outcome::Ok, Some(json!(v)), None);
+                (Outcome::Ok, v)
+            }
+            // A read changes nothing: a failed read is simply not a read.
+            Err(s) => {
+                let error = Some(s.message().to_string());
+                self.h.complete(self.id, Outcome::Fail, None, error);
+                (Outcome::Fail, None)
+            }
+        }
+    }
+
+    /// Writes `v`.
+    async fn write(mut self, v: i64) -> (Outcome, Option<i64>) {
+        let put = PutRequest {
+            key: std::mem::take(&mut self.key),
+            value: v.to_string().into_bytes(),
+        };
+        let r = with_deadline(self.timeout, self.client.put(request(put, self.timeout))).await;
+        match r {
+            Ok(_) => {
+                self.h.complete(self.id, Outcome::Ok, None, None);
+                (Outcome::Ok, Some(v))
+            }
+            Err(s) => self.errored(&s),
+        }
+    }
+
+    /// Swaps `from` for `to`; a failed comparison is recorded as Fail (a committed no-op).
+    async fn cas(mut self, from: i64, to: i64) -> (Outcome, Option<i64>) {
+        let swap = CompareAndSwapRequest {
+            key: std::mem::take(&mut self.key),
+            expected: Some(from.to_string().into_bytes()),
+            new_value: Some(to.to_string().into_bytes()),
+        };
+        let r = with_deadline(
+            self.timeout,
+            self.client.compare_and_swap(request(swap, self.timeout)),
+        )
+        .await;
+        match r {
+            Ok(resp) if resp.succeeded => {
+                self.h.complete(self.id, Outcome::Ok, None, None);
+                (Outcome::Ok, Some(to))
+            }
+            Ok(resp) => {
+                // The comparison failed: committed as a no-op. The value found is known.
+                let found = resp.current.and_then(|kv| decode(&kv.value));
+                let error = Some(format!("compare failed, found {found:?}"));
+                self.h.complete(self.id, Outcome::Fail, None, error);
+                (Outcome::Fail, None)
+            }
+            Err(s) => self.errored(&s),
+        }
+    }
+
+    /// A write or CAS the member or the transport refused: fail or unknown, per [`classify`].
+    fn errored(&self, s: &tonic::Status) -> (Outcome, Option<i64>) {
+        let o = classify(s);
+        self.h
+            .complete(self.id, o, None, Some(s.message().to_string()));
+        (o, None)
     }
 }
 

@@ -82,6 +82,8 @@ fn site_name(i: usize) -> String {
 /// The environment the rollout creates on `site_name(i)` (template `env-{site}`).
 const ENV_PREFIX: &str = "env-site-";
 const GROUP: &str = "jepsen-sites";
+/// Deadline of one call made after the faults healed, while waiting for the run to end.
+const AFTER_HEAL_CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// A blueprint with a fan-out: `base`, then `a`, `b`, `c` in parallel, then `top`.
 fn blueprint() -> String {
@@ -178,11 +180,7 @@ pub async fn start_rollout(
     first_process: u64,
     stop: Stop,
 ) -> u64 {
-    // Enough parallelism to finish in about `spread` with 150 ms steps, 3 rounds each.
-    let rounds_s = 3.0 * 0.2;
-    let parallel = ((config.sites as f64 * rounds_s) / config.spread.as_secs_f64().max(0.5))
-        .ceil()
-        .clamp(1.0, config.sites.max(1) as f64) as i64;
+    let parallel = parallelism(&config);
     let t = config.op_timeout;
     let mut calls = 0u64;
     let mut attempt = 0u64;
@@ -193,65 +191,16 @@ pub async fn start_rollout(
         attempt += 1;
         let mut c = rollouts(&addr);
         calls += 1;
-        let group = with_deadline(
-            t,
-            c.put_group(request(
-                PutGroupRequest {
-                    group: Some(Group {
-                        name: GROUP.into(),
-                        kind: "sites".into(),
-                        ..Default::default()
-                    }),
-                },
-                t,
-            )),
-        )
-        .await;
-        if group.is_err() {
+        if put_group(&mut c, t).await.is_err() {
             // Idempotent: try again (through the next member).
             tokio::time::sleep(Duration::from_millis(100)).await;
             continue;
         }
         let process = first_process + attempt * config.sites as u64;
-        let ops: Vec<u64> = (0..config.sites)
-            .map(|i| {
-                h.invoke(
-                    process + i as u64,
-                    OpKind::Add,
-                    ROLLOUT_KEY,
-                    Some(i as i64),
-                    None,
-                )
-            })
-            .collect();
+        let ops = invoke_creations(&h, process, config.sites);
         calls += 1;
-        let r = with_deadline(
-            t,
-            c.start_rollout(request(
-                StartRolloutRequest {
-                    group: GROUP.into(),
-                    action: "install".into(),
-                    blueprint: BLUEPRINT.into(),
-                    environment_name: "env-{site}".into(),
-                    max_parallel: parallel,
-                    max_attempts: 20,
-                    backoff_base_ms: 100,
-                    backoff_max_ms: 1000,
-                    step_timeout_ms: 2000,
-                    ..Default::default()
-                },
-                t,
-            )),
-        )
-        .await;
-        let (outcome, error) = match &r {
-            Ok(_) => (Outcome::Ok, None),
-            Err(s) => (classify(s), Some(s.message().to_string())),
-        };
-        for id in ops {
-            h.complete(id, outcome, None, error.clone());
-        }
-        match outcome {
+        let r = submit_rollout(&mut c, parallel, t).await;
+        match complete_creations(&h, ops, &r) {
             Outcome::Ok => break,
             // Maybe applied: it exists when a rollout shows up; else submit again.
             Outcome::Unknown => {
@@ -264,6 +213,80 @@ pub async fn start_rollout(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     calls
+}
+
+/// The rollout's parallelism: enough to finish in about `spread` with 150 ms steps, 3
+/// rounds each.
+fn parallelism(config: &RolloutConfig) -> i64 {
+    let rounds_s = 3.0 * 0.2;
+    ((config.sites as f64 * rounds_s) / config.spread.as_secs_f64().max(0.5))
+        .ceil()
+        .clamp(1.0, config.sites.max(1) as f64) as i64
+}
+
+/// Puts the group of every site the rollout targets (idempotent).
+async fn put_group(c: &mut RolloutApiClient<Channel>, t: Duration) -> Result<(), tonic::Status> {
+    let group = PutGroupRequest {
+        group: Some(Group {
+            name: GROUP.into(),
+            kind: "sites".into(),
+            ..Default::default()
+        }),
+    };
+    with_deadline(t, c.put_group(request(group, t)))
+        .await
+        .map(|_| ())
+}
+
+/// Invokes one `Add` per environment the submission is to create, each as its own process
+/// from `process` on; returns their ids.
+fn invoke_creations(h: &History, process: u64, sites: usize) -> Vec<u64> {
+    (0..sites)
+        .map(|i| {
+            h.invoke(
+                process + i as u64,
+                OpKind::Add,
+                ROLLOUT_KEY,
+                Some(i as i64),
+                None,
+            )
+        })
+        .collect()
+}
+
+/// Submits the install rollout over the group.
+async fn submit_rollout(
+    c: &mut RolloutApiClient<Channel>,
+    parallel: i64,
+    t: Duration,
+) -> Result<(), tonic::Status> {
+    let start = StartRolloutRequest {
+        group: GROUP.into(),
+        action: "install".into(),
+        blueprint: BLUEPRINT.into(),
+        environment_name: "env-{site}".into(),
+        max_parallel: parallel,
+        max_attempts: 20,
+        backoff_base_ms: 100,
+        backoff_max_ms: 1000,
+        step_timeout_ms: 2000,
+        ..Default::default()
+    };
+    with_deadline(t, c.start_rollout(request(start, t)))
+        .await
+        .map(|_| ())
+}
+
+/// Completes the creations with the submission's outcome; returns that outcome.
+fn complete_creations(h: &History, ops: Vec<u64>, r: &Result<(), tonic::Status>) -> Outcome {
+    let (outcome, error) = match r {
+        Ok(()) => (Outcome::Ok, None),
+        Err(s) => (classify(s), Some(s.message().to_string())),
+    };
+    for id in ops {
+        h.complete(id, outcome, None, error.clone());
+    }
+    outcome
 }
 
 fn rollouts(addr: &str) -> RolloutApiClient<Channel> {
@@ -291,7 +314,7 @@ async fn rollout_exists(endpoints: &Endpoints, t: Duration) -> bool {
 
 /// Waits until every rollout of the run has ended (or `deadline` passes).
 async fn wait_rollouts_ended(endpoints: &Endpoints, deadline: Instant) -> Result<()> {
-    let t = Duration::from_secs(3);
+    let t = AFTER_HEAL_CALL_TIMEOUT;
     let mut i = 0;
     loop {
         if let Some(addr) = endpoints.pick(i) {
@@ -475,13 +498,27 @@ pub async fn finish(
     process: u64,
     timeout: Duration,
 ) -> Result<(Vec<Execution>, usize, Vec<String>)> {
-    let t = Duration::from_secs(3);
     let deadline = Instant::now() + timeout;
     // The rollout creates its environments as it goes: let it end first.
     wait_rollouts_ended(endpoints, deadline).await?;
-    // The final environment list (creations acknowledged must all be there).
+    let envs = read_final_environments(h, endpoints, process, deadline, timeout).await?;
+    let (executions, wf1) = wait_executions_ended(endpoints, deadline, timeout).await?;
+    Ok((executions, envs, wf1))
+}
+
+/// Records the final environment list as a `ReadAll` (creations acknowledged must all be
+/// there), retried with a fresh process each time until one read succeeds; returns how
+/// many environments there are.
+async fn read_final_environments(
+    h: &History,
+    endpoints: &Endpoints,
+    process: u64,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<usize> {
+    let t = AFTER_HEAL_CALL_TIMEOUT;
     let mut attempt = 0;
-    let envs = loop {
+    loop {
         let addr = endpoints.pick(attempt).context("no member address")?;
         let id = h.invoke(process + attempt, OpKind::ReadAll, ROLLOUT_KEY, None, None);
         let r = with_deadline(
@@ -497,7 +534,7 @@ pub async fn finish(
                     .filter_map(|e| e.name.strip_prefix(ENV_PREFIX)?.parse().ok())
                     .collect();
                 h.complete(id, Outcome::Ok, Some(json!(idx)), None);
-                break list.environments.len();
+                return Ok(list.environments.len());
             }
             Err(s) => h.complete(id, Outcome::Fail, None, Some(s.message().to_string())),
         }
@@ -508,73 +545,28 @@ pub async fn finish(
         }
         attempt += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    // Wait for every execution to reach an end state.
+    }
+}
+
+/// Waits for every execution to reach an end state; returns them all and the WF1
+/// findings: the executions still open at the deadline, or else the steps dispatched but
+/// never finished.
+async fn wait_executions_ended(
+    endpoints: &Endpoints,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<(Vec<Execution>, Vec<String>)> {
     let mut i = 0;
     loop {
         let addr = endpoints.pick(i).context("no member address")?;
-        let mut c = wf(&addr);
-        let all = async {
-            let list = with_deadline(
-                t,
-                c.list_executions(request(ListExecutionsRequest::default(), t)),
-            )
-            .await?;
-            let mut full = Vec::new();
-            for e in list.executions {
-                full.push(
-                    with_deadline(
-                        t,
-                        c.get_execution(request(
-                            GetExecutionRequest {
-                                id: e.id,
-                                stale: false,
-                            },
-                            t,
-                        )),
-                    )
-                    .await?,
-                );
-            }
-            Ok::<_, tonic::Status>(full)
-        }
-        .await;
-        if let Ok(all) = all {
-            let open: Vec<String> = all
-                .iter()
-                .filter(|e| !terminal(&e.state))
-                .map(|e| {
-                    let stuck: Vec<String> = e
-                        .steps
-                        .iter()
-                        .filter(|s| !step_final(&s.state))
-                        .map(|s| format!("step {} {} attempt {}", s.index, s.state, s.attempt))
-                        .collect();
-                    format!(
-                        "WF1: execution {} ({}) still {}: {}",
-                        e.id,
-                        e.environment,
-                        e.state,
-                        stuck.join(", ")
-                    )
-                })
-                .collect();
+        if let Ok(all) = read_executions(&addr).await {
+            let open = still_open(&all);
             if open.is_empty() {
-                let mut wf1 = Vec::new();
-                for e in &all {
-                    for s in &e.steps {
-                        if s.attempt > 0 && !step_final(&s.state) {
-                            wf1.push(format!(
-                                "WF1: execution {} is {} but step {} was dispatched and is {}",
-                                e.id, e.state, s.index, s.state
-                            ));
-                        }
-                    }
-                }
-                return Ok((all, envs, wf1));
+                let wf1 = unfinished_steps(&all);
+                return Ok((all, wf1));
             }
             if Instant::now() > deadline {
-                return Ok((all, envs, open));
+                return Ok((all, open));
             }
         } else if Instant::now() > deadline {
             bail!("the executions could not be read within {timeout:?} after the faults healed");
@@ -583,6 +575,64 @@ pub async fn finish(
         // Polls until every execution reached an end state.
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// Every execution through `addr`, each read in full (linearizably).
+async fn read_executions(addr: &str) -> Result<Vec<Execution>, tonic::Status> {
+    let t = AFTER_HEAL_CALL_TIMEOUT;
+    let mut c = wf(addr);
+    let list = with_deadline(
+        t,
+        c.list_executions(request(ListExecutionsRequest::default(), t)),
+    )
+    .await?;
+    let mut full = Vec::new();
+    for e in list.executions {
+        let get = GetExecutionRequest {
+            id: e.id,
+            stale: false,
+        };
+        full.push(with_deadline(t, c.get_execution(request(get, t))).await?);
+    }
+    Ok(full)
+}
+
+/// WF1 findings for the executions not yet in an end state, naming their open steps.
+fn still_open(all: &[Execution]) -> Vec<String> {
+    all.iter()
+        .filter(|e| !terminal(&e.state))
+        .map(|e| {
+            let stuck: Vec<String> = e
+                .steps
+                .iter()
+                .filter(|s| !step_final(&s.state))
+                .map(|s| format!("step {} {} attempt {}", s.index, s.state, s.attempt))
+                .collect();
+            format!(
+                "WF1: execution {} ({}) still {}: {}",
+                e.id,
+                e.environment,
+                e.state,
+                stuck.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// WF1 findings for ended executions with a step that was dispatched but never finished.
+fn unfinished_steps(all: &[Execution]) -> Vec<String> {
+    let mut wf1 = Vec::new();
+    for e in all {
+        for s in &e.steps {
+            if s.attempt > 0 && !step_final(&s.state) {
+                wf1.push(format!(
+                    "WF1: execution {} is {} but step {} was dispatched and is {}",
+                    e.id, e.state, s.index, s.state
+                ));
+            }
+        }
+    }
+    wf1
 }
 
 /// The steps Moor recorded as done, per site (environment `env-i` runs on `site-i`).
