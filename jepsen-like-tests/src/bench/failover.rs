@@ -2,6 +2,7 @@
 //! the sitesim journal, the time from the kill to the first step dispatched by the new
 //! leader (a token above the old term), plus Raft log entries per step.
 
+use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::harness::{Cluster, MemberSettings, SiteSimProc};
@@ -32,6 +33,9 @@ struct RunResult {
     entries_per_step: f64,
 }
 
+/// One failover: installs `envs` environments through a follower, SIGKILLs the leader once
+/// the last one's first step is in flight, waits for every install to succeed under the new
+/// leader, and reads the figures off the journal and the Raft log.
 async fn one_run(envs: usize, latency_ms: u64) -> Result<RunResult> {
     let dir = tempfile::Builder::new()
         .prefix("moor-failover-")
@@ -56,11 +60,36 @@ async fn one_run(envs: usize, latency_ms: u64) -> Result<RunResult> {
         yaml: BLUEPRINT.into(),
     })
     .await?;
-    let start_index = cluster
-        .status(leader)
-        .await
-        .context("status")?
-        .last_log_index;
+    let start_index = last_log_index(&cluster, leader).await?;
+    let ids = create_environments(&mut c, envs, &sim.addr).await?;
+    // Kill once the first step of the last environment is in flight.
+    wait_dispatched(&mut c, &ids[envs - 1]).await?;
+    let old_term = cluster.status(leader).await.context("status")?.term;
+    let killed_at = now_ms();
+    cluster.kill(leader)?;
+    let new_leader = cluster.wait_leader(Duration::from_secs(20)).await?;
+    wait_succeeded(&mut cluster, new_leader, &ids).await?;
+    let end_index = last_log_index(&cluster, new_leader).await?;
+    sim.stop()?;
+    let first = first_step_above(&journal, old_term)?;
+    Ok(RunResult {
+        kill_to_first_step_ms: first.saturating_sub(killed_at),
+        entries_per_step: (end_index - start_index) as f64 / (envs * 3) as f64,
+    })
+}
+
+/// The last Raft log index of member `id`.
+async fn last_log_index(cluster: &Cluster, id: u64) -> Result<u64> {
+    Ok(cluster.status(id).await.context("status")?.last_log_index)
+}
+
+/// Puts sites `site-0..envs` (all served by the sitesim at `sim_addr`) and creates one
+/// `hello` environment on each; returns the executions' ids.
+async fn create_environments(
+    c: &mut WorkflowApiClient<Channel>,
+    envs: usize,
+    sim_addr: &str,
+) -> Result<Vec<String>> {
     let mut ids = Vec::new();
     for i in 0..envs {
         let site = format!("site-{i}");
@@ -71,7 +100,7 @@ async fn one_run(envs: usize, latency_ms: u64) -> Result<RunResult> {
                 latitude: 0.0,
                 longitude: 0.0,
                 labels: Default::default(),
-                agent_endpoint: sim.addr.clone(),
+                agent_endpoint: sim_addr.to_string(),
             }),
         })
         .await?;
@@ -86,13 +115,17 @@ async fn one_run(envs: usize, latency_ms: u64) -> Result<RunResult> {
             .await?;
         ids.push(r.into_inner().id);
     }
-    // Kill once the first step of the last environment is in flight.
+    Ok(ids)
+}
+
+/// Waits (up to 30 s) until execution `id` has a step running or done.
+async fn wait_dispatched(c: &mut WorkflowApiClient<Channel>, id: &str) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         // A stale read on a follower may not have applied the creation yet.
         let in_flight = match c
             .get_execution(GetExecutionRequest {
-                id: ids[envs - 1].clone(),
+                id: id.to_string(),
                 stale: true,
             })
             .await
@@ -102,20 +135,21 @@ async fn one_run(envs: usize, latency_ms: u64) -> Result<RunResult> {
             Err(s) => return Err(s.into()),
         };
         if in_flight {
-            break;
+            return Ok(());
         }
         if Instant::now() > deadline {
             bail!("nothing was dispatched");
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let old_term = cluster.status(leader).await.context("status")?.term;
-    let killed_at = now_ms();
-    cluster.kill(leader)?;
-    let new_leader = cluster.wait_leader(Duration::from_secs(20)).await?;
-    let mut c = client(cluster.addr(new_leader))?;
+}
+
+/// Waits (up to 120 s in all) until every execution in `ids` succeeded, reading through
+/// `leader`. If a read fails, keeps the cluster's files and prints each member's state.
+async fn wait_succeeded(cluster: &mut Cluster, leader: u64, ids: &[String]) -> Result<()> {
+    let mut c = client(cluster.addr(leader))?;
     let deadline = Instant::now() + Duration::from_secs(120);
-    for id in &ids {
+    for id in ids {
         loop {
             let request = GetExecutionRequest {
                 id: id.clone(),
@@ -133,7 +167,7 @@ async fn one_run(envs: usize, latency_ms: u64) -> Result<RunResult> {
                         );
                     }
                     bail!(
-                        "reading {id} from member {new_leader}: {status}; files kept in {}",
+                        "reading {id} from member {leader}: {status}; files kept in {}",
                         dir.display()
                     );
                 }
@@ -147,24 +181,19 @@ async fn one_run(envs: usize, latency_ms: u64) -> Result<RunResult> {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    let end_index = cluster
-        .status(new_leader)
-        .await
-        .context("status")?
-        .last_log_index;
-    sim.stop()?;
-    let text = std::fs::read_to_string(&journal)?;
-    let first = text
-        .lines()
+    Ok(())
+}
+
+/// When (ms since the epoch) the journal first shows a step fenced above `old_term`: the
+/// first step a later leader dispatched.
+fn first_step_above(journal: &Path, old_term: u64) -> Result<u64> {
+    let text = std::fs::read_to_string(journal)?;
+    text.lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|r| r["fence_token"].as_u64().unwrap_or(0) > old_term)
         .filter_map(|r| r["ts_ms"].as_u64())
         .min()
-        .context("the new leader dispatched nothing")?;
-    Ok(RunResult {
-        kill_to_first_step_ms: first.saturating_sub(killed_at),
-        entries_per_step: (end_index - start_index) as f64 / (envs * 3) as f64,
-    })
+        .context("the new leader dispatched nothing")
 }
 
 pub async fn run(runs: usize, envs: usize, latency_ms: u64) -> Result<()> {

@@ -4,10 +4,12 @@
 //! their ratio, Raft entries and fsyncs per step, and each member's peak RSS; optionally
 //! SIGKILLs the leader once a fraction of the environments is done.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use moor_proto::rollout::StartRolloutRequest;
+use moor_proto::api::ClusterStatusResponse;
+use moor_proto::rollout::{Rollout, StartRolloutRequest};
 
 use crate::fleet::{chain_blueprint, Fleet};
 use crate::harness::MemberSettings;
@@ -54,35 +56,11 @@ fn peak_rss_mib(pid: u32) -> Option<u64> {
     Some(kib / 1024)
 }
 
+/// Runs the bench: sets up a fleet, starts the rollout, watches it to its end (killing the
+/// leader on the way if asked) and reads the figures off the final leader.
 pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
     let setup = Instant::now();
-    let latency = b.step_latency_ms.to_string();
-    // Drift checks would observe every environment at every interval: off, so the figures
-    // are the rollout's alone. Room for every step of every running environment in flight.
-    let in_flight = (b.parallel as usize * b.steps).max(1024);
-    let settings = MemberSettings {
-        raft: Vec::new(),
-        executor: vec![
-            "drift_check_interval_ms = 0".into(),
-            format!("max_in_flight = {in_flight}"),
-        ],
-    };
-    let mut fleet = Fleet::start(3, settings, &["--latency-ms", &latency]).await?;
-    eprintln!("registering {} sites…", b.environments);
-    fleet
-        .register_sites("site", b.environments, 64)
-        .await
-        .context("registering sites")?;
-    fleet
-        .apply_blueprint(&chain_blueprint("bench", b.steps, "v1"))
-        .await?;
-    fleet.put_group("bench", "sites", &[]).await?;
-    fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
-    // Every member's counters, so the figures hold for whichever member leads at the end.
-    let mut before = std::collections::BTreeMap::new();
-    for id in fleet.cluster.running() {
-        before.insert(id, fleet.cluster.status(id).await.context("status")?);
-    }
+    let (mut fleet, before) = prepare(b).await?;
     let setup_s = setup.elapsed().as_secs_f64();
 
     eprintln!(
@@ -103,49 +81,9 @@ pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
         })
         .await?
         .into_inner();
-    let mut peak: Vec<(u64, u64)> = Vec::new();
-    let mut killed_at_s = None;
-    let mut last_print = Instant::now();
-    let done = loop {
-        if let Some(r) = fleet.rollout(&r.id, "").await? {
-            if matches!(
-                r.state.as_str(),
-                "succeeded" | "failed" | "cancelled" | "paused"
-            ) {
-                break r;
-            }
-            if let Some(at) = b.kill_leader_at {
-                if killed_at_s.is_none() && r.succeeded as f64 >= at * b.environments as f64 {
-                    let leader = fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
-                    if let Some(pid) = fleet.cluster.members[&leader].pid() {
-                        peak.push((leader, peak_rss_mib(pid).unwrap_or(0)));
-                    }
-                    fleet.cluster.kill(leader)?;
-                    killed_at_s = Some(start.elapsed().as_secs_f64());
-                    eprintln!(
-                        "killed leader {leader} at {:.2} s",
-                        start.elapsed().as_secs_f64()
-                    );
-                }
-            }
-            if last_print.elapsed() > Duration::from_secs(5) {
-                eprintln!(
-                    "  {:.0} s: {} succeeded, {} running, {} queued",
-                    start.elapsed().as_secs_f64(),
-                    r.succeeded,
-                    r.running,
-                    r.queued
-                );
-                last_print = Instant::now();
-            }
-        }
-        if start.elapsed() > b.timeout {
-            bail!("the rollout did not end within {:?}", b.timeout);
-        }
-        // Progress polling; 20 ms is well under the figures measured (seconds).
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let wall_s = start.elapsed().as_secs_f64();
+    let mut watch = Watch::new(start);
+    let done = watch.until_ended(&mut fleet, b, &r.id).await?;
+    let wall_s = watch.start.elapsed().as_secs_f64();
     if done.state != "succeeded" {
         bail!(
             "rollout ended {} ({} failed): {:?}",
@@ -158,23 +96,164 @@ pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
     let after = fleet.cluster.status(leader).await.context("status")?;
     for (id, m) in &fleet.cluster.members {
         if let Some(pid) = m.pid() {
-            peak.push((*id, peak_rss_mib(pid).unwrap_or(0)));
+            watch.peak.push((*id, peak_rss_mib(pid).unwrap_or(0)));
         }
     }
-    peak.sort();
-    let steps = (b.environments * b.steps) as f64;
+    let _ = fleet.stop_sim();
     // The final leader's counters over the rollout (as a follower before a failover it
     // appended and synced every entry too).
-    let base = &before[&after.id];
+    Ok(figures(
+        b,
+        &before[&after.id],
+        &after,
+        setup_s,
+        wall_s,
+        watch,
+    ))
+}
+
+/// A fresh 3-member fleet with the sites, the chain blueprint and the group registered;
+/// returns it with every member's counters before the rollout.
+async fn prepare(b: &RolloutBench) -> Result<(Fleet, BTreeMap<u64, ClusterStatusResponse>)> {
+    let latency = b.step_latency_ms.to_string();
+    // Drift checks would observe every environment at every interval: off, so the figures
+    // are the rollout's alone. Room for every step of every running environment in flight.
+    let in_flight = (b.parallel as usize * b.steps).max(1024);
+    let settings = MemberSettings {
+        raft: Vec::new(),
+        executor: vec![
+            "drift_check_interval_ms = 0".into(),
+            format!("max_in_flight = {in_flight}"),
+        ],
+    };
+    let fleet = Fleet::start(3, settings, &["--latency-ms", &latency]).await?;
+    eprintln!("registering {} sites…", b.environments);
+    fleet
+        .register_sites("site", b.environments, 64)
+        .await
+        .context("registering sites")?;
+    fleet
+        .apply_blueprint(&chain_blueprint("bench", b.steps, "v1"))
+        .await?;
+    fleet.put_group("bench", "sites", &[]).await?;
+    fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
+    // Every member's counters, so the figures hold for whichever member leads at the end.
+    let mut before = BTreeMap::new();
+    for id in fleet.cluster.running() {
+        before.insert(id, fleet.cluster.status(id).await.context("status")?);
+    }
+    Ok((fleet, before))
+}
+
+/// What watching the rollout recorded: when it started, the peak RSS of every member
+/// killed, when the leader was killed.
+struct Watch {
+    start: Instant,
+    peak: Vec<(u64, u64)>,
+    killed_at_s: Option<f64>,
+    last_print: Instant,
+}
+
+impl Watch {
+    /// Watches a rollout started at `start`.
+    fn new(start: Instant) -> Watch {
+        Watch {
+            start,
+            peak: Vec::new(),
+            killed_at_s: None,
+            last_print: Instant::now(),
+        }
+    }
+
+    /// Polls rollout `id` until it ends or pauses (or the bench's timeout passes); returns
+    /// it as last read.
+    async fn until_ended(
+        &mut self,
+        fleet: &mut Fleet,
+        b: &RolloutBench,
+        id: &str,
+    ) -> Result<Rollout> {
+        loop {
+            if let Some(r) = fleet.rollout(id, "").await? {
+                if matches!(
+                    r.state.as_str(),
+                    "succeeded" | "failed" | "cancelled" | "paused"
+                ) {
+                    return Ok(r);
+                }
+                self.kill_leader_if_due(fleet, b, &r).await?;
+                self.print_progress(&r);
+            }
+            if self.start.elapsed() > b.timeout {
+                bail!("the rollout did not end within {:?}", b.timeout);
+            }
+            // Progress polling; 20 ms is well under the figures measured (seconds).
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// SIGKILLs the leader (once) when the bench asks for it and enough environments
+    /// succeeded, noting its peak RSS first.
+    async fn kill_leader_if_due(
+        &mut self,
+        fleet: &mut Fleet,
+        b: &RolloutBench,
+        r: &Rollout,
+    ) -> Result<()> {
+        let due = b.kill_leader_at.is_some_and(|at| {
+            self.killed_at_s.is_none() && r.succeeded as f64 >= at * b.environments as f64
+        });
+        if !due {
+            return Ok(());
+        }
+        let leader = fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
+        if let Some(pid) = fleet.cluster.members[&leader].pid() {
+            self.peak.push((leader, peak_rss_mib(pid).unwrap_or(0)));
+        }
+        fleet.cluster.kill(leader)?;
+        self.killed_at_s = Some(self.start.elapsed().as_secs_f64());
+        eprintln!(
+            "killed leader {leader} at {:.2} s",
+            self.start.elapsed().as_secs_f64()
+        );
+        Ok(())
+    }
+
+    /// Prints the rollout's counts every 5 s.
+    fn print_progress(&mut self, r: &Rollout) {
+        if self.last_print.elapsed() > Duration::from_secs(5) {
+            eprintln!(
+                "  {:.0} s: {} succeeded, {} running, {} queued",
+                self.start.elapsed().as_secs_f64(),
+                r.succeeded,
+                r.running,
+                r.queued
+            );
+            self.last_print = Instant::now();
+        }
+    }
+}
+
+/// The figures from one member's counters `before` and `after` the rollout.
+fn figures(
+    b: &RolloutBench,
+    before: &ClusterStatusResponse,
+    after: &ClusterStatusResponse,
+    setup_s: f64,
+    wall_s: f64,
+    watch: Watch,
+) -> RolloutFigures {
+    let mut peak = watch.peak;
+    peak.sort();
+    let steps = (b.environments * b.steps) as f64;
     let (entries, appends, fsyncs) = (
-        after.log_entries - base.log_entries,
-        after.log_appends - base.log_appends,
-        after.fsyncs - base.fsyncs,
+        after.log_entries - before.log_entries,
+        after.log_appends - before.log_appends,
+        after.fsyncs - before.fsyncs,
     );
     let waves = b.environments.div_ceil(b.parallel as usize) as f64;
     let ideal_s = waves * b.steps as f64 * b.step_latency_ms as f64 / 1000.0;
-    let _ = fleet.stop_sim();
-    Ok(RolloutFigures {
+    RolloutFigures {
         setup_s,
         wall_s,
         ideal_s,
@@ -182,6 +261,6 @@ pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
         appends_per_step: appends as f64 / steps,
         fsyncs_per_step: fsyncs as f64 / steps,
         peak_rss_mib: peak,
-        killed_at_s,
-    })
+        killed_at_s: watch.killed_at_s,
+    }
 }
