@@ -1,0 +1,565 @@
+//! Executions: one workflow run (install, update, uninstall, heal, rollback) on one
+//! environment, as a DAG of steps, and the pure transitions checkpoints make on it.
+//!
+//! Every transition here is applied inside the replicated state machine, so it must be
+//! deterministic; times come from the command (stamped by the leader). The executor on the
+//! leader only proposes checkpoints; whether a checkpoint takes effect is decided here, on
+//! every member alike. That is what makes a cancel safe: a dispatch checkpoint that reaches
+//! the log after the cancel is rejected by `apply`, and the executor calls a driver only for
+//! a dispatch that was accepted.
+// Runs inside replicated apply: a panic here would fire on every member at the same index.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable
+    )
+)]
+
+use serde::{Deserialize, Serialize};
+
+use moor_proto::names::WireName;
+pub use moor_proto::names::{ExecKind, ExecState, StepAction, StepState};
+
+/// One step of an execution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    pub resource: String,
+    pub resource_type: String,
+    pub action: StepAction,
+    /// Desired properties (null for deletes).
+    pub properties: serde_json::Value,
+    pub desired_digest: String,
+    /// Indexes of steps that must succeed first.
+    pub depends_on: Vec<u32>,
+    pub state: StepState,
+    /// Attempts dispatched so far (1 after the first dispatch).
+    pub attempt: u32,
+    /// Fence token (leader term) of the latest dispatch.
+    pub fence_token: u64,
+    /// Earliest time the next attempt may be dispatched (retry backoff).
+    pub not_before_ms: u64,
+    pub dispatched_ms: u64,
+    pub finished_ms: u64,
+    pub observed_digest: String,
+    pub last_error: Option<String>,
+}
+
+impl Step {
+    /// A step not yet run.
+    pub fn new(
+        resource: String,
+        resource_type: String,
+        action: StepAction,
+        properties: serde_json::Value,
+        desired_digest: String,
+        depends_on: Vec<u32>,
+    ) -> Step {
+        Step {
+            resource,
+            resource_type,
+            action,
+            properties,
+            desired_digest,
+            depends_on,
+            state: StepState::Pending,
+            attempt: 0,
+            fence_token: 0,
+            not_before_ms: 0,
+            dispatched_ms: 0,
+            finished_ms: 0,
+            observed_digest: String::new(),
+            last_error: None,
+        }
+    }
+}
+
+/// Retry policy, fixed per execution when it is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Attempts per step before it fails for good (at least 1).
+    pub max_attempts: u32,
+    /// Backoff before attempt n+1 is `base * 2^(n-1)`, capped.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// A dispatched step with no result after this long counts as a failed attempt.
+    pub step_timeout_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 3,
+            backoff_base_ms: 200,
+            backoff_max_ms: 5_000,
+            step_timeout_ms: 10_000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// Backoff after `attempt` failed attempts.
+    pub fn backoff_ms(&self, attempt: u32) -> u64 {
+        let shift = attempt.saturating_sub(1).min(20);
+        self.backoff_base_ms
+            .saturating_mul(1u64 << shift)
+            .min(self.backoff_max_ms)
+    }
+}
+
+/// One workflow run on one environment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    pub id: String,
+    pub environment: String,
+    pub kind: ExecKind,
+    pub state: ExecState,
+    pub steps: Vec<Step>,
+    /// Blueprint revision the environment has once this execution succeeds (None for
+    /// uninstall).
+    pub target_revision: Option<u64>,
+    pub retry: RetryPolicy,
+    pub created_ms: u64,
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    pub error: Option<String>,
+    /// Rollout this execution belongs to, if any.
+    pub rollout: Option<String>,
+    /// Index of this execution's target in that rollout.
+    pub rollout_target: Option<u32>,
+    /// New inputs this execution applies (updates only); None keeps the environment's.
+    pub inputs: Option<crate::environment::Inputs>,
+}
+
+/// The outcome a driver reported for one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StepOutcome {
+    /// The site applied it (now or earlier under the same idempotency key).
+    Done { observed_digest: String },
+    /// The attempt failed; `retryable` false fails the step at once.
+    Failed { error: String, retryable: bool },
+}
+
+/// Why a checkpoint did not take effect. Not an error of the system: the executor learns
+/// from it that it must not (or need not) act.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CheckpointRejected {
+    #[error("execution {0} is not running")]
+    NotRunning(String),
+    #[error("step {step} of {execution} is not ready: {reason}")]
+    NotReady {
+        execution: String,
+        step: u32,
+        reason: String,
+    },
+    #[error(
+        "stale result for step {step} of {execution}: attempt {attempt} is not the latest dispatch"
+    )]
+    Stale {
+        execution: String,
+        step: u32,
+        attempt: u32,
+    },
+    #[error("no step {step} in execution {execution}")]
+    NoSuchStep { execution: String, step: u32 },
+}
+
+impl Execution {
+    /// Indexes of steps that may be dispatched now by a leader of term `term`: pending steps
+    /// whose dependencies succeeded and whose backoff has passed, and steps dispatched under
+    /// an older term (their leader is gone; the new one re-dispatches with a new token).
+    pub fn dispatchable(&self, term: u64, now_ms: u64) -> Vec<u32> {
+        if self.state != ExecState::Running {
+            return Vec::new();
+        }
+        // Fail fast: after a step failed for good nothing new starts, but steps in flight
+        // under a deposed leader are still re-dispatched so their outcome gets recorded.
+        let failing = self.has_failed_step();
+        (0..self.steps.len() as u32)
+            .filter(|&i| {
+                let Some(s) = self.steps.get(i as usize) else {
+                    return false;
+                };
+                match s.state {
+                    StepState::Pending => {
+                        !failing && s.not_before_ms <= now_ms && self.deps_succeeded(i)
+                    }
+                    // Dispatched under an older term: that leader is gone. Dispatched under
+                    // this term but silent for twice the step timeout (the driver call has
+                    // that timeout as its deadline): the call was lost with its executor
+                    // round, so it is dispatched again under the same key.
+                    StepState::Dispatched => {
+                        s.fence_token < term
+                            || now_ms
+                                >= s.dispatched_ms
+                                    .saturating_add(self.retry.step_timeout_ms.saturating_mul(2))
+                    }
+                    _ => false,
+                }
+            })
+            .collect()
+    }
+
+    fn deps_succeeded(&self, i: u32) -> bool {
+        self.steps.get(i as usize).is_some_and(|s| {
+            s.depends_on.iter().all(|d| {
+                self.steps
+                    .get(*d as usize)
+                    .is_some_and(|d| d.state == StepState::Succeeded)
+            })
+        })
+    }
+
+    fn step_mut(&mut self, step: u32) -> Result<&mut Step, CheckpointRejected> {
+        let id = self.id.clone();
+        self.steps
+            .get_mut(step as usize)
+            .ok_or(CheckpointRejected::NoSuchStep {
+                execution: id,
+                step,
+            })
+    }
+
+    /// Records a dispatch: the step's next attempt under fence token `term`. Rejected
+    /// unless the step is dispatchable now; the new attempt number is returned.
+    pub fn dispatch(
+        &mut self,
+        step: u32,
+        term: u64,
+        now_ms: u64,
+    ) -> Result<u32, CheckpointRejected> {
+        if self.state != ExecState::Running {
+            return Err(CheckpointRejected::NotRunning(self.id.clone()));
+        }
+        if !self.dispatchable(term, now_ms).contains(&step) {
+            let s = self
+                .steps
+                .get(step as usize)
+                .ok_or(CheckpointRejected::NoSuchStep {
+                    execution: self.id.clone(),
+                    step,
+                })?;
+            return Err(CheckpointRejected::NotReady {
+                execution: self.id.clone(),
+                step,
+                reason: format!("state {:?}, token {}", s.state, s.fence_token),
+            });
+        }
+        let s = self.step_mut(step)?;
+        s.state = StepState::Dispatched;
+        s.attempt += 1;
+        s.fence_token = term;
+        s.dispatched_ms = now_ms;
+        Ok(s.attempt)
+    }
+
+    /// Records the outcome of attempt `attempt` of `step`. Only the latest dispatch counts:
+    /// a late answer from an older attempt is ignored.
+    pub fn record(
+        &mut self,
+        step: u32,
+        attempt: u32,
+        outcome: &StepOutcome,
+        now_ms: u64,
+    ) -> Result<(), CheckpointRejected> {
+        let retry = self.retry;
+        let exec_id = self.id.clone();
+        let s = self.step_mut(step)?;
+        if s.state != StepState::Dispatched || s.attempt != attempt {
+            return Err(CheckpointRejected::Stale {
+                execution: exec_id,
+                step,
+                attempt,
+            });
+        }
+        s.finished_ms = now_ms;
+        match outcome {
+            StepOutcome::Done { observed_digest } => {
+                s.state = StepState::Succeeded;
+                s.observed_digest = observed_digest.clone();
+                s.last_error = None;
+            }
+            StepOutcome::Failed { error, retryable } => {
+                s.last_error = Some(error.clone());
+                if *retryable && s.attempt < retry.max_attempts {
+                    s.state = StepState::Pending;
+                    s.not_before_ms = now_ms + retry.backoff_ms(s.attempt);
+                } else {
+                    s.state = StepState::Failed;
+                }
+            }
+        }
+        self.settle(now_ms);
+        Ok(())
+    }
+
+    /// Moves the execution to its end state once nothing can run any more.
+    fn settle(&mut self, now_ms: u64) {
+        if self.state != ExecState::Running {
+            return;
+        }
+        let in_flight = self.steps.iter().any(|s| s.state == StepState::Dispatched);
+        let failed = self
+            .steps
+            .iter()
+            .enumerate()
+            .find(|(_, s)| s.state == StepState::Failed);
+        if self.steps.iter().all(|s| s.state == StepState::Succeeded) {
+            self.state = ExecState::Succeeded;
+            self.finished_ms = now_ms;
+        } else if let Some((i, s)) = failed {
+            // Fail fast: nothing new is dispatched after a step failed for good, but steps
+            // already in flight are allowed to report, so their effects are recorded.
+            if !in_flight {
+                self.state = ExecState::Failed;
+                self.finished_ms = now_ms;
+                self.error = Some(format!(
+                    "step {i} ({} {}) failed after {} attempt(s): {}",
+                    action_name(s.action),
+                    s.resource,
+                    s.attempt,
+                    s.last_error.as_deref().unwrap_or("unknown error")
+                ));
+            }
+        }
+    }
+
+    /// True when a failed step blocks new dispatches.
+    pub fn has_failed_step(&self) -> bool {
+        self.steps.iter().any(|s| s.state == StepState::Failed)
+    }
+
+    /// Restarts a failed execution: failed and skipped steps go back to pending with their
+    /// attempt counters reset; succeeded steps are kept, so only what failed runs again.
+    pub fn resume(&mut self, now_ms: u64) -> Result<(), String> {
+        if self.state != ExecState::Failed {
+            return Err(format!(
+                "execution {} is {:?}; only a failed execution can be resumed",
+                self.id, self.state
+            ));
+        }
+        for s in &mut self.steps {
+            if matches!(s.state, StepState::Failed | StepState::Skipped) {
+                s.state = StepState::Pending;
+                s.attempt = 0;
+                s.not_before_ms = now_ms;
+            }
+        }
+        self.state = ExecState::Running;
+        self.error = None;
+        self.finished_ms = 0;
+        Ok(())
+    }
+
+    /// Cancels: no step is dispatched after this. Steps already dispatched keep their state
+    /// until their result arrives, so a late effect is still recorded.
+    pub fn cancel(&mut self, now_ms: u64) -> Result<(), String> {
+        if self.state.is_terminal() {
+            return Err(format!(
+                "execution {} already ended ({:?}); nothing to cancel",
+                self.id, self.state
+            ));
+        }
+        for s in &mut self.steps {
+            if s.state == StepState::Pending {
+                s.state = StepState::Skipped;
+            }
+        }
+        self.state = ExecState::Cancelled;
+        self.finished_ms = now_ms;
+        Ok(())
+    }
+
+    /// Counts of steps per state: (pending, dispatched, succeeded, failed, skipped).
+    pub fn counts(&self) -> [usize; 5] {
+        let count = |state| self.steps.iter().filter(|s| s.state == state).count();
+        [
+            count(StepState::Pending),
+            count(StepState::Dispatched),
+            count(StepState::Succeeded),
+            count(StepState::Failed),
+            count(StepState::Skipped),
+        ]
+    }
+}
+
+/// Lower-case name of an action, for messages.
+pub fn action_name(a: StepAction) -> &'static str {
+    a.as_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exec(deps: &[&[u32]]) -> Execution {
+        Execution {
+            id: "x1".into(),
+            environment: "env".into(),
+            kind: ExecKind::Install,
+            state: ExecState::Running,
+            steps: deps
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    Step::new(
+                        format!("r{i}"),
+                        "sim.resource".into(),
+                        StepAction::Create,
+                        "{}".into(),
+                        format!("d{i}"),
+                        d.to_vec(),
+                    )
+                })
+                .collect(),
+            target_revision: Some(1),
+            retry: RetryPolicy {
+                max_attempts: 2,
+                backoff_base_ms: 100,
+                backoff_max_ms: 1000,
+                step_timeout_ms: 1000,
+            },
+            created_ms: 0,
+            started_ms: 0,
+            finished_ms: 0,
+            error: None,
+            rollout: None,
+            rollout_target: None,
+            inputs: None,
+        }
+    }
+
+    fn done() -> StepOutcome {
+        StepOutcome::Done {
+            observed_digest: "d".into(),
+        }
+    }
+
+    fn failed() -> StepOutcome {
+        StepOutcome::Failed {
+            error: "boom".into(),
+            retryable: true,
+        }
+    }
+
+    #[test]
+    fn independent_steps_run_in_parallel_dependents_wait() {
+        let mut e = exec(&[&[], &[], &[0, 1]]);
+        assert_eq!(e.dispatchable(1, 0), vec![0, 1]);
+        e.dispatch(0, 1, 0).unwrap();
+        e.dispatch(1, 1, 0).unwrap();
+        assert!(e.dispatch(2, 1, 0).is_err(), "dependencies not done");
+        e.record(0, 1, &done(), 1).unwrap();
+        assert!(e.dispatchable(1, 1).is_empty());
+        e.record(1, 1, &done(), 1).unwrap();
+        assert_eq!(e.dispatchable(1, 1), vec![2]);
+        e.dispatch(2, 1, 1).unwrap();
+        e.record(2, 1, &done(), 2).unwrap();
+        assert_eq!(e.state, ExecState::Succeeded);
+    }
+
+    #[test]
+    fn a_new_term_redispatches_in_flight_steps_with_a_new_token() {
+        let mut e = exec(&[&[]]);
+        assert_eq!(e.dispatch(0, 3, 0).unwrap(), 1);
+        assert!(
+            e.dispatchable(3, 0).is_empty(),
+            "same term: still in flight"
+        );
+        assert_eq!(e.dispatchable(4, 0), vec![0]);
+        assert_eq!(e.dispatch(0, 4, 0).unwrap(), 2);
+        assert_eq!(e.steps[0].fence_token, 4);
+        // The deposed leader's late answer for attempt 1 is ignored.
+        assert!(matches!(
+            e.record(0, 1, &done(), 1),
+            Err(CheckpointRejected::Stale { .. })
+        ));
+        e.record(0, 2, &done(), 1).unwrap();
+        assert_eq!(e.state, ExecState::Succeeded);
+        // A finished step is never dispatched again, whatever the term.
+        assert!(e.dispatchable(9, 5).is_empty());
+    }
+
+    #[test]
+    fn a_lost_dispatch_is_dispatched_again_after_twice_the_step_timeout() {
+        let mut e = exec(&[&[]]);
+        e.dispatch(0, 1, 100).unwrap();
+        // step_timeout_ms is 1000 in this fixture.
+        assert!(e.dispatchable(1, 2099).is_empty());
+        assert_eq!(e.dispatchable(1, 2100), vec![0]);
+        assert_eq!(e.dispatch(0, 1, 2100).unwrap(), 2);
+        e.record(0, 2, &done(), 2200).unwrap();
+        assert_eq!(e.state, ExecState::Succeeded);
+    }
+
+    #[test]
+    fn retries_back_off_then_fail_and_resume_touches_only_failed_steps() {
+        let mut e = exec(&[&[], &[]]);
+        e.dispatch(0, 1, 0).unwrap();
+        e.dispatch(1, 1, 0).unwrap();
+        e.record(0, 1, &done(), 10).unwrap();
+        e.record(1, 1, &failed(), 10).unwrap();
+        assert_eq!(e.steps[1].state, StepState::Pending);
+        assert!(e.dispatchable(1, 50).is_empty(), "backoff of 100ms");
+        assert_eq!(e.dispatchable(1, 110), vec![1]);
+        e.dispatch(1, 1, 110).unwrap();
+        e.record(1, 2, &failed(), 120).unwrap();
+        assert_eq!(e.state, ExecState::Failed);
+        assert!(e.error.as_ref().unwrap().contains("r1"));
+
+        e.resume(200).unwrap();
+        assert_eq!(e.dispatchable(1, 200), vec![1], "only the failed step");
+        assert_eq!(e.steps[0].state, StepState::Succeeded);
+        e.dispatch(1, 1, 200).unwrap();
+        e.record(1, 1, &done(), 210).unwrap();
+        assert_eq!(e.state, ExecState::Succeeded);
+        assert!(
+            e.resume(300).is_err(),
+            "cannot resume a succeeded execution"
+        );
+    }
+
+    #[test]
+    fn failure_waits_for_in_flight_steps_before_failing() {
+        let mut e = exec(&[&[], &[], &[0]]);
+        e.dispatch(0, 1, 0).unwrap();
+        e.dispatch(1, 1, 0).unwrap();
+        e.record(
+            1,
+            1,
+            &StepOutcome::Failed {
+                error: "fatal".into(),
+                retryable: false,
+            },
+            1,
+        )
+        .unwrap();
+        assert_eq!(e.state, ExecState::Running, "step 0 still in flight");
+        assert!(
+            e.dispatchable(1, 1).is_empty(),
+            "nothing new after a failure"
+        );
+        e.record(0, 1, &done(), 2).unwrap();
+        assert_eq!(e.state, ExecState::Failed);
+        assert!(e.dispatchable(1, 3).is_empty());
+    }
+
+    #[test]
+    fn cancel_stops_dispatch_but_records_in_flight_results() {
+        let mut e = exec(&[&[], &[0]]);
+        e.dispatch(0, 1, 0).unwrap();
+        e.cancel(1).unwrap();
+        assert!(matches!(
+            e.dispatch(1, 1, 2),
+            Err(CheckpointRejected::NotRunning(_))
+        ));
+        assert_eq!(e.steps[1].state, StepState::Skipped);
+        e.record(0, 1, &done(), 3).unwrap();
+        assert_eq!(e.steps[0].state, StepState::Succeeded);
+        assert_eq!(e.state, ExecState::Cancelled);
+        assert!(e.cancel(4).is_err());
+    }
+}

@@ -1,0 +1,37 @@
+//! `moor-domain`: Moor's replicated state and its pure apply.
+//!
+//! Everything every member must compute identically from the Raft log lives here, and
+//! nothing else: no async runtime, no RPC framework, no storage engine, no Raft library, no
+//! clock and no randomness (clippy's `disallowed-methods` / `disallowed-types` in this
+//! crate's `clippy.toml` refuse them). The leader stamps times and ids into commands; the
+//! entry's index and term come from the log.
+//!
+//! Two rules hold for [`state::MoorState::apply`]:
+//! - **apply never panics**: a command it cannot carry out is refused with a typed error as
+//!   its result and changes nothing; [`state::MoorState::invariants`] checks the whole state
+//!   after every apply in tests and debug builds;
+//! - **apply does not parse**: blueprint YAML, inputs and wave specs are parsed and
+//!   validated where a request arrives (`node`'s API), and commands carry the resolved
+//!   structures, so two binaries with different parsers compute the same state from the
+//!   same log.
+//!
+//! Code map: [`command`] (the replicated commands and results), [`state`] (all namespaces,
+//! apply, invariants, snapshots), [`kv`] (variables), [`blueprint`] (YAML → validated spec
+//! → rendered resources; used by apply only through rendering), [`plan`] (steps from a diff),
+//! [`site`], [`environment`], [`execution`] (step transitions), [`rollout`] (groups, waves,
+//! budgets, per-target bookkeeping), [`workflow`] (the registry and its transitions),
+//! [`codec`] (the versioned encoding of log payloads and snapshots).
+
+pub mod blueprint;
+pub mod codec;
+pub mod command;
+pub mod environment;
+pub mod execution;
+pub mod kv;
+pub mod plan;
+pub mod rollout;
+pub mod site;
+pub mod state;
+pub mod workflow;
+
+pub use moor_proto::names;

@@ -1,0 +1,162 @@
+//! Sites: the places environments run. A site has a name, a region, a position on the map,
+//! labels for grouping, and the driver + connection Moor uses to reach it.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// How Moor reaches a site.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Driver {
+    /// A site agent (or `moor-sitesim`) speaking the site protocol at `endpoint` (host:port).
+    Agent { endpoint: String },
+}
+
+/// A place where environments run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Site {
+    pub name: String,
+    pub region: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    pub driver: Driver,
+}
+
+impl Eq for Site {}
+
+/// Checks a name used for sites, environments and blueprints: lower-case letters, digits
+/// and dashes, starting and ending with a letter or digit, at most 63 characters (a DNS
+/// label, so it can name Kubernetes objects too).
+pub fn validate_name(kind: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{kind} name {name:?} is not valid: use 1-63 lower-case letters, digits and dashes, starting and ending with a letter or digit"
+        ))
+    }
+}
+
+impl Site {
+    /// Every problem with this site definition.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut errors = Vec::new();
+        if let Err(e) = validate_name("site", &self.name) {
+            errors.push(e);
+        }
+        if self.region.trim().is_empty() {
+            errors.push(format!("site {}: region must not be empty", self.name));
+        }
+        if !(-90.0..=90.0).contains(&self.latitude) || self.latitude.is_nan() {
+            errors.push(format!(
+                "site {}: latitude {} is outside -90..90",
+                self.name, self.latitude
+            ));
+        }
+        if !(-180.0..=180.0).contains(&self.longitude) || self.longitude.is_nan() {
+            errors.push(format!(
+                "site {}: longitude {} is outside -180..180",
+                self.name, self.longitude
+            ));
+        }
+        for (k, v) in &self.labels {
+            if k.is_empty() || k.len() > 63 || v.len() > 63 {
+                errors.push(format!(
+                    "site {}: label {k:?}={v:?} must have a 1-63 character key and a value of at most 63 characters",
+                    self.name
+                ));
+            }
+        }
+        match &self.driver {
+            Driver::Agent { endpoint } => {
+                if let Err(hint) = validate_endpoint(endpoint) {
+                    errors.push(format!(
+                        "site {}: agent endpoint {endpoint:?}: {hint}",
+                        self.name
+                    ));
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Checks a `host:port` address: a member's peer address or a site agent's endpoint.
+pub fn validate_endpoint(addr: &str) -> Result<(), String> {
+    let (host, port) = addr
+        .rsplit_once(':')
+        .ok_or_else(|| "expected host:port, e.g. 10.0.0.5:7401".to_string())?;
+    if host.is_empty() || host.contains('/') || host.contains(' ') {
+        return Err(format!(
+            "host {host:?} is not a host name or IP; expected host:port"
+        ));
+    }
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 => Ok(()),
+        _ => Err(format!("port {port:?} is not a number from 1 to 65535")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> Site {
+        Site {
+            name: "eu-paris-1".into(),
+            region: "europe".into(),
+            latitude: 48.85,
+            longitude: 2.35,
+            labels: BTreeMap::from([("tier".into(), "edge".into())]),
+            driver: Driver::Agent {
+                endpoint: "127.0.0.1:9000".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn valid_site_passes() {
+        site().validate().unwrap();
+    }
+
+    #[test]
+    fn every_problem_is_reported() {
+        let mut s = site();
+        s.name = "Paris_1".into();
+        s.latitude = 91.0;
+        s.longitude = f64::NAN;
+        s.driver = Driver::Agent {
+            endpoint: "nowhere".into(),
+        };
+        let errors = s.validate().unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].contains("Paris_1"));
+        assert!(errors[1].contains("latitude 91"));
+        assert!(errors[3].contains("nowhere"));
+    }
+
+    #[test]
+    fn names_are_dns_labels() {
+        assert!(validate_name("site", "a").is_ok());
+        assert!(validate_name("site", "a-1").is_ok());
+        assert!(validate_name("site", "-a").is_err());
+        assert!(validate_name("site", "a-").is_err());
+        assert!(validate_name("site", "").is_err());
+        assert!(validate_name("site", &"a".repeat(64)).is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! The one entry point of the workflow domain: routes a committed command to the transition
+//! that handles it and turns a refusal into [`WorkflowResult::Rejected`] (state unchanged).
+// Runs inside replicated apply: a panic here would fire on every member at the same index.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable
+    )
+)]
+
+use crate::kv::KvState;
+use crate::workflow::types::{WorkflowCommand, WorkflowResult, WorkflowState};
+
+impl WorkflowState {
+    /// Applies one command committed in `term`; `kv` resolves `${var:...}` references in
+    /// blueprint inputs. The term of the entry is the fence token of the dispatches it
+    /// carries: only the leader of that term can have proposed them.
+    pub fn apply(&mut self, kv: &KvState, term: u64, command: &WorkflowCommand) -> WorkflowResult {
+        let r = match command {
+            WorkflowCommand::PutBlueprint {
+                spec,
+                source,
+                now_ms,
+            } => self.put_blueprint(spec, source, *now_ms),
+            WorkflowCommand::PutSite { site, now_ms: _ } => self.put_site(site),
+            WorkflowCommand::CreateEnvironment {
+                name,
+                site,
+                blueprint,
+                revision,
+                inputs,
+                labels,
+                retry,
+                now_ms,
+            } => self.create_environment(
+                kv, name, site, blueprint, *revision, inputs, labels, *retry, *now_ms,
+            ),
+            WorkflowCommand::StartExecution {
+                environment,
+                kind,
+                revision,
+                inputs,
+                retry,
+                now_ms,
+            } => self.start_execution(
+                kv,
+                environment,
+                *kind,
+                *revision,
+                inputs.as_ref(),
+                *retry,
+                *now_ms,
+            ),
+            WorkflowCommand::Resume { execution, now_ms } => {
+                let r = self.resume(execution, *now_ms);
+                self.fill_rollouts(kv, *now_ms);
+                r
+            }
+            WorkflowCommand::Cancel { execution, now_ms } => {
+                let r = self.cancel(kv, execution, *now_ms);
+                self.fill_rollouts(kv, *now_ms);
+                r
+            }
+            WorkflowCommand::Checkpoints {
+                now_ms,
+                items,
+                dispatch_budget,
+            } => Ok(self.checkpoints(kv, term, *now_ms, items, *dispatch_budget)),
+            WorkflowCommand::Observed {
+                environment,
+                resources,
+                now_ms,
+            } => self.observed(environment, resources, *now_ms),
+            WorkflowCommand::PutGroup { group, now_ms } => self.put_group(group, *now_ms),
+            WorkflowCommand::DeleteGroup { name } => self.delete_group(name),
+            WorkflowCommand::StartRollout { spec, now_ms } => self.start_rollout(kv, spec, *now_ms),
+            WorkflowCommand::ControlRollout { id, op, now_ms } => {
+                self.control_rollout(kv, id, *op, *now_ms)
+            }
+            WorkflowCommand::SetRolloutLimits {
+                max_parallel_total,
+                now_ms,
+            } => self.set_rollout_limits(kv, *max_parallel_total, *now_ms),
+        };
+        let result = r.unwrap_or_else(WorkflowResult::Rejected);
+        #[cfg(any(test, debug_assertions))]
+        #[allow(clippy::panic)]
+        if let Err(broken) = self.invariants() {
+            // Outside apply's contract: a transition broke the registry. Crash loudly in
+            // tests and debug builds, where it points at the command that did it; release
+            // builds never run this check inside apply.
+            panic!("invariant broken by {command:?}: {broken}");
+        }
+        result
+    }
+}

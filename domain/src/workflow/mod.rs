@@ -1,0 +1,23 @@
+//! The replicated workflow registry: blueprint revisions, sites, environments, executions,
+//! groups and rollouts, and the pure `apply` of every workflow command. Deterministic: times
+//! and terms come from the command, ids from counters in the state.
+//!
+//! One file per concern, all of them `impl` blocks on [`WorkflowState`] (defined with the
+//! commands and results in `types.rs`), so none imports another's importer: `apply.rs`
+//! routes, `blueprints.rs`, `environments.rs`, `executions.rs` and `rollouts.rs` transition,
+//! `invariants.rs` checks the whole registry.
+
+mod apply;
+mod blueprints;
+mod environments;
+mod executions;
+mod invariants;
+mod rollouts;
+mod types;
+
+pub use types::*;
+
+#[cfg(test)]
+mod rollout_tests;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,252 @@
+//! Workflow registry tests: queues, refusals, revisions.
+
+use crate::blueprint::{self, BlueprintSpec};
+use crate::environment::EnvStatus;
+use crate::execution::{ExecKind, ExecState, RetryPolicy, StepOutcome};
+use crate::kv::KvState;
+use crate::site::Driver;
+use crate::site::Site;
+use crate::workflow::{
+    Checkpoint, CheckpointResult, WorkflowCommand, WorkflowError, WorkflowResult, WorkflowState,
+};
+
+const BP: &str = "name: app\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: 1 }\n  - name: b\n    type: sim.resource\n    depends_on: [a]\n    properties: { v: 2 }\n";
+
+fn world() -> (WorkflowState, KvState) {
+    let mut w = WorkflowState::default();
+    let kv = KvState::default();
+    let r = w.apply(
+        &kv,
+        1,
+        &WorkflowCommand::PutBlueprint {
+            spec: spec_of(BP),
+            source: BP.into(),
+            now_ms: 1,
+        },
+    );
+    assert!(
+        matches!(r, WorkflowResult::Blueprint { revision: 1, .. }),
+        "{r:?}"
+    );
+    let r = w.apply(
+        &kv,
+        1,
+        &WorkflowCommand::PutSite {
+            site: Site {
+                name: "s1".into(),
+                region: "eu".into(),
+                latitude: 1.0,
+                longitude: 2.0,
+                labels: Default::default(),
+                driver: Driver::Agent {
+                    endpoint: "127.0.0.1:9".into(),
+                },
+            },
+            now_ms: 1,
+        },
+    );
+    assert!(matches!(r, WorkflowResult::Site { created: true, .. }));
+    (w, kv)
+}
+
+fn create(w: &mut WorkflowState, kv: &KvState, name: &str) -> WorkflowResult {
+    w.apply(
+        kv,
+        1,
+        &WorkflowCommand::CreateEnvironment {
+            name: name.into(),
+            site: "s1".into(),
+            blueprint: "app".into(),
+            revision: None,
+            inputs: Default::default(),
+            labels: Default::default(),
+            retry: RetryPolicy::default(),
+            now_ms: 2,
+        },
+    )
+}
+
+/// Runs every dispatchable step of `id` to success under `term`.
+fn finish(w: &mut WorkflowState, kv: &KvState, id: &str, term: u64) {
+    while let Some(step) = w.executions[id].dispatchable(term, 10).first().copied() {
+        let r = w.apply(
+            kv,
+            term,
+            &WorkflowCommand::Checkpoints {
+                now_ms: 10,
+                items: vec![Checkpoint::Dispatch {
+                    execution: id.into(),
+                    step,
+                }],
+                dispatch_budget: 0,
+            },
+        );
+        let WorkflowResult::Checkpoints { results: rs, .. } = r else {
+            panic!("{r:?}")
+        };
+        let CheckpointResult::Dispatched { attempt } = rs[0] else {
+            panic!("{rs:?}")
+        };
+        w.apply(
+            kv,
+            term,
+            &WorkflowCommand::Checkpoints {
+                now_ms: 11,
+                items: vec![Checkpoint::Result {
+                    execution: id.into(),
+                    step,
+                    attempt,
+                    outcome: StepOutcome::Done {
+                        observed_digest: w.executions[id].steps[step as usize]
+                            .desired_digest
+                            .clone(),
+                    },
+                }],
+                dispatch_budget: 0,
+            },
+        );
+    }
+}
+
+#[test]
+fn executions_of_one_environment_queue_behind_each_other() {
+    let (mut w, kv) = world();
+    let WorkflowResult::Execution { id: install, state } = create(&mut w, &kv, "e1") else {
+        panic!()
+    };
+    assert_eq!(state, ExecState::Running);
+    let start = |w: &mut WorkflowState, kind| {
+        w.apply(
+            &kv,
+            1,
+            &WorkflowCommand::StartExecution {
+                environment: "e1".into(),
+                kind,
+                revision: None,
+                inputs: None,
+                retry: RetryPolicy::default(),
+                now_ms: 3,
+            },
+        )
+    };
+    // Heal needs something installed: refused while the install has not finished.
+    assert!(matches!(
+        start(&mut w, ExecKind::Heal),
+        WorkflowResult::Rejected(WorkflowError::FailedPrecondition(_))
+    ));
+    let WorkflowResult::Execution {
+        id: uninstall,
+        state,
+    } = start(&mut w, ExecKind::Uninstall)
+    else {
+        panic!()
+    };
+    assert_eq!(state, ExecState::Queued);
+    assert_eq!(w.running.len(), 1);
+    assert!(w.executions[&uninstall].dispatchable(1, 10).is_empty());
+
+    finish(&mut w, &kv, &install, 1);
+    assert_eq!(w.executions[&install].state, ExecState::Succeeded);
+    // The queued execution started by itself, planned against what is applied now.
+    assert_eq!(
+        w.environments["e1"].current_execution,
+        Some(uninstall.clone())
+    );
+    assert_eq!(w.executions[&uninstall].steps.len(), 2);
+    finish(&mut w, &kv, &uninstall, 1);
+    assert_eq!(w.executions[&uninstall].state, ExecState::Succeeded);
+    assert_eq!(w.environments["e1"].status, EnvStatus::Uninstalled);
+    assert!(w.environments["e1"].applied.is_empty());
+    assert!(w.running.is_empty());
+}
+
+#[test]
+fn refused_commands_change_nothing() {
+    let (mut w, kv) = world();
+    let before = w.clone();
+    for (cmd, want) in [
+        (
+            WorkflowCommand::PutBlueprint {
+                spec: {
+                    let mut spec = spec_of(BP);
+                    spec.name = "Not A Name".into();
+                    spec
+                },
+                source: BP.into(),
+                now_ms: 5,
+            },
+            "blueprint name",
+        ),
+        (
+            WorkflowCommand::StartExecution {
+                environment: "missing".into(),
+                kind: ExecKind::Update,
+                revision: None,
+                inputs: None,
+                retry: RetryPolicy::default(),
+                now_ms: 5,
+            },
+            "environment missing",
+        ),
+        (
+            WorkflowCommand::Resume {
+                execution: "x99".into(),
+                now_ms: 5,
+            },
+            "execution x99",
+        ),
+    ] {
+        match w.apply(&kv, 1, &cmd) {
+            WorkflowResult::Rejected(e) => assert!(e.to_string().contains(want), "{e}"),
+            other => panic!("{cmd:?} was not refused: {other:?}"),
+        }
+    }
+    assert_eq!(w, before);
+
+    // Unknown input and unknown site are refused before anything is created.
+    let r = w.apply(
+        &kv,
+        1,
+        &WorkflowCommand::CreateEnvironment {
+            name: "e2".into(),
+            site: "s1".into(),
+            blueprint: "app".into(),
+            revision: None,
+            inputs: [("nope".to_string(), serde_json::json!(1))].into(),
+            labels: Default::default(),
+            retry: RetryPolicy::default(),
+            now_ms: 5,
+        },
+    );
+    assert!(
+        matches!(r, WorkflowResult::Rejected(WorkflowError::Invalid(_))),
+        "{r:?}"
+    );
+    assert_eq!(w, before);
+}
+
+#[test]
+fn an_unchanged_blueprint_makes_no_new_revision() {
+    let (mut w, kv) = world();
+    let r = w.apply(
+        &kv,
+        1,
+        &WorkflowCommand::PutBlueprint {
+            spec: spec_of(BP),
+            source: BP.into(),
+            now_ms: 9,
+        },
+    );
+    assert_eq!(
+        r,
+        WorkflowResult::Blueprint {
+            name: "app".into(),
+            revision: 1,
+            created: false
+        }
+    );
+}
+
+fn spec_of(source: &str) -> BlueprintSpec {
+    blueprint::parse("app.yaml", source).expect("test blueprints are valid")
+}

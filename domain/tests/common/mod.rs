@@ -1,0 +1,335 @@
+//! The seeded command generator shared by the property test and the golden files: long
+//! random sequences of commands — valid, stale, duplicated, out of order, naming things that
+//! do not exist — driven by the state they are applied to.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+
+use moor_domain::blueprint::{self, BlueprintSpec};
+use moor_domain::command::Command;
+use moor_domain::environment::Inputs;
+use moor_domain::execution::{ExecKind, RetryPolicy, StepOutcome, StepState};
+use moor_domain::kv::KvCommand;
+use moor_domain::rollout::{
+    FailureBudget, Group, GroupKind, RolloutAction, RolloutOp, RolloutSpec, Selector, WaveSize,
+    WavesSpec,
+};
+use moor_domain::site::{Driver, Site};
+use moor_domain::state::MoorState;
+use moor_domain::workflow::{Checkpoint, WorkflowCommand};
+
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}
+
+const BP_A: &str = "name: app\ninputs:\n  size: { type: number, default: 1 }\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: \"${inputs.size}\" }\n  - name: b\n    type: sim.resource\n    depends_on: [a]\n    properties: { v: 2 }\n  - name: c\n    type: sim.resource\n    depends_on: [a]\n    properties: { w: \"${var:color}\" }\n";
+const BP_B: &str = "name: app\ninputs:\n  size: { type: number, default: 1 }\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: 10 }\n  - name: d\n    type: sim.resource\n    depends_on: [a]\n    properties: { v: 20 }\n";
+const BP_C: &str =
+    "name: db\nresources:\n  - name: x\n    type: sim.resource\n    properties: { v: 1 }\n";
+
+pub struct World {
+    specs: Vec<(BlueprintSpec, String)>,
+}
+
+fn names(prefix: &str, n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("{prefix}{i}")).collect()
+}
+
+impl World {
+    pub fn new() -> Self {
+        let specs = [BP_A, BP_B, BP_C]
+            .iter()
+            .map(|src| {
+                (
+                    blueprint::parse("bp.yaml", src).expect("valid"),
+                    src.to_string(),
+                )
+            })
+            .collect();
+        World { specs }
+    }
+
+    fn inputs(&self, rng: &mut Rng) -> Inputs {
+        match rng.below(4) {
+            0 => Inputs::new(),
+            1 => [("size".to_string(), serde_json::json!(rng.below(5)))].into(),
+            2 => [("size".to_string(), serde_json::json!("not a number"))].into(),
+            _ => [("nope".to_string(), serde_json::json!(true))].into(),
+        }
+    }
+
+    fn site(&self, rng: &mut Rng) -> Site {
+        Site {
+            name: rng.pick(&names("s", 4)).clone(),
+            region: rng.pick(&["eu".to_string(), "us".to_string()]).clone(),
+            latitude: if rng.chance(10) { 123.0 } else { 10.0 },
+            longitude: 20.0,
+            labels: [("tier".to_string(), rng.pick(&["edge", "core"]).to_string())].into(),
+            driver: Driver::Agent {
+                endpoint: if rng.chance(5) {
+                    "nowhere".into()
+                } else {
+                    "127.0.0.1:9".into()
+                },
+            },
+        }
+    }
+
+    /// A checkpoint that the state makes plausible (a ready step, the latest attempt's
+    /// result), or a stale / duplicated / made-up one.
+    fn checkpoint(&self, rng: &mut Rng, state: &MoorState) -> Checkpoint {
+        let running: Vec<&String> = state.workflow.running.iter().collect();
+        let execs = names("x", 40);
+        let plausible = !running.is_empty() && rng.chance(80);
+        let execution = if plausible {
+            (*rng.pick(&running)).clone()
+        } else {
+            rng.pick(&execs).clone()
+        };
+        let exec = state.workflow.executions.get(&execution);
+        let n = exec.map_or(3, |e| e.steps.len().max(1)) as u64;
+        let step = if plausible {
+            rng.below(n)
+        } else {
+            rng.below(n + 2)
+        } as u32;
+        let current = exec.and_then(|e| e.steps.get(step as usize));
+        if current.is_some_and(|s| s.state == StepState::Dispatched) && rng.chance(75) {
+            let attempt = current.map_or(1, |s| s.attempt);
+            let attempt = if rng.chance(90) {
+                attempt
+            } else {
+                attempt.saturating_sub(1)
+            };
+            let outcome = if rng.chance(80) {
+                StepOutcome::Done {
+                    observed_digest: format!("d{}", rng.below(3)),
+                }
+            } else {
+                StepOutcome::Failed {
+                    error: format!("boom {}", rng.below(3)),
+                    retryable: rng.chance(50),
+                }
+            };
+            Checkpoint::Result {
+                execution,
+                step,
+                attempt,
+                outcome,
+            }
+        } else {
+            Checkpoint::Dispatch { execution, step }
+        }
+    }
+
+    fn rollout(&self, rng: &mut Rng) -> RolloutSpec {
+        let action = match rng.below(5) {
+            0 => RolloutAction::Install {
+                blueprint: rng.pick(&["app", "db", "missing"]).to_string(),
+                revision: rng.below(3) + 1,
+                inputs: self.inputs(rng),
+                environment_name: rng.pick(&["{blueprint}-{site}", "fixed"]).to_string(),
+                labels: BTreeMap::new(),
+            },
+            1 => RolloutAction::Update {
+                revision: rng.chance(50).then(|| rng.below(4)),
+                inputs: rng.chance(30).then(|| self.inputs(rng)),
+            },
+            2 => RolloutAction::Uninstall,
+            3 => RolloutAction::Heal,
+            _ => RolloutAction::Rollback,
+        };
+        let waves = match rng.below(4) {
+            0 => vec![],
+            1 => vec![WaveSize::Count(1), WaveSize::Percent(100)],
+            2 => vec![WaveSize::Percent(50), WaveSize::Percent(10)],
+            _ => vec![WaveSize::Count(rng.below(3) as u32), WaveSize::Percent(100)],
+        };
+        RolloutSpec {
+            group: rng.pick(&names("g", 3)).clone(),
+            action,
+            retry: RetryPolicy {
+                max_attempts: rng.below(3) as u32 + 1,
+                backoff_base_ms: rng.below(50),
+                backoff_max_ms: 100,
+                step_timeout_ms: if rng.chance(5) { u64::MAX } else { 1_000 },
+            },
+            max_parallel: rng.below(4) as u32,
+            waves: WavesSpec {
+                text: format!("{waves:?}"),
+                waves,
+            },
+            require_approval: rng.chance(30),
+            budget: FailureBudget {
+                max_failed: rng.chance(30).then(|| rng.below(3) as u32),
+                max_failed_percent: rng.chance(20).then(|| rng.below(150) as u32),
+            },
+        }
+    }
+
+    fn workflow(&self, rng: &mut Rng, state: &MoorState, now_ms: u64) -> WorkflowCommand {
+        let envs = names("e", 8);
+        let execs = names("x", 40);
+        let rollouts = names("r", 6);
+        match rng.below(15) {
+            0 => {
+                let (spec, source) = rng.pick(&self.specs).clone();
+                WorkflowCommand::PutBlueprint {
+                    spec,
+                    source,
+                    now_ms,
+                }
+            }
+            1 => WorkflowCommand::PutSite {
+                site: self.site(rng),
+                now_ms,
+            },
+            2 => WorkflowCommand::CreateEnvironment {
+                name: rng.pick(&envs).clone(),
+                site: rng.pick(&names("s", 5)).clone(),
+                blueprint: rng.pick(&["app", "db", "missing"]).to_string(),
+                revision: rng.chance(30).then(|| rng.below(4)),
+                inputs: self.inputs(rng),
+                labels: [("tier".to_string(), "edge".to_string())].into(),
+                retry: RetryPolicy::default(),
+                now_ms,
+            },
+            3 => WorkflowCommand::StartExecution {
+                environment: rng.pick(&envs).clone(),
+                kind: *rng.pick(&[
+                    ExecKind::Install,
+                    ExecKind::Update,
+                    ExecKind::Uninstall,
+                    ExecKind::Heal,
+                    ExecKind::Rollback,
+                ]),
+                revision: rng.chance(50).then(|| rng.below(4)),
+                inputs: rng.chance(30).then(|| self.inputs(rng)),
+                retry: RetryPolicy {
+                    max_attempts: rng.below(3) as u32 + 1,
+                    ..RetryPolicy::default()
+                },
+                now_ms,
+            },
+            4 => WorkflowCommand::Resume {
+                execution: rng.pick(&execs).clone(),
+                now_ms,
+            },
+            5 => WorkflowCommand::Cancel {
+                execution: rng.pick(&execs).clone(),
+                now_ms,
+            },
+            6..=9 => WorkflowCommand::Checkpoints {
+                now_ms,
+                items: (0..rng.below(4) + 1)
+                    .map(|_| self.checkpoint(rng, state))
+                    .collect(),
+                dispatch_budget: rng.below(6) as u32,
+            },
+            10 => WorkflowCommand::Observed {
+                environment: rng.pick(&envs).clone(),
+                resources: [(
+                    rng.pick(&["a", "b", "c", "zz"]).to_string(),
+                    rng.chance(70).then(|| format!("d{}", rng.below(3))),
+                )]
+                .into(),
+                now_ms,
+            },
+            11 => {
+                if rng.chance(80) {
+                    let kind = if rng.chance(50) {
+                        GroupKind::Sites
+                    } else {
+                        GroupKind::Environments
+                    };
+                    WorkflowCommand::PutGroup {
+                        group: Group {
+                            name: rng.pick(&names("g", 3)).clone(),
+                            kind,
+                            selector: Selector {
+                                match_labels: if rng.chance(50) {
+                                    [("tier".to_string(), "edge".to_string())].into()
+                                } else {
+                                    BTreeMap::new()
+                                },
+                                names: if rng.chance(20) {
+                                    vec![rng.pick(&envs).clone()]
+                                } else {
+                                    vec![]
+                                },
+                            },
+                            created_ms: 0,
+                            updated_ms: 0,
+                        },
+                        now_ms,
+                    }
+                } else {
+                    WorkflowCommand::DeleteGroup {
+                        name: rng.pick(&names("g", 3)).clone(),
+                    }
+                }
+            }
+            12 => WorkflowCommand::StartRollout {
+                spec: self.rollout(rng),
+                now_ms,
+            },
+            13 => {
+                let cap = rng.below(3) as u32;
+                WorkflowCommand::ControlRollout {
+                    id: rng.pick(&rollouts).clone(),
+                    op: *rng.pick(&[
+                        RolloutOp::Pause,
+                        RolloutOp::Resume,
+                        RolloutOp::Cancel,
+                        RolloutOp::Approve,
+                        RolloutOp::SetMaxParallel(cap),
+                        RolloutOp::Rollback,
+                    ]),
+                    now_ms,
+                }
+            }
+            _ => WorkflowCommand::SetRolloutLimits {
+                max_parallel_total: rng.below(6) as u32,
+                now_ms,
+            },
+        }
+    }
+
+    pub fn command(&self, rng: &mut Rng, state: &MoorState, now_ms: u64) -> Command {
+        match rng.below(20) {
+            0 => Command::Kv(KvCommand::Put {
+                key: "color".into(),
+                value: rng.pick(&["red", "blue"]).as_bytes().to_vec(),
+            }),
+            1 => Command::Kv(KvCommand::Delete {
+                key: "color".into(),
+            }),
+            2 => Command::Batch(
+                (0..rng.below(3) + 1)
+                    .map(|_| Command::Workflow(self.workflow(rng, state, now_ms)))
+                    .collect(),
+            ),
+            3 if rng.chance(20) => Command::Batch(vec![Command::Batch(vec![])]),
+            _ => Command::Workflow(self.workflow(rng, state, now_ms)),
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! Golden files: log entries and a snapshot encoded by this version, kept under
+//! `domain/testdata/`, must still decode — and the entries must apply to the same state —
+//! in every later version. A change that breaks them breaks every cluster's log on upgrade.
+//!
+//! `entries-v1.bin`: 600 entries (index, term, command) from the seeded generator (seed 7),
+//! each encoded with `codec::encode` and length-prefixed; `snapshot-v1.bin`: the state after
+//! applying them; `digest-v1.txt`: that state's digest. Regenerate (only when a format
+//! change is deliberate and migrated) with `MOOR_GOLDEN_WRITE=1 cargo test -p moor-domain
+//! --test golden`.
+
+// A test, not apply: it may read its golden files and its seed from the environment.
+#![allow(clippy::disallowed_methods)]
+
+mod common;
+
+use std::path::PathBuf;
+
+use common::{Rng, World};
+use moor_domain::codec;
+use moor_domain::command::Command;
+use moor_domain::state::MoorState;
+
+const ENTRIES: u64 = 600;
+const SEED: u64 = 7;
+
+fn path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("testdata")
+        .join(name)
+}
+
+/// The entries this version generates for the golden sequence.
+fn generate() -> Vec<(u64, u64, Command)> {
+    let world = World::new();
+    let mut rng = Rng(SEED.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut state = MoorState::default();
+    let (mut term, mut now_ms) = (1, 1_000);
+    let mut entries = Vec::new();
+    for index in 1..=ENTRIES {
+        if rng.chance(3) {
+            term += 1;
+        }
+        now_ms += rng.below(300);
+        let command = world.command(&mut rng, &state, now_ms);
+        state.apply(index, term, &command);
+        entries.push((index, term, command));
+    }
+    entries
+}
+
+fn write_entries(entries: &[(u64, u64, Command)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let bytes = codec::encode("golden entry", entry).expect("encodes");
+        out.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+        out.extend_from_slice(&bytes);
+    }
+    out
+}
+
+fn read_entries(mut data: &[u8]) -> Vec<(u64, u64, Command)> {
+    let mut entries = Vec::new();
+    while !data.is_empty() {
+        let (len, rest) = data.split_at(4);
+        let len = u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize;
+        let (bytes, rest) = rest.split_at(len);
+        entries.push(codec::decode("golden entry", bytes).expect("a golden entry decodes"));
+        data = rest;
+    }
+    entries
+}
+
+#[test]
+fn golden_entries_and_snapshot_still_decode_and_apply_to_the_same_state() {
+    if std::env::var_os("MOOR_GOLDEN_WRITE").is_some() {
+        let entries = generate();
+        let mut state = MoorState::default();
+        for (index, term, command) in &entries {
+            state.apply(*index, *term, command);
+        }
+        std::fs::write(path("entries-v1.bin"), write_entries(&entries)).unwrap();
+        std::fs::write(path("snapshot-v1.bin"), state.encode().unwrap()).unwrap();
+        std::fs::write(path("digest-v1.txt"), state.digest().unwrap() + "\n").unwrap();
+    }
+    let entries = read_entries(&std::fs::read(path("entries-v1.bin")).expect("golden entries"));
+    assert_eq!(entries.len() as u64, ENTRIES);
+    let want = std::fs::read_to_string(path("digest-v1.txt")).expect("golden digest");
+    let mut state = MoorState::default();
+    for (index, term, command) in &entries {
+        state.apply(*index, *term, command);
+    }
+    state
+        .invariants()
+        .expect("the golden state holds every invariant");
+    assert_eq!(
+        state.digest().unwrap(),
+        want.trim(),
+        "the golden log applies to another state"
+    );
+    let snapshot = MoorState::decode(&std::fs::read(path("snapshot-v1.bin")).unwrap())
+        .expect("the golden snapshot decodes");
+    assert_eq!(snapshot, state, "the golden snapshot holds another state");
+    // The golden sequence reaches deep states, or it proves little.
+    assert!(state.workflow.executions.len() > 10);
+    assert!(!state.workflow.rollouts.rollouts.is_empty());
+}
