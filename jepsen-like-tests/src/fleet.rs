@@ -94,6 +94,7 @@ impl Fleet {
             .apply_blueprint(ApplyBlueprintRequest {
                 source_name: "bench.yaml".into(),
                 yaml: yaml.into(),
+                validate_only: false,
             })
             .await?
             .into_inner();

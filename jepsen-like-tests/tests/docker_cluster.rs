@@ -232,6 +232,7 @@ async fn compose_cluster_finishes_a_rollout_after_the_leader_container_is_killed
     c.apply_blueprint(ApplyBlueprintRequest {
         source_name: "hello.yaml".into(),
         yaml: hello(1),
+        validate_only: false,
     })
     .await
     .unwrap();
@@ -283,6 +284,7 @@ async fn compose_cluster_finishes_a_rollout_after_the_leader_container_is_killed
         .apply_blueprint(ApplyBlueprintRequest {
             source_name: "hello.yaml".into(),
             yaml: hello(2),
+            validate_only: false,
         })
         .await
         .unwrap()

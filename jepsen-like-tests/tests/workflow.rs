@@ -221,6 +221,7 @@ async fn apply_blueprint(w: &World, yaml: &str) -> u64 {
         .apply_blueprint(ApplyBlueprintRequest {
             source_name: "test.yaml".into(),
             yaml: yaml.into(),
+            validate_only: false,
         })
         .await
         .unwrap()
@@ -539,6 +540,7 @@ async fn cancel_stops_dispatch_and_bad_requests_change_nothing() {
         .apply_blueprint(ApplyBlueprintRequest {
             source_name: "bad.yaml".into(),
             yaml: "name: bad\nresources:\n  - name: x\n    type: nope.thing\n".into(),
+            validate_only: false,
         })
         .await
         .unwrap_err();

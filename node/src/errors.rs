@@ -70,18 +70,68 @@ impl ApiError {
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
-        Status::new(e.code(), e.to_string())
+        Status::new(e.code(), bounded(&e.to_string()))
     }
 }
 
-impl From<crate::workflow::WorkflowError> for Status {
-    fn from(e: crate::workflow::WorkflowError) -> Status {
-        use crate::workflow::WorkflowError;
-        match e {
-            WorkflowError::Invalid(m) => Status::invalid_argument(m),
-            WorkflowError::NotFound(m) => Status::not_found(format!("{m} not found")),
-            WorkflowError::FailedPrecondition(m) => Status::failed_precondition(m),
+/// Most problems one refusal lists; the rest are counted.
+pub const MAX_PROBLEMS_SHOWN: usize = 20;
+/// Most bytes of one listed problem.
+const MAX_PROBLEM_BYTES: usize = 300;
+/// Most bytes of a status message. The message travels in an HTTP/2 header (`grpc-message`,
+/// percent-encoded, so up to three times longer on the wire); clients refuse header lists
+/// past 16 KiB and then see a transport error instead of the refusal, and would wrongly
+/// report "outcome unknown". 4 KiB stays well inside that.
+pub const MAX_STATUS_MESSAGE_BYTES: usize = 4096;
+
+/// `text` cut to at most `max` bytes on a character boundary, marked with `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// A status message that fits on the wire (see [`MAX_STATUS_MESSAGE_BYTES`]).
+pub fn bounded(message: &str) -> String {
+    cut(message, MAX_STATUS_MESSAGE_BYTES)
+}
+
+/// An `INVALID_ARGUMENT` refusal that lists problems: the first [`MAX_PROBLEMS_SHOWN`]
+/// (each cut to a few hundred bytes), then how many more there are, always within
+/// [`MAX_STATUS_MESSAGE_BYTES`]. `see_all` says where the full list can be had.
+pub fn refused_with_problems(summary: &str, problems: &[String], see_all: &str) -> Status {
+    let mut message = format!("{summary}: {} problem(s)", problems.len());
+    let mut shown = 0;
+    for p in problems.iter().take(MAX_PROBLEMS_SHOWN) {
+        let line = format!("\n{}", cut(p, MAX_PROBLEM_BYTES));
+        // Leave room for the closing "and N more" line.
+        if message.len() + line.len() > MAX_STATUS_MESSAGE_BYTES - 200 {
+            break;
         }
+        message.push_str(&line);
+        shown += 1;
+    }
+    if shown < problems.len() {
+        message.push_str(&format!(
+            "\n… and {} more: {see_all}",
+            problems.len() - shown
+        ));
+    }
+    Status::invalid_argument(bounded(&message))
+}
+
+/// The status for a workflow command that apply refused (its result, recorded in the log).
+pub fn workflow_refusal(e: moor_domain::workflow::WorkflowError) -> Status {
+    use moor_domain::workflow::WorkflowError;
+    match e {
+        WorkflowError::Invalid(m) => Status::invalid_argument(bounded(&m)),
+        WorkflowError::NotFound(m) => Status::not_found(bounded(&format!("{m} not found"))),
+        WorkflowError::FailedPrecondition(m) => Status::failed_precondition(bounded(&m)),
     }
 }
 
@@ -110,6 +160,33 @@ pub fn is_connect_failure(status: &Status) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn many_problems_fit_in_a_bounded_message() {
+        // 3,000 problems of ~40 bytes (the unknown-resource-type blueprint of issue 10)
+        // and a few huge ones (an alias bomb's expansion echoed in a message).
+        let mut problems: Vec<String> = (0..3000)
+            .map(|i| format!("bp.yaml:{i}:5: unknown resource type `nope{i}`"))
+            .collect();
+        problems.insert(3, "x".repeat(100_000));
+        let status = refused_with_problems(
+            "blueprint bp.yaml is not valid",
+            &problems,
+            "run `moorctl blueprint validate bp.yaml` to list them all",
+        );
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let m = status.message();
+        assert!(m.len() <= MAX_STATUS_MESSAGE_BYTES, "{}", m.len());
+        assert!(
+            m.starts_with("blueprint bp.yaml is not valid: 3001 problem(s)"),
+            "{m}"
+        );
+        assert!(m.contains("unknown resource type `nope0`"), "{m}");
+        assert!(m.contains("and 2981 more"), "{m}");
+        let status: Status = ApiError::Internal("é".repeat(10_000)).into();
+        assert!(status.message().len() <= MAX_STATUS_MESSAGE_BYTES);
+        assert!(status.message().ends_with('…'));
+    }
 
     #[test]
     fn retry_safety_is_in_the_code() {

@@ -1,44 +1,18 @@
 //! `moord`, a member of Moor's Raft-replicated control plane, as a library: the binary in
-//! `main.rs` only parses flags and calls [`server::serve`].
+//! `main.rs` only parses flags, binds the listener and calls [`app::run`].
 //!
-//! Code map: [`config`] (settings), [`types`] (openraft types), [`command`] + [`state`] +
-//! [`kv`] (the pure replicated state machine), [`member`] (a running member and the one path
-//! to the leader), [`network`] + [`peer_service`] (Raft traffic between members),
-//! [`api_service`] (the client API), [`errors`] (error kinds and their gRPC codes),
-//! [`server`] (the listener), [`codec`] (wire and snapshot encoding).
+//! Layers (each a folder; dependencies point down this list, never up):
+//! - [`app`]: one member in one call (`run(config, listener, driver, shutdown)`);
+//! - [`api`]: the gRPC services clients call, and the listener;
+//! - [`exec`]: the executor on the leader and the `SiteDriver` seam to sites;
+//! - [`raft`]: the member, the proposer, Raft networking, the state-machine adapter;
+//! - [`config`]: settings; [`errors`]: error kinds and their gRPC codes, in one place.
 //!
-//! Workflows: [`blueprint`] (YAML, validation, rendering), [`plan`] (steps from a diff),
-//! [`site`], [`environment`], [`execution`] (step state machine) and [`workflow`] (the
-//! replicated registry and its pure apply), [`executor`] (drives executions on the leader),
-//! [`driver`] (calls sites, fenced and idempotent), [`workflow_service`] (the API).
-//!
-//! Rollouts: [`rollout`] (groups, waves, budget, per-target bookkeeping), [`rollout_apply`]
-//! (their replicated transitions: children started inside apply), [`rollout_service`] (the
-//! API).
+//! The replicated state and its pure apply live in `moor-domain`, not here.
 
-pub mod api_service;
-pub mod blueprint;
-pub mod codec;
-pub mod command;
+pub mod api;
+pub mod app;
 pub mod config;
-pub mod driver;
-pub mod environment;
 pub mod errors;
-pub mod execution;
-pub mod executor;
-pub mod kv;
-pub mod member;
-pub mod network;
-pub mod ordinal;
-pub mod peer_service;
-pub mod plan;
-pub mod proposer;
-pub mod rollout;
-pub mod rollout_apply;
-pub mod rollout_service;
-pub mod server;
-pub mod site;
-pub mod state;
-pub mod types;
-pub mod workflow;
-pub mod workflow_service;
+pub mod exec;
+pub mod raft;

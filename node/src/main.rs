@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use moor_node::config::{Config, LogFormat};
-use moor_node::member::Member;
+use moor_node::exec::agent::AgentDriver;
 use tokio::net::TcpListener;
 
 /// A member of a Moor control-plane cluster.
@@ -63,7 +64,7 @@ impl Args {
             config.id = v;
         }
         if let Some(name) = &self.id_from_name {
-            config.id = moor_node::ordinal::id_from_name(name)
+            config.id = moor_node::config::ordinal::id_from_name(name)
                 .map_err(|e| anyhow::anyhow!("--id-from-name / MOOR_ID_FROM_NAME: {e}"))?;
         }
         if let Some(v) = self.listen_addr {
@@ -121,43 +122,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
-    let member = Member::start(&config)
-        .await
-        .with_context(|| format!("cannot start member {}", config.id))?;
-    tracing::info!(
-        id = config.id,
-        listen = %config.listen_addr,
-        advertise = %config.advertised(),
-        data_dir = %config.data_dir.display(),
-        "moord started"
-    );
-    let (executor_stop, executor_stop_rx) = tokio::sync::watch::channel(false);
-    let executor = tokio::spawn(moor_node::executor::run(
-        member.clone(),
-        moor_node::driver::Drivers::default(),
-        config.executor.clone(),
-        executor_stop_rx,
-    ));
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(moor_node::server::serve(
-        member.clone(),
-        config.limits.clone(),
-        listener,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    shutdown_signal().await;
-    tracing::info!("shutting down");
-    let _ = stop_tx.send(());
-    let _ = executor_stop.send(true);
-    let _ = executor.await;
-    member.shutdown().await;
-    // Peers keep HTTP/2 connections open; do not let one of them hold the exit forever.
-    match tokio::time::timeout(std::time::Duration::from_secs(5), server).await {
-        Ok(joined) => joined??,
-        Err(_) => tracing::warn!("server did not drain within 5s; exiting anyway"),
-    }
+    let driver = Arc::new(AgentDriver::default());
+    moor_node::app::run(config, listener, driver, shutdown_signal()).await?;
     Ok(())
 }
 

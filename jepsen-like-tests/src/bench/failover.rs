@@ -58,6 +58,7 @@ async fn one_run(envs: usize, latency_ms: u64) -> Result<RunResult> {
     c.apply_blueprint(ApplyBlueprintRequest {
         source_name: "hello.yaml".into(),
         yaml: BLUEPRINT.into(),
+        validate_only: false,
     })
     .await?;
     let start_index = last_log_index(&cluster, leader).await?;

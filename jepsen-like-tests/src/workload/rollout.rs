@@ -134,6 +134,7 @@ pub async fn setup(endpoints: &Endpoints, sim_addr: &str, config: &RolloutConfig
                     ApplyBlueprintRequest {
                         source_name: "jepsen.yaml".into(),
                         yaml: blueprint(),
+                        validate_only: false,
                     },
                     t,
                 )),

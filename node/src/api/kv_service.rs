@@ -9,11 +9,11 @@ use moor_proto::api::Member as MemberMsg;
 use moor_proto::api::*;
 use tonic::{Request, Response, Status};
 
-use crate::command::{Command, CommandResult};
 use crate::config::LimitsConfig;
 use crate::errors::ApiError;
-use crate::kv::{KvCommand, KvEntry, KvResult};
-use crate::member::{LeaderRequest, Member, MembershipView};
+use crate::raft::member::{LeaderRequest, Member, MembershipView};
+use moor_domain::command::{Command, CommandResult};
+use moor_domain::kv::{KvCommand, KvEntry, KvResult};
 
 /// Default and largest page sizes of `List`.
 const LIST_DEFAULT_LIMIT: usize = 1000;

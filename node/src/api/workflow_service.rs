@@ -11,17 +11,16 @@ use moor_proto::workflow::workflow_api_server::WorkflowApi;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::command::{Command, CommandResult};
-use crate::errors::ApiError;
-use crate::execution::{action_name, ExecKind, Execution, RetryPolicy};
-use crate::executor::now_ms;
-use crate::member::Member;
-use crate::site::{Driver, Site};
-use crate::state::MoorState;
-use crate::workflow::{WorkflowCommand, WorkflowResult};
-
-/// Largest blueprint source accepted, in bytes.
-const MAX_BLUEPRINT_BYTES: usize = 256 * 1024;
+use crate::api::blueprint_check::{parse_blueprint, validation_response};
+use crate::api::shared::{check_inputs, read_state, retry_policy, write_workflow};
+use crate::errors::{refused_with_problems, workflow_refusal, ApiError};
+use crate::exec::executor::now_ms;
+use crate::raft::member::Member;
+use moor_domain::execution::{action_name, ExecKind, Execution};
+use moor_domain::names::WireName;
+use moor_domain::site::{Driver, Site};
+use moor_domain::state::MoorState;
+use moor_domain::workflow::{WorkflowCommand, WorkflowResult};
 
 /// Serves [`WorkflowApi`] for one member.
 pub struct WorkflowService {
@@ -49,113 +48,12 @@ impl WorkflowService {
         match self.write(command).await? {
             WorkflowResult::Execution { id, state } => Ok(Response::new(pb::ExecutionRef {
                 id,
-                state: wire_name(&state),
+                state: state.as_str().to_string(),
             })),
             other => {
                 Err(ApiError::Internal(format!("expected an execution, got {other:?}")).into())
             }
         }
-    }
-}
-
-/// Commits a workflow command through the leader; a refusal becomes its gRPC status.
-pub(crate) async fn write_workflow(
-    member: &Member,
-    command: WorkflowCommand,
-) -> Result<WorkflowResult, Status> {
-    match member.write(Command::Workflow(command)).await? {
-        (_, CommandResult::Workflow(WorkflowResult::Rejected(e))) => Err(e.into()),
-        (_, CommandResult::Workflow(r)) => Ok(r),
-        (_, other) => Err(ApiError::Internal(format!("workflow write answered {other:?}")).into()),
-    }
-}
-
-/// Runs `f` on the state once it is current enough for the requested consistency.
-pub(crate) async fn read_state<T>(
-    member: &Member,
-    stale: bool,
-    f: impl FnOnce(&MoorState) -> Result<T, Status>,
-) -> Result<T, Status> {
-    if !stale {
-        member.read_barrier().await?;
-    }
-    let state = member.state.read().expect("state lock poisoned");
-    f(&state)
-}
-
-/// The API's name for one of our enums: its serde name (they are all snake_case), so the
-/// wire and the stored form never drift apart.
-pub(crate) fn wire_name<T: serde::Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(name)) => name,
-        other => unreachable!("a unit enum variant serialises to a string, got {other:?}"),
-    }
-}
-
-pub(crate) fn retry_policy(p: Option<pb::RetryPolicy>) -> Result<RetryPolicy, Status> {
-    let d = RetryPolicy::default();
-    let Some(p) = p else { return Ok(d) };
-    let r = RetryPolicy {
-        max_attempts: if p.max_attempts == 0 {
-            d.max_attempts
-        } else {
-            p.max_attempts
-        },
-        backoff_base_ms: if p.backoff_base_ms == 0 {
-            d.backoff_base_ms
-        } else {
-            p.backoff_base_ms
-        },
-        backoff_max_ms: if p.backoff_max_ms == 0 {
-            d.backoff_max_ms
-        } else {
-            p.backoff_max_ms
-        },
-        step_timeout_ms: if p.step_timeout_ms == 0 {
-            d.step_timeout_ms
-        } else {
-            p.step_timeout_ms
-        },
-    };
-    if r.max_attempts > 100 {
-        return Err(ApiError::invalid(
-            "retry.max_attempts",
-            format!("{} is more than 100", r.max_attempts),
-        )
-        .into());
-    }
-    if r.backoff_base_ms > r.backoff_max_ms {
-        return Err(ApiError::invalid(
-            "retry.backoff_base_ms",
-            format!(
-                "{} exceeds retry.backoff_max_ms {}",
-                r.backoff_base_ms, r.backoff_max_ms
-            ),
-        )
-        .into());
-    }
-    if r.step_timeout_ms < 10 || r.step_timeout_ms > 3_600_000 {
-        return Err(ApiError::invalid(
-            "retry.step_timeout_ms",
-            format!("{} is outside 10..=3600000", r.step_timeout_ms),
-        )
-        .into());
-    }
-    Ok(r)
-}
-
-pub(crate) fn check_inputs(inputs_json: &str) -> Result<String, Status> {
-    if inputs_json.trim().is_empty() {
-        return Ok("{}".into());
-    }
-    match serde_json::from_str::<serde_json::Value>(inputs_json) {
-        Ok(serde_json::Value::Object(_)) => Ok(inputs_json.to_string()),
-        Ok(_) => Err(ApiError::invalid(
-            "inputs_json",
-            "must be a JSON object, e.g. {\"replicas\": 3}",
-        )
-        .into()),
-        Err(e) => Err(ApiError::invalid("inputs_json", format!("is not valid JSON: {e}")).into()),
     }
 }
 
@@ -181,12 +79,10 @@ fn env_msg(state: &MoorState, name: &str) -> Result<pb::Environment, Status> {
         .blueprint(&env.blueprint, Some(env.revision))
         .map(|b| b.spec.secret_inputs())
         .unwrap_or_default();
-    let mut inputs: serde_json::Value = serde_json::from_str(&env.inputs_json).unwrap_or_default();
-    if let Some(obj) = inputs.as_object_mut() {
-        for s in &secrets {
-            if let Some(v) = obj.get_mut(s) {
-                *v = serde_json::Value::String("***".into());
-            }
+    let mut inputs = env.inputs.clone();
+    for s in &secrets {
+        if let Some(v) = inputs.get_mut(s) {
+            *v = serde_json::Value::String("***".into());
         }
     }
     let drift = env.drift();
@@ -195,8 +91,8 @@ fn env_msg(state: &MoorState, name: &str) -> Result<pb::Environment, Status> {
         site: env.site.clone(),
         blueprint: env.blueprint.clone(),
         revision: env.revision,
-        status: wire_name(&env.status),
-        inputs_json: inputs.to_string(),
+        status: env.status.as_str().to_string(),
+        inputs_json: serde_json::Value::Object(inputs.into_iter().collect()).to_string(),
         labels: env.labels.clone().into_iter().collect(),
         latest_execution: env.latest_execution.clone().unwrap_or_default(),
         current_execution: env.current_execution.clone().unwrap_or_default(),
@@ -228,7 +124,7 @@ pub fn exec_msg(e: &Execution, with_steps: bool) -> pb::Execution {
         id: e.id.clone(),
         environment: e.environment.clone(),
         kind: e.kind.as_str().to_string(),
-        state: wire_name(&e.state),
+        state: e.state.as_str().to_string(),
         target_revision: e.target_revision.unwrap_or(0),
         created_ms: e.created_ms,
         started_ms: e.started_ms,
@@ -243,7 +139,7 @@ pub fn exec_msg(e: &Execution, with_steps: bool) -> pb::Execution {
                     resource: s.resource.clone(),
                     resource_type: s.resource_type.clone(),
                     action: action_name(s.action).to_string(),
-                    state: wire_name(&s.state),
+                    state: s.state.as_str().to_string(),
                     attempt: s.attempt,
                     fence_token: s.fence_token,
                     depends_on: s.depends_on.clone(),
@@ -263,19 +159,12 @@ pub fn exec_msg(e: &Execution, with_steps: bool) -> pb::Execution {
 }
 
 fn parse_kind(kind: &str) -> Result<ExecKind, Status> {
-    Ok(match kind {
-        "install" => ExecKind::Install,
-        "update" => ExecKind::Update,
-        "uninstall" => ExecKind::Uninstall,
-        "heal" => ExecKind::Heal,
-        "rollback" => ExecKind::Rollback,
-        other => {
-            return Err(ApiError::invalid(
-                "kind",
-                format!("{other:?} is not one of install, update, uninstall, heal, rollback"),
-            )
-            .into())
-        }
+    ExecKind::parse(kind).ok_or_else(|| {
+        ApiError::invalid(
+            "kind",
+            format!("{kind:?} is not one of {}", ExecKind::one_of()),
+        )
+        .into()
     })
 }
 
@@ -288,29 +177,27 @@ impl WorkflowApi for WorkflowService {
         request: Request<pb::ApplyBlueprintRequest>,
     ) -> Result<Response<pb::ApplyBlueprintResponse>, Status> {
         let r = request.into_inner();
-        if r.yaml.len() > MAX_BLUEPRINT_BYTES {
-            return Err(ApiError::invalid(
-                "yaml",
-                format!(
-                    "is {} bytes; a blueprint may have at most {MAX_BLUEPRINT_BYTES}",
-                    r.yaml.len()
-                ),
-            )
-            .into());
-        }
         let source_name = if r.source_name.is_empty() {
             "blueprint".to_string()
         } else {
             r.source_name
         };
-        // Validate here first so a bad blueprint costs no log entry; apply checks again.
-        if let Err(diags) = crate::blueprint::parse(&source_name, &r.yaml) {
-            let text: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
-            return Err(Status::invalid_argument(text.join("\n")));
+        // Parsed once, here: the command carries the validated spec and apply never parses.
+        let parsed = parse_blueprint(&source_name, &r.yaml);
+        if r.validate_only {
+            return Ok(Response::new(validation_response(parsed)));
         }
+        let spec = parsed.map_err(|diags| {
+            let problems: Vec<String> = diags.iter().map(|d| d.to_string()).collect();
+            refused_with_problems(
+                &format!("blueprint {source_name} is not valid"),
+                &problems,
+                &format!("run `moorctl blueprint validate {source_name}` to list them all"),
+            )
+        })?;
         match self
             .write(WorkflowCommand::PutBlueprint {
-                source_name,
+                spec,
                 source: r.yaml,
                 now_ms: now_ms(),
             })
@@ -324,6 +211,7 @@ impl WorkflowApi for WorkflowService {
                 name,
                 revision,
                 created,
+                problems: Vec::new(),
             })),
             other => Err(ApiError::Internal(format!("expected a blueprint, got {other:?}")).into()),
         }
@@ -364,7 +252,7 @@ impl WorkflowApi for WorkflowService {
             let b = s
                 .workflow
                 .blueprint(&r.name, revision)
-                .map_err(Status::from)?;
+                .map_err(workflow_refusal)?;
             Ok(Response::new(pb::GetBlueprintResponse {
                 name: b.name.clone(),
                 revision: b.revision,
@@ -397,8 +285,9 @@ impl WorkflowApi for WorkflowService {
                 endpoint: site.agent_endpoint,
             },
         };
-        site.validate()
-            .map_err(|e| Status::invalid_argument(e.join("\n")))?;
+        site.validate().map_err(|e| {
+            refused_with_problems("site is not valid", &e, "fix these and apply again")
+        })?;
         match self
             .write(WorkflowCommand::PutSite {
                 site,
@@ -446,14 +335,14 @@ impl WorkflowApi for WorkflowService {
         request: Request<pb::CreateEnvironmentRequest>,
     ) -> Result<Response<pb::ExecutionRef>, Status> {
         let r = request.into_inner();
-        let inputs_json = check_inputs(&r.inputs_json)?;
+        let inputs = check_inputs(&r.inputs_json)?;
         let retry = retry_policy(r.retry)?;
         self.start(WorkflowCommand::CreateEnvironment {
             name: r.name,
             site: r.site,
             blueprint: r.blueprint,
             revision: (r.revision != 0).then_some(r.revision),
-            inputs_json,
+            inputs,
             labels: r.labels.into_iter().collect::<BTreeMap<_, _>>(),
             retry,
             now_ms: now_ms(),
@@ -500,8 +389,8 @@ impl WorkflowApi for WorkflowService {
     ) -> Result<Response<pb::ExecutionRef>, Status> {
         let r = request.into_inner();
         let kind = parse_kind(&r.kind)?;
-        let inputs_json = r.inputs_json.as_deref().map(check_inputs).transpose()?;
-        if inputs_json.is_some() && kind != ExecKind::Update {
+        let inputs = r.inputs_json.as_deref().map(check_inputs).transpose()?;
+        if inputs.is_some() && kind != ExecKind::Update {
             return Err(
                 ApiError::invalid("inputs_json", "new inputs are only taken by an update").into(),
             );
@@ -511,7 +400,7 @@ impl WorkflowApi for WorkflowService {
             environment: r.environment,
             kind,
             revision: (r.revision != 0).then_some(r.revision),
-            inputs_json,
+            inputs,
             retry,
             now_ms: now_ms(),
         })
@@ -586,7 +475,7 @@ impl WorkflowApi for WorkflowService {
             environment: r.environment,
             kind: ExecKind::Rollback,
             revision: None,
-            inputs_json: None,
+            inputs: None,
             retry,
             now_ms: now_ms(),
         })
@@ -648,14 +537,19 @@ impl WorkflowApi for WorkflowService {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::environment::EnvStatus;
-    use crate::execution::StepState;
+    use moor_domain::environment::EnvStatus;
+    use moor_domain::execution::{RetryPolicy, StepState};
 
     #[test]
     fn snake_case_names() {
-        assert_eq!(wire_name(&EnvStatus::InSync), "in_sync");
-        assert_eq!(wire_name(&EnvStatus::RollingBack), "rolling_back");
-        assert_eq!(wire_name(&StepState::Dispatched), "dispatched");
+        assert_eq!(EnvStatus::InSync.as_str(), "in_sync");
+        assert_eq!(EnvStatus::RollingBack.as_str(), "rolling_back");
+        assert_eq!(StepState::Dispatched.as_str(), "dispatched");
+        assert_eq!(parse_kind("heal").unwrap(), ExecKind::Heal);
+        assert!(parse_kind("reboot")
+            .unwrap_err()
+            .message()
+            .contains("install, update"));
     }
 
     #[test]
@@ -679,7 +573,11 @@ mod tests {
 
     #[test]
     fn inputs_must_be_an_object() {
-        assert_eq!(check_inputs("").unwrap(), "{}");
+        assert!(check_inputs("").unwrap().is_empty());
+        assert_eq!(
+            check_inputs("{\"a\": 1}").unwrap()["a"],
+            serde_json::json!(1)
+        );
         assert!(check_inputs("[1]").is_err());
         assert!(check_inputs("{")
             .unwrap_err()

@@ -1,5 +1,5 @@
 //! The peer service: Raft RPCs from other members, and requests followers forward to this
-//! member when it leads. Payloads are [`crate::codec`]-encoded openraft messages.
+//! member when it leads. Payloads are [`moor_domain::codec`]-encoded openraft messages.
 
 use std::sync::Arc;
 
@@ -9,8 +9,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 
-use crate::codec;
-use crate::member::{LeaderReply, LeaderRequest, Member};
+use crate::raft::member::{LeaderReply, LeaderRequest, Member};
+use moor_domain::codec;
 
 /// Serves [`RaftPeer`] for one member.
 pub struct PeerService {

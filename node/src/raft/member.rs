@@ -20,20 +20,21 @@ use openraft::error::{
 use openraft::{BasicNode, ChangeMembers, RaftMetrics, SnapshotPolicy};
 use serde::{Deserialize, Serialize};
 
-use crate::codec;
-use crate::command::{Command, CommandResult};
 use crate::config::Config;
 use crate::errors::{is_connect_failure, ApiError};
-use crate::network::{Network, PeerChannels};
-use crate::proposer::{ProposeError, Proposer};
-use crate::state::MoorState;
-use crate::types::{MemberId, Raft, TypeConfig};
+use crate::raft::network::{Network, PeerChannels};
+use crate::raft::proposer::{ProposeError, Proposer};
+use crate::raft::state_machine::Replicated;
+use crate::raft::types::{MemberId, Raft, TypeConfig};
+use moor_domain::codec;
+use moor_domain::command::{Command, CommandResult};
 
 /// An operation only the leader can perform.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum LeaderRequest {
-    /// Commit a command.
-    Write(Command),
+    /// Commit a command (boxed: commands carry parsed blueprints and are far larger than
+    /// the other requests; the wire format is the same).
+    Write(Box<Command>),
     /// Confirm leadership with a quorum and return the index a linearizable read must wait
     /// for.
     ReadIndex,
@@ -90,7 +91,7 @@ pub struct Member {
     pub addr: String,
     pub raft: Raft,
     /// The applied domain state; readers take the lock briefly.
-    pub state: Arc<RwLock<MoorState>>,
+    pub state: Arc<RwLock<Replicated>>,
     pub stats: Arc<StoreStats>,
     channels: PeerChannels,
     proposer: Proposer,
@@ -126,9 +127,9 @@ impl Member {
         let dir = &config.data_dir;
         claim_data_dir(dir, config.id)?;
         let store = moor_raft_store::open(&dir.join("raft"))?;
-        let state = Arc::new(RwLock::new(MoorState::default()));
+        let state = Arc::new(RwLock::new(Replicated::default()));
         let log_store = store.log_store::<TypeConfig>();
-        let state_machine = store.state_machine::<TypeConfig, MoorState>(state.clone())?;
+        let state_machine = store.state_machine::<TypeConfig, Replicated>(state.clone())?;
 
         let r = &config.raft;
         let raft_config = openraft::Config {
@@ -239,7 +240,7 @@ impl Member {
 
     /// Commits `command` through the leader and returns its log index and result.
     pub async fn write(&self, command: Command) -> Result<(u64, CommandResult), ApiError> {
-        match self.submit(LeaderRequest::Write(command)).await? {
+        match self.submit(LeaderRequest::Write(Box::new(command))).await? {
             LeaderReply::Written { log_index, result } => Ok((log_index, result)),
             other => Err(unexpected(&other)),
         }
@@ -411,66 +412,11 @@ impl Member {
 
     /// Runs `request` on this member, which must be the leader; never forwards.
     pub async fn execute_local(&self, request: LeaderRequest) -> Result<LeaderReply, ApiError> {
-        let timeout = self.forward_timeout;
         match request {
-            LeaderRequest::Write(command) => match self.proposer.propose(command).await {
-                Ok((log_index, result)) => Ok(LeaderReply::Written { log_index, result }),
-                Err(ProposeError::Raft(e)) => Err(self.write_error(*e)),
-                Err(ProposeError::Timeout) => Err(ApiError::OutcomeUnknown {
-                    detail: format!(
-                        "not committed within {} ms (is a quorum reachable?)",
-                        timeout.as_millis()
-                    ),
-                }),
-                Err(ProposeError::Stopped) => Err(ApiError::ShuttingDown),
-                // Found by the fault-injection suite (restart nemesis, set workload): a write
-                // answered "shutting down" (retry-safe) was committed anyway.
-                Err(ProposeError::StoppedInFlight) => Err(ApiError::OutcomeUnknown {
-                    detail: "the member stopped with the write in flight".into(),
-                }),
-            },
-            LeaderRequest::ReadIndex => {
-                let fut = self.raft.get_read_log_id();
-                let (read, _applied) = tokio::time::timeout(timeout, fut)
-                    .await
-                    .map_err(|_| ApiError::Unavailable {
-                        detail: "leadership not confirmed by a quorum in time".into(),
-                    })?
-                    .map_err(|e| match e {
-                        RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
-                            ApiError::NotLeader {
-                                member: self.id,
-                                leader: f.leader_id,
-                            }
-                        }
-                        RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q)) => {
-                            ApiError::Unavailable {
-                                detail: format!("no quorum confirms the leader: {q}"),
-                            }
-                        }
-                        RaftError::Fatal(_) => ApiError::ShuttingDown,
-                    })?;
-                Ok(LeaderReply::ReadIndex {
-                    index: read.map(|l| l.index).unwrap_or(0),
-                })
-            }
+            LeaderRequest::Write(command) => self.write_local(*command).await,
+            LeaderRequest::ReadIndex => self.read_index_local().await,
             LeaderRequest::AddLearner { id, addr, wait } => {
-                if let Err(hint) = crate::config::validate_peer_addr(&addr) {
-                    return Err(ApiError::invalid("addr", hint));
-                }
-                let added = self
-                    .raft
-                    .add_learner(id, BasicNode { addr: addr.clone() }, false);
-                let resp = self
-                    .within_deadline(added)
-                    .await?
-                    .map_err(|e| self.write_error(e))?;
-                if wait {
-                    self.wait_caught_up(id, &addr, resp.log_id.index).await?;
-                }
-                Ok(LeaderReply::Membership(
-                    self.membership_view(resp.log_id.index),
-                ))
+                self.add_learner_local(id, addr, wait).await
             }
             LeaderRequest::Promote { id } => {
                 let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
@@ -479,24 +425,99 @@ impl Member {
                     self.membership_view(resp.log_id.index),
                 ))
             }
-            LeaderRequest::Remove { id } => {
-                let view = self.membership_view(0);
-                let Some(target) = view.members.iter().find(|m| m.id == id) else {
-                    return Err(ApiError::NotFound {
-                        what: format!("member {id}"),
-                    });
-                };
-                let change = if target.voter {
-                    ChangeMembers::RemoveVoters(BTreeSet::from([id]))
-                } else {
-                    ChangeMembers::RemoveNodes(BTreeSet::from([id]))
-                };
-                let resp = self.change_membership_when_idle(change).await?;
-                Ok(LeaderReply::Membership(
-                    self.membership_view(resp.log_id.index),
-                ))
-            }
+            LeaderRequest::Remove { id } => self.remove_local(id).await,
         }
+    }
+
+    /// Proposes one command and waits for its commit and result.
+    async fn write_local(&self, command: Command) -> Result<LeaderReply, ApiError> {
+        match self.proposer.propose(command).await {
+            Ok((log_index, result)) => Ok(LeaderReply::Written { log_index, result }),
+            Err(ProposeError::Raft(e)) => Err(self.write_error(*e)),
+            Err(ProposeError::Timeout) => Err(ApiError::OutcomeUnknown {
+                detail: format!(
+                    "not committed within {} ms (is a quorum reachable?)",
+                    self.forward_timeout.as_millis()
+                ),
+            }),
+            Err(ProposeError::Stopped) => Err(ApiError::ShuttingDown),
+            // Found by the fault-injection suite (restart nemesis, set workload): a write
+            // answered "shutting down" (retry-safe) was committed anyway.
+            Err(ProposeError::StoppedInFlight) => Err(ApiError::OutcomeUnknown {
+                detail: "the member stopped with the write in flight".into(),
+            }),
+        }
+    }
+
+    /// Confirms leadership with a quorum and returns the index a linearizable read waits for.
+    async fn read_index_local(&self) -> Result<LeaderReply, ApiError> {
+        let fut = self.raft.get_read_log_id();
+        let (read, _applied) = tokio::time::timeout(self.forward_timeout, fut)
+            .await
+            .map_err(|_| ApiError::Unavailable {
+                detail: "leadership not confirmed by a quorum in time".into(),
+            })?
+            .map_err(|e| match e {
+                RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
+                    ApiError::NotLeader {
+                        member: self.id,
+                        leader: f.leader_id,
+                    }
+                }
+                RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q)) => {
+                    ApiError::Unavailable {
+                        detail: format!("no quorum confirms the leader: {q}"),
+                    }
+                }
+                RaftError::Fatal(_) => ApiError::ShuttingDown,
+            })?;
+        Ok(LeaderReply::ReadIndex {
+            index: read.map(|l| l.index).unwrap_or(0),
+        })
+    }
+
+    /// Adds member `id` at `addr` as a learner; with `wait`, returns once it has caught up.
+    async fn add_learner_local(
+        &self,
+        id: MemberId,
+        addr: String,
+        wait: bool,
+    ) -> Result<LeaderReply, ApiError> {
+        if let Err(hint) = crate::config::validate_peer_addr(&addr) {
+            return Err(ApiError::invalid("addr", hint));
+        }
+        let added = self
+            .raft
+            .add_learner(id, BasicNode { addr: addr.clone() }, false);
+        let resp = self
+            .within_deadline(added)
+            .await?
+            .map_err(|e| self.write_error(e))?;
+        if wait {
+            self.wait_caught_up(id, &addr, resp.log_id.index).await?;
+        }
+        Ok(LeaderReply::Membership(
+            self.membership_view(resp.log_id.index),
+        ))
+    }
+
+    /// Removes member `id`: a voter leaves the voters, a learner the group.
+    async fn remove_local(&self, id: MemberId) -> Result<LeaderReply, ApiError> {
+        let view = self.membership_view(0);
+        let Some(target) = view.members.iter().find(|m| m.id == id) else {
+            return Err(ApiError::NotFound {
+                what: format!("member {id}"),
+            });
+        };
+        let change = if target.voter {
+            ChangeMembers::RemoveVoters(BTreeSet::from([id]))
+        } else {
+            ChangeMembers::RemoveNodes(BTreeSet::from([id]))
+        };
+        let resp = self.change_membership_when_idle(change).await?;
+        Ok(LeaderReply::Membership(
+            self.membership_view(resp.log_id.index),
+        ))
     }
 
     /// Commits a membership change, first waiting (within the deadline) for a change still in

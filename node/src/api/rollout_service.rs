@@ -10,17 +10,17 @@ use moor_proto::rollout::rollout_api_server::RolloutApi;
 use moor_proto::workflow as wpb;
 use tonic::{Request, Response, Status};
 
+use crate::api::shared::{check_inputs, read_state, retry_policy, write_workflow};
 use crate::errors::ApiError;
-use crate::executor::now_ms;
-use crate::member::Member;
-use crate::rollout::{
-    parse_waves, state_name, FailureBudget, Group, GroupKind, Rollout, RolloutAction, Selector,
-    TargetState,
+use crate::exec::executor::now_ms;
+use crate::raft::member::Member;
+use moor_domain::names::WireName;
+use moor_domain::rollout::{
+    state_name, FailureBudget, Group, GroupKind, Rollout, RolloutAction, Selector, TargetState,
 };
-use crate::rollout_apply::{RolloutOp, RolloutSpec};
-use crate::state::MoorState;
-use crate::workflow::{WorkflowCommand, WorkflowResult, WorkflowState};
-use crate::workflow_service::{check_inputs, read_state, retry_policy, wire_name, write_workflow};
+use moor_domain::rollout::{RolloutOp, RolloutSpec, WavesSpec};
+use moor_domain::state::MoorState;
+use moor_domain::workflow::{WorkflowCommand, WorkflowResult, WorkflowState};
 
 /// Most targets returned in one page.
 const MAX_TARGETS_PAGE: u32 = 1000;
@@ -115,7 +115,7 @@ fn group_from_msg(g: pb::Group) -> Result<Group, Status> {
 fn group_msg(state: &WorkflowState, g: &Group) -> pb::Group {
     pb::Group {
         name: g.name.clone(),
-        kind: wire_name(&g.kind),
+        kind: g.kind.as_str().to_string(),
         match_labels: g.selector.match_labels.clone().into_iter().collect(),
         names: g.selector.names.clone(),
         matches: state.group_members(g).len() as u64,
@@ -139,7 +139,9 @@ fn spec_from_msg(r: pb::StartRolloutRequest) -> Result<RolloutSpec, Status> {
         return Err(ApiError::invalid("group", "is empty: name the group to roll out to").into());
     }
     let max_parallel = parallel("max_parallel", r.max_parallel)?;
-    parse_waves(&r.waves).map_err(|e| Status::from(ApiError::invalid("waves", e)))?;
+    // Parsed once, here: the command carries the parsed waves and apply never parses.
+    let waves =
+        WavesSpec::parse(&r.waves).map_err(|e| Status::from(ApiError::invalid("waves", e)))?;
     let retry = retry_policy(Some(wpb::RetryPolicy {
         max_attempts: r.max_attempts,
         backoff_base_ms: r.backoff_base_ms,
@@ -150,6 +152,21 @@ fn spec_from_msg(r: pb::StartRolloutRequest) -> Result<RolloutSpec, Status> {
         max_failed: budget_value("max_failed", r.max_failed, u32::MAX as i64)?,
         max_failed_percent: budget_value("max_failed_percent", r.max_failed_percent, 100)?,
     };
+    let action = action_from_msg(&r)?;
+    Ok(RolloutSpec {
+        group: r.group,
+        action,
+        retry,
+        max_parallel,
+        waves,
+        require_approval: r.require_approval,
+        budget,
+    })
+}
+
+/// The rollout's action and the fields that belong to it; fields of another action are
+/// refused rather than ignored.
+fn action_from_msg(r: &pb::StartRolloutRequest) -> Result<RolloutAction, Status> {
     let no_install_fields = |action: &str| -> Result<(), Status> {
         if !r.blueprint.is_empty() || !r.environment_name.is_empty() || !r.labels.is_empty() {
             return Err(ApiError::invalid(
@@ -163,7 +180,7 @@ fn spec_from_msg(r: pb::StartRolloutRequest) -> Result<RolloutSpec, Status> {
         }
         Ok(())
     };
-    let action = match r.action.as_str() {
+    match r.action.as_str() {
         "install" => {
             if r.blueprint.is_empty() {
                 return Err(ApiError::invalid(
@@ -172,24 +189,24 @@ fn spec_from_msg(r: pb::StartRolloutRequest) -> Result<RolloutSpec, Status> {
                 )
                 .into());
             }
-            RolloutAction::Install {
+            Ok(RolloutAction::Install {
                 blueprint: r.blueprint.clone(),
                 revision: r.revision,
-                inputs_json: check_inputs(&r.inputs_json)?,
+                inputs: check_inputs(&r.inputs_json)?,
                 environment_name: r.environment_name.clone(),
                 labels: r.labels.clone().into_iter().collect::<BTreeMap<_, _>>(),
-            }
+            })
         }
         "update" => {
             no_install_fields("update")?;
-            RolloutAction::Update {
+            Ok(RolloutAction::Update {
                 revision: (r.revision != 0).then_some(r.revision),
-                inputs_json: if r.inputs_json.trim().is_empty() {
+                inputs: if r.inputs_json.trim().is_empty() {
                     None
                 } else {
                     Some(check_inputs(&r.inputs_json)?)
                 },
-            }
+            })
         }
         other @ ("uninstall" | "heal" | "rollback") => {
             no_install_fields(other)?;
@@ -200,29 +217,18 @@ fn spec_from_msg(r: pb::StartRolloutRequest) -> Result<RolloutSpec, Status> {
                 )
                 .into());
             }
-            match other {
+            Ok(match other {
                 "uninstall" => RolloutAction::Uninstall,
                 "heal" => RolloutAction::Heal,
                 _ => RolloutAction::Rollback,
-            }
+            })
         }
-        other => {
-            return Err(ApiError::invalid(
-                "action",
-                format!("{other:?} is not a rollout action: use install, update, uninstall, heal or rollback"),
-            )
-            .into())
-        }
-    };
-    Ok(RolloutSpec {
-        group: r.group,
-        action,
-        retry,
-        max_parallel,
-        waves: r.waves,
-        require_approval: r.require_approval,
-        budget,
-    })
+        other => Err(ApiError::invalid(
+            "action",
+            format!("{other:?} is not a rollout action: use install, update, uninstall, heal or rollback"),
+        )
+        .into()),
+    }
 }
 
 /// A rollout as a wire message; `targets` selects which targets to include ("" none, "all",
@@ -285,21 +291,7 @@ fn message(
         .collect();
     let targets = match filter {
         None => Vec::new(),
-        Some(want) => r
-            .targets
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| want.is_none_or(|w| t.state == w))
-            .skip(offset as usize)
-            .take(limit as usize)
-            .map(|(i, t)| pb::RolloutTarget {
-                index: i as u32,
-                environment: t.environment.clone(),
-                site: t.site.clone().unwrap_or_default(),
-                state: wire_name(&t.state),
-                execution: t.execution.clone().unwrap_or_default(),
-            })
-            .collect(),
+        Some(want) => target_msgs(r, want, offset, limit),
     };
     pb::Rollout {
         id: r.id.clone(),
@@ -321,20 +313,7 @@ fn message(
         succeeded: r.succeeded,
         failed: r.failed,
         skipped: r.skipped,
-        waves: r
-            .wave_counts()
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| pb::Wave {
-                index: i as u32,
-                size: c.size,
-                queued: c.queued,
-                running: c.running,
-                succeeded: c.succeeded,
-                failed: c.failed,
-                skipped: c.skipped,
-            })
-            .collect(),
+        waves: wave_msgs(r),
         failures,
         rollback_of: r.rollback_of.clone().unwrap_or_default(),
         rolled_back_by: r.rolled_back_by.clone().unwrap_or_default(),
@@ -344,6 +323,46 @@ fn message(
         targets,
         starts: r.starts,
     }
+}
+
+/// The targets `want` selects (all when `None`), paged by `offset` and `limit`.
+fn target_msgs(
+    r: &Rollout,
+    want: Option<TargetState>,
+    offset: u32,
+    limit: u32,
+) -> Vec<pb::RolloutTarget> {
+    r.targets
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| want.is_none_or(|w| t.state == w))
+        .skip(offset as usize)
+        .take(limit as usize)
+        .map(|(i, t)| pb::RolloutTarget {
+            index: i as u32,
+            environment: t.environment.clone(),
+            site: t.site.clone().unwrap_or_default(),
+            state: t.state.as_str().to_string(),
+            execution: t.execution.clone().unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Per-wave counts, in wave order.
+fn wave_msgs(r: &Rollout) -> Vec<pb::Wave> {
+    r.wave_counts()
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| pb::Wave {
+            index: i as u32,
+            size: c.size,
+            queued: c.queued,
+            running: c.running,
+            succeeded: c.succeeded,
+            failed: c.failed,
+            skipped: c.skipped,
+        })
+        .collect()
 }
 
 /// Fills the examples of each failure group from the failed targets' executions.

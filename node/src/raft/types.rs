@@ -5,7 +5,7 @@
 
 use std::io::Cursor;
 
-use crate::command::{Command, CommandResult};
+use moor_domain::command::{Command, CommandResult};
 
 openraft::declare_raft_types!(
     /// Moor's Raft types: the replicated commands and their results.

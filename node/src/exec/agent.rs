@@ -1,15 +1,13 @@
-//! Drivers: how the executor changes a resource at a site. Today one driver, the site
-//! protocol (`moor.site.v1.SiteAgent`), spoken by site agents and `moor-sitesim`.
-//!
-//! Every call carries the idempotency key (execution, step) — the same on every attempt and
-//! after failover — the attempt number, and the fence token (the dispatching leader's term).
-//! The driver maps the site's answer to what the executor must do: record success, record a
-//! failure (retryable or not), or stop because this leader has been fenced out.
+//! The site-protocol driver: speaks `moor.site.v1.SiteAgent` to site agents and
+//! `moor-sitesim`, one cached channel per agent endpoint, the step timeout as each call's
+//! deadline, and the site's answer mapped to done / failed / fenced.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use moor_proto::site::site_agent_client::SiteAgentClient;
 use moor_proto::site::{
     ApplyRequest, ApplyResponse, DeleteRequest, IdempotencyKey, ObserveRequest, Outcome,
@@ -17,45 +15,18 @@ use moor_proto::site::{
 };
 use tonic::transport::{Channel, Endpoint};
 
-use crate::execution::StepAction;
-use crate::site::{Driver, Site};
+use moor_domain::execution::StepAction;
+use moor_domain::site::{Driver, Site};
 
-/// One dispatched step, as the driver needs it.
-#[derive(Debug, Clone)]
-pub struct DriverCall {
-    pub site: Site,
-    pub environment: String,
-    pub resource: String,
-    pub resource_type: String,
-    pub action: StepAction,
-    pub properties_json: String,
-    pub desired_digest: String,
-    pub execution_id: String,
-    pub step: u32,
-    pub attempt: u32,
-    pub fence_token: u64,
-    /// The call's deadline (the step timeout).
-    pub timeout: Duration,
-}
+use crate::exec::driver::{DriverCall, DriverResult, SiteDriver};
 
-/// What the site said.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DriverResult {
-    /// Applied now, or earlier under the same idempotency key.
-    Done { observed_digest: String },
-    /// The site accepted a higher fence token: this leader is deposed.
-    Fenced { highest_token: u64 },
-    /// The attempt failed.
-    Failed { error: String, retryable: bool },
-}
-
-/// Drivers for every kind of site, with one cached channel per agent endpoint.
+/// The site-protocol driver, with one cached channel per agent endpoint.
 #[derive(Clone, Default)]
-pub struct Drivers {
+pub struct AgentDriver {
     channels: Arc<Mutex<HashMap<String, Channel>>>,
 }
 
-impl Drivers {
+impl AgentDriver {
     fn agent(&self, endpoint: &str) -> Result<SiteAgentClient<Channel>, String> {
         let mut map = self.channels.lock().expect("driver channel cache poisoned");
         let channel = match map.get(endpoint) {
@@ -75,7 +46,7 @@ impl Drivers {
     }
 
     /// Performs one step at its site.
-    pub async fn call(&self, call: &DriverCall) -> DriverResult {
+    async fn call_agent(&self, call: &DriverCall) -> DriverResult {
         let Driver::Agent { endpoint } = &call.site.driver;
         let mut client = match self.agent(endpoint) {
             Ok(c) => c,
@@ -135,9 +106,9 @@ impl Drivers {
     }
 }
 
-impl Drivers {
+impl AgentDriver {
     /// What the site holds for `environment`: digest per resource.
-    pub async fn observe(
+    async fn observe_agent(
         &self,
         site: &Site,
         environment: &str,
@@ -164,6 +135,21 @@ impl Drivers {
             .into_iter()
             .map(|r| (r.resource, r.observed_digest))
             .collect())
+    }
+}
+
+impl SiteDriver for AgentDriver {
+    fn call<'a>(&'a self, call: &'a DriverCall) -> BoxFuture<'a, DriverResult> {
+        self.call_agent(call).boxed()
+    }
+
+    fn observe<'a>(
+        &'a self,
+        site: &'a Site,
+        environment: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, String>> {
+        self.observe_agent(site, environment, timeout).boxed()
     }
 }
 

@@ -22,8 +22,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::codec;
-use crate::types::{MemberId, TypeConfig};
+use crate::raft::types::{MemberId, TypeConfig};
+use moor_domain::codec;
 
 /// Largest message a peer accepts or sends: AppendEntries batches and snapshot chunks.
 pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;

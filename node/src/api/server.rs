@@ -13,13 +13,13 @@ use moor_proto::workflow::workflow_api_server::WorkflowApiServer;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::api_service::ApiService;
+use crate::api::kv_service::ApiService;
+use crate::api::rollout_service::RolloutService;
+use crate::api::workflow_service::WorkflowService;
 use crate::config::LimitsConfig;
-use crate::member::Member;
-use crate::network::MAX_PEER_MESSAGE_BYTES;
-use crate::peer_service::PeerService;
-use crate::rollout_service::RolloutService;
-use crate::workflow_service::WorkflowService;
+use crate::raft::member::Member;
+use crate::raft::network::MAX_PEER_MESSAGE_BYTES;
+use crate::raft::peer_service::PeerService;
 
 /// Serves `member` on `listener` until `shutdown` resolves.
 pub async fn serve(

@@ -16,13 +16,13 @@ use openraft::ServerState;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
-use crate::command::{Command, CommandResult};
-use crate::driver::{DriverCall, DriverResult, Drivers};
-use crate::environment::EnvStatus;
 use crate::errors::ApiError;
-use crate::execution::{StepOutcome, StepState};
-use crate::member::{LeaderReply, LeaderRequest, Member};
-use crate::workflow::{Checkpoint, CheckpointResult, WorkflowCommand, WorkflowResult};
+use crate::exec::driver::{DriverCall, DriverResult, SiteDriver};
+use crate::raft::member::{LeaderReply, LeaderRequest, Member};
+use moor_domain::command::{Command, CommandResult};
+use moor_domain::environment::EnvStatus;
+use moor_domain::execution::{StepOutcome, StepState};
+use moor_domain::workflow::{Checkpoint, CheckpointResult, WorkflowCommand, WorkflowResult};
 
 pub use crate::config::ExecutorSettings as ExecutorConfig;
 
@@ -37,7 +37,7 @@ pub fn now_ms() -> u64 {
 /// Runs the executor until `shutdown` turns true.
 pub async fn run(
     member: Arc<Member>,
-    drivers: Drivers,
+    drivers: Arc<dyn SiteDriver>,
     config: ExecutorConfig,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -82,7 +82,7 @@ pub async fn run(
 /// While this member leads: every `interval_ms`, observes each idle installed environment at
 /// its site and commits what changed, so drift shows in the environment's status (and a heal
 /// plans exactly the drifted resources). Never returns; dropped when leadership ends.
-async fn drift_checks(member: Arc<Member>, drivers: Drivers, interval_ms: u64) {
+async fn drift_checks(member: Arc<Member>, drivers: Arc<dyn SiteDriver>, interval_ms: u64) {
     use futures::StreamExt;
     if interval_ms == 0 {
         return std::future::pending().await;
@@ -148,7 +148,10 @@ async fn drift_checks(member: Arc<Member>, drivers: Drivers, interval_ms: u64) {
                 resources,
                 now_ms: now_ms(),
             });
-            if let Err(e) = member.execute_local(LeaderRequest::Write(command)).await {
+            if let Err(e) = member
+                .execute_local(LeaderRequest::Write(Box::new(command)))
+                .await
+            {
                 tracing::debug!(error = %e, "cannot record observed state");
             }
         }
@@ -172,7 +175,7 @@ struct Proposed {
 /// The executor's work during one leadership term.
 struct TermRun {
     member: Arc<Member>,
-    drivers: Drivers,
+    drivers: Arc<dyn SiteDriver>,
     config: ExecutorConfig,
     term: u64,
     /// Steps proposed or called in this term and not yet answered.
@@ -397,7 +400,10 @@ async fn propose(
         dispatch_budget,
     });
     // Never forwarded: a deposed leader's checkpoints must not reach the new leader.
-    match member.execute_local(LeaderRequest::Write(command)).await? {
+    match member
+        .execute_local(LeaderRequest::Write(Box::new(command)))
+        .await?
+    {
         LeaderReply::Written {
             result:
                 CommandResult::Workflow(WorkflowResult::Checkpoints {
@@ -524,7 +530,7 @@ impl TermRun {
             resource: s.resource.clone(),
             resource_type: s.resource_type.clone(),
             action: s.action,
-            properties_json: s.properties_json.clone(),
+            properties_json: s.properties.to_string(),
             desired_digest: s.desired_digest.clone(),
             execution_id: execution.to_string(),
             step,

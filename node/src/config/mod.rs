@@ -2,6 +2,8 @@
 //! variables, validated once at start. Unknown keys are errors, and every validation error
 //! names the bad value and what to do.
 
+pub mod ordinal;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -197,13 +199,6 @@ impl Config {
 
     /// Checks every value; the error names the first bad one.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        fn bad(key: &'static str, value: impl ToString, hint: &str) -> ConfigError {
-            ConfigError::Invalid {
-                key,
-                value: value.to_string(),
-                hint: hint.to_string(),
-            }
-        }
         if self.id == 0 {
             return Err(bad("id", 0, "member ids start at 1"));
         }
@@ -217,7 +212,25 @@ impl Config {
                 "give a directory for the RocksDB store",
             ));
         }
-        let r = &self.raft;
+        self.raft.validate()?;
+        self.limits.validate()?;
+        self.executor.validate()
+    }
+}
+
+/// A refused setting: which key, the value given, and what would be accepted.
+fn bad(key: &'static str, value: impl ToString, hint: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        value: value.to_string(),
+        hint: hint.to_string(),
+    }
+}
+
+impl RaftConfig {
+    /// Timeouts that let a healthy leader keep its followers, and sizes that make progress.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let r = self;
         if r.heartbeat_interval_ms == 0 {
             return Err(bad("raft.heartbeat_interval_ms", 0, "must be at least 1"));
         }
@@ -255,7 +268,14 @@ impl Config {
                 "must be at least raft.election_timeout_max_ms so a forwarded request outlives an election",
             ));
         }
-        let l = &self.limits;
+        Ok(())
+    }
+}
+
+impl LimitsConfig {
+    /// Limits that admit at least one request.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let l = self;
         if l.max_value_bytes == 0 || l.max_value_bytes >= l.max_request_bytes {
             return Err(bad(
                 "limits.max_value_bytes",
@@ -266,7 +286,21 @@ impl Config {
         if l.max_key_bytes == 0 {
             return Err(bad("limits.max_key_bytes", 0, "must be at least 1"));
         }
-        let e = &self.executor;
+        if l.max_concurrent_requests_per_connection == 0 {
+            return Err(bad(
+                "limits.max_concurrent_requests_per_connection",
+                0,
+                "must be at least 1",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl ExecutorSettings {
+    /// Caps that let the executor dispatch, and a drift interval that is off or sane.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let e = self;
         if e.max_in_flight == 0 {
             return Err(bad("executor.max_in_flight", 0, "must be at least 1"));
         }
@@ -280,32 +314,12 @@ impl Config {
                 "must be 0 (off) or at least 100",
             ));
         }
-        if l.max_concurrent_requests_per_connection == 0 {
-            return Err(bad(
-                "limits.max_concurrent_requests_per_connection",
-                0,
-                "must be at least 1",
-            ));
-        }
         Ok(())
     }
 }
 
-/// Checks a `host:port` peer address; the error is a hint for the operator.
-pub fn validate_peer_addr(addr: &str) -> Result<(), String> {
-    let (host, port) = addr
-        .rsplit_once(':')
-        .ok_or_else(|| "expected host:port, e.g. 10.0.0.5:7401".to_string())?;
-    if host.is_empty() || host.contains('/') || host.contains(' ') {
-        return Err(format!(
-            "host {host:?} is not a host name or IP; expected host:port"
-        ));
-    }
-    match port.parse::<u16>() {
-        Ok(p) if p > 0 => Ok(()),
-        _ => Err(format!("port {port:?} is not a number from 1 to 65535")),
-    }
-}
+/// Checks a `host:port` address (shared with sites' agent endpoints).
+pub use moor_domain::site::validate_endpoint as validate_peer_addr;
 
 #[cfg(test)]
 mod tests {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-use crate::command::{Command, CommandResult};
-use crate::types::{MemberId, Raft};
+use crate::raft::types::{MemberId, Raft};
+use moor_domain::command::{Command, CommandResult};
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::BasicNode;
 

@@ -1,0 +1,53 @@
+//! What the in-process member tests share: one member started with `app::start` on port 0,
+//! a temporary data dir and the site driver the test gives it.
+
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use moor_node::app;
+use moor_node::config::Config;
+use moor_node::exec::driver::SiteDriver;
+use moor_node::raft::member::Member;
+
+/// A running single-member cluster; `stop` then `running.wait()` shuts it down.
+pub struct Started {
+    pub member: Arc<Member>,
+    pub addr: SocketAddr,
+    pub stop: tokio::sync::oneshot::Sender<()>,
+    pub running: app::Running,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts member 1 as a single-member cluster (it elects itself) driving sites through
+/// `driver`; drift checks are off so the only site calls are the ones a test causes.
+pub async fn start(driver: Arc<dyn SiteDriver>) -> Started {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config {
+        id: 1,
+        listen_addr: addr,
+        advertise_addr: Some(addr.to_string()),
+        data_dir: dir.path().to_path_buf(),
+        bootstrap_single: true,
+        ..Config::default()
+    };
+    config.executor.drift_check_interval_ms = 0;
+    config.validate().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = app::start(config, listener, driver, async {
+        let _ = stopped.await;
+    })
+    .await
+    .unwrap();
+    Started {
+        member: running.member.clone(),
+        addr,
+        stop,
+        running,
+        _dir: dir,
+    }
+}

@@ -1,0 +1,232 @@
+//! The executor against a fake site driver, with a whole member started in-process
+//! (`app::start`, port 0, a temporary data dir): what the executor asks of sites, checked
+//! call by call, without processes or a network to a site.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use moor_domain::blueprint;
+use moor_domain::command::{Command, CommandResult};
+use moor_domain::execution::{ExecState, RetryPolicy};
+use moor_domain::site::{Driver, Site};
+use moor_domain::workflow::{WorkflowCommand, WorkflowResult};
+use moor_node::exec::driver::{DriverCall, DriverResult, SiteDriver};
+use moor_node::raft::member::Member;
+
+mod common;
+use common::start;
+
+const BP: &str = "name: app\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: 1 }\n  - name: b\n    type: sim.resource\n    depends_on: [a]\n    properties: { v: 2 }\n";
+
+/// One call as the fake site saw it.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    execution: String,
+    step: u32,
+    resource: String,
+    attempt: u32,
+    fence_token: u64,
+}
+
+/// A site that records every call and fails the first `fail_first` attempts of resource `b`.
+#[derive(Default)]
+struct FakeSite {
+    calls: Mutex<Vec<Seen>>,
+    fail_first: u32,
+}
+
+impl SiteDriver for FakeSite {
+    fn call<'a>(&'a self, call: &'a DriverCall) -> BoxFuture<'a, DriverResult> {
+        async move {
+            self.calls.lock().unwrap().push(Seen {
+                execution: call.execution_id.clone(),
+                step: call.step,
+                resource: call.resource.clone(),
+                attempt: call.attempt,
+                fence_token: call.fence_token,
+            });
+            if call.resource == "b" && call.attempt <= self.fail_first {
+                return DriverResult::Failed {
+                    error: format!("b is not ready (attempt {})", call.attempt),
+                    retryable: true,
+                };
+            }
+            DriverResult::Done {
+                observed_digest: call.desired_digest.clone(),
+            }
+        }
+        .boxed()
+    }
+
+    fn observe<'a>(
+        &'a self,
+        _site: &'a Site,
+        _environment: &'a str,
+        _timeout: Duration,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, String>, String>> {
+        async { Err("the fake site does not observe".to_string()) }.boxed()
+    }
+}
+
+async fn write(member: &Member, command: WorkflowCommand) -> WorkflowResult {
+    // The single member elects itself; writes wait through the election.
+    match member.write(Command::Workflow(command)).await.unwrap().1 {
+        CommandResult::Workflow(r) => r,
+        other => panic!("not a workflow result: {other:?}"),
+    }
+}
+
+/// Waits (on applied-index changes, bounded) until execution `id` ended; returns its state.
+async fn ended(member: &Member, id: &str) -> ExecState {
+    let mut metrics = member.raft.metrics();
+    let wait = async {
+        loop {
+            let state = member
+                .state
+                .read()
+                .unwrap()
+                .workflow
+                .executions
+                .get(id)
+                .map(|e| e.state);
+            if let Some(s) = state.filter(|s| s.is_terminal()) {
+                return s;
+            }
+            metrics.changed().await.unwrap();
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait)
+        .await
+        .expect("the execution ends within 30 s")
+}
+
+async fn install(member: &Member, retry: RetryPolicy) -> String {
+    let spec = blueprint::parse("app.yaml", BP).unwrap();
+    write(
+        member,
+        WorkflowCommand::PutBlueprint {
+            spec,
+            source: BP.into(),
+            now_ms: 1,
+        },
+    )
+    .await;
+    let site = Site {
+        name: "s1".into(),
+        region: "eu".into(),
+        latitude: 1.0,
+        longitude: 2.0,
+        labels: Default::default(),
+        driver: Driver::Agent {
+            endpoint: "127.0.0.1:9".into(),
+        },
+    };
+    write(member, WorkflowCommand::PutSite { site, now_ms: 1 }).await;
+    let created = write(
+        member,
+        WorkflowCommand::CreateEnvironment {
+            name: "e1".into(),
+            site: "s1".into(),
+            blueprint: "app".into(),
+            revision: None,
+            inputs: Default::default(),
+            labels: Default::default(),
+            retry,
+            now_ms: 2,
+        },
+    )
+    .await;
+    let WorkflowResult::Execution { id, .. } = created else {
+        panic!("{created:?}")
+    };
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_step_is_called_once_with_its_key_and_the_leaders_term() {
+    let site = Arc::new(FakeSite::default());
+    let s = start(site.clone()).await;
+    let id = install(&s.member, RetryPolicy::default()).await;
+    assert_eq!(ended(&s.member, &id).await, ExecState::Succeeded);
+    let term = s.member.metrics().current_term;
+    let calls = site.calls.lock().unwrap().clone();
+    let resources: Vec<&str> = calls.iter().map(|c| c.resource.as_str()).collect();
+    assert_eq!(
+        resources,
+        ["a", "b"],
+        "dependency order, each step once: {calls:?}"
+    );
+    for c in &calls {
+        assert_eq!(c.execution, id);
+        assert_eq!(c.attempt, 1, "{c:?}");
+        assert_eq!(
+            c.fence_token, term,
+            "the fence token is the leader's term: {c:?}"
+        );
+    }
+    assert_ne!(calls[0].step, calls[1].step);
+    let _ = s.stop.send(());
+    s.running.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_attempt_is_retried_under_the_same_key_and_only_that_step() {
+    let site = Arc::new(FakeSite {
+        fail_first: 2,
+        ..FakeSite::default()
+    });
+    let s = start(site.clone()).await;
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        backoff_base_ms: 10,
+        backoff_max_ms: 20,
+        ..RetryPolicy::default()
+    };
+    let id = install(&s.member, retry).await;
+    assert_eq!(ended(&s.member, &id).await, ExecState::Succeeded);
+    let calls = site.calls.lock().unwrap().clone();
+    let a: Vec<&Seen> = calls.iter().filter(|c| c.resource == "a").collect();
+    let b: Vec<&Seen> = calls.iter().filter(|c| c.resource == "b").collect();
+    assert_eq!(
+        a.len(),
+        1,
+        "a succeeded once and is never touched again: {calls:?}"
+    );
+    assert_eq!(b.iter().map(|c| c.attempt).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(
+        b.iter().all(|c| c.step == b[0].step && c.execution == id),
+        "same key: {b:?}"
+    );
+    let _ = s.stop.send(());
+    s.running.wait().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_keeps_failing_fails_the_execution_after_its_attempts() {
+    let site = Arc::new(FakeSite {
+        fail_first: 10,
+        ..FakeSite::default()
+    });
+    let s = start(site.clone()).await;
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        backoff_base_ms: 10,
+        backoff_max_ms: 20,
+        ..RetryPolicy::default()
+    };
+    let id = install(&s.member, retry).await;
+    assert_eq!(ended(&s.member, &id).await, ExecState::Failed);
+    let b = site
+        .calls
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|c| c.resource == "b")
+        .count();
+    assert_eq!(b, 2, "exactly max_attempts calls");
+    let _ = s.stop.send(());
+    s.running.wait().await.unwrap();
+}
