@@ -10,10 +10,13 @@ command -v make >/dev/null 2>&1 || need+=(make)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 # bindgen loads libclang at build time.
 # (libclang-cpp.so is a different library that LLVM packages install on their own: not enough.)
-if ! ls /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* \
-     /usr/lib/*-linux-gnu/libclang.so* /usr/lib/*-linux-gnu/libclang-[0-9]*.so* >/dev/null 2>&1; then
-  need+=(libclang-dev)
-fi
+# (ls fails when any one pattern matches nothing, so test for any match at all.)
+have_libclang=no
+for f in /usr/lib/llvm-*/lib/libclang.so* /usr/lib/llvm-*/lib/libclang-[0-9]*.so* \
+         /usr/lib/*-linux-gnu/libclang.so* /usr/lib/*-linux-gnu/libclang-[0-9]*.so*; do
+  [ -e "$f" ] && { have_libclang=yes; break; }
+done
+[ "$have_libclang" = yes ] || need+=(libclang-dev)
 # The deploy tests drive deploy/compose/ with docker-compose when a Docker engine is present.
 if command -v docker >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1 \
    && ! docker compose version >/dev/null 2>&1; then
