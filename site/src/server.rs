@@ -15,7 +15,7 @@ use moor_proto::site::site_sim_admin_server::SiteSimAdminServer;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::config::SimConfig;
 use crate::errors::SimError;
@@ -43,17 +43,20 @@ pub async fn serve(
         releaser.release_held_calls();
     };
     let limit = config.max_concurrent_requests_per_connection;
+    // `Server::tcp_nodelay` does not reach sockets accepted from a listener we bound
+    // ourselves: set it on each accepted socket, or Nagle's algorithm meets delayed ACKs and
+    // a lone client waits ~40 ms per request.
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let served = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(limit)
         // hyper's default of 200 streams per connection would cap a rollout's parallelism
         // below the concurrency limit above.
         .max_concurrent_streams(u32::try_from(limit).unwrap_or(u32::MAX))
-        .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
         .add_service(agent)
         .add_service(admin)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
+        .serve_with_incoming_shutdown(incoming, signal)
         .await;
     // Flush whatever happened to the server: every answered call must be in the file.
     let flushed = sim.flush_journal().await;
