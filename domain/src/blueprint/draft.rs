@@ -6,8 +6,8 @@
 
 use serde_json::Value;
 
+use super::spec::Diagnostic;
 use super::yaml::{Pos, Spanned};
-use super::Diagnostic;
 
 /// Most diagnostics returned; the rest are counted in a last one. Past this many, hints stop
 /// computing "did you mean" suggestions, which is the costly part.
@@ -131,9 +131,11 @@ pub(crate) fn closest<'a>(
 }
 
 pub(crate) fn input_type_list() -> String {
-    super::InputType::ALL.map(|t| t.as_str()).join(", ")
+    super::spec::InputType::ALL.map(|t| t.as_str()).join(", ")
 }
 
 pub(crate) fn resource_type_list() -> String {
-    super::ResourceType::ALL.map(|t| t.as_str()).join(", ")
+    super::spec::ResourceType::ALL
+        .map(|t| t.as_str())
+        .join(", ")
 }

@@ -12,9 +12,9 @@ use super::draft::{
     closest, input_type_list, resource_type_list, Draft, DraftInput, DraftResource, Report,
     TemplateSite,
 };
+use super::spec::{BlueprintSpec, Diagnostic};
 use super::validate::validate;
 use super::yaml::{self, Node, NodeKind, Pos, Spanned};
-use super::{BlueprintSpec, Diagnostic};
 
 /// Larger sources are refused before parsing: a blueprint is written by hand, and the API
 /// must not spend a replicated state machine's time on megabytes of YAML.

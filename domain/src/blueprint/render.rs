@@ -35,9 +35,9 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::draft::closest;
+use super::spec::{BlueprintSpec, InputType, Rendered, RenderedResource};
 use super::template::Segment;
 use super::validate::value_kind;
-use super::{BlueprintSpec, InputType, Rendered, RenderedResource};
 
 /// Why a blueprint could not be rendered; each message names the input or variable and
 /// what to do, and never holds a value (it may be a secret). [`render()`] returns them as

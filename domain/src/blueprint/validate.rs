@@ -10,9 +10,9 @@ use serde_json::Value;
 
 use super::dag::DependencyGraph;
 use super::draft::{closest, input_type_list, resource_type_list, Draft, DraftResource, Report};
+use super::spec::{BlueprintSpec, InputSpec, InputType, ResourceSpec, ResourceType};
 use super::template::{is_identifier, parse_template, Segment};
 use super::yaml::{Pos, Spanned};
-use super::{BlueprintSpec, InputSpec, InputType, ResourceSpec, ResourceType};
 
 /// Longest blueprint or resource name: a DNS label, since resources become Kubernetes
 /// object names and site-side identifiers.
