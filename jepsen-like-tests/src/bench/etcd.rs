@@ -25,6 +25,32 @@ pub struct PutRequest {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct PutResponse {}
 
+/// etcd's `RangeRequest`: one key, no `range_end`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RangeRequest {
+    #[prost(bytes = "vec", tag = "1")]
+    pub key: Vec<u8>,
+    /// false: a linearizable read (ReadIndex through the leader); true: the member's own state.
+    #[prost(bool, tag = "7")]
+    pub serializable: bool,
+}
+
+/// etcd's `RangeResponse`: only the keys found.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RangeResponse {
+    #[prost(message, repeated, tag = "3")]
+    pub kvs: Vec<KeyValue>,
+}
+
+/// etcd's `mvccpb.KeyValue`: only the key and the value.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct KeyValue {
+    #[prost(bytes = "vec", tag = "1")]
+    pub key: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub value: Vec<u8>,
+}
+
 /// Path of the etcd server binary, if installed.
 pub fn etcd_binary() -> Option<PathBuf> {
     ["/usr/bin/etcd", "/usr/local/bin/etcd"]
@@ -136,16 +162,39 @@ impl EtcdClient {
     }
 
     pub async fn put(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {
+        self.unary::<_, PutResponse>(PutRequest { key, value }, "/etcdserverpb.KV/Put")
+            .await
+            .map(|_| ())
+    }
+
+    /// A linearizable read of `key`: its value, or None when etcd does not have it.
+    pub async fn get(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, String> {
+        let req = RangeRequest {
+            key,
+            serializable: false,
+        };
+        let resp = self
+            .unary::<_, RangeResponse>(req, "/etcdserverpb.KV/Range")
+            .await?;
+        Ok(resp.kvs.into_iter().next().map(|kv| kv.value))
+    }
+
+    /// One unary call of `path`; a failure is rendered as "code: message".
+    async fn unary<Req, Resp>(&self, req: Req, path: &'static str) -> Result<Resp, String>
+    where
+        Req: prost::Message + Send + 'static,
+        Resp: prost::Message + Default + Send + 'static,
+    {
         let mut grpc = self.grpc.clone();
         grpc.ready().await.map_err(|e| e.to_string())?;
-        let codec = tonic_prost::ProstCodec::<PutRequest, PutResponse>::default();
+        let codec = tonic_prost::ProstCodec::<Req, Resp>::default();
         grpc.unary(
-            tonic::Request::new(PutRequest { key, value }),
-            PathAndQuery::from_static("/etcdserverpb.KV/Put"),
+            tonic::Request::new(req),
+            PathAndQuery::from_static(path),
             codec,
         )
         .await
-        .map(|_| ())
+        .map(tonic::Response::into_inner)
         .map_err(|s| format!("{}: {}", s.code(), s.message()))
     }
 }

@@ -1,10 +1,11 @@
 //! Benchmark building blocks for `moor-bench`: the physical floor (fsync and loopback round
-//! trip), a closed-loop key/value write workload with latency histograms, and a 3-member
-//! etcd cluster driven with the identical workload for comparison, failover timing, and a
-//! bulk rollout against the ideal time.
+//! trip), a closed-loop key/value workload (writes, or linearizable reads of preloaded keys)
+//! with latency histograms, and a 3-member etcd cluster driven with the identical workload for
+//! comparison, failover timing, and a bulk rollout against the ideal time.
 
 pub mod etcd;
 pub mod failover;
 pub mod floor;
+pub mod reads;
 pub mod rollout;
 pub mod workload;

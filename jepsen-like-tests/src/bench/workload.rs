@@ -1,7 +1,7 @@
-//! A closed-loop write workload: `clients` concurrent writers, each sending its next write as
-//! soon as the previous one is acknowledged, for a fixed duration, over a fixed number of
-//! HTTP/2 connections. The same code drives Moor and etcd, so the comparison differs only in
-//! the server.
+//! A closed-loop request workload: `clients` concurrent clients, each sending its next request
+//! (a write or a read) as soon as the previous one is answered, for a fixed duration, over a
+//! fixed number of HTTP/2 connections. The same code drives Moor and etcd, so the comparison
+//! differs only in the server.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use hdrhistogram::Histogram;
 
-/// One write; returns Err on a failed request (counted, not retried).
-pub type WriteFn = Arc<
+/// One request; returns Err on a failed request (counted, not retried).
+pub type RequestFn = Arc<
     dyn Fn(usize, u64) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send>> + Send + Sync,
 >;
 
@@ -24,12 +24,13 @@ pub struct RunResult {
     pub errors: u64,
     pub first_error: Option<String>,
     pub elapsed: Duration,
-    /// Latency of acknowledged writes, microseconds.
+    /// Latency of the requests answered without error, microseconds.
     pub latency: Histogram<u64>,
 }
 
 impl RunResult {
-    pub fn writes_per_sec(&self) -> f64 {
+    /// Requests answered without error per second.
+    pub fn ops_per_sec(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
     pub fn p50_ms(&self) -> f64 {
@@ -40,20 +41,20 @@ impl RunResult {
     }
 }
 
-/// Runs `clients` closed-loop writers for `duration`; `write(client, seq)` issues one write.
-pub async fn run(clients: usize, duration: Duration, write: WriteFn) -> Result<RunResult> {
+/// Runs `clients` closed-loop clients for `duration`; `request(client, seq)` issues one request.
+pub async fn run(clients: usize, duration: Duration, request: RequestFn) -> Result<RunResult> {
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = Vec::with_capacity(clients);
     for c in 0..clients {
-        let write = write.clone();
+        let request = request.clone();
         tasks.push(tokio::spawn(async move {
             let mut hist = Histogram::<u64>::new(3).expect("histogram");
             let (mut ok, mut errors, mut first_error) = (0u64, 0u64, None);
             let mut seq = 0u64;
             while Instant::now() < deadline {
                 let t = Instant::now();
-                match write(c, seq).await {
+                match request(c, seq).await {
                     Ok(()) => {
                         ok += 1;
                         hist.record(t.elapsed().as_micros().max(1) as u64)
@@ -90,7 +91,7 @@ pub async fn run(clients: usize, duration: Duration, write: WriteFn) -> Result<R
     })
 }
 
-/// A 256-byte value, distinct per write.
+/// A `size`-byte value, distinct per client and sequence number.
 pub fn value(client: usize, seq: u64, size: usize) -> Vec<u8> {
     let mut v = format!("{client}:{seq}:").into_bytes();
     v.resize(size, b'x');

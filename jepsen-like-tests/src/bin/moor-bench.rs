@@ -7,13 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use moor_jepsen_like_tests::bench::etcd::{etcd_binary, EtcdClient, EtcdCluster};
 use moor_jepsen_like_tests::bench::floor::{fsync_latency, loopback_rtt};
+use moor_jepsen_like_tests::bench::reads;
 use moor_jepsen_like_tests::bench::rollout::{RolloutBench, RolloutFigures};
-use moor_jepsen_like_tests::bench::workload::{self, RunResult, WriteFn};
+use moor_jepsen_like_tests::bench::workload::{self, RequestFn, RunResult};
 use moor_jepsen_like_tests::harness::{Cluster, MemberSettings};
 use moor_proto::api::moor_api_client::MoorApiClient;
+use moor_proto::api::ClusterStatusResponse;
 use moor_proto::api::PutRequest;
 use tonic::transport::{Channel, Endpoint};
 
@@ -65,8 +67,14 @@ enum Cmd {
         #[arg(long, default_value_t = 3600)]
         timeout_secs: u64,
     },
-    /// Key/value writes against a 3-member loopback cluster (and etcd, when installed).
+    /// Key/value writes and/or linearizable reads against a 3-member loopback cluster (and
+    /// etcd, when installed).
     Kv {
+        /// What to time: `write` (puts of fresh keys), `read` (linearizable reads of 1,000 keys
+        /// of --value-bytes put beforehand: Moor's Get, etcd's Range without `serializable`),
+        /// or `both` (writes, then reads, on the same clusters).
+        #[arg(long, value_enum, default_value_t = OpChoice::Write)]
+        op: OpChoice,
         /// Seconds per client count.
         #[arg(long, default_value_t = 10)]
         duration_secs: u64,
@@ -85,6 +93,46 @@ enum Cmd {
     },
 }
 
+/// The `--op` of `moor-bench kv`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OpChoice {
+    Write,
+    Read,
+    Both,
+}
+
+impl OpChoice {
+    /// The operations to time, in order.
+    fn ops(self) -> Vec<Op> {
+        match self {
+            OpChoice::Write => vec![Op::Write],
+            OpChoice::Read => vec![Op::Read],
+            OpChoice::Both => vec![Op::Write, Op::Read],
+        }
+    }
+}
+
+/// One kind of request the kv load times.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Write,
+    Read,
+}
+
+impl Op {
+    fn noun(self) -> &'static str {
+        match self {
+            Op::Write => "write",
+            Op::Read => "read",
+        }
+    }
+}
+
+/// The write benchmark's key: fresh per client and sequence number.
+fn write_key(c: usize, seq: u64) -> String {
+    format!("bench/{c}/{seq}")
+}
+
 fn channels(addr: &str, n: usize) -> Result<Vec<Channel>> {
     (0..n)
         .map(|_| {
@@ -95,11 +143,12 @@ fn channels(addr: &str, n: usize) -> Result<Vec<Channel>> {
         .collect()
 }
 
-fn print_run(system: &str, r: &RunResult) {
+fn print_run(system: &str, op: Op, r: &RunResult) {
     println!(
-        "{system:<6} clients={:<4} writes/s={:>9.0} p50={:>7.2}ms p99={:>7.2}ms ok={} errors={}{}",
+        "{system:<6} clients={:<4} {}s/s={:>9.0} p50={:>7.2}ms p99={:>7.2}ms ok={} errors={}{}",
         r.clients,
-        r.writes_per_sec(),
+        op.noun(),
+        r.ops_per_sec(),
         r.p50_ms(),
         r.p99_ms(),
         r.ok,
@@ -113,6 +162,8 @@ fn print_run(system: &str, r: &RunResult) {
 
 /// The key/value load `moor-bench kv` puts on Moor and then on etcd, the same for both.
 struct KvLoad {
+    /// What is timed, in order; each with every client count.
+    ops: Vec<Op>,
     /// How long each client count runs.
     duration: Duration,
     /// The client counts, one run each.
@@ -159,75 +210,129 @@ fn print_floor(dir: &Path) -> Result<()> {
 }
 
 impl KvLoad {
-    /// Runs every client count against the leader of a fresh 3-member cluster, printing
-    /// each run and the leader's appends and fsyncs per write.
+    /// Runs every operation with every client count against the leader of a fresh 3-member
+    /// cluster, printing each run and the leader's appends and fsyncs per request.
     async fn run_moor(&self) -> Result<Vec<RunResult>> {
         let mut results = Vec::new();
         let cluster = Cluster::start(3, MemberSettings::default()).await?;
         let leader = cluster.wait_leader(Duration::from_secs(20)).await?;
         let chans = channels(cluster.addr(leader), self.connections)?;
-        for &n in &self.clients {
-            let before = cluster.status(leader).await.context("leader status")?;
-            let r = workload::run(n, self.duration, self.moor_write(chans.clone())).await?;
-            let after = cluster.status(leader).await.context("leader status")?;
-            print_run("moor", &r);
-            let writes = r.ok.max(1) as f64;
-            println!(
-                "       leader: {:.3} log appends/write, {:.3} fsyncs/write, {:.2} entries/append",
-                (after.log_appends - before.log_appends) as f64 / writes,
-                (after.fsyncs - before.fsyncs) as f64 / writes,
-                (after.log_entries - before.log_entries) as f64
-                    / (after.log_appends - before.log_appends).max(1) as f64,
-            );
-            results.push(r);
+        for &op in &self.ops {
+            let request = self.request(&MOOR, op, &chans).await?;
+            for &n in &self.clients {
+                let before = cluster.status(leader).await.context("leader status")?;
+                let r = workload::run(n, self.duration, request.clone()).await?;
+                let after = cluster.status(leader).await.context("leader status")?;
+                print_run("moor", op, &r);
+                print_leader_costs(op, r.ok, &before, &after);
+                results.push(r);
+            }
         }
         Ok(results)
     }
 
-    /// One Moor put of a fresh key, client `c` on connection `c` mod the connections.
-    fn moor_write(&self, chans: Vec<Channel>) -> WriteFn {
-        let value_bytes = self.value_bytes;
-        Arc::new(move |c, seq| {
-            let mut client = MoorApiClient::new(chans[c % chans.len()].clone());
-            let req = PutRequest {
-                key: format!("bench/{c}/{seq}"),
-                value: workload::value(c, seq, value_bytes),
-            };
-            Box::pin(async move { client.put(req).await.map(|_| ()).map_err(|s| s.to_string()) })
+    /// What one request of `op` to `system` is; for reads, puts the keys to read first.
+    async fn request(&self, system: &KvSystem, op: Op, chans: &[Channel]) -> Result<RequestFn> {
+        let put = |key| (system.put)(chans.to_vec(), self.value_bytes, key);
+        Ok(match op {
+            Op::Write => put(write_key),
+            Op::Read => {
+                reads::preload(put(|i, _| reads::key(i))).await?;
+                (system.get)(chans.to_vec())
+            }
         })
     }
 
-    /// Runs every client count against a 3-member etcd cluster kept in `dir`, printing each
-    /// run beside Moor's run of the same count.
+    /// Runs every operation with every client count against a 3-member etcd cluster kept in
+    /// `dir`, printing each run beside Moor's run of the same operation and count.
     async fn run_etcd(&self, etcd: &Path, dir: &Path, moor_results: &[RunResult]) -> Result<()> {
         std::fs::create_dir_all(dir)?;
         let cluster = EtcdCluster::start(etcd, dir).await?;
         // etcd forwards proposals to its leader internally; like Moor, send to one member.
         let chans = channels(&cluster.client_urls[0], self.connections)?;
-        for (i, &n) in self.clients.iter().enumerate() {
-            let r = workload::run(n, self.duration, self.etcd_write(chans.clone())).await?;
-            print_run("etcd", &r);
-            let m = &moor_results[i];
-            println!(
-                "       moor/etcd: throughput x{:.2}, p50 x{:.2}, p99 x{:.2}",
-                m.writes_per_sec() / r.writes_per_sec().max(1e-9),
-                m.p50_ms() / r.p50_ms().max(1e-9),
-                m.p99_ms() / r.p99_ms().max(1e-9),
-            );
+        let mut moor = moor_results.iter();
+        for &op in &self.ops {
+            let request = self.request(&ETCD, op, &chans).await?;
+            for &n in &self.clients {
+                let r = workload::run(n, self.duration, request.clone()).await?;
+                print_run("etcd", op, &r);
+                if let Some(m) = moor.next() {
+                    print_ratio(m, &r);
+                }
+            }
         }
         Ok(())
     }
+}
 
-    /// One etcd put of a fresh key, client `c` on connection `c` mod the connections.
-    fn etcd_write(&self, chans: Vec<Channel>) -> WriteFn {
-        let value_bytes = self.value_bytes;
-        Arc::new(move |c, seq| {
-            let client = EtcdClient::from_channel(chans[c % chans.len()].clone());
-            let key = format!("bench/{c}/{seq}").into_bytes();
-            let value = workload::value(c, seq, value_bytes);
-            Box::pin(async move { client.put(key, value).await })
-        })
-    }
+/// A put's key for client `c` at its `seq`-th request.
+type KeyFn = fn(usize, u64) -> String;
+
+/// How the kv load talks to one system: a put of `key(c, seq)` with a value of the given
+/// size, and a linearizable read of one of the read keys.
+struct KvSystem {
+    put: fn(Vec<Channel>, usize, KeyFn) -> RequestFn,
+    get: fn(Vec<Channel>) -> RequestFn,
+}
+
+const MOOR: KvSystem = KvSystem {
+    put: moor_put,
+    get: reads::moor_get,
+};
+
+const ETCD: KvSystem = KvSystem {
+    put: etcd_put,
+    get: reads::etcd_get,
+};
+
+/// One Moor put of `key(c, seq)`, client `c` on connection `c` mod the connections.
+fn moor_put(chans: Vec<Channel>, value_bytes: usize, key: KeyFn) -> RequestFn {
+    Arc::new(move |c, seq| {
+        let mut client = MoorApiClient::new(chans[c % chans.len()].clone());
+        let req = PutRequest {
+            key: key(c, seq),
+            value: workload::value(c, seq, value_bytes),
+        };
+        Box::pin(async move { client.put(req).await.map(|_| ()).map_err(|s| s.to_string()) })
+    })
+}
+
+/// One etcd put of `key(c, seq)`, client `c` on connection `c` mod the connections.
+fn etcd_put(chans: Vec<Channel>, value_bytes: usize, key: KeyFn) -> RequestFn {
+    Arc::new(move |c, seq| {
+        let client = EtcdClient::from_channel(chans[c % chans.len()].clone());
+        let key = key(c, seq).into_bytes();
+        let value = workload::value(c, seq, value_bytes);
+        Box::pin(async move { client.put(key, value).await })
+    })
+}
+
+/// The leader's log appends and fsyncs per `op` answered between two status snapshots.
+fn print_leader_costs(
+    op: Op,
+    ok: u64,
+    before: &ClusterStatusResponse,
+    after: &ClusterStatusResponse,
+) {
+    let done = ok.max(1) as f64;
+    let noun = op.noun();
+    println!(
+        "       leader: {:.3} log appends/{noun}, {:.3} fsyncs/{noun}, {:.2} entries/append",
+        (after.log_appends - before.log_appends) as f64 / done,
+        (after.fsyncs - before.fsyncs) as f64 / done,
+        (after.log_entries - before.log_entries) as f64
+            / (after.log_appends - before.log_appends).max(1) as f64,
+    );
+}
+
+/// Moor's figures over etcd's for the same operation and client count.
+fn print_ratio(m: &RunResult, e: &RunResult) {
+    println!(
+        "       moor/etcd: throughput x{:.2}, p50 x{:.2}, p99 x{:.2}",
+        m.ops_per_sec() / e.ops_per_sec().max(1e-9),
+        m.p50_ms() / e.p50_ms().max(1e-9),
+        m.p99_ms() / e.p99_ms().max(1e-9),
+    );
 }
 
 /// Prints what a rollout bench ran and what it measured.
@@ -297,6 +402,7 @@ async fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Kv {
+            op,
             duration_secs,
             clients,
             value_bytes,
@@ -304,6 +410,7 @@ async fn main() -> Result<()> {
             skip_etcd,
         } => {
             let load = KvLoad {
+                ops: op.ops(),
                 duration: Duration::from_secs(duration_secs),
                 clients,
                 value_bytes,
