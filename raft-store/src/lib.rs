@@ -17,5 +17,6 @@ pub use codec::CodecError;
 pub use log_store::RocksLogStore;
 pub use state_machine::{RocksSnapshotBuilder, RocksStateMachine};
 pub use store::{
-    open, Operation, StatsSnapshot, Store, StoreError, StoreStats, Subject, FORMAT_VERSION,
+    open, Operation, StatsSnapshot, Store, StoreClosed, StoreError, StoreStats, Subject,
+    FORMAT_VERSION,
 };

@@ -21,12 +21,12 @@ use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{
     Entry, LogId, OptionalSend, RaftLogReader, RaftTypeConfig, StorageError, StorageIOError, Vote,
 };
-use rocksdb::{IteratorMode, ReadOptions, WriteBatch, DB};
+use rocksdb::{IteratorMode, ReadOptions, WriteBatch};
 
 use crate::flusher::{Completion, Flusher};
 use crate::store::{
-    cf, encode_value, get_value, write_batch, Operation, StoreError, StoreStats, Subject, CF_LOGS,
-    CF_META, KEY_COMMITTED, KEY_LAST_PURGED, KEY_VOTE,
+    cf, encode_value, get_value, write_batch, OpenDb, Operation, StoreError, StoreStats, Subject,
+    CF_LOGS, CF_META, KEY_COMMITTED, KEY_LAST_PURGED, KEY_VOTE,
 };
 
 /// Past every log key: keys are exactly 8 bytes, so any 9-byte key sorts after all of them.
@@ -47,7 +47,7 @@ fn index_of_key(key: &[u8]) -> Result<u64, StoreError> {
 ///
 /// Clones share the database and the flusher; the log reader openraft asks for is a clone.
 pub struct RocksLogStore<C> {
-    db: Arc<DB>,
+    db: Arc<OpenDb>,
     stats: Arc<StoreStats>,
     flusher: Arc<Flusher>,
     _config: PhantomData<fn() -> C>,
@@ -76,7 +76,7 @@ impl<C> RocksLogStore<C>
 where
     C: RaftTypeConfig<Entry = Entry<C>>,
 {
-    pub(crate) fn new(db: Arc<DB>, stats: Arc<StoreStats>, flusher: Arc<Flusher>) -> Self {
+    pub(crate) fn new(db: Arc<OpenDb>, stats: Arc<StoreStats>, flusher: Arc<Flusher>) -> Self {
         Self {
             db,
             stats,

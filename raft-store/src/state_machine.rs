@@ -20,12 +20,12 @@ use openraft::{
     Entry, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, RaftTypeConfig, Snapshot,
     SnapshotMeta, StorageError, StorageIOError, StoredMembership,
 };
-use rocksdb::{WriteBatch, DB};
+use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::bin;
 use crate::store::{
-    cf, encode_value, get_value, write_batch, Operation, StoreError, StoreStats, Subject,
+    cf, encode_value, get_value, write_batch, OpenDb, Operation, StoreError, StoreStats, Subject,
     CF_SNAPSHOT, KEY_SNAPSHOT,
 };
 use crate::Application;
@@ -73,7 +73,7 @@ struct ApplyFailure<NID: openraft::NodeId> {
 
 /// State shared by the state machine and its snapshot builders.
 struct Shared<C: RaftTypeConfig, A> {
-    db: Arc<DB>,
+    db: Arc<OpenDb>,
     stats: Arc<StoreStats>,
     app: Arc<RwLock<A>>,
     /// Only locked while `app` is locked (write lock to change it), never the other way round.
@@ -139,7 +139,7 @@ where
 {
     /// Restores `app` from the persisted snapshot, if any.
     pub(crate) fn open(
-        db: Arc<DB>,
+        db: Arc<OpenDb>,
         stats: Arc<StoreStats>,
         app: Arc<RwLock<A>>,
     ) -> Result<Self, StoreError> {

@@ -244,10 +244,11 @@ impl StoreStats {
 /// made from it are dropped.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<DB>,
+    db: Arc<OpenDb>,
     stats: Arc<StoreStats>,
     flusher: Arc<Flusher>,
     path: PathBuf,
+    closed: tokio::sync::watch::Receiver<bool>,
 }
 
 impl fmt::Debug for Store {
@@ -281,7 +282,11 @@ pub fn open(path: &Path) -> Result<Store, StoreError> {
     })?;
     check_format_version(&db, path)?;
 
-    let db = Arc::new(db);
+    let (closed_tx, closed) = tokio::sync::watch::channel(false);
+    let db = Arc::new(OpenDb {
+        db,
+        _closed: ClosedOnDrop(closed_tx),
+    });
     let stats = Arc::new(StoreStats::default());
     let flusher = Flusher::spawn({
         let db = Arc::clone(&db);
@@ -300,7 +305,45 @@ pub fn open(path: &Path) -> Result<Store, StoreError> {
         stats,
         flusher: Arc::new(flusher),
         path: path.to_path_buf(),
+        closed,
     })
+}
+
+/// The open database. The last reference to it closes it (RocksDB releases the directory's
+/// lock) and then tells every [`StoreClosed`].
+pub(crate) struct OpenDb {
+    // Fields drop in order: the database first, then the signal.
+    db: DB,
+    _closed: ClosedOnDrop,
+}
+
+impl std::ops::Deref for OpenDb {
+    type Target = DB;
+    fn deref(&self) -> &DB {
+        &self.db
+    }
+}
+
+struct ClosedOnDrop(tokio::sync::watch::Sender<bool>);
+
+impl Drop for ClosedOnDrop {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
+}
+
+/// Resolves once the database of a [`Store`] is closed: every `Store`, log store and state
+/// machine made from it dropped. A process that opens the same directory again (a member
+/// restarted in-process) waits for this instead of racing RocksDB's lock.
+#[derive(Debug, Clone)]
+pub struct StoreClosed(tokio::sync::watch::Receiver<bool>);
+
+impl StoreClosed {
+    /// Waits until the database is closed.
+    pub async fn wait(mut self) {
+        // An error means the sender is gone, which happens only after it signalled.
+        let _ = self.0.wait_for(|closed| *closed).await;
+    }
 }
 
 /// Refuses a directory written by another layout; stamps a brand-new one.
@@ -395,6 +438,12 @@ impl Store {
     /// The store's counters, shared with the log store that updates them.
     pub fn stats(&self) -> Arc<StoreStats> {
         Arc::clone(&self.stats)
+    }
+
+    /// A handle that resolves once this store's database is closed (it does not keep the
+    /// database open itself).
+    pub fn closed(&self) -> StoreClosed {
+        StoreClosed(self.closed.clone())
     }
 
     /// The data directory.

@@ -228,3 +228,22 @@ fn a_snapshot_the_app_cannot_read_is_reported_on_open() {
     assert!(matches!(err, StoreError::Application { .. }), "{err:?}");
     assert!(err.to_string().contains("unknown snapshot layout"), "{err}");
 }
+
+#[tokio::test]
+async fn closed_resolves_only_after_the_last_handle_is_dropped_and_the_dir_reopens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (store, log, sm, _app) = open_all(dir.path());
+    let closed = store.closed();
+    drop(store);
+    drop(sm);
+    // The log store (and the group-commit thread it owns a share of) still holds the database.
+    // (A zero timeout polls the future once before it looks at the clock.)
+    let early = tokio::time::timeout(std::time::Duration::ZERO, closed.clone().wait()).await;
+    assert!(early.is_err(), "closed while a log store is alive");
+    drop(log);
+    tokio::time::timeout(std::time::Duration::from_secs(10), closed.wait())
+        .await
+        .expect("the database closes once every handle is gone");
+    // RocksDB's lock is released: the directory opens again at once.
+    let (_store, _log, _sm, _app) = open_all(dir.path());
+}
