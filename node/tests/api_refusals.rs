@@ -92,6 +92,5 @@ async fn big_refusals_arrive_as_refusals_and_validation_lists_every_problem() {
         .unwrap()
         .into_inner();
     assert!(listed.blueprints.is_empty(), "{listed:?}");
-    let _ = s.stop.send(());
-    s.running.wait().await.unwrap();
+    s.shut_down().await;
 }

@@ -17,7 +17,7 @@ use moor_node::exec::driver::{DriverCall, DriverResult, SiteDriver};
 use moor_node::raft::member::Member;
 
 mod common;
-use common::start;
+use common::{start, start_at};
 
 const BP: &str = "name: app\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: 1 }\n  - name: b\n    type: sim.resource\n    depends_on: [a]\n    properties: { v: 2 }\n";
 
@@ -31,11 +31,15 @@ struct Seen {
     fence_token: u64,
 }
 
-/// A site that records every call and fails the first `fail_first` attempts of resource `b`.
+/// A site that records every call and fails the first `fail_first` attempts of resource `b`;
+/// with `hold`, it never answers (a call in flight when its leader dies).
 #[derive(Default)]
 struct FakeSite {
     calls: Mutex<Vec<Seen>>,
     fail_first: u32,
+    hold: bool,
+    /// One permit per call received.
+    called: tokio::sync::Notify,
 }
 
 impl SiteDriver for FakeSite {
@@ -48,6 +52,10 @@ impl SiteDriver for FakeSite {
                 attempt: call.attempt,
                 fence_token: call.fence_token,
             });
+            self.called.notify_one();
+            if self.hold {
+                return futures::future::pending().await;
+            }
             if call.resource == "b" && call.attempt <= self.fail_first {
                 return DriverResult::Failed {
                     error: format!("b is not ready (attempt {})", call.attempt),
@@ -168,8 +176,7 @@ async fn each_step_is_called_once_with_its_key_and_the_leaders_term() {
         );
     }
     assert_ne!(calls[0].step, calls[1].step);
-    let _ = s.stop.send(());
-    s.running.wait().await.unwrap();
+    s.shut_down().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,8 +207,7 @@ async fn a_failed_attempt_is_retried_under_the_same_key_and_only_that_step() {
         b.iter().all(|c| c.step == b[0].step && c.execution == id),
         "same key: {b:?}"
     );
-    let _ = s.stop.send(());
-    s.running.wait().await.unwrap();
+    s.shut_down().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -227,6 +233,54 @@ async fn a_step_that_keeps_failing_fails_the_execution_after_its_attempts() {
         .filter(|c| c.resource == "b")
         .count();
     assert_eq!(b, 2, "exactly max_attempts calls");
-    let _ = s.stop.send(());
-    s.running.wait().await.unwrap();
+    s.shut_down().await;
+}
+
+/// Issue 15: a leader that restarts must not lead again in its old term. openraft would
+/// restore it as leader at once in the same term, so its fence token would equal the dead
+/// process's (a late request of that process would pass the site's fence), and the step the
+/// dead process had in flight would wait two step timeouts (here 2 × 60 s) to be sent again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_leader_sends_again_at_once_with_a_higher_token() {
+    let held = Arc::new(FakeSite {
+        hold: true,
+        ..FakeSite::default()
+    });
+    let s = start(held.clone()).await;
+    let retry = RetryPolicy {
+        step_timeout_ms: 60_000,
+        ..RetryPolicy::default()
+    };
+    let id = install(&s.member, retry).await;
+    tokio::time::timeout(Duration::from_secs(30), held.called.notified())
+        .await
+        .expect("step a is called");
+    let before = held.calls.lock().unwrap()[0].clone();
+    assert_eq!(before.resource, "a");
+    let (dir, addr) = s.shut_down().await;
+
+    let site = Arc::new(FakeSite::default());
+    let s = start_at(dir, addr, site.clone()).await;
+    assert_eq!(
+        ended(&s.member, &id).await,
+        ExecState::Succeeded,
+        "the restarted member finishes the execution well within 2 x the step timeout"
+    );
+    let calls = site.calls.lock().unwrap().clone();
+    let again = calls
+        .iter()
+        .find(|c| c.resource == "a")
+        .expect("step a is sent again");
+    assert_eq!(
+        (again.execution.as_str(), again.step),
+        (before.execution.as_str(), before.step),
+        "same step, same idempotency key"
+    );
+    assert!(
+        again.fence_token > before.fence_token,
+        "a new incarnation fences its predecessor: {} then {}",
+        before.fence_token,
+        again.fence_token
+    );
+    s.shut_down().await;
 }

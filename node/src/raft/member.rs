@@ -13,17 +13,18 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use moor_proto::raft::RaftPayload;
-use moor_raft_store::StoreStats;
-use openraft::error::{
-    ChangeMembershipError, CheckIsLeaderError, ClientWriteError, InitializeError, RaftError,
-};
-use openraft::{BasicNode, ChangeMembers, RaftMetrics, SnapshotPolicy};
+use moor_raft_store::{StoreClosed, StoreStats};
+use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
+use openraft::raft::ClientWriteResponse;
+use openraft::storage::RaftLogStorage;
+use openraft::{BasicNode, ChangeMembers, RaftMetrics, SnapshotPolicy, Vote};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::errors::{is_connect_failure, ApiError};
 use crate::raft::network::{Network, PeerChannels};
 use crate::raft::proposer::{ProposeError, Proposer};
+use crate::raft::read_index::ReadIndexer;
 use crate::raft::state_machine::Replicated;
 use crate::raft::types::{MemberId, Raft, TypeConfig};
 use moor_domain::codec;
@@ -85,6 +86,12 @@ pub struct MemberInfo {
     pub voter: bool,
 }
 
+/// How long shutdown waits for the Raft store's database to close.
+const STORE_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What openraft answers a write or a membership change with, when it fails.
+type WriteError = RaftError<MemberId, ClientWriteError<MemberId, BasicNode>>;
+
 /// A running member.
 pub struct Member {
     pub id: MemberId,
@@ -95,7 +102,10 @@ pub struct Member {
     pub stats: Arc<StoreStats>,
     channels: PeerChannels,
     proposer: Proposer,
+    reads: ReadIndexer,
     forward_timeout: Duration,
+    /// Resolves once the Raft store's database is closed (after shutdown).
+    store_closed: StoreClosed,
 }
 
 /// Why a member could not start.
@@ -128,7 +138,8 @@ impl Member {
         claim_data_dir(dir, config.id)?;
         let store = moor_raft_store::open(&dir.join("raft"))?;
         let state = Arc::new(RwLock::new(Replicated::default()));
-        let log_store = store.log_store::<TypeConfig>();
+        let mut log_store = store.log_store::<TypeConfig>();
+        campaign_after_restart(&mut log_store, config.id).await?;
         let state_machine = store.state_machine::<TypeConfig, Replicated>(state.clone())?;
 
         let r = &config.raft;
@@ -167,7 +178,13 @@ impl Member {
             stats: store.stats(),
             channels,
             proposer: Proposer::start(raft.clone(), Duration::from_millis(r.forward_timeout_ms)),
+            reads: ReadIndexer::start(
+                raft.clone(),
+                config.id,
+                Duration::from_millis(r.forward_timeout_ms),
+            ),
             forward_timeout: Duration::from_millis(r.forward_timeout_ms),
+            store_closed: store.closed(),
         });
         if config.bootstrap_single {
             let initialised = member
@@ -196,6 +213,16 @@ impl Member {
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft did not shut down cleanly");
+        }
+        // openraft's state-machine worker and the store's group-commit thread let go of the
+        // database shortly after Raft stops; wait for that, so the data dir can be opened
+        // again as soon as this returns (a member restarted in-process).
+        let closed = self.store_closed.clone().wait();
+        if tokio::time::timeout(STORE_CLOSE_TIMEOUT, closed)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the Raft store is still open {STORE_CLOSE_TIMEOUT:?} after shutdown");
         }
     }
 
@@ -266,6 +293,11 @@ impl Member {
                 ),
             })?;
         Ok(self.applied_index())
+    }
+
+    /// Leadership confirmation rounds this member has run as leader for linearizable reads.
+    pub fn read_rounds(&self) -> u64 {
+        self.reads.rounds()
     }
 
     /// Index of the last entry applied to this member's state.
@@ -449,31 +481,11 @@ impl Member {
         }
     }
 
-    /// Confirms leadership with a quorum and returns the index a linearizable read waits for.
+    /// Confirms leadership with a quorum (one round for all reads waiting, see
+    /// [`ReadIndexer`]) and returns the index a linearizable read waits for.
     async fn read_index_local(&self) -> Result<LeaderReply, ApiError> {
-        let fut = self.raft.get_read_log_id();
-        let (read, _applied) = tokio::time::timeout(self.forward_timeout, fut)
-            .await
-            .map_err(|_| ApiError::Unavailable {
-                detail: "leadership not confirmed by a quorum in time".into(),
-            })?
-            .map_err(|e| match e {
-                RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)) => {
-                    ApiError::NotLeader {
-                        member: self.id,
-                        leader: f.leader_id,
-                    }
-                }
-                RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(q)) => {
-                    ApiError::Unavailable {
-                        detail: format!("no quorum confirms the leader: {q}"),
-                    }
-                }
-                RaftError::Fatal(_) => ApiError::ShuttingDown,
-            })?;
-        Ok(LeaderReply::ReadIndex {
-            index: read.map(|l| l.index).unwrap_or(0),
-        })
+        let index = self.reads.read_index().await?;
+        Ok(LeaderReply::ReadIndex { index })
     }
 
     /// Adds member `id` at `addr` as a learner; with `wait`, returns once it has caught up.
@@ -486,13 +498,10 @@ impl Member {
         if let Err(hint) = crate::config::validate_peer_addr(&addr) {
             return Err(ApiError::invalid("addr", hint));
         }
-        let added = self
-            .raft
-            .add_learner(id, BasicNode { addr: addr.clone() }, false);
+        let node = BasicNode { addr: addr.clone() };
         let resp = self
-            .within_deadline(added)
-            .await?
-            .map_err(|e| self.write_error(e))?;
+            .when_idle(|| self.raft.add_learner(id, node.clone(), false))
+            .await?;
         if wait {
             self.wait_caught_up(id, &addr, resp.log_id.index).await?;
         }
@@ -526,12 +535,27 @@ impl Member {
     async fn change_membership_when_idle(
         &self,
         change: ChangeMembers<MemberId, BasicNode>,
-    ) -> Result<openraft::raft::ClientWriteResponse<TypeConfig>, ApiError> {
+    ) -> Result<ClientWriteResponse<TypeConfig>, ApiError> {
+        self.when_idle(|| self.raft.change_membership(change.clone(), false))
+            .await
+    }
+
+    /// Runs a membership change (`attempt` makes one), retrying within the forward deadline
+    /// while another change is still in flight. Adding a learner is a membership change too:
+    /// right after a promotion returns, openraft may not yet count the promotion's last
+    /// entry as committed, and an add refused for that is not the caller's fault.
+    async fn when_idle<F, Fut>(
+        &self,
+        attempt: F,
+    ) -> Result<ClientWriteResponse<TypeConfig>, ApiError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<ClientWriteResponse<TypeConfig>, WriteError>>,
+    {
         let deadline = Instant::now() + self.forward_timeout;
         let mut metrics = self.raft.metrics();
         loop {
-            let attempt = self.raft.change_membership(change.clone(), false);
-            let result = self.within_deadline(attempt).await?;
+            let result = self.within_deadline(attempt()).await?;
             match result {
                 Err(RaftError::APIError(ClientWriteError::ChangeMembershipError(
                     ChangeMembershipError::InProgress(_),
@@ -584,10 +608,7 @@ impl Member {
         }
     }
 
-    fn write_error(
-        &self,
-        e: RaftError<MemberId, ClientWriteError<MemberId, BasicNode>>,
-    ) -> ApiError {
+    fn write_error(&self, e: WriteError) -> ApiError {
         match e {
             RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ApiError::NotLeader {
                 member: self.id,
@@ -645,6 +666,38 @@ fn unexpected(reply: &LeaderReply) -> ApiError {
     ApiError::Internal(format!(
         "leader answered with an unexpected reply: {reply:?}"
     ))
+}
+
+/// Makes a member that was leader when it stopped campaign for a new term instead of
+/// resuming its leadership in the old one.
+///
+/// openraft restores a committed vote of its own as leadership at once, in the same term. The
+/// term is the fence token sites check (WF3), so the restarted process would send with the
+/// same token as the process that died: a request the dead process had already written to a
+/// socket, delivered late, would be accepted at a site after the new process moved on, and
+/// steps the dead process had in flight would wait out two step timeouts before anyone sent
+/// them again. Keeping the term and the vote but dropping the committed flag is what a
+/// candidate of that term holds: nothing Raft promised is undone, and the member's next
+/// leadership, if it wins one, has a term of its own.
+async fn campaign_after_restart<S>(log_store: &mut S, id: MemberId) -> Result<(), StartError>
+where
+    S: RaftLogStorage<TypeConfig>,
+{
+    let vote = log_store
+        .read_vote()
+        .await
+        .map_err(|e| StartError::Raft(format!("cannot read the vote: {e}")))?;
+    if let Some(vote) = vote {
+        if vote.is_committed() && vote.leader_id().voted_for() == Some(id) {
+            let term = vote.leader_id().get_term();
+            tracing::info!(term, "was leader when stopped: campaigning for a new term");
+            log_store
+                .save_vote(&Vote::new(term, id))
+                .await
+                .map_err(|e| StartError::Raft(format!("cannot save the vote: {e}")))?;
+        }
+    }
+    Ok(())
 }
 
 /// Records which member a data dir belongs to, and refuses a dir that belongs to another one:

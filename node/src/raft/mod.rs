@@ -1,11 +1,13 @@
 //! The Raft layer of a member: openraft's types ([`types`]), the running member and its one
-//! path to the leader ([`member`]), leader-side batching ([`proposer`]), Raft traffic
-//! between members ([`network`] out, [`peer_service`] in), and the adapter that lets the
-//! RocksDB store drive the pure domain state ([`state_machine`]).
+//! path to the leader ([`member`]), leader-side batching of writes ([`proposer`]) and of
+//! read confirmations ([`read_index`]), Raft traffic between members ([`network`] out,
+//! [`peer_service`] in), and the adapter that lets the RocksDB store drive the pure domain
+//! state ([`state_machine`]).
 
 pub mod member;
 pub mod network;
 pub mod peer_service;
 pub mod proposer;
+pub mod read_index;
 pub mod state_machine;
 pub mod types;

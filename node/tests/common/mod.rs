@@ -18,14 +18,33 @@ pub struct Started {
     pub addr: SocketAddr,
     pub stop: tokio::sync::oneshot::Sender<()>,
     pub running: app::Running,
-    _dir: tempfile::TempDir,
+    /// The data dir, kept for as long as the test holds it (a restart reuses it).
+    pub dir: Arc<tempfile::TempDir>,
+}
+
+impl Started {
+    /// Stops the member and waits until it has; hands back its data dir and address.
+    pub async fn shut_down(self) -> (Arc<tempfile::TempDir>, SocketAddr) {
+        let _ = self.stop.send(());
+        self.running.wait().await.unwrap();
+        (self.dir, self.addr)
+    }
 }
 
 /// Starts member 1 as a single-member cluster (it elects itself) driving sites through
 /// `driver`; drift checks are off so the only site calls are the ones a test causes.
 pub async fn start(driver: Arc<dyn SiteDriver>) -> Started {
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    start_at(dir, "127.0.0.1:0".parse().unwrap(), driver).await
+}
+
+/// Starts member 1 on `dir` (new or left by a stopped member) listening on `addr`.
+pub async fn start_at(
+    dir: Arc<tempfile::TempDir>,
+    addr: SocketAddr,
+    driver: Arc<dyn SiteDriver>,
+) -> Started {
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = Config {
         id: 1,
@@ -48,6 +67,6 @@ pub async fn start(driver: Arc<dyn SiteDriver>) -> Started {
         addr,
         stop,
         running,
-        _dir: dir,
+        dir,
     }
 }
