@@ -51,6 +51,10 @@ pub enum NemesisKind {
     Membership,
     /// SIGTERM a random member and start it again at once.
     Restart,
+    /// SIGKILL the leader and start it again at once, as systemd's `Restart=` or compose's
+    /// `restart:` do: the process is back before the others' election timeout, the shape
+    /// in which openraft would let it lead again in its old term (WF3, WF7).
+    KillRestartLeader,
     /// One of the above, chosen per fault by the seed.
     Mixed,
 }
@@ -69,7 +73,7 @@ impl NemesisKind {
         use NemesisKind::*;
         match self {
             None => "none",
-            KillLeader | KillRandom | KillAll => "kill",
+            KillLeader | KillRandom | KillAll | KillRestartLeader => "kill",
             PauseLeader => "pause",
             PartitionLeaderMinority
             | PartitionLeaderMajority
@@ -83,7 +87,7 @@ impl NemesisKind {
     }
 
     /// The concrete kinds `Mixed` chooses from.
-    pub const CONCRETE: [NemesisKind; 11] = [
+    pub const CONCRETE: [NemesisKind; 12] = [
         NemesisKind::KillLeader,
         NemesisKind::KillRandom,
         NemesisKind::KillAll,
@@ -95,6 +99,7 @@ impl NemesisKind {
         NemesisKind::PartitionClients,
         NemesisKind::Membership,
         NemesisKind::Restart,
+        NemesisKind::KillRestartLeader,
     ];
 }
 
@@ -241,6 +246,7 @@ pub async fn inject<B: Backend>(
         | PartitionClients => partition(kind, b, rng, h).await,
         Membership => membership(b, rng, h).await,
         Restart => restart_one(b, rng, h),
+        KillRestartLeader => kill_restart_leader(b, rng, h).await,
     }
 }
 
@@ -293,6 +299,26 @@ async fn kill_one<B: Backend>(
         (victim, why),
         result,
         Undo::Restart(vec![victim]),
+    )
+}
+
+/// `KillRestartLeader`: SIGKILL the leader and start it again at once; nothing to heal
+/// unless the start failed.
+async fn kill_restart_leader<B: Backend>(b: &mut B, rng: &mut StdRng, h: &History) -> Active {
+    let (victim, why) = leader_or_random(b, rng).await;
+    let result = b.kill(victim).and_then(|()| b.restart(victim));
+    let undo = if result.is_ok() {
+        Undo::Nothing
+    } else {
+        Undo::Restart(vec![victim])
+    };
+    signalled(
+        h,
+        NemesisKind::KillRestartLeader,
+        "SIGKILL + immediate restart of",
+        (victim, why),
+        result,
+        undo,
     )
 }
 

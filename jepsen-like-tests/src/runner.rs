@@ -779,8 +779,9 @@ async fn heal_probe(endpoints: &Endpoints, bound: Duration) -> Option<Duration> 
     None
 }
 
-/// The runs of a profile. `smoke`: 14 runs of 6 s (kill, pause, partition and membership,
-/// each with the register and the rollout workload) plus the WF6 control; `long`: `runs`
+/// The runs of a profile. `smoke`: 15 runs of 6 s (kill, pause, partition and membership,
+/// each with the register and the rollout workload; a leader killed and restarted at once)
+/// plus the WF6 control; `long`: `runs`
 /// runs of 60 s cycling every nemesis over the three workloads, 3 and 5 members.
 pub fn profile(name: &str, seed: u64, runs: Option<usize>) -> Result<Vec<RunSpec>> {
     use NemesisKind::*;
@@ -803,6 +804,7 @@ pub fn profile(name: &str, seed: u64, runs: Option<usize>) -> Result<Vec<RunSpec
                 (Membership, Register),
                 (Membership, Rollout),
                 (Restart, Set),
+                (KillRestartLeader, Rollout),
             ];
             let mut specs: Vec<RunSpec> = plan
                 .iter()
