@@ -35,10 +35,11 @@ pub struct RangeRequest {
     pub serializable: bool,
 }
 
-/// etcd's `RangeResponse`: only the keys found.
+/// etcd's `RangeResponse` (`header` = 1, `kvs` = 2, `more` = 3, `count` = 4): only the
+/// keys found.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct RangeResponse {
-    #[prost(message, repeated, tag = "3")]
+    #[prost(message, repeated, tag = "2")]
     pub kvs: Vec<KeyValue>,
 }
 

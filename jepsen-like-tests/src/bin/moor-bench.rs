@@ -327,6 +327,10 @@ fn print_leader_costs(
 
 /// Moor's figures over etcd's for the same operation and client count.
 fn print_ratio(m: &RunResult, e: &RunResult) {
+    if m.ok == 0 || e.ok == 0 {
+        println!("       moor/etcd: no ratio (a side acknowledged nothing)");
+        return;
+    }
     println!(
         "       moor/etcd: throughput x{:.2}, p50 x{:.2}, p99 x{:.2}",
         m.ops_per_sec() / e.ops_per_sec().max(1e-9),
