@@ -9,7 +9,8 @@
 //! Two rules hold for [`state::MoorState::apply`]:
 //! - **apply never panics**: a command it cannot carry out is refused with a typed error as
 //!   its result and changes nothing; [`state::MoorState::invariants`] checks the whole state
-//!   after every apply in tests and debug builds;
+//!   (the tests after every command, moord's debug builds after every entry, never apply
+//!   itself);
 //! - **apply does not parse**: blueprint YAML, inputs and wave specs are parsed and
 //!   validated where a request arrives (`node`'s API), and commands carry the resolved
 //!   structures, so two binaries with different parsers compute the same state from the

@@ -3,9 +3,11 @@
 //!
 //! No clock, no I/O, no randomness: the leader stamps those into commands before proposing
 //! them, so every member computes the same state. Apply never panics: a command it cannot
-//! carry out is refused (its result says why) and changes nothing. In tests and debug builds
-//! [`MoorState::invariants`] checks the whole state after every workflow command, so a transition that
-//! breaks one is caught where it happens rather than at a later, unrelated index.
+//! carry out is refused (its result says why) and changes nothing. [`MoorState::invariants`]
+//! checks the whole state; apply does not call it (a broken invariant must not become a
+//! panic on every member). The domain's tests call it after every command, and moord's
+//! state-machine adapter after every entry in debug builds, where it logs what broke and at
+//! which index.
 // Runs inside replicated apply: a panic here would fire on every member at the same index.
 #![cfg_attr(
     not(test),
@@ -40,17 +42,15 @@ impl MoorState {
     /// term is the fence token of the dispatches the entry carries: only that term's leader
     /// can have proposed them.
     pub fn apply(&mut self, index: u64, term: u64, command: &Command) -> CommandResult {
-        let result = match command {
-            Command::Kv(c) => CommandResult::Kv(self.kv.apply(index, c)),
-            Command::Workflow(c) => CommandResult::Workflow(self.workflow.apply(&self.kv, term, c)),
+        match command {
             Command::Batch(commands) => CommandResult::Batch(
                 commands
                     .iter()
                     .map(|c| self.apply_one(index, term, c))
                     .collect(),
             ),
-        };
-        result
+            other => self.apply_one(index, term, other),
+        }
     }
 
     /// One command of a batch. A batch inside a batch is refused: the proposer never

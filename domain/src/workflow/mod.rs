@@ -18,6 +18,4 @@ mod types;
 pub use types::*;
 
 #[cfg(test)]
-mod rollout_tests;
-#[cfg(test)]
 mod tests;

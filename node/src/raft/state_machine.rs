@@ -29,7 +29,14 @@ impl DerefMut for Replicated {
 
 impl Application<TypeConfig> for Replicated {
     fn apply(&mut self, log_id: &LogId, command: &Command) -> CommandResult {
-        self.0.apply(log_id.index, log_id.leader_id.term, command)
+        let result = self.0.apply(log_id.index, log_id.leader_id.term, command);
+        // Debug builds check the whole state after every entry and say loudly what broke
+        // where; never a panic, which would fire on every member at this index.
+        #[cfg(debug_assertions)]
+        if let Err(broken) = self.0.invariants() {
+            tracing::error!(index = log_id.index, ?command, %broken, "replicated state invariant broken");
+        }
+        result
     }
 
     fn empty_response(&self) -> CommandResult {

@@ -1,4 +1,12 @@
-//! Workflow registry tests: queues, refusals, revisions.
+//! Workflow registry tests: queues, refusals, revisions (here) and rollouts
+//! ([`rollouts`]). Every command goes through [`ApplyChecked::apply_checked`], which checks
+//! the whole registry's invariants after it: apply itself never panics, so the tests do the
+//! checking.
+
+// Test code only (the parent declares it under `#[cfg(test)]` too).
+#![cfg(test)]
+
+mod rollouts;
 
 use crate::blueprint::{self, BlueprintSpec};
 use crate::environment::EnvStatus;
@@ -10,12 +18,12 @@ use crate::workflow::{
     Checkpoint, CheckpointResult, WorkflowCommand, WorkflowError, WorkflowResult, WorkflowState,
 };
 
-const BP: &str = "name: app\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: 1 }\n  - name: b\n    type: sim.resource\n    depends_on: [a]\n    properties: { v: 2 }\n";
+pub(super) const BP: &str = "name: app\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: 1 }\n  - name: b\n    type: sim.resource\n    depends_on: [a]\n    properties: { v: 2 }\n";
 
 fn world() -> (WorkflowState, KvState) {
     let mut w = WorkflowState::default();
     let kv = KvState::default();
-    let r = w.apply(
+    let r = w.apply_checked(
         &kv,
         1,
         &WorkflowCommand::PutBlueprint {
@@ -28,7 +36,7 @@ fn world() -> (WorkflowState, KvState) {
         matches!(r, WorkflowResult::Blueprint { revision: 1, .. }),
         "{r:?}"
     );
-    let r = w.apply(
+    let r = w.apply_checked(
         &kv,
         1,
         &WorkflowCommand::PutSite {
@@ -50,7 +58,7 @@ fn world() -> (WorkflowState, KvState) {
 }
 
 fn create(w: &mut WorkflowState, kv: &KvState, name: &str) -> WorkflowResult {
-    w.apply(
+    w.apply_checked(
         kv,
         1,
         &WorkflowCommand::CreateEnvironment {
@@ -69,7 +77,7 @@ fn create(w: &mut WorkflowState, kv: &KvState, name: &str) -> WorkflowResult {
 /// Runs every dispatchable step of `id` to success under `term`.
 fn finish(w: &mut WorkflowState, kv: &KvState, id: &str, term: u64) {
     while let Some(step) = w.executions[id].dispatchable(term, 10).first().copied() {
-        let r = w.apply(
+        let r = w.apply_checked(
             kv,
             term,
             &WorkflowCommand::Checkpoints {
@@ -87,7 +95,7 @@ fn finish(w: &mut WorkflowState, kv: &KvState, id: &str, term: u64) {
         let CheckpointResult::Dispatched { attempt } = rs[0] else {
             panic!("{rs:?}")
         };
-        w.apply(
+        w.apply_checked(
             kv,
             term,
             &WorkflowCommand::Checkpoints {
@@ -116,7 +124,7 @@ fn executions_of_one_environment_queue_behind_each_other() {
     };
     assert_eq!(state, ExecState::Running);
     let start = |w: &mut WorkflowState, kind| {
-        w.apply(
+        w.apply_checked(
             &kv,
             1,
             &WorkflowCommand::StartExecution {
@@ -196,7 +204,7 @@ fn refused_commands_change_nothing() {
             "execution x99",
         ),
     ] {
-        match w.apply(&kv, 1, &cmd) {
+        match w.apply_checked(&kv, 1, &cmd) {
             WorkflowResult::Rejected(e) => assert!(e.to_string().contains(want), "{e}"),
             other => panic!("{cmd:?} was not refused: {other:?}"),
         }
@@ -204,7 +212,7 @@ fn refused_commands_change_nothing() {
     assert_eq!(w, before);
 
     // Unknown input and unknown site are refused before anything is created.
-    let r = w.apply(
+    let r = w.apply_checked(
         &kv,
         1,
         &WorkflowCommand::CreateEnvironment {
@@ -228,7 +236,7 @@ fn refused_commands_change_nothing() {
 #[test]
 fn an_unchanged_blueprint_makes_no_new_revision() {
     let (mut w, kv) = world();
-    let r = w.apply(
+    let r = w.apply_checked(
         &kv,
         1,
         &WorkflowCommand::PutBlueprint {
@@ -249,4 +257,29 @@ fn an_unchanged_blueprint_makes_no_new_revision() {
 
 fn spec_of(source: &str) -> BlueprintSpec {
     blueprint::parse("app.yaml", source).expect("test blueprints are valid")
+}
+
+/// Apply followed by the invariants check, for every command a test sends.
+trait ApplyChecked {
+    fn apply_checked(
+        &mut self,
+        kv: &KvState,
+        term: u64,
+        command: &WorkflowCommand,
+    ) -> WorkflowResult;
+}
+
+impl ApplyChecked for WorkflowState {
+    fn apply_checked(
+        &mut self,
+        kv: &KvState,
+        term: u64,
+        command: &WorkflowCommand,
+    ) -> WorkflowResult {
+        let result = self.apply(kv, term, command);
+        if let Err(broken) = self.invariants() {
+            panic!("invariant broken by {command:?}: {broken}");
+        }
+        result
+    }
 }

@@ -1,8 +1,11 @@
 //! Rollout tests: waves, caps, budget, approval, rollback, fairness, follow-up dispatches.
 
+// Test code only (the parent declares it under `#[cfg(test)]` too).
+#![cfg(test)]
+
 use std::collections::BTreeMap;
 
-use crate::blueprint::{self, BlueprintSpec};
+use super::{spec_of, ApplyChecked, BP};
 use crate::execution::{ExecState, RetryPolicy, StepOutcome};
 use crate::kv::KvState;
 use crate::rollout::Selector;
@@ -16,24 +19,23 @@ use crate::workflow::{
     Checkpoint, CheckpointResult, WorkflowCommand, WorkflowError, WorkflowResult, WorkflowState,
 };
 
-const BP1: &str = "name: app\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: 1 }\n  - name: b\n    type: sim.resource\n    depends_on: [a]\n    properties: { v: 2 }\n";
 const BP2: &str = "name: app\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: 10 }\n  - name: b\n    type: sim.resource\n    depends_on: [a]\n    properties: { v: 20 }\n";
 
 fn world(sites: usize) -> (WorkflowState, KvState) {
     let mut w = WorkflowState::default();
     let kv = KvState::default();
-    w.apply(
+    w.apply_checked(
         &kv,
         1,
         &WorkflowCommand::PutBlueprint {
-            spec: spec_of(BP1),
-            source: BP1.into(),
+            spec: spec_of(BP),
+            source: BP.into(),
             now_ms: 1,
         },
     );
     for i in 0..sites {
         let labels = [("tier".to_string(), "edge".to_string())].into();
-        let r = w.apply(
+        let r = w.apply_checked(
             &kv,
             1,
             &WorkflowCommand::PutSite {
@@ -97,11 +99,11 @@ fn install() -> RolloutAction {
 }
 
 fn start(w: &mut WorkflowState, kv: &KvState, s: RolloutSpec) -> WorkflowResult {
-    w.apply(kv, 1, &WorkflowCommand::StartRollout { spec: s, now_ms: 5 })
+    w.apply_checked(kv, 1, &WorkflowCommand::StartRollout { spec: s, now_ms: 5 })
 }
 
 fn control(w: &mut WorkflowState, kv: &KvState, id: &str, op: RolloutOp) -> WorkflowResult {
-    w.apply(
+    w.apply_checked(
         kv,
         1,
         &WorkflowCommand::ControlRollout {
@@ -140,7 +142,7 @@ fn drive(w: &mut WorkflowState, kv: &KvState, rollout: &str, fails: &dyn Fn(&str
                 step: *step,
             })
             .collect();
-        let r = w.apply(
+        let r = w.apply_checked(
             kv,
             1,
             &WorkflowCommand::Checkpoints {
@@ -178,7 +180,7 @@ fn drive(w: &mut WorkflowState, kv: &KvState, rollout: &str, fails: &dyn Fn(&str
                 })
             })
             .collect();
-        w.apply(
+        w.apply_checked(
             kv,
             1,
             &WorkflowCommand::Checkpoints {
@@ -240,7 +242,7 @@ fn budget_pauses_resume_retries_only_failed_and_rollback_reverts() {
     let id = rollout_id(&start(&mut w, &kv, spec("edge", install(), 4, "")));
     drive(&mut w, &kv, &id, &|_| false);
     // Update everything to revision 2; environments of sites 5..=12 fail.
-    w.apply(
+    w.apply_checked(
         &kv,
         1,
         &WorkflowCommand::PutBlueprint {
@@ -445,7 +447,7 @@ fn a_result_dispatches_the_next_step_in_the_same_entry() {
         .execution
         .clone()
         .unwrap();
-    let r = w.apply(
+    let r = w.apply_checked(
         &kv,
         3,
         &WorkflowCommand::Checkpoints {
@@ -459,7 +461,7 @@ fn a_result_dispatches_the_next_step_in_the_same_entry() {
     );
     assert!(matches!(&r, WorkflowResult::Checkpoints { dispatched, .. } if dispatched.is_empty()));
     let digest = w.executions[&x].steps[0].desired_digest.clone();
-    let r = w.apply(
+    let r = w.apply_checked(
         &kv,
         3,
         &WorkflowCommand::Checkpoints {
@@ -483,7 +485,7 @@ fn a_result_dispatches_the_next_step_in_the_same_entry() {
     assert_eq!((s.fence_token, s.dispatched_ms), (3, 21));
     // Finishing the last step starts the next target and dispatches its first step.
     let digest = w.executions[&x].steps[1].desired_digest.clone();
-    let r = w.apply(
+    let r = w.apply_checked(
         &kv,
         3,
         &WorkflowCommand::Checkpoints {
@@ -514,7 +516,7 @@ fn a_result_dispatches_the_next_step_in_the_same_entry() {
         .execution
         .clone()
         .unwrap();
-    let r = w2.apply(
+    let r = w2.apply_checked(
         &kv2,
         3,
         &WorkflowCommand::Checkpoints {
@@ -527,8 +529,4 @@ fn a_result_dispatches_the_next_step_in_the_same_entry() {
         },
     );
     assert!(matches!(&r, WorkflowResult::Checkpoints { dispatched, .. } if dispatched.is_empty()));
-}
-
-fn spec_of(source: &str) -> BlueprintSpec {
-    blueprint::parse("app.yaml", source).expect("test blueprints are valid")
 }
