@@ -85,7 +85,7 @@ const MAX_PROBLEM_BYTES: usize = 300;
 pub const MAX_STATUS_MESSAGE_BYTES: usize = 4096;
 
 /// `text` cut to at most `max` bytes on a character boundary, marked with `…` when cut.
-fn cut(text: &str, max: usize) -> String {
+pub(crate) fn cut(text: &str, max: usize) -> String {
     if text.len() <= max {
         return text.to_string();
     }
@@ -186,6 +186,13 @@ mod tests {
         let status: Status = ApiError::Internal("é".repeat(10_000)).into();
         assert!(status.message().len() <= MAX_STATUS_MESSAGE_BYTES);
         assert!(status.message().ends_with('…'));
+    }
+
+    #[test]
+    fn cutting_respects_character_boundaries() {
+        let c = cut(&"é".repeat(1000), 11);
+        assert!(c.len() <= 11 && c.ends_with('…'), "{c}");
+        assert_eq!(cut("short", 11), "short");
     }
 
     #[test]

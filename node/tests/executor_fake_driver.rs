@@ -157,9 +157,9 @@ async fn install(member: &Member, retry: RetryPolicy) -> String {
 async fn each_step_is_called_once_with_its_key_and_the_leaders_term() {
     let site = Arc::new(FakeSite::default());
     let s = start(site.clone()).await;
-    let id = install(&s.member, RetryPolicy::default()).await;
-    assert_eq!(ended(&s.member, &id).await, ExecState::Succeeded);
-    let term = s.member.metrics().current_term;
+    let id = install(s.member(), RetryPolicy::default()).await;
+    assert_eq!(ended(s.member(), &id).await, ExecState::Succeeded);
+    let term = s.member().metrics().current_term;
     let calls = site.calls.lock().unwrap().clone();
     let resources: Vec<&str> = calls.iter().map(|c| c.resource.as_str()).collect();
     assert_eq!(
@@ -192,8 +192,8 @@ async fn a_failed_attempt_is_retried_under_the_same_key_and_only_that_step() {
         backoff_max_ms: 20,
         ..RetryPolicy::default()
     };
-    let id = install(&s.member, retry).await;
-    assert_eq!(ended(&s.member, &id).await, ExecState::Succeeded);
+    let id = install(s.member(), retry).await;
+    assert_eq!(ended(s.member(), &id).await, ExecState::Succeeded);
     let calls = site.calls.lock().unwrap().clone();
     let a: Vec<&Seen> = calls.iter().filter(|c| c.resource == "a").collect();
     let b: Vec<&Seen> = calls.iter().filter(|c| c.resource == "b").collect();
@@ -223,8 +223,8 @@ async fn a_step_that_keeps_failing_fails_the_execution_after_its_attempts() {
         backoff_max_ms: 20,
         ..RetryPolicy::default()
     };
-    let id = install(&s.member, retry).await;
-    assert_eq!(ended(&s.member, &id).await, ExecState::Failed);
+    let id = install(s.member(), retry).await;
+    assert_eq!(ended(s.member(), &id).await, ExecState::Failed);
     let b = site
         .calls
         .lock()
@@ -251,7 +251,7 @@ async fn a_restarted_leader_sends_again_at_once_with_a_higher_token() {
         step_timeout_ms: 60_000,
         ..RetryPolicy::default()
     };
-    let id = install(&s.member, retry).await;
+    let id = install(s.member(), retry).await;
     tokio::time::timeout(Duration::from_secs(30), held.called.notified())
         .await
         .expect("step a is called");
@@ -262,7 +262,7 @@ async fn a_restarted_leader_sends_again_at_once_with_a_higher_token() {
     let site = Arc::new(FakeSite::default());
     let s = start_at(dir, addr, site.clone()).await;
     assert_eq!(
-        ended(&s.member, &id).await,
+        ended(s.member(), &id).await,
         ExecState::Succeeded,
         "the restarted member finishes the execution well within 2 x the step timeout"
     );

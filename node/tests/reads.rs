@@ -12,7 +12,7 @@ mod common;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_reads_share_rounds_and_see_every_acknowledged_write() {
     let s = common::start(Arc::new(AgentDriver::default())).await;
-    let member = s.member.clone();
+    let member = s.member().clone();
     let (written, _) = member
         .write(Command::Kv(KvCommand::Put {
             key: "k".into(),

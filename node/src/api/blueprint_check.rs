@@ -5,6 +5,8 @@
 use moor_domain::blueprint::{BlueprintSpec, Diagnostic};
 use moor_proto::workflow as pb;
 
+use crate::errors::cut;
+
 /// Largest blueprint source accepted, in bytes.
 pub const MAX_BLUEPRINT_BYTES: usize = 256 * 1024;
 
@@ -45,28 +47,18 @@ pub fn validation_response(
     }
 }
 
+/// One diagnostic as a wire message, every text bounded.
 fn problem_msg(d: Diagnostic) -> pb::BlueprintProblem {
     pb::BlueprintProblem {
-        source: cut(d.source, 256),
+        source: cut(&d.source, 256),
         line: u32::try_from(d.line).unwrap_or(u32::MAX),
         column: u32::try_from(d.column).unwrap_or(u32::MAX),
-        message: cut(d.message, MAX_PROBLEM_MESSAGE_BYTES),
-        hint: cut(d.hint.unwrap_or_default(), MAX_PROBLEM_MESSAGE_BYTES),
+        message: cut(&d.message, MAX_PROBLEM_MESSAGE_BYTES),
+        hint: cut(
+            d.hint.as_deref().unwrap_or_default(),
+            MAX_PROBLEM_MESSAGE_BYTES,
+        ),
     }
-}
-
-/// `text` cut to at most `max` bytes on a character boundary, marked with `…` when cut.
-fn cut(mut text: String, max: usize) -> String {
-    if text.len() <= max {
-        return text;
-    }
-    let mut end = max.saturating_sub('…'.len_utf8());
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.truncate(end);
-    text.push('…');
-    text
 }
 
 #[cfg(test)]
@@ -110,12 +102,5 @@ mod tests {
         let r = validation_response(parse_blueprint("bp.yaml", &"#".repeat(300 * 1024)));
         assert_eq!(r.problems.len(), 1);
         assert!(r.problems[0].message.contains("at most"));
-    }
-
-    #[test]
-    fn cutting_respects_character_boundaries() {
-        let c = cut("é".repeat(1000), 11);
-        assert!(c.len() <= 11 && c.ends_with('…'), "{c}");
-        assert_eq!(cut("short".into(), 11), "short");
     }
 }

@@ -303,9 +303,9 @@ impl TermRun {
             for s in &exec.steps {
                 // Wake for a backoff that ends, and for a dispatch of this term that turns
                 // silent (Execution::dispatchable re-dispatches it after twice the step
-                // timeout). Without the second, a leader restarted into its own term (openraft
-                // keeps a committed vote) never woke for the steps its previous process had
-                // in flight: the fault-injection suite saw them stuck (WF1).
+                // timeout): a call lost with its executor round is sent again. (A restarted
+                // leader no longer leads in its old term, see raft::member's
+                // campaign_after_restart, so its predecessor's steps are re-sent at once.)
                 let wake = match s.state {
                     StepState::Pending => s.not_before_ms,
                     StepState::Dispatched => s.dispatched_ms + 2 * exec.retry.step_timeout_ms,

@@ -14,17 +14,21 @@ use moor_node::raft::member::Member;
 
 /// A running single-member cluster; `stop` then `running.wait()` shuts it down.
 pub struct Started {
-    pub member: Arc<Member>,
     pub addr: SocketAddr,
     pub stop: tokio::sync::oneshot::Sender<()>,
     pub running: app::Running,
     /// The data dir, kept for as long as the test holds it (a restart reuses it).
-    pub dir: Arc<tempfile::TempDir>,
+    pub dir: tempfile::TempDir,
 }
 
 impl Started {
+    /// The running member.
+    pub fn member(&self) -> &Arc<Member> {
+        &self.running.member
+    }
+
     /// Stops the member and waits until it has; hands back its data dir and address.
-    pub async fn shut_down(self) -> (Arc<tempfile::TempDir>, SocketAddr) {
+    pub async fn shut_down(self) -> (tempfile::TempDir, SocketAddr) {
         let _ = self.stop.send(());
         self.running.wait().await.unwrap();
         (self.dir, self.addr)
@@ -34,13 +38,13 @@ impl Started {
 /// Starts member 1 as a single-member cluster (it elects itself) driving sites through
 /// `driver`; drift checks are off so the only site calls are the ones a test causes.
 pub async fn start(driver: Arc<dyn SiteDriver>) -> Started {
-    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let dir = tempfile::tempdir().unwrap();
     start_at(dir, "127.0.0.1:0".parse().unwrap(), driver).await
 }
 
 /// Starts member 1 on `dir` (new or left by a stopped member) listening on `addr`.
 pub async fn start_at(
-    dir: Arc<tempfile::TempDir>,
+    dir: tempfile::TempDir,
     addr: SocketAddr,
     driver: Arc<dyn SiteDriver>,
 ) -> Started {
@@ -63,7 +67,6 @@ pub async fn start_at(
     .await
     .unwrap();
     Started {
-        member: running.member.clone(),
         addr,
         stop,
         running,
