@@ -9,6 +9,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/moor/site.proto",
         "proto/moor/workflow.proto",
         "proto/moor/rollout.proto",
+        "proto/moor/auth.proto",
     ];
     for p in protos {
         println!("cargo:rerun-if-changed={p}");

@@ -34,3 +34,9 @@ pub mod rollout {
 pub mod site {
     tonic::include_proto!("moor.site.v1");
 }
+
+/// Identities, tokens, roles and the audit log.
+#[cfg(feature = "grpc")]
+pub mod auth {
+    tonic::include_proto!("moor.auth.v1");
+}
