@@ -17,6 +17,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::auth::{AuditStamp, AuthCommand, AuthResult};
 use crate::kv::{KvCommand, KvResult};
 use crate::workflow::{WorkflowCommand, WorkflowResult};
 
@@ -29,6 +30,16 @@ pub enum Command {
     Workflow(WorkflowCommand),
     /// Several commands in one entry, applied in order (leader-side batching).
     Batch(Vec<Command>),
+    /// A change to tokens, roles or the audit log.
+    Auth(AuthCommand),
+    /// A client's command with who sent it, what for and from where. Apply checks the
+    /// identity and its permission again against the state at this entry's index, carries
+    /// `command` out only if they still hold, and records the outcome in the audit log; a
+    /// batch or another audited command inside is refused.
+    Audited {
+        stamp: AuditStamp,
+        command: Box<Command>,
+    },
 }
 
 /// What applying a [`Command`] produced; returned to the member that proposed it.
@@ -43,6 +54,10 @@ pub enum CommandResult {
     /// One result per command of a [`Command::Batch`], in order.
     Batch(Vec<CommandResult>),
     /// The command is not one apply can carry out (a batch nested in a batch); nothing
+    /// changed. For an audited command, also a denial (its identity or permission no longer
+    /// holds at this index): then the audit log recorded the refusal, and nothing else
     /// changed.
     Refused(String),
+    /// The result of an [`AuthCommand`].
+    Auth(AuthResult),
 }

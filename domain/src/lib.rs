@@ -21,8 +21,10 @@
 //! → rendered resources; used by apply only through rendering), [`plan`] (steps from a diff),
 //! [`site`], [`environment`], [`execution`] (step transitions), [`rollout`] (groups, waves,
 //! budgets, per-target bookkeeping), [`workflow`] (the registry and its transitions),
-//! [`codec`] (the versioned encoding of log payloads and snapshots).
+//! [`auth`] (tokens, roles, permissions and the audit log; audited commands are checked
+//! again at their index), [`codec`] (the versioned encoding of log payloads and snapshots).
 
+pub mod auth;
 pub mod blueprint;
 pub mod codec;
 pub mod command;

@@ -23,6 +23,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::auth::{self, AuditStamp, AuthState};
 use crate::codec::{self, CodecError};
 use crate::command::{Command, CommandResult};
 use crate::kv::KvState;
@@ -35,6 +36,10 @@ pub struct MoorState {
     pub kv: KvState,
     /// Blueprints, sites, environments, executions, groups, rollouts.
     pub workflow: WorkflowState,
+    /// Tokens, custom roles and the audit log. Left out of the encoding while empty, so a
+    /// state that never used them encodes (and digests) as it did before they existed.
+    #[serde(default, skip_serializing_if = "AuthState::is_empty")]
+    pub auth: AuthState,
 }
 
 impl MoorState {
@@ -61,14 +66,52 @@ impl MoorState {
                 "a batch inside a batch is not a valid command: the proposer never nests them"
                     .into(),
             ),
+            Command::Audited { stamp, command } => self.apply_audited(index, term, stamp, command),
+            other => self.apply_plain(index, term, other),
+        }
+    }
+
+    /// A command that is neither a batch nor audited (those two are refused here, which
+    /// bounds the recursion of an audited command to one level).
+    fn apply_plain(&mut self, index: u64, term: u64, command: &Command) -> CommandResult {
+        match command {
             Command::Kv(c) => CommandResult::Kv(self.kv.apply(index, c)),
             Command::Workflow(c) => CommandResult::Workflow(self.workflow.apply(&self.kv, term, c)),
+            Command::Auth(c) => CommandResult::Auth(self.auth.apply(c)),
+            Command::Batch(_) | Command::Audited { .. } => CommandResult::Refused(
+                "a batch or an audited command cannot be nested here: the proposer never does"
+                    .into(),
+            ),
         }
+    }
+
+    /// A client's command, admitted only if its identity and permission hold at this
+    /// index: a revocation committed earlier wins, whichever member took the request. A
+    /// denial changes the audit log only; otherwise the command is carried out (unless its
+    /// stamp does not describe it) and its outcome recorded.
+    fn apply_audited(
+        &mut self,
+        index: u64,
+        term: u64,
+        stamp: &AuditStamp,
+        command: &Command,
+    ) -> CommandResult {
+        if let Err(reason) = self.auth.admit(stamp) {
+            return CommandResult::Refused(reason);
+        }
+        let result = match auth::fit::check(stamp.operation, &stamp.target, command, &self.workflow)
+        {
+            Ok(()) => self.apply_plain(index, term, command),
+            Err(reason) => CommandResult::Refused(reason),
+        };
+        self.auth.audit.append(stamp, &auth::outcome_of(&result));
+        result
     }
 
     /// Checks every invariant of the whole state; the first one broken, described.
     pub fn invariants(&self) -> Result<(), String> {
-        self.workflow.invariants()
+        self.workflow.invariants()?;
+        self.auth.invariants()
     }
 
     /// The snapshot encoding of the whole state (versioned, see [`codec`]).

@@ -1,0 +1,330 @@
+//! The audit log: who did what, to which object, from where, and what came of it; one
+//! record per audited command, replicated like everything else, so every member holds the
+//! same trail and no member can drop a denial it would rather hide.
+//!
+//! Bounded: the stamp of every audited command carries the retention the receiving member
+//! was configured with, and each append prunes the oldest records beyond it. Text fields are
+//! cut to [`MAX_AUDIT_TEXT`] characters, so a client cannot grow the state with long names.
+// Runs inside replicated apply: a panic here would fire on every member at the same index.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable
+    )
+)]
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use serde::{Deserialize, Serialize};
+
+use super::apply::AuthResult;
+use super::operation::Operation;
+use super::permission::Target;
+use super::token::Principal;
+use crate::command::CommandResult;
+use crate::kv::KvResult;
+use crate::workflow::WorkflowResult;
+
+/// Longest text kept in a record's `who`, `object`, `peer` and `outcome`, in characters.
+pub const MAX_AUDIT_TEXT: usize = 200;
+/// Records a list returns when asked for none in particular, and at most.
+pub const DEFAULT_LIST_LIMIT: u32 = 100;
+pub const MAX_LIST_LIMIT: u32 = 1_000;
+
+/// One audited request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// Position in the trail: 1, 2, 3, … (never reused, even after pruning).
+    pub seq: u64,
+    /// Leader-stamped, milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// `token:<id>` or `cert:<subject>`.
+    pub who: String,
+    /// The operation's name (`rollout.start`).
+    pub operation: String,
+    /// The object as the member described it (`group edge-eu`).
+    pub object: String,
+    /// The client's address as the receiving member saw it.
+    pub peer: String,
+    /// The member that received the request.
+    pub member: u64,
+    /// `ok`, `refused: <reason>` or `denied: <missing permission>`.
+    pub outcome: String,
+}
+
+/// How much of the trail to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retention {
+    /// Most records kept (clamped to at least 1: the record just written stays).
+    pub max_entries: u64,
+    /// Records older than this, relative to the newest stamp, are dropped; 0: no age limit.
+    pub max_age_ms: u64,
+}
+
+/// What the receiving member stamps on an audited command: who, what, on what, from where,
+/// when, and how long to keep the record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditStamp {
+    pub principal: Principal,
+    pub operation: Operation,
+    pub target: Target,
+    pub object: String,
+    pub peer: String,
+    pub member: u64,
+    pub at_ms: u64,
+    pub retention: Retention,
+}
+
+/// The trail, by seq.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditState {
+    records: BTreeMap<u64, AuditRecord>,
+    /// The seq the next record gets (0 before the first: seqs start at 1, so paging with
+    /// `after_seq = 0` starts at the beginning).
+    next_seq: u64,
+}
+
+impl AuditState {
+    /// True when no record was ever written.
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty() && self.next_seq == 0
+    }
+
+    /// Records kept now.
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Appends a record of `stamp` with `outcome`, then prunes by the stamp's retention.
+    pub fn append(&mut self, stamp: &AuditStamp, outcome: &str) {
+        let seq = self.next_seq.max(1);
+        self.next_seq = seq.saturating_add(1);
+        let record = AuditRecord {
+            seq,
+            at_ms: stamp.at_ms,
+            who: bounded(&stamp.principal.who()),
+            operation: stamp.operation.name().to_string(),
+            object: bounded(&stamp.object),
+            peer: bounded(&stamp.peer),
+            member: stamp.member,
+            outcome: bounded(outcome),
+        };
+        self.records.insert(seq, record);
+        self.prune(stamp.retention, stamp.at_ms);
+    }
+
+    /// Drops the oldest records (by seq) while more than `max_entries` remain, or while the
+    /// oldest is more than `max_age_ms` older than `now_ms`. Leaders' clocks may differ a
+    /// little, so times are not strictly ordered by seq; pruning stops at the first record
+    /// young enough, which keeps it deterministic and cheap.
+    fn prune(&mut self, retention: Retention, now_ms: u64) {
+        let max_entries = retention.max_entries.max(1);
+        while self.records.len() as u64 > max_entries {
+            self.records.pop_first();
+        }
+        if retention.max_age_ms == 0 {
+            return;
+        }
+        while let Some(oldest) = self.records.first_entry() {
+            if oldest.get().at_ms.saturating_add(retention.max_age_ms) >= now_ms {
+                break;
+            }
+            oldest.remove();
+        }
+    }
+
+    /// Records with seq > `after_seq`, at or after `since_ms`, whose `who` and operation
+    /// contain the given substrings (empty: any), oldest first, at most `limit` (0: 100,
+    /// capped at 1,000). The seq to pass as `after_seq` for the next page when more match.
+    pub fn list(
+        &self,
+        since_ms: u64,
+        who_substr: &str,
+        op_substr: &str,
+        after_seq: u64,
+        limit: u32,
+    ) -> (Vec<AuditRecord>, Option<u64>) {
+        let limit = match limit {
+            0 => DEFAULT_LIST_LIMIT,
+            n => n.min(MAX_LIST_LIMIT),
+        } as usize;
+        let mut matching = self
+            .records
+            .range((Bound::Excluded(after_seq), Bound::Unbounded))
+            .map(|(_, r)| r)
+            .filter(|r| {
+                r.at_ms >= since_ms && r.who.contains(who_substr) && r.operation.contains(op_substr)
+            });
+        let page: Vec<AuditRecord> = matching.by_ref().take(limit).cloned().collect();
+        let next = match matching.next() {
+            Some(_) => page.last().map(|r| r.seq),
+            None => None,
+        };
+        (page, next)
+    }
+
+    /// Checks the trail's invariants; the first one broken, described.
+    pub fn invariants(&self) -> Result<(), String> {
+        for (seq, r) in &self.records {
+            if *seq != r.seq || *seq == 0 || *seq >= self.next_seq {
+                return Err(format!(
+                    "audit record under {seq} has seq {} (next seq {})",
+                    r.seq, self.next_seq
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The audit outcome of an applied command: `ok`, or `refused: <reason>` when apply
+/// refused or rejected it (bounded to [`MAX_AUDIT_TEXT`] characters).
+pub fn outcome_of(result: &CommandResult) -> String {
+    match refusal_of(result) {
+        Some(reason) => bounded(&format!("refused: {reason}")),
+        None => "ok".to_string(),
+    }
+}
+
+/// Why `result` is a refusal, if it is one (the first refusal, for a batch).
+fn refusal_of(result: &CommandResult) -> Option<String> {
+    match result {
+        CommandResult::Refused(reason) => Some(reason.clone()),
+        CommandResult::Workflow(WorkflowResult::Rejected(e)) => Some(e.to_string()),
+        CommandResult::Kv(KvResult {
+            succeeded: false, ..
+        }) => Some("compare-and-swap: the value is not the expected one".into()),
+        CommandResult::Auth(AuthResult::Refused(reason)) => Some(reason.clone()),
+        CommandResult::Batch(results) => results.iter().find_map(refusal_of),
+        _ => None,
+    }
+}
+
+/// `text` cut to [`MAX_AUDIT_TEXT`] characters, with `…` when cut.
+fn bounded(text: &str) -> String {
+    match text.char_indices().nth(MAX_AUDIT_TEXT) {
+        Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::workflow::WorkflowError;
+
+    /// A stamp for tests: a token principal, `var.put` on `key`, no retention limit.
+    pub(crate) fn stamp(id: &str, operation: Operation, at_ms: u64) -> AuditStamp {
+        AuditStamp {
+            principal: Principal::Token { id: id.into() },
+            operation,
+            target: Target::default(),
+            object: "var k".into(),
+            peer: "10.0.0.9:51234".into(),
+            member: 2,
+            at_ms,
+            retention: Retention {
+                max_entries: 1_000,
+                max_age_ms: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn retention_by_count_keeps_the_newest() {
+        let mut a = AuditState::default();
+        let mut s = stamp("0123456789ab", Operation::VarPut, 10);
+        s.retention.max_entries = 3;
+        for i in 0..5 {
+            s.at_ms = 10 + i;
+            a.append(&s, "ok");
+        }
+        let (page, next) = a.list(0, "", "", 0, 0);
+        assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [3, 4, 5]);
+        assert_eq!(next, None);
+        // A limit of 0 entries is clamped to 1: the record just written stays.
+        s.retention.max_entries = 0;
+        a.append(&s, "ok");
+        assert_eq!(a.len(), 1);
+        a.invariants().unwrap();
+    }
+
+    #[test]
+    fn retention_by_age_drops_what_is_older_than_the_newest_stamp_allows() {
+        let mut a = AuditState::default();
+        let mut s = stamp("0123456789ab", Operation::VarPut, 1_000);
+        s.retention.max_age_ms = 500;
+        for at_ms in [1_000, 1_200, 1_400, 1_600] {
+            s.at_ms = at_ms;
+            a.append(&s, "ok");
+        }
+        // At 1,600 the record of 1,000 is 600 ms old: gone; 1,100 would be kept (exactly 500).
+        let (page, _) = a.list(0, "", "", 0, 0);
+        assert_eq!(
+            page.iter().map(|r| r.at_ms).collect::<Vec<_>>(),
+            [1_200, 1_400, 1_600]
+        );
+    }
+
+    #[test]
+    fn list_filters_and_pages() {
+        let mut a = AuditState::default();
+        for i in 0..7u64 {
+            let id = if i % 2 == 0 {
+                "aaaaaaaaaaaa"
+            } else {
+                "bbbbbbbbbbbb"
+            };
+            let op = if i < 4 {
+                Operation::VarPut
+            } else {
+                Operation::RolloutStart
+            };
+            a.append(&stamp(id, op, 100 * i), "ok");
+        }
+        let (page, next) = a.list(0, "aaaa", "", 0, 2);
+        assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(next, Some(3));
+        let (page, next) = a.list(0, "aaaa", "", 3, 2);
+        assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [5, 7]);
+        assert_eq!(next, None);
+        let (page, _) = a.list(300, "", "rollout", 0, 0);
+        assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), [5, 6, 7]);
+        assert_eq!(page[0].who, "token:aaaaaaaaaaaa");
+        assert_eq!(
+            (page[0].operation.as_str(), page[0].member),
+            ("rollout.start", 2)
+        );
+    }
+
+    #[test]
+    fn outcomes_and_long_text_are_bounded() {
+        assert_eq!(outcome_of(&CommandResult::Empty), "ok");
+        let rejected = CommandResult::Workflow(WorkflowResult::Rejected(WorkflowError::NotFound(
+            "group edge".into(),
+        )));
+        assert_eq!(outcome_of(&rejected), "refused: group edge not found");
+        let cas = CommandResult::Kv(KvResult {
+            succeeded: false,
+            prev: None,
+        });
+        assert!(outcome_of(&cas).starts_with("refused: compare-and-swap"));
+        let long = CommandResult::Refused("é".repeat(500));
+        assert_eq!(outcome_of(&long).chars().count(), MAX_AUDIT_TEXT + 1);
+        let batch = CommandResult::Batch(vec![CommandResult::Empty, long]);
+        assert!(outcome_of(&batch).starts_with("refused: éé"));
+
+        let mut a = AuditState::default();
+        let mut s = stamp("0123456789ab", Operation::VarPut, 1);
+        s.object = "o".repeat(1_000);
+        a.append(&s, &"x".repeat(1_000));
+        let (page, _) = a.list(0, "", "", 0, 0);
+        assert_eq!(page[0].object.chars().count(), MAX_AUDIT_TEXT + 1);
+        assert_eq!(page[0].outcome.chars().count(), MAX_AUDIT_TEXT + 1);
+    }
+}

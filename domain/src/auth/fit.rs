@@ -1,0 +1,216 @@
+//! Does an audited command's stamp describe the command it carries? Apply checks the
+//! permission of the stamp's operation on the stamp's target, so both must be the command's
+//! own: a `var.get` stamp on a variable put, or a rollout stamped with another group than
+//! the one it runs on, would let a member's mistake widen what a role allows.
+//!
+//! The table below is the one mapping from commands to operations; the match is exhaustive,
+//! so a new command does not compile until someone decides which operation carries it.
+// Runs inside replicated apply: a panic here would fire on every member at the same index.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable
+    )
+)]
+
+use super::apply::AuthCommand;
+use super::operation::Operation as Op;
+use super::permission::Target;
+use crate::command::Command;
+use crate::execution::ExecKind;
+use crate::kv::KvCommand;
+use crate::rollout::{RolloutAction, RolloutOp};
+use crate::workflow::{WorkflowCommand, WorkflowState};
+
+/// Refuses `command` unless `op` is an operation that carries it out and `target` names
+/// the objects the command acts on (a target field left unset is checked by the permission
+/// itself, which refuses a scoped identity when it needs that field).
+pub fn check(
+    op: Op,
+    target: &Target,
+    command: &Command,
+    workflow: &WorkflowState,
+) -> Result<(), String> {
+    if matches!(command, Command::Batch(_) | Command::Audited { .. }) {
+        return Err("an audited command carries one command: the proposer never puts a batch or another audited command inside one".into());
+    }
+    let carriers = carriers(command);
+    if !carriers.contains(&op) {
+        let names: Vec<&str> = carriers.iter().map(|o| o.name()).collect();
+        return Err(format!(
+            "the request was stamped {:?}, but its command is carried out by [{}]: the receiving member mislabelled it",
+            op.name(),
+            names.join(", ")
+        ));
+    }
+    agrees(target, command, workflow)
+}
+
+/// The operations that carry out `command` (none: no client may send it).
+fn carriers(command: &Command) -> Vec<Op> {
+    match command {
+        Command::Kv(KvCommand::Put { .. }) => vec![Op::VarPut],
+        Command::Kv(KvCommand::Delete { .. }) => vec![Op::VarDelete],
+        Command::Kv(KvCommand::Cas { .. }) => vec![Op::VarCas],
+        Command::Workflow(c) => workflow_carriers(c),
+        Command::Auth(c) => match c {
+            AuthCommand::CreateToken { .. } => vec![Op::AuthTokenCreate],
+            AuthCommand::RevokeToken { .. } => vec![Op::AuthTokenRevoke],
+            AuthCommand::PutRole { .. } => vec![Op::AuthRolePut],
+            AuthCommand::DeleteRole { .. } => vec![Op::AuthRoleDelete],
+            AuthCommand::RecordDenied { .. } => vec![],
+        },
+        Command::Batch(_) | Command::Audited { .. } => vec![],
+    }
+}
+
+fn workflow_carriers(command: &WorkflowCommand) -> Vec<Op> {
+    match command {
+        WorkflowCommand::PutBlueprint { .. } => vec![Op::BlueprintApply],
+        WorkflowCommand::PutSite { .. } => vec![Op::SitePut],
+        WorkflowCommand::CreateEnvironment { .. } => vec![Op::EnvironmentCreate],
+        WorkflowCommand::StartExecution { kind, .. } => match kind {
+            ExecKind::Rollback => vec![Op::ExecutionStart, Op::ExecutionRollback],
+            _ => vec![Op::ExecutionStart],
+        },
+        WorkflowCommand::Resume { .. } => vec![Op::ExecutionResume],
+        WorkflowCommand::Cancel { .. } => vec![Op::ExecutionCancel],
+        // The executor's own commands: no client request carries them.
+        WorkflowCommand::Checkpoints { .. } | WorkflowCommand::Observed { .. } => vec![],
+        WorkflowCommand::PutGroup { .. } => vec![Op::GroupPut],
+        WorkflowCommand::DeleteGroup { .. } => vec![Op::GroupDelete],
+        WorkflowCommand::StartRollout { .. } => vec![Op::RolloutStart],
+        WorkflowCommand::ControlRollout { op, .. } => vec![match op {
+            RolloutOp::Pause => Op::RolloutPause,
+            RolloutOp::Resume => Op::RolloutResume,
+            RolloutOp::Cancel => Op::RolloutCancel,
+            RolloutOp::Approve => Op::RolloutApprove,
+            RolloutOp::SetMaxParallel(_) => Op::RolloutSetParallel,
+            RolloutOp::Rollback => Op::RolloutRollback,
+        }],
+        WorkflowCommand::SetRolloutLimits { .. } => vec![Op::RolloutSetLimits],
+    }
+}
+
+/// What the command itself says of its object: (name, group, blueprint), each `None` when
+/// the command does not determine it. A rollout must name its group in the target: the
+/// deployer rule skips the group check when the target has none.
+fn agrees(target: &Target, command: &Command, workflow: &WorkflowState) -> Result<(), String> {
+    let (name, group, blueprint): (Option<&str>, Option<&str>, Option<&str>) = match command {
+        Command::Kv(KvCommand::Put { key, .. })
+        | Command::Kv(KvCommand::Delete { key })
+        | Command::Kv(KvCommand::Cas { key, .. }) => (Some(key), None, None),
+        Command::Workflow(c) => match c {
+            WorkflowCommand::PutBlueprint { spec, .. } => {
+                (Some(&spec.name), None, Some(&spec.name))
+            }
+            WorkflowCommand::PutSite { site, .. } => (Some(&site.name), None, None),
+            WorkflowCommand::CreateEnvironment {
+                name, blueprint, ..
+            } => (Some(name), None, Some(blueprint)),
+            WorkflowCommand::StartExecution { environment, .. } => {
+                let blueprint = workflow
+                    .environments
+                    .get(environment)
+                    .map(|e| e.blueprint.as_str());
+                (Some(environment), None, blueprint)
+            }
+            WorkflowCommand::Resume { execution, .. }
+            | WorkflowCommand::Cancel { execution, .. } => (Some(execution), None, None),
+            WorkflowCommand::PutGroup { group, .. } => (Some(&group.name), Some(&group.name), None),
+            WorkflowCommand::DeleteGroup { name } => (Some(name), Some(name), None),
+            WorkflowCommand::StartRollout { spec, .. } => {
+                if target.group.as_deref() != Some(spec.group.as_str()) {
+                    return Err(format!(
+                        "a rollout stamp must name the rollout's group {:?} as its target group: the receiving member mislabelled it",
+                        spec.group
+                    ));
+                }
+                let blueprint = match &spec.action {
+                    RolloutAction::Install { blueprint, .. } => Some(blueprint.as_str()),
+                    _ => None,
+                };
+                (None, Some(&spec.group), blueprint)
+            }
+            WorkflowCommand::ControlRollout { id, .. } => (Some(id), None, None),
+            _ => (None, None, None),
+        },
+        Command::Auth(AuthCommand::RevokeToken { id, .. }) => (Some(id), None, None),
+        Command::Auth(AuthCommand::PutRole { role }) => (Some(&role.name), None, None),
+        Command::Auth(AuthCommand::DeleteRole { name }) => (Some(name), None, None),
+        _ => (None, None, None),
+    };
+    for (field, stamped, actual) in [
+        ("name", &target.name, name),
+        ("group", &target.group, group),
+        ("blueprint", &target.blueprint, blueprint),
+    ] {
+        if let (Some(stamped), Some(actual)) = (stamped, actual) {
+            if stamped != actual {
+                return Err(format!(
+                    "the request's target {field} {stamped:?} is not its command's {actual:?}: the receiving member mislabelled it"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn put(key: &str) -> Command {
+        Command::Kv(KvCommand::Put {
+            key: key.into(),
+            value: b"v".to_vec(),
+        })
+    }
+
+    fn named(name: &str) -> Target {
+        Target {
+            name: Some(name.into()),
+            ..Target::default()
+        }
+    }
+
+    #[test]
+    fn the_operation_must_carry_the_command() {
+        let w = WorkflowState::default();
+        assert!(check(Op::VarPut, &named("k"), &put("k"), &w).is_ok());
+        assert!(check(Op::VarPut, &Target::default(), &put("k"), &w).is_ok());
+        let err = check(Op::VarGet, &named("k"), &put("k"), &w).unwrap_err();
+        assert!(
+            err.contains("stamped \"var.get\"") && err.contains("[var.put]"),
+            "{err}"
+        );
+        let observed = Command::Workflow(WorkflowCommand::Observed {
+            environment: "e".into(),
+            resources: Default::default(),
+            now_ms: 1,
+        });
+        assert!(check(Op::ExecutionStart, &Target::default(), &observed, &w).is_err());
+    }
+
+    #[test]
+    fn the_target_must_be_the_commands_object() {
+        let w = WorkflowState::default();
+        let err = check(Op::VarPut, &named("other"), &put("k"), &w).unwrap_err();
+        assert!(
+            err.contains("target name \"other\" is not its command's \"k\""),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn nested_batches_and_audited_commands_do_not_fit() {
+        let w = WorkflowState::default();
+        let batch = Command::Batch(vec![put("k")]);
+        let err = check(Op::VarPut, &Target::default(), &batch, &w).unwrap_err();
+        assert!(err.contains("carries one command"), "{err}");
+    }
+}
