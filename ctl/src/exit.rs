@@ -2,7 +2,8 @@
 //!
 //! Scripts and the jepsen-like suite branch on these codes, so each one means one thing, and
 //! the difference that matters most is kept: 5 (nothing was applied, retry freely) versus 6
-//! (a write may have been applied, read before retrying). The table is repeated in
+//! (a write may have been applied, read before retrying); and 8 (refused by access control:
+//! fix the credentials, retrying changes nothing). The table is repeated in
 //! `moorctl --help` ([`EXIT_CODES_HELP`]) and in `ctl/README.md`.
 
 use std::fmt;
@@ -19,7 +20,8 @@ Exit codes:
   1  error: the request was refused (invalid argument, failed precondition, ...),
      `blueprint validate` found problems, or a local step failed (reading --from-file,
      writing output)
-  2  usage error: bad flags or arguments; nothing was sent
+  2  usage error: bad flags or arguments, or bad settings (config file, context, TLS or
+     token files); nothing was sent
   3  not found: `var get` of a missing key, or a member answered NOT_FOUND
   4  compare-and-swap comparison failed: nothing was changed
   5  unavailable: no endpoint reachable or no leader; nothing was applied, safe to retry
@@ -27,6 +29,8 @@ Exit codes:
      may not have been applied, read the current state before retrying
   7  the watched execution did not succeed: it failed or was cancelled (`exec watch`,
      `--watch`); see `moorctl exec show ID`
+  8  refused by access control: no valid credentials (UNAUTHENTICATED) or not allowed
+     (PERMISSION_DENIED); nothing was applied, and another member would say the same
 
 Endpoints are tried in order; a request that certainly was not applied (connection refused,
 UNAVAILABLE) moves on to the next endpoint, each endpoint at most twice, all within
@@ -52,6 +56,8 @@ pub enum Exit {
     OutcomeUnknown = 6,
     /// The watched execution ended without succeeding: it failed or was cancelled.
     NotSucceeded = 7,
+    /// Refused by access control: UNAUTHENTICATED or PERMISSION_DENIED.
+    Denied = 8,
 }
 
 impl Exit {
@@ -69,6 +75,7 @@ impl Exit {
             Code::NotFound => Exit::NotFound,
             Code::Unavailable => Exit::Unavailable,
             Code::DeadlineExceeded | Code::Cancelled => Exit::OutcomeUnknown,
+            Code::Unauthenticated | Code::PermissionDenied => Exit::Denied,
             _ => Exit::Error,
         }
     }
@@ -139,6 +146,7 @@ mod tests {
             (Exit::Unavailable, 5),
             (Exit::OutcomeUnknown, 6),
             (Exit::NotSucceeded, 7),
+            (Exit::Denied, 8),
         ];
         for (exit, code) in all {
             assert_eq!(exit.code(), code, "{exit:?}");
@@ -167,12 +175,12 @@ mod tests {
             Exit::OutcomeUnknown
         );
         assert_eq!(Exit::from_grpc(Code::Cancelled), Exit::OutcomeUnknown);
+        assert_eq!(Exit::from_grpc(Code::Unauthenticated), Exit::Denied);
+        assert_eq!(Exit::from_grpc(Code::PermissionDenied), Exit::Denied);
         for code in [
             Code::InvalidArgument,
             Code::FailedPrecondition,
             Code::AlreadyExists,
-            Code::PermissionDenied,
-            Code::Unauthenticated,
             Code::ResourceExhausted,
             Code::Aborted,
             Code::OutOfRange,

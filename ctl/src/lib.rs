@@ -3,13 +3,16 @@
 //! tested, and reused by tools, without a process.
 //!
 //! moorctl talks to members over the client gRPC APIs only (`moor_proto::api`,
-//! `moor_proto::workflow` and `moor_proto::rollout`); it never links member internals. The
+//! `moor_proto::workflow`, `moor_proto::rollout` and `moor_proto::auth`), over TLS unless
+//! told otherwise, with the credentials of the context in use; it never links member
+//! internals. The
 //! names of states and kinds come from `moor_proto::names`, the same list the server uses.
 //!
 //! The folders, by role, and what each uses (`A → B`: A imports B; nothing imports back):
 //!
 //! ```text
-//! commands → cli, client, views, live, exit
+//! commands → cli, client, views, live, exit, settings
+//! settings → cli, client, exit
 //! live     → views, cli (the output format)
 //! views    → cli (the output format)
 //! exit     → client (to map its errors to codes)
@@ -23,6 +26,8 @@
 //!   exit code.
 //! - [`views`]: every result as a table, JSON or YAML.
 //! - [`live`]: the watch displays.
+//! - [`settings`]: flags, environment, context and defaults resolved into the endpoints,
+//!   the transport and the token; moorctl's config file.
 //! - [`exit`]: the exit codes, and the mapping from errors (the client's among them).
 
 pub mod cli;
@@ -30,6 +35,7 @@ pub mod client;
 pub mod commands;
 pub mod exit;
 pub mod live;
+pub mod settings;
 pub mod views;
 
 #[cfg(test)]
@@ -47,11 +53,14 @@ pub fn run(cli: cli::Cli) -> anyhow::Result<()> {
 }
 
 /// The text printed on standard error for an error that ends moorctl: the error, then each
-/// cause on its own line.
+/// cause on its own line, then what to do when it is a refusal by access control.
 pub fn report(err: &anyhow::Error) -> String {
     let mut out = format!("moorctl: error: {err}\n");
     for cause in err.chain().skip(1) {
         let _ = writeln!(out, "  caused by: {cause}");
+    }
+    if let Some(hint) = commands::access_hint(err) {
+        let _ = writeln!(out, "  hint: {hint}");
     }
     out
 }

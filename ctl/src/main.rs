@@ -2,7 +2,7 @@
 //!
 //! Exit codes (see `moorctl --help` and ctl/README.md): 0 ok, 1 error, 2 usage error, 3 not
 //! found, 4 compare-and-swap failed, 5 unavailable (nothing applied), 6 outcome unknown, 7 the
-//! watched execution did not succeed.
+//! watched execution did not succeed, 8 refused by access control.
 
 use std::process::ExitCode;
 

@@ -14,10 +14,15 @@
 //! This folder is the bottom layer: it imports nothing of moorctl but the exit-code help.
 
 mod apply;
+mod audit;
+mod auth;
 mod blueprint;
 mod checks;
 mod cluster;
 mod common;
+mod config;
+mod connection;
+mod duration;
 mod env;
 mod exec;
 mod group;
@@ -27,23 +32,27 @@ mod site;
 mod values;
 mod var;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 pub use apply::ApplyArgs;
+pub use audit::{AuditCommand, AuditListArgs, MAX_AUDIT_PAGE};
+pub use auth::{AuthCommand, RoleCommand, TokenCommand, TokenCreateArgs};
 pub use blueprint::BlueprintCommand;
 pub use cluster::ClusterCommand;
 pub use common::{InputArgs, ReadArgs, WatchArgs, DEFAULT_WATCH_TIMEOUT_S, MAX_WATCH_TIMEOUT_S};
+pub use config::{ConfigCommand, SetContextArgs};
+pub use connection::ConnArgs;
+pub use duration::{parse_duration, Ttl};
 pub use env::{EnvCommand, EnvCreateArgs};
 pub use exec::{ExecCommand, ExecStartArgs};
 pub use group::{GroupCommand, GroupPutArgs};
 pub use names::{parse_wire_name, TargetFilter};
 pub use rollout::{RolloutCommand, RolloutStartArgs, RolloutWatchArgs};
 pub use site::SiteCommand;
-pub use values::{MemberSpec, NameRev};
+pub use values::{parse_context_name, parse_endpoint, MemberSpec, NameRev};
 pub use var::{CasArgs, PutArgs, VarCommand};
 
 use crate::exit::EXIT_CODES_HELP;
-use values::parse_endpoint;
 
 /// Default member to talk to: a `moord` started with its defaults on this machine.
 pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:7401";
@@ -58,18 +67,8 @@ pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:7401";
     after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
-    /// Members to send requests to, as comma-separated host:port (any member serves any
-    /// request; the next one is tried when one is unreachable or has no leader)
-    #[arg(
-        long,
-        global = true,
-        env = "MOOR_ENDPOINTS",
-        default_value = DEFAULT_ENDPOINT,
-        value_delimiter = ',',
-        value_name = "HOST:PORT,...",
-        value_parser = parse_endpoint
-    )]
-    pub endpoints: Vec<String>,
+    #[command(flatten)]
+    pub conn: ConnArgs,
 
     /// Output format
     #[arg(short = 'o', long, global = true, value_enum, default_value_t = OutputFormat::Table)]
@@ -129,13 +128,22 @@ pub enum Command {
     /// pause, resume, cancel, approve, roll back, watch
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// Tokens, roles and who the credentials in use are
+    #[command(subcommand)]
+    Auth(AuthCommand),
+    /// Read the audit log: every call, who made it and its outcome
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Contexts: named endpoints and credentials in moorctl's config file, like kubeconfig
+    #[command(subcommand)]
+    Config(ConfigCommand),
 }
 
 impl Cli {
     /// Parses the process arguments; on a usage error prints it and exits with code 2 (0 for
     /// `--help` and `--version`), as clap does.
     pub fn parse_validated() -> Cli {
-        match Cli::try_parse().and_then(Cli::validated) {
+        match Cli::from_matches(Cli::command().try_get_matches()) {
             Ok(cli) => cli,
             Err(e) => e.exit(),
         }
@@ -148,7 +156,16 @@ impl Cli {
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        Cli::try_parse_from(args).and_then(Cli::validated)
+        Cli::from_matches(Cli::command().try_get_matches_from(args))
+    }
+
+    /// The command line from clap's matches, noting which connection flags came from the
+    /// command line itself (see [`ConnArgs::given`]).
+    fn from_matches(matches: Result<ArgMatches, clap::Error>) -> Result<Cli, clap::Error> {
+        let matches = matches?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        cli.conn.note_command_line(&matches);
+        cli.validated()
     }
 }
 

@@ -32,7 +32,7 @@ fn defaults() {
     let cli = parse(&["cluster", "status"]).unwrap();
     // MOOR_ENDPOINTS may be set where the tests run; only check when it is not.
     if std::env::var_os("MOOR_ENDPOINTS").is_none() {
-        assert_eq!(cli.endpoints, vec![DEFAULT_ENDPOINT.to_string()]);
+        assert_eq!(cli.conn.endpoints, None);
     }
     assert_eq!(cli.output, OutputFormat::Table);
     assert_eq!(cli.timeout_ms, 10_000);
@@ -51,12 +51,15 @@ fn global_flags_anywhere() {
         "-o",
         "json",
         "--endpoints",
-        "a:1,http://b:2,[::1]:3",
+        "a:1,https://b:2,[::1]:3",
         "--timeout-ms",
         "500",
     ])
     .unwrap();
-    assert_eq!(cli.endpoints, vec!["a:1", "b:2", "[::1]:3"]);
+    assert_eq!(
+        cli.conn.endpoints,
+        Some(vec!["a:1".into(), "b:2".into(), "[::1]:3".into()])
+    );
     assert_eq!(cli.output, OutputFormat::Json);
     assert_eq!(cli.timeout_ms, 500);
 }
@@ -69,7 +72,7 @@ fn bad_endpoints_are_usage_errors() {
         "a:x",
         ":7401",
         "a:1,,b:2",
-        "https://a:1",
+        "http://a:1",
         "::1:7401",
     ] {
         let e = parse_err(&["--endpoints", bad, "cluster", "status"]);
@@ -90,7 +93,7 @@ fn member_pairs() {
         "2=host-b:7401",
     ])
     .unwrap();
-    let Command::Cluster(ClusterCommand::Init { members }) = cli.command else {
+    let Command::Cluster(ClusterCommand::Init { members, .. }) = cli.command else {
         panic!("not init");
     };
     assert_eq!(
@@ -110,7 +113,7 @@ fn member_pairs() {
     let cli = parse(&["cluster", "init"]).unwrap();
     assert!(matches!(
         cli.command,
-        Command::Cluster(ClusterCommand::Init { members }) if members.is_empty()
+        Command::Cluster(ClusterCommand::Init { members, .. }) if members.is_empty()
     ));
 }
 

@@ -62,8 +62,9 @@ fn check_host_port(addr: &str) -> Result<(), String> {
     }
 }
 
-/// Parses one `--endpoints` entry. `http://` in front is accepted and dropped; TLS is not
-/// supported yet, so `https://` is refused rather than silently sent in clear text.
+/// Parses one `--endpoints` entry (also one of a context's `endpoints`). `https://` in front
+/// is accepted and dropped. `http://` is refused: a scheme does not choose the transport
+/// (TLS unless `--insecure-plaintext`), and accepting it would suggest it does.
 pub fn parse_endpoint(s: &str) -> Result<String, String> {
     let s = s.trim();
     if s.is_empty() {
@@ -71,12 +72,13 @@ pub fn parse_endpoint(s: &str) -> Result<String, String> {
             "an endpoint is empty; give comma-separated host:port, e.g. {DEFAULT_ENDPOINT},10.0.0.6:7401"
         ));
     }
-    if s.starts_with("https://") {
+    if s.starts_with("http://") {
         return Err(format!(
-            "{s:?}: moorctl does not speak TLS yet; give host:port"
+            "{s:?}: give host:port without http://; moorctl uses TLS unless \
+             --insecure-plaintext is given"
         ));
     }
-    let addr = s.strip_prefix("http://").unwrap_or(s);
+    let addr = s.strip_prefix("https://").unwrap_or(s);
     let addr = addr.strip_suffix('/').unwrap_or(addr);
     check_host_port(addr)?;
     Ok(addr.to_string())
@@ -90,6 +92,45 @@ pub fn parse_member_addr(s: &str) -> Result<String, String> {
         ));
     }
     check_host_port(s)?;
+    Ok(s.to_string())
+}
+
+/// Parses a context name: letters, digits, `.`, `_` and `-`.
+pub fn parse_context_name(s: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if s.is_empty() || s.len() > 100 || !s.chars().all(ok) {
+        return Err(format!(
+            "{s:?} is not a context name: use letters, digits, '.', '_' and '-', e.g. prod-eu"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// Parses a TLS server name: a DNS name or an IP address, no port or scheme.
+pub fn parse_server_name(s: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':');
+    if s.is_empty() || !s.chars().all(ok) || s.contains("://") {
+        return Err(format!(
+            "{s:?} is not a server name: give the DNS name (or IP address) the members' \
+             certificates are issued for, e.g. moor.internal"
+        ));
+    }
+    Ok(s.to_string())
+}
+
+/// Parses a token id (as `auth token list` shows it): not empty, no whitespace.
+pub fn parse_token_id(s: &str) -> Result<String, String> {
+    parse_printed_id(s, "a token id", "t7", "moorctl auth token list")
+}
+
+/// Parses a name pattern (`*` matches any run of characters): not empty, no whitespace.
+pub fn parse_pattern(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains(char::is_whitespace) {
+        return Err(format!(
+            "{s:?} is not a name pattern: a name, `*` matching any run of characters, e.g. \
+             web-* (quote it for the shell)"
+        ));
+    }
     Ok(s.to_string())
 }
 

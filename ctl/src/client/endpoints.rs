@@ -1,10 +1,12 @@
-//! [`Client`]: the endpoints a call may use and their connections, made on first use and
-//! shared by every service a member serves.
+//! [`Client`]: the endpoints a call may use and their connections (TLS unless plaintext was
+//! asked for), made on first use and shared by every service a member serves.
 
 use std::time::Duration;
 
 use tonic::transport::{Channel, Endpoint};
 
+use super::handshake::explain;
+use super::security::{Security, Transport};
 use super::status::flatten;
 
 /// How often an idle connection is pinged, and how long a ping may go unanswered before the
@@ -23,12 +25,13 @@ struct Slot {
 pub struct Client {
     slots: Vec<Slot>,
     timeout: Duration,
+    security: Security,
 }
 
 impl Client {
     /// A client over `endpoints` (host:port, already validated); every call ends within
-    /// `timeout`. Connects nothing yet.
-    pub fn new(endpoints: &[String], timeout: Duration) -> Client {
+    /// `timeout` and is protected as `security` says. Connects nothing yet.
+    pub fn new(endpoints: &[String], timeout: Duration, security: Security) -> Client {
         assert!(!endpoints.is_empty(), "at least one endpoint is required");
         Client {
             slots: endpoints
@@ -39,7 +42,13 @@ impl Client {
                 })
                 .collect(),
             timeout,
+            security,
         }
+    }
+
+    /// The transport and credentials of every call.
+    pub fn security(&self) -> &Security {
+        &self.security
     }
 
     /// The deadline of every call.
@@ -81,19 +90,31 @@ impl Client {
         if let Some(c) = &slot.channel {
             return Ok(c.clone());
         }
+        let scheme = self.security.scheme();
         // Keep-alive pings find a member that stopped answering (SIGSTOP, a dead host)
         // under a long-lived watch stream, where no request deadline would.
-        let endpoint = Endpoint::from_shared(format!("http://{}", slot.addr))
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{}", slot.addr))
             .map_err(|e| format!("bad endpoint: {}", flatten(&e)))?
             .connect_timeout(budget)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(KEEP_ALIVE_INTERVAL)
             .keep_alive_timeout(KEEP_ALIVE_TIMEOUT)
             .keep_alive_while_idle(true);
+        if let Transport::Tls(tls) = &self.security.transport {
+            // Without a server name, tonic checks the certificate against the host.
+            endpoint = endpoint
+                .tls_config(tls.config().clone())
+                .map_err(|e| format!("bad TLS settings: {}", flatten(&e)))?;
+        }
         // The outer timeout also bounds name resolution, which connect_timeout does not.
         let channel = match tokio::time::timeout(budget, endpoint.connect()).await {
             Ok(Ok(channel)) => channel,
-            Ok(Err(e)) => return Err(format!("cannot connect: {}", flatten(&e))),
+            Ok(Err(e)) => {
+                return Err(match explain(&e, &self.security) {
+                    Some(why) => format!("cannot connect: {why} ({})", flatten(&e)),
+                    None => format!("cannot connect: {}", flatten(&e)),
+                })
+            }
             Err(_) => {
                 return Err(format!(
                     "cannot connect: no connection within {} ms",

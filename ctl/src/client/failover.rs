@@ -10,9 +10,14 @@ use tonic::{Response, Status};
 
 use super::endpoints::Client;
 use super::error::RpcError;
+use super::handshake::with_hint;
 use super::retry::{classify, local_timeout, Access, Verdict};
+use super::security::Security;
 use super::service::Service;
 use super::status::describe_status;
+
+/// The metadata key of the bearer token.
+const AUTHORIZATION: &str = "authorization";
 
 /// How many times each endpoint is tried within one call.
 pub const ROUNDS: usize = 2;
@@ -143,7 +148,7 @@ impl Client {
                 }
             };
             let budget = attempt_budget(how.access, left(deadline), total - attempt);
-            let request = request(message.clone(), budget);
+            let request = request(message.clone(), budget, self.security());
             match self
                 .attempt(i, how, budget, send(S::on(channel), request))
                 .await
@@ -185,7 +190,7 @@ impl Client {
         let detail = if local_timeout(&status) {
             no_answer()
         } else {
-            describe_status(&status)
+            with_hint(describe_status(&status), &status, self.security())
         };
         match classify(&status, how.access) {
             Verdict::Retry => Attempt::Retry(format!("{endpoint}: {detail}")),
@@ -222,10 +227,16 @@ fn attempt_budget(access: Access, remaining: Duration, attempts_left: usize) -> 
     }
 }
 
-/// A request carrying its deadline, so the member can give up when the caller has.
-fn request<T>(message: T, timeout: Duration) -> tonic::Request<T> {
+/// A request carrying its deadline, so the member can give up when the caller has, and the
+/// bearer token when there is one. Every request of every call is made here: this is the
+/// one place credentials are attached.
+fn request<T>(message: T, timeout: Duration, security: &Security) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
     r.set_timeout(timeout);
+    if let Some(token) = &security.token {
+        r.metadata_mut()
+            .insert(AUTHORIZATION, token.header().clone());
+    }
     r
 }
 
@@ -259,7 +270,7 @@ mod tests {
             format!("127.0.0.1:{}", l.local_addr().unwrap().port())
         };
         let endpoints = [free_port(), free_port()];
-        let mut client = Client::new(&endpoints, Duration::from_millis(5_000));
+        let mut client = crate::fake::client(&endpoints, Duration::from_millis(5_000));
         let err = client.put("k".into(), b"v".to_vec()).await.unwrap_err();
         let RpcError::Unavailable { attempts } = &err else {
             panic!("expected unavailable, got {err}");
@@ -275,7 +286,7 @@ mod tests {
     async fn server_unavailable_fails_over() {
         let (down, down_calls) = fake_member(Mode::Unavailable).await;
         let (up, up_calls) = fake_member(Mode::Ok).await;
-        let mut client = Client::new(&[down, up], Duration::from_secs(10));
+        let mut client = crate::fake::client(&[down, up], Duration::from_secs(10));
         let r = client.put("k".into(), b"v".to_vec()).await.unwrap();
         assert_eq!(r.log_index, 7);
         assert_eq!((count(&down_calls), count(&up_calls)), (1, 1));
@@ -285,7 +296,7 @@ mod tests {
     async fn all_unavailable_tries_each_endpoint_twice() {
         let (a, a_calls) = fake_member(Mode::Unavailable).await;
         let (b, b_calls) = fake_member(Mode::Unavailable).await;
-        let mut client = Client::new(&[a, b], Duration::from_secs(10));
+        let mut client = crate::fake::client(&[a, b], Duration::from_secs(10));
         let err = client.put("k".into(), b"v".to_vec()).await.unwrap_err();
         assert!(matches!(err, RpcError::Unavailable { .. }), "{err}");
         assert!(err.to_string().contains("UNAVAILABLE: no leader"), "{err}");
@@ -296,7 +307,7 @@ mod tests {
     async fn a_write_that_times_out_is_not_retried() {
         let (hung, hung_calls) = fake_member(Mode::Hang).await;
         let (up, up_calls) = fake_member(Mode::Ok).await;
-        let mut client = Client::new(&[hung, up], Duration::from_millis(1_500));
+        let mut client = crate::fake::client(&[hung, up], Duration::from_millis(1_500));
         let err = client.put("k".into(), b"v".to_vec()).await.unwrap_err();
         assert!(matches!(err, RpcError::OutcomeUnknown { .. }), "{err}");
         assert!(err.to_string().contains("no answer within"), "{err}");
@@ -308,7 +319,7 @@ mod tests {
     async fn a_read_that_times_out_moves_on() {
         let (hung, _) = fake_member(Mode::Hang).await;
         let (up, up_calls) = fake_member(Mode::Ok).await;
-        let mut client = Client::new(&[hung, up], Duration::from_secs(10));
+        let mut client = crate::fake::client(&[hung, up], Duration::from_secs(10));
         let r = client
             .get("k".into(), ReadConsistency::Linearizable)
             .await
@@ -321,7 +332,7 @@ mod tests {
     async fn a_final_answer_is_not_retried() {
         let (nf, nf_calls) = fake_member(Mode::NotFound).await;
         let (up, up_calls) = fake_member(Mode::Ok).await;
-        let mut client = Client::new(&[nf, up], Duration::from_secs(10));
+        let mut client = crate::fake::client(&[nf, up], Duration::from_secs(10));
         let err = client.put("k".into(), b"v".to_vec()).await.unwrap_err();
         assert_eq!(err.code(), Some(Code::NotFound), "{err}");
         assert_eq!((count(&nf_calls), count(&up_calls)), (1, 0));
@@ -331,7 +342,7 @@ mod tests {
     async fn init_goes_to_the_first_endpoint_only() {
         let (down, down_calls) = fake_member(Mode::Unavailable).await;
         let (up, up_calls) = fake_member(Mode::Ok).await;
-        let mut client = Client::new(&[down, up], Duration::from_secs(10));
+        let mut client = crate::fake::client(&[down, up], Duration::from_secs(10));
         let err = client
             .cluster_init(std::collections::HashMap::new())
             .await

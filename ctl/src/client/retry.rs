@@ -6,6 +6,8 @@ use std::error::Error as StdError;
 
 use tonic::{Code, Status};
 
+use super::handshake::failed_handshake;
+
 /// Whether a request may change state: decides what may be retried after it was sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
@@ -46,9 +48,12 @@ pub fn classify(status: &Status, access: Access) -> Verdict {
     }
 }
 
-/// True when a locally made status comes from failing to connect, so the request was never
-/// delivered.
+/// True when a locally made status comes from failing to connect, or from a TLS handshake the
+/// member refused, so the request was never delivered.
 fn never_sent(status: &Status) -> bool {
+    if failed_handshake(status) {
+        return true;
+    }
     let mut source = status.source();
     while let Some(err) = source {
         if err.downcast_ref::<tonic::ConnectError>().is_some() {

@@ -2,6 +2,7 @@
 //! member's services on a shared connection, so one helper serves every API.
 
 use moor_proto::api::moor_api_client::MoorApiClient;
+use moor_proto::auth::auth_api_client::AuthApiClient;
 use moor_proto::rollout::rollout_api_client::RolloutApiClient;
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
 use tonic::transport::Channel;
@@ -29,4 +30,9 @@ macro_rules! service {
     };
 }
 
-service!(MoorApiClient, WorkflowApiClient, RolloutApiClient);
+service!(
+    MoorApiClient,
+    WorkflowApiClient,
+    RolloutApiClient,
+    AuthApiClient
+);

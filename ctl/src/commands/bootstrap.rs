@@ -34,7 +34,7 @@ use tokio::time::Instant;
 use tonic::Code;
 
 use crate::cli::{MemberSpec, OutputFormat};
-use crate::client::{Client, RpcError};
+use crate::client::{Client, RpcError, Security};
 use crate::views::cluster::{BootstrapMember, BootstrapView};
 use crate::views::show;
 
@@ -148,8 +148,8 @@ pub fn formed(
     Ok(leader)
 }
 
-async fn probe(addr: &str) -> Probe {
-    let mut c = Client::new(&[addr.to_string()], ATTEMPT_TIMEOUT);
+async fn probe(addr: &str, security: &Security) -> Probe {
+    let mut c = Client::new(&[addr.to_string()], ATTEMPT_TIMEOUT, security.clone());
     match c.cluster_status().await {
         Ok(s) => Probe::Status(s),
         Err(e) => Probe::Unreachable(one_line(&e)),
@@ -157,11 +157,11 @@ async fn probe(addr: &str) -> Probe {
 }
 
 /// Probes every listed member at once, so one that hangs does not delay the others.
-async fn probe_all(wanted: &BTreeMap<u64, String>) -> BTreeMap<u64, Probe> {
+async fn probe_all(wanted: &BTreeMap<u64, String>, security: &Security) -> BTreeMap<u64, Probe> {
     let mut set = tokio::task::JoinSet::new();
     for (id, addr) in wanted {
-        let (id, addr) = (*id, addr.clone());
-        set.spawn(async move { (id, probe(&addr).await) });
+        let (id, addr, security) = (*id, addr.clone(), security.clone());
+        set.spawn(async move { (id, probe(&addr, &security).await) });
     }
     let mut out = BTreeMap::new();
     while let Some(joined) = set.join_next().await {
@@ -183,6 +183,7 @@ pub(super) async fn run(
     members: &[MemberSpec],
     wait: bool,
     timeout: Duration,
+    security: &Security,
     format: OutputFormat,
 ) -> Result<()> {
     let deadline = Instant::now() + timeout;
@@ -191,8 +192,9 @@ pub(super) async fn run(
         .keys()
         .map(|id| (*id, "not reached".to_string()))
         .collect();
-    initialise(&wanted, &mut outcome, deadline, timeout).await?;
-    let (leader, term) = wait_formed(&wanted, &mut outcome, wait, deadline, timeout).await?;
+    initialise(&wanted, &mut outcome, deadline, timeout, security).await?;
+    let (leader, term) =
+        wait_formed(&wanted, &mut outcome, wait, deadline, timeout, security).await?;
     let view = BootstrapView {
         members: outcome
             .into_iter()
@@ -214,9 +216,10 @@ async fn initialise(
     outcome: &mut Outcomes,
     deadline: Instant,
     timeout: Duration,
+    security: &Security,
 ) -> Result<()> {
     loop {
-        let probes = probe_all(wanted).await;
+        let probes = probe_all(wanted, security).await;
         match decide(wanted, &probes) {
             Decision::Formed { via, differs } => {
                 if let Some(voters) = differs {
@@ -236,7 +239,7 @@ async fn initialise(
                 return Ok(());
             }
             Decision::Initialise(ids) => {
-                if init_all(wanted, &ids, outcome).await? {
+                if init_all(wanted, &ids, outcome, security).await? {
                     return Ok(());
                 }
             }
@@ -256,12 +259,17 @@ async fn init_all(
     wanted: &BTreeMap<u64, String>,
     ids: &[u64],
     outcome: &mut Outcomes,
+    security: &Security,
 ) -> Result<bool> {
     let init_msg: HashMap<u64, String> = wanted.clone().into_iter().collect();
     let mut accepted = false;
     for &id in ids {
         let addr = &wanted[&id];
-        let mut c = Client::new(std::slice::from_ref(addr), ATTEMPT_TIMEOUT);
+        let mut c = Client::new(
+            std::slice::from_ref(addr),
+            ATTEMPT_TIMEOUT,
+            security.clone(),
+        );
         match c.cluster_init(init_msg.clone()).await {
             Ok(_) => {
                 outcome.insert(id, "initialised".into());
@@ -319,9 +327,10 @@ async fn wait_formed(
     wait: bool,
     deadline: Instant,
     timeout: Duration,
+    security: &Security,
 ) -> Result<(Option<u64>, Option<u64>)> {
     loop {
-        let probes = probe_all(wanted).await;
+        let probes = probe_all(wanted, security).await;
         let verdict = formed(wanted, &probes);
         record_joined(&probes, outcome);
         match verdict {

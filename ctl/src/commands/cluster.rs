@@ -44,7 +44,7 @@ pub(super) async fn run(
             )
         }
         ClusterCommand::Bootstrap { members, wait } => {
-            bootstrap::run(&members, wait, client.timeout(), format)
+            bootstrap::run(&members, wait, client.timeout(), client.security(), format)
                 .await
                 .context("cannot bootstrap the cluster")
         }

@@ -372,7 +372,7 @@ mod tests {
         // reconnects, sees nothing new (a new stream starts with the state as it is now),
         // and gives up with exit code 1, never 0.
         let (a, _) = fake_workflow(WatchScript::End(vec![exec("hibernating", 3)])).await;
-        let mut client = Client::new(&[a], Duration::from_secs(5));
+        let mut client = crate::fake::client(&[a], Duration::from_secs(5));
         let mut rec = Recorder::default();
         let err = follow(&mut client, "x1", Duration::from_secs(60), &mut rec)
             .await
@@ -398,7 +398,7 @@ mod tests {
             exec("succeeded", 3),
         ]))
         .await;
-        let mut client = Client::new(&[a, b], Duration::from_secs(5));
+        let mut client = crate::fake::client(&[a, b], Duration::from_secs(5));
         let mut rec = Recorder::default();
         let end = follow(&mut client, "x1", Duration::from_secs(30), &mut rec)
             .await
@@ -419,7 +419,7 @@ mod tests {
             exec("failed", 1),
         ]))
         .await;
-        let mut client = Client::new(&[a], Duration::from_secs(5));
+        let mut client = crate::fake::client(&[a], Duration::from_secs(5));
         let mut rec = Recorder::default();
         let end = follow(&mut client, "x1", Duration::from_secs(30), &mut rec)
             .await
@@ -432,7 +432,7 @@ mod tests {
     async fn a_missing_execution_is_not_found() {
         let (a, a_calls) = fake_workflow(WatchScript::NotFound).await;
         let (b, b_calls) = fake_workflow(WatchScript::NotFound).await;
-        let mut client = Client::new(&[a, b], Duration::from_secs(5));
+        let mut client = crate::fake::client(&[a, b], Duration::from_secs(5));
         let mut rec = Recorder::default();
         let err = follow(&mut client, "x9", Duration::from_secs(30), &mut rec)
             .await
@@ -444,7 +444,7 @@ mod tests {
     #[tokio::test]
     async fn members_that_keep_breaking_make_the_watch_give_up() {
         let (a, _) = fake_workflow(WatchScript::Break(vec![exec("running", 0)])).await;
-        let mut client = Client::new(&[a], Duration::from_secs(5));
+        let mut client = crate::fake::client(&[a], Duration::from_secs(5));
         let mut rec = Recorder::default();
         let err = follow(&mut client, "x1", Duration::from_secs(60), &mut rec)
             .await

@@ -64,6 +64,27 @@ pub fn next_step(err: &RpcError) -> Option<String> {
     })
 }
 
+/// What to do after a refusal by access control anywhere in `err`'s chain: for
+/// UNAUTHENTICATED, how to give credentials; for PERMISSION_DENIED (whose message names the
+/// missing permission), how to see what these credentials allow.
+pub fn access_hint(err: &anyhow::Error) -> Option<&'static str> {
+    let code = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<RpcError>().and_then(RpcError::code))?;
+    match code {
+        Code::Unauthenticated => Some(
+            "pass a token (--token-file or MOOR_TOKEN) or a client certificate, or pick a \
+             context (moorctl config use-context)",
+        ),
+        Code::PermissionDenied => Some(
+            "these credentials may not do this (the member named the permission above); \
+             `moorctl auth whoami` shows what they may do; ask an admin for a token whose \
+             role allows it",
+        ),
+        _ => None,
+    }
+}
+
 /// What to do when a member refused a blueprint with a message that lists only its first
 /// problems (it then ends `… and N more: ...`, to fit in an HTTP/2 header): the command that
 /// lists them all. `file` is the blueprint's file as given on the command line.
@@ -158,6 +179,17 @@ mod tests {
             .unwrap()
             .contains("moorctl exec start web-1 --kind update"));
         assert_eq!(next_step(&rejected(Code::InvalidArgument, "x")), None);
+    }
+
+    #[test]
+    fn access_control_says_what_to_do() {
+        let err = |code, msg| anyhow::Error::new(rejected(code, msg)).context("cannot put k");
+        let hint = access_hint(&err(Code::Unauthenticated, "no credentials")).unwrap();
+        assert!(hint.contains("--token-file or MOOR_TOKEN"), "{hint}");
+        assert!(hint.contains("moorctl config use-context"), "{hint}");
+        let hint = access_hint(&err(Code::PermissionDenied, "may not call kv.put")).unwrap();
+        assert!(hint.contains("moorctl auth whoami"), "{hint}");
+        assert_eq!(access_hint(&err(Code::NotFound, "x")), None);
     }
 
     #[test]

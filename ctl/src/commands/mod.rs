@@ -10,13 +10,17 @@
 //! `exec.rs`, `rollout.rs`, ...), plus the two watches (`exec_watch.rs` follows an
 //! execution's stream across member failures, `rollout_watch.rs` polls a rollout) and what
 //! several commands read (`files.rs`, `documents.rs`, `inputs.rs`); `validate.rs` is
-//! `blueprint validate`. This is the top layer: it uses `cli`, `client`, `views` and
-//! `live`, and none of them uses it.
+//! `blueprint validate`; `config.rs` edits the config file and needs no member. This is
+//! the top layer: it uses
+//! `cli`, `client`, `settings`, `views` and `live`, and none of them uses it.
 
 mod apply;
+mod audit;
+mod auth;
 mod blueprint;
 mod bootstrap;
 mod cluster;
+mod config;
 mod documents;
 mod env;
 mod exec;
@@ -37,13 +41,26 @@ use anyhow::Result;
 
 use crate::cli::{Cli, Command};
 use crate::client::Client;
+use crate::settings::{resolve, ProcessEnv};
 
-/// Runs the parsed command line.
+pub use hints::access_hint;
+
+/// Runs the parsed command line: `config` on the config file alone; anything else with the
+/// settings resolved from flags, environment, context and defaults.
 pub async fn run(cli: Cli) -> Result<()> {
-    let mut client = Client::new(&cli.endpoints, Duration::from_millis(cli.timeout_ms));
-    let (client, format) = (&mut client, cli.output);
+    let format = cli.output;
+    if let Command::Config(c) = cli.command {
+        return config::run(c, &cli.conn, format);
+    }
+    let settings = resolve(&cli.conn, &ProcessEnv)?;
+    let timeout = Duration::from_millis(cli.timeout_ms);
+    let mut client = Client::new(&settings.endpoints, timeout, settings.security.clone());
+    let client = &mut client;
     match cli.command {
+        Command::Config(_) => unreachable!("handled above"),
         Command::Cluster(c) => cluster::run(c, client, format).await,
+        Command::Auth(a) => auth::run(a, client, format).await,
+        Command::Audit(a) => audit::run(a, client, format).await,
         Command::Var(v) => var::run(v, client, format).await,
         Command::Apply(a) => apply::run(a, client, format).await,
         Command::Blueprint(b) => blueprint::run(b, client, format).await,

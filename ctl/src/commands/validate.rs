@@ -129,7 +129,8 @@ mod tests {
 
     /// What the member at `addr` finds in the file at `path`.
     async fn check_path(addr: &str, path: &str) -> FileCheck {
-        let mut client = Client::new(&[addr.to_string()], std::time::Duration::from_secs(5));
+        let mut client =
+            crate::fake::client(&[addr.to_string()], std::time::Duration::from_secs(5));
         let file = read_text(path.as_ref(), "FILE").unwrap();
         check(&mut client, &file).await.unwrap()
     }

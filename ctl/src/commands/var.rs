@@ -222,7 +222,7 @@ mod tests {
 
     async fn list_keys(prefix: &str, limit: Option<u64>) -> (Vec<String>, bool, usize) {
         let (addr, calls) = fake_member(Mode::Ok).await;
-        let mut client = Client::new(&[addr], Duration::from_secs(10));
+        let mut client = crate::fake::client(&[addr], Duration::from_secs(10));
         let view = list(&mut client, prefix, limit, ReadConsistency::Linearizable)
             .await
             .unwrap();

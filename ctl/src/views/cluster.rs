@@ -227,6 +227,7 @@ mod tests {
             state: "Leader".into(),
             leader_id: Some(1),
             leader_addr: "127.0.0.1:7401".into(),
+            peer_addr: String::new(),
             term: 3,
             last_log_index: 120,
             committed_index: 119,

@@ -9,14 +9,18 @@
 //!
 //! Why a folder: every command and every watch display prints through these types and
 //! helpers, so a result looks the same wherever it is shown. One file per subject
-//! (`cluster.rs`, `vars.rs`, `blueprint.rs`, `validate.rs`, ...) and the shared pieces (`render.rs`,
+//! (`cluster.rs`, `vars.rs`, `blueprint.rs`, `validate.rs`, `auth.rs`, `audit.rs`,
+//! `config.rs`, ...) and the shared pieces (`render.rs`,
 //! `table.rs`, `cells.rs`, `time.rs`, `value.rs`). Views only format: they make no calls and
 //! decide no exit code.
 
 pub mod apply;
+pub mod audit;
+pub mod auth;
 pub mod blueprint;
 pub mod cells;
 pub mod cluster;
+pub mod config;
 pub mod env;
 pub mod exec;
 pub mod group;

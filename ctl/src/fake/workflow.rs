@@ -1,0 +1,291 @@
+//! The fake member's `WorkflowApi`: a scripted execution watch and fixed answers.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use moor_proto::workflow as pb;
+use moor_proto::workflow::workflow_api_server::{WorkflowApi, WorkflowApiServer};
+use tonic::{Request, Response, Status};
+
+/// What a fake member streams to a `WatchExecution`.
+#[derive(Clone, Debug)]
+pub enum WatchScript {
+    /// These updates, then the end of the stream (the last one should be terminal).
+    End(Vec<pb::Execution>),
+    /// These updates, then `UNAVAILABLE`, as a member that shuts down mid-watch.
+    Break(Vec<pb::Execution>),
+    /// `NOT_FOUND` as the first item, as a member does for an unknown id.
+    NotFound,
+}
+
+/// A fake member serving `WorkflowApi`: the watch follows a script; the other calls give
+/// fixed answers, enough for the commands' tests (a blueprint source containing `invalid`
+/// is refused with a multi-line diagnostic, as a member refuses a bad blueprint; one
+/// containing [`problems_marker`] has that many problems, see [`fake_problems`]).
+struct FakeWorkflow {
+    watch: WatchScript,
+    calls: Arc<AtomicUsize>,
+}
+
+impl FakeWorkflow {
+    fn answer<T>(&self, value: T) -> Result<Response<T>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(Response::new(value))
+    }
+}
+
+/// The diagnostics a fake member gives for a blueprint containing `invalid`.
+pub const FAKE_DIAGNOSTICS: &str = "webshop.yaml:3:5: error: unknown field `resorces`\n  \
+                                    hint: did you mean `resources`?";
+
+/// A line that gives a blueprint source `n` problems in a fake member's eyes.
+pub fn problems_marker(n: usize) -> String {
+    format!("# fake-problems: {n}\n")
+}
+
+/// The `n` of a [`problems_marker`] in `yaml`.
+fn marked_problems(yaml: &str) -> Option<usize> {
+    let rest = yaml.split("# fake-problems: ").nth(1)?;
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Most problems a fake member lists in a `validate_only` answer (the proto's limit); the
+/// last one then counts the rest.
+const FAKE_MAX_PROBLEMS: usize = 100;
+/// Most problems a fake member lists in a refusal's status message.
+const FAKE_PROBLEMS_IN_STATUS: usize = 20;
+
+/// `n` problems in `source`, one a line, every other one with a hint, as a member lists
+/// them: at most [`FAKE_MAX_PROBLEMS`], the last then counting the rest.
+fn fake_problems(source: &str, n: usize) -> Vec<pb::BlueprintProblem> {
+    let problem = |i: usize| pb::BlueprintProblem {
+        source: source.to_string(),
+        line: i as u32 + 1,
+        column: 3,
+        message: format!("unknown resource type `nope{i}`"),
+        hint: if i % 2 == 0 {
+            "known types: sim.resource, kubernetes.manifest".into()
+        } else {
+            String::new()
+        },
+    };
+    if n <= FAKE_MAX_PROBLEMS {
+        return (0..n).map(problem).collect();
+    }
+    let shown = FAKE_MAX_PROBLEMS - 1;
+    let mut problems: Vec<_> = (0..shown).map(problem).collect();
+    problems.push(pb::BlueprintProblem {
+        message: format!("{} more problems from here on are not shown", n - shown),
+        hint: "fix the ones above and push again".into(),
+        ..problem(shown)
+    });
+    problems
+}
+
+/// A member's refusal of a blueprint with `n` problems: the first few, then how many more.
+fn fake_refusal(source: &str, n: usize) -> Status {
+    let mut message = format!("blueprint {source} is not valid: {n} problem(s)");
+    for p in fake_problems(source, n)
+        .iter()
+        .take(FAKE_PROBLEMS_IN_STATUS)
+    {
+        let (line, column) = (p.line, p.column);
+        message.push_str(&format!("\n{source}:{line}:{column}: error: {}", p.message));
+    }
+    if n > FAKE_PROBLEMS_IN_STATUS {
+        message.push_str(&format!(
+            "\n… and {} more: run `moorctl blueprint validate {source}` to list them all",
+            n - FAKE_PROBLEMS_IN_STATUS
+        ));
+    }
+    Status::invalid_argument(message)
+}
+
+type FakeStream = Pin<Box<dyn tokio_stream::Stream<Item = Result<pb::Execution, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl WorkflowApi for FakeWorkflow {
+    async fn apply_blueprint(
+        &self,
+        r: Request<pb::ApplyBlueprintRequest>,
+    ) -> Result<Response<pb::ApplyBlueprintResponse>, Status> {
+        let r = r.into_inner();
+        let marked = marked_problems(&r.yaml);
+        if r.validate_only {
+            let n = marked.unwrap_or(usize::from(r.yaml.contains("invalid")));
+            return self.answer(pb::ApplyBlueprintResponse {
+                name: if n == 0 {
+                    "webshop".into()
+                } else {
+                    String::new()
+                },
+                problems: fake_problems(&r.source_name, n),
+                ..Default::default()
+            });
+        }
+        if let Some(n) = marked.filter(|n| *n > 0) {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            return Err(fake_refusal(&r.source_name, n));
+        }
+        if r.yaml.contains("invalid") {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            return Err(Status::invalid_argument(FAKE_DIAGNOSTICS));
+        }
+        self.answer(pb::ApplyBlueprintResponse {
+            name: "webshop".into(),
+            revision: 3,
+            created: !r.yaml.contains("unchanged"),
+            problems: Vec::new(),
+        })
+    }
+    async fn list_blueprints(
+        &self,
+        _: Request<pb::ListBlueprintsRequest>,
+    ) -> Result<Response<pb::ListBlueprintsResponse>, Status> {
+        self.answer(pb::ListBlueprintsResponse::default())
+    }
+    async fn get_blueprint(
+        &self,
+        r: Request<pb::GetBlueprintRequest>,
+    ) -> Result<Response<pb::GetBlueprintResponse>, Status> {
+        self.answer(pb::GetBlueprintResponse {
+            name: r.into_inner().name,
+            revision: 2,
+            source: "name: hello\n".into(),
+            created_ms: 1,
+            revisions: vec![1, 2],
+        })
+    }
+    async fn put_site(
+        &self,
+        r: Request<pb::PutSiteRequest>,
+    ) -> Result<Response<pb::PutSiteResponse>, Status> {
+        let created = r.into_inner().site.is_some_and(|s| s.name.ends_with('1'));
+        self.answer(pb::PutSiteResponse { created })
+    }
+    async fn list_sites(
+        &self,
+        _: Request<pb::ListSitesRequest>,
+    ) -> Result<Response<pb::ListSitesResponse>, Status> {
+        self.answer(pb::ListSitesResponse::default())
+    }
+    async fn get_site(&self, r: Request<pb::GetSiteRequest>) -> Result<Response<pb::Site>, Status> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        Err(Status::not_found(format!(
+            "site {} not found",
+            r.into_inner().name
+        )))
+    }
+    async fn create_environment(
+        &self,
+        _: Request<pb::CreateEnvironmentRequest>,
+    ) -> Result<Response<pb::ExecutionRef>, Status> {
+        self.answer(pb::ExecutionRef {
+            id: "x1".into(),
+            state: "running".into(),
+        })
+    }
+    async fn list_environments(
+        &self,
+        _: Request<pb::ListEnvironmentsRequest>,
+    ) -> Result<Response<pb::ListEnvironmentsResponse>, Status> {
+        self.answer(pb::ListEnvironmentsResponse::default())
+    }
+    async fn get_environment(
+        &self,
+        _: Request<pb::GetEnvironmentRequest>,
+    ) -> Result<Response<pb::Environment>, Status> {
+        self.answer(pb::Environment::default())
+    }
+    async fn start_execution(
+        &self,
+        _: Request<pb::StartExecutionRequest>,
+    ) -> Result<Response<pb::ExecutionRef>, Status> {
+        self.answer(pb::ExecutionRef {
+            id: "x1".into(),
+            state: "queued".into(),
+        })
+    }
+    async fn list_executions(
+        &self,
+        _: Request<pb::ListExecutionsRequest>,
+    ) -> Result<Response<pb::ListExecutionsResponse>, Status> {
+        self.answer(pb::ListExecutionsResponse::default())
+    }
+    async fn get_execution(
+        &self,
+        _: Request<pb::GetExecutionRequest>,
+    ) -> Result<Response<pb::Execution>, Status> {
+        self.answer(pb::Execution::default())
+    }
+    async fn resume_execution(
+        &self,
+        r: Request<pb::ExecutionActionRequest>,
+    ) -> Result<Response<pb::ExecutionRef>, Status> {
+        self.answer(pb::ExecutionRef {
+            id: r.into_inner().id,
+            state: "running".into(),
+        })
+    }
+    async fn cancel_execution(
+        &self,
+        r: Request<pb::ExecutionActionRequest>,
+    ) -> Result<Response<pb::ExecutionRef>, Status> {
+        self.answer(pb::ExecutionRef {
+            id: r.into_inner().id,
+            state: "cancelled".into(),
+        })
+    }
+    async fn rollback(
+        &self,
+        _: Request<pb::RollbackRequest>,
+    ) -> Result<Response<pb::ExecutionRef>, Status> {
+        self.answer(pb::ExecutionRef {
+            id: "x2".into(),
+            state: "running".into(),
+        })
+    }
+
+    type WatchExecutionStream = FakeStream;
+
+    async fn watch_execution(
+        &self,
+        r: Request<pb::WatchExecutionRequest>,
+    ) -> Result<Response<FakeStream>, Status> {
+        let id = r.into_inner().id;
+        let items: Vec<Result<pb::Execution, Status>> = match self.watch.clone() {
+            WatchScript::End(updates) => updates.into_iter().map(Ok).collect(),
+            WatchScript::Break(updates) => updates
+                .into_iter()
+                .map(Ok)
+                .chain([Err(Status::unavailable("member is shutting down"))])
+                .collect(),
+            WatchScript::NotFound => {
+                vec![Err(Status::not_found(format!("execution {id} not found")))]
+            }
+        };
+        self.answer(Box::pin(tokio_stream::iter(items)) as FakeStream)
+    }
+}
+
+/// Serves a fake workflow member on a loopback port for the rest of the test; returns its
+/// address and its request counter.
+pub async fn fake_workflow(watch: WatchScript) -> (String, Arc<AtomicUsize>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let fake = FakeWorkflow {
+        watch,
+        calls: calls.clone(),
+    };
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(WorkflowApiServer::new(fake))
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    (addr, calls)
+}
