@@ -24,9 +24,12 @@ impl Cli {
             }
             Command::Rollout(RolloutCommand::Start(s)) => check_rollout_start(s)?,
             Command::Exec(ExecCommand::Start(s)) => check_exec_start(s)?,
-            Command::Cluster(
-                ClusterCommand::Init { members } | ClusterCommand::Bootstrap { members, .. },
-            ) => check_members(members)?,
+            Command::Cluster(ClusterCommand::Init { members, .. }) => {
+                check_members(members.iter().map(|m| (m.id, Some(m.addr.as_str()))))?
+            }
+            Command::Cluster(ClusterCommand::Bootstrap { members, .. }) => {
+                check_members(members.iter().map(|m| (m.id, m.peer_addr.as_deref())))?
+            }
             _ => {}
         }
         Ok(self)
@@ -98,19 +101,23 @@ fn check_exec_start(s: &ExecStartArgs) -> Result<(), clap::Error> {
     Ok(())
 }
 
-/// `cluster init` and `cluster bootstrap`: each initial voter has its own id and address.
-fn check_members(members: &[MemberSpec]) -> Result<(), clap::Error> {
+/// `cluster init` and `cluster bootstrap`: each initial voter has its own id and (peer)
+/// address; `members` are (id, address if given).
+fn check_members<'a>(
+    members: impl Iterator<Item = (u64, Option<&'a str>)>,
+) -> Result<(), clap::Error> {
     let mut seen = BTreeMap::new();
-    for m in members {
-        if let Some(addr) = seen.insert(m.id, &m.addr) {
+    let mut addrs = Vec::new();
+    for (id, addr) in members {
+        if let Some(before) = seen.insert(id, addr) {
+            let before = before.map_or(String::new(), |a| format!("={a}"));
             return Err(usage_error(format!(
-                "--member {}: member id {} is given twice (also as {}={addr}); each \
-                 initial voter needs its own id",
-                m.id, m.id, m.id
+                "--member {id}: member id {id} is given twice (also as {id}{before}); each \
+                 initial voter needs its own id"
             )));
         }
+        addrs.extend(addr);
     }
-    let mut addrs: Vec<&str> = members.iter().map(|m| m.addr.as_str()).collect();
     addrs.sort_unstable();
     if let Some(w) = addrs.windows(2).find(|w| w[0] == w[1]) {
         return Err(usage_error(format!(

@@ -162,6 +162,51 @@ fn role_and_audit_arguments() {
 }
 
 #[test]
+fn cluster_arguments_take_peer_addresses() {
+    let cli = parse(&["cluster", "bootstrap", "--member", "1,2=10.0.0.2:7402,3"]).unwrap();
+    let Command::Cluster(ClusterCommand::Bootstrap {
+        members,
+        admin_token,
+        ..
+    }) = cli.command
+    else {
+        panic!("not bootstrap");
+    };
+    assert_eq!(
+        members[0],
+        VoterSpec {
+            id: 1,
+            peer_addr: None
+        }
+    );
+    assert_eq!(members[1].peer_addr.as_deref(), Some("10.0.0.2:7402"));
+    assert_eq!(
+        admin_token.admin_token_out,
+        std::path::Path::new(DEFAULT_ADMIN_TOKEN_FILE)
+    );
+    assert!(!admin_token.force);
+    let e = usage(&["cluster", "bootstrap", "--member", "1,1"]);
+    assert!(e.contains("given twice"), "{e}");
+    let e = usage(&["cluster", "bootstrap", "--member", "x"]);
+    assert!(
+        e.contains("\"x\" is not in the form ID or ID=PEER_HOST:PORT"),
+        "{e}"
+    );
+    let cli = parse(&[
+        "cluster",
+        "init",
+        "--admin-token-out",
+        "/a.token",
+        "--force",
+    ])
+    .unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Cluster(ClusterCommand::Init { ref admin_token, .. }) if admin_token.force
+    ));
+}
+
+#[test]
 fn set_context_records_only_the_command_line() {
     let cli = parse(&[
         "config",

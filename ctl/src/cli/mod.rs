@@ -38,7 +38,7 @@ pub use apply::ApplyArgs;
 pub use audit::{AuditCommand, AuditListArgs, MAX_AUDIT_PAGE};
 pub use auth::{AuthCommand, RoleCommand, TokenCommand, TokenCreateArgs};
 pub use blueprint::BlueprintCommand;
-pub use cluster::ClusterCommand;
+pub use cluster::{AdminTokenArgs, ClusterCommand, DEFAULT_ADMIN_TOKEN_FILE};
 pub use common::{InputArgs, ReadArgs, WatchArgs, DEFAULT_WATCH_TIMEOUT_S, MAX_WATCH_TIMEOUT_S};
 pub use config::{ConfigCommand, SetContextArgs};
 pub use connection::ConnArgs;
@@ -49,7 +49,7 @@ pub use group::{GroupCommand, GroupPutArgs};
 pub use names::{parse_wire_name, TargetFilter};
 pub use rollout::{RolloutCommand, RolloutStartArgs, RolloutWatchArgs};
 pub use site::SiteCommand;
-pub use values::{parse_context_name, parse_endpoint, MemberSpec, NameRev};
+pub use values::{parse_context_name, parse_endpoint, MemberSpec, NameRev, VoterSpec};
 pub use var::{CasArgs, PutArgs, VarCommand};
 
 use crate::exit::EXIT_CODES_HELP;

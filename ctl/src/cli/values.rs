@@ -23,7 +23,7 @@ impl fmt::Display for NameRev {
     }
 }
 
-/// One `--member ID=ADDR` of `cluster init`.
+/// One `--member ID=ADDR` of `cluster init`: ADDR is the member's peer address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberSpec {
     pub id: u64,
@@ -93,6 +93,35 @@ pub fn parse_member_addr(s: &str) -> Result<String, String> {
     }
     check_host_port(s)?;
     Ok(s.to_string())
+}
+
+/// One `--member ID[=PEER_ADDR]` of `cluster bootstrap`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VoterSpec {
+    pub id: u64,
+    /// The member's peer address; `None`: the address the member reports.
+    pub peer_addr: Option<String>,
+}
+
+/// Parses `--member ID` or `--member ID=PEER_ADDR` of `cluster bootstrap`.
+pub fn parse_voter(s: &str) -> Result<VoterSpec, String> {
+    if !s.contains('=') {
+        let id = s.trim().parse::<u64>().map_err(|_| {
+            format!(
+                "{s:?} is not in the form ID or ID=PEER_HOST:PORT; e.g. --member 1 or \
+                 --member 1=10.0.0.5:7402"
+            )
+        })?;
+        return Ok(VoterSpec {
+            id,
+            peer_addr: None,
+        });
+    }
+    let m = parse_member(s)?;
+    Ok(VoterSpec {
+        id: m.id,
+        peer_addr: Some(m.addr),
+    })
 }
 
 /// Parses a context name: letters, digits, `.`, `_` and `-`.

@@ -5,25 +5,33 @@ use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 
-use super::bootstrap;
+use super::{admin_token, bootstrap};
 use crate::cli::{ClusterCommand, OutputFormat};
 use crate::client::Client;
-use crate::views::cluster::{InitView, MemberView, MembershipView, StatusView};
+use crate::settings::Settings;
+use crate::views::cluster::{MemberView, MembershipView, StatusView};
+use crate::views::formation::InitView;
 use crate::views::show;
 
 pub(super) async fn run(
     command: ClusterCommand,
     client: &mut Client,
     format: OutputFormat,
+    settings: &Settings,
 ) -> Result<()> {
     match command {
-        ClusterCommand::Init { members } => {
+        ClusterCommand::Init {
+            members,
+            admin_token: out,
+        } => {
             let wanted: HashMap<u64, String> =
                 members.iter().map(|m| (m.id, m.addr.clone())).collect();
-            client
+            let file = admin_token::reserve(&out)?;
+            let answer = client
                 .cluster_init(wanted)
                 .await
                 .context("cannot initialise the cluster")?;
+            let admin_token = admin_token::save(file, &answer.admin_token, settings)?;
             let mut members: Vec<MemberView> = members
                 .into_iter()
                 .map(|m| MemberView {
@@ -39,15 +47,18 @@ pub(super) async fn run(
                 &InitView {
                     initialized: true,
                     members,
+                    admin_token,
                 },
                 format,
             )
         }
-        ClusterCommand::Bootstrap { members, wait } => {
-            bootstrap::run(&members, wait, client.timeout(), client.security(), format)
-                .await
-                .context("cannot bootstrap the cluster")
-        }
+        ClusterCommand::Bootstrap {
+            members,
+            wait,
+            admin_token: out,
+        } => bootstrap::run(&members, wait, &out, client, settings, format)
+            .await
+            .context("cannot bootstrap the cluster"),
         ClusterCommand::Status => {
             let status = client
                 .cluster_status()
@@ -76,5 +87,76 @@ pub(super) async fn run(
                 .with_context(|| format!("cannot remove member {id}"))?;
             show(&MembershipView::from(&r), format)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use crate::fake::{cli_for, count, serve, Mode, FAKE_ADMIN_TOKEN};
+
+    fn mode(p: &std::path::Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[tokio::test]
+    async fn init_writes_the_admin_token_0600_and_never_over_a_file() {
+        let m = serve(Mode::Ok, None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("admin.token");
+        let out_s = out.to_str().unwrap();
+        let args = ["cluster", "init", "--admin-token-out", out_s];
+        crate::commands::run(cli_for(&m.addr, &args)).await.unwrap();
+        let written = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(written, format!("{FAKE_ADMIN_TOKEN}\n"));
+        assert_eq!(mode(&out), 0o600);
+        // The file exists: refused before anything is sent.
+        let err = crate::commands::run(cli_for(&m.addr, &args))
+            .await
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("without --force"), "{err:#}");
+        assert_eq!(count(&m.calls), 1);
+    }
+
+    #[tokio::test]
+    async fn bootstrap_uses_the_peer_address_the_member_reports() {
+        let m = serve(Mode::Ok, None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("admin.token");
+        let out_s = out.to_str().unwrap();
+        let args = [
+            "cluster",
+            "bootstrap",
+            "--member",
+            "1",
+            "--admin-token-out",
+            out_s,
+        ];
+        crate::commands::run(cli_for(&m.addr, &args)).await.unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&out).unwrap().trim(),
+            FAKE_ADMIN_TOKEN
+        );
+        assert_eq!(mode(&out), 0o600);
+        // Status, init, status.
+        assert_eq!(count(&m.calls), 3);
+        // A member that is not listed is never initialised.
+        let args = [
+            "cluster",
+            "bootstrap",
+            "--member",
+            "2",
+            "--admin-token-out",
+            out_s,
+        ];
+        let err = crate::commands::run(cli_for(&m.addr, &args))
+            .await
+            .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("not in the --member list"),
+            "{err:#}"
+        );
+        assert_eq!(count(&m.calls), 4);
     }
 }

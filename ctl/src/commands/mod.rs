@@ -10,10 +10,11 @@
 //! `exec.rs`, `rollout.rs`, ...), plus the two watches (`exec_watch.rs` follows an
 //! execution's stream across member failures, `rollout_watch.rs` polls a rollout) and what
 //! several commands read (`files.rs`, `documents.rs`, `inputs.rs`); `validate.rs` is
-//! `blueprint validate`; `config.rs` edits the config file and needs no member. This is
-//! the top layer: it uses
+//! `blueprint validate`; `config.rs` edits the config file and needs no member;
+//! `admin_token.rs` saves the token a new cluster returns. This is the top layer: it uses
 //! `cli`, `client`, `settings`, `views` and `live`, and none of them uses it.
 
+mod admin_token;
 mod apply;
 mod audit;
 mod auth;
@@ -58,7 +59,7 @@ pub async fn run(cli: Cli) -> Result<()> {
     let client = &mut client;
     match cli.command {
         Command::Config(_) => unreachable!("handled above"),
-        Command::Cluster(c) => cluster::run(c, client, format).await,
+        Command::Cluster(c) => cluster::run(c, client, format, &settings).await,
         Command::Auth(a) => auth::run(a, client, format).await,
         Command::Audit(a) => audit::run(a, client, format).await,
         Command::Var(v) => var::run(v, client, format).await,

@@ -85,6 +85,9 @@ async fn answer<T>(
     }
 }
 
+/// The admin token a fake member's `ClusterInit` returns.
+pub const FAKE_ADMIN_TOKEN: &str = "mt_admin0.fake-admin-secret";
+
 fn kv(key: &str) -> KeyValue {
     KeyValue {
         key: key.to_string(),
@@ -100,13 +103,21 @@ impl MoorApi for Fake {
         &self,
         _: Request<ClusterStatusRequest>,
     ) -> Result<Response<ClusterStatusResponse>, Status> {
-        self.answer(ClusterStatusResponse::default).await
+        self.answer(|| ClusterStatusResponse {
+            id: 1,
+            peer_addr: "10.0.0.1:7402".into(),
+            ..Default::default()
+        })
+        .await
     }
     async fn cluster_init(
         &self,
         _: Request<ClusterInitRequest>,
     ) -> Result<Response<ClusterInitResponse>, Status> {
-        self.answer(ClusterInitResponse::default).await
+        self.answer(|| ClusterInitResponse {
+            admin_token: FAKE_ADMIN_TOKEN.into(),
+        })
+        .await
     }
     async fn add_member(
         &self,

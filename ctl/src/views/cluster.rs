@@ -1,10 +1,10 @@
-//! Views of the cluster: its members, a member's status, `cluster init`, membership changes
-//! and `cluster bootstrap`.
+//! Views of the cluster: its members, a member's status, membership changes (`cluster
+//! init` and `cluster bootstrap`: `formation.rs`).
 
 use moor_proto::api;
 use serde::Serialize;
 
-use super::cells::opt;
+use super::cells::{dash, opt};
 use super::table::{fields, grid};
 use super::View;
 
@@ -60,6 +60,9 @@ pub struct StatusView {
     pub state: String,
     pub leader_id: Option<u64>,
     pub leader_addr: String,
+    /// The answering member's peer address (what membership records); clients use its
+    /// client address.
+    pub peer_addr: String,
     pub term: u64,
     pub last_log_index: u64,
     pub committed_index: u64,
@@ -81,6 +84,7 @@ impl From<&api::ClusterStatusResponse> for StatusView {
             state: s.state.clone(),
             leader_id: s.leader_id,
             leader_addr: s.leader_addr.clone(),
+            peer_addr: s.peer_addr.clone(),
             term: s.term,
             last_log_index: s.last_log_index,
             committed_index: s.committed_index,
@@ -104,6 +108,7 @@ impl View for StatusView {
         };
         let head = fields(vec![
             ("member", self.member.to_string()),
+            ("peer addr", dash(&self.peer_addr)),
             ("state", self.state.clone()),
             ("leader", leader),
             ("term", self.term.to_string()),
@@ -117,33 +122,6 @@ impl View for StatusView {
             ("fsyncs", self.fsyncs.to_string()),
         ]);
         format!("{head}\n\n{}", members_table(&self.members))
-    }
-}
-
-/// `cluster init`.
-#[derive(Debug, Clone, Serialize)]
-pub struct InitView {
-    pub initialized: bool,
-    /// The initial voters asked for; empty: the member that received the request, alone.
-    pub members: Vec<MemberView>,
-}
-
-impl View for InitView {
-    fn table(&self) -> String {
-        if self.members.is_empty() {
-            "cluster initialized: the receiving member is its only voter".to_string()
-        } else {
-            let rows = self
-                .members
-                .iter()
-                .map(|m| vec![m.id.to_string(), m.addr.clone()])
-                .collect();
-            format!(
-                "cluster initialized with {} voters\n\n{}",
-                self.members.len(),
-                grid(Some(&["ID", "ADDR"]), rows, &[0])
-            )
-        }
     }
 }
 
@@ -176,45 +154,6 @@ impl View for MembershipView {
     }
 }
 
-/// The result of `cluster bootstrap`.
-#[derive(Debug, Clone, Serialize)]
-pub struct BootstrapView {
-    /// Per listed member, what this run did there.
-    pub members: Vec<BootstrapMember>,
-    /// The leader once formed (`--wait`), else the leader known when bootstrap returned.
-    pub leader_id: Option<u64>,
-    pub term: Option<u64>,
-}
-
-/// One listed member in [`BootstrapView`].
-#[derive(Debug, Clone, Serialize)]
-pub struct BootstrapMember {
-    pub id: u64,
-    pub addr: String,
-    /// `initialised` (by this run), `already initialised`, `joined` (replicated to it),
-    /// `waiting` (no cluster state yet), `not reached`.
-    pub outcome: String,
-}
-
-impl View for BootstrapView {
-    fn table(&self) -> String {
-        let rows = self
-            .members
-            .iter()
-            .map(|m| vec![m.id.to_string(), m.addr.clone(), m.outcome.clone()])
-            .collect();
-        let leader = match (self.leader_id, self.term) {
-            (Some(l), Some(t)) => format!("cluster formed: leader {l}, term {t}"),
-            _ => "cluster initialised; no leader confirmed yet (use --wait to wait for one)"
-                .to_string(),
-        };
-        format!(
-            "{}\n\n{leader}",
-            grid(Some(&["ID", "ADDR", "OUTCOME"]), rows, &[0])
-        )
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -227,7 +166,7 @@ mod tests {
             state: "Leader".into(),
             leader_id: Some(1),
             leader_addr: "127.0.0.1:7401".into(),
-            peer_addr: String::new(),
+            peer_addr: "127.0.0.1:7402".into(),
             term: 3,
             last_log_index: 120,
             committed_index: 119,
@@ -268,6 +207,7 @@ mod tests {
         let text = render(&StatusView::from(&sample_status()), OutputFormat::Table).unwrap();
         let expected = "\
 member           1
+peer addr        127.0.0.1:7402
 state            Leader
 leader           1 (127.0.0.1:7401)
 term             3

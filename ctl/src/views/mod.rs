@@ -23,6 +23,7 @@ pub mod cluster;
 pub mod config;
 pub mod env;
 pub mod exec;
+pub mod formation;
 pub mod group;
 pub mod message;
 mod render;
