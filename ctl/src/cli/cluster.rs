@@ -31,7 +31,9 @@ pub enum ClusterCommand {
     /// answers and none has state, initialise them with the same voter list; nothing if a
     /// cluster exists (safe to run again and from several places at once; see
     /// deploy/README.md). Asks each of --endpoints (one client address per member) for its
-    /// id and peer address; the whole command ends by --timeout-ms
+    /// id and peer address (without --endpoints, MOOR_ENDPOINTS or a context: the --member
+    /// addresses, for members serving clients and peers on one address); the whole command
+    /// ends by --timeout-ms
     Bootstrap {
         /// An initial voter, as ID (its peer address is the one the member reports) or
         /// ID=PEER_HOST:PORT (repeat, or comma-separate); every bootstrap run must be given

@@ -2,28 +2,61 @@
 //! file only its owner may read, never printed; what is printed is where it is and the
 //! command that makes a context use it.
 //!
-//! The file is reserved before the cluster is asked to initialise: an existing file (without
-//! `--force`) or a directory moorctl cannot write in stops the command while nothing has
-//! happened yet, so the token is never lost to a failed write. (The member also keeps it in
-//! its data dir, `admin.token`.)
+//! The file is reserved before the cluster is asked to initialise, so an existing file
+//! (without `--force`) stops the command while nothing has happened yet. A directory
+//! moorctl cannot write in does not: members without authentication return no token at
+//! all (a bootstrap job in a read-only container must still work), and the member that
+//! initialised keeps the token in its data dir (`admin.token`) anyway; moorctl warns
+//! before initialising and says where the token is afterwards.
 
-use anyhow::{Context as _, Result};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context as _, Result};
 
 use crate::cli::AdminTokenArgs;
 use crate::client::Transport;
 use crate::settings::{absolute, PrivateFile, Settings};
 use crate::views::formation::AdminTokenView;
 
-/// Reserves `--admin-token-out`.
-pub(super) fn reserve(args: &AdminTokenArgs) -> Result<PrivateFile> {
-    PrivateFile::reserve(&args.admin_token_out, args.force, "--force").context(
-        "--admin-token-out: refusing to initialise the cluster, its admin token could not be saved",
-    )
+/// Where the admin token goes: the reserved file, or why there is none.
+pub(super) struct TokenOut {
+    file: Option<PrivateFile>,
+    path: PathBuf,
+    why_not: String,
 }
 
-/// Saves `token` (empty: the members run without authentication) to the reserved `file`,
+/// Reserves `--admin-token-out`; fails only when it exists (without `--force`).
+pub(super) fn reserve(args: &AdminTokenArgs) -> Result<TokenOut> {
+    let path = absolute(&args.admin_token_out);
+    match PrivateFile::reserve(&args.admin_token_out, args.force, "--force") {
+        Ok(file) => Ok(TokenOut {
+            file: Some(file),
+            path,
+            why_not: String::new(),
+        }),
+        Err(e) if args.admin_token_out.symlink_metadata().is_ok() && !args.force => {
+            Err(e).context("--admin-token-out: nothing was initialised")
+        }
+        Err(e) => {
+            let why_not = format!("{e:#}");
+            eprintln!(
+                "moorctl: warning: --admin-token-out {}: {why_not}; if the cluster returns an \
+                 admin token, only the member that initialised keeps it (admin.token in its \
+                 data dir)",
+                path.display()
+            );
+            Ok(TokenOut {
+                file: None,
+                path,
+                why_not,
+            })
+        }
+    }
+}
+
+/// Saves `token` (empty: the members run without authentication) to the reserved file,
 /// and says what to do next with the `settings` in use.
-pub(super) fn save(file: PrivateFile, token: &str, settings: &Settings) -> Result<AdminTokenView> {
+pub(super) fn save(out: TokenOut, token: &str, settings: &Settings) -> Result<AdminTokenView> {
     if token.is_empty() {
         return Ok(AdminTokenView {
             file: None,
@@ -32,10 +65,25 @@ pub(super) fn save(file: PrivateFile, token: &str, settings: &Settings) -> Resul
                 .into(),
         });
     }
-    let path = absolute(file.path());
-    let shown = path.display().to_string();
-    file.commit(format!("{token}\n").as_bytes())
-        .with_context(|| format!("the cluster was initialised, but its admin token could not be written to {shown}; the member that initialised keeps a copy in its data dir (admin.token)"))?;
+    let shown = out.path.display().to_string();
+    let Some(file) = out.file else {
+        eprintln!("moorctl: warning: the admin token was not written to {shown}");
+        return Ok(AdminTokenView {
+            file: None,
+            next: format!(
+                "the admin token could not be written to {shown} ({}); the member that \
+                 initialised keeps it in its data dir (admin.token)",
+                out.why_not
+            ),
+        });
+    };
+    if let Err(e) = file.commit(format!("{token}\n").as_bytes()) {
+        bail!(
+            "the cluster was initialised, but its admin token could not be written to \
+             {shown}: {e:#}; the member that initialised keeps it in its data dir \
+             (admin.token)"
+        );
+    }
     Ok(AdminTokenView {
         next: format!("use it: {}", set_context_command(settings, &shown)),
         file: Some(shown),

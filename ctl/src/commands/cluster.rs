@@ -159,4 +159,43 @@ mod tests {
         );
         assert_eq!(count(&m.calls), 4);
     }
+
+    #[tokio::test]
+    async fn without_endpoints_bootstrap_asks_the_member_addresses() {
+        let m = serve(Mode::Ok, None).await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("admin.token");
+        let member = format!("1={}", m.addr);
+        let args = [
+            "moorctl",
+            "--timeout-ms",
+            "5000",
+            "--insecure-plaintext",
+            "--config",
+            crate::fake::NO_CONFIG,
+            "cluster",
+            "bootstrap",
+            "--member",
+            &member,
+            "--admin-token-out",
+            out.to_str().unwrap(),
+        ];
+        let cli = crate::cli::Cli::try_parse_validated(args).unwrap();
+        crate::commands::run(cli).await.unwrap();
+        assert_eq!(count(&m.calls), 3);
+        assert!(out.exists());
+    }
+
+    #[tokio::test]
+    async fn an_unwritable_token_file_does_not_stop_the_cluster_forming() {
+        let m = serve(Mode::Ok, None).await;
+        let args = [
+            "cluster",
+            "init",
+            "--admin-token-out",
+            "/nonexistent-dir/moor-admin.token",
+        ];
+        crate::commands::run(cli_for(&m.addr, &args)).await.unwrap();
+        assert_eq!(count(&m.calls), 1);
+    }
 }

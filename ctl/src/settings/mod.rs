@@ -53,6 +53,16 @@ pub struct Settings {
     pub token_from: Option<String>,
 }
 
+/// [`Settings::endpoints_from`] when neither a flag, its variable nor a context gave them.
+const DEFAULTED: &str = "default";
+
+impl Settings {
+    /// True when the endpoints are the last-resort default, given by nobody.
+    pub fn endpoints_defaulted(&self) -> bool {
+        self.endpoints_from == DEFAULTED
+    }
+}
+
 /// Resolves the settings of `conn` with the environment `env`. Errors are usage errors.
 pub fn resolve(conn: &ConnArgs, env: &dyn Env) -> Result<Settings> {
     resolve_inner(conn, env).map_err(|e| Failure::new(Exit::Usage, format!("{e:#}")).into())
@@ -67,7 +77,7 @@ fn resolve_inner(conn: &ConnArgs, env: &dyn Env) -> Result<Settings> {
         (None, Some(c)) if !c.endpoints.is_empty() => {
             (c.endpoints.clone(), format!("context {}", c.name))
         }
-        _ => (vec![DEFAULT_ENDPOINT.to_string()], "default".to_string()),
+        _ => (vec![DEFAULT_ENDPOINT.to_string()], DEFAULTED.to_string()),
     };
     let at = |p: &Path| paths::in_file(p, &config_file, env);
     let transport = transport(conn, ctx, &at)?;

@@ -99,6 +99,17 @@ pub(super) fn one_line(e: &RpcError) -> String {
 /// What this run knows of, and did at, each endpoint.
 pub(super) type Rows = BTreeMap<String, BootstrapMember>;
 
+/// The endpoints to ask: the settings' (`--endpoints`, `MOOR_ENDPOINTS`, the context); when
+/// none gave any and every `--member` has an address, those addresses, as before members
+/// had two listeners (a member that serves clients and peers on one address).
+fn endpoints(members: &[VoterSpec], settings: &Settings) -> Vec<String> {
+    let given: Option<Vec<String>> = members.iter().map(|m| m.peer_addr.clone()).collect();
+    match given {
+        Some(addrs) if settings.endpoints_defaulted() && !addrs.is_empty() => addrs,
+        _ => settings.endpoints.clone(),
+    }
+}
+
 /// `moorctl cluster bootstrap --member ID[=ADDR] ... [--wait]` over the client's endpoints,
 /// within its timeout.
 pub(super) async fn run(
@@ -115,12 +126,12 @@ pub(super) async fn run(
         .iter()
         .map(|m| (m.id, m.peer_addr.clone()))
         .collect();
+    let endpoints = endpoints(members, settings);
     let mut run = Run {
         wanted,
-        endpoints: settings.endpoints.clone(),
+        endpoints: endpoints.clone(),
         security: client.security().clone(),
-        rows: settings
-            .endpoints
+        rows: endpoints
             .iter()
             .map(|e| {
                 let row = BootstrapMember {

@@ -14,8 +14,8 @@ use super::{
 };
 use crate::cli::AdminTokenArgs;
 use crate::client::{Client, RpcError, Security};
-use crate::commands::admin_token;
-use crate::settings::{PrivateFile, Settings};
+use crate::commands::admin_token::{self, TokenOut};
+use crate::settings::Settings;
 use crate::views::formation::AdminTokenView;
 
 /// One bootstrap run.
@@ -36,7 +36,7 @@ impl Run {
         out: &AdminTokenArgs,
         settings: &Settings,
     ) -> Result<AdminTokenView> {
-        let mut file: Option<PrivateFile> = None;
+        let mut file: Option<TokenOut> = None;
         loop {
             let probes = probe_all(&self.endpoints, &self.security).await?;
             self.record(&probes);
@@ -141,7 +141,7 @@ impl Run {
     /// Saves the admin token this run received; says so when it received none.
     fn save_token(
         &self,
-        file: PrivateFile,
+        file: TokenOut,
         tokens: Vec<(u64, String)>,
         settings: &Settings,
     ) -> Result<AdminTokenView> {
