@@ -53,6 +53,9 @@ pub struct Settings {
     pub token_from: Option<String>,
 }
 
+/// [`Settings::config_file`] when neither HOME nor XDG_CONFIG_HOME is set.
+const NO_HOME: &str = "(none: neither HOME nor XDG_CONFIG_HOME is set)";
+
 /// [`Settings::endpoints_from`] when neither a flag, its variable nor a context gave them.
 const DEFAULTED: &str = "default";
 
@@ -69,8 +72,15 @@ pub fn resolve(conn: &ConnArgs, env: &dyn Env) -> Result<Settings> {
 }
 
 fn resolve_inner(conn: &ConnArgs, env: &dyn Env) -> Result<Settings> {
-    let config_file = config_path(conn.config.as_deref(), env)?;
-    let file = ConfigFile::load(&config_file)?.unwrap_or_default();
+    let (config_file, file) = match config_path(conn.config.as_deref(), env) {
+        Ok(path) => {
+            let file = ConfigFile::load(&path)?.unwrap_or_default();
+            (path, file)
+        }
+        // No home (a bare service environment): no file, unless a context is asked for.
+        Err(_) if conn.context.is_none() => (PathBuf::from(NO_HOME), ConfigFile::default()),
+        Err(e) => return Err(e),
+    };
     let ctx = select(conn.context.as_deref(), &file, &config_file)?;
     let (endpoints, endpoints_from) = match (&conn.endpoints, ctx) {
         (Some(e), _) => (e.clone(), "--endpoints".to_string()),

@@ -227,6 +227,22 @@ fn errors_name_the_file_and_the_fix() {
 }
 
 #[test]
+fn without_a_home_there_is_no_file_unless_a_context_is_asked_for() {
+    let plain = ConnArgs {
+        insecure_plaintext: true,
+        ..Default::default()
+    };
+    let r = resolve(&plain, &no_env()).unwrap();
+    assert_eq!(r.endpoints, [DEFAULT_ENDPOINT]);
+    let ctx = ConnArgs {
+        context: Some("prod".into()),
+        ..plain
+    };
+    let e = resolve(&ctx, &no_env()).unwrap_err().to_string();
+    assert!(e.contains("--config"), "{e}");
+}
+
+#[test]
 fn loopback_endpoints() {
     assert!(loopback("127.0.0.1:7401") && loopback("[::1]:1") && loopback("localhost:1"));
     assert!(!loopback("10.0.0.1:7401") && !loopback("moor:7401"));
