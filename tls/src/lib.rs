@@ -9,16 +9,21 @@
 //!   `serve_with_incoming` (handshakes run concurrently, each with a deadline).
 //! - [`connector`]: the client side, for tonic's `connect_with_connector`: TCP, TCP_NODELAY,
 //!   then a handshake with the configuration current at that moment.
+//! - [`failure`]: why a handshake failed ([`failure::TlsFailure`]: unknown CA, name mismatch,
+//!   certificate refused, ...), read from the error a call returned, and whether the server
+//!   can have seen anything.
 //! - [`identity`]: who a verified certificate names: a member (`member-<id>.moor`), a user
 //!   (CN) and the roles (O).
 //! - [`dev`]: a development CA and the certificates a local cluster needs (rcgen).
 
 pub mod connector;
 pub mod dev;
+pub mod failure;
 pub mod files;
 pub mod identity;
 pub mod incoming;
 pub mod reload;
 
+pub use failure::{tls_failure, TlsFailure};
 pub use identity::{member_dns_name, member_id_of, subject_of, CertSubject};
 pub use reload::{ClientAuth, TlsFiles, TlsReloader};

@@ -40,16 +40,19 @@ async fn echo_server(tls: Arc<TlsReloader>) -> String {
 }
 
 async fn echo(connector: &mut TlsConnector, addr: &str) -> Result<(), String> {
+    echo_io(connector, addr).await.map_err(|e| e.to_string())
+}
+
+async fn echo_io(connector: &mut TlsConnector, addr: &str) -> Result<(), std::io::Error> {
     let uri: tonic::codegen::http::Uri = format!("http://{addr}").parse().unwrap();
     let io = tokio::time::timeout(Duration::from_secs(5), connector.call(uri))
         .await
-        .map_err(|_| "timeout".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| std::io::Error::other("timeout"))??;
     let mut s = io.into_inner();
-    s.write_all(b"x").await.map_err(|e| e.to_string())?;
+    s.write_all(b"x").await?;
     let mut b = [0u8; 1];
     // A refused client certificate shows up at the first read (TLS 1.3 client auth).
-    s.read_exact(&mut b).await.map_err(|e| e.to_string())?;
+    s.read_exact(&mut b).await?;
     Ok(())
 }
 
@@ -147,4 +150,46 @@ async fn rotated_files_are_served_without_a_restart() {
     }
     assert!(server.reload_if_changed().unwrap());
     echo(&mut c, &addr).await.unwrap();
+}
+
+#[tokio::test]
+async fn failures_are_told_apart() {
+    use moor_tls::{tls_failure, TlsFailure};
+    let dir = tempfile::tempdir().unwrap();
+    let ours = write_bundle(&dir.path().join("ours"), &[1, 2], &["127.0.0.1".into()]).unwrap();
+    let theirs = write_bundle(&dir.path().join("theirs"), &[2], &["127.0.0.1".into()]).unwrap();
+    let server = TlsReloader::new(member_files(&ours, 1), ClientAuth::Required).unwrap();
+    let addr = echo_server(server).await;
+    let failure = |e: std::io::Error| tls_failure(&e).unwrap_or_else(|| panic!("not TLS: {e}"));
+
+    let peer = TlsReloader::new(member_files(&ours, 2), ClientAuth::Required).unwrap();
+    let mut wrong_name = TlsConnector::new(peer, "member-3.moor").unwrap();
+    let f = failure(echo_io(&mut wrong_name, &addr).await.unwrap_err());
+    assert!(matches!(f, TlsFailure::NameMismatch { .. }), "{f:?}");
+
+    // We do not trust the server's CA: refused by us, before anything is sent.
+    let distrust = TlsFiles {
+        ca: theirs.ca.clone(),
+        ..member_files(&ours, 2)
+    };
+    let distrust = TlsReloader::new(distrust, ClientAuth::Required).unwrap();
+    let mut c = TlsConnector::new(distrust, "member-1.moor").unwrap();
+    let f = failure(echo_io(&mut c, &addr).await.unwrap_err());
+    assert_eq!(f, TlsFailure::UnknownServerCa);
+
+    // The server does not trust our CA: it refuses our certificate in the handshake.
+    let stranger = TlsFiles {
+        ca: ours.ca.clone(),
+        ..member_files(&theirs, 2)
+    };
+    let stranger = TlsReloader::new(stranger, ClientAuth::Required).unwrap();
+    let mut c = TlsConnector::new(stranger, "member-1.moor").unwrap();
+    let f = failure(echo_io(&mut c, &addr).await.unwrap_err());
+    assert_eq!(
+        f,
+        TlsFailure::CertificateRefused {
+            alert: "UnknownCA".into()
+        }
+    );
+    assert!(f.in_handshake());
 }
