@@ -1,9 +1,14 @@
 //! Configuration of a sitesim: one struct ([`SimConfig`]) used by the binary and by in-process
 //! tests, the clap flags that fill it ([`SimArgs`], also read from `MOOR_SITESIM_*` variables),
 //! and its validation, done once at start with errors that carry the bad value.
+//!
+//! TLS is all three of `--tls-cert`, `--tls-key` and `--tls-ca` or none of them (plaintext);
+//! one or two of them is refused, naming the missing ones.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use moor_tls::TlsFiles;
 
 /// How a sitesim behaves. Every random-looking choice is a hash of `seed` and the call, so a
 /// run with the same seed and the same calls gives the same answers.
@@ -40,6 +45,12 @@ pub struct SimConfig {
     pub max_concurrent_requests_per_connection: usize,
     /// Largest request accepted, in bytes.
     pub max_request_bytes: usize,
+    /// Serve over TLS with this certificate and key, require every client to present a
+    /// certificate of this CA, and let only member certificates (`member-<id>.moor`) call
+    /// `SiteAgent`. `None`: plaintext, anyone who reaches the port may call.
+    pub tls: Option<TlsFiles>,
+    /// How often the TLS files are checked for a change (rotation without a restart).
+    pub tls_reload_interval_ms: u64,
 }
 
 impl Default for SimConfig {
@@ -62,6 +73,8 @@ impl Default for SimConfig {
             // and held calls to unreachable sites must not starve the reachable ones.
             max_concurrent_requests_per_connection: 16_384,
             max_request_bytes: 4 * 1024 * 1024,
+            tls: None,
+            tls_reload_interval_ms: 5_000,
         }
     }
 }
@@ -124,6 +137,13 @@ impl SimConfig {
             self.max_concurrent_requests_per_connection,
         )?;
         positive("max_request_bytes", self.max_request_bytes)?;
+        if self.tls.is_some() && self.tls_reload_interval_ms < 100 {
+            return Err(ConfigError {
+                field: "tls_reload_interval_ms",
+                value: self.tls_reload_interval_ms.to_string(),
+                reason: "must be at least 100 (the files are read from disk at every check)",
+            });
+        }
         if self.unreachable_hold_max_ms == 0 {
             return Err(ConfigError {
                 field: "unreachable_hold_max_ms",
@@ -141,7 +161,7 @@ impl SimConfig {
 #[command(
     name = "moor-sitesim",
     version,
-    about = "Many simulated Moor sites behind one SiteAgent gRPC endpoint, with a journal of every answered call"
+    about = "Many simulated Moor sites behind one SiteAgent gRPC endpoint, with a journal of every answered call. With --tls-cert, --tls-key and --tls-ca: mutual TLS, and only Moor members may call SiteAgent; without them: plaintext, for tests"
 )]
 pub struct SimArgs {
     /// Address to listen on; port 0 picks a free port. The first stdout line is
@@ -205,6 +225,57 @@ pub struct SimArgs {
     /// Largest request accepted, in bytes.
     #[arg(long, env = "MOOR_SITESIM_MAX_REQUEST_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_request_bytes: usize,
+    /// This sitesim's server certificate (PEM), naming the host members dial it at. With
+    /// --tls-key and --tls-ca: TLS, every client must present a certificate of that CA, and
+    /// only member certificates (DNS name member-<id>.moor) may call SiteAgent. Without all
+    /// three: plaintext, and anyone who reaches the port can fence the real controllers out.
+    #[arg(long, env = "MOOR_SITESIM_TLS_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "MOOR_SITESIM_TLS_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA bundle (PEM) the members' certificates chain to.
+    #[arg(long, env = "MOOR_SITESIM_TLS_CA", value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+    /// How often the TLS files are checked for a change, in milliseconds (SIGHUP reloads at
+    /// once).
+    #[arg(
+        long,
+        env = "MOOR_SITESIM_TLS_RELOAD_INTERVAL_MS",
+        default_value_t = 5_000
+    )]
+    pub tls_reload_interval_ms: u64,
+}
+
+/// All three TLS files, or none; anything else names what is missing.
+fn tls_files(
+    cert: &Option<PathBuf>,
+    key: &Option<PathBuf>,
+    ca: &Option<PathBuf>,
+) -> Result<Option<TlsFiles>, ConfigError> {
+    match (cert, key, ca) {
+        (Some(cert), Some(key), Some(ca)) => Ok(Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            ca: ca.clone(),
+        })),
+        (None, None, None) => Ok(None),
+        _ => {
+            let list = |present: bool| {
+                [("--tls-cert", cert), ("--tls-key", key), ("--tls-ca", ca)]
+                    .iter()
+                    .filter(|(_, v)| v.is_some() == present)
+                    .map(|(flag, _)| *flag)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            Err(ConfigError {
+                field: "tls",
+                value: format!("{} given, {} missing", list(true), list(false)),
+                reason: "give all three of --tls-cert, --tls-key and --tls-ca (or none of them, for plaintext)",
+            })
+        }
+    }
 }
 
 impl SimArgs {
@@ -226,6 +297,8 @@ impl SimArgs {
             max_sites: self.max_sites,
             max_concurrent_requests_per_connection: self.max_concurrent_requests_per_connection,
             max_request_bytes: self.max_request_bytes,
+            tls: tls_files(&self.tls_cert, &self.tls_key, &self.tls_ca)?,
+            tls_reload_interval_ms: self.tls_reload_interval_ms,
         };
         config.validate()?;
         Ok(config)
@@ -274,5 +347,34 @@ mod tests {
             SimArgs::try_parse_from(["moor-sitesim", "--fail-sites", "a,,b"]).expect("flags parse");
         let err = args.to_config().expect_err("empty site name");
         assert_eq!(err.field, "fail_sites");
+    }
+
+    #[test]
+    fn tls_is_all_three_files_or_none() {
+        let plain = SimArgs::try_parse_from(["moor-sitesim"]).expect("flags parse");
+        assert_eq!(plain.to_config().expect("valid").tls, None);
+
+        let all = SimArgs::try_parse_from([
+            "moor-sitesim",
+            "--tls-cert",
+            "s.pem",
+            "--tls-key",
+            "s.key",
+            "--tls-ca",
+            "ca.pem",
+        ])
+        .expect("flags parse");
+        let tls = all.to_config().expect("valid").tls.expect("TLS on");
+        assert_eq!(tls.cert, PathBuf::from("s.pem"));
+        assert_eq!(tls.key, PathBuf::from("s.key"));
+        assert_eq!(tls.ca, PathBuf::from("ca.pem"));
+
+        let some =
+            SimArgs::try_parse_from(["moor-sitesim", "--tls-cert", "s.pem"]).expect("flags parse");
+        let err = some
+            .to_config()
+            .expect_err("a certificate without key and CA");
+        assert_eq!(err.field, "tls");
+        assert_eq!(err.value, "--tls-cert given, --tls-key, --tls-ca missing");
     }
 }

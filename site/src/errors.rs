@@ -19,6 +19,14 @@ pub enum SimError {
     Listen { addr: String, detail: String },
     #[error("cannot serve gRPC: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("cannot use the TLS files: {0}")]
+    Tls(#[from] moor_tls::reload::TlsError),
+    /// A `SiteAgent` call over TLS whose client certificate names no member: refused before
+    /// any protocol rule runs, so nothing is applied, fenced or journaled.
+    #[error(
+        "only Moor members (certificate DNS name member-<id>.moor) may call a site; {presented}"
+    )]
+    NotAMember { presented: String },
     #[error("invalid {field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
     #[error("this sitesim already keeps {max_sites} sites (--max-sites); nothing was applied")]
@@ -55,10 +63,12 @@ impl SimError {
             // As a real unreachable site would look to a caller without a deadline.
             SimError::Unreachable { .. } => Code::DeadlineExceeded,
             SimError::ShuttingDown => Code::Unavailable,
+            SimError::NotAMember { .. } => Code::PermissionDenied,
             SimError::Config(_)
             | SimError::Journal(_)
             | SimError::Listen { .. }
-            | SimError::Transport(_) => Code::Internal,
+            | SimError::Transport(_)
+            | SimError::Tls(_) => Code::Internal,
         }
     }
 }

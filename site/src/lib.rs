@@ -23,13 +23,25 @@
 //! - [`sim`]: all simulated sites of one process and how calls reach them: latency, failures,
 //!   unreachable sites, drift, seeded dice, counters.
 //! - [`config`]: [`SimConfig`] and the `moor-sitesim` flags that fill it.
-//! - [`service`]: the gRPC services (`SiteAgent`, `SiteSimAdmin`) over a [`SiteSim`].
-//! - [`server`]: [`serve`] (listener + shutdown future) and [`RunningSim`] for in-process tests.
+//! - [`service`]: the gRPC services (`SiteAgent`, `SiteSimAdmin`) over a [`SiteSim`]; over TLS,
+//!   `SiteAgent` answers members only.
+//! - [`server`]: [`serve`] (listener + shutdown future; TLS or plaintext) and [`RunningSim`]
+//!   for in-process tests.
 //! - [`errors`]: [`SimError`] and its gRPC status codes, in one place.
 //! - `src/bin/moor-sitesim.rs`: the thin binary.
 //!
-//! Dependencies point one way: this crate needs `moor-proto` only. It never links `moor-node`
-//! (a site talks to members over the wire) nor `jepsen-like-tests` (which depends on it).
+//! Security: whoever can call a site can send any fence token, and one call with a token
+//! above every real term would fence the real controllers out of that site for good. So a
+//! site serves TLS with client certificates required (`--tls-cert`, `--tls-key`, `--tls-ca`,
+//! files reloaded when they change), and a `SiteAgent` call is answered only when the
+//! caller's certificate names a member (`member-<id>.moor`, as the members' own certificates
+//! do); anyone else gets PERMISSION_DENIED before any protocol rule runs, so nothing is
+//! applied, fenced or journaled. Plaintext (no TLS flags) is for tests and demos on loopback,
+//! and is logged as such at every start.
+//!
+//! Dependencies point one way: this crate needs `moor-proto` and `moor-tls` only. It never
+//! links `moor-node` or `moor-domain` (a site talks to members over the wire) nor
+//! `jepsen-like-tests` (which depends on it).
 
 pub mod config;
 pub mod errors;
@@ -43,7 +55,7 @@ pub mod sim;
 pub use config::{ConfigError, SimArgs, SimConfig};
 pub use errors::SimError;
 pub use journal::{JournalOp, JournalOutcome, JournalRecord, JOURNAL_FORMAT_VERSION};
-pub use server::{serve, RunningSim};
+pub use server::{load_tls, serve, serve_with_tls, RunningSim};
 pub use sim::{SimStats, SiteSim};
 
 /// Longest site, environment, resource or execution name accepted (a DNS name's length).

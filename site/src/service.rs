@@ -1,6 +1,12 @@
 //! The gRPC face of a sitesim: [`SiteAgent`] (the site protocol Moor's leader speaks) and
 //! [`SiteSimAdmin`] (test control). Validates requests, converts between wire messages and
 //! [`SiteSim`] calls; all behaviour lives in `sim/` and `protocol/`.
+//!
+//! Over TLS ([`SimService::members_only`]) every `SiteAgent` call must come from a member:
+//! the client certificate (already verified against the CA by the handshake) must carry a
+//! `member-<id>.moor` DNS name. That is checked first, before the request is even read, so a
+//! refused call is not validated, applied, fenced or journaled: a certificate of the CA that
+//! is not a member's (an operator's, a CI job's) cannot move a site's fence token.
 
 use moor_proto::site::site_agent_server::SiteAgent;
 use moor_proto::site::site_sim_admin_server::SiteSimAdmin;
@@ -10,6 +16,11 @@ use moor_proto::site::{
     ResourceRef, SetUnreachableRequest, SetUnreachableResponse, SiteSimStatsRequest,
     SiteSimStatsResponse,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use moor_tls::{member_id_of, subject_of};
 use tonic::{Request, Response, Status};
 
 use crate::errors::SimError;
@@ -21,11 +32,77 @@ use crate::MAX_NAME_BYTES;
 #[derive(Clone)]
 pub struct SimService {
     sim: SiteSim,
+    /// Refuse `SiteAgent` calls whose client certificate names no member (TLS only).
+    members_only: bool,
+    refusals: Arc<Refusals>,
+}
+
+/// Counts callers refused for not being members, and says so in the log at most every 10 s:
+/// someone trying must be visible to an operator without flooding the log.
+#[derive(Default)]
+struct Refusals {
+    count: AtomicU64,
+    last_log: Mutex<Option<Instant>>,
+}
+
+impl Refusals {
+    fn record(&self, peer: &str, presented: &str) {
+        let n = self.count.fetch_add(1, Ordering::Relaxed) + 1;
+        tracing::debug!(peer, presented, "SiteAgent call refused: not a member");
+        let Ok(mut last) = self.last_log.lock() else {
+            return;
+        };
+        if last.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
+            *last = Some(Instant::now());
+            tracing::warn!(peer, presented, refused_total = n, "SiteAgent call refused: the client certificate names no member (logged at most every 10 s; debug logs show each)");
+        }
+    }
 }
 
 impl SimService {
+    /// Every caller may call (plaintext).
     pub fn new(sim: SiteSim) -> Self {
-        SimService { sim }
+        SimService {
+            sim,
+            members_only: false,
+            refusals: Arc::default(),
+        }
+    }
+
+    /// Only members may call `SiteAgent`: for a server whose TLS handshake already verified
+    /// the client certificate against the CA.
+    pub fn members_only(sim: SiteSim) -> Self {
+        SimService {
+            members_only: true,
+            ..SimService::new(sim)
+        }
+    }
+
+    /// Refuses the call unless its verified client certificate names a member. Runs before
+    /// anything else in a `SiteAgent` handler.
+    fn caller_is_member<T>(&self, request: &Request<T>) -> Result<(), SimError> {
+        if !self.members_only {
+            return Ok(());
+        }
+        let certs = request.peer_certs();
+        let leaf = certs.as_ref().and_then(|c| c.first());
+        if leaf.is_some_and(|c| !member_id_of(c).is_empty()) {
+            return Ok(());
+        }
+        let presented = match leaf.and_then(|c| subject_of(c)) {
+            Some(s) => format!(
+                "this client's certificate (CN {}) names no member",
+                s.common_name
+            ),
+            None if leaf.is_some() => "this client's certificate names no member".to_string(),
+            None => "this client presented no certificate".to_string(),
+        };
+        let peer = request
+            .remote_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        self.refusals.record(&peer, &presented);
+        Err(SimError::NotAMember { presented })
     }
 }
 
@@ -93,6 +170,7 @@ impl SiteAgent for SimService {
         &self,
         request: Request<ApplyRequest>,
     ) -> Result<Response<ApplyResponse>, Status> {
+        self.caller_is_member(&request)?;
         let req = request.into_inner();
         let target = target(req.target)?;
         let key = key(req.key)?;
@@ -109,6 +187,7 @@ impl SiteAgent for SimService {
         &self,
         request: Request<DeleteRequest>,
     ) -> Result<Response<ApplyResponse>, Status> {
+        self.caller_is_member(&request)?;
         let req = request.into_inner();
         let target = target(req.target)?;
         let key = key(req.key)?;
@@ -120,6 +199,7 @@ impl SiteAgent for SimService {
         &self,
         request: Request<ObserveRequest>,
     ) -> Result<Response<ObserveResponse>, Status> {
+        self.caller_is_member(&request)?;
         let target = request
             .into_inner()
             .target

@@ -4,13 +4,19 @@
 //!
 //! The first stdout line is `moor-sitesim listening on ADDR`, flushed, so a harness that
 //! starts it with `--listen 127.0.0.1:0` can read the port.
+//!
+//! With `--tls-cert`, `--tls-key` and `--tls-ca` it serves TLS, requires client certificates
+//! of that CA and answers `SiteAgent` calls from member certificates only; the files are
+//! re-read when they change and on SIGHUP. Without them it serves plaintext and says so.
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 use moor_site::{SimArgs, SiteSim, SITESIM_LISTENING};
+use moor_tls::TlsReloader;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, Signal, SignalKind};
 
@@ -41,6 +47,11 @@ fn main() -> ExitCode {
 
 async fn run(args: SimArgs) -> anyhow::Result<()> {
     let config = args.to_config()?;
+    // Before the address is announced: a bad certificate file stops the start, naming it.
+    let tls = moor_site::load_tls(&config)?;
+    if let Some(tls) = &tls {
+        reload_on_sighup(tls)?;
+    }
     let sim = SiteSim::new(config).context("cannot start the simulated sites")?;
     let listener = TcpListener::bind(args.listen).await.with_context(|| {
         format!(
@@ -68,8 +79,18 @@ async fn run(args: SimArgs) -> anyhow::Result<()> {
             ""
         }
     );
+    match &tls {
+        Some(tls) => eprintln!(
+            "moor-sitesim: TLS with {}; clients need a certificate of {}, SiteAgent calls a member's (member-<id>.moor)",
+            tls.files().cert.display(),
+            tls.files().ca.display()
+        ),
+        None => eprintln!(
+            "moor-sitesim: PLAINTEXT (no --tls-cert/--tls-key/--tls-ca): anyone who reaches {addr} can fence the real controllers out; tests and loopback demos only"
+        ),
+    }
     let handle = sim.clone();
-    moor_site::serve(sim, listener, stop_signal(term, interrupt))
+    moor_site::serve_with_tls(sim, listener, tls, stop_signal(term, interrupt))
         .await
         .context("serving the simulated sites failed")?;
     let s = handle.stats();
@@ -78,6 +99,25 @@ async fn run(args: SimArgs) -> anyhow::Result<()> {
         s.sites, s.applied, s.duplicate, s.fenced, s.failed, s.observed, s.held_total,
         s.drift_injected, s.journal_lines_written
     );
+    Ok(())
+}
+
+/// Reloads the TLS files at once on SIGHUP (they are also checked every
+/// --tls-reload-interval-ms); a file that cannot be used keeps the previous certificates.
+fn reload_on_sighup(tls: &Arc<TlsReloader>) -> anyhow::Result<()> {
+    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let weak = Arc::downgrade(tls);
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let Some(tls) = weak.upgrade() else { return };
+            match tls.reload() {
+                Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: cannot reload the TLS files; still serving the previous certificates")
+                }
+            }
+        }
+    });
     Ok(())
 }
 
