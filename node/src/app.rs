@@ -1,5 +1,5 @@
 //! A whole member in one call: [`run`] starts the Raft member on its data dir, the executor
-//! (with the site driver it is given) and the gRPC server on the listener it is given, and
+//! (with the site driver it is given) and the gRPC servers on the listeners it is given, and
 //! stops all three, in that order, when `shutdown` resolves. `main.rs` only parses flags
 //! and binds; tests start members in-process with port 0 and a fake driver.
 
@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::TcpListener;
+use moor_tls::{ClientAuth, TlsReloader};
 
-use crate::api::server;
+use crate::api::auth::bootstrap;
+use crate::api::server::{self, Listeners, ServeSettings, ServerTls};
 use crate::config::Config;
 use crate::exec::driver::SiteDriver;
 use crate::exec::executor;
@@ -34,24 +35,94 @@ impl Running {
     }
 }
 
-/// Starts member `config.id` serving on `listener`, driving sites through `driver`; it stops
+/// Loads the certificates named in `config` (None in plaintext), and keeps them current:
+/// polled every `tls.reload_interval_ms`, and reloaded at once on SIGHUP.
+fn load_tls(config: &Config) -> anyhow::Result<Option<ServerTls>> {
+    let Some(files) = config.tls_files() else {
+        tracing::warn!("TLS is OFF (--insecure-plaintext): tokens cross the network in clear text and anyone who reaches the peer port can send Raft traffic; use only for throwaway local clusters");
+        return Ok(None);
+    };
+    let clients = TlsReloader::new(files.clone(), ClientAuth::Optional)
+        .context("cannot load the TLS files (tls.cert, tls.key, tls.ca)")?;
+    let peers = TlsReloader::new(files, ClientAuth::Required)
+        .context("cannot load the TLS files (tls.cert, tls.key, tls.ca)")?;
+    let every = Duration::from_millis(config.tls.reload_interval_ms);
+    clients.watch(every);
+    peers.watch(every);
+    let (c, p) = (Arc::downgrade(&clients), Arc::downgrade(&peers));
+    if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        tokio::spawn(async move {
+            while hup.recv().await.is_some() {
+                let (Some(c), Some(p)) = (c.upgrade(), p.upgrade()) else {
+                    return;
+                };
+                match c.reload().and_then(|()| p.reload()) {
+                    Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
+                    Err(e) => {
+                        tracing::error!(error = %e, "SIGHUP: cannot reload the TLS files; still serving the previous certificates")
+                    }
+                }
+            }
+        });
+    }
+    Ok(Some(ServerTls { clients, peers }))
+}
+
+/// Starts member `config.id` serving on `listeners`, driving sites through `driver`; it stops
 /// when `shutdown` resolves.
 pub async fn start(
     config: Config,
-    listener: TcpListener,
+    listeners: Listeners,
     driver: Arc<dyn SiteDriver>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
-    let member = Member::start(&config)
+    let tls = load_tls(&config)?;
+    let member = Member::start(&config, tls.as_ref().map(|t| t.peers.clone()))
         .await
         .with_context(|| format!("cannot start member {}", config.id))?;
+    let local =
+        |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(
         id = config.id,
-        listen = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+        listen = %local(&listeners.client),
+        peer_listen = %listeners.peer.as_ref().map(local).unwrap_or_else(|| "(shares the client listener)".into()),
         advertise = %config.advertised(),
+        peer_advertise = %config.peer_advertised(),
+        tls = tls.is_some(),
+        auth = config.auth.enabled,
         data_dir = %config.data_dir.display(),
         "moord started"
     );
+    if config.bootstrap_single && config.auth.enabled {
+        // Read through a barrier: after a restart, the token may be in the log but not yet
+        // applied.
+        let mut tries = 0;
+        while let Err(e) = member.read_barrier().await {
+            tries += 1;
+            if tries >= 40 {
+                return Err(e).context("the single-member cluster did not elect itself");
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        let no_token = member
+            .state
+            .read()
+            .expect("state lock poisoned")
+            .auth
+            .tokens
+            .is_empty();
+        if no_token {
+            bootstrap::create_admin_token(&member, &config.data_dir)
+                .await
+                .context("cannot create the bootstrap admin token")?;
+            // (None only if it already existed: then the barrier above would have shown it.)
+            println!(
+                "moord: bootstrap admin token written to {} (mode 0600): moorctl --token-file {}",
+                bootstrap::token_path(&config.data_dir).display(),
+                bootstrap::token_path(&config.data_dir).display()
+            );
+        }
+    }
     let (executor_stop, executor_stop_rx) = tokio::sync::watch::channel(false);
     let executor = tokio::spawn(executor::run(
         member.clone(),
@@ -60,14 +131,15 @@ pub async fn start(
         executor_stop_rx,
     ));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(
-        member.clone(),
-        config.limits.clone(),
-        listener,
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
+    let settings = ServeSettings {
+        limits: config.limits.clone(),
+        auth: config.auth.clone(),
+        data_dir: config.data_dir.clone(),
+        tls,
+    };
+    let server = tokio::spawn(server::serve(member.clone(), settings, listeners, async {
+        let _ = stop_rx.await;
+    }));
     let m = member.clone();
     let done = tokio::spawn(async move {
         shutdown.await;
@@ -85,14 +157,14 @@ pub async fn start(
     Ok(Running { member, done })
 }
 
-/// Runs member `config.id` on `listener` until `shutdown` resolves.
+/// Runs member `config.id` on `listeners` until `shutdown` resolves.
 pub async fn run(
     config: Config,
-    listener: TcpListener,
+    listeners: Listeners,
     driver: Arc<dyn SiteDriver>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    start(config, listener, driver, shutdown)
+    start(config, listeners, driver, shutdown)
         .await?
         .wait()
         .await

@@ -41,6 +41,10 @@ pub enum ApiError {
     /// A bug or a broken invariant; the message says where.
     #[error("internal error: {0}")]
     Internal(String),
+    /// Apply refused an audited write: the caller's token was revoked or expired by then,
+    /// or the role or scope does not allow it (the reason names the missing permission).
+    #[error("{reason}")]
+    PermissionDenied { reason: String },
 }
 
 impl ApiError {
@@ -64,6 +68,7 @@ impl ApiError {
             ApiError::FailedPrecondition { .. } => Code::FailedPrecondition,
             ApiError::NotFound { .. } => Code::NotFound,
             ApiError::Internal(_) => Code::Internal,
+            ApiError::PermissionDenied { .. } => Code::PermissionDenied,
         }
     }
 }

@@ -18,9 +18,26 @@ struct Args {
     /// TOML config file; flags and MOOR_* variables override its values.
     #[arg(long, short = 'c', env = "MOOR_CONFIG")]
     config: Option<PathBuf>,
-    /// Single-member development cluster: data in ./moor-data, initialised at start.
+    /// Single-member development cluster: data in ./moor-data, initialised at start, with
+    /// development certificates made on first start in <data dir>/tls (printed as the
+    /// moorctl settings to use) and the admin token in <data dir>/admin.token.
     #[arg(long)]
     dev: bool,
+    /// Write a development CA and certificates for members 1..=N (and an admin client and a
+    /// site certificate) into this directory, print their paths and exit.
+    #[arg(long, value_name = "DIR")]
+    gen_dev_certs: Option<PathBuf>,
+    /// With --gen-dev-certs: how many members.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    dev_cert_members: u64,
+    /// With --gen-dev-certs: host names and IPs clients dial (comma-separated).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1",
+        value_name = "HOSTS"
+    )]
+    dev_cert_hosts: Vec<String>,
     /// This member's id (unique in the group, from 1).
     #[arg(long, env = "MOOR_ID")]
     id: Option<u64>,
@@ -31,9 +48,32 @@ struct Args {
     /// Address to listen on, e.g. 0.0.0.0:7401.
     #[arg(long, env = "MOOR_LISTEN_ADDR")]
     listen_addr: Option<std::net::SocketAddr>,
-    /// Address peers and clients use to reach this member (default: the listen address).
+    /// Address clients use to reach this member (default: the listen address).
     #[arg(long, env = "MOOR_ADVERTISE_ADDR")]
     advertise_addr: Option<String>,
+    /// Address the peer listener (Raft, forwarding) listens on, e.g. 0.0.0.0:7402. Unset:
+    /// peers share the client listener.
+    #[arg(long, env = "MOOR_PEER_LISTEN_ADDR")]
+    peer_listen_addr: Option<std::net::SocketAddr>,
+    /// Address other members use to reach this one (default: the peer listen address).
+    #[arg(long, env = "MOOR_PEER_ADVERTISE_ADDR")]
+    peer_advertise_addr: Option<String>,
+    /// This member's certificate (PEM): DNS name member-<id>.moor plus the names clients dial.
+    #[arg(long, env = "MOOR_TLS_CERT")]
+    tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, env = "MOOR_TLS_KEY")]
+    tls_key: Option<PathBuf>,
+    /// The cluster CA bundle (PEM).
+    #[arg(long, env = "MOOR_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// Serve and dial without TLS (throwaway local clusters only; warns on every start).
+    #[arg(long, env = "MOOR_INSECURE_PLAINTEXT")]
+    insecure_plaintext: bool,
+    /// Let every client in as admin, without a token or certificate (throwaway local
+    /// clusters only; warns on every start).
+    #[arg(long, env = "MOOR_INSECURE_NO_AUTH")]
+    insecure_no_auth: bool,
     /// Directory for the RocksDB store.
     #[arg(long, env = "MOOR_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -73,6 +113,27 @@ impl Args {
         if let Some(v) = self.advertise_addr {
             config.advertise_addr = Some(v);
         }
+        if let Some(v) = self.peer_listen_addr {
+            config.peer_listen_addr = Some(v);
+        }
+        if let Some(v) = self.peer_advertise_addr {
+            config.peer_advertise_addr = Some(v);
+        }
+        if let Some(v) = self.tls_cert {
+            config.tls.cert = Some(v);
+        }
+        if let Some(v) = self.tls_key {
+            config.tls.key = Some(v);
+        }
+        if let Some(v) = self.tls_ca {
+            config.tls.ca = Some(v);
+        }
+        if self.insecure_plaintext {
+            config.insecure_plaintext = true;
+        }
+        if self.insecure_no_auth {
+            config.auth.enabled = false;
+        }
         if let Some(v) = self.data_dir {
             config.data_dir = v;
         }
@@ -85,9 +146,85 @@ impl Args {
         if let Some(v) = self.log {
             config.log.filter = v;
         }
+        if self.dev && !config.insecure_plaintext && config.tls.cert.is_none() {
+            dev_certificates(&mut config)?;
+        }
         config.validate()?;
         Ok((config, self.check_config))
     }
+}
+
+/// `--dev`: development certificates for this one member in <data dir>/tls, made on the
+/// first start and reused after; the moorctl settings to use are printed.
+fn dev_certificates(config: &mut Config) -> anyhow::Result<()> {
+    let dir = config.data_dir.join("tls");
+    let hosts = vec!["localhost".to_string(), "127.0.0.1".to_string()];
+    let bundle = if dir.join("ca.pem").exists() {
+        moor_tls::dev::Bundle {
+            ca: dir.join("ca.pem"),
+            dir,
+        }
+    } else {
+        moor_tls::dev::write_bundle(&dir, &[config.id], &hosts).with_context(|| {
+            format!("cannot write development certificates to {}", dir.display())
+        })?
+    };
+    let (cert, key) = bundle.member(config.id);
+    config.tls.cert = Some(cert);
+    config.tls.key = Some(key);
+    config.tls.ca = Some(bundle.ca.clone());
+    println!(
+        "moord --dev: TLS with development certificates in {dir}; use moorctl --ca-file {ca} --token-file {token}",
+        dir = bundle.dir.display(),
+        ca = bundle.ca.display(),
+        token = config.data_dir.join("admin.token").display(),
+    );
+    Ok(())
+}
+
+fn gen_dev_certs(dir: &std::path::Path, members: u64, hosts: &[String]) -> anyhow::Result<()> {
+    if dir.join("ca.pem").exists() {
+        anyhow::bail!(
+            "{} already holds a CA (ca.pem): remove it or pick another directory",
+            dir.display()
+        );
+    }
+    let ids: Vec<u64> = (1..=members).collect();
+    let b = moor_tls::dev::write_bundle(dir, &ids, hosts)
+        .with_context(|| format!("cannot write development certificates to {}", dir.display()))?;
+    println!("ca: {}", b.ca.display());
+    for id in ids {
+        let (c, k) = b.member(id);
+        println!(
+            "member {id}: --tls-cert {} --tls-key {}",
+            c.display(),
+            k.display()
+        );
+    }
+    let (c, k) = b.admin();
+    println!(
+        "admin client (CN admin, O admin): --cert-file {} --key-file {}",
+        c.display(),
+        k.display()
+    );
+    let (c, k) = b.site();
+    println!("site server: {} {}", c.display(), k.display());
+    Ok(())
+}
+
+/// The site-protocol driver: mutual TLS with this member's certificate when it has one
+/// (unless `sites.insecure_plaintext`), plaintext otherwise.
+fn site_driver(config: &Config) -> anyhow::Result<AgentDriver> {
+    let Some(files) = config.tls_files().filter(|_| !config.sites.insecure_plaintext) else {
+        if config.tls_files().is_some() {
+            tracing::warn!("sites.insecure_plaintext: sites are called without TLS; anyone who reaches a site can impersonate it or fence the members out");
+        }
+        return Ok(AgentDriver::default());
+    };
+    let tls = moor_tls::TlsReloader::new(files, moor_tls::ClientAuth::Required)
+        .context("cannot load the TLS files for calls to sites")?;
+    tls.watch(std::time::Duration::from_millis(config.tls.reload_interval_ms));
+    Ok(AgentDriver::with_tls(tls))
 }
 
 fn init_tracing(config: &Config) -> anyhow::Result<()> {
@@ -113,17 +250,29 @@ async fn shutdown_signal() {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(dir) = &args.gen_dev_certs {
+        return gen_dev_certs(dir, args.dev_cert_members, &args.dev_cert_hosts);
+    }
     let (config, check_only) = args.into_config()?;
     if check_only {
         print!("{}", toml::to_string(&config)?);
         return Ok(());
     }
     init_tracing(&config)?;
-    let listener = TcpListener::bind(config.listen_addr)
+    let client = TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr))?;
-    let driver = Arc::new(AgentDriver::default());
-    moor_node::app::run(config, listener, driver, shutdown_signal()).await?;
+    let peer = match config.peer_listen_addr {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (peer_listen_addr)"))?,
+        ),
+        None => None,
+    };
+    let driver = Arc::new(site_driver(&config)?);
+    let listeners = moor_node::api::server::Listeners { client, peer };
+    moor_node::app::run(config, listeners, driver, shutdown_signal()).await?;
     Ok(())
 }
 

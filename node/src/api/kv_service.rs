@@ -2,6 +2,7 @@
 //! forwards to the leader when needed) and converts results to wire messages.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use moor_proto::api::moor_api_server::MoorApi;
@@ -9,9 +10,11 @@ use moor_proto::api::Member as MemberMsg;
 use moor_proto::api::*;
 use tonic::{Request, Response, Status};
 
+use crate::api::auth::caller::audited;
 use crate::config::LimitsConfig;
 use crate::errors::ApiError;
 use crate::raft::member::{LeaderRequest, Member, MembershipView};
+use moor_domain::auth::permission::Target;
 use moor_domain::command::{Command, CommandResult};
 use moor_domain::kv::{KvCommand, KvEntry, KvResult};
 
@@ -23,11 +26,24 @@ const LIST_MAX_LIMIT: usize = 10_000;
 pub struct ApiService {
     member: Arc<Member>,
     limits: LimitsConfig,
+    /// Whether `cluster init` creates the bootstrap admin token, and where it is written.
+    auth_enabled: bool,
+    data_dir: PathBuf,
 }
 
 impl ApiService {
-    pub fn new(member: Arc<Member>, limits: LimitsConfig) -> Self {
-        ApiService { member, limits }
+    pub fn new(
+        member: Arc<Member>,
+        limits: LimitsConfig,
+        auth_enabled: bool,
+        data_dir: PathBuf,
+    ) -> Self {
+        ApiService {
+            member,
+            limits,
+            auth_enabled,
+            data_dir,
+        }
     }
 
     fn check_key(&self, key: &str) -> Result<(), ApiError> {
@@ -62,8 +78,19 @@ impl ApiService {
     }
 
     async fn kv_write(&self, command: KvCommand) -> Result<(u64, KvResult), ApiError> {
-        match self.member.write(Command::Kv(command)).await? {
+        let key = match &command {
+            KvCommand::Put { key, .. } | KvCommand::Delete { key } | KvCommand::Cas { key, .. } => {
+                key.clone()
+            }
+        };
+        let target = Target {
+            name: Some(key.clone()),
+            ..Target::default()
+        };
+        let command = audited(Command::Kv(command), target, format!("var {key}"));
+        match self.member.write(command).await? {
             (index, CommandResult::Kv(r)) => Ok((index, r)),
+            (_, CommandResult::Refused(reason)) => Err(ApiError::PermissionDenied { reason }),
             (_, other) => Err(ApiError::Internal(format!(
                 "a key/value write returned {other:?}"
             ))),
@@ -164,6 +191,7 @@ impl MoorApi for ApiService {
             log_appends: stats.log_appends,
             log_entries: stats.log_entries,
             fsyncs: stats.fsyncs,
+            peer_addr: self.member.addr.clone(),
         }))
     }
 
@@ -181,7 +209,14 @@ impl MoorApi for ApiService {
             }
         }
         self.member.initialize(members).await?;
-        Ok(Response::new(ClusterInitResponse {}))
+        let admin_token = if self.auth_enabled {
+            crate::api::auth::bootstrap::create_admin_token(&self.member, &self.data_dir)
+                .await?
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(ClusterInitResponse { admin_token }))
     }
 
     async fn add_member(
@@ -249,6 +284,9 @@ impl MoorApi for ApiService {
         self.check_key(&r.key)?;
         let read_index = self.prepare_read(r.consistency).await?;
         let state = self.member.state.read().expect("state lock poisoned");
+        if r.consistency == ReadConsistency::Linearizable as i32 {
+            crate::api::auth::caller::still_valid(&state)?;
+        }
         Ok(Response::new(GetResponse {
             kv: state.kv.get(&r.key).map(|e| kv(&r.key, e)),
             read_index,
@@ -304,6 +342,9 @@ impl MoorApi for ApiService {
         };
         let read_index = self.prepare_read(r.consistency).await?;
         let state = self.member.state.read().expect("state lock poisoned");
+        if r.consistency == ReadConsistency::Linearizable as i32 {
+            crate::api::auth::caller::still_valid(&state)?;
+        }
         let (page, more) = state.kv.list(&r.prefix, &r.start_after, limit);
         Ok(Response::new(ListResponse {
             kvs: page.iter().map(|(k, e)| kv(k, e)).collect(),

@@ -3,6 +3,7 @@
 //! and the read/write helpers they share ([`shared`]). Requests are parsed and validated
 //! here, once: the commands they become carry parsed structures, so apply never parses.
 
+pub mod auth;
 pub mod blueprint_check;
 pub mod kv_service;
 pub mod rollout_service;

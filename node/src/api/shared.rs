@@ -5,26 +5,101 @@
 use moor_domain::command::{Command, CommandResult};
 use moor_domain::environment::Inputs;
 use moor_domain::execution::RetryPolicy;
+use moor_domain::rollout::RolloutAction;
 use moor_domain::state::MoorState;
 use moor_domain::workflow::{WorkflowCommand, WorkflowResult};
 use moor_proto::workflow as pb;
 use tonic::Status;
 
+use crate::api::auth::caller::audited;
 use crate::errors::{workflow_refusal, ApiError};
 use crate::raft::member::Member;
+use moor_domain::auth::permission::Target;
 
-/// Commits a workflow command through the leader; a refusal becomes its gRPC status.
+/// Commits a workflow command through the leader as the current caller's (audited: apply
+/// checks the caller's permission and scope on the command's objects again); a refusal
+/// becomes its gRPC status.
 pub async fn write_workflow(
     member: &Member,
     command: WorkflowCommand,
 ) -> Result<WorkflowResult, Status> {
-    match member.write(Command::Workflow(command)).await? {
+    let target = {
+        let state = member.state.read().expect("state lock poisoned");
+        target_of(&command, &state)
+    };
+    let object = describe(&target);
+    let command = audited(Command::Workflow(command), target, object);
+    let audited = matches!(command, Command::Audited { .. });
+    match member.write(command).await? {
         (_, CommandResult::Workflow(WorkflowResult::Rejected(e))) => Err(workflow_refusal(e)),
+        // Apply refused the caller at this index (revoked, expired, out of scope).
+        (_, CommandResult::Refused(reason)) if audited => {
+            Err(ApiError::PermissionDenied { reason }.into())
+        }
         // Apply could not carry the command out and changed nothing (see moor-domain).
         (_, CommandResult::Refused(reason)) => Err(ApiError::FailedPrecondition { reason }.into()),
         (_, CommandResult::Workflow(r)) => Ok(r),
         (_, other) => Err(ApiError::Internal(format!("workflow write answered {other:?}")).into()),
     }
+}
+
+/// The objects a command acts on, as permissions and scopes see them: its name, the group
+/// of a rollout, the blueprint of an environment (looked up here for an execution; apply
+/// checks the stamp against the command again).
+fn target_of(command: &WorkflowCommand, state: &MoorState) -> Target {
+    let (name, group, blueprint) = match command {
+        WorkflowCommand::PutBlueprint { spec, .. } => {
+            (Some(spec.name.clone()), None, Some(spec.name.clone()))
+        }
+        WorkflowCommand::PutSite { site, .. } => (Some(site.name.clone()), None, None),
+        WorkflowCommand::CreateEnvironment {
+            name, blueprint, ..
+        } => (Some(name.clone()), None, Some(blueprint.clone())),
+        WorkflowCommand::StartExecution { environment, .. } => {
+            let blueprint = state
+                .workflow
+                .environments
+                .get(environment)
+                .map(|e| e.blueprint.clone());
+            (Some(environment.clone()), None, blueprint)
+        }
+        WorkflowCommand::Resume { execution, .. } | WorkflowCommand::Cancel { execution, .. } => {
+            (Some(execution.clone()), None, None)
+        }
+        WorkflowCommand::PutGroup { group, .. } => {
+            (Some(group.name.clone()), Some(group.name.clone()), None)
+        }
+        WorkflowCommand::DeleteGroup { name } => (Some(name.clone()), Some(name.clone()), None),
+        WorkflowCommand::StartRollout { spec, .. } => {
+            let blueprint = match &spec.action {
+                RolloutAction::Install { blueprint, .. } => Some(blueprint.clone()),
+                _ => None,
+            };
+            (None, Some(spec.group.clone()), blueprint)
+        }
+        WorkflowCommand::ControlRollout { id, .. } => (Some(id.clone()), None, None),
+        _ => (None, None, None),
+    };
+    Target {
+        name,
+        group,
+        blueprint,
+    }
+}
+
+/// How the audit log names a request's object.
+fn describe(target: &Target) -> String {
+    let mut parts = Vec::new();
+    if let Some(n) = &target.name {
+        parts.push(n.clone());
+    }
+    if let Some(g) = &target.group {
+        parts.push(format!("group {g}"));
+    }
+    if let Some(b) = &target.blueprint {
+        parts.push(format!("blueprint {b}"));
+    }
+    parts.join(", ")
 }
 
 /// Runs `f` on the state once it is current enough for the requested consistency.
@@ -37,6 +112,9 @@ pub async fn read_state<T>(
         member.read_barrier().await?;
     }
     let state = member.state.read().expect("state lock poisoned");
+    if !stale {
+        crate::api::auth::caller::still_valid(&state)?;
+    }
     f(&state)
 }
 

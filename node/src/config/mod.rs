@@ -15,10 +15,24 @@ use serde::{Deserialize, Serialize};
 pub struct Config {
     /// This member's id in the Raft group; unique, never reused for another member.
     pub id: u64,
-    /// Address the gRPC server (peer service and client API) listens on.
+    /// Address the client listener (MoorApi, WorkflowApi, RolloutApi, AuthApi) listens on.
     pub listen_addr: SocketAddr,
-    /// Address other members and clients use to reach this one; defaults to `listen_addr`.
+    /// Address clients use to reach this member; defaults to `listen_addr`.
     pub advertise_addr: Option<String>,
+    /// Address the peer listener (Raft, forwarded requests) listens on. With TLS it requires
+    /// a member certificate in the handshake. Unset: the peer service shares the client
+    /// listener (one port; each peer call is still checked for a member certificate).
+    pub peer_listen_addr: Option<SocketAddr>,
+    /// Address other members use to reach this one, and what membership records; defaults to
+    /// `peer_listen_addr`, else the client address.
+    pub peer_advertise_addr: Option<String>,
+    /// Serve and dial without TLS. Only for throwaway local clusters: anyone who reaches a
+    /// port can read tokens off the wire and, on the peer port, send Raft traffic. Every
+    /// start logs a warning.
+    pub insecure_plaintext: bool,
+    pub tls: TlsConfig,
+    pub auth: AuthConfig,
+    pub sites: SitesConfig,
     /// Directory holding the RocksDB store.
     pub data_dir: PathBuf,
     /// Initialise a single-member cluster at start if this member has no state yet.
@@ -27,6 +41,59 @@ pub struct Config {
     pub raft: RaftConfig,
     pub limits: LimitsConfig,
     pub executor: ExecutorSettings,
+}
+
+/// Certificates (PEM files), reloaded when they change, so rotation needs no restart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// This member's certificate: DNS name `member-<id>.moor` (peers check it) plus the
+    /// names clients dial. Used on both listeners and as client certificate to peers and
+    /// sites.
+    pub cert: Option<PathBuf>,
+    /// Its private key.
+    pub key: Option<PathBuf>,
+    /// The cluster CA bundle: peers, client certificates and site agents must chain to it.
+    pub ca: Option<PathBuf>,
+    /// How often the files are checked for changes, in ms (SIGHUP reloads at once).
+    pub reload_interval_ms: u64,
+}
+
+/// How members call sites.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SitesConfig {
+    /// Call sites without TLS even when the member has certificates (sites that do not
+    /// serve TLS yet). Without it, a member with TLS calls sites with mutual TLS: its own
+    /// certificate as client certificate, the site's checked against `tls.ca`.
+    pub insecure_plaintext: bool,
+}
+
+/// Authentication, authorization and the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Refuse every client request without a valid token or client certificate (the
+    /// default). `false` lets anyone in as admin and logs a warning on every start.
+    pub enabled: bool,
+    /// Audit records kept, at most.
+    pub audit_max_entries: u64,
+    /// Audit records older than this many seconds are dropped; 0 = keep by count only.
+    pub audit_max_age_s: u64,
+    /// Denied requests of one authenticated identity written to the audit log per minute,
+    /// at most (the rest are counted in the member's log).
+    pub denied_audit_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        AuthConfig {
+            enabled: true,
+            audit_max_entries: 100_000,
+            audit_max_age_s: 90 * 24 * 3600,
+            denied_audit_per_minute: 10,
+        }
+    }
 }
 
 /// The workflow executor on the leader.
@@ -109,6 +176,15 @@ impl Default for Config {
             id: 1,
             listen_addr: "127.0.0.1:7401".parse().expect("valid literal"),
             advertise_addr: None,
+            peer_listen_addr: None,
+            peer_advertise_addr: None,
+            insecure_plaintext: false,
+            tls: TlsConfig {
+                reload_interval_ms: 5_000,
+                ..TlsConfig::default()
+            },
+            auth: AuthConfig::default(),
+            sites: SitesConfig::default(),
             data_dir: PathBuf::from("moor-data"),
             bootstrap_single: false,
             log: LogConfig::default(),
@@ -190,11 +266,34 @@ impl Config {
         toml::from_str(text).map_err(|e| e.to_string())
     }
 
-    /// The address peers and clients use to reach this member.
+    /// The address clients use to reach this member.
     pub fn advertised(&self) -> String {
         self.advertise_addr
             .clone()
             .unwrap_or_else(|| self.listen_addr.to_string())
+    }
+
+    /// The address peers use to reach this member (what membership records).
+    pub fn peer_advertised(&self) -> String {
+        match (&self.peer_advertise_addr, self.peer_listen_addr) {
+            (Some(a), _) => a.clone(),
+            (None, Some(l)) => l.to_string(),
+            (None, None) => self.advertised(),
+        }
+    }
+
+    /// The TLS files, all three, or None when running in plaintext.
+    pub fn tls_files(&self) -> Option<moor_tls::TlsFiles> {
+        match (&self.tls.cert, &self.tls.key, &self.tls.ca) {
+            (Some(cert), Some(key), Some(ca)) if !self.insecure_plaintext => {
+                Some(moor_tls::TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    ca: ca.clone(),
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Checks every value; the error names the first bad one.
@@ -204,6 +303,42 @@ impl Config {
         }
         if let Some(a) = &self.advertise_addr {
             validate_peer_addr(a).map_err(|hint| bad("advertise_addr", a, &hint))?;
+        }
+        if let Some(a) = &self.peer_advertise_addr {
+            validate_peer_addr(a).map_err(|hint| bad("peer_advertise_addr", a, &hint))?;
+        }
+        if self.peer_listen_addr == Some(self.listen_addr) {
+            return Err(bad(
+                "peer_listen_addr",
+                self.listen_addr,
+                "must differ from listen_addr (leave it unset to share one port)",
+            ));
+        }
+        if !self.insecure_plaintext {
+            let t = &self.tls;
+            for (key, v) in [
+                ("tls.cert", &t.cert),
+                ("tls.key", &t.key),
+                ("tls.ca", &t.ca),
+            ] {
+                if v.is_none() {
+                    return Err(bad(
+                        key,
+                        "",
+                        "set tls.cert, tls.key and tls.ca (PEM files), or start with --dev to make development certificates, or pass --insecure-plaintext for a throwaway local cluster",
+                    ));
+                }
+            }
+            if t.reload_interval_ms < 100 {
+                return Err(bad(
+                    "tls.reload_interval_ms",
+                    t.reload_interval_ms,
+                    "must be at least 100",
+                ));
+            }
+        }
+        if self.auth.audit_max_entries == 0 {
+            return Err(bad("auth.audit_max_entries", 0, "must be at least 1"));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(bad(
@@ -325,9 +460,46 @@ pub use moor_domain::site::validate_endpoint as validate_peer_addr;
 mod tests {
     use super::*;
 
+    /// The defaults with throwaway TLS paths: without certificates a member refuses to start.
+    fn with_tls() -> Config {
+        let mut c = Config::default();
+        c.tls.cert = Some("m.pem".into());
+        c.tls.key = Some("m.key".into());
+        c.tls.ca = Some("ca.pem".into());
+        c
+    }
+
     #[test]
-    fn defaults_are_valid() {
-        Config::default().validate().unwrap();
+    fn defaults_are_valid_once_certificates_are_named() {
+        with_tls().validate().unwrap();
+        let e = Config::default().validate().unwrap_err().to_string();
+        assert!(
+            e.contains("tls.cert") && e.contains("--dev") && e.contains("--insecure-plaintext"),
+            "{e}"
+        );
+        let plain = Config {
+            insecure_plaintext: true,
+            ..Config::default()
+        };
+        plain.validate().unwrap();
+        assert!(plain.tls_files().is_none());
+        assert!(with_tls().tls_files().is_some());
+    }
+
+    #[test]
+    fn peer_addresses_default_sensibly() {
+        let mut c = with_tls();
+        assert_eq!(c.peer_advertised(), "127.0.0.1:7401");
+        c.peer_listen_addr = Some("127.0.0.1:7402".parse().unwrap());
+        assert_eq!(c.peer_advertised(), "127.0.0.1:7402");
+        c.peer_advertise_addr = Some("moor-1:7402".into());
+        assert_eq!(c.peer_advertised(), "moor-1:7402");
+        c.peer_listen_addr = Some(c.listen_addr);
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("peer_listen_addr"));
     }
 
     #[test]
@@ -351,7 +523,7 @@ mod tests {
     fn bad_values_name_key_and_value() {
         let mut c = Config {
             advertise_addr: Some("10.0.0.1".into()),
-            ..Config::default()
+            ..with_tls()
         };
         let e = c.validate().unwrap_err().to_string();
         assert!(
@@ -372,7 +544,7 @@ mod tests {
 
         let c = Config {
             id: 0,
-            ..Config::default()
+            ..with_tls()
         };
         assert!(c.validate().unwrap_err().to_string().contains("id"));
     }

@@ -29,6 +29,7 @@ use crate::raft::state_machine::Replicated;
 use crate::raft::types::{MemberId, Raft, TypeConfig};
 use moor_domain::codec;
 use moor_domain::command::{Command, CommandResult};
+use moor_tls::TlsReloader;
 
 /// An operation only the leader can perform.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -133,7 +134,10 @@ pub enum StartError {
 impl Member {
     /// Opens the store in `config.data_dir` and starts Raft. Initialises a single-member
     /// cluster when `config.bootstrap_single` is set and this member has no state yet.
-    pub async fn start(config: &Config) -> Result<Arc<Member>, StartError> {
+    pub async fn start(
+        config: &Config,
+        tls: Option<Arc<TlsReloader>>,
+    ) -> Result<Arc<Member>, StartError> {
         let dir = &config.data_dir;
         claim_data_dir(dir, config.id)?;
         let store = moor_raft_store::open(&dir.join("raft"))?;
@@ -158,7 +162,9 @@ impl Member {
         .validate()
         .map_err(|e| StartError::RaftConfig(e.to_string()))?;
 
-        let network = Network::default();
+        let network = Network {
+            channels: PeerChannels::new(tls),
+        };
         let channels = network.channels.clone();
         let raft = Raft::new(
             config.id,
@@ -172,7 +178,7 @@ impl Member {
 
         let member = Arc::new(Member {
             id: config.id,
-            addr: config.advertised(),
+            addr: config.peer_advertised(),
             raft: raft.clone(),
             state,
             stats: store.stats(),
@@ -350,7 +356,10 @@ impl Member {
                     leader: Some(leader),
                     ..
                 }) => match self.leader_addr(leader) {
-                    Some(addr) => (self.forward(&addr, &request, deadline).await, Some(leader)),
+                    Some(addr) => (
+                        self.forward(leader, &addr, &request, deadline).await,
+                        Some(leader),
+                    ),
                     None => (
                         Err(ApiError::NoLeader {
                             detail: format!("leader {leader} has no known address"),
@@ -409,6 +418,7 @@ impl Member {
     /// Hands `request` to the leader at `addr`.
     async fn forward(
         &self,
+        leader: MemberId,
         addr: &str,
         request: &LeaderRequest,
         deadline: Instant,
@@ -417,7 +427,7 @@ impl Member {
             .map_err(|e| ApiError::Internal(e.to_string()))?;
         let mut client = self
             .channels
-            .client(addr)
+            .client(leader, addr)
             .map_err(|e| ApiError::Unavailable {
                 detail: format!("cannot reach leader at {addr}: {e}"),
             })?;

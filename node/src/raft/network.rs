@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use moor_proto::raft::raft_peer_client::RaftPeerClient;
 use moor_proto::raft::RaftPayload;
+use moor_tls::connector::TlsConnector;
+use moor_tls::{member_dns_name, TlsReloader};
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
@@ -28,27 +30,52 @@ use moor_domain::codec;
 /// Largest message a peer accepts or sends: AppendEntries batches and snapshot chunks.
 pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
 
-/// Cached gRPC channels to peers, keyed by address. Cloning shares the cache.
+/// Cached gRPC channels to peers, keyed by member id and address. Cloning shares the cache.
 #[derive(Clone, Default)]
 pub struct PeerChannels {
-    channels: Arc<Mutex<HashMap<String, Channel>>>,
+    channels: Arc<Mutex<HashMap<(MemberId, String), Channel>>>,
+    /// This member's certificates: peers are dialed with mutual TLS and must present
+    /// `member-<id>.moor` for the id dialed. None: plaintext (`insecure_plaintext`).
+    tls: Option<Arc<TlsReloader>>,
 }
 
 impl PeerChannels {
-    /// The client for `addr`, creating its channel on first use. Channels connect lazily and
-    /// reconnect by themselves, so a peer that is down costs nothing until it is called.
-    pub fn client(&self, addr: &str) -> Result<RaftPeerClient<Channel>, tonic::transport::Error> {
+    /// Channels that dial with `tls` (None: plaintext).
+    pub fn new(tls: Option<Arc<TlsReloader>>) -> PeerChannels {
+        PeerChannels {
+            channels: Arc::default(),
+            tls,
+        }
+    }
+
+    /// The client for member `id` at `addr`, creating its channel on first use. Channels
+    /// connect lazily and reconnect by themselves (a reconnect uses the certificates current
+    /// then), so a peer that is down costs nothing until it is called.
+    pub fn client(
+        &self,
+        id: MemberId,
+        addr: &str,
+    ) -> Result<RaftPeerClient<Channel>, tonic::transport::Error> {
         let mut map = self.channels.lock().expect("peer channel cache poisoned");
-        let channel = match map.get(addr) {
+        let key = (id, addr.to_string());
+        let channel = match map.get(&key) {
             Some(c) => c.clone(),
             None => {
-                let c = Endpoint::from_shared(format!("http://{addr}"))?
+                let endpoint = Endpoint::from_shared(format!("http://{addr}"))?
                     .connect_timeout(Duration::from_secs(1))
                     .tcp_nodelay(true)
                     .http2_keep_alive_interval(Duration::from_secs(5))
-                    .keep_alive_timeout(Duration::from_secs(5))
-                    .connect_lazy();
-                map.insert(addr.to_string(), c.clone());
+                    .keep_alive_timeout(Duration::from_secs(5));
+                let c = match &self.tls {
+                    None => endpoint.connect_lazy(),
+                    Some(tls) => {
+                        // A member id always makes a valid DNS name.
+                        let connector =
+                            TlsConnector::new(tls.clone(), &member_dns_name(id)).expect("dns name");
+                        endpoint.connect_with_connector_lazy(connector)
+                    }
+                };
+                map.insert(key, c.clone());
                 c
             }
         };
@@ -59,7 +86,7 @@ impl PeerChannels {
 }
 
 /// Creates one [`PeerConnection`] per replication target.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Network {
     pub channels: PeerChannels,
 }
@@ -107,7 +134,7 @@ impl PeerConnection {
         let data = codec::encode("raft request", req).map_err(|e| net_err(&e))?;
         let mut client = self
             .channels
-            .client(&self.addr)
+            .client(self.target, &self.addr)
             .map_err(|e| unreachable(&e))?;
         let mut request = tonic::Request::new(RaftPayload { data });
         request.set_timeout(ttl);

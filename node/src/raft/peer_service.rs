@@ -9,17 +9,65 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::{Request, Response, Status};
 
+use moor_tls::member_id_of;
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+
 use crate::raft::member::{LeaderReply, LeaderRequest, Member};
+use crate::raft::types::{MemberId, TypeConfig};
 use moor_domain::codec;
 
 /// Serves [`RaftPeer`] for one member.
 pub struct PeerService {
     member: Arc<Member>,
+    /// Whether callers are known by their TLS certificates (false only with
+    /// `insecure_plaintext`).
+    tls: bool,
 }
 
 impl PeerService {
-    pub fn new(member: Arc<Member>) -> Self {
-        PeerService { member }
+    pub fn new(member: Arc<Member>, tls: bool) -> Self {
+        PeerService { member, tls }
+    }
+
+    /// The member a caller's certificate names, checked against the membership: a valid
+    /// certificate of a member that is not (or no longer) in the group sends no Raft traffic.
+    /// A member that has no membership yet (not initialised, or a learner before its first
+    /// entries) accepts any member of the cluster CA: that is how it is first reached.
+    fn caller<T>(&self, request: &Request<T>) -> Result<Option<MemberId>, Status> {
+        if !self.tls {
+            return Ok(None);
+        }
+        let Some(certs) = request.peer_certs() else {
+            return Err(Status::unauthenticated(
+                "peer calls need a member certificate (DNS name member-<id>.moor, from the cluster CA)",
+            ));
+        };
+        let ids = certs.first().map(|c| member_id_of(c)).unwrap_or_default();
+        let Some(&id) = ids.first() else {
+            return Err(Status::permission_denied(
+                "the client certificate names no member (DNS name member-<id>.moor): only members may call the peer service",
+            ));
+        };
+        let metrics = self.member.raft.metrics().borrow().clone();
+        let membership = metrics.membership_config.membership();
+        let known = membership.nodes().next().is_none() || membership.get_node(&id).is_some();
+        if !known {
+            return Err(Status::permission_denied(format!(
+                "member {id} is not in this cluster's membership: a removed member cannot send Raft traffic; add it with `moorctl cluster add` first"
+            )));
+        }
+        Ok(Some(id))
+    }
+}
+
+/// Refuses a Raft message whose claimed sender is not the member the certificate names: a
+/// member may not speak for another.
+fn same_sender(cert: Option<MemberId>, claimed: Option<MemberId>) -> Result<(), Status> {
+    match (cert, claimed) {
+        (Some(c), Some(m)) if c != m => Err(Status::permission_denied(format!(
+            "the certificate names member {c} but the message claims to come from member {m}"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -38,13 +86,17 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let req = decode("append-entries request", request)?;
+        let cert = self.caller(&request)?;
+        let req: AppendEntriesRequest<TypeConfig> = decode("append-entries request", request)?;
+        same_sender(cert, req.vote.leader_id().voted_for())?;
         let result = self.member.raft.append_entries(req).await;
         reply("append-entries response", &result)
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let req = decode("vote request", request)?;
+        let cert = self.caller(&request)?;
+        let req: VoteRequest<MemberId> = decode("vote request", request)?;
+        same_sender(cert, req.vote.leader_id().voted_for())?;
         let result = self.member.raft.vote(req).await;
         reply("vote response", &result)
     }
@@ -53,7 +105,9 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let req = decode("install-snapshot request", request)?;
+        let cert = self.caller(&request)?;
+        let req: InstallSnapshotRequest<TypeConfig> = decode("install-snapshot request", request)?;
+        same_sender(cert, req.vote.leader_id().voted_for())?;
         let result = self.member.raft.install_snapshot(req).await;
         reply("install-snapshot response", &result)
     }
@@ -62,6 +116,7 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
+        self.caller(&request)?;
         let req: LeaderRequest = decode("forwarded request", request)?;
         // Run here only: a forwarded request is never forwarded again, so a stale leader hint
         // cannot make two members bounce a request between them.

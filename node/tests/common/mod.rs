@@ -4,6 +4,8 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod secure;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -56,12 +58,19 @@ pub async fn start_at(
         advertise_addr: Some(addr.to_string()),
         data_dir: dir.path().to_path_buf(),
         bootstrap_single: true,
+        // These tests are about the executor and the API, not security (tests/security.rs).
+        insecure_plaintext: true,
         ..Config::default()
     };
+    config.auth.enabled = false;
     config.executor.drift_check_interval_ms = 0;
     config.validate().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = app::start(config, listener, driver, async {
+    let listeners = moor_node::api::server::Listeners {
+        client: listener,
+        peer: None,
+    };
+    let running = app::start(config, listeners, driver, async {
         let _ = stopped.await;
     })
     .await

@@ -1,0 +1,166 @@
+//! The permission table's first column: each client RPC's gRPC path and the operation it
+//! is. A path missing here is refused by the gate, so a new RPC is unusable until someone
+//! decides which operation it is (the test below fails first).
+
+use moor_domain::auth::operation::Operation as Op;
+
+/// (gRPC path, operation) for every client RPC.
+pub const METHODS: &[(&str, Op)] = &[
+    ("/moor.api.v1.MoorApi/ClusterStatus", Op::ClusterStatus),
+    ("/moor.api.v1.MoorApi/ClusterInit", Op::ClusterInit),
+    ("/moor.api.v1.MoorApi/AddMember", Op::ClusterMemberAdd),
+    (
+        "/moor.api.v1.MoorApi/PromoteMember",
+        Op::ClusterMemberPromote,
+    ),
+    ("/moor.api.v1.MoorApi/RemoveMember", Op::ClusterMemberRemove),
+    ("/moor.api.v1.MoorApi/Put", Op::VarPut),
+    ("/moor.api.v1.MoorApi/Get", Op::VarGet),
+    ("/moor.api.v1.MoorApi/Delete", Op::VarDelete),
+    ("/moor.api.v1.MoorApi/CompareAndSwap", Op::VarCas),
+    ("/moor.api.v1.MoorApi/List", Op::VarList),
+    (
+        "/moor.workflow.v1.WorkflowApi/ApplyBlueprint",
+        Op::BlueprintApply,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/ListBlueprints",
+        Op::BlueprintList,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/GetBlueprint",
+        Op::BlueprintGet,
+    ),
+    ("/moor.workflow.v1.WorkflowApi/PutSite", Op::SitePut),
+    ("/moor.workflow.v1.WorkflowApi/ListSites", Op::SiteList),
+    ("/moor.workflow.v1.WorkflowApi/GetSite", Op::SiteGet),
+    (
+        "/moor.workflow.v1.WorkflowApi/CreateEnvironment",
+        Op::EnvironmentCreate,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/ListEnvironments",
+        Op::EnvironmentList,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/GetEnvironment",
+        Op::EnvironmentGet,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/StartExecution",
+        Op::ExecutionStart,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/ListExecutions",
+        Op::ExecutionList,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/GetExecution",
+        Op::ExecutionGet,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/ResumeExecution",
+        Op::ExecutionResume,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/CancelExecution",
+        Op::ExecutionCancel,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/Rollback",
+        Op::ExecutionRollback,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/WatchExecution",
+        Op::ExecutionWatch,
+    ),
+    ("/moor.rollout.v1.RolloutApi/PutGroup", Op::GroupPut),
+    ("/moor.rollout.v1.RolloutApi/GetGroup", Op::GroupGet),
+    ("/moor.rollout.v1.RolloutApi/ListGroups", Op::GroupList),
+    ("/moor.rollout.v1.RolloutApi/DeleteGroup", Op::GroupDelete),
+    ("/moor.rollout.v1.RolloutApi/StartRollout", Op::RolloutStart),
+    ("/moor.rollout.v1.RolloutApi/GetRollout", Op::RolloutGet),
+    ("/moor.rollout.v1.RolloutApi/ListRollouts", Op::RolloutList),
+    ("/moor.rollout.v1.RolloutApi/PauseRollout", Op::RolloutPause),
+    (
+        "/moor.rollout.v1.RolloutApi/ResumeRollout",
+        Op::RolloutResume,
+    ),
+    (
+        "/moor.rollout.v1.RolloutApi/CancelRollout",
+        Op::RolloutCancel,
+    ),
+    (
+        "/moor.rollout.v1.RolloutApi/ApproveRollout",
+        Op::RolloutApprove,
+    ),
+    (
+        "/moor.rollout.v1.RolloutApi/RollbackRollout",
+        Op::RolloutRollback,
+    ),
+    (
+        "/moor.rollout.v1.RolloutApi/SetRolloutParallel",
+        Op::RolloutSetParallel,
+    ),
+    (
+        "/moor.rollout.v1.RolloutApi/SetRolloutLimits",
+        Op::RolloutSetLimits,
+    ),
+    ("/moor.auth.v1.AuthApi/CreateToken", Op::AuthTokenCreate),
+    ("/moor.auth.v1.AuthApi/ListTokens", Op::AuthTokenList),
+    ("/moor.auth.v1.AuthApi/RevokeToken", Op::AuthTokenRevoke),
+    ("/moor.auth.v1.AuthApi/WhoAmI", Op::AuthWhoami),
+    ("/moor.auth.v1.AuthApi/PutRole", Op::AuthRolePut),
+    ("/moor.auth.v1.AuthApi/ListRoles", Op::AuthRoleList),
+    ("/moor.auth.v1.AuthApi/DeleteRole", Op::AuthRoleDelete),
+    ("/moor.auth.v1.AuthApi/ListAudit", Op::AuditList),
+];
+
+/// The operation a gRPC path is; None for a path no client RPC has.
+pub fn operation_of(path: &str) -> Option<Op> {
+    METHODS.iter().find(|(p, _)| *p == path).map(|(_, op)| *op)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// Every operation has exactly one RPC and every RPC one operation.
+    #[test]
+    fn the_table_covers_every_operation_once() {
+        let ops: BTreeSet<Op> = METHODS.iter().map(|(_, op)| *op).collect();
+        let all: BTreeSet<Op> = Op::ALL.iter().copied().collect();
+        assert_eq!(ops, all);
+        assert_eq!(METHODS.len(), all.len());
+        let paths: BTreeSet<&str> = METHODS.iter().map(|(p, _)| *p).collect();
+        assert_eq!(paths.len(), METHODS.len());
+    }
+
+    /// Every path names an RPC the generated services serve: checked against the .proto
+    /// files, so a renamed RPC cannot silently become unreachable.
+    #[test]
+    fn every_path_is_an_rpc_of_the_protos() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../proto/proto/moor");
+        let mut rpcs = BTreeSet::new();
+        for (file, package) in [
+            ("api.proto", "moor.api.v1"),
+            ("workflow.proto", "moor.workflow.v1"),
+            ("rollout.proto", "moor.rollout.v1"),
+            ("auth.proto", "moor.auth.v1"),
+        ] {
+            let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
+            let mut service = "";
+            for line in text.lines().map(str::trim) {
+                if let Some(rest) = line.strip_prefix("service ") {
+                    service = rest.split_whitespace().next().unwrap();
+                } else if let Some(rest) = line.strip_prefix("rpc ") {
+                    let name = rest.split('(').next().unwrap().trim();
+                    rpcs.insert(format!("/{package}.{service}/{name}"));
+                }
+            }
+        }
+        let table: BTreeSet<String> = METHODS.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(table, rpcs);
+    }
+}
