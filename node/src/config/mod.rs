@@ -44,7 +44,7 @@ pub struct Config {
 }
 
 /// Certificates (PEM files), reloaded when they change, so rotation needs no restart.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TlsConfig {
     /// This member's certificate: DNS name `member-<id>.moor` (peers check it) plus the
@@ -57,6 +57,17 @@ pub struct TlsConfig {
     pub ca: Option<PathBuf>,
     /// How often the files are checked for changes, in ms (SIGHUP reloads at once).
     pub reload_interval_ms: u64,
+}
+
+impl Default for TlsConfig {
+    fn default() -> Self {
+        TlsConfig {
+            cert: None,
+            key: None,
+            ca: None,
+            reload_interval_ms: 5_000,
+        }
+    }
 }
 
 /// How members call sites.
@@ -179,10 +190,7 @@ impl Default for Config {
             peer_listen_addr: None,
             peer_advertise_addr: None,
             insecure_plaintext: false,
-            tls: TlsConfig {
-                reload_interval_ms: 5_000,
-                ..TlsConfig::default()
-            },
+            tls: TlsConfig::default(),
             auth: AuthConfig::default(),
             sites: SitesConfig::default(),
             data_dir: PathBuf::from("moor-data"),
@@ -484,6 +492,16 @@ mod tests {
         plain.validate().unwrap();
         assert!(plain.tls_files().is_none());
         assert!(with_tls().tls_files().is_some());
+    }
+
+    /// A `[tls]` table that names only the files keeps the other defaults.
+    #[test]
+    fn a_tls_table_with_only_files_is_valid() {
+        let c = Config::from_toml("[tls]\ncert = \"m.pem\"\nkey = \"m.key\"\nca = \"ca.pem\"\n").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.tls.reload_interval_ms, 5_000);
+        let e = Config::from_toml("[tls]\ncert = \"m.pem\"\n").unwrap().validate().unwrap_err();
+        assert!(e.to_string().contains("tls.key"), "{e}");
     }
 
     #[test]
