@@ -2,13 +2,16 @@
 //! oversized and malformed requests, impossible membership changes.
 
 use moor_jepsen_like_tests::harness::{bin_dir, Cluster, MemberSettings};
+use moor_proto::api::moor_api_client::MoorApiClient;
 use moor_proto::api::{
     AddMemberRequest, ClusterInitRequest, GetRequest, PromoteMemberRequest, PutRequest,
     ReadConsistency, RemoveMemberRequest,
 };
 use moor_proto::raft::raft_peer_client::RaftPeerClient;
 use moor_proto::raft::RaftPayload;
+use moor_tls::dev::Bundle;
 use std::process::Command;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use tonic::Code;
 
 fn moord(args: &[&str]) -> (bool, String) {
@@ -50,8 +53,43 @@ fn bad_values_are_named_in_the_error() {
     assert!(!ok);
     assert!(err.contains("nonsense"), "{err}");
 
-    let (ok, out) = moord(&["--id", "7", "--check-config"]);
+    // Without certificates a member refuses to start, and says what to do.
+    let (ok, err) = moord(&["--id", "7", "--check-config"]);
+    assert!(!ok);
+    assert!(
+        err.contains("tls.cert") && err.contains("--insecure-plaintext"),
+        "{err}"
+    );
+
+    let (ok, out) = moord(&["--id", "7", "--insecure-plaintext", "--check-config"]);
     assert!(ok, "{out}");
+}
+
+/// A TLS channel to `addr` checking the server's certificate names `server_name`,
+/// presenting `identity` (certificate, key) if any.
+async fn tls_channel(
+    bundle: &Bundle,
+    addr: &str,
+    server_name: &str,
+    identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> Channel {
+    let ca = std::fs::read(&bundle.ca).unwrap();
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca))
+        .domain_name(server_name);
+    if let Some((c, k)) = identity {
+        tls = tls.identity(Identity::from_pem(
+            std::fs::read(c).unwrap(),
+            std::fs::read(k).unwrap(),
+        ));
+    }
+    tonic::transport::Endpoint::from_shared(format!("https://{addr}"))
+        .unwrap()
+        .tls_config(tls)
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -126,12 +164,30 @@ async fn bad_requests_change_nothing() {
         .unwrap_err();
     assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
 
-    // Garbage on the peer service.
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.addr(1)))
-        .unwrap()
-        .connect()
+    // Authentication is on: a TLS client without a credential is refused.
+    let bundle = cluster
+        .security()
+        .bundle()
+        .expect("harness clusters run TLS")
+        .clone();
+    let anonymous = tls_channel(&bundle, cluster.addr(2), "127.0.0.1", None).await;
+    let err = MoorApiClient::new(anonymous)
+        .put(PutRequest {
+            key: "anonymous".into(),
+            value: b"v".to_vec(),
+        })
         .await
-        .unwrap();
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated, "{err}");
+
+    // Garbage on the peer service (its own port, mutual TLS: a member's certificate).
+    let channel = tls_channel(
+        &bundle,
+        cluster.peer_addr(1),
+        "member-1.moor",
+        Some(bundle.member(2)),
+    )
+    .await;
     let mut peer = RaftPeerClient::new(channel);
     for data in [vec![], vec![1u8, 0xc1, 0xff], vec![99u8, 1, 2]] {
         let err = peer
@@ -144,7 +200,7 @@ async fn bad_requests_change_nothing() {
     }
 
     // Nothing changed: no key written, same members, same term, the cluster still serves.
-    for key in ["big", "huge"] {
+    for key in ["big", "huge", "anonymous"] {
         let r = c
             .get(GetRequest {
                 key: key.into(),

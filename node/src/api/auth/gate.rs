@@ -40,6 +40,9 @@ use crate::config::AuthConfig;
 use crate::exec::executor::now_ms;
 use crate::raft::member::Member;
 
+/// The gRPC path prefix of the peer service, which the gate lets through to its own checks.
+const PEER_SERVICE_PREFIX: &str = "/moor.raft.v1.RaftPeer/";
+
 /// What the gate needs: the member (its replicated token records and membership) and the
 /// auth settings.
 pub struct Gate {
@@ -283,6 +286,13 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        // The peer service (on this listener when there is no peer listener) checks its
+        // callers itself: a member certificate of the current membership.
+        if req.uri().path().starts_with(PEER_SERVICE_PREFIX) {
+            let clone = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, clone);
+            return Box::pin(inner.call(req));
+        }
         match self.gate.admit(&req) {
             Ok(caller) => {
                 // The clone that was made ready is the one that serves (tower's rule).
