@@ -87,19 +87,26 @@ fn target_of(command: &WorkflowCommand, state: &MoorState) -> Target {
     }
 }
 
-/// How the audit log names a request's object.
+/// How the audit log names a request's object: `group edge`, `blueprint web`,
+/// `env-1 (blueprint web)`; a name that is the group or blueprint itself is not repeated.
 fn describe(target: &Target) -> String {
     let mut parts = Vec::new();
-    if let Some(n) = &target.name {
-        parts.push(n.clone());
-    }
     if let Some(g) = &target.group {
         parts.push(format!("group {g}"));
     }
     if let Some(b) = &target.blueprint {
         parts.push(format!("blueprint {b}"));
     }
-    parts.join(", ")
+    match &target.name {
+        Some(n) if target.group.as_ref() != Some(n) && target.blueprint.as_ref() != Some(n) => {
+            if parts.is_empty() {
+                n.clone()
+            } else {
+                format!("{n} ({})", parts.join(", "))
+            }
+        }
+        _ => parts.join(", "),
+    }
 }
 
 /// Runs `f` on the state once it is current enough for the requested consistency.
