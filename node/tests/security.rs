@@ -44,6 +44,14 @@ async fn tokens_roles_revocation_and_audit() {
         .unwrap_err();
     assert_eq!(e.code(), Code::Unauthenticated, "{e:?}");
 
+    // Health needs no credential (probes, bootstrap), and shows no secret.
+    let status = kv
+        .cluster_status(moor_proto::api::ClusterStatusRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(status.id, 1);
+
     // The bootstrap admin token works.
     kv.put(with_token(put("k"), &admin)).await.unwrap();
     let me = auth

@@ -12,8 +12,9 @@
 //! 4. the handler runs as that [`Caller`]; its writes carry the audit stamp, and apply
 //!    checks identity, permission and scope again at the entry's index.
 //!
-//! The one unauthenticated call: `cluster init` on a member that has no cluster yet (it
-//! creates the bootstrap admin token; see [`bootstrap`](super::bootstrap)).
+//! Two calls need no credential: `cluster status` (health and membership, for probes and
+//! for `cluster bootstrap` before any token exists) and `cluster init` on a member that has
+//! no cluster yet (it creates the bootstrap admin token; see [`bootstrap`](super::bootstrap)).
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -149,6 +150,11 @@ impl Gate {
                 .map_err(|e| (Status::unauthenticated(e.to_string()), None))?;
             (principal, identity)
         } else if op == Operation::ClusterInit && self.uninitialised() {
+            return Ok(caller);
+        } else if op == Operation::ClusterStatus {
+            // Health and membership, like Consul's status endpoints: liveness probes and
+            // `cluster bootstrap` (before any token exists) need it, and it shows nothing a
+            // client that can reach the port could not learn (ids, addresses, indexes).
             return Ok(caller);
         } else {
             return Err((
