@@ -18,6 +18,7 @@ use moor_proto::api::{
 
 use crate::harness::{Cluster, MemberSettings};
 use crate::netns::{NetLab, Peer};
+use crate::security::Security;
 
 /// A cluster the nemeses can hurt. Every method that changes something returns an error that
 /// says what could not be done; the nemesis turns it into an indeterminate fault.
@@ -33,6 +34,9 @@ pub trait Backend {
     fn paused(&self) -> Vec<u64>;
     /// The address a client uses to reach member `id` (host:port).
     fn client_addr(&self, id: u64) -> String;
+    /// How clients reach the members (TLS with the admin certificate, or plaintext); a
+    /// sitesim the test starts for the members is secured the same way.
+    fn security(&self) -> Security;
     /// Member `id`'s own view of the cluster, or None if it does not answer.
     async fn status(&self, id: u64) -> Option<ClusterStatusResponse>;
     /// The leader the running, unpaused members agree on, waiting up to `timeout`.
@@ -160,6 +164,10 @@ impl Backend for ProcessBackend {
         self.cluster.addr(id).to_string()
     }
 
+    fn security(&self) -> Security {
+        self.cluster.security().clone()
+    }
+
     async fn status(&self, id: u64) -> Option<ClusterStatusResponse> {
         self.cluster.status(id).await
     }
@@ -240,7 +248,8 @@ impl Backend for ProcessBackend {
             self.cluster.add_process(id)?;
         }
         self.next_id = self.next_id.max(id + 1);
-        let addr = self.client_addr(id);
+        // Membership records the peer address; clients keep using the client address.
+        let addr = self.cluster.peer_addr(id).to_string();
         // Learner first (caught up), then voter; retried through any member until the
         // deadline, since a fault may be in place.
         let mut last = String::new();

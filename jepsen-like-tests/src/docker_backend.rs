@@ -15,6 +15,7 @@ use moor_proto::api::ClusterStatusResponse;
 use crate::backend::Backend;
 use crate::docker::DockerCluster;
 use crate::netns::Peer;
+use crate::security::Security;
 
 /// [`DockerCluster`] plus what the nemeses need to remember about it.
 pub struct DockerBackend {
@@ -72,6 +73,11 @@ impl Backend for DockerBackend {
         self.cluster
             .endpoint(id)
             .unwrap_or_else(|e| format!("unreachable-member-{id}:0 ({e})"))
+    }
+
+    fn security(&self) -> Security {
+        // The compose cluster serves plaintext (deploy/compose).
+        Security::Plaintext
     }
 
     async fn status(&self, id: u64) -> Option<ClusterStatusResponse> {

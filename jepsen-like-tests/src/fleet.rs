@@ -13,11 +13,11 @@ use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
 use moor_proto::workflow::{
     ApplyBlueprintRequest, Execution, GetExecutionRequest, PutSiteRequest, Site,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::Code;
 
 use crate::checkers::journal::DoneStep;
-use crate::harness::{Cluster, MemberSettings, SiteSimProc};
+use crate::harness::{connect, Cluster, MemberSettings, SiteSimProc};
 
 /// Regions sites are spread over, round robin.
 pub const REGIONS: [&str; 4] = ["europe", "americas", "asia", "oceania"];
@@ -37,12 +37,6 @@ pub fn chain_blueprint(name: &str, steps: usize, version: &str) -> String {
     y
 }
 
-fn channel(addr: &str) -> Channel {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .expect("a host:port is a valid URI")
-        .connect_lazy()
-}
-
 /// A cluster and a sitesim.
 pub struct Fleet {
     pub cluster: Cluster,
@@ -52,16 +46,18 @@ pub struct Fleet {
 }
 
 impl Fleet {
-    /// Starts `moor-sitesim` with `sim_args` and `members` moord members with `settings`.
+    /// Starts `members` moord members with `settings`, then `moor-sitesim` with `sim_args`
+    /// (and the cluster's site certificate, unless the members run plaintext).
     pub async fn start(members: u64, settings: MemberSettings, sim_args: &[&str]) -> Result<Fleet> {
         let tmp = tempfile::Builder::new().prefix("moor-fleet-").tempdir()?;
         let dir = tmp.path().to_path_buf();
+        let cluster = Cluster::start(members, settings).await?;
         let sim = SiteSimProc::start(
             &dir.join("journal.jsonl"),
             &dir.join("sitesim.log"),
+            cluster.security(),
             sim_args,
         )?;
-        let cluster = Cluster::start(members, settings).await?;
         Ok(Fleet {
             cluster,
             sim: Some(sim),
@@ -74,18 +70,21 @@ impl Fleet {
         &self.sim.as_ref().expect("sitesim running").addr
     }
 
-    /// The workflow API of a running member (`n` picks which, round robin).
-    pub fn workflow(&self, n: usize) -> WorkflowApiClient<Channel> {
+    /// A lazily connecting channel to the running member `n` picks (round robin).
+    fn channel(&self, n: usize) -> Channel {
         let running = self.cluster.running();
         let id = running[n % running.len()];
-        WorkflowApiClient::new(channel(self.cluster.addr(id))).max_decoding_message_size(256 << 20)
+        connect(self.cluster.addr(id), self.cluster.security()).connect_lazy()
+    }
+
+    /// The workflow API of a running member (`n` picks which, round robin).
+    pub fn workflow(&self, n: usize) -> WorkflowApiClient<Channel> {
+        WorkflowApiClient::new(self.channel(n)).max_decoding_message_size(256 << 20)
     }
 
     /// The rollout API of a running member (`n` picks which, round robin).
     pub fn rollouts(&self, n: usize) -> RolloutApiClient<Channel> {
-        let running = self.cluster.running();
-        let id = running[n % running.len()];
-        RolloutApiClient::new(channel(self.cluster.addr(id))).max_decoding_message_size(256 << 20)
+        RolloutApiClient::new(self.channel(n)).max_decoding_message_size(256 << 20)
     }
 
     pub async fn apply_blueprint(&self, yaml: &str) -> Result<u64> {

@@ -1,6 +1,13 @@
 //! A cluster of real `moord` processes on loopback, each with its own data dir and log file,
 //! driven only over the network. Used by the integration tests, the fault-injection suite,
 //! the benchmarks and the README's demo.
+//!
+//! Members run as in production unless asked otherwise ([`MemberSettings::insecure_plaintext`]):
+//! TLS on a client port and a peer port (mutual TLS, members only), authentication on. Each
+//! cluster directory has its own development CA ([`DevPki`], in `<dir>/tls`); membership
+//! (init, add member) uses the peer addresses, clients the client addresses, and every
+//! client of the harness authenticates with the CA's admin client certificate
+//! ([`connect`]).
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,12 +19,16 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use moor_proto::api::moor_api_client::MoorApiClient;
 use moor_proto::api::{ClusterInitRequest, ClusterStatusRequest, ClusterStatusResponse};
-use tonic::transport::{Channel, Endpoint};
+use moor_proto::site::site_sim_admin_client::SiteSimAdminClient;
+use tonic::transport::Channel;
 
 use crate::netns::{enter_netns_on_spawn, NetLab};
+pub use crate::security::{connect, DevPki, Security};
 
-/// The port every member listens on inside its own network namespace.
+/// The client port every member listens on inside its own network namespace.
 pub const MEMBER_PORT: u16 = 7400;
+/// The peer port every member listens on inside its own network namespace.
+pub const PEER_PORT: u16 = 7401;
 
 /// Where the project's binaries are: `MOOR_BIN_DIR`, or the cargo profile directory that
 /// holds the running test or benchmark executable.
@@ -36,25 +47,43 @@ pub fn bin_dir() -> PathBuf {
 
 /// A free loopback port (bound then released; the caller binds it again right away).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
+    free_ports::<1>()[0]
 }
 
-/// Extra `[raft]` settings written into each member's config file.
+/// `N` distinct free loopback ports (all bound at once, then released).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("no free loopback port"))
+        .collect();
+    std::array::from_fn(|i| {
+        listeners[i]
+            .local_addr()
+            .expect("a bound listener has an address")
+            .port()
+    })
+}
+
+/// How members are configured beyond their addresses: extra `[raft]` and `[executor]`
+/// settings, and whether they run without TLS and authentication.
 #[derive(Debug, Clone, Default)]
 pub struct MemberSettings {
     /// Lines appended to the `[raft]` table, e.g. `snapshot_every_entries = 50`.
     pub raft: Vec<String>,
     /// Lines for the `[executor]` table, e.g. `drift_check_interval_ms = 200`.
     pub executor: Vec<String>,
+    /// Members serve plaintext with authentication off (`insecure_plaintext = true`,
+    /// `auth.enabled = false`), and the harness's clients and sitesims follow. Off by
+    /// default: only `moor-bench --tls off` sets it, to measure what TLS costs.
+    pub insecure_plaintext: bool,
 }
 
 /// One `moord` process (running or not) of a [`Cluster`].
 pub struct MemberProc {
     pub id: u64,
+    /// The client address (MoorApi, WorkflowApi, RolloutApi, AuthApi).
     pub addr: String,
+    /// The peer address (Raft, forwarding): what membership records.
+    pub peer_addr: String,
     pub data_dir: PathBuf,
     pub config_path: PathBuf,
     pub log_path: PathBuf,
@@ -79,6 +108,10 @@ pub struct Cluster {
     settings: MemberSettings,
     /// When set, every member runs in its own network namespace of this lab (real partitions).
     net: Option<Arc<NetLab>>,
+    /// The cluster's CA (None with [`MemberSettings::insecure_plaintext`]).
+    pki: Option<DevPki>,
+    /// How clients reach the members.
+    security: Security,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -105,8 +138,7 @@ impl Cluster {
         net: Option<Arc<NetLab>>,
     ) -> Result<Cluster> {
         let tmp = tempfile::Builder::new().prefix("moor-cluster-").tempdir()?;
-        let mut cluster = Cluster::new_in(tmp.path(), settings);
-        cluster.net = net;
+        let mut cluster = Cluster::create(tmp.path(), settings, net)?;
         cluster._tmp = Some(tmp);
         for id in 1..=n {
             cluster.add_process(id)?;
@@ -116,15 +148,38 @@ impl Cluster {
         Ok(cluster)
     }
 
-    /// A cluster with no member yet, keeping its files in `dir`.
-    pub fn new_in(dir: &Path, settings: MemberSettings) -> Cluster {
-        Cluster {
+    /// A cluster with no member yet, keeping its files (and its CA, in `tls/`) in `dir`.
+    pub fn new_in(dir: &Path, settings: MemberSettings) -> Result<Cluster> {
+        Cluster::create(dir, settings, None)
+    }
+
+    fn create(dir: &Path, settings: MemberSettings, net: Option<Arc<NetLab>>) -> Result<Cluster> {
+        let pki = if settings.insecure_plaintext {
+            None
+        } else {
+            // Members dial the sitesim at the lab's service address in namespaces, on
+            // loopback otherwise (always named).
+            let site_hosts: Vec<String> = net.iter().map(|n| n.service_ip().to_string()).collect();
+            Some(DevPki::create(&dir.join("tls"), &site_hosts)?)
+        };
+        let security = pki
+            .as_ref()
+            .map(|p| p.security().clone())
+            .unwrap_or(Security::Plaintext);
+        Ok(Cluster {
             dir: dir.to_path_buf(),
             members: BTreeMap::new(),
             settings,
-            net: None,
+            net,
+            pki,
+            security,
             _tmp: None,
-        }
+        })
+    }
+
+    /// How clients (and `moorctl`, and a sitesim the members call) reach this cluster.
+    pub fn security(&self) -> &Security {
+        &self.security
     }
 
     /// The network lab the members run in, if any.
@@ -140,25 +195,50 @@ impl Cluster {
         self.dir.clone()
     }
 
-    /// Creates member `id` (config, data dir, port) and starts its process.
+    /// Creates member `id` (config, data dir, client and peer ports, certificate) and starts
+    /// its process.
     pub fn add_process(&mut self, id: u64) -> Result<()> {
-        let addr = match &self.net {
+        let (host, addr, peer_addr) = match &self.net {
             // Each member has its own namespace, hence its own port space.
             Some(net) => {
                 net.add_member(id)?;
-                format!("{}:{MEMBER_PORT}", net.member_ip(id))
+                let ip = net.member_ip(id);
+                (
+                    ip.to_string(),
+                    format!("{ip}:{MEMBER_PORT}"),
+                    format!("{ip}:{PEER_PORT}"),
+                )
             }
-            None => format!("127.0.0.1:{}", free_port()),
+            None => {
+                let [client, peer] = free_ports::<2>();
+                (
+                    "127.0.0.1".to_string(),
+                    format!("127.0.0.1:{client}"),
+                    format!("127.0.0.1:{peer}"),
+                )
+            }
         };
         let data_dir = self.dir.join(format!("member-{id}"));
         let config_path = self.dir.join(format!("member-{id}.toml"));
         let log_path = self.dir.join(format!("member-{id}.log"));
         let mut text = format!(
-            // Plaintext and no auth, explicitly: the fault-injection suite does not run with
-            // TLS and tokens yet (see the security issue's closing note).
-            "id = {id}\nlisten_addr = \"{addr}\"\ndata_dir = \"{}\"\ninsecure_plaintext = true\n\n[auth]\nenabled = false\n\n[log]\nfilter = \"info,openraft=warn\"\n\n[raft]\n",
+            "id = {id}\nlisten_addr = \"{addr}\"\npeer_listen_addr = \"{peer_addr}\"\ndata_dir = \"{}\"\n",
             data_dir.display()
         );
+        match &self.pki {
+            Some(pki) => {
+                let (cert, key) = pki.member(id, &[host])?;
+                text.push_str(&format!(
+                    "\n[tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\n",
+                    cert.display(),
+                    key.display(),
+                    pki.bundle().ca.display()
+                ));
+            }
+            // Asked for (moor-bench --tls off): no TLS anywhere, anyone is admin.
+            None => text.push_str("insecure_plaintext = true\n\n[auth]\nenabled = false\n"),
+        }
+        text.push_str("\n[log]\nfilter = \"info,openraft=warn\"\n\n[raft]\n");
         for line in &self.settings.raft {
             text.push_str(line);
             text.push('\n');
@@ -174,6 +254,7 @@ impl Cluster {
             MemberProc {
                 id,
                 addr,
+                peer_addr,
                 data_dir,
                 config_path,
                 log_path,
@@ -274,9 +355,14 @@ impl Cluster {
         Ok(())
     }
 
-    /// Address of member `id`.
+    /// Client address of member `id`.
     pub fn addr(&self, id: u64) -> &str {
         &self.members[&id].addr
+    }
+
+    /// Peer address of member `id` (what `cluster init` and `add member` take).
+    pub fn peer_addr(&self, id: u64) -> &str {
+        &self.members[&id].peer_addr
     }
 
     /// Ids of running members.
@@ -290,15 +376,16 @@ impl Cluster {
 
     /// A client for member `id` (connects lazily).
     pub fn client(&self, id: u64) -> MoorApiClient<Channel> {
-        client(self.addr(id))
+        member_client(self.addr(id), &self.security)
     }
 
-    /// Initialises the group with every member currently defined, through member `via`.
+    /// Initialises the group with every member currently defined (at their peer
+    /// addresses), through member `via`.
     pub async fn init(&self, via: u64) -> Result<()> {
         let members: std::collections::HashMap<u64, String> = self
             .members
             .values()
-            .map(|m| (m.id, m.addr.clone()))
+            .map(|m| (m.id, m.peer_addr.clone()))
             .collect();
         let deadline = Instant::now() + Duration::from_secs(20);
         // The process may still be starting: retry until it listens.
@@ -390,36 +477,49 @@ impl Drop for Cluster {
     }
 }
 
-/// A lazily connecting client for a member address.
-pub fn client(addr: &str) -> MoorApiClient<Channel> {
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .expect("valid address")
+/// A lazily connecting client for a member's client address.
+pub fn member_client(addr: &str, security: &Security) -> MoorApiClient<Channel> {
+    let channel = connect(addr, security)
         .connect_timeout(Duration::from_secs(1))
-        .tcp_nodelay(true)
         .connect_lazy();
     MoorApiClient::new(channel)
+}
+
+/// A lazily connecting plaintext client (the compose cluster serves plaintext); for a
+/// harness cluster use [`Cluster::client`] or [`member_client`] with its [`Security`].
+pub fn client(addr: &str) -> MoorApiClient<Channel> {
+    member_client(addr, &Security::Plaintext)
 }
 
 /// A `moor-sitesim` process: many simulated sites behind one address.
 pub struct SiteSimProc {
     pub addr: String,
     pub journal: PathBuf,
+    security: Security,
     child: Child,
 }
 
 impl SiteSimProc {
-    /// Starts `moor-sitesim` on a free loopback port with `args` (besides `--listen` and
-    /// `--journal`), writing its journal to `journal`; returns once it listens.
-    pub fn start(journal: &Path, log: &Path, args: &[&str]) -> Result<SiteSimProc> {
-        SiteSimProc::start_on("127.0.0.1:0", journal, log, args)
+    /// Starts `moor-sitesim` on a free loopback port with `args` (besides `--listen`,
+    /// `--journal` and, with TLS, the site certificate of `security`), writing its journal to
+    /// `journal`; returns once it listens.
+    pub fn start(
+        journal: &Path,
+        log: &Path,
+        security: &Security,
+        args: &[&str],
+    ) -> Result<SiteSimProc> {
+        SiteSimProc::start_on("127.0.0.1:0", journal, log, security, args)
     }
 
     /// Like [`SiteSimProc::start`], listening on `listen` (e.g. a [`NetLab`] service address
-    /// with port 0, so members in their namespaces can reach it).
+    /// with port 0, so members in their namespaces can reach it; the site certificate of a
+    /// cluster started in that lab names it).
     pub fn start_on(
         listen: &str,
         journal: &Path,
         log: &Path,
+        security: &Security,
         args: &[&str],
     ) -> Result<SiteSimProc> {
         use std::io::{BufRead, BufReader};
@@ -429,6 +529,7 @@ impl SiteSimProc {
         let mut child = Command::new(&program)
             .args(["--listen", listen, "--journal"])
             .arg(journal)
+            .args(security.sitesim_args())
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -444,8 +545,19 @@ impl SiteSimProc {
         Ok(SiteSimProc {
             addr,
             journal: journal.to_path_buf(),
+            security: security.clone(),
             child,
         })
+    }
+
+    /// The test-control service (any certificate of the cluster CA may call it; the site
+    /// protocol itself answers members only).
+    pub fn admin(&self) -> SiteSimAdminClient<Channel> {
+        SiteSimAdminClient::new(
+            connect(&self.addr, &self.security)
+                .connect_timeout(Duration::from_secs(1))
+                .connect_lazy(),
+        )
     }
 
     /// SIGTERMs the sitesim and waits up to `timeout` for it to exit; SIGKILLs it (and says so

@@ -14,4 +14,5 @@ pub mod nemesis;
 pub mod netns;
 pub mod report;
 pub mod runner;
+pub mod security;
 pub mod workload;

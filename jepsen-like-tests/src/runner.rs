@@ -296,7 +296,7 @@ async fn run_on<B: Backend>(
         spec,
         dir,
         h,
-        endpoints: Endpoints::new(client_addrs(&b)),
+        endpoints: Endpoints::new(client_addrs(&b), b.security()),
     };
     let mut workload = RunWorkload::start(&run, &b, &mut rng).await?;
     let mut events = inject_faults(&run, &mut b, &mut rng).await;
@@ -441,10 +441,13 @@ impl RolloutRun {
         let listen = b.sitesim_listen()?;
         let args = rollout::sitesim_args(spec.seed, spec.expect == Expect::Wf2Violation);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        // With the cluster's site certificate (it names the address the members dial);
+        // the WF6 control's flag only turns fencing and dedupe off, never TLS.
         let sim = SiteSimProc::start_on(
             &listen,
             &run.dir.join("sitesim-journal.jsonl"),
             &run.dir.join("sitesim.log"),
+            &b.security(),
             &args,
         )
         .context("starting moor-sitesim")?;
@@ -759,7 +762,7 @@ async fn heal_probe(endpoints: &Endpoints, bound: Duration) -> Option<Duration> 
             let t = Duration::from_secs(1);
             let r = workload::with_deadline(
                 t,
-                workload::kv_client(&addr).put(workload::request(
+                endpoints.kv_client(&addr).put(workload::request(
                     moor_proto::api::PutRequest {
                         key: "jepsen/heal-probe".into(),
                         value: i.to_string().into_bytes(),

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use moor_jepsen_like_tests::harness::{Cluster, MemberSettings};
+use moor_jepsen_like_tests::harness::{member_client, Cluster, MemberSettings};
 use moor_proto::api::{
     AddMemberRequest, CompareAndSwapRequest, GetRequest, ListRequest, PromoteMemberRequest,
     PutRequest, ReadConsistency, RemoveMemberRequest,
@@ -275,6 +275,7 @@ async fn grow_to_five_and_shrink_to_three_while_writing() {
     let stop = Arc::new(AtomicBool::new(false));
     let acked = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
     let addrs: Vec<String> = (1..=3).map(|id| cluster.addr(id).to_string()).collect();
+    let security = cluster.security().clone();
     let writer = {
         let (stop, acked) = (stop.clone(), acked.clone());
         tokio::spawn(async move {
@@ -282,7 +283,7 @@ async fn grow_to_five_and_shrink_to_three_while_writing() {
             while !stop.load(Ordering::Relaxed) {
                 let addr = &addrs[(i % 3) as usize];
                 let key = format!("m/{i:05}");
-                let r = moor_jepsen_like_tests::harness::client(addr)
+                let r = member_client(addr, &security)
                     .put(PutRequest {
                         key: key.clone(),
                         value: b"v".to_vec(),
@@ -307,7 +308,8 @@ async fn grow_to_five_and_shrink_to_three_while_writing() {
 
     for id in [4, 5] {
         cluster.add_process(id).unwrap();
-        let addr = cluster.addr(id).to_string();
+        // Membership takes the peer address.
+        let addr = cluster.peer_addr(id).to_string();
         cluster
             .client(2)
             .add_member(AddMemberRequest {

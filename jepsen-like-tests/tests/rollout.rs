@@ -35,14 +35,12 @@ fn ended(r: &Rollout) -> bool {
     matches!(r.state.as_str(), "succeeded" | "failed" | "cancelled")
 }
 
-async fn admin(fleet: &Fleet) -> SiteSimAdminClient<tonic::transport::Channel> {
-    SiteSimAdminClient::connect(format!("http://{}", fleet.sim_addr()))
-        .await
-        .unwrap()
+fn admin(fleet: &Fleet) -> SiteSimAdminClient<tonic::transport::Channel> {
+    fleet.sim.as_ref().expect("sitesim running").admin()
 }
 
 async fn set_unreachable(fleet: &Fleet, sites: &[String], unreachable: bool) {
-    let mut a = admin(fleet).await;
+    let mut a = admin(fleet);
     for s in sites {
         a.set_unreachable(SetUnreachableRequest {
             site: s.clone(),

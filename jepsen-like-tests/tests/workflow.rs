@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use moor_jepsen_like_tests::checkers::journal::{check_file, DoneStep};
-use moor_jepsen_like_tests::harness::{Cluster, MemberSettings, SiteSimProc};
+use moor_jepsen_like_tests::harness::{connect, Cluster, MemberSettings, SiteSimProc};
 use moor_proto::site::site_sim_admin_client::SiteSimAdminClient;
 use moor_proto::site::{InjectDriftRequest, SetUnreachableRequest};
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
@@ -25,10 +25,7 @@ fn blueprint(name: &str, version: &str) -> String {
 }
 
 fn wf(cluster: &Cluster, id: u64) -> WorkflowApiClient<Channel> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.addr(id)))
-        .unwrap()
-        .connect_lazy();
-    WorkflowApiClient::new(channel)
+    WorkflowApiClient::new(connect(cluster.addr(id), cluster.security()).connect_lazy())
 }
 
 struct World {
@@ -44,13 +41,15 @@ impl World {
 
     async fn start_with(sim_args: &[&str], settings: MemberSettings) -> World {
         let dir = tempfile::tempdir().unwrap();
+        let cluster = Cluster::start(3, settings).await.unwrap();
+        // With the cluster's site certificate: the members call it over mutual TLS.
         let sim = SiteSimProc::start(
             &dir.path().join("journal.jsonl"),
             &dir.path().join("sitesim.log"),
+            cluster.security(),
             sim_args,
         )
         .unwrap();
-        let cluster = Cluster::start(3, settings).await.unwrap();
         World {
             cluster,
             sim: Some(sim),
@@ -60,6 +59,11 @@ impl World {
 
     fn sim_addr(&self) -> String {
         self.sim.as_ref().unwrap().addr.clone()
+    }
+
+    /// The sitesim's test-control service.
+    fn sim_admin(&self) -> SiteSimAdminClient<Channel> {
+        self.sim.as_ref().unwrap().admin()
     }
 
     /// Any running member's client.
@@ -334,9 +338,7 @@ async fn resume_after_site_failure_touches_only_failed_steps() {
     let mut w = World::start(&["--latency-ms", "5"]).await;
     apply_blueprint(&w, &blueprint("app", "1")).await;
     let sites = w.sites(2).await;
-    let mut admin = SiteSimAdminClient::connect(format!("http://{}", w.sim_addr()))
-        .await
-        .unwrap();
+    let mut admin = w.sim_admin();
     admin
         .set_unreachable(SetUnreachableRequest {
             site: sites[1].clone(),
@@ -614,9 +616,7 @@ async fn drift_is_observed_and_heal_repairs_only_the_drifted_resource() {
     let ids = create_envs(&w, &sites, "app").await;
     w.wait_states(&ids, &["succeeded"]).await;
 
-    let mut admin = SiteSimAdminClient::connect(format!("http://{}", w.sim_addr()))
-        .await
-        .unwrap();
+    let mut admin = w.sim_admin();
     admin
         .inject_drift(InjectDriftRequest {
             site: sites[0].clone(),

@@ -5,7 +5,8 @@
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::harness::{Cluster, MemberSettings, SiteSimProc};
+use crate::harness::{connect, Cluster, MemberSettings, SiteSimProc};
+use crate::security::Security;
 use anyhow::{bail, Context, Result};
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
 use moor_proto::workflow::{
@@ -15,10 +16,8 @@ use tonic::transport::Channel;
 
 const BLUEPRINT: &str = include_str!("../../../examples/blueprints/hello.yaml");
 
-fn client(addr: &str) -> Result<WorkflowApiClient<Channel>> {
-    Ok(WorkflowApiClient::new(
-        tonic::transport::Endpoint::from_shared(format!("http://{addr}"))?.connect_lazy(),
-    ))
+fn client(addr: &str, security: &Security) -> WorkflowApiClient<Channel> {
+    WorkflowApiClient::new(connect(addr, security).connect_lazy())
 }
 
 fn now_ms() -> u64 {
@@ -36,25 +35,30 @@ struct RunResult {
 /// One failover: installs `envs` environments through a follower, SIGKILLs the leader once
 /// the last one's first step is in flight, waits for every install to succeed under the new
 /// leader, and reads the figures off the journal and the Raft log.
-async fn one_run(envs: usize, latency_ms: u64) -> Result<RunResult> {
+async fn one_run(envs: usize, latency_ms: u64, tls: bool) -> Result<RunResult> {
     let dir = tempfile::Builder::new()
         .prefix("moor-failover-")
         .tempdir()?;
     let journal = dir.path().join("journal.jsonl");
     let latency = latency_ms.to_string();
+    let settings = MemberSettings {
+        insecure_plaintext: !tls,
+        ..MemberSettings::default()
+    };
+    let mut cluster = Cluster::start(3, settings).await?;
     let sim = SiteSimProc::start(
         &journal,
         &dir.path().join("sitesim.log"),
+        cluster.security(),
         &["--latency-ms", &latency],
     )?;
-    let mut cluster = Cluster::start(3, MemberSettings::default()).await?;
     let leader = cluster.wait_leader(Duration::from_secs(20)).await?;
     let follower = *cluster
         .running()
         .iter()
         .find(|id| **id != leader)
         .context("a follower")?;
-    let mut c = client(cluster.addr(follower))?;
+    let mut c = client(cluster.addr(follower), cluster.security());
     c.apply_blueprint(ApplyBlueprintRequest {
         source_name: "hello.yaml".into(),
         yaml: BLUEPRINT.into(),
@@ -148,7 +152,7 @@ async fn wait_dispatched(c: &mut WorkflowApiClient<Channel>, id: &str) -> Result
 /// Waits (up to 120 s in all) until every execution in `ids` succeeded, reading through
 /// `leader`. If a read fails, keeps the cluster's files and prints each member's state.
 async fn wait_succeeded(cluster: &mut Cluster, leader: u64, ids: &[String]) -> Result<()> {
-    let mut c = client(cluster.addr(leader))?;
+    let mut c = client(cluster.addr(leader), cluster.security());
     let deadline = Instant::now() + Duration::from_secs(120);
     for id in ids {
         loop {
@@ -197,10 +201,12 @@ fn first_step_above(journal: &Path, old_term: u64) -> Result<u64> {
         .context("the new leader dispatched nothing")
 }
 
-pub async fn run(runs: usize, envs: usize, latency_ms: u64) -> Result<()> {
+/// Runs `runs` failovers; `tls` false starts plaintext members with auth off (and a
+/// plaintext sitesim).
+pub async fn run(runs: usize, envs: usize, latency_ms: u64, tls: bool) -> Result<()> {
     let mut times = Vec::new();
     for i in 0..runs {
-        let r = one_run(envs.max(1), latency_ms).await?;
+        let r = one_run(envs.max(1), latency_ms, tls).await?;
         println!(
             "run {i}: kill -> first step of the new leader {} ms, {:.3} Raft entries per step (incl. environment creation)",
             r.kill_to_first_step_ms, r.entries_per_step

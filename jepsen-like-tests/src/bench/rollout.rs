@@ -25,6 +25,9 @@ pub struct RolloutBench {
     pub kill_leader_at: Option<f64>,
     /// Give up after this long.
     pub timeout: Duration,
+    /// TLS and authentication on (as in production); off: plaintext members with auth off
+    /// and a plaintext sitesim.
+    pub tls: bool,
 }
 
 /// What a run measured.
@@ -125,6 +128,7 @@ async fn prepare(b: &RolloutBench) -> Result<(Fleet, BTreeMap<u64, ClusterStatus
             "drift_check_interval_ms = 0".into(),
             format!("max_in_flight = {in_flight}"),
         ],
+        insecure_plaintext: !b.tls,
     };
     let fleet = Fleet::start(3, settings, &["--latency-ms", &latency]).await?;
     eprintln!("registering {} sites…", b.environments);

@@ -13,11 +13,11 @@ use moor_jepsen_like_tests::bench::floor::{fsync_latency, loopback_rtt};
 use moor_jepsen_like_tests::bench::reads;
 use moor_jepsen_like_tests::bench::rollout::{RolloutBench, RolloutFigures};
 use moor_jepsen_like_tests::bench::workload::{self, RequestFn, RunResult};
-use moor_jepsen_like_tests::harness::{Cluster, MemberSettings};
+use moor_jepsen_like_tests::harness::{connect, Cluster, MemberSettings, Security};
 use moor_proto::api::moor_api_client::MoorApiClient;
 use moor_proto::api::ClusterStatusResponse;
 use moor_proto::api::PutRequest;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 #[derive(Parser)]
 #[command(
@@ -43,6 +43,8 @@ enum Cmd {
         /// Simulated step latency at the sites, ms.
         #[arg(long, default_value_t = 50)]
         step_latency_ms: u64,
+        #[command(flatten)]
+        tls: TlsArg,
     },
     /// One install rollout of N environments × S chained steps with a per-step latency and
     /// a parallelism cap: wall time vs the ideal ceil(N / parallel) × S × latency, Raft
@@ -66,6 +68,8 @@ enum Cmd {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3600)]
         timeout_secs: u64,
+        #[command(flatten)]
+        tls: TlsArg,
     },
     /// Key/value writes and/or linearizable reads against a 3-member loopback cluster (and
     /// etcd, when installed).
@@ -90,7 +94,51 @@ enum Cmd {
         /// Do not run etcd even if it is installed.
         #[arg(long)]
         skip_etcd: bool,
+        #[command(flatten)]
+        tls: TlsArg,
     },
+}
+
+/// `--tls`: how Moor's members (and the sitesim) run.
+#[derive(clap::Args, Clone, Copy)]
+struct TlsArg {
+    /// `on`: TLS on the client and peer ports, authentication on, clients authenticated by
+    /// a client certificate (as in production); `off`: plaintext members with
+    /// authentication off, to measure what TLS and authentication cost.
+    #[arg(long = "tls", value_enum, default_value_t = OnOff::On)]
+    mode: OnOff,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OnOff {
+    On,
+    Off,
+}
+
+impl TlsArg {
+    fn on(self) -> bool {
+        self.mode == OnOff::On
+    }
+
+    /// Member settings with this mode.
+    fn settings(self) -> MemberSettings {
+        MemberSettings {
+            insecure_plaintext: !self.on(),
+            ..MemberSettings::default()
+        }
+    }
+
+    /// Says on stderr how the members run (the figures on stdout are printed as always).
+    fn announce(self) {
+        eprintln!(
+            "moor-bench: members with {}",
+            if self.on() {
+                "TLS (client and peer ports) and authentication on, clients with an admin client certificate (--tls on)"
+            } else {
+                "plaintext and authentication off (--tls off)"
+            }
+        );
+    }
 }
 
 /// The `--op` of `moor-bench kv`.
@@ -133,13 +181,10 @@ fn write_key(c: usize, seq: u64) -> String {
     format!("bench/{c}/{seq}")
 }
 
-fn channels(addr: &str, n: usize) -> Result<Vec<Channel>> {
+/// `n` lazily connecting channels (HTTP/2 connections) to `addr`.
+fn channels(addr: &str, n: usize, security: &Security) -> Vec<Channel> {
     (0..n)
-        .map(|_| {
-            Ok(Endpoint::from_shared(format!("http://{addr}"))?
-                .tcp_nodelay(true)
-                .connect_lazy())
-        })
+        .map(|_| connect(addr, security).connect_lazy())
         .collect()
 }
 
@@ -171,6 +216,8 @@ struct KvLoad {
     value_bytes: usize,
     /// HTTP/2 connections the clients share.
     connections: usize,
+    /// Moor's members with TLS and authentication, or plaintext.
+    tls: TlsArg,
 }
 
 /// Prints the physical floor, then runs the load against Moor and, unless skipped or not
@@ -214,9 +261,10 @@ impl KvLoad {
     /// cluster, printing each run and the leader's appends and fsyncs per request.
     async fn run_moor(&self) -> Result<Vec<RunResult>> {
         let mut results = Vec::new();
-        let cluster = Cluster::start(3, MemberSettings::default()).await?;
+        self.tls.announce();
+        let cluster = Cluster::start(3, self.tls.settings()).await?;
         let leader = cluster.wait_leader(Duration::from_secs(20)).await?;
-        let chans = channels(cluster.addr(leader), self.connections)?;
+        let chans = channels(cluster.addr(leader), self.connections, cluster.security());
         for &op in &self.ops {
             let request = self.request(&MOOR, op, &chans).await?;
             for &n in &self.clients {
@@ -249,7 +297,11 @@ impl KvLoad {
         std::fs::create_dir_all(dir)?;
         let cluster = EtcdCluster::start(etcd, dir).await?;
         // etcd forwards proposals to its leader internally; like Moor, send to one member.
-        let chans = channels(&cluster.client_urls[0], self.connections)?;
+        let chans = channels(
+            &cluster.client_urls[0],
+            self.connections,
+            &Security::Plaintext,
+        );
         let mut moor = moor_results.iter();
         for &op in &self.ops {
             let request = self.request(&ETCD, op, &chans).await?;
@@ -382,8 +434,16 @@ async fn main() -> Result<()> {
             runs,
             environments,
             step_latency_ms,
+            tls,
         } => {
-            moor_jepsen_like_tests::bench::failover::run(runs, environments, step_latency_ms).await
+            tls.announce();
+            moor_jepsen_like_tests::bench::failover::run(
+                runs,
+                environments,
+                step_latency_ms,
+                tls.on(),
+            )
+            .await
         }
         Cmd::Rollout {
             environments,
@@ -392,7 +452,9 @@ async fn main() -> Result<()> {
             parallel,
             kill_leader_at,
             timeout_secs,
+            tls,
         } => {
+            tls.announce();
             let b = RolloutBench {
                 environments,
                 steps: steps as usize,
@@ -400,6 +462,7 @@ async fn main() -> Result<()> {
                 parallel,
                 kill_leader_at,
                 timeout: Duration::from_secs(timeout_secs),
+                tls: tls.on(),
             };
             let f = moor_jepsen_like_tests::bench::rollout::run(&b).await?;
             print_rollout(&b, &f);
@@ -412,6 +475,7 @@ async fn main() -> Result<()> {
             value_bytes,
             connections,
             skip_etcd,
+            tls,
         } => {
             let load = KvLoad {
                 ops: op.ops(),
@@ -419,6 +483,7 @@ async fn main() -> Result<()> {
                 clients,
                 value_bytes,
                 connections: connections.max(1),
+                tls,
             };
             kv(load, skip_etcd).await
         }

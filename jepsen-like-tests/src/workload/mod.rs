@@ -17,22 +17,41 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use moor_proto::api::moor_api_client::MoorApiClient;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use crate::history::Outcome;
+use crate::security::{connect, Security};
 
-/// The member addresses clients may use; the runner updates it after membership changes.
-#[derive(Clone, Default)]
+/// The member addresses clients may use (the runner updates them after membership changes)
+/// and how to reach them.
+#[derive(Clone)]
 pub struct Endpoints {
     inner: Arc<RwLock<Vec<String>>>,
+    security: Security,
 }
 
 impl Endpoints {
-    pub fn new(addrs: Vec<String>) -> Self {
+    pub fn new(addrs: Vec<String>, security: Security) -> Self {
         Endpoints {
             inner: Arc::new(RwLock::new(addrs)),
+            security,
         }
+    }
+
+    /// How the members are reached (TLS and the admin certificate, or plaintext).
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
+    /// A fresh channel to `addr` (see [`channel`]).
+    pub fn channel(&self, addr: &str) -> Channel {
+        channel(addr, &self.security)
+    }
+
+    /// A fresh key/value client of `addr`.
+    pub fn kv_client(&self, addr: &str) -> MoorApiClient<Channel> {
+        MoorApiClient::new(self.channel(addr))
     }
 
     pub fn set(&self, addrs: Vec<String>) {
@@ -104,30 +123,33 @@ pub async fn join_counts(tasks: Vec<tokio::task::JoinHandle<u64>>) -> u64 {
 
 /// A fresh channel to `addr` (one per client process, so a cut connection does not poison
 /// the others).
-pub fn channel(addr: &str) -> Channel {
-    Endpoint::from_shared(format!("http://{addr}"))
-        .expect("member addresses are host:port")
+pub fn channel(addr: &str, security: &Security) -> Channel {
+    connect(addr, security)
         .connect_timeout(Duration::from_millis(500))
-        .tcp_nodelay(true)
         .connect_lazy()
-}
-
-pub fn kv_client(addr: &str) -> MoorApiClient<Channel> {
-    MoorApiClient::new(channel(addr))
 }
 
 /// One client process's connections, one per member address. A connection that saw a
 /// failure is dropped, so the next call opens a fresh one (a cut connection is not reused).
-#[derive(Default)]
 pub struct Channels {
     by_addr: std::collections::HashMap<String, Channel>,
+    security: Security,
 }
 
 impl Channels {
+    /// No connection yet; new ones are made as `endpoints` says.
+    pub fn new(endpoints: &Endpoints) -> Self {
+        Channels {
+            by_addr: Default::default(),
+            security: endpoints.security().clone(),
+        }
+    }
+
     pub fn get(&mut self, addr: &str) -> Channel {
+        let security = &self.security;
         self.by_addr
             .entry(addr.to_string())
-            .or_insert_with(|| channel(addr))
+            .or_insert_with(|| channel(addr, security))
             .clone()
     }
 

@@ -232,7 +232,7 @@ pub async fn run(
             let mut rng = StdRng::seed_from_u64(seed ^ (0x9e37_79b9 * (client as u64 + 1)));
             let mut slot = ClientSlot::new(0, client, config.clients);
             let mut last_seen: HashMap<String, i64> = HashMap::new();
-            let mut channels = Channels::default();
+            let mut channels = Channels::new(&endpoints);
             let mut issued = 0u64;
             while !stop.is_raised() {
                 let key = key_name(rng.random_range(0..config.keys));
@@ -296,7 +296,7 @@ pub async fn final_reads(
 ) -> usize {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut read = 0;
-    let mut channels = Channels::default();
+    let mut channels = Channels::new(endpoints);
     for k in 0..config.keys {
         let key = key_name(k);
         let mut attempt = 0u64;

@@ -23,7 +23,7 @@ use serde::Serialize;
 use serde_json::json;
 use tonic::transport::Channel;
 
-use super::{channel, classify, request, with_deadline, Endpoints, Stop};
+use super::{classify, request, with_deadline, Endpoints, Stop};
 use crate::checkers::journal::{self, DoneStep};
 use crate::history::{History, OpKind, Outcome};
 
@@ -71,8 +71,8 @@ pub fn sitesim_args(seed: u64, unsafe_no_fencing: bool) -> Vec<String> {
     args
 }
 
-fn wf(addr: &str) -> WorkflowApiClient<Channel> {
-    WorkflowApiClient::new(channel(addr))
+fn wf(endpoints: &Endpoints, addr: &str) -> WorkflowApiClient<Channel> {
+    WorkflowApiClient::new(endpoints.channel(addr))
 }
 
 fn site_name(i: usize) -> String {
@@ -107,7 +107,7 @@ where
     let mut i = 0;
     loop {
         let addr = endpoints.pick(i).context("no member address")?;
-        match f(wf(&addr)).await {
+        match f(wf(endpoints, &addr)).await {
             Ok(v) => return Ok(v),
             Err(s) if Instant::now() < deadline => {
                 tracing::debug!("{what} via {addr}: {s}");
@@ -190,7 +190,7 @@ pub async fn start_rollout(
             break;
         };
         attempt += 1;
-        let mut c = rollouts(&addr);
+        let mut c = rollouts(&endpoints, &addr);
         calls += 1;
         if put_group(&mut c, t).await.is_err() {
             // Idempotent: try again (through the next member).
@@ -290,8 +290,8 @@ fn complete_creations(h: &History, ops: Vec<u64>, r: &Result<(), tonic::Status>)
     outcome
 }
 
-fn rollouts(addr: &str) -> RolloutApiClient<Channel> {
-    RolloutApiClient::new(channel(addr))
+fn rollouts(endpoints: &Endpoints, addr: &str) -> RolloutApiClient<Channel> {
+    RolloutApiClient::new(endpoints.channel(addr))
 }
 
 /// Whether any member shows a rollout (the run starts exactly one), polling for a while.
@@ -300,7 +300,8 @@ async fn rollout_exists(endpoints: &Endpoints, t: Duration) -> bool {
         if let Some(addr) = endpoints.pick(i) {
             let r = with_deadline(
                 t,
-                rollouts(&addr).list_rollouts(request(ListRolloutsRequest { stale: false }, t)),
+                rollouts(endpoints, &addr)
+                    .list_rollouts(request(ListRolloutsRequest { stale: false }, t)),
             )
             .await;
             if let Ok(list) = r {
@@ -321,7 +322,8 @@ async fn wait_rollouts_ended(endpoints: &Endpoints, deadline: Instant) -> Result
         if let Some(addr) = endpoints.pick(i) {
             let r = with_deadline(
                 t,
-                rollouts(&addr).list_rollouts(request(ListRolloutsRequest { stale: false }, t)),
+                rollouts(endpoints, &addr)
+                    .list_rollouts(request(ListRolloutsRequest { stale: false }, t)),
             )
             .await;
             if let Ok(list) = r {
@@ -424,7 +426,7 @@ impl Wf4Monitor {
         let mut i = 0u64;
         while !stop.is_raised() {
             if let Some(addr) = endpoints.pick(i) {
-                let mut c = wf(&addr);
+                let mut c = wf(&endpoints, &addr);
                 let t = Duration::from_secs(1);
                 if let Ok(list) = with_deadline(
                     t,
@@ -524,7 +526,7 @@ async fn read_final_environments(
         let id = h.invoke(process + attempt, OpKind::ReadAll, ROLLOUT_KEY, None, None);
         let r = with_deadline(
             t,
-            wf(&addr).list_environments(request(ListEnvironmentsRequest::default(), t)),
+            wf(endpoints, &addr).list_environments(request(ListEnvironmentsRequest::default(), t)),
         )
         .await;
         match r {
@@ -560,7 +562,7 @@ async fn wait_executions_ended(
     let mut i = 0;
     loop {
         let addr = endpoints.pick(i).context("no member address")?;
-        if let Ok(all) = read_executions(&addr).await {
+        if let Ok(all) = read_executions(endpoints, &addr).await {
             let open = still_open(&all);
             if open.is_empty() {
                 let wf1 = unfinished_steps(&all);
@@ -579,9 +581,12 @@ async fn wait_executions_ended(
 }
 
 /// Every execution through `addr`, each read in full (linearizably).
-async fn read_executions(addr: &str) -> Result<Vec<Execution>, tonic::Status> {
+async fn read_executions(
+    endpoints: &Endpoints,
+    addr: &str,
+) -> Result<Vec<Execution>, tonic::Status> {
     let t = AFTER_HEAL_CALL_TIMEOUT;
-    let mut c = wf(addr);
+    let mut c = wf(endpoints, addr);
     let list = with_deadline(
         t,
         c.list_executions(request(ListExecutionsRequest::default(), t)),

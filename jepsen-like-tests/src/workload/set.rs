@@ -12,9 +12,7 @@ use serde_json::json;
 
 use moor_proto::api::moor_api_client::MoorApiClient;
 
-use super::{
-    classify, join_counts, kv_client, request, with_deadline, Channels, ClientSlot, Endpoints, Stop,
-};
+use super::{classify, join_counts, request, with_deadline, Channels, ClientSlot, Endpoints, Stop};
 use crate::history::{History, OpKind, Outcome};
 
 /// The history key of the set (and of its final read).
@@ -59,7 +57,7 @@ pub async fn run(
         tasks.push(tokio::spawn(async move {
             let mut slot = ClientSlot::new(first_process, client, config.clients);
             let mut issued = 0;
-            let mut channels = Channels::default();
+            let mut channels = Channels::new(&endpoints);
             while !stop.is_raised() {
                 let Some(addr) = endpoints.pick(slot.member) else {
                     break;
@@ -116,7 +114,7 @@ pub async fn final_read(
             return false;
         };
         let id = h.invoke(process + attempt, OpKind::ReadAll, SET_KEY, None, None);
-        match read_all(&addr, op_timeout).await {
+        match read_all(endpoints, &addr, op_timeout).await {
             Ok(values) => {
                 h.complete(id, Outcome::Ok, Some(json!(values)), None);
                 return true;
@@ -132,8 +130,12 @@ pub async fn final_read(
 
 /// Every value in the set, through one member. Each page is a linearizable read; a write
 /// acknowledged before the first page began is in its page or a later one.
-async fn read_all(addr: &str, op_timeout: Duration) -> Result<Vec<i64>, String> {
-    let mut c = kv_client(addr);
+async fn read_all(
+    endpoints: &Endpoints,
+    addr: &str,
+    op_timeout: Duration,
+) -> Result<Vec<i64>, String> {
+    let mut c = endpoints.kv_client(addr);
     let mut values = Vec::new();
     let mut start_after = String::new();
     loop {
