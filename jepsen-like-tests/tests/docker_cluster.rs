@@ -50,6 +50,8 @@ async fn any_wf(cluster: &DockerCluster) -> WorkflowApiClient<Channel> {
 fn start_rollout(endpoints: &[String], environments: &[String], revision: u64) -> Vec<String> {
     let moorctl = |args: &[&str]| -> serde_json::Value {
         let out = Command::new(bin_dir().join("moorctl"))
+            // The compose cluster serves plaintext, explicitly (deploy/compose).
+            .env("MOOR_INSECURE_PLAINTEXT", "true")
             .args(["--endpoints", &endpoints.join(","), "-o", "json"])
             .args(args)
             .output()

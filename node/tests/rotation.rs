@@ -61,11 +61,13 @@ async fn certificates_rotate_while_a_writer_runs() {
         let (addr, ca_pem, admin) = (m.client_addr.clone(), ca_pem.clone(), admin.clone());
         tokio::spawn(async move {
             let long_lived = MoorApiClient::new(channel(&addr, &ca_pem, None).await.unwrap());
-            let mut n = 0u64;
+            let (mut n, mut since_new) = (0u64, 0u32);
             while !stop.load(Ordering::Relaxed) {
                 n += 1;
+                since_new += 1;
                 // Every fifth write on a new connection: a handshake during the rotation.
-                let mut client = if n % 5 == 0 {
+                let mut client = if since_new == 5 {
+                    since_new = 0;
                     match channel(&addr, &ca_pem, None).await {
                         Ok(ch) => MoorApiClient::new(ch),
                         Err(e) => {
