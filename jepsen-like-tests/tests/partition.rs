@@ -48,7 +48,9 @@ async fn leader_in_the_minority_loses_its_quorum_and_the_heal_restores_one_leade
     // Members really live at their namespace addresses, both ports (the DROP rules match
     // addresses, so they cut the peer port's Raft traffic as well as clients).
     assert!(cluster.addr(1).starts_with(&net.member_ip(1).to_string()));
-    assert!(cluster.peer_addr(1).starts_with(&net.member_ip(1).to_string()));
+    assert!(cluster
+        .peer_addr(1)
+        .starts_with(&net.member_ip(1).to_string()));
     assert!(cluster.security().is_tls());
     let leader = cluster.wait_leader(ELECTION).await.unwrap();
     put(&cluster, leader, "before").await.unwrap();

@@ -215,7 +215,10 @@ fn gen_dev_certs(dir: &std::path::Path, members: u64, hosts: &[String]) -> anyho
 /// The site-protocol driver: mutual TLS with this member's certificate when it has one
 /// (unless `sites.insecure_plaintext`), plaintext otherwise.
 fn site_driver(config: &Config) -> anyhow::Result<AgentDriver> {
-    let Some(files) = config.tls_files().filter(|_| !config.sites.insecure_plaintext) else {
+    let Some(files) = config
+        .tls_files()
+        .filter(|_| !config.sites.insecure_plaintext)
+    else {
         if config.tls_files().is_some() {
             tracing::warn!("sites.insecure_plaintext: sites are called without TLS; anyone who reaches a site can impersonate it or fence the members out");
         }
@@ -223,7 +226,9 @@ fn site_driver(config: &Config) -> anyhow::Result<AgentDriver> {
     };
     let tls = moor_tls::TlsReloader::new(files, moor_tls::ClientAuth::Required)
         .context("cannot load the TLS files for calls to sites")?;
-    tls.watch(std::time::Duration::from_millis(config.tls.reload_interval_ms));
+    tls.watch(std::time::Duration::from_millis(
+        config.tls.reload_interval_ms,
+    ));
     Ok(AgentDriver::with_tls(tls))
 }
 

@@ -497,10 +497,14 @@ mod tests {
     /// A `[tls]` table that names only the files keeps the other defaults.
     #[test]
     fn a_tls_table_with_only_files_is_valid() {
-        let c = Config::from_toml("[tls]\ncert = \"m.pem\"\nkey = \"m.key\"\nca = \"ca.pem\"\n").unwrap();
+        let c = Config::from_toml("[tls]\ncert = \"m.pem\"\nkey = \"m.key\"\nca = \"ca.pem\"\n")
+            .unwrap();
         c.validate().unwrap();
         assert_eq!(c.tls.reload_interval_ms, 5_000);
-        let e = Config::from_toml("[tls]\ncert = \"m.pem\"\n").unwrap().validate().unwrap_err();
+        let e = Config::from_toml("[tls]\ncert = \"m.pem\"\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
         assert!(e.to_string().contains("tls.key"), "{e}");
     }
 
