@@ -22,13 +22,9 @@ use std::ops::Bound;
 
 use serde::{Deserialize, Serialize};
 
-use super::apply::AuthResult;
 use super::operation::Operation;
-use super::permission::Target;
+use super::target::Target;
 use super::token::Principal;
-use crate::command::CommandResult;
-use crate::kv::KvResult;
-use crate::workflow::WorkflowResult;
 
 /// Longest text kept in a record's `who`, `object`, `peer` and `outcome`, in characters.
 pub const MAX_AUDIT_TEXT: usize = 200;
@@ -182,31 +178,8 @@ impl AuditState {
     }
 }
 
-/// The audit outcome of an applied command: `ok`, or `refused: <reason>` when apply
-/// refused or rejected it (bounded to [`MAX_AUDIT_TEXT`] characters).
-pub fn outcome_of(result: &CommandResult) -> String {
-    match refusal_of(result) {
-        Some(reason) => bounded(&format!("refused: {reason}")),
-        None => "ok".to_string(),
-    }
-}
-
-/// Why `result` is a refusal, if it is one (the first refusal, for a batch).
-fn refusal_of(result: &CommandResult) -> Option<String> {
-    match result {
-        CommandResult::Refused(reason) => Some(reason.clone()),
-        CommandResult::Workflow(WorkflowResult::Rejected(e)) => Some(e.to_string()),
-        CommandResult::Kv(KvResult {
-            succeeded: false, ..
-        }) => Some("compare-and-swap: the value is not the expected one".into()),
-        CommandResult::Auth(AuthResult::Refused(reason)) => Some(reason.clone()),
-        CommandResult::Batch(results) => results.iter().find_map(refusal_of),
-        _ => None,
-    }
-}
-
 /// `text` cut to [`MAX_AUDIT_TEXT`] characters, with `…` when cut.
-fn bounded(text: &str) -> String {
+pub(super) fn bounded(text: &str) -> String {
     match text.char_indices().nth(MAX_AUDIT_TEXT) {
         Some((end, _)) => format!("{}…", text.get(..end).unwrap_or_default()),
         None => text.to_string(),
@@ -216,7 +189,6 @@ fn bounded(text: &str) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::workflow::WorkflowError;
 
     /// A stamp for tests: a token principal, `var.put` on `key`, no retention limit.
     pub(crate) fn stamp(id: &str, operation: Operation, at_ms: u64) -> AuditStamp {
@@ -303,22 +275,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn outcomes_and_long_text_are_bounded() {
-        assert_eq!(outcome_of(&CommandResult::Empty), "ok");
-        let rejected = CommandResult::Workflow(WorkflowResult::Rejected(WorkflowError::NotFound(
-            "group edge".into(),
-        )));
-        assert_eq!(outcome_of(&rejected), "refused: group edge not found");
-        let cas = CommandResult::Kv(KvResult {
-            succeeded: false,
-            prev: None,
-        });
-        assert!(outcome_of(&cas).starts_with("refused: compare-and-swap"));
-        let long = CommandResult::Refused("é".repeat(500));
-        assert_eq!(outcome_of(&long).chars().count(), MAX_AUDIT_TEXT + 1);
-        let batch = CommandResult::Batch(vec![CommandResult::Empty, long]);
-        assert!(outcome_of(&batch).starts_with("refused: éé"));
-
+    fn long_text_is_bounded() {
         let mut a = AuditState::default();
         let mut s = stamp("0123456789ab", Operation::VarPut, 1);
         s.object = "o".repeat(1_000);

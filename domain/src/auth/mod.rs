@@ -28,10 +28,12 @@ pub mod audit;
 pub mod fit;
 pub mod identity;
 pub mod operation;
+pub mod outcome;
 pub mod pattern;
 pub mod permission;
 pub mod role;
 mod state;
+pub mod target;
 pub mod token;
 mod utc;
 
@@ -41,9 +43,10 @@ mod audited_tests;
 mod role_table_tests;
 
 pub use apply::{AuthCommand, AuthResult};
-pub use audit::{outcome_of, AuditRecord, AuditStamp, AuditState, Retention};
+pub use audit::{AuditRecord, AuditStamp, AuditState, Retention};
 pub use identity::{AuthError, Identity};
 pub use operation::Operation;
+pub use outcome::outcome_of;
 pub use permission::{Denied, Target};
 pub use role::{BuiltinRole, RoleDef};
 pub use state::AuthState;

@@ -16,22 +16,12 @@
     )
 )]
 
-use serde::{Deserialize, Serialize};
-
 use super::identity::Identity;
 use super::operation::Operation;
 use super::pattern::{matches_any, show};
 use super::role::{BuiltinRole, RoleDef, DEPLOYER_WRITES};
 use super::state::AuthState;
-
-/// The object of a request, as the member resolved it: `rollout.start` carries the group
-/// and the blueprint, `execution.start` the environment (`name`) and its blueprint.
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Target {
-    pub name: Option<String>,
-    pub group: Option<String>,
-    pub blueprint: Option<String>,
-}
+pub use super::target::Target;
 
 /// A refused operation: `missing` says which permission, for whom.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
