@@ -38,9 +38,7 @@ pub mod token;
 mod utc;
 
 #[cfg(test)]
-mod audited_tests;
-#[cfg(test)]
-mod role_table_tests;
+mod tests;
 
 pub use apply::{AuthCommand, AuthResult};
 pub use audit::{AuditRecord, AuditStamp, AuditState, Retention};

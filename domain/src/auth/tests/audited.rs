@@ -2,12 +2,12 @@
 //! checked again at the entry's index, a denial changes only the audit log, and the audit
 //! log records every outcome.
 
-use super::apply::tests::record;
-use super::apply::{AuthCommand, AuthResult};
-use super::audit::tests::stamp;
-use super::audit::AuditStamp;
-use super::operation::Operation;
-use super::permission::Target;
+use crate::auth::apply::tests::record;
+use crate::auth::apply::{AuthCommand, AuthResult};
+use crate::auth::audit::tests::stamp;
+use crate::auth::audit::AuditStamp;
+use crate::auth::operation::Operation;
+use crate::auth::permission::Target;
 use crate::command::{Command, CommandResult};
 use crate::execution::RetryPolicy;
 use crate::kv::KvCommand;

@@ -3,10 +3,10 @@
 //! what a role grants fails here until this table changes with it, on purpose: widening a
 //! role is a security decision someone must see in review.
 
-use super::identity::Identity;
-use super::operation::Operation;
-use super::permission::Target;
-use super::state::AuthState;
+use crate::auth::identity::Identity;
+use crate::auth::operation::Operation;
+use crate::auth::permission::Target;
+use crate::auth::state::AuthState;
 
 /// Columns: admin, operator, deployer (no scope), deployer (groups [edge-*], blueprints
 /// [web]) on group edge-1 / blueprint web, the same deployer on group core-1 / blueprint db,
