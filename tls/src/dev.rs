@@ -131,16 +131,7 @@ impl DevCa {
 
     /// A client certificate for user `common_name` with `roles` as its Organization entries.
     pub fn client(&self, common_name: &str, roles: &[&str]) -> Result<Issued, rcgen::Error> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        for role in roles {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationName, *role);
-        }
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let mut params = client_params(common_name, roles)?;
         validity(&mut params);
         self.sign(params)
     }
@@ -151,20 +142,26 @@ impl DevCa {
         common_name: &str,
         roles: &[&str],
     ) -> Result<Issued, rcgen::Error> {
-        let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, common_name);
-        for role in roles {
-            params
-                .distinguished_name
-                .push(DnType::OrganizationName, *role);
-        }
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let mut params = client_params(common_name, roles)?;
         params.not_before = rcgen::date_time_ymd(2023, 1, 1);
         params.not_after = rcgen::date_time_ymd(2024, 1, 1);
         self.sign(params)
     }
+}
+
+/// A client certificate's parameters: CN = the user, one O per role, client auth only.
+fn client_params(common_name: &str, roles: &[&str]) -> Result<CertificateParams, rcgen::Error> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, common_name);
+    for role in roles {
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, *role);
+    }
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    Ok(params)
 }
 
 /// The files [`write_bundle`] wrote.
