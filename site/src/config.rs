@@ -81,7 +81,7 @@ impl Default for SimConfig {
 
 /// A configuration value that cannot work, with the value and what to do.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("invalid sitesim setting {field} = {value}: {reason}")]
+#[error("invalid setting {field} = {value}: {reason}")]
 pub struct ConfigError {
     pub field: &'static str,
     pub value: String,
@@ -248,7 +248,7 @@ pub struct SimArgs {
 }
 
 /// All three TLS files, or none; anything else names what is missing.
-fn tls_files(
+pub(crate) fn tls_files(
     cert: &Option<PathBuf>,
     key: &Option<PathBuf>,
     ca: &Option<PathBuf>,

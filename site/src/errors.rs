@@ -5,8 +5,10 @@
 
 use tonic::{Code, Status};
 
+use crate::callers::NotAMember;
 use crate::config::ConfigError;
 use crate::journal::JournalError;
+use crate::request::InvalidRequest;
 
 /// Why a sitesim could not start, serve or answer a call.
 #[derive(Debug, thiserror::Error)]
@@ -23,10 +25,8 @@ pub enum SimError {
     Tls(#[from] moor_tls::reload::TlsError),
     /// A `SiteAgent` call over TLS whose client certificate names no member: refused before
     /// any protocol rule runs, so nothing is applied, fenced or journaled.
-    #[error(
-        "only Moor members (certificate DNS name member-<id>.moor) may call a site; {presented}"
-    )]
-    NotAMember { presented: String },
+    #[error(transparent)]
+    NotAMember(#[from] NotAMember),
     #[error("invalid {field}: {reason}")]
     InvalidArgument { field: &'static str, reason: String },
     #[error("this sitesim already keeps {max_sites} sites (--max-sites); nothing was applied")]
@@ -63,12 +63,21 @@ impl SimError {
             // As a real unreachable site would look to a caller without a deadline.
             SimError::Unreachable { .. } => Code::DeadlineExceeded,
             SimError::ShuttingDown => Code::Unavailable,
-            SimError::NotAMember { .. } => Code::PermissionDenied,
+            SimError::NotAMember(_) => Code::PermissionDenied,
             SimError::Config(_)
             | SimError::Journal(_)
             | SimError::Listen { .. }
             | SimError::Transport(_)
             | SimError::Tls(_) => Code::Internal,
+        }
+    }
+}
+
+impl From<InvalidRequest> for SimError {
+    fn from(e: InvalidRequest) -> SimError {
+        SimError::InvalidArgument {
+            field: e.field,
+            reason: e.reason,
         }
     }
 }

@@ -25,6 +25,10 @@
 //! - [`config`]: [`SimConfig`] and the `moor-sitesim` flags that fill it.
 //! - [`service`]: the gRPC services (`SiteAgent`, `SiteSimAdmin`) over a [`SiteSim`]; over TLS,
 //!   `SiteAgent` answers members only.
+//! - [`callers`], [`request`]: what every `SiteAgent` server checks first — the caller (members
+//!   only over TLS) and the request's fields.
+//! - [`process`]: what a site binary does around its work: logs, runtime, bind and announce,
+//!   SIGTERM/ctrl-c, SIGHUP (TLS reload).
 //! - [`server`]: [`serve`] (listener + shutdown future; TLS or plaintext) and [`RunningSim`]
 //!   for in-process tests.
 //! - [`errors`]: [`SimError`] and its gRPC status codes, in one place.
@@ -43,11 +47,14 @@
 //! links `moor-node` or `moor-domain` (a site talks to members over the wire) nor
 //! `jepsen-like-tests` (which depends on it).
 
+pub mod callers;
 pub mod config;
 pub mod errors;
 pub mod hash;
 pub mod journal;
+pub mod process;
 pub mod protocol;
+pub mod request;
 pub mod server;
 pub mod service;
 pub mod sim;

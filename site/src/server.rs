@@ -21,11 +21,13 @@ use std::time::Duration;
 use moor_proto::site::site_agent_server::SiteAgentServer;
 use moor_proto::site::site_sim_admin_server::SiteSimAdminServer;
 use moor_tls::incoming::tls_incoming;
-use moor_tls::{ClientAuth, TlsReloader};
+use moor_tls::reload::TlsError;
+use moor_tls::{ClientAuth, TlsFiles, TlsReloader};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tonic::transport::server::TcpIncoming;
+use tonic::transport::server::{Router, TcpIncoming};
+use tonic::transport::Server;
 
 use crate::config::SimConfig;
 use crate::errors::SimError;
@@ -37,11 +39,24 @@ use crate::sim::SiteSim;
 /// `tls_reload_interval_ms` for as long as the returned reloader lives. An error names the
 /// file at fault. Must run inside a tokio runtime.
 pub fn load_tls(config: &SimConfig) -> Result<Option<Arc<TlsReloader>>, SimError> {
-    let Some(files) = &config.tls else {
+    Ok(watch_tls(
+        config.tls.as_ref(),
+        config.tls_reload_interval_ms,
+    )?)
+}
+
+/// Loads `files` (None: plaintext) with client certificates required and checks them for a
+/// change every `reload_interval_ms` for as long as the returned reloader lives. Shared by
+/// every server of this crate. Must run inside a tokio runtime.
+pub fn watch_tls(
+    files: Option<&TlsFiles>,
+    reload_interval_ms: u64,
+) -> Result<Option<Arc<TlsReloader>>, TlsError> {
+    let Some(files) = files else {
         return Ok(None);
     };
     let tls = TlsReloader::new(files.clone(), ClientAuth::Required)?;
-    tls.watch(Duration::from_millis(config.tls_reload_interval_ms));
+    tls.watch(Duration::from_millis(reload_interval_ms));
     Ok(Some(tls))
 }
 
@@ -82,17 +97,38 @@ pub async fn serve_with_tls(
         // Held calls would otherwise keep graceful shutdown waiting for their deadlines.
         releaser.release_held_calls();
     };
-    let limit = config.max_concurrent_requests_per_connection;
-    let router = tonic::transport::Server::builder()
+    let router = server_builder(config.max_concurrent_requests_per_connection)
+        .add_service(agent)
+        .add_service(admin);
+    let served = serve_router(router, listener, tls, signal).await;
+    // Flush whatever happened to the server: every answered call must be in the file.
+    let flushed = sim.flush_journal().await;
+    served?;
+    flushed?;
+    Ok(())
+}
+
+/// The gRPC server settings every site server of this crate shares: at most `limit`
+/// concurrent calls per connection, HTTP/2 keepalive.
+pub fn server_builder(limit: usize) -> Server {
+    Server::builder()
         .concurrency_limit_per_connection(limit)
         // hyper's default of 200 streams per connection would cap a rollout's parallelism
         // below the concurrency limit above.
         .max_concurrent_streams(u32::try_from(limit).unwrap_or(u32::MAX))
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .add_service(agent)
-        .add_service(admin);
-    let served = match tls {
+}
+
+/// Serves `router` on `listener` until `signal` resolves: over TLS with client certificates
+/// required when `tls` is given, plaintext (logged as such) otherwise.
+pub async fn serve_router(
+    router: Router,
+    listener: TcpListener,
+    tls: Option<Arc<TlsReloader>>,
+    signal: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), tonic::transport::Error> {
+    match tls {
         Some(tls) => {
             tracing::info!(
                 cert = %tls.files().cert.display(),
@@ -105,19 +141,14 @@ pub async fn serve_with_tls(
                 .await
         }
         None => {
-            tracing::warn!("serving PLAINTEXT: anyone who reaches this port can call every site with any fence token (and so fence the real controllers out); pass --tls-cert, --tls-key and --tls-ca outside tests");
+            tracing::warn!("serving PLAINTEXT: anyone who reaches this port can call SiteAgent with any fence token (and so fence the real controllers out); use TLS outside tests and loopback");
             // `Server::tcp_nodelay` does not reach sockets accepted from a listener we bound
             // ourselves: set it on each accepted socket, or Nagle's algorithm meets delayed
             // ACKs and a lone client waits ~40 ms per request.
             let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
             router.serve_with_incoming_shutdown(incoming, signal).await
         }
-    };
-    // Flush whatever happened to the server: every answered call must be in the file.
-    let flushed = sim.flush_journal().await;
-    served?;
-    flushed?;
-    Ok(())
+    }
 }
 
 /// A sitesim serving on a loopback port in this process, for tests.

@@ -9,40 +9,16 @@
 //! of that CA and answers `SiteAgent` calls from member certificates only; the files are
 //! re-read when they change and on SIGHUP. Without them it serves plaintext and says so.
 
-use std::io::Write;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
+use moor_site::process::{bind_and_announce, main_with, reload_tls_on_sighup};
 use moor_site::{SimArgs, SiteSim, SITESIM_LISTENING};
-use moor_tls::TlsReloader;
-use tokio::net::TcpListener;
-use tokio::signal::unix::{signal, Signal, SignalKind};
 
 fn main() -> ExitCode {
     let args = SimArgs::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MOOR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("moor-sitesim: cannot start the tokio runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("moor-sitesim: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    main_with("moor-sitesim", run(args))
 }
 
 async fn run(args: SimArgs) -> anyhow::Result<()> {
@@ -50,25 +26,10 @@ async fn run(args: SimArgs) -> anyhow::Result<()> {
     // Before the address is announced: a bad certificate file stops the start, naming it.
     let tls = moor_site::load_tls(&config)?;
     if let Some(tls) = &tls {
-        reload_on_sighup(tls)?;
+        reload_tls_on_sighup(tls).context("cannot handle SIGHUP")?;
     }
     let sim = SiteSim::new(config).context("cannot start the simulated sites")?;
-    let listener = TcpListener::bind(args.listen).await.with_context(|| {
-        format!(
-            "cannot listen on {}; pick a free port or 127.0.0.1:0",
-            args.listen
-        )
-    })?;
-    let addr = listener
-        .local_addr()
-        .context("cannot read the listening address")?;
-    let term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{SITESIM_LISTENING}{addr}").context("cannot write to stdout")?;
-        out.flush().context("cannot flush stdout")?;
-    }
+    let (listener, addr, stop) = bind_and_announce(args.listen, SITESIM_LISTENING).await?;
     eprintln!(
         "moor-sitesim: seed {} (reproduce with the same flags and --seed {}){}",
         args.seed,
@@ -90,7 +51,7 @@ async fn run(args: SimArgs) -> anyhow::Result<()> {
         ),
     }
     let handle = sim.clone();
-    moor_site::serve_with_tls(sim, listener, tls, stop_signal(term, interrupt))
+    moor_site::serve_with_tls(sim, listener, tls, stop.wait("moor-sitesim"))
         .await
         .context("serving the simulated sites failed")?;
     let s = handle.stats();
@@ -100,34 +61,4 @@ async fn run(args: SimArgs) -> anyhow::Result<()> {
         s.drift_injected, s.journal_lines_written
     );
     Ok(())
-}
-
-/// Reloads the TLS files at once on SIGHUP (they are also checked every
-/// --tls-reload-interval-ms); a file that cannot be used keeps the previous certificates.
-fn reload_on_sighup(tls: &Arc<TlsReloader>) -> anyhow::Result<()> {
-    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
-    let weak = Arc::downgrade(tls);
-    tokio::spawn(async move {
-        while hup.recv().await.is_some() {
-            let Some(tls) = weak.upgrade() else { return };
-            match tls.reload() {
-                Ok(()) => tracing::info!("SIGHUP: TLS certificates reloaded"),
-                Err(e) => {
-                    tracing::error!(error = %e, "SIGHUP: cannot reload the TLS files; still serving the previous certificates")
-                }
-            }
-        }
-    });
-    Ok(())
-}
-
-/// Resolves on SIGTERM or ctrl-c (SIGINT). The handlers are installed by the caller before
-/// the address is announced, so a harness that stops the sitesim right away is not met by the
-/// default handler (which would kill it without flushing the journal).
-async fn stop_signal(mut term: Signal, mut interrupt: Signal) {
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = interrupt.recv() => {}
-    }
-    tracing::info!("stopping: finishing in-flight calls and flushing the journal");
 }

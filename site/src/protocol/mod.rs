@@ -1,6 +1,6 @@
 //! The site protocol's rules: how one site answers an apply or delete, and what it must
 //! remember to answer it. This is the behaviour the WF2/WF3/WF5 checkers verify, so it lives in
-//! one place that every kind of site (the simulator today, the real agent later) answers by.
+//! one place that every kind of site (the simulator and the real agent) answers by.
 //!
 //! Pure on purpose: no clock, I/O, randomness, tokio or tonic. Whether an attempt fails is
 //! decided by the caller and passed in, so the rules can be tested on their own and reused by a
@@ -18,15 +18,19 @@
 //!
 //! In unsafe mode (WF6 negative control) rules 1 and 2 are skipped: every call applies.
 //!
-//! Files: this one (the vocabulary: [`Safety`], [`Call`], [`Change`], [`Answer`]), `state`
-//! ([`SiteState`]: one site's memory and the rules applied to it), `small_map` (the compact
-//! map a site keeps its entries in).
+//! Files: this one (the vocabulary: [`Safety`], [`Call`], [`Change`], [`Answer`]), `rules`
+//! (the rules as two pure decisions, [`admit`] and [`settle`], which every kind of site answers
+//! by: the simulator's [`SiteState`] in memory, `moor-agent` over its durable store), `state`
+//! ([`SiteState`]: one simulated site's memory and the rules applied to it), `small_map` (the
+//! compact map a simulated site keeps its entries in).
 
+pub mod rules;
 mod small_map;
 mod state;
 
-use moor_proto::site::Outcome;
+use moor_proto::site::{ApplyResponse, Outcome};
 
+pub use rules::{admit, settle, Admission, Failure};
 pub use state::SiteState;
 
 /// Whether fencing and dedupe (rules 1 and 2) are enforced.
@@ -67,4 +71,15 @@ pub struct Answer {
     pub observed_digest: String,
     pub error: String,
     pub highest_token: u64,
+}
+
+impl From<Answer> for ApplyResponse {
+    fn from(answer: Answer) -> ApplyResponse {
+        ApplyResponse {
+            outcome: answer.outcome as i32,
+            observed_digest: answer.observed_digest,
+            error: answer.error,
+            highest_token: answer.highest_token,
+        }
+    }
 }

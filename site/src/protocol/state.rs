@@ -6,8 +6,9 @@
 //! the per-site maps are sorted vectors ([`SmallMap`]) — a site holds a handful of resources
 //! and keys, where a `BTreeMap` leaf (~700 bytes) or a `HashMap` table would dominate.
 
-use moor_proto::site::{ObservedResource, Outcome};
+use moor_proto::site::ObservedResource;
 
+use super::rules::{self, Failure};
 use super::small_map::SmallMap;
 use super::{Answer, Call, Change, Safety};
 use crate::hash::stable_hash;
@@ -44,37 +45,31 @@ impl SiteState {
     /// Answers one apply or delete by the rules of the module docs, in order. `failure` is
     /// `Some(error)` when this attempt is to fail (rule 3).
     pub fn mutate(&mut self, call: &Call<'_>, failure: Option<String>, safety: Safety) -> Answer {
-        if let Err(answered) = self.admit(call, safety) {
+        let applied = &self.applied;
+        let admission = rules::admit(safety, self.highest_token, call.fence_token, || {
+            applied
+                .get(&(Box::<str>::from(call.execution_id), call.step))
+                .map(|digest| digest.to_string())
+        });
+        self.highest_token = admission.highest_token;
+        if let Some(answered) = admission.answered {
             return answered;
         }
-        if let Some(error) = failure {
-            let observed = self.digest_of(call.environment, call.resource);
-            return self.answer(Outcome::Failed, observed, error);
+        let effect = match failure {
+            Some(error) => Err(Failure {
+                error,
+                observed_digest: self.digest_of(call.environment, call.resource),
+            }),
+            None => Ok(self.change(call).to_string()),
+        };
+        let (answer, record) = rules::settle(self.highest_token, effect);
+        if let Some(digest) = record {
+            self.applied.insert(
+                (Box::<str>::from(call.execution_id), call.step),
+                digest.into(),
+            );
         }
-        let digest = self.change(call);
-        let observed = digest.to_string();
-        self.applied
-            .insert((Box::<str>::from(call.execution_id), call.step), digest);
-        self.answer(Outcome::Applied, observed, String::new())
-    }
-
-    /// Rules 1 (fencing) and 2 (dedupe). `Err` is the answer when the call ends here (FENCED or
-    /// DUPLICATE); `Ok` means it goes on, its token accepted. [`Safety::Unsafe`] skips both
-    /// rules but still tracks the highest token, so answers report it.
-    fn admit(&mut self, call: &Call<'_>, safety: Safety) -> Result<(), Answer> {
-        let enforced = safety == Safety::Enforced;
-        if enforced && call.fence_token < self.highest_token {
-            return Err(self.answer(Outcome::Fenced, String::new(), String::new()));
-        }
-        self.highest_token = self.highest_token.max(call.fence_token);
-        if enforced {
-            let key = (Box::<str>::from(call.execution_id), call.step);
-            if let Some(recorded) = self.applied.get(&key) {
-                let digest = recorded.to_string();
-                return Err(self.answer(Outcome::Duplicate, digest, String::new()));
-            }
-        }
-        Ok(())
+        answer
     }
 
     /// Rule 4's effect on the stored resources; returns the digest to record under the key
@@ -106,15 +101,6 @@ impl SiteState {
                 self.resources.remove(&at);
                 Box::from("")
             }
-        }
-    }
-
-    fn answer(&self, outcome: Outcome, observed_digest: String, error: String) -> Answer {
-        Answer {
-            outcome,
-            observed_digest,
-            error,
-            highest_token: self.highest_token,
         }
     }
 
@@ -170,6 +156,7 @@ impl SiteState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use moor_proto::site::Outcome;
 
     fn apply<'a>(exec: &'a str, step: u32, token: u64, digest: &'a str) -> Call<'a> {
         Call {
