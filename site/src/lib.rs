@@ -3,8 +3,9 @@
 //! A member's executor calls a site with an idempotency key (execution, step), an attempt
 //! number and a fence token; the site answers APPLIED, DUPLICATE, FENCED or FAILED. What makes
 //! those answers trustworthy — fencing and dedupe — is decided here, once, for every kind of
-//! site: today `moor-sitesim` (many simulated sites behind one endpoint, for the fault-injection
-//! suite, the benchmarks and demos), later the real site agent.
+//! site: `moor-sitesim` (many simulated sites behind one endpoint, for the fault-injection
+//! suite, the benchmarks and demos) and `moor-agent` (the real agent of one machine: files and
+//! commands, its fence token and recorded keys kept durably on disk).
 //!
 //! `moor-sitesim` keeps hundreds to 100,000 simulated sites behind one endpoint, so bulk
 //! rollouts run for real without real sites. Each site keeps only what the protocol's
@@ -15,8 +16,11 @@
 //! prove the checkers see violations.
 //!
 //! Modules, one job each:
-//! - [`protocol`]: the numbered rules a site answers by (fencing, dedupe, failure, effect) and
-//!   one site's state. Pure: no clock, I/O, randomness, tokio or tonic.
+//! - [`protocol`]: the numbered rules a site answers by (fencing, dedupe, failure, effect) as
+//!   two pure decisions every kind of site shares, and one simulated site's state. Pure: no
+//!   clock, I/O, randomness, tokio or tonic.
+//! - [`agent`]: `moor-agent`, the real site agent: config, durable store (fence token, keys,
+//!   resources), `agent.file` and `agent.command`, its `SiteAgent` service.
 //! - [`hash`]: the stable hash the rules (digests) and the simulator (dice) share.
 //! - [`journal`]: the journal format (one JSON line per answered call), its writer and its
 //!   reader. The WF2/WF3/WF5 checkers in `jepsen-like-tests` read journals through it.
@@ -32,7 +36,7 @@
 //! - [`server`]: [`serve`] (listener + shutdown future; TLS or plaintext) and [`RunningSim`]
 //!   for in-process tests.
 //! - [`errors`]: [`SimError`] and its gRPC status codes, in one place.
-//! - `src/bin/moor-sitesim.rs`: the thin binary.
+//! - `src/bin/moor-sitesim.rs`, `src/bin/moor-agent.rs`: the thin binaries.
 //!
 //! Security: whoever can call a site can send any fence token, and one call with a token
 //! above every real term would fence the real controllers out of that site for good. So a
@@ -41,12 +45,14 @@
 //! caller's certificate names a member (`member-<id>.moor`, as the members' own certificates
 //! do); anyone else gets PERMISSION_DENIED before any protocol rule runs, so nothing is
 //! applied, fenced or journaled. Plaintext (no TLS flags) is for tests and demos on loopback,
-//! and is logged as such at every start.
+//! and is logged as such at every start; `moor-agent` serves the same way, and plaintext only
+//! when told so explicitly (`--insecure-plaintext`).
 //!
 //! Dependencies point one way: this crate needs `moor-proto` and `moor-tls` only. It never
 //! links `moor-node` or `moor-domain` (a site talks to members over the wire) nor
 //! `jepsen-like-tests` (which depends on it).
 
+pub mod agent;
 pub mod callers;
 pub mod config;
 pub mod errors;

@@ -1,0 +1,401 @@
+//! Configuration of `moor-agent`: one TOML file ([`AgentArgs::config`]), flags and
+//! `MOOR_AGENT_*` variables that override its keys, resolved into one [`AgentConfig`] and
+//! validated once at start ([`AgentConfig::validate`] for values, [`AgentConfig::prepare`] for
+//! the directories), with errors that carry the key, the bad value and what to do. Unknown
+//! keys in the file are refused, naming the key.
+//!
+//! The file's keys (all optional except `site` and `root_dir`, which may come from flags):
+//!
+//! ```toml
+//! site = "edge-001"                 # the one site this agent serves
+//! listen_addr = "0.0.0.0:7410"
+//! data_dir = "/var/lib/moor-agent"   # the store: fence token, recorded keys, resources
+//! root_dir = "/srv/moor"             # files and command working dirs stay below it
+//! command_timeout_s = 60             # a command's timeout when its resource sets none
+//! command_timeout_max_s = 600        # the most a resource may ask for
+//! output_cap_bytes = 1048576         # kept of each of a command's stdout and stderr
+//! insecure_plaintext = false         # no TLS: loopback and development only
+//! [tls]
+//! cert = "/etc/moor-agent/site.pem"  # this agent's certificate, naming the host members dial
+//! key = "/etc/moor-agent/site.key"
+//! ca = "/etc/moor-agent/ca.pem"      # the CA of the members' certificates
+//! reload_interval_ms = 5000
+//! ```
+//!
+//! TLS (all of cert, key and ca) or `insecure_plaintext`, exactly one: an agent never serves
+//! plaintext by omission.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use moor_tls::TlsFiles;
+use serde::Deserialize;
+
+use super::command::Limits;
+use crate::config::{tls_files, ConfigError};
+
+/// The port an agent listens on by default.
+pub const DEFAULT_AGENT_PORT: u16 = 7410;
+
+/// Why a configuration cannot be loaded or used.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read the config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the config file {path} is not valid: {detail}")]
+    Parse { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+}
+
+/// The configuration of one agent, resolved and validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentConfig {
+    pub site: String,
+    pub listen_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub root_dir: PathBuf,
+    pub command_timeout_s: u64,
+    pub command_timeout_max_s: u64,
+    pub output_cap_bytes: usize,
+    pub tls: Option<TlsFiles>,
+    pub tls_reload_interval_ms: u64,
+    pub insecure_plaintext: bool,
+}
+
+/// The TOML file, as written. Every key optional: flags may give it instead.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    site: Option<String>,
+    listen_addr: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    root_dir: Option<PathBuf>,
+    command_timeout_s: Option<u64>,
+    command_timeout_max_s: Option<u64>,
+    output_cap_bytes: Option<usize>,
+    insecure_plaintext: Option<bool>,
+    tls: Option<FileTls>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    ca: Option<PathBuf>,
+    reload_interval_ms: Option<u64>,
+}
+
+/// The flags of `moor-agent`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(
+    name = "moor-agent",
+    version,
+    about = "The Moor site agent: serves the site protocol (SiteAgent) for one site on a real machine, applying agent.file and agent.command resources below its root, with fencing and idempotency kept durably in its data dir. Mutual TLS with the members' CA, members only; --insecure-plaintext is for loopback and development only"
+)]
+pub struct AgentArgs {
+    /// TOML config file; flags and MOOR_AGENT_* variables override its keys.
+    #[arg(long, env = "MOOR_AGENT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The one site this agent serves; requests naming another site are refused.
+    #[arg(long, env = "MOOR_AGENT_SITE")]
+    pub site: Option<String>,
+    /// Address to listen on (default 0.0.0.0:7410); port 0 picks a free port. The first stdout
+    /// line is `moor-agent listening on ADDR`.
+    #[arg(long, env = "MOOR_AGENT_LISTEN_ADDR")]
+    pub listen_addr: Option<SocketAddr>,
+    /// Where the agent keeps its store (default /var/lib/moor-agent).
+    #[arg(long, env = "MOOR_AGENT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The directory files are written below and commands run in; must exist.
+    #[arg(long, env = "MOOR_AGENT_ROOT_DIR")]
+    pub root_dir: Option<PathBuf>,
+    /// A command's timeout when its resource sets none, in seconds (default 60).
+    #[arg(long, env = "MOOR_AGENT_COMMAND_TIMEOUT_S")]
+    pub command_timeout_s: Option<u64>,
+    /// The longest timeout a resource may ask for, in seconds (default 600).
+    #[arg(long, env = "MOOR_AGENT_COMMAND_TIMEOUT_MAX_S")]
+    pub command_timeout_max_s: Option<u64>,
+    /// Bytes kept of each of a command's stdout and stderr (default 1 MiB); the rest is read
+    /// and discarded.
+    #[arg(long, env = "MOOR_AGENT_OUTPUT_CAP_BYTES")]
+    pub output_cap_bytes: Option<usize>,
+    /// This agent's certificate (PEM), naming the host members dial it at.
+    #[arg(long, env = "MOOR_AGENT_TLS_CERT", value_name = "PEM")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, env = "MOOR_AGENT_TLS_KEY", value_name = "PEM")]
+    pub tls_key: Option<PathBuf>,
+    /// The CA bundle (PEM) the members' certificates chain to; only member certificates
+    /// (member-<id>.moor) may call.
+    #[arg(long, env = "MOOR_AGENT_TLS_CA", value_name = "PEM")]
+    pub tls_ca: Option<PathBuf>,
+    /// How often the TLS files are checked for a change, in milliseconds (default 5000;
+    /// SIGHUP reloads at once).
+    #[arg(long, env = "MOOR_AGENT_TLS_RELOAD_INTERVAL_MS")]
+    pub tls_reload_interval_ms: Option<u64>,
+    /// Serve without TLS. FOR LOOPBACK AND DEVELOPMENT ONLY: anyone who reaches the port can
+    /// write files and run commands on this machine, and fence the real controllers out.
+    /// Logged as a warning at every start.
+    #[arg(long, env = "MOOR_AGENT_INSECURE_PLAINTEXT")]
+    pub insecure_plaintext: bool,
+    /// Check the configuration (values, the root exists, the data dir is writable, the TLS
+    /// files load) and exit: 0 when usable, 1 with the reason.
+    #[arg(long)]
+    pub check_config: bool,
+}
+
+impl AgentArgs {
+    /// The file (if any) overridden by the flags, validated.
+    pub fn to_config(&self) -> Result<AgentConfig, LoadError> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => FileConfig::default(),
+        };
+        let tls = file.tls.unwrap_or_default();
+        let or = |flag: &Option<PathBuf>, file: Option<PathBuf>| flag.clone().or(file);
+        let config = AgentConfig {
+            site: self.site.clone().or(file.site).unwrap_or_default(),
+            listen_addr: self
+                .listen_addr
+                .or(file.listen_addr)
+                .unwrap_or(SocketAddr::from(([0, 0, 0, 0], DEFAULT_AGENT_PORT))),
+            data_dir: or(&self.data_dir, file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/moor-agent")),
+            root_dir: or(&self.root_dir, file.root_dir).unwrap_or_default(),
+            command_timeout_s: self
+                .command_timeout_s
+                .or(file.command_timeout_s)
+                .unwrap_or(60),
+            command_timeout_max_s: self
+                .command_timeout_max_s
+                .or(file.command_timeout_max_s)
+                .unwrap_or(600),
+            output_cap_bytes: self
+                .output_cap_bytes
+                .or(file.output_cap_bytes)
+                .unwrap_or(1024 * 1024),
+            tls: tls_files(
+                &or(&self.tls_cert, tls.cert),
+                &or(&self.tls_key, tls.key),
+                &or(&self.tls_ca, tls.ca),
+            )?,
+            tls_reload_interval_ms: self
+                .tls_reload_interval_ms
+                .or(tls.reload_interval_ms)
+                .unwrap_or(5_000),
+            // A flag can turn plaintext on, never off: the file's `true` stays explicit.
+            insecure_plaintext: self.insecure_plaintext || file.insecure_plaintext == Some(true),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| LoadError::Parse {
+        path: path.to_path_buf(),
+        detail: e.to_string().trim_end().to_string(),
+    })
+}
+
+fn bad(field: &'static str, value: impl ToString, reason: &'static str) -> ConfigError {
+    ConfigError {
+        field,
+        value: value.to_string(),
+        reason,
+    }
+}
+
+impl AgentConfig {
+    /// Checks every value (no I/O).
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.site.is_empty() || self.site.len() > crate::MAX_NAME_BYTES {
+            return Err(bad(
+                "site",
+                format!("{:?}", self.site),
+                "give the site's name as registered in Moor (1 to 253 bytes; --site or `site`)",
+            ));
+        }
+        if self.root_dir.as_os_str().is_empty() {
+            return Err(bad(
+                "root_dir",
+                "\"\"",
+                "give the directory files are written below (--root-dir or `root_dir`)",
+            ));
+        }
+        if self.command_timeout_max_s == 0 || self.command_timeout_max_s > 86_400 {
+            return Err(bad(
+                "command_timeout_max_s",
+                self.command_timeout_max_s,
+                "must be 1 to 86400 seconds",
+            ));
+        }
+        if self.command_timeout_s == 0 || self.command_timeout_s > self.command_timeout_max_s {
+            return Err(bad(
+                "command_timeout_s",
+                self.command_timeout_s,
+                "must be at least 1 and at most command_timeout_max_s",
+            ));
+        }
+        if !(4096..=256 * 1024 * 1024).contains(&self.output_cap_bytes) {
+            return Err(bad(
+                "output_cap_bytes",
+                self.output_cap_bytes,
+                "must be 4096 to 268435456 (256 MiB)",
+            ));
+        }
+        match (&self.tls, self.insecure_plaintext) {
+            (Some(_), true) => Err(bad(
+                "insecure_plaintext",
+                true,
+                "TLS files are given too; choose one (leave insecure_plaintext off to serve TLS)",
+            )),
+            (None, false) => Err(bad(
+                "tls",
+                "none",
+                "give [tls] cert, key and ca (or --tls-cert, --tls-key, --tls-ca); only for loopback or development, --insecure-plaintext",
+            )),
+            (Some(_), false) if self.tls_reload_interval_ms < 100 => Err(bad(
+                "tls.reload_interval_ms",
+                self.tls_reload_interval_ms,
+                "must be at least 100 (the files are read from disk at every check)",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Checks the directories: the root exists and is a directory (returned canonical: every
+    /// path is confined below it), the data dir exists or is created, and is writable.
+    pub fn prepare(&self) -> Result<PathBuf, ConfigError> {
+        let root = std::fs::canonicalize(&self.root_dir).map_err(|e| {
+            bad(
+                "root_dir",
+                format!("{} ({e})", self.root_dir.display()),
+                "must be an existing directory; create it, owned by the agent's user",
+            )
+        })?;
+        if !root.is_dir() {
+            return Err(bad("root_dir", root.display(), "is not a directory"));
+        }
+        let probe = self.data_dir.join(".moor-agent-write-check");
+        std::fs::create_dir_all(&self.data_dir)
+            .and_then(|()| std::fs::write(&probe, b"ok"))
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| {
+                bad(
+                    "data_dir",
+                    format!("{} ({e})", self.data_dir.display()),
+                    "must be a directory the agent can create and write",
+                )
+            })?;
+        Ok(root)
+    }
+
+    /// The limits every command runs under.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            default_timeout_s: self.command_timeout_s,
+            max_timeout_s: self.command_timeout_max_s,
+            output_cap_bytes: self.output_cap_bytes,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> AgentArgs {
+        let mut all = vec!["moor-agent"];
+        all.extend_from_slice(extra);
+        AgentArgs::try_parse_from(all).expect("flags parse")
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agent.toml");
+        std::fs::write(
+            &file,
+            "site = \"from-file\"\nroot_dir = \"/srv\"\ncommand_timeout_s = 5\ninsecure_plaintext = true\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let c = args(&["--config", path]).to_config().unwrap();
+        assert_eq!((c.site.as_str(), c.command_timeout_s), ("from-file", 5));
+        assert_eq!(c.listen_addr.port(), DEFAULT_AGENT_PORT);
+        let c = args(&[
+            "--config",
+            path,
+            "--site",
+            "flag",
+            "--command-timeout-s",
+            "7",
+        ])
+        .to_config()
+        .unwrap();
+        assert_eq!((c.site.as_str(), c.command_timeout_s), ("flag", 7));
+        assert!(c.insecure_plaintext);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agent.toml");
+        std::fs::write(&file, "site = \"s\"\nroot_dir = \"/srv\"\nlisten = \"x\"\n").unwrap();
+        let err = args(&["--config", file.to_str().unwrap()])
+            .to_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field `listen`"), "{err}");
+
+        let base = ["--site", "s", "--root-dir", "/srv"];
+        for (extra, says) in [
+            (&[][..], "--insecure-plaintext"),
+            (
+                &["--insecure-plaintext", "--tls-cert", "c"][..],
+                "--tls-key",
+            ),
+            (&["--insecure-plaintext", "--site", ""][..], "setting site"),
+            (
+                &["--insecure-plaintext", "--command-timeout-s", "700"][..],
+                "command_timeout_s = 700",
+            ),
+        ] {
+            let all: Vec<&str> = base.iter().chain(extra).copied().collect();
+            let err = args(&all).to_config().unwrap_err();
+            assert!(err.to_string().contains(says), "{extra:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn prepare_checks_the_directories() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = |root: &Path| AgentConfig {
+            site: "s".into(),
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.path().join("data"),
+            root_dir: root.to_path_buf(),
+            command_timeout_s: 1,
+            command_timeout_max_s: 1,
+            output_cap_bytes: 4096,
+            tls: None,
+            tls_reload_interval_ms: 5000,
+            insecure_plaintext: true,
+        };
+        let root = base(dir.path()).prepare().unwrap();
+        assert_eq!(root, std::fs::canonicalize(dir.path()).unwrap());
+        assert!(dir.path().join("data").is_dir());
+        let err = base(&dir.path().join("missing")).prepare().unwrap_err();
+        assert_eq!(err.field, "root_dir");
+    }
+}

@@ -1,0 +1,251 @@
+//! The resource types `moor-agent` serves, behind one face: a request's `resource_type` and
+//! properties become a [`Kind`] ([`Kind::parse`]), which is applied, and a kept
+//! [`ResourceState`] is deleted and observed, whatever its type. Everything type-specific is in
+//! `file.rs` (`agent.file`) and `command.rs` (`agent.command`).
+//!
+//! Digests: an applied resource reports the request's `desired_digest` (or, when the request
+//! has none, a digest of what was applied). Observe reports `desired_digest` while what is at
+//! the site is still what the agent left, a `file-sha256:`/`command-sha256:` digest of what
+//! it found when that changed (drift), and leaves the resource out when it is gone.
+
+use std::path::PathBuf;
+
+use moor_proto::site::ObservedResource;
+
+use super::command::{CommandSpec, Limits, Which, COMMAND_TYPE};
+use super::digest::{sha256_hex, COMMAND_DRIFT_PREFIX, FILE_DRIFT_PREFIX};
+use super::file::{self, FileSpec, FILE_TYPE};
+use super::memory::ResourceState;
+
+/// Most stdout bytes of an observe command quoted in an observation (the digest covers all).
+const OBSERVED_STDOUT_BYTES: usize = 16 * 1024;
+
+/// A resource to apply, checked.
+#[derive(Debug, Clone)]
+pub enum Kind {
+    File(FileSpec),
+    Command(CommandSpec),
+}
+
+/// Where and how resources are applied: the root and the command limits.
+#[derive(Debug, Clone)]
+pub struct Site {
+    pub root: PathBuf,
+    pub limits: Limits,
+}
+
+/// The FAILED reason for a type this agent does not serve.
+fn unsupported(resource_type: &str) -> String {
+    format!(
+        "resource type {resource_type:?} is not supported by moor-agent (supported: {FILE_TYPE}, {COMMAND_TYPE}; kubernetes.manifest is future work: drive a cluster with the kubernetes driver instead)"
+    )
+}
+
+impl Kind {
+    /// The resource a request describes, or why it cannot be applied (FAILED, nothing
+    /// touched).
+    pub fn parse(
+        resource_type: &str,
+        properties_json: &str,
+        limits: &Limits,
+    ) -> Result<Kind, String> {
+        match resource_type {
+            FILE_TYPE => Ok(Kind::File(FileSpec::parse(properties_json)?)),
+            COMMAND_TYPE => Ok(Kind::Command(CommandSpec::parse(properties_json, limits)?)),
+            other => Err(unsupported(other)),
+        }
+    }
+}
+
+/// Whether `resource_type` is one this agent serves; the FAILED reason otherwise.
+pub fn supported(resource_type: &str) -> Result<(), String> {
+    match resource_type {
+        FILE_TYPE | COMMAND_TYPE => Ok(()),
+        other => Err(unsupported(other)),
+    }
+}
+
+impl Site {
+    /// Applies `kind`; returns the digest to answer and record, and the state to keep.
+    pub async fn apply(
+        &self,
+        kind: Kind,
+        desired_digest: &str,
+    ) -> Result<(String, ResourceState), String> {
+        match kind {
+            Kind::File(spec) => {
+                let root = self.root.clone();
+                let written = tokio::task::spawn_blocking(move || {
+                    file::apply(&root, &spec).map(|sha| (sha, spec))
+                })
+                .await
+                .map_err(|e| format!("the file write did not finish: {e}"))?;
+                let (sha, spec) = written?;
+                let digest = or_content(desired_digest, FILE_DRIFT_PREFIX, &sha);
+                Ok((
+                    digest.clone(),
+                    ResourceState {
+                        resource_type: FILE_TYPE.into(),
+                        desired_digest: digest,
+                        applied_sha256: Some(sha),
+                        properties: file::kept_properties(&spec),
+                    },
+                ))
+            }
+            Kind::Command(spec) => {
+                spec.run(Which::Apply, &self.root, &self.limits).await?;
+                let observed = self.observe_command(&spec).await;
+                let properties = spec.kept_properties();
+                let digest = match &observed {
+                    Some(sha) => or_content(desired_digest, COMMAND_DRIFT_PREFIX, sha),
+                    None => or_content(
+                        desired_digest,
+                        COMMAND_DRIFT_PREFIX,
+                        &sha256_hex(properties.to_string().as_bytes()),
+                    ),
+                };
+                Ok((
+                    digest.clone(),
+                    ResourceState {
+                        resource_type: COMMAND_TYPE.into(),
+                        desired_digest: digest,
+                        applied_sha256: observed,
+                        properties,
+                    },
+                ))
+            }
+        }
+    }
+
+    /// Runs a command's observe right after its apply: the sha256 of its stdout, or `None`
+    /// (no observe command, or it failed: logged, and the resource can then only show drift
+    /// once observe works again).
+    async fn observe_command(&self, spec: &CommandSpec) -> Option<String> {
+        if !spec.has(Which::Observe) {
+            return None;
+        }
+        match spec.run(Which::Observe, &self.root, &self.limits).await {
+            Ok(ran) => Some(ran.stdout_sha256),
+            Err(e) => {
+                tracing::warn!(error = %e, "the observe command failed right after a successful apply");
+                None
+            }
+        }
+    }
+
+    /// Removes what `state` describes: a file is deleted; a command's `delete` runs (without
+    /// one, the agent only forgets the resource).
+    pub async fn delete(&self, state: &ResourceState) -> Result<(), String> {
+        match state.resource_type.as_str() {
+            FILE_TYPE => {
+                let root = self.root.clone();
+                let path = file::kept_path(&state.properties)?.to_string();
+                tokio::task::spawn_blocking(move || file::delete(&root, &path))
+                    .await
+                    .map_err(|e| format!("the file removal did not finish: {e}"))?
+            }
+            COMMAND_TYPE => {
+                let spec = CommandSpec::from_kept(&state.properties, &self.limits)?;
+                if spec.has(Which::Delete) {
+                    spec.run(Which::Delete, &self.root, &self.limits).await?;
+                }
+                Ok(())
+            }
+            other => Err(unsupported(other)),
+        }
+    }
+
+    /// What `resource` (kept as `state`) looks like now; `None` when it is gone or cannot be
+    /// observed (logged).
+    pub async fn observe(&self, resource: &str, state: &ResourceState) -> Option<ObservedResource> {
+        let seen = match state.resource_type.as_str() {
+            FILE_TYPE => self.observe_file(state).await,
+            COMMAND_TYPE => self.observe_command_state(state).await,
+            other => Err(unsupported(other)),
+        };
+        match seen {
+            Ok(Some((observed_digest, properties))) => Some(ObservedResource {
+                resource: resource.to_string(),
+                observed_digest,
+                properties_json: properties.to_string(),
+            }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(resource, error = %e, "cannot observe a resource; it is left out of the answer");
+                None
+            }
+        }
+    }
+
+    async fn observe_file(
+        &self,
+        state: &ResourceState,
+    ) -> Result<Option<(String, serde_json::Value)>, String> {
+        let root = self.root.clone();
+        let path = file::kept_path(&state.properties)?.to_string();
+        let shown = path.clone();
+        let on_disk = tokio::task::spawn_blocking(move || file::observe(&root, &path))
+            .await
+            .map_err(|e| format!("the file read did not finish: {e}"))?;
+        let found = match on_disk {
+            Ok(Some(sha)) => sha,
+            Ok(None) => return Ok(None),
+            // A symlink or directory where the file was: drift, never followed.
+            Err(reason) => {
+                let digest = format!("{FILE_DRIFT_PREFIX}{}", sha256_hex(reason.as_bytes()));
+                return Ok(Some((
+                    digest,
+                    serde_json::json!({ "path": shown, "problem": reason }),
+                )));
+            }
+        };
+        let digest = compare(state, &found, FILE_DRIFT_PREFIX);
+        Ok(Some((
+            digest,
+            serde_json::json!({ "path": shown, "sha256": found }),
+        )))
+    }
+
+    async fn observe_command_state(
+        &self,
+        state: &ResourceState,
+    ) -> Result<Option<(String, serde_json::Value)>, String> {
+        let spec = CommandSpec::from_kept(&state.properties, &self.limits)?;
+        if !spec.has(Which::Observe) {
+            // Nothing to look at: the resource is reported as applied (it cannot show drift).
+            return Ok(Some((
+                state.desired_digest.clone(),
+                serde_json::json!({ "observe": null }),
+            )));
+        }
+        let ran = spec.run(Which::Observe, &self.root, &self.limits).await?;
+        let digest = compare(state, &ran.stdout_sha256, COMMAND_DRIFT_PREFIX);
+        let shown = &ran.stdout[..ran.stdout.len().min(OBSERVED_STDOUT_BYTES)];
+        Ok(Some((
+            digest,
+            serde_json::json!({
+                "stdout": String::from_utf8_lossy(shown),
+                "stdout_sha256": ran.stdout_sha256,
+                "stdout_bytes": ran.stdout_bytes,
+            }),
+        )))
+    }
+}
+
+/// The desired digest while `found` is what the agent left, else `PREFIX<found>` (drift).
+fn compare(state: &ResourceState, found: &str, prefix: &str) -> String {
+    if state.applied_sha256.as_deref() == Some(found) {
+        state.desired_digest.clone()
+    } else {
+        format!("{prefix}{found}")
+    }
+}
+
+/// `desired` when the request gave one, else a digest of what was applied.
+fn or_content(desired: &str, prefix: &str, sha: &str) -> String {
+    if desired.is_empty() {
+        format!("{prefix}{sha}")
+    } else {
+        desired.to_string()
+    }
+}
