@@ -269,7 +269,8 @@ async fn a_file_is_written_observed_drifted_healed_and_deleted() {
     assert_eq!(std::fs::read_to_string(&path).unwrap(), "port=80\n");
     assert_eq!(observe(&mut c).await[0].observed_digest, "want-conf");
 
-    let r = delete(&mut c, "conf", "agent.file", "e3").await;
+    // The agent removes what it kept, even when the request names no type.
+    let r = delete(&mut c, "conf", "", "e3").await;
     assert_eq!(
         (outcome(&r), r.observed_digest.as_str()),
         (Outcome::Applied, "")

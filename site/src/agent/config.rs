@@ -358,16 +358,22 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("unknown field `listen`"), "{err}");
 
-        let base = ["--site", "s", "--root-dir", "/srv"];
+        let base = ["--root-dir", "/srv"];
         for (extra, says) in [
-            (&[][..], "--insecure-plaintext"),
+            (&["--site", "s"][..], "--insecure-plaintext"),
             (
-                &["--insecure-plaintext", "--tls-cert", "c"][..],
+                &["--site", "s", "--insecure-plaintext", "--tls-cert", "c"][..],
                 "--tls-key",
             ),
-            (&["--insecure-plaintext", "--site", ""][..], "setting site"),
+            (&["--insecure-plaintext"][..], "setting site"),
             (
-                &["--insecure-plaintext", "--command-timeout-s", "700"][..],
+                &[
+                    "--site",
+                    "s",
+                    "--insecure-plaintext",
+                    "--command-timeout-s",
+                    "700",
+                ][..],
                 "command_timeout_s = 700",
             ),
         ] {

@@ -144,10 +144,14 @@ impl AgentSite {
                 let (digest, state) = self.site.apply(kind, desired_digest).await?;
                 Ok((digest, Some(state)))
             }
+            // What is removed is what the agent kept (its type, its path), whatever type the
+            // request names; with nothing kept there is nothing to remove, unless the request
+            // names a type this agent could never have applied.
             None => {
-                supported(&call.resource_type)?;
-                if let Some(kept) = kept {
-                    self.site.delete(kept).await?;
+                match kept {
+                    Some(kept) => self.site.delete(kept).await?,
+                    None if call.resource_type.is_empty() => {}
+                    None => supported(&call.resource_type)?,
                 }
                 Ok((String::new(), None))
             }
