@@ -4,7 +4,7 @@
 #   deploy/docker/build-image.sh [TAG]        # default TAG: moor:latest
 #
 # No image is pulled: the image is `FROM scratch` with the stripped binaries (moord, moorctl,
-# moor-sitesim) and exactly the shared libraries `ldd` names for them, copied from this
+# moor-sitesim, moor-agent) and exactly the shared libraries `ldd` names for them, copied from this
 # machine. Binaries come from MOOR_BIN_DIR, else $CARGO_TARGET_DIR/release, else
 # /var/tmp/moor-target/release (`make build` puts them there).
 set -euo pipefail
@@ -12,7 +12,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 tag="${1:-moor:latest}"
 bin_dir="${MOOR_BIN_DIR:-${CARGO_TARGET_DIR:-/var/tmp/moor-target}/release}"
-binaries=(moord moorctl moor-sitesim)
+binaries=(moord moorctl moor-sitesim moor-agent)
 
 die() { echo "build-image: $*" >&2; exit 1; }
 
@@ -34,7 +34,7 @@ mkdir -p "$ctx/rootfs/tmp"
 chmod 1777 "$ctx/rootfs/tmp"
 
 for b in "${binaries[@]}"; do
-  # Release binaries carry line tables (~480 MB for all three); the image needs none of it.
+  # Release binaries carry line tables (~480 MB for the first three); the image needs none of it.
   strip --strip-debug -o "$ctx/bin/$b" "$bin_dir/$b"
   # `ldd` prints "libx.so => /path (0x...)" and the loader as "/lib64/ld-linux... (0x...)".
   missing="$(ldd "$bin_dir/$b" | grep 'not found' || true)"

@@ -11,7 +11,8 @@
 //!   documented in deploy/README.md;
 //! - the systemd units: `systemd-analyze verify` and `systemd-analyze security --offline`,
 //!   when systemd-analyze is installed (a loud SKIP otherwise);
-//! - the example /etc/moor/moord.toml files: `moord --check-config`.
+//! - the example /etc/moor/moord.toml files: `moord --check-config` (the example
+//!   moor-agent.toml is checked by `moor-agent --check-config` in site/tests/agent.rs).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -584,7 +585,7 @@ fn systemd_units_verify_and_are_hardened() {
     // an install puts them, so verify copies that point at this build's binaries instead.
     let dir = tempfile::tempdir().unwrap();
     let mut units = Vec::new();
-    for unit in ["moord.service", "moor-sitesim.service"] {
+    for unit in ["moord.service", "moor-sitesim.service", "moor-agent.service"] {
         let text = std::fs::read_to_string(repo_root().join("deploy/systemd").join(unit)).unwrap();
         assert!(text.contains("ExecStart=/usr/local/bin/"), "{unit}");
         let local = text.replace(
