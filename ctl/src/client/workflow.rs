@@ -2,9 +2,10 @@
 //! execution watch stream.
 //!
 //! None of these writes is idempotent on the server except `ApplyBlueprint` (the same source
-//! makes no new revision) and `PutSite` (the same site twice is the same site), so each
-//! write names the command that shows whether it happened. `ApplyBlueprint` with
-//! `validate_only` writes nothing and is sent as a read.
+//! makes no new revision), `PutSite` (the same site twice is the same site) and
+//! `SetEnvironmentDrift`, so each write names the command that shows whether it happened.
+//! `ApplyBlueprint` with `validate_only` writes nothing and `DiffEnvironment` only asks the
+//! site: both are sent as reads.
 
 use moor_proto::workflow as pb;
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
@@ -156,6 +157,34 @@ impl Client {
         let msg = pb::GetEnvironmentRequest { name, stale };
         self.call(Call::read(), msg, |mut c: Api, r| async move {
             c.get_environment(r).await
+        })
+        .await
+    }
+
+    /// Sets an environment's own drift policy, or clears it (`None`); answers with the
+    /// environment as it is after. Setting the same policy twice is the same policy.
+    pub async fn set_environment_drift(
+        &mut self,
+        environment: String,
+        drift: Option<pb::DriftPolicy>,
+    ) -> Result<pb::Environment, RpcError> {
+        let check = format!("moorctl env show {environment}");
+        let msg = pb::SetEnvironmentDriftRequest { environment, drift };
+        self.call(Call::write(&check), msg, |mut c: Api, r| async move {
+            c.set_environment_drift(r).await
+        })
+        .await
+    }
+
+    /// An environment against what its site holds now, field by field. The member asks the
+    /// site but records nothing, so it is sent as a read.
+    pub async fn diff_environment(
+        &mut self,
+        name: String,
+    ) -> Result<pb::EnvironmentDiffResponse, RpcError> {
+        let msg = pb::EnvironmentDiffRequest { name };
+        self.call(Call::read(), msg, |mut c: Api, r| async move {
+            c.diff_environment(r).await
         })
         .await
     }

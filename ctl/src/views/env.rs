@@ -9,6 +9,8 @@ use moor_proto::workflow as pb;
 use serde::Serialize;
 
 use super::cells::{dash, escape_controls, labels_cell, short_digest};
+use super::drift::DriftStateView;
+use super::paint::Paint;
 use super::table::{fields, grid};
 use super::time::utc;
 use super::View;
@@ -56,6 +58,9 @@ pub struct EnvView {
     pub resources: Vec<ResourceView>,
     pub created_ms: u64,
     pub updated_ms: u64,
+    /// The drift policies and heals, as fields of the environment.
+    #[serde(flatten)]
+    pub drift: DriftStateView,
 }
 
 impl From<&pb::Environment> for EnvView {
@@ -76,6 +81,7 @@ impl From<&pb::Environment> for EnvView {
             resources: e.resources.iter().map(ResourceView::from).collect(),
             created_ms: e.created_ms,
             updated_ms: e.updated_ms,
+            drift: DriftStateView::from(e),
         }
     }
 }
@@ -83,6 +89,16 @@ impl From<&pb::Environment> for EnvView {
 impl EnvView {
     fn drifted(&self) -> usize {
         self.resources.iter().filter(|r| r.drifted).count()
+    }
+
+    /// The status, marked when drift is no longer healed.
+    fn status_cell(&self) -> String {
+        let status = display::<EnvStatus>(&self.status);
+        if self.drift.heal_suspended.is_empty() {
+            status
+        } else {
+            format!("{status} (heal suspended)")
+        }
     }
 
     /// The execution to look at: the running one, else the latest.
@@ -97,12 +113,16 @@ impl EnvView {
 
 impl View for EnvView {
     fn table(&self) -> String {
+        self.painted(Paint::Plain)
+    }
+
+    fn painted(&self, paint: Paint) -> String {
         let queued = if self.queued.is_empty() {
             "-".to_string()
         } else {
             self.queued.join(", ")
         };
-        let head = fields(vec![
+        let mut rows = vec![
             ("name", escape_controls(&self.name)),
             ("site", escape_controls(&self.site)),
             (
@@ -117,7 +137,9 @@ impl View for EnvView {
             ("queued", queued),
             ("created", utc(self.created_ms)),
             ("updated", utc(self.updated_ms)),
-        ]);
+        ];
+        rows.extend(self.drift.rows(paint));
+        let head = fields(rows);
         if self.resources.is_empty() {
             return format!("{head}\n\nno resources applied yet");
         }
@@ -142,6 +164,35 @@ impl View for EnvView {
                 &[]
             )
         )
+    }
+}
+
+/// `env drift`: an environment's drift policies after a change.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvDriftView {
+    pub name: String,
+    #[serde(flatten)]
+    pub drift: DriftStateView,
+}
+
+impl From<&pb::Environment> for EnvDriftView {
+    fn from(e: &pb::Environment) -> Self {
+        EnvDriftView {
+            name: e.name.clone(),
+            drift: DriftStateView::from(e),
+        }
+    }
+}
+
+impl View for EnvDriftView {
+    fn table(&self) -> String {
+        self.painted(Paint::Plain)
+    }
+
+    fn painted(&self, paint: Paint) -> String {
+        let mut rows = vec![("environment", escape_controls(&self.name))];
+        rows.extend(self.drift.rows(paint));
+        fields(rows)
     }
 }
 
@@ -170,7 +221,7 @@ impl View for EnvListView {
                         escape_controls(&e.name),
                         escape_controls(&e.site),
                         format!("{}@{}", escape_controls(&e.blueprint), e.revision),
-                        display::<EnvStatus>(&e.status),
+                        e.status_cell(),
                         e.drifted().to_string(),
                         dash(e.execution()),
                         utc(e.updated_ms),
@@ -219,6 +270,7 @@ mod tests {
             ],
             created_ms: 1_700_000_000_000,
             updated_ms: 1_700_000_000_000,
+            ..Default::default()
         };
         let view = EnvView::from(&env);
         let text = view.table();

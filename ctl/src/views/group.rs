@@ -1,10 +1,12 @@
-//! Views of groups: one group with its selector and how much it selects, and the list.
+//! Views of groups: one group with its selector, how much it selects and its drift policy,
+//! and the list.
 
 use moor_proto::names::{display, GroupKind};
 use moor_proto::rollout as pb;
 use serde::Serialize;
 
 use super::cells::escape_controls;
+use super::drift::{policy_cell, PolicyView};
 use super::table::{fields, grid};
 use super::View;
 
@@ -15,6 +17,8 @@ pub struct GroupView {
     pub match_labels: Vec<(String, String)>,
     pub names: Vec<String>,
     pub matches: u64,
+    /// The drift policy of the environments it selects that have none of their own.
+    pub drift: Option<PolicyView>,
 }
 
 impl From<&pb::Group> for GroupView {
@@ -31,6 +35,7 @@ impl From<&pb::Group> for GroupView {
             match_labels,
             names: g.names.clone(),
             matches: g.matches,
+            drift: PolicyView::of_group(g),
         }
     }
 }
@@ -60,6 +65,7 @@ impl View for GroupView {
             ("of", display::<GroupKind>(&self.kind)),
             ("selector", self.selector()),
             ("matches", self.matches.to_string()),
+            ("drift policy", policy_cell(self.drift.as_ref())),
         ])
     }
 }
@@ -72,7 +78,7 @@ pub struct GroupListView {
 impl View for GroupListView {
     fn table(&self) -> String {
         grid(
-            Some(&["NAME", "OF", "SELECTOR", "MATCHES"]),
+            Some(&["NAME", "OF", "SELECTOR", "MATCHES", "DRIFT POLICY"]),
             self.groups
                 .iter()
                 .map(|g| {
@@ -81,6 +87,7 @@ impl View for GroupListView {
                         display::<GroupKind>(&g.kind),
                         g.selector(),
                         g.matches.to_string(),
+                        policy_cell(g.drift.as_ref()),
                     ]
                 })
                 .collect(),

@@ -10,8 +10,9 @@
 //! Why a folder: every command and every watch display prints through these types and
 //! helpers, so a result looks the same wherever it is shown. One file per subject
 //! (`cluster.rs`, `vars.rs`, `blueprint.rs`, `validate.rs`, `auth.rs`, `audit.rs`,
-//! `config.rs`, ...) and the shared pieces (`render.rs`,
-//! `table.rs`, `cells.rs`, `time.rs`, `value.rs`). Views only format: they make no calls and
+//! `config.rs`, `diff.rs`, ...) and the shared pieces (`render.rs`, `paint.rs` (colour on a
+//! terminal only), `table.rs`, `cells.rs`, `time.rs`, `value.rs`, `drift.rs` (a drift
+//! policy, shown by environments and groups)). Views only format: they make no calls and
 //! decide no exit code.
 
 pub mod apply;
@@ -21,11 +22,14 @@ pub mod blueprint;
 pub mod cells;
 pub mod cluster;
 pub mod config;
+pub mod diff;
+pub mod drift;
 pub mod env;
 pub mod exec;
 pub mod formation;
 pub mod group;
 pub mod message;
+pub mod paint;
 mod render;
 pub mod rollout;
 pub mod site;
@@ -35,4 +39,5 @@ pub mod validate;
 pub mod value;
 pub mod vars;
 
+pub use paint::Paint;
 pub use render::{emit, render, show, View};
