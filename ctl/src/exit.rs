@@ -3,7 +3,8 @@
 //! Scripts and the jepsen-like suite branch on these codes, so each one means one thing, and
 //! the difference that matters most is kept: 5 (nothing was applied, retry freely) versus 6
 //! (a write may have been applied, read before retrying); and 8 (refused by access control:
-//! fix the credentials, retrying changes nothing). The table is repeated in
+//! fix the credentials, retrying changes nothing); 9 is not a failure but an answer (`env
+//! diff` found differences), as diff(1)'s 1 is. The table is repeated in
 //! `moorctl --help` ([`EXIT_CODES_HELP`]) and in `ctl/README.md`.
 
 use std::fmt;
@@ -31,6 +32,8 @@ Exit codes:
      `--watch`); see `moorctl exec show ID`
   8  refused by access control: no valid credentials (UNAUTHENTICATED) or not allowed
      (PERMISSION_DENIED); nothing was applied, and another member would say the same
+  9  `env diff` found differences: some resource is drifted, missing or unexpected (like
+     diff(1)'s 1, which is taken here by errors)
 
 Endpoints are tried in order; a request that certainly was not applied (connection refused,
 UNAVAILABLE) moves on to the next endpoint, each endpoint at most twice, all within
@@ -58,6 +61,8 @@ pub enum Exit {
     NotSucceeded = 7,
     /// Refused by access control: UNAUTHENTICATED or PERMISSION_DENIED.
     Denied = 8,
+    /// `env diff` found an environment that differs from its site.
+    Drifted = 9,
 }
 
 impl Exit {
@@ -147,6 +152,7 @@ mod tests {
             (Exit::OutcomeUnknown, 6),
             (Exit::NotSucceeded, 7),
             (Exit::Denied, 8),
+            (Exit::Drifted, 9),
         ];
         for (exit, code) in all {
             assert_eq!(exit.code(), code, "{exit:?}");

@@ -2,7 +2,8 @@
 //!
 //! Exit codes (see `moorctl --help` and ctl/README.md): 0 ok, 1 error, 2 usage error, 3 not
 //! found, 4 compare-and-swap failed, 5 unavailable (nothing applied), 6 outcome unknown, 7 the
-//! watched execution did not succeed, 8 refused by access control.
+//! watched execution did not succeed, 8 refused by access control, 9 `env diff` found
+//! differences.
 
 use std::process::ExitCode;
 

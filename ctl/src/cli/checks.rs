@@ -21,6 +21,13 @@ impl Cli {
             Command::Env(EnvCommand::Create(c)) => {
                 check_unique("--input", c.inputs.inputs.iter().map(|(k, _)| k))?;
                 check_unique("--label", c.labels.iter().map(|(k, _)| k))?;
+                c.drift.policy().map_err(usage_error)?;
+            }
+            Command::Env(EnvCommand::Drift(d)) => {
+                d.policy().map_err(usage_error)?;
+            }
+            Command::Group(GroupCommand::Put(g)) => {
+                g.drift.policy().map_err(usage_error)?;
             }
             Command::Rollout(RolloutCommand::Start(s)) => check_rollout_start(s)?,
             Command::Exec(ExecCommand::Start(s)) => check_exec_start(s)?,

@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use moor_proto::names::EnvStatus;
 
 use super::common::{InputArgs, ReadArgs, WatchArgs};
+use super::drift::{DriftArgs, SetDriftArgs};
 use super::names::wire_names;
 use super::values::{parse_label, parse_name, parse_name_rev, NameRev};
 
@@ -23,7 +24,8 @@ pub enum EnvCommand {
         #[command(flatten)]
         read: ReadArgs,
     },
-    /// Show an environment: its desired state, status and resources (applied and observed)
+    /// Show an environment: its desired state, status, resources (applied and observed)
+    /// and drift policy
     Show {
         /// Environment name
         #[arg(value_parser = parse_name)]
@@ -31,7 +33,24 @@ pub enum EnvCommand {
         #[command(flatten)]
         read: ReadArgs,
     },
+    /// Set or clear an environment's own drift policy; prints the policy in force after
+    Drift(SetDriftArgs),
+    /// Compare an environment with what its site holds now, resource by resource and field
+    /// by field
+    #[command(after_help = DIFF_EXIT_HELP)]
+    Diff {
+        /// Environment name
+        #[arg(value_parser = parse_name)]
+        name: String,
+    },
 }
+
+/// The exit codes of `env diff`, after its `--help`.
+pub const DIFF_EXIT_HELP: &str = "\
+Exit codes, like diff(1) but with 9, since 1 is moorctl's error:
+  0  every resource is in sync
+  9  some resource differs: drifted, missing at the site, or unexpected there
+  other codes as in `moorctl --help` (e.g. 3: no such environment)";
 
 /// `env create NAME --site S --blueprint B[@REV] ...`.
 #[derive(Debug, Args)]
@@ -50,6 +69,8 @@ pub struct EnvCreateArgs {
     /// A label of the environment, for selecting it in groups (repeat for more)
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
+    #[command(flatten)]
+    pub drift: DriftArgs,
     #[command(flatten)]
     pub watch: WatchArgs,
 }

@@ -4,6 +4,7 @@ use clap::{Args, Subcommand};
 use moor_proto::names::GroupKind;
 
 use super::common::ReadArgs;
+use super::drift::DriftArgs;
 use super::names::{group_kind_help, wire_names_with_help};
 use super::values::{parse_label, parse_name};
 
@@ -32,7 +33,7 @@ pub enum GroupCommand {
     },
 }
 
-/// `group put NAME --of sites|environments [--label K=V]... [--name N]...`.
+/// `group put NAME --of sites|environments [--label K=V]... [--name N]... [drift flags]`.
 #[derive(Debug, Args)]
 pub struct GroupPutArgs {
     #[arg(value_parser = parse_name)]
@@ -47,4 +48,8 @@ pub struct GroupPutArgs {
     /// Select only these names (repeat); each must exist when a rollout starts
     #[arg(long = "name", value_name = "NAME", value_parser = parse_name)]
     pub names: Vec<String>,
+    /// The drift policy of the environments the group selects (an environment's own policy
+    /// wins; among groups, the first by name); none given: the group has none
+    #[command(flatten)]
+    pub drift: DriftArgs,
 }

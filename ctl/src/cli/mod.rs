@@ -22,6 +22,7 @@ mod cluster;
 mod common;
 mod config;
 mod connection;
+mod drift;
 mod duration;
 mod env;
 mod exec;
@@ -42,14 +43,20 @@ pub use cluster::{AdminTokenArgs, ClusterCommand, DEFAULT_ADMIN_TOKEN_FILE};
 pub use common::{InputArgs, ReadArgs, WatchArgs, DEFAULT_WATCH_TIMEOUT_S, MAX_WATCH_TIMEOUT_S};
 pub use config::{ConfigCommand, SetContextArgs};
 pub use connection::ConnArgs;
+pub use drift::{
+    parse_check_every, DriftArgs, DriftPolicy, OnDrift, SetDriftArgs, DEFAULT_CHECK_EVERY,
+    DEFAULT_MAX_HEALS_PER_HOUR,
+};
 pub use duration::{parse_duration, Ttl};
-pub use env::{EnvCommand, EnvCreateArgs};
+pub use env::{EnvCommand, EnvCreateArgs, DIFF_EXIT_HELP};
 pub use exec::{ExecCommand, ExecStartArgs};
 pub use group::{GroupCommand, GroupPutArgs};
 pub use names::{parse_wire_name, TargetFilter};
 pub use rollout::{RolloutCommand, RolloutStartArgs, RolloutWatchArgs};
 pub use site::SiteCommand;
-pub use values::{parse_context_name, parse_endpoint, MemberSpec, NameRev, VoterSpec};
+pub use values::{
+    parse_context_name, parse_endpoint, parse_name_rev, MemberSpec, NameRev, VoterSpec,
+};
 pub use var::{CasArgs, PutArgs, VarCommand};
 
 use crate::exit::EXIT_CODES_HELP;

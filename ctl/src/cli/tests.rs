@@ -520,3 +520,99 @@ fn rollout_flags_are_checked_before_anything_is_sent() {
         assert!(e.to_string().contains(want), "{bad:?}: {e}");
     }
 }
+
+/// The words of `line`, as a shell would split it (no quoting).
+fn words(line: &str) -> Vec<&str> {
+    line.split_whitespace().collect()
+}
+
+#[test]
+fn drift_flags_make_a_policy_with_defaults() {
+    use std::time::Duration;
+    let policy = |extra: &str| {
+        let line = format!("env create w --site s --blueprint b {extra}");
+        let Command::Env(EnvCommand::Create(c)) = parse(&words(&line)).unwrap().command else {
+            panic!("not env create");
+        };
+        c.drift.policy().unwrap()
+    };
+    assert_eq!(policy(""), None);
+    let heal = policy("--on-drift heal").unwrap();
+    assert_eq!(heal.check_every, DEFAULT_CHECK_EVERY);
+    assert_eq!(heal.max_heals_per_hour, DEFAULT_MAX_HEALS_PER_HOUR);
+    let p = policy("--drift-check-every 2h --on-drift heal --max-heals-per-hour 10").unwrap();
+    assert_eq!(p.check_every, Duration::from_secs(7200));
+    assert_eq!((p.on_drift, p.max_heals_per_hour), (OnDrift::Heal, 10));
+    let notify = policy("--drift-check-every 30s").unwrap();
+    assert_eq!(
+        (notify.on_drift, notify.max_heals_per_hour),
+        (OnDrift::Notify, 0)
+    );
+
+    let put = parse(&words("group put g --of environments --on-drift notify"));
+    let Command::Group(GroupCommand::Put(g)) = put.unwrap().command else {
+        panic!("not group put");
+    };
+    assert_eq!(g.drift.policy().unwrap().unwrap().on_drift, OnDrift::Notify);
+}
+
+#[test]
+fn bad_drift_flags_are_usage_errors_before_anything_is_sent() {
+    for (bad, says) in [
+        ("--drift-check-every 8d", "out of bounds"),
+        ("--drift-check-every 0s", "no time at all"),
+        ("--drift-check-every 5", "no unit"),
+        ("--on-drift fix", "invalid value 'fix'"),
+        ("--on-drift heal --max-heals-per-hour 61", "61"),
+        ("--on-drift heal --max-heals-per-hour 0", "0"),
+        (
+            "--on-drift notify --max-heals-per-hour 2",
+            "needs on_drift heal",
+        ),
+        ("--max-heals-per-hour 2", "needs on_drift heal"),
+    ] {
+        let e = parse_err(&words(&format!(
+            "env create w --site s --blueprint b {bad}"
+        )));
+        assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+        assert!(e.to_string().contains(says), "{bad}: {e}");
+    }
+    let e = parse_err(&words("group put g --of sites --max-heals-per-hour 3"));
+    assert!(e.to_string().contains("needs on_drift heal"), "{e}");
+}
+
+#[test]
+fn env_drift_sets_or_clears() {
+    let drift = |line: &str| match parse(&words(line)).unwrap().command {
+        Command::Env(EnvCommand::Drift(d)) => d,
+        other => panic!("not env drift: {other:?}"),
+    };
+    let d = drift("env drift w --check-every 1m --on-drift heal");
+    assert_eq!(d.policy().unwrap().unwrap().max_heals_per_hour, 4);
+    let d = drift("env drift w --clear");
+    assert!(d.clear);
+    assert_eq!(d.policy().unwrap(), None);
+    for bad in [
+        "env drift w",
+        "env drift w --on-drift heal",
+        "env drift w --check-every 1m",
+        "env drift w --clear --on-drift heal",
+        "env drift w --check-every 1m --on-drift notify --max-heals-per-hour 3",
+    ] {
+        assert_eq!(parse_err(&words(bad)).exit_code(), 2, "{bad}");
+    }
+}
+
+#[test]
+fn env_diff_help_documents_its_exit_codes() {
+    let mut cmd = Cli::command();
+    let env = cmd.find_subcommand_mut("env").unwrap();
+    let help = env
+        .find_subcommand_mut("diff")
+        .unwrap()
+        .render_long_help()
+        .to_string();
+    assert!(help.contains("0  every resource is in sync"), "{help}");
+    assert!(help.contains("9  some resource differs"), "{help}");
+    assert!(crate::exit::EXIT_CODES_HELP.contains("  9  `env diff` found differences"));
+}

@@ -1,12 +1,17 @@
-//! The fake member's `WorkflowApi`: a scripted execution watch and fixed answers.
+//! The fake member's `WorkflowApi`: a scripted execution watch, environments kept in the
+//! shared state (`state.rs`), and fixed answers for the rest.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use moor_proto::rollout::rollout_api_server::RolloutApiServer;
 use moor_proto::workflow as pb;
 use moor_proto::workflow::workflow_api_server::{WorkflowApi, WorkflowApiServer};
 use tonic::{Request, Response, Status};
+
+use super::rollout::FakeRollout;
+use super::state::{check_policy, diff, with_state, FakeState, Shared};
 
 /// What a fake member streams to a `WatchExecution`.
 #[derive(Clone, Debug)]
@@ -19,19 +24,29 @@ pub enum WatchScript {
     NotFound,
 }
 
-/// A fake member serving `WorkflowApi`: the watch follows a script; the other calls give
-/// fixed answers, enough for the commands' tests (a blueprint source containing `invalid`
-/// is refused with a multi-line diagnostic, as a member refuses a bad blueprint; one
-/// containing [`problems_marker`] has that many problems, see [`fake_problems`]).
+/// A fake member serving `WorkflowApi`: the watch follows a script; environments live in
+/// the shared state; the other calls give fixed answers, enough for the commands' tests (a
+/// blueprint source containing `invalid` is refused with a multi-line diagnostic, as a
+/// member refuses a bad blueprint; one containing [`problems_marker`] has that many
+/// problems, see [`fake_problems`]).
 struct FakeWorkflow {
     watch: WatchScript,
     calls: Arc<AtomicUsize>,
+    state: Shared,
 }
 
 impl FakeWorkflow {
     fn answer<T>(&self, value: T) -> Result<Response<T>, Status> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         Ok(Response::new(value))
+    }
+
+    /// Counts the call and answers with what `f` makes of the state.
+    fn with_state<T>(
+        &self,
+        f: impl FnOnce(&mut FakeState) -> Result<T, Status>,
+    ) -> Result<Response<T>, Status> {
+        with_state(&self.calls, &self.state, f)
     }
 }
 
@@ -182,24 +197,78 @@ impl WorkflowApi for FakeWorkflow {
     }
     async fn create_environment(
         &self,
-        _: Request<pb::CreateEnvironmentRequest>,
+        r: Request<pb::CreateEnvironmentRequest>,
     ) -> Result<Response<pb::ExecutionRef>, Status> {
-        self.answer(pb::ExecutionRef {
-            id: "x1".into(),
-            state: "running".into(),
+        let r = r.into_inner();
+        self.with_state(|state| {
+            if let Some(p) = &r.drift {
+                check_policy(p)?;
+            }
+            if state.environments.contains_key(&r.name) {
+                return Err(Status::failed_precondition(format!(
+                    "environment {} already exists: start an update on it instead",
+                    r.name
+                )));
+            }
+            let env = pb::Environment {
+                name: r.name.clone(),
+                site: r.site,
+                blueprint: r.blueprint,
+                revision: r.revision.max(1),
+                status: "installing".into(),
+                inputs_json: r.inputs_json,
+                labels: r.labels,
+                current_execution: "x1".into(),
+                latest_execution: "x1".into(),
+                drift: r.drift,
+                ..Default::default()
+            };
+            state.environments.insert(r.name, env);
+            state.resolve();
+            Ok(pb::ExecutionRef {
+                id: "x1".into(),
+                state: "running".into(),
+            })
         })
     }
     async fn list_environments(
         &self,
         _: Request<pb::ListEnvironmentsRequest>,
     ) -> Result<Response<pb::ListEnvironmentsResponse>, Status> {
-        self.answer(pb::ListEnvironmentsResponse::default())
+        self.with_state(|state| {
+            Ok(pb::ListEnvironmentsResponse {
+                environments: state.environments.values().cloned().collect(),
+            })
+        })
     }
     async fn get_environment(
         &self,
-        _: Request<pb::GetEnvironmentRequest>,
+        r: Request<pb::GetEnvironmentRequest>,
     ) -> Result<Response<pb::Environment>, Status> {
-        self.answer(pb::Environment::default())
+        self.with_state(|state| state.environment(&r.into_inner().name))
+    }
+    async fn set_environment_drift(
+        &self,
+        r: Request<pb::SetEnvironmentDriftRequest>,
+    ) -> Result<Response<pb::Environment>, Status> {
+        let r = r.into_inner();
+        self.with_state(|state| {
+            if let Some(p) = &r.drift {
+                check_policy(p)?;
+            }
+            state.environment(&r.environment)?;
+            if let Some(env) = state.environments.get_mut(&r.environment) {
+                env.drift = r.drift;
+            }
+            state.resolve();
+            state.environment(&r.environment)
+        })
+    }
+    async fn diff_environment(
+        &self,
+        r: Request<pb::EnvironmentDiffRequest>,
+    ) -> Result<Response<pb::EnvironmentDiffResponse>, Status> {
+        self.with_state(|state| Ok(diff(&state.environment(&r.into_inner().name)?)))
     }
     async fn start_execution(
         &self,
@@ -272,19 +341,23 @@ impl WorkflowApi for FakeWorkflow {
     }
 }
 
-/// Serves a fake workflow member on a loopback port for the rest of the test; returns its
-/// address and its request counter.
+/// Serves a fake workflow member (`WorkflowApi` and `RolloutApi` over one state) on a
+/// loopback port for the rest of the test; returns its address and its request counter.
 pub async fn fake_workflow(watch: WatchScript) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let calls = Arc::new(AtomicUsize::new(0));
+    let state = FakeState::new();
     let fake = FakeWorkflow {
         watch,
         calls: calls.clone(),
+        state: state.clone(),
     };
+    let rollout = FakeRollout::new(calls.clone(), state);
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(WorkflowApiServer::new(fake))
+            .add_service(RolloutApiServer::new(rollout))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     (addr, calls)
