@@ -1,7 +1,9 @@
 //! Telling the files of `moorctl apply -f` apart and reading a sites file.
 //!
-//! A file is a sites file when its top level is a mapping with a `sites` key (a blueprint has
-//! no such field); anything else goes to the server as a blueprint, even YAML that does not
+//! A file is a sites file when its top level is a mapping with a `sites` key, a groups file
+//! with a `groups` key, an environments file with an `environments` key (a blueprint has
+//! none of these fields; the last two are read in `env_group_files.rs`); anything else goes
+//! to the server as a blueprint, even YAML that does not
 //! parse, because the server's blueprint checks report every problem with its line and
 //! column. A sites file is checked here, before anything is sent: unknown fields are errors
 //! (a misspelt `lables` must not silently drop the labels), and the errors name the file,
@@ -10,8 +12,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context, Result};
+use moor_proto::rollout as rpb;
 use moor_proto::workflow as pb;
 use serde::Deserialize;
+
+use super::env_group_files::{read_environments, read_groups};
 
 /// What a file of `apply -f` holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -20,19 +25,35 @@ pub enum Document {
     Blueprint { name: Option<String> },
     /// Sites, in file order.
     Sites(Vec<pb::Site>),
+    /// Groups, in file order.
+    Groups(Vec<rpb::Group>),
+    /// Environments to create (or, when they exist, to give the file's drift policy), in
+    /// file order.
+    Environments(Vec<pb::CreateEnvironmentRequest>),
 }
 
-/// Tells a blueprint from a sites file and reads a sites file. `file` names the file in
-/// errors.
+/// Tells blueprints, sites, groups and environments files apart and reads all but
+/// blueprints. `file` names the file in errors.
 pub fn classify(file: &str, text: &str) -> Result<Document> {
     let top = match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text) {
         Ok(serde_yaml_ng::Value::Mapping(m)) => m,
         _ => return Ok(Document::Blueprint { name: None }),
     };
+    if top.contains_key("groups") {
+        return read_groups(file, text).map(Document::Groups);
+    }
+    if top.contains_key("environments") {
+        return read_environments(file, text).map(Document::Environments);
+    }
     if !top.contains_key("sites") {
         let name = top.get("name").and_then(|n| n.as_str()).map(str::to_string);
         return Ok(Document::Blueprint { name });
     }
+    read_sites(file, text).map(Document::Sites)
+}
+
+/// Reads a sites file.
+fn read_sites(file: &str, text: &str) -> Result<Vec<pb::Site>> {
     let parsed: SitesFile = serde_yaml_ng::from_str(text).with_context(|| {
         format!(
             "{file} is not a valid sites file (expected `sites:` with entries of name, region, \
@@ -68,7 +89,7 @@ pub fn classify(file: &str, text: &str) -> Result<Document> {
             agent_endpoint: s.agent_endpoint,
         });
     }
-    Ok(Document::Sites(sites))
+    Ok(sites)
 }
 
 /// A label value: text, or a number or boolean written without quotes (`floor: 3`).

@@ -9,8 +9,9 @@
 //! Why a folder: one file per command group (`cluster.rs`, `var.rs`, `apply.rs`, `env.rs`,
 //! `exec.rs`, `rollout.rs`, ...), plus the two watches (`exec_watch.rs` follows an
 //! execution's stream across member failures, `rollout_watch.rs` polls a rollout) and what
-//! several commands read or send (`files.rs`, `documents.rs`, `inputs.rs`, `drift.rs`);
-//! `validate.rs` is `blueprint validate`; `config.rs` edits the config file and needs no member; `admin_token.rs` saves the token a new cluster returns.
+//! several commands read or send (`files.rs`, `documents.rs`, `env_group_files.rs`,
+//! `inputs.rs`, `drift.rs`); `validate.rs` is `blueprint validate`; `config.rs` edits the
+//! config file and needs no member; `admin_token.rs` saves the token a new cluster returns.
 //! This is the top layer: it uses `cli`, `client`, `settings`, `views` and `live`, and none
 //! of them uses it.
 
@@ -25,6 +26,7 @@ mod config;
 mod documents;
 mod drift;
 mod env;
+mod env_group_files;
 mod exec;
 mod exec_watch;
 mod files;
