@@ -72,6 +72,23 @@ fn escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
+/// The parts of `live` at the fields `shape` has (recursively; a list is taken element by
+/// element when both have the same length, else whole): the live object in the shape of the
+/// manifest, so it can be compared with the manifest field by field.
+pub(crate) fn project(shape: &Value, live: &Value) -> Value {
+    match (shape, live) {
+        (Value::Object(s), Value::Object(l)) => Value::Object(
+            s.iter()
+                .filter_map(|(key, sub)| l.get(key).map(|l| (key.clone(), project(sub, l))))
+                .collect(),
+        ),
+        (Value::Array(s), Value::Array(l)) if s.len() == l.len() => {
+            Value::Array(s.iter().zip(l).map(|(s, l)| project(s, l)).collect())
+        }
+        _ => live.clone(),
+    }
+}
+
 /// `k8s-drift-sha256:<hex>` over what differs: the same drift gives the same digest, so a
 /// drift that has not changed is not reported as new.
 pub(crate) fn drift_digest<T: Serialize + ?Sized>(what: &T) -> String {
@@ -117,6 +134,21 @@ mod tests {
         assert_eq!(d[1].live, None);
         assert_eq!(d[2].desired, Some(json!(2)));
         assert_eq!(d[2].live, Some(json!(5)));
+    }
+
+    #[test]
+    fn the_live_object_is_projected_onto_the_manifest_shape() {
+        let manifest = json!({"metadata": {"name": "web"},
+                              "spec": {"replicas": 2, "containers": [{"image": "web:2"}]}});
+        let live = json!({"metadata": {"name": "web", "uid": "u"},
+                          "spec": {"replicas": 5, "paused": false,
+                                   "containers": [{"image": "web:1", "imagePullPolicy": "Always"}]},
+                          "status": {}});
+        assert_eq!(
+            project(&manifest, &live),
+            json!({"metadata": {"name": "web"},
+                   "spec": {"replicas": 5, "containers": [{"image": "web:1"}]}})
+        );
     }
 
     #[test]

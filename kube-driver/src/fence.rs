@@ -14,7 +14,7 @@
 //! requests; Kubernetes has no transaction across objects). The window is the call in
 //! flight when the newer leader took over, not a stream of calls: the deposed leader's next
 //! call reads the raised fence and is FENCED.
-//!
+
 use serde_json::{json, Value};
 use tokio::time::Instant;
 

@@ -185,9 +185,14 @@ impl Manifest {
         placed
     }
 
+    /// The manifest as a JSON value.
+    pub fn to_value(&self) -> Value {
+        Value::Object(self.object.clone())
+    }
+
     /// Compact JSON of the manifest, as recorded in [`APPLIED_ANNOTATION`].
     pub(crate) fn recorded_json(&self) -> String {
-        Value::Object(self.object.clone()).to_string()
+        self.to_value().to_string()
     }
 
     /// The object Moor applies: the manifest with Moor's labels and annotations.

@@ -21,7 +21,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::time::Instant;
 
-use crate::diff::{diff, drift_digest, FieldDiff};
+use crate::diff::{diff, drift_digest, project, FieldDiff};
 use crate::discovery::Resolved;
 use crate::errors::{describe, Failure};
 use crate::manifest::{
@@ -55,6 +55,9 @@ pub struct ObservedResource {
     /// Why the object could not be compared (no recorded manifest, the dry run refused);
     /// such an object counts as drifted.
     pub problem: Option<String>,
+    /// The live object in the shape of the recorded manifest (only the fields the manifest
+    /// sets), for a diff against the desired manifest; `null` without a recorded manifest.
+    pub live: Value,
 }
 
 impl KubeSite {
@@ -159,6 +162,7 @@ impl KubeSite {
             object: object.clone(),
             drift: Vec::new(),
             problem: Some(problem),
+            live: Value::Null,
         };
         let recorded = serde_json::from_str::<Value>(&annotation(APPLIED_ANNOTATION))
             .map_err(|e| e.to_string())
@@ -185,6 +189,7 @@ impl KubeSite {
             desired_digest: annotation(DIGEST_ANNOTATION),
             fence_token: annotation(FENCE_ANNOTATION),
         });
+        let shaped = project(&manifest.to_value(), live);
         let path = resolved.object(namespace, name);
         let out = self.server_side_apply(&path, true, true, &body);
         let reply = self.transport.send(&out, deadline).await?;
@@ -192,10 +197,14 @@ impl KubeSite {
             200 | 201 => {}
             404 => return Ok(None),
             _ => {
-                return Ok(Some(drifted(format!(
+                let problem = format!(
                     "the dry-run apply of the recorded manifest was refused: {}",
                     describe(&reply)
-                ))))
+                );
+                return Ok(Some(ObservedResource {
+                    live: shaped,
+                    ..drifted(problem)
+                }));
             }
         }
         let dry_run = reply.json().unwrap_or_default();
@@ -210,6 +219,7 @@ impl KubeSite {
             object,
             drift,
             problem: None,
+            live: shaped,
         }))
     }
 }

@@ -614,6 +614,11 @@ async fn observe_reports_drift_field_by_field() {
     assert_eq!(web.drift[0].pointer, "/spec/replicas");
     assert_eq!(web.drift[0].desired, Some(json!(2)));
     assert_eq!(web.drift[0].live, Some(json!(5)));
+    // The live object in the manifest's shape: what a diff against the manifest needs.
+    assert_eq!(web.live["spec"]["replicas"], 5);
+    assert_eq!(web.live["metadata"]["namespace"], "moor-prod");
+    assert!(web.live["metadata"].get("uid").is_none());
+    assert!(web.live.get("status").is_none());
 }
 
 #[tokio::test(start_paused = true)]
