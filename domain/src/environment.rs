@@ -17,6 +17,8 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
+use crate::drift::DriftPolicy;
+
 pub use moor_proto::names::EnvStatus;
 
 /// An environment's inputs by name: parsed and checked where a request arrives, so apply
@@ -73,6 +75,16 @@ pub struct Environment {
     pub latest_execution: Option<String>,
     pub created_ms: u64,
     pub updated_ms: u64,
+    /// The environment's own drift policy (None: a group's, or the default; see `drift`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftPolicy>,
+    /// When drift started a heal, within the last hour (bounded by the heal cap's maximum).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub heals_ms: Vec<u64>,
+    /// Why drift is not healed automatically right now (the heal cap was reached); cleared
+    /// when the environment is seen in sync or a heal starts again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heal_suspended: Option<String>,
 }
 
 /// Most revisions kept in an environment's history.

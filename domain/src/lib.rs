@@ -19,7 +19,7 @@
 //! Code map: [`command`] (the replicated commands and results), [`state`] (all namespaces,
 //! apply, invariants, snapshots), [`kv`] (variables), [`blueprint`] (YAML → validated spec
 //! → rendered resources; used by apply only through rendering), [`plan`] (steps from a diff),
-//! [`site`], [`environment`], [`execution`] (step transitions), [`rollout`] (groups, waves,
+//! [`site`], [`environment`], [`drift`] (drift policies and the heal cap), [`execution`] (step transitions), [`rollout`] (groups, waves,
 //! budgets, per-target bookkeeping), [`workflow`] (the registry and its transitions),
 //! [`auth`] (tokens, roles, permissions and the audit log; audited commands are checked
 //! again at their index), [`codec`] (the versioned encoding of log payloads and snapshots).
@@ -28,6 +28,7 @@ pub mod auth;
 pub mod blueprint;
 pub mod codec;
 pub mod command;
+pub mod drift;
 pub mod environment;
 pub mod execution;
 pub mod kv;

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use moor_proto::names::WireName;
 pub use moor_proto::names::{GroupKind, RolloutActionKind, RolloutState, TargetState};
 
+use crate::drift::DriftPolicy;
 use crate::execution::{ExecState, RetryPolicy};
 
 /// Most distinct error texts a rollout keeps counts for; later ones count as "other".
@@ -73,6 +74,9 @@ pub struct Group {
     pub selector: Selector,
     pub created_ms: u64,
     pub updated_ms: u64,
+    /// Drift policy of the environments this group selects (environments without their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftPolicy>,
 }
 
 /// One wave boundary as the user wrote it.

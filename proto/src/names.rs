@@ -1,6 +1,6 @@
 //! The one list of the names Moor's enums have on the wire and in output: execution kinds and
-//! states, step actions and states, environment statuses, rollout actions, states and target
-//! states, group kinds. moord (through `moor-domain`, whose replicated types *are* these
+//! states, step actions and states, environment statuses, drift actions, rollout actions,
+//! states and target states, group kinds. moord (through `moor-domain`, whose replicated types *are* these
 //! enums) and moorctl both use this module, so a name can never be spelled two ways.
 //!
 //! A client that meets a name it does not know (a newer server) must show it as unknown,
@@ -136,6 +136,16 @@ wire_enum! {
         Drifted = "drifted",
         Failed = "failed",
         Uninstalled = "uninstalled",
+    }
+}
+
+wire_enum! {
+    /// What happens when an environment has drifted from its site (its drift policy).
+    OnDrift, "drift action" {
+        /// Report it (status drifted); change nothing at the site.
+        Notify = "notify",
+        /// Start a heal execution that repairs the drifted resources, within the hourly cap.
+        Heal = "heal",
     }
 }
 

@@ -73,6 +73,7 @@ fn workflow_carriers(command: &WorkflowCommand) -> Vec<Op> {
         WorkflowCommand::PutBlueprint { .. } => vec![Op::BlueprintApply],
         WorkflowCommand::PutSite { .. } => vec![Op::SitePut],
         WorkflowCommand::CreateEnvironment { .. } => vec![Op::EnvironmentCreate],
+        WorkflowCommand::SetDriftPolicy { .. } => vec![Op::EnvironmentSetDrift],
         WorkflowCommand::StartExecution { kind, .. } => match kind {
             ExecKind::Rollback => vec![Op::ExecutionStart, Op::ExecutionRollback],
             _ => vec![Op::ExecutionStart],
@@ -112,7 +113,8 @@ fn agrees(target: &Target, command: &Command, workflow: &WorkflowState) -> Resul
             WorkflowCommand::CreateEnvironment {
                 name, blueprint, ..
             } => (Some(name), None, Some(blueprint)),
-            WorkflowCommand::StartExecution { environment, .. } => {
+            WorkflowCommand::StartExecution { environment, .. }
+            | WorkflowCommand::SetDriftPolicy { environment, .. } => {
                 let blueprint = workflow
                     .environments
                     .get(environment)
@@ -192,6 +194,7 @@ mod tests {
             environment: "e".into(),
             resources: Default::default(),
             now_ms: 1,
+            basis: None,
         });
         assert!(check(Op::ExecutionStart, &Target::default(), &observed, &w).is_err());
     }

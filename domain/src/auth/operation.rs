@@ -81,6 +81,10 @@ operations! {
     EnvironmentCreate = "environment.create", Write;
     EnvironmentList = "environment.list", Read;
     EnvironmentGet = "environment.get", Read;
+    EnvironmentSetDrift = "environment.set_drift", Write;
+    /// Desired against what the site holds now, field by field: a read, secrets redacted
+    /// like every read's.
+    EnvironmentDiff = "environment.diff", Read;
     ExecutionStart = "execution.start", Write;
     ExecutionList = "execution.list", Read;
     ExecutionGet = "execution.get", Read;
@@ -147,7 +151,7 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_are_unique() {
-        assert_eq!(Operation::ALL.len(), 48);
+        assert_eq!(Operation::ALL.len(), 50);
         for op in Operation::ALL {
             assert_eq!(Operation::from_name(op.name()), Some(*op));
             let n = Operation::ALL
@@ -171,7 +175,7 @@ mod tests {
     #[test]
     fn reads_and_admin_only_operations() {
         let reads: Vec<_> = Operation::ALL.iter().filter(|o| o.is_read()).collect();
-        assert_eq!(reads.len(), 17);
+        assert_eq!(reads.len(), 18);
         assert!(Operation::AuthWhoami.is_read());
         assert!(!Operation::AuditList.is_read() && Operation::AuditList.is_admin_only());
         assert!(!Operation::AuthWhoami.is_admin_only());

@@ -282,11 +282,11 @@ mod tests {
         let s = AuthState::default();
         let count = |id: &Identity| s.operations_for(id).len();
         assert_eq!(count(&identity("admin", &[], &[])), Operation::ALL.len());
-        assert_eq!(count(&identity("viewer", &[], &[])), 17);
-        assert_eq!(count(&identity("deployer", &[], &[])), 17);
-        assert_eq!(count(&identity("deployer", &["e*"], &[])), 18);
-        assert_eq!(count(&identity("deployer", &[], &["w"])), 20);
-        assert_eq!(count(&identity("operator", &[], &[])), 37);
+        assert_eq!(count(&identity("viewer", &[], &[])), 18);
+        assert_eq!(count(&identity("deployer", &[], &[])), 18);
+        assert_eq!(count(&identity("deployer", &["e*"], &[])), 19);
+        assert_eq!(count(&identity("deployer", &[], &["w"])), 21);
+        assert_eq!(count(&identity("operator", &[], &[])), 39);
         assert_eq!(count(&identity("nobody", &[], &[])), 0);
     }
 }

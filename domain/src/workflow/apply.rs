@@ -13,6 +13,7 @@
 )]
 
 use crate::kv::KvState;
+use crate::workflow::environments::NewEnvironment;
 use crate::workflow::types::{WorkflowCommand, WorkflowResult, WorkflowState};
 
 impl WorkflowState {
@@ -36,9 +37,26 @@ impl WorkflowState {
                 labels,
                 retry,
                 now_ms,
+                drift,
             } => self.create_environment(
-                kv, name, site, blueprint, *revision, inputs, labels, *retry, *now_ms,
+                kv,
+                NewEnvironment {
+                    name,
+                    site,
+                    blueprint,
+                    revision: *revision,
+                    inputs,
+                    labels,
+                    retry: *retry,
+                    drift: *drift,
+                },
+                *now_ms,
             ),
+            WorkflowCommand::SetDriftPolicy {
+                environment,
+                policy,
+                now_ms,
+            } => self.set_drift_policy(environment, *policy, *now_ms),
             WorkflowCommand::StartExecution {
                 environment,
                 kind,
@@ -74,7 +92,8 @@ impl WorkflowState {
                 environment,
                 resources,
                 now_ms,
-            } => self.observed(environment, resources, *now_ms),
+                basis,
+            } => self.observed(kv, environment, resources, basis.as_ref(), *now_ms),
             WorkflowCommand::PutGroup { group, now_ms } => self.put_group(group, *now_ms),
             WorkflowCommand::DeleteGroup { name } => self.delete_group(name),
             WorkflowCommand::StartRollout { spec, now_ms } => self.start_rollout(kv, spec, *now_ms),

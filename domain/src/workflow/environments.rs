@@ -1,6 +1,6 @@
 //! Environments and their execution queue: creating one, starting (or queueing) an
-//! execution on it, planning the execution's steps when it starts, and recording what a site
-//! reported (drift).
+//! execution on it, and planning the execution's steps when it starts. What sites report
+//! (drift) is recorded next door, in `observations.rs`.
 // Runs inside replicated apply: a panic here would fire on every member at the same index.
 #![cfg_attr(
     not(test),
@@ -16,7 +16,8 @@
 use std::collections::BTreeMap;
 
 use crate::blueprint::Rendered;
-use crate::environment::{AppliedResource, EnvStatus, Environment, Inputs, ObservedResource};
+use crate::drift::DriftPolicy;
+use crate::environment::{AppliedResource, EnvStatus, Environment, Inputs};
 use crate::execution::{ExecKind, ExecState, Execution, RetryPolicy, Step, StepAction};
 use crate::kv::KvState;
 use crate::plan::{self, PlannedStep};
@@ -24,23 +25,41 @@ use crate::site::validate_name;
 
 use crate::workflow::types::{Res, WorkflowError, WorkflowResult, WorkflowState};
 
+/// A `CreateEnvironment` command's fields, as apply hands them over.
+pub(crate) struct NewEnvironment<'a> {
+    pub name: &'a str,
+    pub site: &'a str,
+    pub blueprint: &'a str,
+    pub revision: Option<u64>,
+    pub inputs: &'a Inputs,
+    pub labels: &'a BTreeMap<String, String>,
+    pub retry: RetryPolicy,
+    pub drift: Option<DriftPolicy>,
+}
+
 impl WorkflowState {
     // ---- environments and executions ----
 
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn create_environment(
         &mut self,
         kv: &KvState,
-        name: &str,
-        site: &str,
-        blueprint: &str,
-        revision: Option<u64>,
-        inputs: &Inputs,
-        labels: &BTreeMap<String, String>,
-        retry: RetryPolicy,
+        new: NewEnvironment<'_>,
         now_ms: u64,
     ) -> Res<WorkflowResult> {
+        let NewEnvironment {
+            name,
+            site,
+            blueprint,
+            revision,
+            inputs,
+            labels,
+            retry,
+            drift,
+        } = new;
         validate_name("environment", name).map_err(WorkflowError::Invalid)?;
+        if let Some(policy) = &drift {
+            policy.validate().map_err(WorkflowError::Invalid)?;
+        }
         if self.environments.contains_key(name) {
             return Err(WorkflowError::FailedPrecondition(format!(
                 "environment {name} already exists: start an update on it instead"
@@ -72,6 +91,9 @@ impl WorkflowState {
                 latest_execution: None,
                 created_ms: now_ms,
                 updated_ms: now_ms,
+                drift,
+                heals_ms: Vec::new(),
+                heal_suspended: None,
             },
         );
         self.enqueue(
@@ -298,37 +320,6 @@ impl WorkflowState {
                 )
             })
             .collect())
-    }
-
-    pub(crate) fn observed(
-        &mut self,
-        environment: &str,
-        resources: &BTreeMap<String, Option<String>>,
-        now_ms: u64,
-    ) -> Res<WorkflowResult> {
-        let env = self
-            .environments
-            .get_mut(environment)
-            .ok_or_else(|| WorkflowError::NotFound(format!("environment {environment}")))?;
-        for (name, digest) in resources {
-            env.observed.insert(
-                name.clone(),
-                ObservedResource {
-                    digest: digest.clone(),
-                    observed_ms: now_ms,
-                },
-            );
-        }
-        if env.current_execution.is_none()
-            && matches!(env.status, EnvStatus::InSync | EnvStatus::Drifted)
-        {
-            env.status = if env.drift().is_empty() {
-                EnvStatus::InSync
-            } else {
-                EnvStatus::Drifted
-            };
-        }
-        Ok(WorkflowResult::Done)
     }
 }
 

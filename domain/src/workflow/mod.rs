@@ -4,7 +4,8 @@
 //!
 //! One file per concern, all of them `impl` blocks on [`WorkflowState`] (defined with the
 //! commands and results in `types.rs`), so none imports another's importer: `apply.rs`
-//! routes, `blueprints.rs`, `environments.rs`, `executions.rs` and `rollouts.rs` transition,
+//! routes, `blueprints.rs`, `environments.rs`, `executions.rs`, `observations.rs` (drift and
+//! its policy) and `rollouts.rs` transition,
 //! `invariants.rs` checks the whole registry.
 
 mod apply;
@@ -12,6 +13,7 @@ mod blueprints;
 mod environments;
 mod executions;
 mod invariants;
+mod observations;
 mod rollouts;
 mod types;
 

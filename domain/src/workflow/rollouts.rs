@@ -24,12 +24,16 @@ use crate::rollout::{
     Target, TargetState, MAX_TARGETS,
 };
 use crate::site::validate_name;
+use crate::workflow::environments::NewEnvironment;
 
 use crate::workflow::types::{Res, WorkflowError, WorkflowResult, WorkflowState};
 
 impl WorkflowState {
     pub(crate) fn put_group(&mut self, group: &Group, now_ms: u64) -> Res<WorkflowResult> {
         validate_name("group", &group.name).map_err(WorkflowError::Invalid)?;
+        if let Some(policy) = &group.drift {
+            policy.validate().map_err(WorkflowError::Invalid)?;
+        }
         let mut group = group.clone();
         group.updated_ms = now_ms;
         let created = match self.rollouts.groups.get(&group.name) {
@@ -522,13 +526,17 @@ impl WorkflowState {
                 labels.insert("moor.rollout".into(), rid.to_string());
                 self.create_environment(
                     kv,
-                    env,
-                    target.site.as_deref().unwrap_or_default(),
-                    blueprint,
-                    Some(*revision),
-                    inputs,
-                    &labels,
-                    retry,
+                    NewEnvironment {
+                        name: env,
+                        site: target.site.as_deref().unwrap_or_default(),
+                        blueprint,
+                        revision: Some(*revision),
+                        inputs,
+                        labels: &labels,
+                        retry,
+                        // A group's policy applies to the environments it creates.
+                        drift: None,
+                    },
                     now_ms,
                 )
             }

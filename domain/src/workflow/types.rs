@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::blueprint::BlueprintSpec;
+use crate::drift::DriftPolicy;
 use crate::environment::{Environment, Inputs};
 use crate::execution::{
     CheckpointRejected, ExecKind, ExecState, Execution, RetryPolicy, StepOutcome,
@@ -35,6 +36,15 @@ pub struct BlueprintRevision {
     pub spec: BlueprintSpec,
     pub source: String,
     pub created_ms: u64,
+}
+
+/// What an observer saw of an environment when it started observing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObserveBasis {
+    /// The environment's latest execution then (it had none running). An execution that
+    /// starts later becomes the latest, so a different value at apply means one has touched
+    /// the environment since.
+    pub latest_execution: Option<String>,
 }
 
 /// A change to the workflow domain.
@@ -64,6 +74,15 @@ pub enum WorkflowCommand {
         inputs: Inputs,
         labels: BTreeMap<String, String>,
         retry: RetryPolicy,
+        now_ms: u64,
+        /// The environment's own drift policy (None: a group's, or the default).
+        #[serde(default)]
+        drift: Option<DriftPolicy>,
+    },
+    /// Set (or clear, with None) an environment's own drift policy.
+    SetDriftPolicy {
+        environment: String,
+        policy: Option<DriftPolicy>,
         now_ms: u64,
     },
     /// Start (or queue) an execution on an environment.
@@ -99,6 +118,13 @@ pub enum WorkflowCommand {
         environment: String,
         resources: BTreeMap<String, Option<String>>,
         now_ms: u64,
+        /// The environment as the observer found it before calling the site. Apply discards
+        /// the observation when an execution has touched the environment since: the site
+        /// may have answered before or after that execution's steps, so the observation
+        /// says nothing reliable about the resources the execution has since recorded.
+        /// None (an older member's command): recorded as before.
+        #[serde(default)]
+        basis: Option<ObserveBasis>,
     },
     /// Create or replace a group.
     PutGroup {
@@ -180,6 +206,12 @@ pub enum WorkflowResult {
         state: ExecState,
     },
     Done,
+    /// An observation: recorded, or discarded because an execution touched the environment
+    /// after the observer looked; `heal` is the heal execution the drift policy started.
+    Observation {
+        recorded: bool,
+        heal: Option<String>,
+    },
     Checkpoints {
         results: Vec<CheckpointResult>,
         /// Follow-up dispatches this entry made: (execution, step, attempt).

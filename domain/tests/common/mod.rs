@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use moor_domain::blueprint::{self, BlueprintSpec};
 use moor_domain::command::Command;
+use moor_domain::drift::{DriftPolicy, OnDrift};
 use moor_domain::environment::Inputs;
 use moor_domain::execution::{ExecKind, RetryPolicy, StepOutcome, StepState};
 use moor_domain::kv::KvCommand;
@@ -17,7 +18,7 @@ use moor_domain::rollout::{
 };
 use moor_domain::site::{Driver, Site};
 use moor_domain::state::MoorState;
-use moor_domain::workflow::{Checkpoint, WorkflowCommand};
+use moor_domain::workflow::{Checkpoint, ObserveBasis, WorkflowCommand};
 
 pub struct Rng(pub u64);
 
@@ -186,11 +187,28 @@ impl World {
         }
     }
 
+    /// Usually none; sometimes notify or heal with a small cap (so the cap is reached), and
+    /// now and then an invalid one (refused).
+    fn drift_policy(&self, rng: &mut Rng) -> Option<DriftPolicy> {
+        if !rng.chance(40) {
+            return None;
+        }
+        Some(DriftPolicy {
+            check_every_ms: if rng.chance(90) { 60_000 } else { 5 },
+            on_drift: if rng.chance(70) {
+                OnDrift::Heal
+            } else {
+                OnDrift::Notify
+            },
+            max_heals_per_hour: rng.below(3) as u32,
+        })
+    }
+
     fn workflow(&self, rng: &mut Rng, state: &MoorState, now_ms: u64) -> WorkflowCommand {
         let envs = names("e", 8);
         let execs = names("x", 40);
         let rollouts = names("r", 6);
-        match rng.below(15) {
+        match rng.below(17) {
             0 => {
                 let (spec, source) = rng.pick(&self.specs).clone();
                 WorkflowCommand::PutBlueprint {
@@ -212,6 +230,7 @@ impl World {
                 labels: [("tier".to_string(), "edge".to_string())].into(),
                 retry: RetryPolicy::default(),
                 now_ms,
+                drift: self.drift_policy(rng),
             },
             3 => WorkflowCommand::StartExecution {
                 environment: rng.pick(&envs).clone(),
@@ -245,15 +264,32 @@ impl World {
                     .collect(),
                 dispatch_budget: rng.below(6) as u32,
             },
-            10 => WorkflowCommand::Observed {
-                environment: rng.pick(&envs).clone(),
-                resources: [(
-                    rng.pick(&["a", "b", "c", "zz"]).to_string(),
-                    rng.chance(70).then(|| format!("d{}", rng.below(3))),
-                )]
-                .into(),
-                now_ms,
-            },
+            10 => {
+                let environment = rng.pick(&envs).clone();
+                let latest = state
+                    .workflow
+                    .environments
+                    .get(&environment)
+                    .and_then(|e| e.latest_execution.clone());
+                WorkflowCommand::Observed {
+                    environment,
+                    resources: [(
+                        rng.pick(&["a", "b", "c", "zz"]).to_string(),
+                        rng.chance(70).then(|| format!("d{}", rng.below(3))),
+                    )]
+                    .into(),
+                    now_ms,
+                    // Mostly the environment's real latest execution (the observation counts),
+                    // sometimes another (it raced an execution and is discarded).
+                    basis: rng.chance(70).then(|| ObserveBasis {
+                        latest_execution: if rng.chance(80) {
+                            latest
+                        } else {
+                            Some(rng.pick(&execs).clone())
+                        },
+                    }),
+                }
+            }
             11 => {
                 if rng.chance(80) {
                     let kind = if rng.chance(50) {
@@ -279,6 +315,7 @@ impl World {
                             },
                             created_ms: 0,
                             updated_ms: 0,
+                            drift: self.drift_policy(rng),
                         },
                         now_ms,
                     }
@@ -307,6 +344,11 @@ impl World {
                     now_ms,
                 }
             }
+            15 => WorkflowCommand::SetDriftPolicy {
+                environment: rng.pick(&envs).clone(),
+                policy: self.drift_policy(rng),
+                now_ms,
+            },
             _ => WorkflowCommand::SetRolloutLimits {
                 max_parallel_total: rng.below(6) as u32,
                 now_ms,

@@ -31,6 +31,8 @@ const TABLE: &[(&str, &str)] = &[
     ("environment.create", "yy.y.."),
     ("environment.list", "yyyyyy"),
     ("environment.get", "yyyyyy"),
+    ("environment.set_drift", "yy...."),
+    ("environment.diff", "yyyyyy"),
     ("execution.start", "yy.y.."),
     ("execution.list", "yyyyyy"),
     ("execution.get", "yyyyyy"),

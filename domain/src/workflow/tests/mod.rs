@@ -6,6 +6,7 @@
 // Test code only (the parent declares it under `#[cfg(test)]` too).
 #![cfg(test)]
 
+mod drift;
 mod rollouts;
 
 use crate::blueprint::{self, BlueprintSpec};
@@ -20,7 +21,7 @@ use crate::workflow::{
 
 pub(super) const BP: &str = "name: app\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: 1 }\n  - name: b\n    type: sim.resource\n    depends_on: [a]\n    properties: { v: 2 }\n";
 
-fn world() -> (WorkflowState, KvState) {
+pub(super) fn world() -> (WorkflowState, KvState) {
     let mut w = WorkflowState::default();
     let kv = KvState::default();
     let r = w.apply_checked(
@@ -57,7 +58,7 @@ fn world() -> (WorkflowState, KvState) {
     (w, kv)
 }
 
-fn create(w: &mut WorkflowState, kv: &KvState, name: &str) -> WorkflowResult {
+pub(super) fn create(w: &mut WorkflowState, kv: &KvState, name: &str) -> WorkflowResult {
     w.apply_checked(
         kv,
         1,
@@ -70,12 +71,13 @@ fn create(w: &mut WorkflowState, kv: &KvState, name: &str) -> WorkflowResult {
             labels: Default::default(),
             retry: RetryPolicy::default(),
             now_ms: 2,
+            drift: None,
         },
     )
 }
 
 /// Runs every dispatchable step of `id` to success under `term`.
-fn finish(w: &mut WorkflowState, kv: &KvState, id: &str, term: u64) {
+pub(super) fn finish(w: &mut WorkflowState, kv: &KvState, id: &str, term: u64) {
     while let Some(step) = w.executions[id].dispatchable(term, 10).first().copied() {
         let r = w.apply_checked(
             kv,
@@ -224,6 +226,7 @@ fn refused_commands_change_nothing() {
             labels: Default::default(),
             retry: RetryPolicy::default(),
             now_ms: 5,
+            drift: None,
         },
     );
     assert!(
@@ -260,7 +263,7 @@ fn spec_of(source: &str) -> BlueprintSpec {
 }
 
 /// Apply followed by the invariants check, for every command a test sends.
-trait ApplyChecked {
+pub(super) trait ApplyChecked {
     fn apply_checked(
         &mut self,
         kv: &KvState,

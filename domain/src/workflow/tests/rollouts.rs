@@ -65,6 +65,7 @@ fn world(sites: usize) -> (WorkflowState, KvState) {
                 selector: Selector::default(),
                 created_ms: 0,
                 updated_ms: 0,
+                drift: None,
             },
             1,
         );
@@ -410,6 +411,7 @@ fn rollouts_share_the_global_cap_fairly() {
             },
             created_ms: 0,
             updated_ms: 0,
+            drift: None,
         },
         1,
     )
