@@ -269,6 +269,7 @@ async fn compose_cluster_finishes_a_rollout_after_the_leader_container_is_killed
                     backoff_max_ms: 1000,
                     step_timeout_ms: 3000,
                 }),
+                drift: None,
             })
             .await
             .unwrap()

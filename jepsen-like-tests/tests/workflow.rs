@@ -211,6 +211,7 @@ async fn create_envs_with(
                 inputs_json: "{}".into(),
                 labels: Default::default(),
                 retry: Some(retry),
+                drift: None,
             })
             .await
             .unwrap()
@@ -678,6 +679,241 @@ async fn drift_is_observed_and_heal_repairs_only_the_drifted_resource() {
     assert_eq!(env.status, "in_sync");
     let mut all = Vec::new();
     for id in ids.iter().chain([&heal.id]) {
+        all.push(w.execution(id).await);
+    }
+    w.check_journal(&all).await;
+}
+
+/// Reads environment `name` (linearizable).
+async fn env(w: &World, name: &str) -> Environment {
+    w.client()
+        .get_environment(GetEnvironmentRequest {
+            name: name.into(),
+            stale: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Polls environment `name` until `done` holds for it (state the cluster reports; drift
+/// checks run on their own schedule).
+async fn wait_env(
+    w: &World,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Environment) -> bool,
+) -> Environment {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let e = env(w, name).await;
+        if done(&e) {
+            return e;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name}: {what} did not happen: {e:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The heal executions of environment `name`.
+async fn heals_of(w: &World, name: &str) -> Vec<Execution> {
+    w.client()
+        .list_executions(ListExecutionsRequest {
+            environment: name.into(),
+            stale: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .executions
+        .into_iter()
+        .filter(|e| e.kind == "heal")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heal_policy_heals_drift_by_itself_until_the_hourly_cap() {
+    let mut w = World::start(&["--latency-ms", "2"]).await;
+    apply_blueprint(&w, &blueprint("app", "1")).await;
+    let sites = w.sites(1).await;
+    let ids = create_envs(&w, &sites, "app").await;
+    w.wait_states(&ids, &["succeeded"]).await;
+    // The members' default interval (30 s) is far longer: the checks that matter are the
+    // policy's.
+    let e = w
+        .client()
+        .set_environment_drift(SetEnvironmentDriftRequest {
+            environment: "env-000".into(),
+            drift: Some(DriftPolicy {
+                check_every_ms: 1_000,
+                on_drift: "heal".into(),
+                max_heals_per_hour: 2,
+            }),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(e.drift_policy_source, "environment");
+    assert_eq!(e.effective_drift.unwrap().max_heals_per_hour, 2);
+
+    let mut admin = w.sim_admin();
+    for round in 1..=2u32 {
+        admin
+            .inject_drift(InjectDriftRequest {
+                site: sites[0].clone(),
+                environment: "env-000".into(),
+                resource: "b".into(),
+            })
+            .await
+            .unwrap();
+        let healed = wait_env(&w, "env-000", "heal", |e| {
+            e.heals_last_hour == round && e.status == "in_sync"
+        })
+        .await;
+        assert!(healed.heal_suspended.is_empty(), "{healed:?}");
+        let heals = heals_of(&w, "env-000").await;
+        assert_eq!(heals.len(), round as usize);
+        let last = w.execution(&heals[heals.len() - 1].id).await;
+        assert_eq!(last.state, "succeeded");
+        // A heal repairs only the drifted resource.
+        let touched: Vec<&str> = last.steps.iter().map(|s| s.resource.as_str()).collect();
+        assert_eq!(touched, ["b"], "{last:?}");
+    }
+
+    // The third drift within the hour: reported, not healed, and the reason is shown.
+    admin
+        .inject_drift(InjectDriftRequest {
+            site: sites[0].clone(),
+            environment: "env-000".into(),
+            resource: "b".into(),
+        })
+        .await
+        .unwrap();
+    let capped = wait_env(&w, "env-000", "heal cap", |e| !e.heal_suspended.is_empty()).await;
+    assert_eq!(capped.status, "drifted");
+    assert_eq!(capped.heals_last_hour, 2);
+    assert!(
+        capped
+            .heal_suspended
+            .contains("moorctl exec start env-000 --kind heal"),
+        "{}",
+        capped.heal_suspended
+    );
+    // The diff asks the site now and names the field the hand edit added.
+    let diff = w
+        .client()
+        .diff_environment(EnvironmentDiffRequest {
+            name: "env-000".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let b = diff.resources.iter().find(|r| r.resource == "b").unwrap();
+    assert_eq!(b.state, "drifted");
+    assert!(
+        b.fields
+            .iter()
+            .any(|f| f.path == "/_drift" && f.desired_json.is_empty()),
+        "{b:?}"
+    );
+    assert!(
+        diff.resources
+            .iter()
+            .filter(|r| r.resource != "b")
+            .all(|r| r.state == "in_sync"),
+        "{diff:?}"
+    );
+    // Checks go on, and still heal nothing while capped.
+    let after = heals_of(&w, "env-000").await;
+    assert_eq!(after.len(), 2);
+
+    let mut all = Vec::new();
+    for id in ids.iter().chain(after.iter().map(|e| &e.id)) {
+        all.push(w.execution(id).await);
+    }
+    w.check_journal(&all).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_racing_drift_checks_record_no_false_drift() {
+    // Every environment is checked every second under a heal policy, so an observation
+    // recorded with a stale resource set would show as a heal execution (a permanent
+    // record), not only as a passing `drifted` status. The site is slow to answer, so
+    // checks overlap the updates' steps.
+    let mut w = World::start(&["--latency-ms", "15"]).await;
+    apply_blueprint(&w, &blueprint("app", "1")).await;
+    let sites = w.sites(12).await;
+    let ids = create_envs(&w, &sites, "app").await;
+    w.wait_states(&ids, &["succeeded"]).await;
+    let mut rollouts = moor_proto::rollout::rollout_api_client::RolloutApiClient::new(
+        connect(w.cluster.addr(w.cluster.running()[0]), w.cluster.security()).connect_lazy(),
+    );
+    rollouts
+        .put_group(moor_proto::rollout::PutGroupRequest {
+            group: Some(moor_proto::rollout::Group {
+                name: "all".into(),
+                kind: "environments".into(),
+                drift_check_every_ms: 1_000,
+                drift_on_drift: "heal".into(),
+                drift_max_heals_per_hour: 10,
+                ..Default::default()
+            }),
+        })
+        .await
+        .unwrap();
+    assert_eq!(env(&w, "env-000").await.drift_policy_source, "group all");
+    let mut all = Vec::new();
+    for version in 2..=5 {
+        apply_blueprint(&w, &blueprint("app", &version.to_string())).await;
+        let mut round = Vec::new();
+        for i in 0..sites.len() {
+            let r = w
+                .client()
+                .start_execution(StartExecutionRequest {
+                    environment: format!("env-{i:03}"),
+                    kind: "update".into(),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .into_inner();
+            round.push(r.id);
+        }
+        all.extend(w.wait_states(&round, &["succeeded"]).await);
+    }
+    // Let the checks run over the settled environments too: wait until the site has
+    // answered two more observes per environment than when the last round ended.
+    let observed = |w: &World| {
+        let mut admin = w.sim_admin();
+        async move {
+            admin
+                .stats(moor_proto::site::SiteSimStatsRequest {})
+                .await
+                .unwrap()
+                .into_inner()
+        }
+    };
+    let settled = observed(&w).await.observed;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while observed(&w).await.observed < settled + 2 * sites.len() as u64 {
+        assert!(Instant::now() < deadline, "drift checks stopped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in 0..sites.len() {
+        let name = format!("env-{i:03}");
+        let e = env(&w, &name).await;
+        assert_eq!(e.status, "in_sync", "{e:?}");
+        assert!(
+            heals_of(&w, &name).await.is_empty(),
+            "{name} was healed from a false drift"
+        );
+    }
+    let stats = observed(&w).await;
+    assert_eq!(stats.drift_injected, 0);
+    for id in &ids {
         all.push(w.execution(id).await);
     }
     w.check_journal(&all).await;

@@ -126,7 +126,7 @@ pub async fn start(
     let (executor_stop, executor_stop_rx) = tokio::sync::watch::channel(false);
     let executor = tokio::spawn(executor::run(
         member.clone(),
-        driver,
+        driver.clone(),
         config.executor.clone(),
         executor_stop_rx,
     ));
@@ -136,6 +136,7 @@ pub async fn start(
         auth: config.auth.clone(),
         data_dir: config.data_dir.clone(),
         tls,
+        drivers: driver,
     };
     let server = tokio::spawn(server::serve(member.clone(), settings, listeners, async {
         let _ = stop_rx.await;

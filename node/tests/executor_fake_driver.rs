@@ -144,6 +144,7 @@ async fn install(member: &Member, retry: RetryPolicy) -> String {
             labels: Default::default(),
             retry,
             now_ms: 2,
+            drift: None,
         },
     )
     .await;

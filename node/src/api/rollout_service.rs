@@ -2,6 +2,7 @@
 //! bad one costs no log entry and gets an error naming the field; `apply` checks again
 //! against the state it runs on.
 
+use crate::api::drift::policy_from_parts;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -109,6 +110,12 @@ fn group_from_msg(g: pb::Group) -> Result<Group, Status> {
         },
         created_ms: 0,
         updated_ms: 0,
+        drift: policy_from_parts(
+            "group.drift",
+            g.drift_check_every_ms,
+            &g.drift_on_drift,
+            g.drift_max_heals_per_hour,
+        )?,
     })
 }
 
@@ -121,6 +128,12 @@ fn group_msg(state: &WorkflowState, g: &Group) -> pb::Group {
         matches: state.group_members(g).len() as u64,
         created_ms: g.created_ms,
         updated_ms: g.updated_ms,
+        drift_check_every_ms: g.drift.map_or(0, |p| p.check_every_ms),
+        drift_on_drift: g
+            .drift
+            .map(|p| p.on_drift.as_str().to_string())
+            .unwrap_or_default(),
+        drift_max_heals_per_hour: g.drift.map_or(0, |p| p.max_heals_per_hour),
     }
 }
 

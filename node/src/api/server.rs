@@ -31,6 +31,7 @@ use crate::api::kv_service::ApiService;
 use crate::api::rollout_service::RolloutService;
 use crate::api::workflow_service::WorkflowService;
 use crate::config::{AuthConfig, LimitsConfig};
+use crate::exec::driver::SiteDriver;
 use crate::raft::member::Member;
 use crate::raft::network::MAX_PEER_MESSAGE_BYTES;
 use crate::raft::peer_service::PeerService;
@@ -57,6 +58,8 @@ pub struct ServeSettings {
     pub auth: AuthConfig,
     pub data_dir: std::path::PathBuf,
     pub tls: Option<ServerTls>,
+    /// The sites, for reads that ask a site (`DiffEnvironment`).
+    pub drivers: Arc<dyn SiteDriver>,
 }
 
 fn client_routes(member: &Arc<Member>, s: &ServeSettings) -> Routes {
@@ -69,7 +72,7 @@ fn client_routes(member: &Arc<Member>, s: &ServeSettings) -> Routes {
     ))
     .max_decoding_message_size(limits.max_request_bytes)
     .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
-    let workflow = WorkflowApiServer::new(WorkflowService::new(member.clone()))
+    let workflow = WorkflowApiServer::new(WorkflowService::new(member.clone(), s.drivers.clone()))
         .max_decoding_message_size(limits.max_request_bytes)
         .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
     let rollout = RolloutApiServer::new(RolloutService::new(member.clone()))

@@ -55,7 +55,8 @@ fn target_of(command: &WorkflowCommand, state: &MoorState) -> Target {
         WorkflowCommand::CreateEnvironment {
             name, blueprint, ..
         } => (Some(name.clone()), None, Some(blueprint.clone())),
-        WorkflowCommand::StartExecution { environment, .. } => {
+        WorkflowCommand::StartExecution { environment, .. }
+        | WorkflowCommand::SetDriftPolicy { environment, .. } => {
             let blueprint = state
                 .workflow
                 .environments

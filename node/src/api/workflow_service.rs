@@ -12,8 +12,10 @@ use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 use crate::api::blueprint_check::{parse_blueprint, validation_response};
+use crate::api::drift;
 use crate::api::shared::{check_inputs, read_state, retry_policy, write_workflow};
 use crate::errors::{refused_with_problems, workflow_refusal, ApiError};
+use crate::exec::driver::SiteDriver;
 use crate::exec::executor::now_ms;
 use crate::raft::member::Member;
 use moor_domain::execution::{action_name, ExecKind, Execution};
@@ -25,11 +27,13 @@ use moor_domain::workflow::{WorkflowCommand, WorkflowResult};
 /// Serves [`WorkflowApi`] for one member.
 pub struct WorkflowService {
     member: Arc<Member>,
+    /// The sites, for `DiffEnvironment`.
+    drivers: Arc<dyn SiteDriver>,
 }
 
 impl WorkflowService {
-    pub fn new(member: Arc<Member>) -> Self {
-        WorkflowService { member }
+    pub fn new(member: Arc<Member>, drivers: Arc<dyn SiteDriver>) -> Self {
+        WorkflowService { member, drivers }
     }
 
     async fn write(&self, command: WorkflowCommand) -> Result<WorkflowResult, Status> {
@@ -86,7 +90,7 @@ fn env_msg(state: &MoorState, name: &str) -> Result<pb::Environment, Status> {
         }
     }
     let drift = env.drift();
-    Ok(pb::Environment {
+    let mut msg = pb::Environment {
         name: env.name.clone(),
         site: env.site.clone(),
         blueprint: env.blueprint.clone(),
@@ -114,7 +118,10 @@ fn env_msg(state: &MoorState, name: &str) -> Result<pb::Environment, Status> {
             .collect(),
         created_ms: env.created_ms,
         updated_ms: env.updated_ms,
-    })
+        ..Default::default()
+    };
+    drift::fill_env_drift(state, env, now_ms(), &mut msg);
+    Ok(msg)
 }
 
 /// An execution as a wire message; `with_steps` false leaves the step list out.
@@ -346,8 +353,37 @@ impl WorkflowApi for WorkflowService {
             labels: r.labels.into_iter().collect::<BTreeMap<_, _>>(),
             retry,
             now_ms: now_ms(),
+            drift: drift::policy_from_msg("drift", r.drift)?,
         })
         .await
+    }
+
+    async fn set_environment_drift(
+        &self,
+        request: Request<pb::SetEnvironmentDriftRequest>,
+    ) -> Result<Response<pb::Environment>, Status> {
+        let r = request.into_inner();
+        let policy = drift::policy_from_msg("drift", r.drift)?;
+        self.write(WorkflowCommand::SetDriftPolicy {
+            environment: r.environment.clone(),
+            policy,
+            now_ms: now_ms(),
+        })
+        .await?;
+        // The write committed through the leader; this member shows it once applied here.
+        self.read(false, |s| env_msg(s, &r.environment).map(Response::new))
+            .await
+    }
+
+    async fn diff_environment(
+        &self,
+        request: Request<pb::EnvironmentDiffRequest>,
+    ) -> Result<Response<pb::EnvironmentDiffResponse>, Status> {
+        let name = request.into_inner().name;
+        let basis = self.read(false, |s| drift::diff_basis(s, &name)).await?;
+        drift::diff(self.drivers.as_ref(), basis, now_ms())
+            .await
+            .map(Response::new)
     }
 
     async fn list_environments(

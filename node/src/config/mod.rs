@@ -115,7 +115,8 @@ pub struct ExecutorSettings {
     pub max_in_flight: usize,
     /// Most step checkpoints committed in one Raft entry.
     pub max_batch: usize,
-    /// How often idle environments are observed at their sites to detect drift; 0 = never.
+    /// How often idle environments without a drift policy are observed at their sites to
+    /// detect drift; 0 = never (environments with a policy are checked at its interval).
     pub drift_check_interval_ms: u64,
 }
 

@@ -31,7 +31,7 @@ use tonic::transport::{Channel, Endpoint};
 use moor_domain::execution::StepAction;
 use moor_domain::site::{Driver, Site};
 
-use crate::exec::driver::{DriverCall, DriverResult, SiteDriver};
+use crate::exec::driver::{DriverCall, DriverResult, ObservedDetail, SiteDriver};
 
 /// The site-protocol driver, with one cached channel per agent endpoint. `Default` calls
 /// sites in plaintext; [`AgentDriver::with_tls`] over TLS.
@@ -262,6 +262,20 @@ impl AgentDriver {
         environment: &str,
         timeout: Duration,
     ) -> Result<BTreeMap<String, String>, String> {
+        Ok(self
+            .observe_agent_details(site, environment, timeout)
+            .await?
+            .into_iter()
+            .map(|(resource, d)| (resource, d.digest))
+            .collect())
+    }
+
+    async fn observe_agent_details(
+        &self,
+        site: &Site,
+        environment: &str,
+        timeout: Duration,
+    ) -> Result<BTreeMap<String, ObservedDetail>, String> {
         let Driver::Agent { endpoint } = &site.driver;
         let mut client = self
             .agent(endpoint)
@@ -283,7 +297,15 @@ impl AgentDriver {
             .into_inner()
             .resources
             .into_iter()
-            .map(|r| (r.resource, r.observed_digest))
+            .map(|r| {
+                (
+                    r.resource,
+                    ObservedDetail {
+                        digest: r.observed_digest,
+                        properties_json: r.properties_json,
+                    },
+                )
+            })
             .collect())
     }
 }
@@ -300,6 +322,16 @@ impl SiteDriver for AgentDriver {
         timeout: Duration,
     ) -> BoxFuture<'a, Result<BTreeMap<String, String>, String>> {
         self.observe_agent(site, environment, timeout).boxed()
+    }
+
+    fn observe_details<'a>(
+        &'a self,
+        site: &'a Site,
+        environment: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, ObservedDetail>, String>> {
+        self.observe_agent_details(site, environment, timeout)
+            .boxed()
     }
 }
 

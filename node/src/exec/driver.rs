@@ -57,4 +57,38 @@ pub trait SiteDriver: Send + Sync + 'static {
         environment: &'a str,
         timeout: Duration,
     ) -> BoxFuture<'a, Result<BTreeMap<String, String>, String>>;
+
+    /// What the site holds for `environment` with each resource's properties as the site
+    /// reports them (for a field-by-field diff). By default the digests only, with no
+    /// properties: a driver that can report them overrides this.
+    fn observe_details<'a>(
+        &'a self,
+        site: &'a Site,
+        environment: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<BTreeMap<String, ObservedDetail>, String>> {
+        Box::pin(async move {
+            let digests = self.observe(site, environment, timeout).await?;
+            Ok(digests
+                .into_iter()
+                .map(|(resource, digest)| {
+                    (
+                        resource,
+                        ObservedDetail {
+                            digest,
+                            properties_json: String::new(),
+                        },
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// One resource as a site reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedDetail {
+    pub digest: String,
+    /// The resource's properties as JSON; empty when the site reports none.
+    pub properties_json: String,
 }

@@ -8,7 +8,7 @@
 //! the sites (fencing), and a new leader re-dispatches steps left in flight under an older
 //! term with the same idempotency key, so no effect is applied twice.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -20,7 +20,6 @@ use crate::errors::ApiError;
 use crate::exec::driver::{DriverCall, DriverResult, SiteDriver};
 use crate::raft::member::{LeaderReply, LeaderRequest, Member};
 use moor_domain::command::{Command, CommandResult};
-use moor_domain::environment::EnvStatus;
 use moor_domain::execution::{StepOutcome, StepState};
 use moor_domain::workflow::{Checkpoint, CheckpointResult, WorkflowCommand, WorkflowResult};
 
@@ -60,7 +59,7 @@ pub async fn run(
                 commits: JoinSet::new(),
                 reserved: 0,
             };
-            let drift = drift_checks(
+            let drift = crate::exec::drift::run(
                 member.clone(),
                 drivers.clone(),
                 config.drift_check_interval_ms,
@@ -75,85 +74,6 @@ pub async fn run(
         tokio::select! {
             changed = metrics.changed() => if changed.is_err() { return },
             _ = shutdown.wait_for(|s| *s) => return,
-        }
-    }
-}
-
-/// While this member leads: every `interval_ms`, observes each idle installed environment at
-/// its site and commits what changed, so drift shows in the environment's status (and a heal
-/// plans exactly the drifted resources). Never returns; dropped when leadership ends.
-async fn drift_checks(member: Arc<Member>, drivers: Arc<dyn SiteDriver>, interval_ms: u64) {
-    use futures::StreamExt;
-    if interval_ms == 0 {
-        return std::future::pending().await;
-    }
-    let mut tick = tokio::time::interval(Duration::from_millis(interval_ms));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
-        tick.tick().await;
-        let targets: Vec<_> = {
-            let state = member.state.read().expect("state lock poisoned");
-            state
-                .workflow
-                .environments
-                .values()
-                .filter(|e| {
-                    e.current_execution.is_none()
-                        && matches!(e.status, EnvStatus::InSync | EnvStatus::Drifted)
-                        && !e.applied.is_empty()
-                })
-                .filter_map(|e| {
-                    let site = state.workflow.sites.get(&e.site)?.clone();
-                    let known: BTreeMap<String, Option<String>> = e
-                        .applied
-                        .keys()
-                        .map(|k| (k.clone(), e.observed.get(k).and_then(|o| o.digest.clone())))
-                        .collect();
-                    Some((e.name.clone(), site, known))
-                })
-                .collect()
-        };
-        let changes: Vec<_> = futures::stream::iter(targets)
-            .map(|(env, site, known)| {
-                let drivers = drivers.clone();
-                async move {
-                    let seen = drivers
-                        .observe(&site, &env, Duration::from_millis(interval_ms.min(10_000)))
-                        .await;
-                    let seen = match seen {
-                        Ok(seen) => seen,
-                        Err(e) => {
-                            tracing::debug!(environment = %env, error = %e, "drift check failed");
-                            return None;
-                        }
-                    };
-                    let changed: BTreeMap<String, Option<String>> = known
-                        .into_iter()
-                        .filter_map(|(resource, before)| {
-                            let now = seen.get(&resource).cloned();
-                            (now != before).then_some((resource, now))
-                        })
-                        .collect();
-                    (!changed.is_empty()).then_some((env, changed))
-                }
-            })
-            .buffer_unordered(64)
-            .filter_map(|c| async move { c })
-            .collect()
-            .await;
-        for (environment, resources) in changes {
-            tracing::info!(%environment, resources = ?resources.keys().collect::<Vec<_>>(), "drift observed");
-            let command = Command::Workflow(WorkflowCommand::Observed {
-                environment,
-                resources,
-                now_ms: now_ms(),
-            });
-            if let Err(e) = member
-                .execute_local(LeaderRequest::Write(Box::new(command)))
-                .await
-            {
-                tracing::debug!(error = %e, "cannot record observed state");
-            }
         }
     }
 }

@@ -47,6 +47,14 @@ pub const METHODS: &[(&str, Op)] = &[
         Op::EnvironmentGet,
     ),
     (
+        "/moor.workflow.v1.WorkflowApi/SetEnvironmentDrift",
+        Op::EnvironmentSetDrift,
+    ),
+    (
+        "/moor.workflow.v1.WorkflowApi/DiffEnvironment",
+        Op::EnvironmentDiff,
+    ),
+    (
         "/moor.workflow.v1.WorkflowApi/StartExecution",
         Op::ExecutionStart,
     ),

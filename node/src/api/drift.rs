@@ -1,0 +1,369 @@
+//! The drift side of the workflow and rollout APIs: drift policies between wire and domain,
+//! an environment's drift fields, and `DiffEnvironment` — desired against what the site
+//! holds at the time of the call, field by field, with secret values redacted.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use moor_domain::drift::{effective_policy, heals_in_last_hour, DriftPolicy, OnDrift};
+use moor_domain::environment::Environment;
+use moor_domain::names::WireName;
+use moor_domain::state::MoorState;
+use moor_proto::workflow as pb;
+use serde_json::Value;
+use tonic::Status;
+
+use crate::errors::ApiError;
+use crate::exec::driver::{ObservedDetail, SiteDriver};
+
+/// How long `DiffEnvironment` waits for the site.
+const DIFF_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most differing fields reported per resource (the rest are counted in one line).
+const MAX_FIELDS: usize = 200;
+/// What a secret value is shown as.
+const REDACTED: &str = "***";
+
+/// A wire policy as the domain's; `field` names it in errors. Bounds are checked here so a
+/// client hears at once what to change (apply checks them again).
+pub fn policy_from_msg(
+    field: &str,
+    p: Option<pb::DriftPolicy>,
+) -> Result<Option<DriftPolicy>, Status> {
+    let Some(p) = p else { return Ok(None) };
+    policy_from_parts(field, p.check_every_ms, &p.on_drift, p.max_heals_per_hour)
+}
+
+/// A policy from its three fields (groups carry them flat); empty `on_drift` = none.
+pub fn policy_from_parts(
+    field: &str,
+    check_every_ms: u64,
+    on_drift: &str,
+    max_heals_per_hour: u32,
+) -> Result<Option<DriftPolicy>, Status> {
+    if on_drift.is_empty() && check_every_ms == 0 && max_heals_per_hour == 0 {
+        return Ok(None);
+    }
+    let on_drift = OnDrift::parse(on_drift).ok_or_else(|| {
+        Status::from(ApiError::invalid(
+            field,
+            format!("on_drift {on_drift:?} is not one of {}", OnDrift::one_of()),
+        ))
+    })?;
+    let policy = DriftPolicy {
+        check_every_ms,
+        on_drift,
+        max_heals_per_hour,
+    };
+    policy
+        .validate()
+        .map_err(|e| Status::from(ApiError::invalid(field, e)))?;
+    Ok(Some(policy))
+}
+
+pub fn policy_msg(p: &DriftPolicy) -> pb::DriftPolicy {
+    pb::DriftPolicy {
+        check_every_ms: p.check_every_ms,
+        on_drift: p.on_drift.as_str().to_string(),
+        max_heals_per_hour: p.max_heals_per_hour,
+    }
+}
+
+/// The drift fields of an environment's message, filled in `msg`.
+pub fn fill_env_drift(
+    state: &MoorState,
+    env: &Environment,
+    now_ms: u64,
+    msg: &mut pb::Environment,
+) {
+    let wf = &state.workflow;
+    let (effective, source) = effective_policy(env, &wf.sites, &wf.rollouts.groups);
+    msg.drift = env.drift.as_ref().map(policy_msg);
+    msg.effective_drift = effective.as_ref().map(policy_msg);
+    msg.drift_policy_source = source.to_string();
+    msg.heals_last_hour = heals_in_last_hour(env, now_ms);
+    msg.heal_suspended = env.heal_suspended.clone().unwrap_or_default();
+}
+
+/// What a diff needs from the state, copied out so the site is asked without the lock.
+pub struct DiffBasis {
+    environment: String,
+    site: moor_domain::site::Site,
+    /// Per applied resource: type, desired properties, desired digest.
+    desired: BTreeMap<String, (String, Value, String)>,
+    /// Values of the environment's secret inputs, redacted wherever they appear.
+    secrets: Vec<String>,
+}
+
+/// Copies what `DiffEnvironment` needs for environment `name`.
+pub fn diff_basis(state: &MoorState, name: &str) -> Result<DiffBasis, Status> {
+    let wf = &state.workflow;
+    let env = wf
+        .environments
+        .get(name)
+        .ok_or_else(|| Status::not_found(format!("environment {name} not found")))?;
+    let site = wf.sites.get(&env.site).cloned().ok_or_else(|| {
+        Status::failed_precondition(format!(
+            "environment {name} is on site {}, which does not exist: put the site again",
+            env.site
+        ))
+    })?;
+    let secret_names: BTreeSet<String> = wf
+        .blueprint(&env.blueprint, Some(env.revision))
+        .map(|b| b.spec.secret_inputs().into_iter().collect())
+        .unwrap_or_default();
+    let secrets = env
+        .inputs
+        .iter()
+        .filter(|(k, _)| secret_names.contains(*k))
+        .filter_map(|(_, v)| match v {
+            Value::String(s) if !s.is_empty() => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        })
+        .collect();
+    Ok(DiffBasis {
+        environment: env.name.clone(),
+        site,
+        desired: env
+            .applied
+            .iter()
+            .map(|(n, a)| {
+                (
+                    n.clone(),
+                    (
+                        a.resource_type.clone(),
+                        a.properties.clone(),
+                        a.digest.clone(),
+                    ),
+                )
+            })
+            .collect(),
+        secrets,
+    })
+}
+
+/// Asks the site what it holds and compares it with `basis`, resource by resource.
+pub async fn diff(
+    drivers: &dyn SiteDriver,
+    basis: DiffBasis,
+    now_ms: u64,
+) -> Result<pb::EnvironmentDiffResponse, Status> {
+    let seen = drivers
+        .observe_details(&basis.site, &basis.environment, DIFF_TIMEOUT)
+        .await
+        .map_err(|e| {
+            Status::unavailable(format!(
+                "cannot observe environment {} at site {}: {e}; check that the site's agent is up and reachable from this member, then retry",
+                basis.environment, basis.site.name
+            ))
+        })?;
+    Ok(pb::EnvironmentDiffResponse {
+        environment: basis.environment.clone(),
+        site: basis.site.name.clone(),
+        resources: compare(&basis, &seen),
+        observed_ms: now_ms,
+    })
+}
+
+/// The per-resource comparison (pure: the tests call it directly).
+fn compare(basis: &DiffBasis, seen: &BTreeMap<String, ObservedDetail>) -> Vec<pb::ResourceDiff> {
+    let redact = |v: &Value| redact(v, &basis.secrets);
+    let mut out = Vec::new();
+    for (name, (resource_type, desired, digest)) in &basis.desired {
+        let mut d = pb::ResourceDiff {
+            resource: name.clone(),
+            resource_type: resource_type.clone(),
+            desired_digest: digest.clone(),
+            ..Default::default()
+        };
+        match seen.get(name) {
+            None => d.state = "missing".into(),
+            Some(o) => {
+                d.observed_digest = o.digest.clone();
+                if o.digest == *digest {
+                    d.state = "in_sync".into();
+                } else {
+                    d.state = "drifted".into();
+                    if let Ok(observed) = serde_json::from_str::<Value>(&o.properties_json) {
+                        d.fields = field_diffs(&redact(desired), &redact(&observed));
+                    }
+                }
+            }
+        }
+        out.push(d);
+    }
+    for (name, o) in seen {
+        if !basis.desired.contains_key(name) {
+            out.push(pb::ResourceDiff {
+                resource: name.clone(),
+                observed_digest: o.digest.clone(),
+                state: "unexpected".into(),
+                ..Default::default()
+            });
+        }
+    }
+    out
+}
+
+/// `v` with every string equal to or containing a secret value replaced by `***`.
+fn redact(v: &Value, secrets: &[String]) -> Value {
+    match v {
+        Value::String(s) if secrets.iter().any(|x| s.contains(x.as_str())) => {
+            Value::String(REDACTED.into())
+        }
+        Value::Array(items) => Value::Array(items.iter().map(|i| redact(i, secrets)).collect()),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), redact(v, secrets)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The fields that differ between `desired` and `observed`, as JSON pointers.
+fn field_diffs(desired: &Value, observed: &Value) -> Vec<pb::FieldDiff> {
+    let mut out = Vec::new();
+    walk("", Some(desired), Some(observed), &mut out);
+    if out.len() > MAX_FIELDS {
+        let more = out.len() - MAX_FIELDS;
+        out.truncate(MAX_FIELDS);
+        out.push(pb::FieldDiff {
+            path: format!("({more} more fields differ)"),
+            ..Default::default()
+        });
+    }
+    out
+}
+
+fn walk(path: &str, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<pb::FieldDiff>) {
+    match (a, b) {
+        (Some(Value::Object(x)), Some(Value::Object(y))) => {
+            let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+            for k in keys {
+                let child = format!("{path}/{}", k.replace('~', "~0").replace('/', "~1"));
+                walk(&child, x.get(k), y.get(k), out);
+            }
+        }
+        (Some(Value::Array(x)), Some(Value::Array(y))) => {
+            for i in 0..x.len().max(y.len()) {
+                walk(&format!("{path}/{i}"), x.get(i), y.get(i), out);
+            }
+        }
+        (a, b) if a == b => {}
+        (a, b) => out.push(pb::FieldDiff {
+            path: path.to_string(),
+            desired_json: a.map(Value::to_string).unwrap_or_default(),
+            observed_json: b.map(Value::to_string).unwrap_or_default(),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn basis() -> DiffBasis {
+        DiffBasis {
+            environment: "e".into(),
+            site: serde_json::from_value(json!({
+                "name": "s", "region": "eu", "latitude": 0.0, "longitude": 0.0,
+                "driver": { "agent": { "endpoint": "127.0.0.1:1" } }
+            }))
+            .unwrap(),
+            desired: [
+                (
+                    "web".to_string(),
+                    (
+                        "sim.resource".to_string(),
+                        json!({"replicas": 3, "env": {"PASSWORD": "hunter2", "MODE": "a"}, "ports": [80]}),
+                        "d-web".to_string(),
+                    ),
+                ),
+                ("db".to_string(), ("sim.resource".to_string(), json!({}), "d-db".to_string())),
+                ("cache".to_string(), ("sim.resource".to_string(), json!({}), "d-cache".to_string())),
+            ]
+            .into(),
+            secrets: vec!["hunter2".into()],
+        }
+    }
+
+    fn seen(digest: &str, props: Value) -> ObservedDetail {
+        ObservedDetail {
+            digest: digest.into(),
+            properties_json: props.to_string(),
+        }
+    }
+
+    #[test]
+    fn resources_are_compared_field_by_field_with_secrets_redacted() {
+        let observed: BTreeMap<String, ObservedDetail> = [
+            (
+                "web".to_string(),
+                seen(
+                    "drift-1",
+                    json!({"replicas": 5, "env": {"PASSWORD": "hunter2-changed", "MODE": "a"}, "ports": [80, 443], "_drift": 1}),
+                ),
+            ),
+            ("db".to_string(), seen("d-db", json!({}))),
+            ("stray".to_string(), seen("x", json!({}))),
+        ]
+        .into();
+        let diffs = compare(&basis(), &observed);
+        let state: BTreeMap<_, _> = diffs
+            .iter()
+            .map(|d| (d.resource.as_str(), d.state.as_str()))
+            .collect();
+        assert_eq!(
+            state,
+            [
+                ("cache", "missing"),
+                ("db", "in_sync"),
+                ("stray", "unexpected"),
+                ("web", "drifted")
+            ]
+            .into()
+        );
+        let web = diffs.iter().find(|d| d.resource == "web").unwrap();
+        let fields: Vec<(&str, &str, &str)> = web
+            .fields
+            .iter()
+            .map(|f| {
+                (
+                    f.path.as_str(),
+                    f.desired_json.as_str(),
+                    f.observed_json.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("/_drift", "", "1"),
+                ("/ports/1", "", "443"),
+                ("/replicas", "3", "5"),
+            ],
+            "the secret differs on both sides but both are redacted, so it is not shown"
+        );
+        assert!(!format!("{diffs:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn policies_are_checked_where_the_request_arrives() {
+        assert_eq!(policy_from_parts("drift", 0, "", 0).unwrap(), None);
+        let p = policy_from_parts("drift", 60_000, "heal", 4)
+            .unwrap()
+            .unwrap();
+        assert_eq!(p.on_drift, OnDrift::Heal);
+        for (every, on, max) in [
+            (60_000, "sometimes", 4),
+            (10, "notify", 0),
+            (60_000, "heal", 0),
+        ] {
+            let e = policy_from_parts("drift", every, on, max).unwrap_err();
+            assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+            assert!(e.message().contains("drift"), "{e}");
+        }
+    }
+}

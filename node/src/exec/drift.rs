@@ -1,0 +1,244 @@
+//! Drift checks, on the leader only: each idle installed environment is observed at its site
+//! once per check interval (its drift policy's, else the member's default), and what changed
+//! is committed as an `Observed` command, which decides in apply whether to heal.
+//!
+//! - **No false drift.** The command carries the environment's latest execution as the
+//!   checker saw it before calling the site; apply discards the observation if an execution
+//!   has started since (or is running), because the site may have answered before or after
+//!   that execution's steps. So an update rollout running next to drift checks never records
+//!   its environments as drifted with their old resources.
+//! - **No thundering herd.** A new leader spreads every environment's first check over its
+//!   interval (by a hash of its name), then checks it every interval after the last check.
+//!   At most [`PARALLEL_OBSERVES`] site calls run at once; environments with a running
+//!   execution are skipped until they are idle.
+//! - **Heal retries.** A drifted environment under a `heal` policy is re-reported at every
+//!   check even if nothing changed, so apply can heal once the hourly cap allows again.
+//!
+//! The schedule lives in the leader's memory: a new leader rebuilds it (spread again).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use moor_domain::command::{Command, CommandResult};
+use moor_domain::drift::{effective_policy, OnDrift};
+use moor_domain::environment::EnvStatus;
+use moor_domain::site::Site;
+use moor_domain::workflow::{ObserveBasis, WorkflowCommand, WorkflowResult};
+
+use crate::exec::driver::SiteDriver;
+use crate::exec::executor::now_ms;
+use crate::raft::member::{LeaderReply, LeaderRequest, Member};
+
+/// Most observe calls in flight at once.
+pub const PARALLEL_OBSERVES: usize = 64;
+/// How often the schedule is looked at.
+const TICK: Duration = Duration::from_millis(250);
+/// Longest wait for one site's answer.
+const MAX_OBSERVE_TIMEOUT_MS: u64 = 10_000;
+
+/// One environment due for a check, as the checker saw it.
+struct Due {
+    environment: String,
+    site: Site,
+    basis: ObserveBasis,
+    /// Per applied resource: the digest last recorded as observed.
+    known: BTreeMap<String, Option<String>>,
+    /// Report even when nothing changed (drifted under a heal policy).
+    report_unchanged: bool,
+    interval_ms: u64,
+}
+
+/// Runs drift checks while this member leads; never returns (dropped when leadership ends).
+/// `default_interval_ms` applies to environments without a policy; 0 = those are not
+/// checked (environments with a policy still are, at theirs).
+pub async fn run(member: Arc<Member>, drivers: Arc<dyn SiteDriver>, default_interval_ms: u64) {
+    let mut next_due: HashMap<String, u64> = HashMap::new();
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let due = due_now(&member, &mut next_due, default_interval_ms);
+        if due.is_empty() {
+            continue;
+        }
+        let reports: Vec<_> = futures::stream::iter(due)
+            .map(|d| observe(drivers.clone(), d))
+            .buffer_unordered(PARALLEL_OBSERVES)
+            .filter_map(|r| async move { r })
+            .collect()
+            .await;
+        for report in reports {
+            record(&member, report).await;
+        }
+    }
+}
+
+/// The environments whose check is due, each scheduled again one interval from now. The
+/// state lock is held only to copy what the checks need.
+fn due_now(member: &Member, next_due: &mut HashMap<String, u64>, default_ms: u64) -> Vec<Due> {
+    let now = now_ms();
+    let Ok(state) = member.state.read() else {
+        tracing::error!("drift checks: state lock poisoned");
+        return Vec::new();
+    };
+    let workflow = &state.workflow;
+    let mut due = Vec::new();
+    for env in workflow.environments.values() {
+        let idle = env.current_execution.is_none()
+            && matches!(env.status, EnvStatus::InSync | EnvStatus::Drifted)
+            && !env.applied.is_empty();
+        if !idle {
+            continue;
+        }
+        let (policy, _) = effective_policy(env, &workflow.sites, &workflow.rollouts.groups);
+        let interval_ms = policy.map_or(default_ms, |p| p.check_every_ms);
+        if interval_ms == 0 {
+            continue;
+        }
+        let at = *next_due
+            .entry(env.name.clone())
+            .or_insert_with(|| now + spread(&env.name, interval_ms));
+        if now < at {
+            continue;
+        }
+        let Some(site) = workflow.sites.get(&env.site) else {
+            continue;
+        };
+        next_due.insert(env.name.clone(), now + interval_ms);
+        due.push(Due {
+            environment: env.name.clone(),
+            site: site.clone(),
+            basis: ObserveBasis {
+                latest_execution: env.latest_execution.clone(),
+            },
+            known: env
+                .applied
+                .keys()
+                .map(|k| {
+                    (
+                        k.clone(),
+                        env.observed.get(k).and_then(|o| o.digest.clone()),
+                    )
+                })
+                .collect(),
+            report_unchanged: env.status == EnvStatus::Drifted
+                && policy.is_some_and(|p| p.on_drift == OnDrift::Heal),
+            interval_ms,
+        });
+    }
+    // Forget environments that are gone, so the schedule does not grow without bound.
+    if next_due.len() > workflow.environments.len() {
+        next_due.retain(|name, _| workflow.environments.contains_key(name));
+    }
+    due
+}
+
+/// Where in its first interval an environment is first checked: a stable spread, so a new
+/// leader does not observe every environment at once.
+fn spread(name: &str, interval_ms: u64) -> u64 {
+    // FNV-1a: stable across builds and processes (std's hasher is seeded per process).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h % interval_ms.max(1)
+}
+
+/// What one check found that must be committed.
+struct Report {
+    environment: String,
+    resources: BTreeMap<String, Option<String>>,
+    basis: ObserveBasis,
+}
+
+/// Observes one environment; `None` when there is nothing to commit or the site did not
+/// answer (it is checked again next interval).
+async fn observe(drivers: Arc<dyn SiteDriver>, due: Due) -> Option<Report> {
+    let timeout = Duration::from_millis(due.interval_ms.min(MAX_OBSERVE_TIMEOUT_MS));
+    let seen = match drivers.observe(&due.site, &due.environment, timeout).await {
+        Ok(seen) => seen,
+        Err(e) => {
+            tracing::debug!(environment = %due.environment, site = %due.site.name, error = %e, "drift check: the site did not answer");
+            return None;
+        }
+    };
+    let changed: BTreeMap<String, Option<String>> = due
+        .known
+        .iter()
+        .filter_map(|(resource, before)| {
+            let now = seen.get(resource).cloned();
+            (now != *before).then(|| (resource.clone(), now))
+        })
+        .collect();
+    let resources = if !changed.is_empty() {
+        changed
+    } else if due.report_unchanged {
+        due.known
+    } else {
+        return None;
+    };
+    Some(Report {
+        environment: due.environment,
+        resources,
+        basis: due.basis,
+    })
+}
+
+/// Commits one report (never forwarded: a deposed leader's observations are dropped).
+async fn record(member: &Member, report: Report) {
+    let environment = report.environment.clone();
+    let resources: Vec<String> = report.resources.keys().cloned().collect();
+    let command = Command::Workflow(WorkflowCommand::Observed {
+        environment: report.environment,
+        resources: report.resources,
+        now_ms: now_ms(),
+        basis: Some(report.basis),
+    });
+    match member
+        .execute_local(LeaderRequest::Write(Box::new(command)))
+        .await
+    {
+        Ok(LeaderReply::Written {
+            result: CommandResult::Workflow(WorkflowResult::Observation { recorded, heal }),
+            ..
+        }) => {
+            if !recorded {
+                tracing::debug!(%environment, "drift check: discarded, an execution touched the environment meanwhile");
+            } else if let Some(heal) = heal {
+                tracing::info!(%environment, ?resources, execution = %heal, "drift observed: heal started by the drift policy");
+            } else {
+                tracing::info!(%environment, ?resources, "observed state changed at the site");
+            }
+        }
+        Ok(other) => tracing::debug!(%environment, reply = ?other, "drift check: unexpected reply"),
+        Err(e) => {
+            tracing::debug!(%environment, error = %e, "drift check: cannot record the observation")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spread;
+
+    #[test]
+    fn first_checks_spread_over_the_interval_and_are_stable() {
+        let interval = 30_000;
+        let firsts: Vec<u64> = (0..1000)
+            .map(|i| spread(&format!("env-{i}"), interval))
+            .collect();
+        assert!(firsts.iter().all(|&t| t < interval));
+        // Every tenth of the interval gets some environments: no herd at one instant.
+        for slot in 0..10 {
+            let n = firsts
+                .iter()
+                .filter(|&&t| t / (interval / 10) == slot)
+                .count();
+            assert!((50..=150).contains(&n), "slot {slot}: {n}");
+        }
+        assert_eq!(spread("edge-1", interval), spread("edge-1", interval));
+    }
+}
