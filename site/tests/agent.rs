@@ -259,9 +259,11 @@ async fn a_file_is_written_observed_drifted_healed_and_deleted() {
     let seen = observe(&mut c).await;
     let drifted = format!("{FILE_DRIFT_PREFIX}{}", sha256_hex(b"port=8080\n"));
     assert_eq!(seen[0].observed_digest, drifted);
-    assert!(seen[0]
-        .properties_json
-        .contains(&sha256_hex(b"port=8080\n")));
+    // The observed properties have the desired ones' shape, so a diff lines up field by
+    // field: the small text file's content as it is now.
+    let observed: serde_json::Value = serde_json::from_str(&seen[0].properties_json).unwrap();
+    assert_eq!(observed["content"], "port=8080\n", "{observed}");
+    assert_eq!(observed["path"], "etc/app.conf", "{observed}");
 
     // A new execution heals it.
     let r = apply(&mut c, file_req("conf", ("e2", 1, 1), props)).await;

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use moor_proto::names::{self, WireName};
 
 use super::duration::parse_duration;
 
@@ -26,8 +27,8 @@ pub const MAX_HEALS_PER_HOUR: u32 = 60;
 /// The cap of a `heal` policy given without one.
 pub const DEFAULT_MAX_HEALS_PER_HOUR: u32 = 4;
 
-/// What happens when an environment has drifted. The wire names are the proto's
-/// (`DriftPolicy.on_drift`); `moor_proto::names` has no list of them yet.
+/// What happens when an environment has drifted: the command-line face of
+/// `moor_proto::names::OnDrift`, whose wire names these are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnDrift {
     /// Report the drift (status drifted); change nothing at the site
@@ -38,20 +39,27 @@ pub enum OnDrift {
 }
 
 impl OnDrift {
+    fn wire(self) -> names::OnDrift {
+        match self {
+            OnDrift::Notify => names::OnDrift::Notify,
+            OnDrift::Heal => names::OnDrift::Heal,
+        }
+    }
+
     /// The wire name.
     pub fn as_str(self) -> &'static str {
-        match self {
-            OnDrift::Notify => "notify",
-            OnDrift::Heal => "heal",
-        }
+        self.wire().as_str()
     }
 
     /// The variant with wire name `s`.
     pub fn parse(s: &str) -> Result<OnDrift, String> {
-        match s {
-            "notify" => Ok(OnDrift::Notify),
-            "heal" => Ok(OnDrift::Heal),
-            _ => Err(format!("on_drift {s:?} is neither notify nor heal")),
+        match names::OnDrift::parse(s) {
+            Some(names::OnDrift::Notify) => Ok(OnDrift::Notify),
+            Some(names::OnDrift::Heal) => Ok(OnDrift::Heal),
+            None => Err(format!(
+                "on_drift {s:?} is not one of {}",
+                names::OnDrift::one_of()
+            )),
         }
     }
 }
@@ -233,6 +241,6 @@ mod tests {
         assert_eq!(OnDrift::parse("heal"), Ok(OnDrift::Heal));
         assert!(OnDrift::parse("fix")
             .unwrap_err()
-            .contains("notify nor heal"));
+            .contains("is not one of notify, heal"));
     }
 }

@@ -276,7 +276,7 @@ environments:
         for (bad, says) in [
             ("check_every: 8d", "out of bounds"),
             ("check_every: 5", "no unit"),
-            ("on_drift: fix", "neither notify nor heal"),
+            ("on_drift: fix", "is not one of notify, heal"),
             ("on_drift: heal, max_heals_per_hour: 61", "not from 1 to 60"),
             (
                 "on_drift: notify, max_heals_per_hour: 2",

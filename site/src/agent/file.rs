@@ -117,9 +117,24 @@ pub fn delete(root: &Path, relative: &str) -> Result<(), String> {
     }
 }
 
-/// What is on disk at `relative`: `Ok(None)` when missing, `Ok(Some(sha256))` for a regular
-/// file; `Err` (drift the caller reports, with the reason) for anything else.
-pub fn observe(root: &Path, relative: &str) -> Result<Option<String>, String> {
+/// Longest file whose text an observation reports (for a field-by-field diff); longer or
+/// binary files are reported by digest only.
+pub const SHOWN_CONTENT_BYTES: usize = 64 * 1024;
+
+/// A regular file as observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnDisk {
+    pub sha256: String,
+    /// The content when it is UTF-8 and at most [`SHOWN_CONTENT_BYTES`] long.
+    pub text: Option<String>,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// What is on disk at `relative`: `Ok(None)` when missing, `Ok(Some(..))` for a regular file
+/// (its digest, its content when small text, its mode); `Err` (drift the caller reports, with
+/// the reason) for anything else.
+pub fn observe_file(root: &Path, relative: &str) -> Result<Option<OnDisk>, String> {
     let path = confined(root, relative, Parents::MustExist)?;
     match std::fs::symlink_metadata(&path) {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
@@ -138,18 +153,35 @@ pub fn observe(root: &Path, relative: &str) -> Result<Option<String>, String> {
         Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
     };
+    let mode = file
+        .metadata()
+        .map(|m| m.permissions().mode() & 0o7777)
+        .map_err(|e| format!("cannot inspect {}: {e}", path.display()))?;
     let mut hash = Sha256Stream::default();
+    let mut shown: Option<Vec<u8>> = Some(Vec::new());
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = file
             .read(&mut buf)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let Some(chunk) = buf.get(..n) else { break };
         if n == 0 {
             break;
         }
-        hash.update(&buf[..n]);
+        hash.update(chunk);
+        if let Some(kept) = shown.as_mut() {
+            if kept.len() + n <= SHOWN_CONTENT_BYTES {
+                kept.extend_from_slice(chunk);
+            } else {
+                shown = None;
+            }
+        }
     }
-    Ok(Some(hash.finish()))
+    Ok(Some(OnDisk {
+        sha256: hash.finish(),
+        text: shown.and_then(|bytes| String::from_utf8(bytes).ok()),
+        mode,
+    }))
 }
 
 /// Refuses a path that is a symlink or a directory (a regular file or nothing is fine).
@@ -233,6 +265,11 @@ mod tests {
             let err = FileSpec::parse(bad).unwrap_err();
             assert!(err.contains(says), "{bad}: {err}");
         }
+    }
+
+    /// The digest [`observe_file`] reports.
+    fn observe(root: &Path, relative: &str) -> Result<Option<String>, String> {
+        Ok(observe_file(root, relative)?.map(|f| f.sha256))
     }
 
     #[test]

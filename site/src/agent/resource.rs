@@ -184,11 +184,11 @@ impl Site {
         let root = self.root.clone();
         let path = file::kept_path(&state.properties)?.to_string();
         let shown = path.clone();
-        let on_disk = tokio::task::spawn_blocking(move || file::observe(&root, &path))
+        let on_disk = tokio::task::spawn_blocking(move || file::observe_file(&root, &path))
             .await
             .map_err(|e| format!("the file read did not finish: {e}"))?;
         let found = match on_disk {
-            Ok(Some(sha)) => sha,
+            Ok(Some(found)) => found,
             Ok(None) => return Ok(None),
             // A symlink or directory where the file was: drift, never followed.
             Err(reason) => {
@@ -199,11 +199,15 @@ impl Site {
                 )));
             }
         };
-        let digest = compare(state, &found, FILE_DRIFT_PREFIX);
-        Ok(Some((
-            digest,
-            serde_json::json!({ "path": shown, "sha256": found }),
-        )))
+        let digest = compare(state, &found.sha256, FILE_DRIFT_PREFIX);
+        // The shape of the desired properties, so a diff lines up field by field: the text
+        // when it is small, else its digest.
+        let mut seen = serde_json::json!({ "path": shown, "mode": format!("{:04o}", found.mode) });
+        match found.text {
+            Some(text) => seen["content"] = text.into(),
+            None => seen["sha256"] = found.sha256.into(),
+        }
+        Ok(Some((digest, seen)))
     }
 
     async fn observe_command_state(
