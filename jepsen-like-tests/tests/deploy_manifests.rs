@@ -585,7 +585,11 @@ fn systemd_units_verify_and_are_hardened() {
     // an install puts them, so verify copies that point at this build's binaries instead.
     let dir = tempfile::tempdir().unwrap();
     let mut units = Vec::new();
-    for unit in ["moord.service", "moor-sitesim.service", "moor-agent.service"] {
+    for unit in [
+        "moord.service",
+        "moor-sitesim.service",
+        "moor-agent.service",
+    ] {
         let text = std::fs::read_to_string(repo_root().join("deploy/systemd").join(unit)).unwrap();
         assert!(text.contains("ExecStart=/usr/local/bin/"), "{unit}");
         let local = text.replace(
