@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Moor's main job on one machine: a 3-member cluster on loopback and moor-sitesim serving
-# 200 sites across world regions. A rollout installs a blueprint on every site in waves
-# (canary first), a second rollout updates every environment to a new revision, the leader
-# is SIGKILLed in the middle of it, and the new leader finishes the same rollout from its
-# checkpoints. Ends by checking the sitesim journal: no step applied twice, no fence token
+# Moor's main job on one machine: a 3-member cluster on loopback, moor-sitesim serving 200
+# simulated sites across world regions, and one real site next to them: lab-01, a moor-agent
+# that writes real files below $WORK/lab-01/root. On lab-01 the `motd` blueprint writes two
+# files, one is edited by hand, Moor reports the drift (`env diff`), then heals it by policy
+# and the file is back as declared. On the simulated sites a rollout installs a blueprint in
+# waves (canary first), a second rollout updates every environment to a new revision, the
+# leader is SIGKILLed in the middle of it, and the new leader finishes the same rollout from
+# its checkpoints. Ends by checking the sitesim journal: no step applied twice, no fence token
 # going backwards. TLS and tokens are on: a development CA and certificates are made first,
-# members talk to each other over mutual TLS on their peer ports, and moorctl uses the
-# bootstrap admin token that `cluster init` writes (mode 0600).
+# members talk to each other over mutual TLS on their peer ports and dial the sites (sitesim
+# and agent) with their member certificates, and moorctl uses the bootstrap admin token that
+# `cluster init` writes (mode 0600).
 set -euo pipefail
 BIN="${MOOR_BIN_DIR:-/var/tmp/moor-target/release}"
 WORK="$(mktemp -d /tmp/moor-demo.XXXXXX)"
@@ -60,7 +64,7 @@ ctl cluster status
 say "access control: without the token the cluster refuses, with it moorctl acts as admin"
 "$BIN/moorctl" --endpoints "$ALL" --ca-file "$TLS/ca.pem" var put demo x 2>&1 | sed 's/^/  /' || true
 ctl auth whoami | head -n 3
-say "the sites are simulated: moor-sitesim at $SIM (mutual TLS; it answers member certificates only)"
+say "the 200 sites registered next are simulated: moor-sitesim at $SIM (mutual TLS; it answers member certificates only)"
 
 say "registering 200 sites (12 cities + 188 edge sites) and the 'hello' blueprint"
 {
@@ -91,6 +95,54 @@ ctl apply -f "$WORK/sites.yaml" | tail -n 2
 ctl apply -f examples/blueprints/hello.yaml
 ctl group put edge --of sites --label tier=edge
 
+LAB="$WORK/lab-01"
+say "starting a real site agent: moor-agent for site lab-01 (mutual TLS, members only), files under $LAB/root"
+mkdir -p "$LAB/root" "$LAB/data"
+"$BIN/moor-agent" --site lab-01 --listen-addr 127.0.0.1:0 --root-dir "$LAB/root" --data-dir "$LAB/data" \
+  --tls-cert "$TLS/site.pem" --tls-key "$TLS/site.key" --tls-ca "$TLS/ca.pem" \
+  >"$LAB/agent.out" 2>"$LAB/agent.log" &
+pids[4]=$!
+for _ in $(seq 1 100); do grep -q listening "$LAB/agent.out" 2>/dev/null && break; sleep 0.05; done
+AGENT=$(sed -n 's/^moor-agent listening on //p' "$LAB/agent.out")
+[ -n "$AGENT" ] || { echo "moor-agent did not start:"; cat "$LAB/agent.log"; exit 1; }
+cat > "$LAB/site.yaml" <<YAML
+sites:
+  - { name: lab-01, region: europe, latitude: 45.76, longitude: 4.84, labels: { tier: lab }, agent_endpoint: "$AGENT" }
+YAML
+ctl apply -f "$LAB/site.yaml"
+echo "200 simulated sites (moor-sitesim at $SIM) + 1 real site lab-01 (moor-agent at $AGENT writing files under $LAB/root)"
+
+# Polls the environment's recorded status until it is $2, for at most $3 seconds.
+wait_status() {
+  local start=$SECONDS deadline=$((SECONDS + $3)) status
+  while :; do
+    status=$(ctl -o json env show "$1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+    [ "$status" = "$2" ] && { echo "$1 is $status (after about $((SECONDS - start)) s)"; return 0; }
+    if ((SECONDS >= deadline)); then echo "$1 is still $status after $3 s (waited for $2)"; ctl env show "$1"; return 1; fi
+    sleep 0.5
+  done
+}
+show() { for f in "$@"; do echo "\$ cat $LAB/root/$f    # mode $(stat -c %a "$LAB/root/$f")"; cat "$LAB/root/$f"; done; }
+
+say "real site lab-01: env lab-motd installs the 'motd' blueprint (two files), drift checked every 2s, notify only"
+ctl apply -f examples/blueprints/motd.yaml
+ctl env create lab-motd --site lab-01 --blueprint motd --input message="hello from Moor" \
+  --drift-check-every 2s --on-drift notify --watch
+show motd.txt app/config.json
+
+say "real site lab-01: editing motd.txt by hand; Moor sees the drift at its next check"
+echo "edited by hand, not by Moor" > "$LAB/root/motd.txt"
+wait_status lab-motd drifted 30
+diff_rc=0; ctl env diff lab-motd || diff_rc=$?
+echo "(moorctl env diff exited $diff_rc: 9 means something differs)"
+[ "$diff_rc" = 9 ] || { echo "expected exit code 9 from env diff"; exit 1; }
+
+say "real site lab-01: policy heal; Moor rewrites the file as declared"
+ctl env drift lab-motd --check-every 2s --on-drift heal
+wait_status lab-motd in_sync 30
+ctl env show lab-motd
+show motd.txt
+
 say "rollout 1: install hello@1 on every site in waves (1 canary, then 10%, then all), 40 at a time"
 ctl rollout start --group edge --action install --blueprint hello@1 --max-parallel 40 \
   --waves 1,10%,100% --max-failed-percent 5 --watch
@@ -113,7 +165,7 @@ ctl rollout list
 ctl env list | head -n 8
 ctl cluster status
 
-say "checking the sitesim journal: at most one effect per step, fencing never went backwards"
+say "checking the sitesim journal (the 200 simulated sites): at most one effect per step, fencing never went backwards"
 kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true
 python3 - "$WORK/journal.jsonl" <<'PY'
 import json, sys, collections
