@@ -164,14 +164,17 @@ pub enum ResourceType {
     KubernetesManifest,
     AgentFile,
     AgentService,
+    /// Commands run by `moor-agent` (apply / delete / observe).
+    AgentCommand,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 4] = [
+    pub const ALL: [ResourceType; 5] = [
         ResourceType::SimResource,
         ResourceType::KubernetesManifest,
         ResourceType::AgentFile,
         ResourceType::AgentService,
+        ResourceType::AgentCommand,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -180,6 +183,7 @@ impl ResourceType {
             ResourceType::KubernetesManifest => "kubernetes.manifest",
             ResourceType::AgentFile => "agent.file",
             ResourceType::AgentService => "agent.service",
+            ResourceType::AgentCommand => "agent.command",
         }
     }
 }

@@ -450,7 +450,7 @@ mod tests {
             vec![
                 "bp.yaml:12:11: error: unknown resource type `k8s.manifest`\n  \
                   hint: did you mean `kubernetes.manifest`? known types: sim.resource, \
-                  kubernetes.manifest, agent.file, agent.service"
+                  kubernetes.manifest, agent.file, agent.service, agent.command"
             ]
         );
         let text = WEBSHOP.replace("type: sim.resource", "type: terraform");
@@ -458,7 +458,8 @@ mod tests {
             problems(&text),
             vec![
                 "bp.yaml:9:11: error: unknown resource type `terraform`\n  \
-                  hint: known types: sim.resource, kubernetes.manifest, agent.file, agent.service"
+                  hint: known types: sim.resource, kubernetes.manifest, agent.file, agent.service, \
+                  agent.command"
             ]
         );
     }
