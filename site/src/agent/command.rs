@@ -228,6 +228,20 @@ impl CommandSpec {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        // If the agent dies (kill -9) while the command runs, the command dies with it
+        // instead of finishing an effect no record will ever mention: the leader re-sends
+        // the step after the restart and it runs once, not once and a half. (Linux sends the
+        // signal when the spawning thread ends: a tokio worker, which lives as long as the
+        // agent. Grandchildren the command started are not covered.)
+        // SAFETY: prctl is async-signal-safe and touches only the child's own state.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot start the {name} command {shown}: {e}"))?;
