@@ -2,6 +2,7 @@
 //! only over the network, shared by the integration tests, the fault-injection suite and the
 //! `moor-bench` program.
 
+pub mod agent_proc;
 pub mod backend;
 pub mod bench;
 pub mod checkers;
