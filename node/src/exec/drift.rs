@@ -54,7 +54,7 @@ struct Due {
 /// `default_interval_ms` applies to environments without a policy; 0 = those are not
 /// checked (environments with a policy still are, at theirs).
 pub async fn run(member: Arc<Member>, drivers: Arc<dyn SiteDriver>, default_interval_ms: u64) {
-    let mut next_due: HashMap<String, u64> = HashMap::new();
+    let mut next_due: HashMap<String, Slot> = HashMap::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -75,15 +75,31 @@ pub async fn run(member: Arc<Member>, drivers: Arc<dyn SiteDriver>, default_inte
     }
 }
 
-/// The environments whose check is due, each scheduled again one interval from now. The
-/// state lock is held only to copy what the checks need.
-fn due_now(member: &Member, next_due: &mut HashMap<String, u64>, default_ms: u64) -> Vec<Due> {
+/// When an environment is next checked, and the policy epoch that was computed under.
+#[derive(Clone, Copy)]
+struct Slot {
+    at: u64,
+    epoch: Epoch,
+}
+
+/// What an environment's effective policy depends on: its own last change and the groups'
+/// (latest change, count). While it is unchanged the schedule stands, so a tick looks up
+/// each environment's slot instead of matching it against every group.
+type Epoch = (u64, usize);
+
+/// The environments whose check is due, each scheduled again one interval from now. A
+/// changed policy (the environment's or a group's) takes effect at once: the next check
+/// comes no later than one new interval (spread) from now. The state lock is held only to
+/// copy what the checks need.
+fn due_now(member: &Member, next_due: &mut HashMap<String, Slot>, default_ms: u64) -> Vec<Due> {
     let now = now_ms();
     let Ok(state) = member.state.read() else {
         tracing::error!("drift checks: state lock poisoned");
         return Vec::new();
     };
     let workflow = &state.workflow;
+    let groups = &workflow.rollouts.groups;
+    let groups_changed = groups.values().map(|g| g.updated_ms).max().unwrap_or(0);
     let mut due = Vec::new();
     for env in workflow.environments.values() {
         let idle = env.current_execution.is_none()
@@ -92,21 +108,44 @@ fn due_now(member: &Member, next_due: &mut HashMap<String, u64>, default_ms: u64
         if !idle {
             continue;
         }
-        let (policy, _) = effective_policy(env, &workflow.sites, &workflow.rollouts.groups);
-        let interval_ms = policy.map_or(default_ms, |p| p.check_every_ms);
-        if interval_ms == 0 {
+        let epoch = (env.updated_ms.max(groups_changed), groups.len());
+        let slot = next_due.get(env.name.as_str()).copied();
+        if slot.is_some_and(|s| s.epoch == epoch && now < s.at) {
             continue;
         }
-        let at = *next_due
-            .entry(env.name.clone())
-            .or_insert_with(|| now + spread(&env.name, interval_ms));
+        let (policy, _) = effective_policy(env, &workflow.sites, groups);
+        let interval_ms = policy.map_or(default_ms, |p| p.check_every_ms);
+        if interval_ms == 0 {
+            // Not checked; looked at again when its policy (or a group) changes.
+            next_due.insert(
+                env.name.clone(),
+                Slot {
+                    at: u64::MAX,
+                    epoch,
+                },
+            );
+            continue;
+        }
+        let first = now + spread(&env.name, interval_ms);
+        let at = match slot {
+            Some(s) if s.epoch == epoch => s.at,
+            Some(s) => s.at.min(first),
+            None => first,
+        };
         if now < at {
+            next_due.insert(env.name.clone(), Slot { at, epoch });
             continue;
         }
         let Some(site) = workflow.sites.get(&env.site) else {
             continue;
         };
-        next_due.insert(env.name.clone(), now + interval_ms);
+        next_due.insert(
+            env.name.clone(),
+            Slot {
+                at: now + interval_ms,
+                epoch,
+            },
+        );
         due.push(Due {
             environment: env.name.clone(),
             site: site.clone(),
