@@ -11,6 +11,14 @@ use serde::{Deserialize, Serialize};
 pub enum Driver {
     /// A site agent (or `moor-sitesim`) speaking the site protocol at `endpoint` (host:port).
     Agent { endpoint: String },
+    /// A Kubernetes cluster Moor drives directly through its API. Only a reference is kept in
+    /// the replicated state: the path of a kubeconfig file every member can read (never the
+    /// credentials themselves), and the context to use (its current one when absent).
+    Kubernetes {
+        kubeconfig: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        context: Option<String>,
+    },
 }
 
 /// A place where environments run.
@@ -87,6 +95,26 @@ impl Site {
                     ));
                 }
             }
+            Driver::Kubernetes {
+                kubeconfig,
+                context,
+            } => {
+                if !kubeconfig.starts_with('/') || kubeconfig.len() > 4096 {
+                    errors.push(format!(
+                        "site {}: kubeconfig {kubeconfig:?} must be an absolute path (a file every member can read)",
+                        self.name
+                    ));
+                }
+                if context
+                    .as_deref()
+                    .is_some_and(|c| c.is_empty() || c.len() > 253)
+                {
+                    errors.push(format!(
+                        "site {}: kube context must be 1 to 253 characters",
+                        self.name
+                    ));
+                }
+            }
         }
         if errors.is_empty() {
             Ok(())
@@ -148,6 +176,28 @@ mod tests {
         assert!(errors[0].contains("Paris_1"));
         assert!(errors[1].contains("latitude 91"));
         assert!(errors[3].contains("nowhere"));
+    }
+
+    #[test]
+    fn a_kubernetes_site_keeps_only_an_absolute_kubeconfig_path() {
+        let mut s = site();
+        s.driver = Driver::Kubernetes {
+            kubeconfig: "/etc/moor/paris.kubeconfig".into(),
+            context: Some("prod".into()),
+        };
+        s.validate().unwrap();
+        let json = serde_json::to_value(&s.driver).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kubernetes": {"kubeconfig": "/etc/moor/paris.kubeconfig", "context": "prod"}})
+        );
+        s.driver = Driver::Kubernetes {
+            kubeconfig: "paris.kubeconfig".into(),
+            context: Some(String::new()),
+        };
+        let errors = s.validate().unwrap_err();
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors[0].contains("absolute path"), "{errors:?}");
     }
 
     #[test]

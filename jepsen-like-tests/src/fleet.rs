@@ -120,6 +120,7 @@ impl Fleet {
                     longitude: ((i * 53) % 340) as f64 - 170.0,
                     labels: [("fleet".to_string(), prefix.to_string())].into(),
                     agent_endpoint: sim.clone(),
+                    ..Default::default()
                 };
                 async move {
                     c.put_site(PutSiteRequest { site: Some(site) })

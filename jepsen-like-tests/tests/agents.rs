@@ -68,6 +68,7 @@ async fn a_rollout_over_real_agents_survives_a_killed_agent_and_applies_each_eff
                 longitude: i as f64,
                 labels: [("tier".to_string(), "agents".to_string())].into(),
                 agent_endpoint: agent.addr.clone(),
+                ..Default::default()
             }),
         })
         .await

@@ -250,6 +250,7 @@ async fn compose_cluster_finishes_a_rollout_after_the_leader_container_is_killed
                 longitude: i as f64 * 10.0,
                 labels: Default::default(),
                 agent_endpoint: cluster.sitesim_addr_in_network(),
+                ..Default::default()
             }),
         })
         .await

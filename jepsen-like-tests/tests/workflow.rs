@@ -84,6 +84,7 @@ impl World {
                         longitude: (i as f64 * 13.0) % 170.0,
                         labels: Default::default(),
                         agent_endpoint: self.sim_addr(),
+                        ..Default::default()
                     }),
                 })
                 .await

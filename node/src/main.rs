@@ -275,7 +275,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
         None => None,
     };
-    let driver = Arc::new(site_driver(&config)?);
+    // Site-protocol sites (agents, sitesim) and Kubernetes sites, each call to its kind.
+    let driver = Arc::new(moor_node::exec::sites::Sites::new(site_driver(&config)?));
     let listeners = moor_node::api::server::Listeners { client, peer };
     moor_node::app::run(config, listeners, driver, shutdown_signal()).await?;
     Ok(())

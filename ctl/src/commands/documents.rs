@@ -57,7 +57,7 @@ fn read_sites(file: &str, text: &str) -> Result<Vec<pb::Site>> {
     let parsed: SitesFile = serde_yaml_ng::from_str(text).with_context(|| {
         format!(
             "{file} is not a valid sites file (expected `sites:` with entries of name, region, \
-             latitude, longitude, labels, agent_endpoint)"
+             latitude, longitude, labels, and agent_endpoint or kubeconfig [+ kube_context])"
         )
     })?;
     if parsed.sites.is_empty() {
@@ -80,6 +80,13 @@ fn read_sites(file: &str, text: &str) -> Result<Vec<pb::Site>> {
                     .with_context(|| format!("{file}: sites[{i}] ({}): label {k:?}", s.name))?,
             );
         }
+        // Exactly one driver; the member checks too, this says it before anything is sent.
+        if s.agent_endpoint.is_empty() == s.kubeconfig.is_empty() {
+            bail!(
+                "{file}: sites[{i}] ({}): give exactly one of agent_endpoint (a moor-agent or sitesim, host:port) and kubeconfig (a Kubernetes cluster: the absolute path of a kubeconfig file on every member)",
+                s.name
+            );
+        }
         sites.push(pb::Site {
             name: s.name,
             region: s.region,
@@ -87,6 +94,8 @@ fn read_sites(file: &str, text: &str) -> Result<Vec<pb::Site>> {
             longitude: s.longitude,
             labels,
             agent_endpoint: s.agent_endpoint,
+            kubeconfig: s.kubeconfig,
+            kube_context: s.kube_context,
         });
     }
     Ok(sites)
@@ -120,7 +129,13 @@ struct SiteEntry {
     longitude: f64,
     #[serde(default)]
     labels: BTreeMap<String, serde_yaml_ng::Value>,
+    #[serde(default)]
     agent_endpoint: String,
+    /// A Kubernetes site: the kubeconfig's path on the members (only the path is stored).
+    #[serde(default)]
+    kubeconfig: String,
+    #[serde(default)]
+    kube_context: String,
 }
 
 #[cfg(test)]
@@ -141,6 +156,26 @@ sites:
     longitude: -74
     agent_endpoint: 10.0.0.2:7410
 ";
+
+    #[test]
+    fn a_site_names_exactly_one_driver() {
+        let k8s = "sites:\n  - {name: k1, region: eu, latitude: 1, longitude: 2, kubeconfig: /etc/moor/k1.kubeconfig, kube_context: prod}\n";
+        let Document::Sites(sites) = classify("k.yaml", k8s).unwrap() else {
+            panic!("not a sites file");
+        };
+        assert_eq!(
+            (sites[0].kubeconfig.as_str(), sites[0].kube_context.as_str()),
+            ("/etc/moor/k1.kubeconfig", "prod")
+        );
+        assert!(sites[0].agent_endpoint.is_empty());
+        for bad in [
+            "sites:\n  - {name: k1, region: eu, latitude: 1, longitude: 2}\n",
+            "sites:\n  - {name: k1, region: eu, latitude: 1, longitude: 2, agent_endpoint: \"a:1\", kubeconfig: /k}\n",
+        ] {
+            let err = format!("{:#}", classify("k.yaml", bad).unwrap_err());
+            assert!(err.contains("exactly one of agent_endpoint"), "{err}");
+        }
+    }
 
     #[test]
     fn sites_files_are_recognised_and_read() {

@@ -18,6 +18,28 @@ pub struct SiteView {
     pub longitude: f64,
     pub labels: BTreeMap<String, String>,
     pub agent_endpoint: String,
+    /// A Kubernetes site's kubeconfig path and context (empty for agent sites).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kubeconfig: String,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kube_context: String,
+}
+
+impl SiteView {
+    /// How the site is reached, in one cell: the agent's address or `kubernetes <path>`.
+    fn driver_cell(&self) -> String {
+        if self.kubeconfig.is_empty() {
+            dash(&self.agent_endpoint)
+        } else if self.kube_context.is_empty() {
+            format!("kubernetes {}", escape_controls(&self.kubeconfig))
+        } else {
+            format!(
+                "kubernetes {} (context {})",
+                escape_controls(&self.kubeconfig),
+                escape_controls(&self.kube_context)
+            )
+        }
+    }
 }
 
 impl From<&pb::Site> for SiteView {
@@ -29,6 +51,8 @@ impl From<&pb::Site> for SiteView {
             longitude: s.longitude,
             labels: s.labels.clone().into_iter().collect(),
             agent_endpoint: s.agent_endpoint.clone(),
+            kubeconfig: s.kubeconfig.clone(),
+            kube_context: s.kube_context.clone(),
         }
     }
 }
@@ -41,7 +65,7 @@ impl View for SiteView {
             ("latitude", self.latitude.to_string()),
             ("longitude", self.longitude.to_string()),
             ("labels", labels_cell(&self.labels)),
-            ("agent endpoint", dash(&self.agent_endpoint)),
+            ("driver", self.driver_cell()),
         ])
     }
 }
@@ -55,7 +79,14 @@ pub struct SiteListView {
 impl View for SiteListView {
     fn table(&self) -> String {
         grid(
-            Some(&["NAME", "REGION", "LATITUDE", "LONGITUDE", "AGENT", "LABELS"]),
+            Some(&[
+                "NAME",
+                "REGION",
+                "LATITUDE",
+                "LONGITUDE",
+                "DRIVER",
+                "LABELS",
+            ]),
             self.sites
                 .iter()
                 .map(|s| {
@@ -64,7 +95,7 @@ impl View for SiteListView {
                         escape_controls(&s.region),
                         s.latitude.to_string(),
                         s.longitude.to_string(),
-                        dash(&s.agent_endpoint),
+                        s.driver_cell(),
                         labels_cell(&s.labels),
                     ]
                 })

@@ -85,12 +85,19 @@ impl World {
             latitude: if rng.chance(10) { 123.0 } else { 10.0 },
             longitude: 20.0,
             labels: [("tier".to_string(), rng.pick(&["edge", "core"]).to_string())].into(),
-            driver: Driver::Agent {
-                endpoint: if rng.chance(5) {
-                    "nowhere".into()
-                } else {
-                    "127.0.0.1:9".into()
-                },
+            driver: if rng.chance(15) {
+                Driver::Kubernetes {
+                    kubeconfig: "/etc/moor/k.kubeconfig".into(),
+                    context: rng.chance(50).then(|| "prod".to_string()),
+                }
+            } else {
+                Driver::Agent {
+                    endpoint: if rng.chance(5) {
+                        "nowhere".into()
+                    } else {
+                        "127.0.0.1:9".into()
+                    },
+                }
             },
         }
     }

@@ -106,6 +106,7 @@ async fn create_environments(
                 longitude: 0.0,
                 labels: Default::default(),
                 agent_endpoint: sim_addr.to_string(),
+                ..Default::default()
             }),
         })
         .await?;

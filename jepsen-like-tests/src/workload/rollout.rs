@@ -159,6 +159,7 @@ pub async fn setup(endpoints: &Endpoints, sim_addr: &str, config: &RolloutConfig
                                 longitude: (i as f64 * 13.0) % 170.0,
                                 labels: Default::default(),
                                 agent_endpoint: sim,
+                                ..Default::default()
                             }),
                         },
                         t,

@@ -62,14 +62,53 @@ impl WorkflowService {
 }
 
 fn site_msg(s: &Site) -> pb::Site {
-    let Driver::Agent { endpoint } = &s.driver;
-    pb::Site {
+    let mut msg = pb::Site {
         name: s.name.clone(),
         region: s.region.clone(),
         latitude: s.latitude,
         longitude: s.longitude,
         labels: s.labels.clone().into_iter().collect(),
-        agent_endpoint: endpoint.clone(),
+        ..Default::default()
+    };
+    match &s.driver {
+        Driver::Agent { endpoint } => msg.agent_endpoint = endpoint.clone(),
+        Driver::Kubernetes {
+            kubeconfig,
+            context,
+        } => {
+            msg.kubeconfig = kubeconfig.clone();
+            msg.kube_context = context.clone().unwrap_or_default();
+        }
+    }
+    msg
+}
+
+/// The driver a site message names: an agent endpoint or a kubeconfig, exactly one.
+fn driver_of(site: &pb::Site) -> Result<Driver, Status> {
+    match (site.agent_endpoint.is_empty(), site.kubeconfig.is_empty()) {
+        (false, true) => Ok(Driver::Agent {
+            endpoint: site.agent_endpoint.clone(),
+        }),
+        (true, false) => Ok(Driver::Kubernetes {
+            kubeconfig: site.kubeconfig.clone(),
+            context: (!site.kube_context.is_empty()).then(|| site.kube_context.clone()),
+        }),
+        (true, true) => Err(ApiError::invalid(
+            "site",
+            format!(
+                "site {} names no driver: set agent_endpoint (a moor-agent or sitesim) or kubeconfig (a Kubernetes cluster)",
+                site.name
+            ),
+        )
+        .into()),
+        (false, false) => Err(ApiError::invalid(
+            "site",
+            format!(
+                "site {} names both agent_endpoint and kubeconfig: keep one",
+                site.name
+            ),
+        )
+        .into()),
     }
 }
 
@@ -282,15 +321,14 @@ impl WorkflowApi for WorkflowService {
             .into_inner()
             .site
             .ok_or_else(|| Status::invalid_argument("site is required"))?;
+        let driver = driver_of(&site)?;
         let site = Site {
             name: site.name,
             region: site.region,
             latitude: site.latitude,
             longitude: site.longitude,
             labels: site.labels.into_iter().collect(),
-            driver: Driver::Agent {
-                endpoint: site.agent_endpoint,
-            },
+            driver,
         };
         site.validate().map_err(|e| {
             refused_with_problems("site is not valid", &e, "fix these and apply again")

@@ -96,7 +96,15 @@ impl AgentDriver {
 
     /// Performs one step at its site.
     async fn call_agent(&self, call: &DriverCall) -> DriverResult {
-        let Driver::Agent { endpoint } = &call.site.driver;
+        let Driver::Agent { endpoint } = &call.site.driver else {
+            return DriverResult::Failed {
+                error: format!(
+                    "site {} is not a site-protocol site; nothing was sent",
+                    call.site.name
+                ),
+                retryable: false,
+            };
+        };
         let mut client = match self.agent(endpoint) {
             Ok(c) => c,
             Err(error) => {
@@ -276,7 +284,9 @@ impl AgentDriver {
         environment: &str,
         timeout: Duration,
     ) -> Result<BTreeMap<String, ObservedDetail>, String> {
-        let Driver::Agent { endpoint } = &site.driver;
+        let Driver::Agent { endpoint } = &site.driver else {
+            return Err(format!("site {} is not a site-protocol site", site.name));
+        };
         let mut client = self
             .agent(endpoint)
             .map_err(|e| format!("observing site {}: {e}", site.name))?;
