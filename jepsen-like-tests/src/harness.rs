@@ -550,6 +550,11 @@ impl SiteSimProc {
         })
     }
 
+    /// The process id (for CPU and memory figures).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The test-control service (any certificate of the cluster CA may call it; the site
     /// protocol itself answers members only).
     pub fn admin(&self) -> SiteSimAdminClient<Channel> {

@@ -1,8 +1,10 @@
 //! Benchmark building blocks for `moor-bench`: the physical floor (fsync and loopback round
 //! trip), a closed-loop key/value workload (writes, or linearizable reads of preloaded keys)
 //! with latency histograms, and a 3-member etcd cluster driven with the identical workload for
-//! comparison, failover timing, and a bulk rollout against the ideal time.
+//! comparison, failover timing, a bulk rollout against the ideal time, and the cost of drift
+//! checks.
 
+pub mod drift;
 pub mod etcd;
 pub mod failover;
 pub mod floor;

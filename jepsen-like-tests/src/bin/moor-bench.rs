@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use moor_jepsen_like_tests::bench::drift::{DriftBench, DriftFigures};
 use moor_jepsen_like_tests::bench::etcd::{etcd_binary, EtcdClient, EtcdCluster};
 use moor_jepsen_like_tests::bench::floor::{fsync_latency, loopback_rtt};
 use moor_jepsen_like_tests::bench::reads;
@@ -68,6 +69,25 @@ enum Cmd {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3600)]
         timeout_secs: u64,
+        #[command(flatten)]
+        tls: TlsArg,
+    },
+    /// The cost of drift checks: N environments × R resources installed on moor-sitesim, each
+    /// checked every --interval-ms; over a fixed window, environments observed per second,
+    /// resources compared per minute per leader core, CPU of leader / followers / sitesim,
+    /// the leader's RSS before and after. Starts moor-sitesim and 3 members.
+    Drift {
+        #[arg(long, default_value_t = 10_000)]
+        environments: usize,
+        /// Resources per environment (a chain).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+        resources: u64,
+        /// Check interval of every environment, ms (the members' default interval).
+        #[arg(long, default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(100..))]
+        interval_ms: u64,
+        /// How long to measure, seconds.
+        #[arg(long, default_value_t = 30)]
+        window_secs: u64,
         #[command(flatten)]
         tls: TlsArg,
     },
@@ -427,9 +447,53 @@ fn print_rollout(b: &RolloutBench, f: &RolloutFigures) {
     );
 }
 
+/// Prints what a drift bench ran and what it measured.
+fn print_drift(b: &DriftBench, f: &DriftFigures) {
+    println!(
+        "drift environments={} resources={} interval={}ms window={:.1}s (install {:.1}s not counted)",
+        b.environments, b.resources, b.interval_ms, f.window_s, f.install_s
+    );
+    println!(
+        "        observed {:.0} environments/s ({:.0} expected at one check per interval), {:.0} resources compared/min",
+        f.observes_per_s(),
+        b.environments as f64 * 1000.0 / b.interval_ms as f64,
+        f.observes_per_s() * b.resources as f64 * 60.0
+    );
+    println!(
+        "        CPU over the window: leader {:.2} s, followers {:.2} s, sitesim {:.2} s → {:.0} resources/min per leader core",
+        f.leader_cpu_s,
+        f.followers_cpu_s,
+        f.sitesim_cpu_s,
+        f.resources_per_min_per_core(b.resources)
+    );
+    println!(
+        "        leader RSS {} MiB before the window, {} MiB after",
+        f.leader_rss_before_mib, f.leader_rss_after_mib
+    );
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     match Args::parse().command {
+        Cmd::Drift {
+            environments,
+            resources,
+            interval_ms,
+            window_secs,
+            tls,
+        } => {
+            tls.announce();
+            let b = DriftBench {
+                environments,
+                resources: resources as usize,
+                interval_ms,
+                window: Duration::from_secs(window_secs),
+                tls: tls.on(),
+            };
+            let f = moor_jepsen_like_tests::bench::drift::run(&b).await?;
+            print_drift(&b, &f);
+            Ok(())
+        }
         Cmd::Failover {
             runs,
             environments,
