@@ -19,8 +19,8 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0  success
   1  error: the request was refused (invalid argument, failed precondition, ...),
-     `blueprint validate` found problems, or a local step failed (reading --from-file,
-     writing output)
+     `blueprint validate` found problems, `source sync --wait` saw the fetch fail, or a
+     local step failed (reading --from-file, writing output)
   2  usage error: bad flags or arguments, or bad settings (config file, context, TLS or
      token files); nothing was sent
   3  not found: `var get` of a missing key, or a member answered NOT_FOUND
@@ -45,7 +45,8 @@ UNAVAILABLE) moves on to the next endpoint, each endpoint at most twice, all wit
 pub enum Exit {
     /// Success.
     Success = 0,
-    /// The request was refused, `blueprint validate` found problems, or a local step failed.
+    /// The request was refused, `blueprint validate` found problems, `source sync --wait`
+    /// saw the fetch fail, or a local step failed.
     Error = 1,
     /// Bad flags or arguments (clap's own code); nothing was sent.
     Usage = 2,

@@ -3,10 +3,10 @@
 //! tested, and reused by tools, without a process.
 //!
 //! moorctl talks to members over the client gRPC APIs only (`moor_proto::api`,
-//! `moor_proto::workflow`, `moor_proto::rollout` and `moor_proto::auth`), over TLS unless
-//! told otherwise, with the credentials of the context in use; it never links member
-//! internals. The
-//! names of states and kinds come from `moor_proto::names`, the same list the server uses.
+//! `moor_proto::workflow`, `moor_proto::rollout`, `moor_proto::auth` and
+//! `moor_proto::hooks`), over TLS unless told otherwise, with the credentials of the context
+//! in use; it never links member internals. The names of states and kinds come from
+//! `moor_proto::names`, the same list the server uses.
 //!
 //! The folders, by role, and what each uses (`A → B`: A imports B; nothing imports back):
 //!

@@ -30,6 +30,10 @@ impl Cli {
                 g.drift.policy().map_err(usage_error)?;
             }
             Command::Rollout(RolloutCommand::Start(s)) => check_rollout_start(s)?,
+            Command::Trigger(TriggerCommand::Create(t)) => check_trigger_create(t)?,
+            Command::Source(SourceCommand::Add(a)) => {
+                parse_source_url(&a.url).map_err(|e| usage_error(format!("--url: {e}")))?;
+            }
             Command::Exec(ExecCommand::Start(s)) => check_exec_start(s)?,
             Command::Cluster(ClusterCommand::Init { members, .. }) => {
                 check_members(members.iter().map(|m| (m.id, Some(m.addr.as_str()))))?
@@ -85,6 +89,19 @@ fn check_rollout_start(s: &RolloutStartArgs) -> Result<(), clap::Error> {
         return Err(usage_error(
             "--label: only an install rollout labels the environments it creates".into(),
         ));
+    }
+    Ok(())
+}
+
+/// `trigger create`: a trigger moves its group to each new revision, which is an update.
+fn check_trigger_create(t: &TriggerCreateArgs) -> Result<(), clap::Error> {
+    if t.action != RolloutActionKind::Update {
+        return Err(usage_error(format!(
+            "--action {}: a trigger starts update rollouts only (it moves the group to each \
+             new revision); leave --action out, or use `moorctl rollout start` for {}",
+            t.action.as_str(),
+            t.action.as_str()
+        )));
     }
     Ok(())
 }

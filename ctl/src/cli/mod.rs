@@ -8,9 +8,12 @@
 //! then take its input as valid.
 //!
 //! Why a folder: the argument types are most of moorctl's surface, and one file per command
-//! group (`cluster.rs`, `var.rs`, `env.rs`, `exec.rs`, `rollout.rs`, ...) keeps each next to
-//! its help text. The pieces they share are the flag groups (`common.rs`), the parsers of
-//! single values (`values.rs`) and the checks that span several arguments (`checks.rs`).
+//! group (`cluster.rs`, `var.rs`, `env.rs`, `exec.rs`, `rollout.rs`, `receiver.rs`,
+//! `source.rs`, `trigger.rs`, ...) keeps each next to its help text. The pieces they share
+//! are the flag groups (`common.rs`, and `rollout.rs`'s `RolloutPlanArgs`, which `trigger
+//! create` takes too), the parsers of single values (`values.rs`, `duration.rs`), the flags
+//! whose values are wire names (`names.rs`) and the checks that span several arguments
+//! (`checks.rs`).
 //! This folder is the bottom layer: it imports nothing of moorctl but the exit-code help.
 
 mod apply;
@@ -28,8 +31,11 @@ mod env;
 mod exec;
 mod group;
 mod names;
+mod receiver;
 mod rollout;
 mod site;
+mod source;
+mod trigger;
 mod values;
 mod var;
 
@@ -52,8 +58,11 @@ pub use env::{EnvCommand, EnvCreateArgs, DIFF_EXIT_HELP};
 pub use exec::{ExecCommand, ExecStartArgs};
 pub use group::{GroupCommand, GroupPutArgs};
 pub use names::{parse_wire_name, TargetFilter};
-pub use rollout::{RolloutCommand, RolloutStartArgs, RolloutWatchArgs};
+pub use receiver::{ReceiverCommand, ReceiverCreateArgs};
+pub use rollout::{RolloutCommand, RolloutPlanArgs, RolloutStartArgs, RolloutWatchArgs};
 pub use site::SiteCommand;
+pub use source::{parse_source_url, SourceAddArgs, SourceCommand};
+pub use trigger::{TriggerCommand, TriggerCreateArgs};
 pub use values::{
     parse_context_name, parse_endpoint, parse_name_rev, MemberSpec, NameRev, VoterSpec,
 };
@@ -70,7 +79,7 @@ pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:7401";
     name = "moorctl",
     version,
     about = "Drive a Moor control plane: blueprints, sites, environments, executions, groups, \
-             rollouts, cluster membership and variables",
+             rollouts, CI webhooks, Git sources and triggers, cluster membership and variables",
     after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
@@ -135,6 +144,18 @@ pub enum Command {
     /// pause, resume, cancel, approve, roll back, watch
     #[command(subcommand)]
     Rollout(RolloutCommand),
+    /// Webhook receivers: where CI systems deliver signed webhooks (POST /hooks/NAME on any
+    /// member's client address), and the deliveries they recorded
+    #[command(subcommand)]
+    Receiver(ReceiverCommand),
+    /// Git sources: branches whose blueprint files become blueprint revisions when they
+    /// change (on a webhook, on a poll interval or on `source sync`)
+    #[command(subcommand)]
+    Source(SourceCommand),
+    /// Triggers: start an update rollout of a group whenever a source makes a new revision
+    /// of a blueprint
+    #[command(subcommand)]
+    Trigger(TriggerCommand),
     /// Tokens, roles and who the credentials in use are
     #[command(subcommand)]
     Auth(AuthCommand),

@@ -1,11 +1,14 @@
-//! Flags whose values are wire names (`--kind`, `--action`, `--of`, `--status`, `--targets`):
+//! Flags whose values are wire names (`--kind`, `--action`, `--of`, `--status`, `--targets`,
+//! `--type`, `--policy`):
 //! parsed into the `moor_proto::names` enums, so moorctl spells no state or kind itself and
 //! the `--help` lists and error messages come from the same list as the server's.
 
 use std::ffi::OsStr;
 
 use clap::builder::{PossibleValue, StringValueParser, TypedValueParser};
-use moor_proto::names::{ExecKind, GroupKind, RolloutActionKind, TargetState, WireName};
+use moor_proto::names::{
+    ExecKind, GroupKind, ReceiverKind, RolloutActionKind, TargetState, TriggerPolicy, WireName,
+};
 
 /// A clap value parser from a parse function, with the values `--help` lists: the one way
 /// a flag of this file is parsed, whatever it yields.
@@ -106,6 +109,31 @@ pub fn group_kind_help(kind: GroupKind) -> &'static str {
         GroupKind::Environments => {
             "Environments (for update, uninstall, heal and rollback rollouts)"
         }
+    }
+}
+
+/// What each receiver type authenticates, for `receiver create --help`.
+pub fn receiver_kind_help(kind: ReceiverKind) -> &'static str {
+    match kind {
+        ReceiverKind::Github => {
+            "GitHub webhooks: the secret is the webhook's secret (X-Hub-Signature-256)"
+        }
+        ReceiverKind::Gitlab => {
+            "GitLab webhooks: the secret token (X-Gitlab-Token) or the signing key (whsec_...)"
+        }
+        ReceiverKind::Standard => {
+            "Standard Webhooks signatures (webhook-signature), for any CI system: the signing key"
+        }
+    }
+}
+
+/// What each trigger policy does, for `trigger create --help`.
+pub fn trigger_policy_help(policy: TriggerPolicy) -> &'static str {
+    match policy {
+        TriggerPolicy::Queue => {
+            "Start it when the running rollout ends; a newer revision replaces a queued one"
+        }
+        TriggerPolicy::Supersede => "Cancel the running rollout and start the new one",
     }
 }
 

@@ -141,6 +141,18 @@ pub struct RolloutStartArgs {
     /// install: a label of the new environments (repeat)
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
+    /// How it runs: parallelism, waves, approval, failure budget, retries
+    #[command(flatten)]
+    pub plan: RolloutPlanArgs,
+    #[command(flatten)]
+    pub watch: RolloutWatchArgs,
+}
+
+/// How a rollout runs: its parallelism, waves, approvals, failure budget and step retries.
+/// The flags `rollout start` and `trigger create` share: a trigger's rollouts run as the
+/// same flags would make `rollout start` run one.
+#[derive(Debug, Args)]
+pub struct RolloutPlanArgs {
     /// How many targets run at once
     #[arg(long, value_name = "N", default_value_t = 50,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -164,6 +176,4 @@ pub struct RolloutStartArgs {
     /// server's); an unreachable site costs each target at most attempts × this
     #[arg(long, value_name = "MS", value_parser = clap::value_parser!(u64).range(10..=3_600_000))]
     pub step_timeout_ms: Option<u64>,
-    #[command(flatten)]
-    pub watch: RolloutWatchArgs,
 }

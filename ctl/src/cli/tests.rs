@@ -616,3 +616,205 @@ fn env_diff_help_documents_its_exit_codes() {
     assert!(help.contains("9  some resource differs"), "{help}");
     assert!(crate::exit::EXIT_CODES_HELP.contains("  9  `env diff` found differences"));
 }
+
+#[test]
+fn hook_groups_are_listed_and_every_command_has_an_example() {
+    let help = Cli::command().render_long_help().to_string();
+    for group in ["receiver", "source", "trigger"] {
+        assert!(
+            help.contains(&format!("  {group} ")),
+            "--help lacks {group}"
+        );
+        let mut cmd = Cli::command();
+        let g = cmd.find_subcommand_mut(group).unwrap();
+        for sub in g.get_subcommands_mut() {
+            let text = sub.render_long_help().to_string();
+            assert!(
+                text.contains("e.g. `moorctl "),
+                "{group} {} has no example:\n{text}",
+                sub.get_name()
+            );
+        }
+    }
+}
+
+#[test]
+fn receiver_create_arguments() {
+    let cli = parse(&words(
+        "receiver create ci --type github --secret-file ci.secret --max-body-bytes 65536 \
+         --rate-per-minute 30 --timestamp-tolerance 5m",
+    ))
+    .unwrap();
+    let Command::Receiver(ReceiverCommand::Create(c)) = cli.command else {
+        panic!("not receiver create");
+    };
+    assert_eq!(c.kind, moor_proto::names::ReceiverKind::Github);
+    assert_eq!(c.secret_file, PathBuf::from("ci.secret"));
+    assert_eq!(
+        (c.max_body_bytes, c.rate_per_minute),
+        (Some(65536), Some(30))
+    );
+    assert_eq!(c.timestamp_tolerance.map(|d| d.as_secs()), Some(300));
+    let cli = parse(&words("receiver create ci --type standard --secret-file s")).unwrap();
+    let Command::Receiver(ReceiverCommand::Create(c)) = cli.command else {
+        panic!("not receiver create");
+    };
+    assert_eq!((c.max_body_bytes, c.timestamp_tolerance), (None, None));
+
+    for (bad, says) in [
+        (
+            "receiver create ci --type jenkins --secret-file s",
+            "not a receiver type; use one of github, gitlab, standard",
+        ),
+        ("receiver create ci --type github", "--secret-file"),
+        ("receiver create ci --secret-file s", "--type"),
+        (
+            "receiver create ci --type github --secret-file s --timestamp-tolerance 300",
+            "no unit",
+        ),
+        (
+            "receiver create ci --type github --secret-file s --rate-per-minute 0",
+            "0",
+        ),
+        (
+            "receiver create a/b --type github --secret-file s",
+            "not a name",
+        ),
+        ("receiver deliveries ci --limit 0", "0"),
+        ("receiver deliveries ci --limit 1001", "1001"),
+    ] {
+        let e = parse_err(&words(bad));
+        assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+        assert!(e.to_string().contains(says), "{bad}: {e}");
+    }
+    assert!(parse(&words("receiver ls --stale")).is_ok());
+    assert!(parse(&words("receiver deliveries ci --limit 20")).is_ok());
+}
+
+#[test]
+fn source_add_arguments() {
+    let cli = parse(&words(
+        "source add shop --url https://git.example/shop.git --path blueprints/ \
+         --credentials-file git.cred --poll 0",
+    ))
+    .unwrap();
+    let Command::Source(SourceCommand::Add(a)) = cli.command else {
+        panic!("not source add");
+    };
+    assert_eq!(
+        (a.branch.as_str(), a.path.as_str()),
+        ("main", "blueprints/")
+    );
+    assert_eq!(a.poll, std::time::Duration::ZERO);
+    assert_eq!(a.credentials_file, Some(PathBuf::from("git.cred")));
+    let cli = parse(&words(
+        "source add s --url file:///srv/git/s.git --branch prod",
+    ))
+    .unwrap();
+    let Command::Source(SourceCommand::Add(a)) = cli.command else {
+        panic!("not source add");
+    };
+    assert_eq!(a.poll.as_secs(), 60, "default: every minute");
+    assert_eq!((a.branch.as_str(), a.path.as_str()), ("prod", ""));
+
+    for (bad, says) in [
+        ("--url http://git.example/s.git", "not supported"),
+        ("--url ssh://git@git.example/s.git", "not supported"),
+        ("--url git@git.example:s.git", "no scheme"),
+        (
+            "--url https://bob:hunter2@git.example/s.git",
+            "give --credentials-file FILE",
+        ),
+        (
+            "--url https://git.example/s.git --poll soon",
+            "not a duration",
+        ),
+        ("--url https://git.example/s.git --poll 60", "no unit"),
+        (
+            "--url https://git.example/s.git --branch",
+            "a value is required",
+        ),
+    ] {
+        let e = parse_err(&words(&format!("source add s {bad}")));
+        assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+        assert!(e.to_string().contains(says), "{bad}: {e}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+    let e = parse_err(&words(
+        "source add s --url https://git.example/s.git --poll 5",
+    ));
+    assert!(
+        e.to_string().contains("or 0 to fetch only on webhooks"),
+        "{e}"
+    );
+}
+
+#[test]
+fn source_sync_waits_only_when_asked() {
+    let sync = |line: &str| match parse(&words(line)).unwrap().command {
+        Command::Source(SourceCommand::Sync { wait, timeout, .. }) => (wait, timeout.as_secs()),
+        other => panic!("not source sync: {other:?}"),
+    };
+    assert_eq!(sync("source sync shop"), (false, 60));
+    assert_eq!(sync("source sync shop --wait"), (true, 60));
+    assert_eq!(sync("source sync shop --wait --timeout 2m"), (true, 120));
+    assert_eq!(
+        parse_err(&words("source sync shop --timeout 2m")).exit_code(),
+        2,
+        "--timeout needs --wait"
+    );
+    assert_eq!(
+        parse_err(&words("source sync shop --wait --timeout 0s")).exit_code(),
+        2
+    );
+}
+
+#[test]
+fn trigger_create_arguments() {
+    let base = "trigger create t --source shop --blueprint webshop --group eu";
+    let cli = parse(&words(&format!(
+        "{base} --waves 1,10%,100% --max-parallel 20 --max-failed 3 --approval \
+         --policy supersede --max-attempts 2 --step-timeout-ms 5000"
+    )))
+    .unwrap();
+    let Command::Trigger(TriggerCommand::Create(t)) = cli.command else {
+        panic!("not trigger create");
+    };
+    assert_eq!(t.action, moor_proto::names::RolloutActionKind::Update);
+    assert_eq!(t.policy, moor_proto::names::TriggerPolicy::Supersede);
+    assert_eq!((t.plan.max_parallel, t.plan.max_failed), (20, Some(3)));
+    assert_eq!(
+        (t.plan.max_attempts, t.plan.step_timeout_ms),
+        (Some(2), Some(5000))
+    );
+    assert!(t.plan.approval);
+    let cli = parse(&words(&format!("{base} --action update"))).unwrap();
+    let Command::Trigger(TriggerCommand::Create(t)) = cli.command else {
+        panic!("not trigger create");
+    };
+    assert_eq!(
+        (t.policy, t.plan.max_parallel),
+        (moor_proto::names::TriggerPolicy::Queue, 50)
+    );
+
+    for (bad, says) in [
+        (
+            "--policy merge",
+            "not a trigger policy; use one of queue, supersede",
+        ),
+        ("--action install", "a trigger starts update rollouts only"),
+        ("--action nuke", "not a rollout action"),
+        ("--max-parallel 0", "0"),
+        ("--max-failed-percent 101", "101"),
+        ("--revision 3", "--revision"),
+    ] {
+        let e = parse_err(&words(&format!("{base} {bad}")));
+        assert_eq!(e.exit_code(), 2, "{bad}: {e}");
+        assert!(e.to_string().contains(says), "{bad}: {e}");
+    }
+    assert_eq!(
+        parse_err(&words("trigger create t --source shop --blueprint webshop")).exit_code(),
+        2,
+        "--group is required"
+    );
+}

@@ -33,7 +33,7 @@
 //! that every RPC of every service goes through, so no API can get its own, different, retry
 //! loop. The files per API (`cluster.rs`, `vars.rs`, `workflow.rs`, `rollout.rs`) only say,
 //! per RPC, whether it reads or writes and which command shows the outcome of a write
-//! (`auth.rs` too, for `AuthApi`).
+//! (`auth.rs` too, for `AuthApi`, and `hooks.rs`, for `HookApi`).
 //!
 //! This folder knows nothing of the command line, views or exit codes: `crate::exit` maps
 //! its errors to exit codes, `crate::commands` gives them context.
@@ -44,6 +44,7 @@ mod endpoints;
 mod error;
 mod failover;
 mod handshake;
+mod hooks;
 mod retry;
 mod rollout;
 mod security;

@@ -3,6 +3,7 @@
 
 use moor_proto::api::moor_api_client::MoorApiClient;
 use moor_proto::auth::auth_api_client::AuthApiClient;
+use moor_proto::hooks::hook_api_client::HookApiClient;
 use moor_proto::rollout::rollout_api_client::RolloutApiClient;
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
 use tonic::transport::Channel;
@@ -34,5 +35,6 @@ service!(
     MoorApiClient,
     WorkflowApiClient,
     RolloutApiClient,
-    AuthApiClient
+    AuthApiClient,
+    HookApiClient
 );

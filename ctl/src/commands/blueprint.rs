@@ -1,5 +1,6 @@
-//! `moorctl blueprint`: list blueprints, show a revision's source, list the revisions; and
-//! check files without applying them (`validate.rs`).
+//! `moorctl blueprint`: list blueprints, show a revision's source, list the revisions (with
+//! the Git source, commit and file each came from, if any); and check files without
+//! applying them (`validate.rs`).
 
 use anyhow::Result;
 
@@ -51,14 +52,7 @@ pub(super) async fn run(
                 .get_blueprint(name.clone(), 0, read.stale)
                 .await
                 .or_say(|| format!("cannot list the revisions of blueprint {name}"))?;
-            show(
-                &RevisionsView {
-                    name: r.name,
-                    latest: r.revision,
-                    revisions: r.revisions,
-                },
-                format,
-            )
+            show(&RevisionsView::from(&r), format)
         }
         BlueprintCommand::Validate { files } => super::validate::run(files, client, format).await,
     }

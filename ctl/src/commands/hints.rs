@@ -60,6 +60,21 @@ pub fn next_step(err: &RpcError) -> Option<String> {
         ("execution", id) => format!(
             "execution {id} does not exist; `moorctl exec list` shows the executions there are"
         ),
+        ("receiver", r) => format!(
+            "receiver {r} does not exist; create it with `moorctl receiver create {r} --type \
+             TYPE --secret-file FILE` (`moorctl receiver list` shows the receivers there are)"
+        ),
+        ("source", s) => format!(
+            "source {s} does not exist; add it with `moorctl source add {s} --url URL` \
+             (`moorctl source list` shows the sources there are)"
+        ),
+        ("trigger", t) => format!(
+            "trigger {t} does not exist; `moorctl trigger list` shows the triggers there are"
+        ),
+        ("group", g) => format!(
+            "group {g} does not exist; create it with `moorctl group put {g} --of \
+             environments` (`moorctl group list` shows the groups there are)"
+        ),
         _ => return None,
     })
 }
@@ -162,6 +177,18 @@ mod tests {
         assert!(hint("execution x9 not found")
             .unwrap()
             .contains("moorctl exec list"));
+        assert!(hint("receiver ci not found")
+            .unwrap()
+            .contains("moorctl receiver create ci --type"));
+        assert!(hint("source shop not found")
+            .unwrap()
+            .contains("moorctl source add shop --url"));
+        assert!(hint("trigger t not found")
+            .unwrap()
+            .contains("moorctl trigger list"));
+        assert!(hint("group eu not found")
+            .unwrap()
+            .contains("moorctl group put eu"));
         assert!(
             hint("site s (create it with `moorctl apply -f` first) not found")
                 .unwrap()

@@ -7,11 +7,13 @@
 //! and, where moorctl knows it, what to do next (`hints.rs`).
 //!
 //! Why a folder: one file per command group (`cluster.rs`, `var.rs`, `apply.rs`, `env.rs`,
-//! `exec.rs`, `rollout.rs`, ...), plus the two watches (`exec_watch.rs` follows an
-//! execution's stream across member failures, `rollout_watch.rs` polls a rollout) and what
-//! several commands read or send (`files.rs`, `documents.rs`, `env_group_files.rs`,
-//! `inputs.rs`, `drift.rs`); `validate.rs` is `blueprint validate`; `config.rs` edits the
-//! config file and needs no member; `admin_token.rs` saves the token a new cluster returns.
+//! `exec.rs`, `rollout.rs`, `receiver.rs`, `source.rs`, `trigger.rs`, ...), plus the two
+//! watches (`exec_watch.rs` follows an execution's stream across member failures,
+//! `rollout_watch.rs` polls a rollout) and what several commands read or send (`files.rs`,
+//! `documents.rs`, `env_group_files.rs`, `inputs.rs`, `drift.rs`, `rollout_request.rs`: the
+//! rollout of `rollout start` and `trigger create`); `validate.rs` is `blueprint validate`;
+//! `config.rs` edits the config file and needs no member; `admin_token.rs` saves the token
+//! a new cluster returns.
 //! This is the top layer: it uses `cli`, `client`, `settings`, `views` and `live`, and none
 //! of them uses it.
 
@@ -33,9 +35,13 @@ mod files;
 mod group;
 mod hints;
 mod inputs;
+mod receiver;
 mod rollout;
+mod rollout_request;
 mod rollout_watch;
 mod site;
+mod source;
+mod trigger;
 mod validate;
 mod var;
 
@@ -73,5 +79,8 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Exec(e) => exec::run(e, client, format).await,
         Command::Group(g) => group::run(g, client, format).await,
         Command::Rollout(r) => rollout::run(r, client, format).await,
+        Command::Receiver(r) => receiver::run(r, client, format).await,
+        Command::Source(s) => source::run(s, client, format).await,
+        Command::Trigger(t) => trigger::run(t, client, format).await,
     }
 }

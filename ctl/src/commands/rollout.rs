@@ -10,6 +10,7 @@ use moor_proto::rollout as pb;
 
 use super::hints::rollout_failed as failed;
 use super::inputs::inputs_json;
+use super::rollout_request::rollout_request;
 use super::rollout_watch::watch;
 use crate::cli::{OutputFormat, RolloutCommand, RolloutStartArgs, TargetFilter};
 use crate::client::{Client, RolloutOp};
@@ -117,8 +118,6 @@ async fn start(args: RolloutStartArgs, client: &mut Client, format: OutputFormat
     };
     let install = args.action == RolloutActionKind::Install;
     let msg = pb::StartRolloutRequest {
-        group: args.group.clone(),
-        action: args.action.as_str().into(),
         blueprint,
         revision,
         inputs_json: inputs.unwrap_or_default(),
@@ -128,15 +127,7 @@ async fn start(args: RolloutStartArgs, client: &mut Client, format: OutputFormat
             String::new()
         },
         labels: args.labels.into_iter().collect(),
-        max_parallel: args.max_parallel as i64,
-        waves: args.waves,
-        require_approval: args.approval,
-        max_failed: args.max_failed.map(i64::from),
-        max_failed_percent: args.max_failed_percent.map(i64::from),
-        max_attempts: args.max_attempts.unwrap_or(0),
-        backoff_base_ms: 0,
-        backoff_max_ms: 0,
-        step_timeout_ms: args.step_timeout_ms.unwrap_or(0),
+        ..rollout_request(&args.group, args.action, &args.plan)
     };
     let r = client.start_rollout(msg).await.map_err(|e| {
         let action = args.action.as_str();

@@ -2,13 +2,15 @@
 //! so the failover client and the commands are tested against real tonic transport errors
 //! and statuses, without a cluster.
 //!
-//! It implements the whole `MoorApi`, `AuthApi` (`auth.rs`), `WorkflowApi` (`workflow.rs`)
-//! and `RolloutApi` (`rollout.rs`, groups only) traits, so a new RPC in api.proto,
-//! auth.proto, workflow.proto or rollout.proto needs a line here; the workflow and rollout
-//! services share one state of environments and groups (`state.rs`). It can serve TLS (`tls.rs`) and records the `authorization` header of every
+//! It implements the whole `MoorApi`, `AuthApi` (`auth.rs`), `WorkflowApi` (`workflow.rs`),
+//! `RolloutApi` (`rollout.rs`, groups only) and `HookApi` (`hooks.rs`) traits, so a new RPC
+//! in api.proto, auth.proto, workflow.proto, rollout.proto or hooks.proto needs a line here;
+//! the workflow and rollout services share one state of environments and groups
+//! (`state.rs`). It can serve TLS (`tls.rs`) and records the `authorization` header of every
 //! request it receives.
 
 mod auth;
+mod hooks;
 mod rollout;
 mod state;
 pub mod tls;
@@ -27,8 +29,9 @@ use crate::cli::Cli;
 use crate::client::{Client, Security};
 
 pub use auth::{FAKE_AUDIT_ENTRIES, FAKE_TOKEN};
+pub use hooks::FAKE_BAD_COMMIT;
 pub use state::FAKE_SUSPENDED;
-pub use workflow::{fake_workflow, problems_marker, WatchScript};
+pub use workflow::{fake_workflow, problems_marker, WatchScript, FAKE_COMMIT};
 
 /// How a fake member answers.
 #[derive(Clone, Copy, Debug)]

@@ -5,11 +5,13 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use moor_proto::hooks::hook_api_server::HookApiServer;
 use moor_proto::rollout::rollout_api_server::RolloutApiServer;
 use moor_proto::workflow as pb;
 use moor_proto::workflow::workflow_api_server::{WorkflowApi, WorkflowApiServer};
 use tonic::{Request, Response, Status};
 
+use super::hooks::FakeHooks;
 use super::rollout::FakeRollout;
 use super::state::{check_policy, diff, with_state, FakeState, Shared};
 
@@ -49,6 +51,9 @@ impl FakeWorkflow {
         with_state(&self.calls, &self.state, f)
     }
 }
+
+/// The commit a fake member's Git source made revisions from.
+pub const FAKE_COMMIT: &str = "c0ffee0123456789abcdef0123456789abcdef01";
 
 /// The diagnostics a fake member gives for a blueprint containing `invalid`.
 pub const FAKE_DIAGNOSTICS: &str = "webshop.yaml:3:5: error: unknown field `resorces`\n  \
@@ -167,12 +172,30 @@ impl WorkflowApi for FakeWorkflow {
         &self,
         r: Request<pb::GetBlueprintRequest>,
     ) -> Result<Response<pb::GetBlueprintResponse>, Status> {
+        // Revision 1 applied by hand, revision 2 made by the Git source `shop`.
+        let origin = pb::RevisionOrigin {
+            revision: 2,
+            source: "shop".into(),
+            commit: FAKE_COMMIT.into(),
+            path: "blueprints/hello.yaml".into(),
+            created_ms: 1,
+        };
         self.answer(pb::GetBlueprintResponse {
             name: r.into_inner().name,
             revision: 2,
             source: "name: hello\n".into(),
             created_ms: 1,
             revisions: vec![1, 2],
+            origin_source: origin.source.clone(),
+            origin_commit: origin.commit.clone(),
+            origin_path: origin.path.clone(),
+            origins: vec![
+                pb::RevisionOrigin {
+                    revision: 1,
+                    ..Default::default()
+                },
+                origin,
+            ],
         })
     }
     async fn put_site(
@@ -341,8 +364,9 @@ impl WorkflowApi for FakeWorkflow {
     }
 }
 
-/// Serves a fake workflow member (`WorkflowApi` and `RolloutApi` over one state) on a
-/// loopback port for the rest of the test; returns its address and its request counter.
+/// Serves a fake workflow member (`WorkflowApi` and `RolloutApi` over one state, and
+/// `HookApi`) on a loopback port for the rest of the test; returns its address and its
+/// request counter.
 pub async fn fake_workflow(watch: WatchScript) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
@@ -354,10 +378,12 @@ pub async fn fake_workflow(watch: WatchScript) -> (String, Arc<AtomicUsize>) {
         state: state.clone(),
     };
     let rollout = FakeRollout::new(calls.clone(), state);
+    let hooks = FakeHooks::new(calls.clone());
     tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(WorkflowApiServer::new(fake))
             .add_service(RolloutApiServer::new(rollout))
+            .add_service(HookApiServer::new(hooks))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     (addr, calls)

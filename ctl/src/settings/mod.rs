@@ -36,7 +36,7 @@ use credentials::{Named, Origin};
 
 pub use file::{ConfigFile, Context};
 pub use paths::{absolute, config_path, Env, ProcessEnv};
-pub use private_file::PrivateFile;
+pub use private_file::{readable_by_others, PrivateFile};
 
 /// What a command runs with.
 #[derive(Debug, Clone)]

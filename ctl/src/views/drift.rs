@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::cells::escape_controls;
 use super::paint::Paint;
+use super::time::one_unit;
 
 /// A drift policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,7 +41,7 @@ impl PolicyView {
 
     fn new(check_every_ms: u64, on_drift: &str, max_heals_per_hour: u32) -> PolicyView {
         PolicyView {
-            check_every: every(check_every_ms),
+            check_every: one_unit(check_every_ms),
             check_every_ms,
             on_drift: on_drift.to_string(),
             max_heals_per_hour,
@@ -122,36 +123,9 @@ pub fn policy_cell(p: Option<&PolicyView>) -> String {
     p.map_or_else(|| "-".to_string(), PolicyView::summary)
 }
 
-/// Milliseconds as a duration with the largest unit that divides them (`5m`, `7d`, `1500ms`).
-pub fn every(ms: u64) -> String {
-    const UNITS: [(u64, &str); 4] = [
-        (86_400_000, "d"),
-        (3_600_000, "h"),
-        (60_000, "m"),
-        (1_000, "s"),
-    ];
-    UNITS
-        .iter()
-        .find(|(per, _)| ms > 0 && ms % per == 0)
-        .map_or_else(
-            || format!("{ms}ms"),
-            |(per, unit)| format!("{}{unit}", ms / per),
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn intervals_read_as_written() {
-        assert_eq!(every(300_000), "5m");
-        assert_eq!(every(7 * 86_400_000), "7d");
-        assert_eq!(every(90 * 60_000), "90m");
-        assert_eq!(every(30_000), "30s");
-        assert_eq!(every(1_500), "1500ms");
-        assert_eq!(every(0), "0ms");
-    }
 
     #[test]
     fn summaries() {

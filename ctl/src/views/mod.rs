@@ -10,10 +10,11 @@
 //! Why a folder: every command and every watch display prints through these types and
 //! helpers, so a result looks the same wherever it is shown. One file per subject
 //! (`cluster.rs`, `vars.rs`, `blueprint.rs`, `validate.rs`, `auth.rs`, `audit.rs`,
-//! `config.rs`, `diff.rs`, ...) and the shared pieces (`render.rs`, `paint.rs` (colour on a
-//! terminal only), `table.rs`, `cells.rs`, `time.rs`, `value.rs`, `drift.rs` (a drift
-//! policy, shown by environments and groups)). Views only format: they make no calls and
-//! decide no exit code.
+//! `config.rs`, `diff.rs`, `receiver.rs`, `source.rs`, `trigger.rs`, ...) and the shared
+//! pieces (`render.rs`, `paint.rs` (colour on a terminal only), `table.rs`, `cells.rs`,
+//! `time.rs`, `value.rs`, `drift.rs` (a drift policy, shown by environments and groups),
+//! `rollout.rs`'s failure budget (shown by rollouts and triggers)). Views only format: they
+//! make no calls and decide no exit code.
 
 pub mod apply;
 pub mod audit;
@@ -30,11 +31,14 @@ pub mod formation;
 pub mod group;
 pub mod message;
 pub mod paint;
+pub mod receiver;
 mod render;
 pub mod rollout;
 pub mod site;
+pub mod source;
 pub mod table;
 pub mod time;
+pub mod trigger;
 pub mod validate;
 pub mod value;
 pub mod vars;

@@ -211,13 +211,10 @@ fn summary(r: &RolloutJson) -> String {
     }
     rows.push(("progress", counts_line(r)));
     rows.push(("max parallel", r.max_parallel.to_string()));
-    let budget = match (r.max_failed, r.max_failed_percent) {
-        (None, None) => "none".to_string(),
-        (Some(n), None) => format!("at most {n} failed"),
-        (None, Some(p)) => format!("at most {p}% failed"),
-        (Some(n), Some(p)) => format!("at most {n} or {p}% failed"),
-    };
-    rows.push(("failure budget", budget));
+    rows.push((
+        "failure budget",
+        failure_budget(r.max_failed, r.max_failed_percent),
+    ));
     if !r.rollback_of.is_empty() {
         rows.push(("rolls back", r.rollback_of.clone()));
     }
@@ -229,6 +226,19 @@ fn summary(r: &RolloutJson) -> String {
         rows.push(("finished", r.finished.clone()));
     }
     fields(rows)
+}
+
+/// A failure budget for people: `at most 3 or 5% failed`, `none`.
+pub fn failure_budget(
+    max_failed: Option<impl std::fmt::Display>,
+    max_failed_percent: Option<impl std::fmt::Display>,
+) -> String {
+    match (max_failed, max_failed_percent) {
+        (None, None) => "none".to_string(),
+        (Some(n), None) => format!("at most {n} failed"),
+        (None, Some(p)) => format!("at most {p}% failed"),
+        (Some(n), Some(p)) => format!("at most {n} or {p}% failed"),
+    }
 }
 
 /// Counts per wave; the current wave of a rollout that has not succeeded is marked `*`.

@@ -35,6 +35,24 @@ pub fn duration(ms: u64) -> String {
     }
 }
 
+/// Milliseconds as a duration with the largest unit that divides them (`5m`, `7d`, `1500ms`),
+/// as flags and files write durations.
+pub fn one_unit(ms: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (86_400_000, "d"),
+        (3_600_000, "h"),
+        (60_000, "m"),
+        (1_000, "s"),
+    ];
+    UNITS
+        .iter()
+        .find(|(per, _)| ms > 0 && ms % per == 0)
+        .map_or_else(
+            || format!("{ms}ms"),
+            |(per, unit)| format!("{}{unit}", ms / per),
+        )
+}
+
 /// Now, in milliseconds since the Unix epoch (0 if the clock is before it).
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
@@ -55,5 +73,15 @@ mod tests {
         assert_eq!(duration(850), "850 ms");
         assert_eq!(duration(12_400), "12.4 s");
         assert_eq!(duration(185_000), "3 min 5 s");
+    }
+
+    #[test]
+    fn intervals_read_as_written() {
+        assert_eq!(one_unit(300_000), "5m");
+        assert_eq!(one_unit(7 * 86_400_000), "7d");
+        assert_eq!(one_unit(90 * 60_000), "90m");
+        assert_eq!(one_unit(30_000), "30s");
+        assert_eq!(one_unit(1_500), "1500ms");
+        assert_eq!(one_unit(0), "0ms");
     }
 }
