@@ -40,3 +40,10 @@ pub mod site {
 pub mod auth {
     tonic::include_proto!("moor.auth.v1");
 }
+
+/// CI webhook receivers, Git sources and the triggers that turn their revisions into
+/// rollouts.
+#[cfg(feature = "grpc")]
+pub mod hooks {
+    tonic::include_proto!("moor.hooks.v1");
+}

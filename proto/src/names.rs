@@ -215,6 +215,52 @@ pub fn display<T: WireName>(name: &str) -> String {
     }
 }
 
+wire_enum! {
+    /// Which CI system a webhook receiver speaks to, and so how a delivery is authenticated.
+    ReceiverKind, "receiver type" {
+        /// `X-Hub-Signature-256`: HMAC-SHA256 of the body.
+        Github = "github",
+        /// `X-Gitlab-Token`, or the signed `webhook-signature` format.
+        Gitlab = "gitlab",
+        /// Standard Webhooks: `webhook-id`, `webhook-timestamp`, `webhook-signature`.
+        Standard = "standard",
+    }
+}
+
+wire_enum! {
+    /// What a recorded webhook delivery came to.
+    DeliveryVerdict, "delivery verdict" {
+        /// A push that asked one or more sources to fetch.
+        Accepted = "accepted",
+        /// Authentic, but nothing to do (another event, another branch, no source follows it).
+        Ignored = "ignored",
+        /// The CI system's test delivery.
+        Ping = "ping",
+    }
+}
+
+wire_enum! {
+    /// What a trigger does with a new revision while its rollout runs.
+    TriggerPolicy, "trigger policy" {
+        /// Start it when the running rollout ends; a newer revision replaces a queued one.
+        Queue = "queue",
+        /// Cancel the running rollout and start the new one.
+        Supersede = "supersede",
+    }
+}
+
+wire_enum! {
+    /// What a trigger did with one new revision.
+    FiringOutcome, "trigger firing outcome" {
+        Started = "started",
+        Queued = "queued",
+        /// Queued, then replaced by a newer revision before it started.
+        Superseded = "superseded",
+        /// Starting the rollout was refused (the firing's error says why).
+        Failed = "failed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +289,10 @@ mod tests {
         round_trips::<RolloutState>();
         round_trips::<TargetState>();
         round_trips::<GroupKind>();
+        round_trips::<ReceiverKind>();
+        round_trips::<DeliveryVerdict>();
+        round_trips::<TriggerPolicy>();
+        round_trips::<FiringOutcome>();
     }
 
     #[test]
