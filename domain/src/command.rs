@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuditStamp, AuthCommand, AuthResult};
+use crate::hooks::{HooksCommand, HooksResult};
 use crate::kv::{KvCommand, KvResult};
 use crate::workflow::{WorkflowCommand, WorkflowResult};
 
@@ -40,6 +41,8 @@ pub enum Command {
         stamp: AuditStamp,
         command: Box<Command>,
     },
+    /// A change to webhook receivers, Git sources or triggers, or a delivery or fetch.
+    Hooks(HooksCommand),
 }
 
 /// What applying a [`Command`] produced; returned to the member that proposed it.
@@ -60,4 +63,6 @@ pub enum CommandResult {
     Refused(String),
     /// The result of an [`AuthCommand`].
     Auth(AuthResult),
+    /// The result of a [`HooksCommand`].
+    Hooks(HooksResult),
 }

@@ -22,7 +22,8 @@
 //! [`site`], [`environment`], [`drift`] (drift policies and the heal cap), [`execution`] (step transitions), [`rollout`] (groups, waves,
 //! budgets, per-target bookkeeping), [`workflow`] (the registry and its transitions),
 //! [`auth`] (tokens, roles, permissions and the audit log; audited commands are checked
-//! again at their index), [`codec`] (the versioned encoding of log payloads and snapshots).
+//! again at their index), [`hooks`] (webhook receivers and their deliveries, Git sources,
+//! triggers), [`codec`] (the versioned encoding of log payloads and snapshots).
 
 pub mod auth;
 pub mod blueprint;
@@ -31,6 +32,7 @@ pub mod command;
 pub mod drift;
 pub mod environment;
 pub mod execution;
+pub mod hooks;
 pub mod kv;
 pub mod plan;
 pub mod rollout;

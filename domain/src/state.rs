@@ -26,6 +26,7 @@ use sha2::{Digest, Sha256};
 use crate::auth::{self, AuditStamp, AuthState};
 use crate::codec::{self, CodecError};
 use crate::command::{Command, CommandResult};
+use crate::hooks::{HooksState, Registry};
 use crate::kv::KvState;
 use crate::workflow::WorkflowState;
 
@@ -40,6 +41,10 @@ pub struct MoorState {
     /// state that never used them encodes (and digests) as it did before they existed.
     #[serde(default, skip_serializing_if = "AuthState::is_empty")]
     pub auth: AuthState,
+    /// Webhook receivers, Git sources and triggers; left out of the encoding while empty,
+    /// like `auth`.
+    #[serde(default, skip_serializing_if = "HooksState::is_empty")]
+    pub hooks: HooksState,
 }
 
 impl MoorState {
@@ -78,6 +83,14 @@ impl MoorState {
             Command::Kv(c) => CommandResult::Kv(self.kv.apply(index, c)),
             Command::Workflow(c) => CommandResult::Workflow(self.workflow.apply(&self.kv, term, c)),
             Command::Auth(c) => CommandResult::Auth(self.auth.apply(c)),
+            Command::Hooks(c) => CommandResult::Hooks(self.hooks.apply(
+                Registry {
+                    workflow: &mut self.workflow,
+                    kv: &self.kv,
+                    audit: &mut self.auth.audit,
+                },
+                c,
+            )),
             Command::Batch(_) | Command::Audited { .. } => CommandResult::Refused(
                 "a batch or an audited command cannot be nested here: the proposer never does"
                     .into(),
@@ -111,7 +124,8 @@ impl MoorState {
     /// Checks every invariant of the whole state; the first one broken, described.
     pub fn invariants(&self) -> Result<(), String> {
         self.workflow.invariants()?;
-        self.auth.invariants()
+        self.auth.invariants()?;
+        self.hooks.invariants(&self.workflow)
     }
 
     /// The snapshot encoding of the whole state (versioned, see [`codec`]).
@@ -136,41 +150,5 @@ impl MoorState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kv::KvCommand;
-
-    #[test]
-    fn snapshot_restores_the_same_state() {
-        let mut s = MoorState::default();
-        s.apply(
-            4,
-            1,
-            &Command::Kv(KvCommand::Put {
-                key: "k".into(),
-                value: b"v".to_vec(),
-            }),
-        );
-        let data = s.encode().unwrap();
-        let t = MoorState::decode(&data).unwrap();
-        assert_eq!(s, t);
-        assert_eq!(s.digest().unwrap(), t.digest().unwrap());
-        assert!(MoorState::decode(b"\x01garbage").is_err());
-    }
-
-    #[test]
-    fn a_nested_batch_is_refused_and_changes_nothing() {
-        let mut s = MoorState::default();
-        let before = s.digest().unwrap();
-        let put = Command::Kv(KvCommand::Put {
-            key: "k".into(),
-            value: b"v".to_vec(),
-        });
-        let r = s.apply(1, 1, &Command::Batch(vec![Command::Batch(vec![put])]));
-        assert!(
-            matches!(&r, CommandResult::Batch(v) if matches!(v[0], CommandResult::Refused(_))),
-            "{r:?}"
-        );
-        assert_eq!(s.digest().unwrap(), before);
-    }
-}
+#[path = "tests/state_unit.rs"]
+mod tests;

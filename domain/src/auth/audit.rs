@@ -76,6 +76,21 @@ pub struct AuditStamp {
     pub retention: Retention,
 }
 
+/// An audit record of an event no client request carried: its identity is the receiver or
+/// source (`receiver:<name>`, `source:<name>`), its operation names the event
+/// (`hook.deliver`, `source.fetch`, `trigger.fire`).
+#[derive(Debug, Clone, Copy)]
+pub struct AuditEvent<'a> {
+    pub who: &'a str,
+    pub operation: &'a str,
+    pub object: &'a str,
+    pub peer: &'a str,
+    pub member: u64,
+    pub at_ms: u64,
+    pub retention: Retention,
+    pub outcome: &'a str,
+}
+
 /// The trail, by seq.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditState {
@@ -98,20 +113,35 @@ impl AuditState {
 
     /// Appends a record of `stamp` with `outcome`, then prunes by the stamp's retention.
     pub fn append(&mut self, stamp: &AuditStamp, outcome: &str) {
+        self.append_event(&AuditEvent {
+            who: &stamp.principal.who(),
+            operation: stamp.operation.name(),
+            object: &stamp.object,
+            peer: &stamp.peer,
+            member: stamp.member,
+            at_ms: stamp.at_ms,
+            retention: stamp.retention,
+            outcome,
+        });
+    }
+
+    /// Appends a record of something no client request carried (a webhook delivery, a
+    /// source's fetch, a trigger's firing), then prunes by its retention.
+    pub fn append_event(&mut self, event: &AuditEvent<'_>) {
         let seq = self.next_seq.max(1);
         self.next_seq = seq.saturating_add(1);
         let record = AuditRecord {
             seq,
-            at_ms: stamp.at_ms,
-            who: bounded(&stamp.principal.who()),
-            operation: stamp.operation.name().to_string(),
-            object: bounded(&stamp.object),
-            peer: bounded(&stamp.peer),
-            member: stamp.member,
-            outcome: bounded(outcome),
+            at_ms: event.at_ms,
+            who: bounded(event.who),
+            operation: bounded(event.operation),
+            object: bounded(event.object),
+            peer: bounded(event.peer),
+            member: event.member,
+            outcome: bounded(event.outcome),
         };
         self.records.insert(seq, record);
-        self.prune(stamp.retention, stamp.at_ms);
+        self.prune(event.retention, event.at_ms);
     }
 
     /// Drops the oldest records (by seq) while more than `max_entries` remain, or while the

@@ -22,6 +22,7 @@ use super::operation::Operation as Op;
 use super::permission::Target;
 use crate::command::Command;
 use crate::execution::ExecKind;
+use crate::hooks::HooksCommand;
 use crate::kv::KvCommand;
 use crate::rollout::{RolloutAction, RolloutOp};
 use crate::workflow::{WorkflowCommand, WorkflowState};
@@ -63,6 +64,21 @@ fn carriers(command: &Command) -> Vec<Op> {
             AuthCommand::PutRole { .. } => vec![Op::AuthRolePut],
             AuthCommand::DeleteRole { .. } => vec![Op::AuthRoleDelete],
             AuthCommand::RecordDenied { .. } => vec![],
+        },
+        Command::Hooks(c) => match c {
+            HooksCommand::PutReceiver { .. } => vec![Op::ReceiverPut],
+            HooksCommand::DeleteReceiver { .. } => vec![Op::ReceiverDelete],
+            HooksCommand::PutSource { .. } => vec![Op::SourcePut],
+            HooksCommand::DeleteSource { .. } => vec![Op::SourceDelete],
+            HooksCommand::SyncSource { .. } => vec![Op::SourceSync],
+            HooksCommand::PutTrigger { .. } => vec![Op::TriggerPut],
+            HooksCommand::DeleteTrigger { .. } => vec![Op::TriggerDelete],
+            // Authenticated by the receiver's secret, or the leader's own: no client
+            // request carries them.
+            HooksCommand::RecordDelivery { .. }
+            | HooksCommand::SourceFetched { .. }
+            | HooksCommand::SourceFailed { .. }
+            | HooksCommand::AdvanceTrigger { .. } => vec![],
         },
         Command::Batch(_) | Command::Audited { .. } => vec![],
     }
@@ -144,6 +160,20 @@ fn agrees(target: &Target, command: &Command, workflow: &WorkflowState) -> Resul
         Command::Auth(AuthCommand::RevokeToken { id, .. }) => (Some(id), None, None),
         Command::Auth(AuthCommand::PutRole { role }) => (Some(&role.name), None, None),
         Command::Auth(AuthCommand::DeleteRole { name }) => (Some(name), None, None),
+        Command::Hooks(c) => match c {
+            HooksCommand::PutReceiver { spec, .. } => (Some(&spec.name), None, None),
+            HooksCommand::PutSource { spec, .. } => (Some(&spec.name), None, None),
+            HooksCommand::PutTrigger { spec, .. } => (
+                Some(&spec.name),
+                Some(&spec.rollout.group),
+                Some(&spec.blueprint),
+            ),
+            HooksCommand::DeleteReceiver { name }
+            | HooksCommand::DeleteSource { name }
+            | HooksCommand::SyncSource { name, .. }
+            | HooksCommand::DeleteTrigger { name } => (Some(name), None, None),
+            _ => (None, None, None),
+        },
         _ => (None, None, None),
     };
     for (field, stamped, actual) in [
@@ -163,57 +193,5 @@ fn agrees(target: &Target, command: &Command, workflow: &WorkflowState) -> Resul
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn put(key: &str) -> Command {
-        Command::Kv(KvCommand::Put {
-            key: key.into(),
-            value: b"v".to_vec(),
-        })
-    }
-
-    fn named(name: &str) -> Target {
-        Target {
-            name: Some(name.into()),
-            ..Target::default()
-        }
-    }
-
-    #[test]
-    fn the_operation_must_carry_the_command() {
-        let w = WorkflowState::default();
-        assert!(check(Op::VarPut, &named("k"), &put("k"), &w).is_ok());
-        assert!(check(Op::VarPut, &Target::default(), &put("k"), &w).is_ok());
-        let err = check(Op::VarGet, &named("k"), &put("k"), &w).unwrap_err();
-        assert!(
-            err.contains("stamped \"var.get\"") && err.contains("[var.put]"),
-            "{err}"
-        );
-        let observed = Command::Workflow(WorkflowCommand::Observed {
-            environment: "e".into(),
-            resources: Default::default(),
-            now_ms: 1,
-            basis: None,
-        });
-        assert!(check(Op::ExecutionStart, &Target::default(), &observed, &w).is_err());
-    }
-
-    #[test]
-    fn the_target_must_be_the_commands_object() {
-        let w = WorkflowState::default();
-        let err = check(Op::VarPut, &named("other"), &put("k"), &w).unwrap_err();
-        assert!(
-            err.contains("target name \"other\" is not its command's \"k\""),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn nested_batches_and_audited_commands_do_not_fit() {
-        let w = WorkflowState::default();
-        let batch = Command::Batch(vec![put("k")]);
-        let err = check(Op::VarPut, &Target::default(), &batch, &w).unwrap_err();
-        assert!(err.contains("carries one command"), "{err}");
-    }
-}
+#[path = "tests/fit_unit.rs"]
+mod tests;

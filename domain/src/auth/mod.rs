@@ -41,7 +41,7 @@ mod utc;
 mod tests;
 
 pub use apply::{AuthCommand, AuthResult};
-pub use audit::{AuditRecord, AuditStamp, AuditState, Retention};
+pub use audit::{AuditEvent, AuditRecord, AuditStamp, AuditState, Retention};
 pub use identity::{AuthError, Identity};
 pub use operation::Operation;
 pub use outcome::outcome_of;

@@ -117,6 +117,22 @@ operations! {
     AuthRoleDelete = "auth.role.delete", Admin;
     /// Changes nothing, but shows who did what from where: admin only, not a read.
     AuditList = "audit.list", Admin;
+    /// Holds the secret that authenticates a CI system: admin only.
+    ReceiverPut = "receiver.put", Admin;
+    /// The secret is never returned.
+    ReceiverGet = "receiver.get", Read;
+    ReceiverList = "receiver.list", Read;
+    ReceiverDelete = "receiver.delete", Admin;
+    ReceiverDeliveries = "receiver.deliveries", Read;
+    SourcePut = "source.put", Write;
+    SourceGet = "source.get", Read;
+    SourceList = "source.list", Read;
+    SourceDelete = "source.delete", Write;
+    SourceSync = "source.sync", Write;
+    TriggerPut = "trigger.put", Write;
+    TriggerGet = "trigger.get", Read;
+    TriggerList = "trigger.list", Read;
+    TriggerDelete = "trigger.delete", Write;
 }
 
 impl Operation {

@@ -18,7 +18,7 @@ use crate::kv::KvState;
 use crate::site::{validate_name, Site};
 
 use crate::workflow::types::{
-    BlueprintRevision, Res, WorkflowError, WorkflowResult, WorkflowState,
+    BlueprintRevision, Origin, Res, WorkflowError, WorkflowResult, WorkflowState,
 };
 
 impl WorkflowState {
@@ -51,12 +51,25 @@ impl WorkflowState {
             spec: spec.clone(),
             source: source.to_string(),
             created_ms: now_ms,
+            origin: None,
         });
         Ok(WorkflowResult::Blueprint {
             name,
             revision,
             created: true,
         })
+    }
+
+    /// Records where revision `revision` of `name` came from (a Git source's commit and
+    /// path); nothing if there is no such revision.
+    pub(crate) fn set_origin(&mut self, name: &str, revision: u64, origin: Origin) {
+        if let Some(r) = self
+            .blueprints
+            .get_mut(name)
+            .and_then(|revs| revs.iter_mut().find(|r| r.revision == revision))
+        {
+            r.origin = Some(origin);
+        }
     }
 
     pub(crate) fn put_site(&mut self, site: &Site) -> Res<WorkflowResult> {

@@ -36,6 +36,17 @@ pub struct BlueprintRevision {
     pub spec: BlueprintSpec,
     pub source: String,
     pub created_ms: u64,
+    /// Where it came from when a Git source made it (None: applied by a client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// The Git source, commit and file a blueprint revision was read from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    pub source: String,
+    pub commit: String,
+    pub path: String,
 }
 
 /// What an observer saw of an environment when it started observing it.

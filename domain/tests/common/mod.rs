@@ -6,12 +6,18 @@
 
 use std::collections::BTreeMap;
 
+use moor_domain::auth::Retention;
 use moor_domain::blueprint::{self, BlueprintSpec};
 use moor_domain::command::Command;
 use moor_domain::drift::{DriftPolicy, OnDrift};
 use moor_domain::environment::Inputs;
 use moor_domain::execution::{ExecKind, RetryPolicy, StepOutcome, StepState};
+use moor_domain::hooks::receiver::{DeliveryIn, Payload, ReceiverKind, ReceiverSpec};
+use moor_domain::hooks::source::{FetchBasis, FetchedFile, SourceSpec};
+use moor_domain::hooks::trigger::{TriggerPolicy, TriggerSpec};
+use moor_domain::hooks::{AuditNote, HooksCommand};
 use moor_domain::kv::KvCommand;
+use moor_domain::names::WireName;
 use moor_domain::rollout::{
     FailureBudget, Group, GroupKind, RolloutAction, RolloutOp, RolloutSpec, Selector, WaveSize,
     WavesSpec,
@@ -363,6 +369,148 @@ impl World {
         }
     }
 
+    /// Webhook, source and trigger commands: deliveries with repeated ids, fetches against
+    /// current and stale bases, triggers on groups that may hold other blueprints.
+    fn hooks(&self, rng: &mut Rng, state: &MoorState, now_ms: u64) -> HooksCommand {
+        let note = AuditNote {
+            member: rng.below(3) + 1,
+            peer: "127.0.0.1:1".into(),
+            retention: Retention {
+                max_entries: 50,
+                max_age_ms: 0,
+            },
+        };
+        let source = rng.pick(&names("src", 2)).clone();
+        let basis = match state.hooks.sources.get(&source) {
+            Some(s) if rng.chance(80) => s.basis(),
+            _ => FetchBasis {
+                version: rng.below(3),
+                asks: rng.below(3),
+            },
+        };
+        let url = |rng: &mut Rng| {
+            rng.pick(&[
+                "https://git.example/acme/bp.git",
+                "https://GIT.example/acme/bp",
+                "file:///srv/other.git",
+            ])
+            .to_string()
+        };
+        match rng.below(9) {
+            0 => HooksCommand::PutReceiver {
+                spec: ReceiverSpec {
+                    name: rng.pick(&names("r", 2)).clone(),
+                    kind: *rng.pick(ReceiverKind::ALL),
+                    secret: if rng.chance(90) {
+                        "0123456789abcdef0123".into()
+                    } else {
+                        String::new()
+                    },
+                    max_body_bytes: 0,
+                    rate_per_minute: 0,
+                    tolerance_s: 0,
+                },
+                now_ms,
+            },
+            1 => HooksCommand::PutSource {
+                spec: SourceSpec {
+                    name: source,
+                    url: url(rng),
+                    branch: rng.pick(&["main", "dev"]).to_string(),
+                    path: "blueprints".into(),
+                    credentials_file: None,
+                    poll_ms: 0,
+                },
+                now_ms,
+            },
+            2 => HooksCommand::RecordDelivery {
+                receiver: rng.pick(&names("r", 2)).clone(),
+                delivery: DeliveryIn {
+                    id: rng.pick(&names("d", 6)).clone(),
+                    event: "push".into(),
+                    payload: match rng.below(4) {
+                        0 => Payload::Ping,
+                        1 => Payload::Other {
+                            reason: "issues event".into(),
+                        },
+                        _ => Payload::Push {
+                            repository: "acme/bp".into(),
+                            urls: vec![url(rng)],
+                            git_ref: rng
+                                .pick(&["refs/heads/main", "refs/heads/dev", "refs/tags/v1"])
+                                .to_string(),
+                            commit: format!("{:040x}", rng.below(5)),
+                        },
+                    },
+                },
+                note,
+                now_ms,
+            },
+            3 | 4 => {
+                let files = (0..rng.below(3))
+                    .map(|i| {
+                        let (spec, text) = rng.pick(&self.specs).clone();
+                        FetchedFile {
+                            path: format!("blueprints/{i}.yaml"),
+                            spec,
+                            text,
+                        }
+                    })
+                    .collect();
+                HooksCommand::SourceFetched {
+                    source,
+                    basis,
+                    commit: format!("{:040x}", rng.below(5)),
+                    files,
+                    note,
+                    now_ms,
+                }
+            }
+            5 => HooksCommand::SourceFailed {
+                source,
+                basis,
+                commit: None,
+                error: "unreachable".into(),
+                note,
+                now_ms,
+            },
+            6 => HooksCommand::PutTrigger {
+                spec: TriggerSpec {
+                    name: rng.pick(&names("t", 2)).clone(),
+                    source,
+                    blueprint: rng.pick(&["app", "db"]).to_string(),
+                    rollout: RolloutSpec {
+                        action: RolloutAction::Update {
+                            revision: None,
+                            inputs: None,
+                        },
+                        ..self.rollout(rng)
+                    },
+                    policy: *rng.pick(TriggerPolicy::ALL),
+                },
+                now_ms,
+            },
+            7 => HooksCommand::AdvanceTrigger {
+                name: rng.pick(&names("t", 2)).clone(),
+                note,
+                now_ms,
+            },
+            _ => match rng.below(4) {
+                0 => HooksCommand::DeleteSource { name: source },
+                1 => HooksCommand::DeleteTrigger {
+                    name: rng.pick(&names("t", 2)).clone(),
+                },
+                2 => HooksCommand::DeleteReceiver {
+                    name: rng.pick(&names("r", 2)).clone(),
+                },
+                _ => HooksCommand::SyncSource {
+                    name: source,
+                    now_ms,
+                },
+            },
+        }
+    }
+
     pub fn command(&self, rng: &mut Rng, state: &MoorState, now_ms: u64) -> Command {
         match rng.below(20) {
             0 => Command::Kv(KvCommand::Put {
@@ -378,6 +526,7 @@ impl World {
                     .collect(),
             ),
             3 if rng.chance(20) => Command::Batch(vec![Command::Batch(vec![])]),
+            4 if rng.chance(70) => Command::Hooks(self.hooks(rng, state, now_ms)),
             _ => Command::Workflow(self.workflow(rng, state, now_ms)),
         }
     }

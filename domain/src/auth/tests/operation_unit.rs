@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn names_round_trip_and_are_unique() {
-    assert_eq!(Operation::ALL.len(), 50);
+    assert_eq!(Operation::ALL.len(), 64);
     for op in Operation::ALL {
         assert_eq!(Operation::from_name(op.name()), Some(*op));
         let n = Operation::ALL
@@ -28,7 +28,7 @@ fn the_serde_form_is_the_name() {
 #[test]
 fn reads_and_admin_only_operations() {
     let reads: Vec<_> = Operation::ALL.iter().filter(|o| o.is_read()).collect();
-    assert_eq!(reads.len(), 18);
+    assert_eq!(reads.len(), 25);
     assert!(Operation::AuthWhoami.is_read());
     assert!(!Operation::AuditList.is_read() && Operation::AuditList.is_admin_only());
     assert!(!Operation::AuthWhoami.is_admin_only());
@@ -50,7 +50,9 @@ fn reads_and_admin_only_operations() {
             "auth.role.put",
             "auth.role.list",
             "auth.role.delete",
-            "audit.list"
+            "audit.list",
+            "receiver.put",
+            "receiver.delete"
         ]
     );
 }

@@ -62,6 +62,20 @@ const TABLE: &[(&str, &str)] = &[
     ("auth.role.list", "y....."),
     ("auth.role.delete", "y....."),
     ("audit.list", "y....."),
+    ("receiver.put", "y....."),
+    ("receiver.get", "yyyyyy"),
+    ("receiver.list", "yyyyyy"),
+    ("receiver.delete", "y....."),
+    ("receiver.deliveries", "yyyyyy"),
+    ("source.put", "yy...."),
+    ("source.get", "yyyyyy"),
+    ("source.list", "yyyyyy"),
+    ("source.delete", "yy...."),
+    ("source.sync", "yy...."),
+    ("trigger.put", "yy...."),
+    ("trigger.get", "yyyyyy"),
+    ("trigger.list", "yyyyyy"),
+    ("trigger.delete", "yy...."),
 ];
 
 fn identity(role: &str, groups: &[&str], blueprints: &[&str]) -> Identity {
