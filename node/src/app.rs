@@ -128,7 +128,18 @@ pub async fn start(
         member.clone(),
         driver.clone(),
         config.executor.clone(),
-        executor_stop_rx,
+        executor_stop_rx.clone(),
+    ));
+    let sources = tokio::spawn(crate::exec::sources::run(
+        member.clone(),
+        crate::exec::sources::SourceSettings {
+            cache_dir: config.data_dir.join("git-cache"),
+            retention: moor_domain::auth::Retention {
+                max_entries: config.auth.audit_max_entries,
+                max_age_ms: config.auth.audit_max_age_s.saturating_mul(1000),
+            },
+        },
+        executor_stop_rx.clone(),
     ));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let settings = ServeSettings {
@@ -148,6 +159,7 @@ pub async fn start(
         let _ = stop_tx.send(());
         let _ = executor_stop.send(true);
         let _ = executor.await;
+        let _ = sources.await;
         m.shutdown().await;
         match tokio::time::timeout(DRAIN_TIMEOUT, server).await {
             Ok(joined) => joined??,

@@ -99,7 +99,12 @@ fn build(files: &TlsFiles, client_auth: ClientAuth) -> Result<Loaded, TlsError> 
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs.clone(), key.clone_key())
         .map_err(|e| config_error(e.to_string()))?;
-    server.alpn_protocols = vec![b"h2".to_vec()];
+    // gRPC is HTTP/2; the client listener also serves webhooks, which CI systems send over
+    // HTTP/1.1 (with ALPN, a client offering only http/1.1 would otherwise be refused).
+    server.alpn_protocols = match client_auth {
+        ClientAuth::Required => vec![b"h2".to_vec()],
+        ClientAuth::Optional => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+    };
     let mut client = ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| config_error(e.to_string()))?

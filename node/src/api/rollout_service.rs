@@ -147,7 +147,7 @@ fn budget_value(field: &str, v: Option<i64>, max: i64) -> Result<Option<u32>, St
     }
 }
 
-fn spec_from_msg(r: pb::StartRolloutRequest) -> Result<RolloutSpec, Status> {
+pub(crate) fn spec_from_msg(r: pb::StartRolloutRequest) -> Result<RolloutSpec, Status> {
     if r.group.is_empty() {
         return Err(ApiError::invalid("group", "is empty: name the group to roll out to").into());
     }

@@ -1,6 +1,7 @@
 //! The gRPC servers of a member, each with request size and concurrency limits:
 //!
-//! - the client listener: MoorApi, WorkflowApi, RolloutApi and AuthApi behind the auth gate
+//! - the client listener: MoorApi, WorkflowApi, RolloutApi, AuthApi and HookApi behind the
+//!   auth gate, and the webhook endpoint `POST /hooks/{receiver}` (HTTP/1.1 or 2, [`http`](crate::api::http))
 //!   ([`auth::gate`](crate::api::auth::gate)); with TLS, a client certificate is optional
 //!   (certificate or bearer-token authentication);
 //! - the peer listener: the peer service (Raft, forwarded requests); with TLS, the handshake
@@ -14,8 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::FutureExt;
+use moor_domain::auth::Retention;
 use moor_proto::api::moor_api_server::MoorApiServer;
 use moor_proto::auth::auth_api_server::AuthApiServer;
+use moor_proto::hooks::hook_api_server::HookApiServer;
 use moor_proto::raft::raft_peer_server::RaftPeerServer;
 use moor_proto::rollout::rollout_api_server::RolloutApiServer;
 use moor_proto::workflow::workflow_api_server::WorkflowApiServer;
@@ -27,6 +30,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::api::auth::gate::{Gate, GateLayer};
 use crate::api::auth::service::AuthService;
+use crate::api::hooks_service::HookService;
 use crate::api::kv_service::ApiService;
 use crate::api::rollout_service::RolloutService;
 use crate::api::workflow_service::WorkflowService;
@@ -80,10 +84,22 @@ fn client_routes(member: &Arc<Member>, s: &ServeSettings) -> Routes {
         .max_encoding_message_size(MAX_PEER_MESSAGE_BYTES);
     let auth = AuthApiServer::new(AuthService::new(member.clone()))
         .max_decoding_message_size(limits.max_request_bytes);
-    Routes::new(api)
+    let hooks = HookApiServer::new(HookService::new(member.clone()))
+        .max_decoding_message_size(limits.max_request_bytes);
+    let grpc = Routes::new(api)
         .add_service(workflow)
         .add_service(rollout)
         .add_service(auth)
+        .add_service(hooks);
+    // Webhook deliveries share the port (and TLS) with the gRPC services.
+    let retention = Retention {
+        max_entries: s.auth.audit_max_entries,
+        max_age_ms: s.auth.audit_max_age_s.saturating_mul(1000),
+    };
+    Routes::from(
+        grpc.into_axum_router()
+            .merge(crate::api::http::routes(member.clone(), retention)),
+    )
 }
 
 fn peer_server(member: &Arc<Member>, tls: bool) -> RaftPeerServer<PeerService> {
@@ -94,6 +110,8 @@ fn peer_server(member: &Arc<Member>, tls: bool) -> RaftPeerServer<PeerService> {
 
 fn builder(limits: &LimitsConfig) -> tonic::transport::Server {
     tonic::transport::Server::builder()
+        // Webhooks arrive over HTTP/1.1; gRPC stays HTTP/2.
+        .accept_http1(true)
         .concurrency_limit_per_connection(limits.max_concurrent_requests_per_connection)
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))

@@ -5,6 +5,7 @@
 use moor_domain::command::{Command, CommandResult};
 use moor_domain::environment::Inputs;
 use moor_domain::execution::RetryPolicy;
+use moor_domain::hooks::{HooksCommand, HooksResult};
 use moor_domain::rollout::RolloutAction;
 use moor_domain::state::MoorState;
 use moor_domain::workflow::{WorkflowCommand, WorkflowResult};
@@ -40,6 +41,27 @@ pub async fn write_workflow(
         (_, CommandResult::Refused(reason)) => Err(ApiError::FailedPrecondition { reason }.into()),
         (_, CommandResult::Workflow(r)) => Ok(r),
         (_, other) => Err(ApiError::Internal(format!("workflow write answered {other:?}")).into()),
+    }
+}
+
+/// Commits a hooks command (receivers, sources, triggers) through the leader as the current
+/// caller's, audited on `target`; a refusal becomes its gRPC status.
+pub async fn write_hooks(
+    member: &Member,
+    command: HooksCommand,
+    target: Target,
+) -> Result<HooksResult, Status> {
+    let object = describe(&target);
+    let command = audited(Command::Hooks(command), target, object);
+    let audited = matches!(command, Command::Audited { .. });
+    match member.write(command).await? {
+        (_, CommandResult::Hooks(HooksResult::Rejected(e))) => Err(workflow_refusal(e)),
+        (_, CommandResult::Refused(reason)) if audited => {
+            Err(ApiError::PermissionDenied { reason }.into())
+        }
+        (_, CommandResult::Refused(reason)) => Err(ApiError::FailedPrecondition { reason }.into()),
+        (_, CommandResult::Hooks(r)) => Ok(r),
+        (_, other) => Err(ApiError::Internal(format!("hooks write answered {other:?}")).into()),
     }
 }
 

@@ -15,6 +15,9 @@
 //! Two calls need no credential: `cluster status` (health and membership, for probes and
 //! for `cluster bootstrap` before any token exists) and `cluster init` on a member that has
 //! no cluster yet (it creates the bootstrap admin token; see [`bootstrap`](super::bootstrap)).
+//! Webhook deliveries (`/hooks/…`) pass the gate untouched: they carry the receiver's
+//! signature instead of a credential, and their handler (`api/http/`) verifies it before it
+//! reads anything else.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -36,7 +39,7 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::Status;
 
 use super::caller::{self, Caller};
-use super::methods::operation_of;
+use super::methods::{operation_of, SELF_AUTHENTICATED_PREFIX};
 use crate::config::AuthConfig;
 use crate::exec::executor::now_ms;
 use crate::raft::member::Member;
@@ -228,7 +231,7 @@ impl Gate {
 }
 
 /// The client's address and its verified certificates, as the connection saw them.
-fn connection<B>(
+pub(crate) fn connection<B>(
     req: &http::Request<B>,
 ) -> (
     String,
@@ -294,7 +297,9 @@ where
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         // The peer service (on this listener when there is no peer listener) checks its
         // callers itself: a member certificate of the current membership.
-        if req.uri().path().starts_with(PEER_SERVICE_PREFIX) {
+        if req.uri().path().starts_with(PEER_SERVICE_PREFIX)
+            || req.uri().path().starts_with(SELF_AUTHENTICATED_PREFIX)
+        {
             let clone = self.inner.clone();
             let mut inner = std::mem::replace(&mut self.inner, clone);
             return Box::pin(inner.call(req));

@@ -122,7 +122,26 @@ pub const METHODS: &[(&str, Op)] = &[
     ("/moor.auth.v1.AuthApi/ListRoles", Op::AuthRoleList),
     ("/moor.auth.v1.AuthApi/DeleteRole", Op::AuthRoleDelete),
     ("/moor.auth.v1.AuthApi/ListAudit", Op::AuditList),
+    ("/moor.hooks.v1.HookApi/PutReceiver", Op::ReceiverPut),
+    ("/moor.hooks.v1.HookApi/GetReceiver", Op::ReceiverGet),
+    ("/moor.hooks.v1.HookApi/ListReceivers", Op::ReceiverList),
+    ("/moor.hooks.v1.HookApi/DeleteReceiver", Op::ReceiverDelete),
+    ("/moor.hooks.v1.HookApi/ListDeliveries", Op::ReceiverDeliveries),
+    ("/moor.hooks.v1.HookApi/PutSource", Op::SourcePut),
+    ("/moor.hooks.v1.HookApi/GetSource", Op::SourceGet),
+    ("/moor.hooks.v1.HookApi/ListSources", Op::SourceList),
+    ("/moor.hooks.v1.HookApi/DeleteSource", Op::SourceDelete),
+    ("/moor.hooks.v1.HookApi/SyncSource", Op::SourceSync),
+    ("/moor.hooks.v1.HookApi/PutTrigger", Op::TriggerPut),
+    ("/moor.hooks.v1.HookApi/GetTrigger", Op::TriggerGet),
+    ("/moor.hooks.v1.HookApi/ListTriggers", Op::TriggerList),
+    ("/moor.hooks.v1.HookApi/DeleteTrigger", Op::TriggerDelete),
 ];
+
+/// Paths under this prefix are HTTP endpoints that authenticate their callers themselves
+/// (a webhook delivery carries the receiver's signature, not a token): the gate lets them
+/// through, and the handler refuses anything it cannot verify.
+pub const SELF_AUTHENTICATED_PREFIX: &str = "/hooks/";
 
 /// The operation a gRPC path is; None for a path no client RPC has.
 pub fn operation_of(path: &str) -> Option<Op> {
@@ -156,6 +175,7 @@ mod tests {
             ("workflow.proto", "moor.workflow.v1"),
             ("rollout.proto", "moor.rollout.v1"),
             ("auth.proto", "moor.auth.v1"),
+            ("hooks.proto", "moor.hooks.v1"),
         ] {
             let text = std::fs::read_to_string(format!("{dir}/{file}")).unwrap();
             let mut service = "";

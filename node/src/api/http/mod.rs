@@ -1,0 +1,115 @@
+//! The HTTP side of the client listener (same port and TLS as the gRPC services; HTTP/1.1
+//! and HTTP/2): `POST /hooks/{receiver}`, where CI systems deliver webhooks.
+//!
+//! `deliver.rs` is the handler (cheap checks, bounded body, authentication, parsing, then
+//! one replicated record per delivery id), `verify.rs` the signatures, `payload.rs` the
+//! bodies, `rate.rs` the per-receiver limit. Answers are JSON: `{"error": …}` with a status
+//! that says whose fault it is, or the recorded delivery.
+
+mod deliver;
+mod payload;
+mod rate;
+mod verify;
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use moor_domain::auth::Retention;
+
+use crate::raft::member::Member;
+
+pub use verify::MAX_ID_BYTES;
+
+/// Largest body any receiver may accept (a receiver's own cap is at most this).
+pub const MAX_BODY_BYTES: usize = moor_domain::hooks::receiver::MAX_MAX_BODY_BYTES as usize;
+
+/// What the handlers share.
+pub struct HookHttp {
+    pub member: Arc<Member>,
+    pub retention: Retention,
+    pub rate: rate::Limiter,
+}
+
+/// The HTTP routes, to be merged into the client listener's router.
+pub fn routes(member: Arc<Member>, retention: Retention) -> Router {
+    let state = Arc::new(HookHttp {
+        member,
+        retention,
+        rate: rate::Limiter::default(),
+    });
+    Router::new()
+        .route("/hooks/{receiver}", post(deliver::deliver))
+        .with_state(state)
+}
+
+/// A refused request: its status and why, in words that say what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: StatusCode,
+    pub reason: String,
+    /// Seconds to wait before retrying (429, 503).
+    pub retry_after_s: Option<u64>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            reason: reason.into(),
+            retry_after_s: None,
+        }
+    }
+    pub fn bad_request(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, reason)
+    }
+    pub fn unauthorized(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, reason)
+    }
+    pub fn internal(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, reason)
+    }
+    pub fn not_found(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, reason)
+    }
+    pub fn too_large(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, reason)
+    }
+    pub fn unsupported(reason: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason)
+    }
+    pub fn unavailable(reason: impl Into<String>, retry_after_s: u64) -> Self {
+        Refusal {
+            retry_after_s: Some(retry_after_s),
+            ..Self::new(StatusCode::SERVICE_UNAVAILABLE, reason)
+        }
+    }
+    pub fn too_many(reason: impl Into<String>, retry_after_s: u64) -> Self {
+        Refusal {
+            retry_after_s: Some(retry_after_s),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, reason)
+        }
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.reason }).to_string();
+        let mut response = (
+            self.status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            body,
+        )
+            .into_response();
+        if let Some(s) = self.retry_after_s {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&s.to_string()) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, v);
+            }
+        }
+        response
+    }
+}
