@@ -8,6 +8,7 @@ pub mod drift;
 pub mod etcd;
 pub mod failover;
 pub mod floor;
+pub mod hooks;
 pub mod reads;
 pub mod rollout;
 pub mod workload;

@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use moor_jepsen_like_tests::bench::drift::{DriftBench, DriftFigures};
 use moor_jepsen_like_tests::bench::etcd::{etcd_binary, EtcdClient, EtcdCluster};
 use moor_jepsen_like_tests::bench::floor::{fsync_latency, loopback_rtt};
+use moor_jepsen_like_tests::bench::hooks::HooksBench;
 use moor_jepsen_like_tests::bench::reads;
 use moor_jepsen_like_tests::bench::rollout::{RolloutBench, RolloutFigures};
 use moor_jepsen_like_tests::bench::workload::{self, RequestFn, RunResult};
@@ -69,6 +70,19 @@ enum Cmd {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3600)]
         timeout_secs: u64,
+        #[command(flatten)]
+        tls: TlsArg,
+    },
+    /// The webhook path: per round a commit, a signed GitHub push delivered to a follower,
+    /// the HTTP answer time and the time from the delivery to the trigger's rollout
+    /// (median, p99). Starts moor-sitesim and 3 members.
+    Hooks {
+        /// Environments the trigger's rollout updates.
+        #[arg(long, default_value_t = 50)]
+        environments: usize,
+        /// Deliveries (one at a time; each rollout ends before the next push).
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
         #[command(flatten)]
         tls: TlsArg,
     },
@@ -492,6 +506,37 @@ async fn main() -> Result<()> {
             };
             let f = moor_jepsen_like_tests::bench::drift::run(&b).await?;
             print_drift(&b, &f);
+            Ok(())
+        }
+        Cmd::Hooks {
+            environments,
+            rounds,
+            tls,
+        } => {
+            tls.announce();
+            let b = HooksBench {
+                environments,
+                rounds,
+                tls: tls.on(),
+            };
+            let f = moor_jepsen_like_tests::bench::hooks::run(&b).await?;
+            let q = |h: &hdrhistogram::Histogram<u64>, p: f64| h.value_at_quantile(p);
+            println!(
+                "hooks environments={} rounds={} (delivered to a follower)",
+                b.environments, b.rounds
+            );
+            println!(
+                "        HTTP answer (delivery recorded): median {} ms, p99 {} ms, max {} ms",
+                q(&f.answer_ms, 0.5),
+                q(&f.answer_ms, 0.99),
+                f.answer_ms.max()
+            );
+            println!(
+                "        delivery sent → rollout started: median {} ms, p99 {} ms, max {} ms",
+                q(&f.to_rollout_ms, 0.5),
+                q(&f.to_rollout_ms, 0.99),
+                f.to_rollout_ms.max()
+            );
             Ok(())
         }
         Cmd::Failover {
