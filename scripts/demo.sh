@@ -10,7 +10,9 @@
 # going backwards. TLS and tokens are on: a development CA and certificates are made first,
 # members talk to each other over mutual TLS on their peer ports and dial the sites (sitesim
 # and agent) with their member certificates, and moorctl uses the bootstrap admin token that
-# `cluster init` writes (mode 0600).
+# `cluster init` writes (mode 0600). Last, CI: a Git repository of blueprints, a GitHub-style
+# receiver, a source and a trigger; a commit and a signed push webhook (sent twice: recorded
+# once) make a new revision of `hello` and the trigger rolls it out.
 set -euo pipefail
 BIN="${MOOR_BIN_DIR:-/var/tmp/moor-target/release}"
 WORK="$(mktemp -d /tmp/moor-demo.XXXXXX)"
@@ -164,6 +166,54 @@ ctl rollout watch "$rid"
 ctl rollout list
 ctl env list | head -n 8
 ctl cluster status
+
+say "CI webhooks: a Git repository of blueprints, a GitHub receiver, a source and a trigger"
+REPO="$WORK/repo"
+mkdir -p "$REPO"
+g() { git -C "$REPO/work" -c user.name=demo -c user.email=demo@moor.invalid -c commit.gpgsign=false "$@"; }
+git init --quiet --bare --initial-branch=main "$REPO/origin.git"
+git clone --quiet "$REPO/origin.git" "$REPO/work" 2>/dev/null
+g checkout --quiet -B main
+mkdir -p "$REPO/work/blueprints"
+cp "$WORK/hello-v2.yaml" "$REPO/work/blueprints/hello.yaml"
+g add -A && g commit --quiet -m "hello v2" && g push --quiet origin main
+python3 -c 'import secrets; print(secrets.token_hex(32))' > "$WORK/hook.secret"
+chmod 600 "$WORK/hook.secret"
+ctl receiver create github --type github --secret-file "$WORK/hook.secret"
+ctl source add blueprints --url "file://$REPO/origin.git" --branch main --path blueprints
+ctl source sync blueprints --wait
+ctl trigger create hello-edge --source blueprints --blueprint hello --group hello-envs \
+  --waves 1,10%,100% --max-parallel 40 --max-failed-percent 5
+say "a commit changes the message of hello; the push webhook (signed like GitHub's) goes to member $( [ "$leader" = 1 ] && echo 2 || echo 1 )"
+sed -i 's/default: "hello, world" }/default: "hello from a git push" }/' "$REPO/work/blueprints/hello.yaml"
+g commit --quiet -am "hello: new message" && g push --quiet origin main
+commit=$(g rev-parse HEAD)
+target=$( [ "$leader" = 1 ] && addr 2 || addr 1 )
+python3 - "$target" "$TLS/ca.pem" "$WORK/hook.secret" "$REPO/origin.git" "$commit" <<'PY'
+import hashlib, hmac, http.client, json, ssl, sys, uuid
+target, ca, secret_file, origin, commit = sys.argv[1:]
+secret = open(secret_file).read().strip().encode()
+body = json.dumps({"ref": "refs/heads/main", "after": commit,
+                   "repository": {"full_name": "demo/blueprints", "clone_url": "file://" + origin}}).encode()
+headers = {"Content-Type": "application/json", "X-GitHub-Event": "push",
+           "X-GitHub-Delivery": str(uuid.uuid4()),
+           "X-Hub-Signature-256": "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()}
+host, port = target.rsplit(":", 1)
+for attempt in ("delivery", "redelivery (same id)"):
+    c = http.client.HTTPSConnection(host, int(port), context=ssl.create_default_context(cafile=ca), timeout=10)
+    c.request("POST", "/hooks/github", body=body, headers=headers)
+    r = c.getresponse()
+    print(f"  {attempt}: HTTP {r.status} {r.read().decode()}")
+PY
+for _ in $(seq 1 200); do
+  rid3=$(ctl -o json trigger show hello-edge | python3 -c 'import json,sys; t=json.load(sys.stdin); print(t.get("running_rollout") or "")')
+  [ -n "$rid3" ] && break; sleep 0.1
+done
+[ -n "$rid3" ] || { echo "the trigger started no rollout"; ctl trigger show hello-edge; ctl source show blueprints; exit 1; }
+echo "the push made a new revision of hello and the trigger started rollout $rid3"
+ctl rollout watch "$rid3"
+ctl blueprint revisions hello
+ctl receiver deliveries github
 
 say "checking the sitesim journal (the 200 simulated sites): at most one effect per step, fencing never went backwards"
 kill -TERM "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true

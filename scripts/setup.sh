@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Installs what building and testing Moor needs on a fresh Debian machine, and nothing that is
-# already there: libclang (librocksdb-sys runs bindgen), a C++ compiler, and the Rust toolchain
-# if cargo is missing. Idempotent; safe to run before every build.
+# already there: libclang (librocksdb-sys runs bindgen), a C++ compiler, git and python3 (tests
+# and the demo), and the Rust toolchain if cargo is missing. Idempotent; safe to run before every build.
 set -euo pipefail
 
 need=()
 command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+# The Git-source tests and the demo make real repositories with git (moord itself fetches
+# with a Rust library and needs no git binary).
+command -v git >/dev/null 2>&1 || need+=(git)
+command -v python3 >/dev/null 2>&1 || need+=(python3)
 # bindgen loads libclang at build time.
 # (libclang-cpp.so is a different library that LLVM packages install on their own: not enough.)
 # (ls fails when any one pattern matches nothing, so test for any match at all.)
