@@ -42,8 +42,9 @@ use crate::raft::member::{LeaderRequest, Member};
 pub const PARALLEL_FETCHES: usize = 4;
 /// Longest a fetch may take before it is interrupted and reported as failed.
 pub const FETCH_TIMEOUT: Duration = Duration::from_secs(120);
-/// How often the sources are looked at.
-const TICK: Duration = Duration::from_millis(200);
+/// How often the sources and triggers are looked at: a pending ask waits at most this long
+/// for its fetch to start (the scan reads a few maps under the state's read lock).
+const TICK: Duration = Duration::from_millis(25);
 /// Problems listed in a failed commit's error (the rest are counted).
 const MAX_PROBLEMS: usize = 10;
 
