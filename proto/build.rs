@@ -11,7 +11,11 @@
 /// A .proto file that imports another package: (file, its package, the imported packages
 /// and the modules that hold them).
 #[cfg(feature = "grpc")]
-type Importing = (&'static str, &'static str, &'static [(&'static str, &'static str)]);
+type Importing = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
 
 #[cfg(feature = "grpc")]
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -45,6 +45,14 @@ for b in "${binaries[@]}"; do
   done
 done
 
+# The public CA bundle of this machine, so Git sources over https can verify their servers
+# (moord's Git client reads the system store). Without it, https sources fail with a
+# certificate error; file:// sources would need a git binary, which the image does not have.
+ca_bundle=/etc/ssl/certs/ca-certificates.crt
+[ -f "$ca_bundle" ] || die "$ca_bundle not found: apt-get install ca-certificates (https Git sources need it)"
+mkdir -p "$ctx/rootfs/etc/ssl/certs"
+cp -L "$ca_bundle" "$ctx/rootfs/etc/ssl/certs/ca-certificates.crt"
+
 echo "build-image: context $(du -sh "$ctx" | cut -f1) ($(find "$ctx/libs" -type f | wc -l) libraries); building $tag"
 # The legacy builder and BuildKit both build this file. `--network none`: the build cannot
 # fetch anything, so a build that succeeds here is an offline build.

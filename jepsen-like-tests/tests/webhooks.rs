@@ -23,7 +23,13 @@ use tonic::transport::Channel;
 const SITES: usize = 50;
 
 /// A refused delivery: what it is, its headers and body, the status and a word of the reason.
-type BadDelivery = (&'static str, Vec<(String, String)>, Vec<u8>, u16, &'static str);
+type BadDelivery = (
+    &'static str,
+    Vec<(String, String)>,
+    Vec<u8>,
+    u16,
+    &'static str,
+);
 const SECRET: &str = "a webhook secret of some length";
 
 fn hello(version: &str) -> String {
@@ -252,20 +258,8 @@ async fn a_signed_push_rolls_out_exactly_once_and_bad_deliveries_change_nothing(
     // The same delivery again, concurrently to the two other members: recorded once.
     let (c2, c3) = (client(&fleet, 2), client(&fleet, 3));
     let (a, b) = tokio::join!(
-        push(
-            &c2,
-            &repo,
-            "delivery-1",
-            "refs/heads/main",
-            &c1
-        ),
-        push(
-            &c3,
-            &repo,
-            "delivery-1",
-            "refs/heads/main",
-            &c1
-        ),
+        push(&c2, &repo, "delivery-1", "refs/heads/main", &c1),
+        push(&c3, &repo, "delivery-1", "refs/heads/main", &c1),
     );
     for again in [a, b] {
         assert_eq!(again["duplicate"], true, "{again}");

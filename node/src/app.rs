@@ -138,6 +138,7 @@ pub async fn start(
                 max_entries: config.auth.audit_max_entries,
                 max_age_ms: config.auth.audit_max_age_s.saturating_mul(1000),
             },
+            busy: Default::default(),
         },
         executor_stop_rx.clone(),
     ));

@@ -308,16 +308,40 @@ impl WorkflowApi for WorkflowService {
                     .iter()
                     .map(|b| b.revision)
                     .collect(),
-                origin_source: b.origin.as_ref().map(|o| o.source.clone()).unwrap_or_default(),
-                origin_commit: b.origin.as_ref().map(|o| o.commit.clone()).unwrap_or_default(),
-                origin_path: b.origin.as_ref().map(|o| o.path.clone()).unwrap_or_default(),
+                origin_source: b
+                    .origin
+                    .as_ref()
+                    .map(|o| o.source.clone())
+                    .unwrap_or_default(),
+                origin_commit: b
+                    .origin
+                    .as_ref()
+                    .map(|o| o.commit.clone())
+                    .unwrap_or_default(),
+                origin_path: b
+                    .origin
+                    .as_ref()
+                    .map(|o| o.path.clone())
+                    .unwrap_or_default(),
                 origins: s.workflow.blueprints[&r.name]
                     .iter()
                     .map(|b| pb::RevisionOrigin {
                         revision: b.revision,
-                        source: b.origin.as_ref().map(|o| o.source.clone()).unwrap_or_default(),
-                        commit: b.origin.as_ref().map(|o| o.commit.clone()).unwrap_or_default(),
-                        path: b.origin.as_ref().map(|o| o.path.clone()).unwrap_or_default(),
+                        source: b
+                            .origin
+                            .as_ref()
+                            .map(|o| o.source.clone())
+                            .unwrap_or_default(),
+                        commit: b
+                            .origin
+                            .as_ref()
+                            .map(|o| o.commit.clone())
+                            .unwrap_or_default(),
+                        path: b
+                            .origin
+                            .as_ref()
+                            .map(|o| o.path.clone())
+                            .unwrap_or_default(),
                         created_ms: b.created_ms,
                     })
                     .collect(),

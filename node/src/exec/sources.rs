@@ -22,7 +22,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moor_domain::auth::Retention;
@@ -55,6 +55,10 @@ pub struct SourceSettings {
     pub cache_dir: PathBuf,
     /// The audit trail's retention, carried in the commands like a client's stamp.
     pub retention: Retention,
+    /// Cache directories a fetch is using now. A fetch's blocking thread outlives a lost
+    /// term, so if this member leads again before it ends, the new term must not fetch into
+    /// the same repository at the same time (moor-git's rule); it waits for the next tick.
+    pub busy: Arc<Mutex<HashSet<PathBuf>>>,
 }
 
 /// Runs fetches and trigger advances whenever this member leads, until `shutdown`.
@@ -184,13 +188,23 @@ impl TermRun {
                 break;
             }
             let name = source.spec.name.clone();
-            self.fetching.insert(name.clone());
-            self.last_fetch.insert(name.clone(), Instant::now());
             let cache = self
                 .settings
                 .cache_dir
                 .join(format!("{name}-v{}", source.version));
-            self.fetches.spawn(fetch(source, cache));
+            let claimed = self
+                .settings
+                .busy
+                .lock()
+                .expect("busy caches poisoned")
+                .insert(cache.clone());
+            if !claimed {
+                continue;
+            }
+            self.fetching.insert(name.clone());
+            self.last_fetch.insert(name, Instant::now());
+            self.fetches
+                .spawn(fetch(source, cache, self.settings.busy.clone()));
         }
     }
 
@@ -314,27 +328,16 @@ impl TermRun {
 }
 
 /// Fetches `source` into `cache` and parses its blueprint files.
-async fn fetch(source: Source, cache: PathBuf) -> FetchDone {
+async fn fetch(source: Source, cache: PathBuf, busy: Arc<Mutex<HashSet<PathBuf>>>) -> FetchDone {
     let basis = source.basis();
     let name = source.spec.name.clone();
     let interrupt = Arc::new(AtomicBool::new(false));
     let flag = interrupt.clone();
     let spec = source.spec.clone();
-    let task = tokio::task::spawn_blocking(move || -> Result<moor_git::Snapshot, String> {
-        let credentials: Option<Credentials> = match &spec.credentials_file {
-            Some(path) => Some(
-                moor_git::read_credentials_file(std::path::Path::new(path)).map_err(|e| {
-                    format!("{e} (the file must be readable by moord on every member)")
-                })?,
-            ),
-            None => None,
-        };
-        let remote = Remote {
-            credentials,
-            ..Remote::new(spec.url.clone(), spec.branch.clone())
-        };
-        moor_git::fetch(&cache, &remote, &spec.path, &Limits::default(), &flag)
-            .map_err(|e| e.to_string())
+    let task = tokio::task::spawn_blocking(move || {
+        let result = fetch_blocking(&spec, &cache, &flag);
+        busy.lock().expect("busy caches poisoned").remove(&cache);
+        result
     });
     let snapshot = match tokio::time::timeout(FETCH_TIMEOUT, task).await {
         Ok(Ok(result)) => result,
@@ -359,6 +362,28 @@ async fn fetch(source: Source, cache: PathBuf) -> FetchDone {
         basis,
         outcome,
     }
+}
+
+/// The fetch itself, on a blocking thread: credentials read now (the file may have been
+/// rotated), then moor-git.
+fn fetch_blocking(
+    spec: &moor_domain::hooks::source::SourceSpec,
+    cache: &std::path::Path,
+    interrupt: &AtomicBool,
+) -> Result<moor_git::Snapshot, String> {
+    let credentials: Option<Credentials> = match &spec.credentials_file {
+        Some(path) => Some(
+            moor_git::read_credentials_file(std::path::Path::new(path))
+                .map_err(|e| format!("{e} (the file must be readable by moord on every member)"))?,
+        ),
+        None => None,
+    };
+    let remote = Remote {
+        credentials,
+        ..Remote::new(spec.url.clone(), spec.branch.clone())
+    };
+    moor_git::fetch(cache, &remote, &spec.path, &Limits::default(), interrupt)
+        .map_err(|e| e.to_string())
 }
 
 /// Every file of `snapshot` as a validated blueprint, or every problem (as

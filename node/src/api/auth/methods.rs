@@ -126,7 +126,10 @@ pub const METHODS: &[(&str, Op)] = &[
     ("/moor.hooks.v1.HookApi/GetReceiver", Op::ReceiverGet),
     ("/moor.hooks.v1.HookApi/ListReceivers", Op::ReceiverList),
     ("/moor.hooks.v1.HookApi/DeleteReceiver", Op::ReceiverDelete),
-    ("/moor.hooks.v1.HookApi/ListDeliveries", Op::ReceiverDeliveries),
+    (
+        "/moor.hooks.v1.HookApi/ListDeliveries",
+        Op::ReceiverDeliveries,
+    ),
     ("/moor.hooks.v1.HookApi/PutSource", Op::SourcePut),
     ("/moor.hooks.v1.HookApi/GetSource", Op::SourceGet),
     ("/moor.hooks.v1.HookApi/ListSources", Op::SourceList),
