@@ -137,6 +137,19 @@ impl HookClient {
         .context("the delivery timed out")?
     }
 
+    /// GETs `path` (e.g. `/metrics`).
+    pub async fn get(&self, path: &str) -> Result<Answer> {
+        tokio::time::timeout(TIMEOUT, async {
+            let mut s = self.open().await?;
+            let head = format!("GET {path} HTTP/1.1\r\nHost: moor\r\nConnection: close\r\n\r\n");
+            s.write_all(head.as_bytes()).await?;
+            s.flush().await?;
+            read_answer(&mut s).await
+        })
+        .await
+        .context("no answer")?
+    }
+
     /// POSTs to `path` declaring a body of `declared` bytes but sending only the headers:
     /// the answer must come without the body (a cap checked before reading).
     pub async fn post_declared(

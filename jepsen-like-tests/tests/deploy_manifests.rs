@@ -261,6 +261,8 @@ fn typed(docs: &[(String, Json)]) -> Rendered {
             Some("PodDisruptionBudget") => pdb = Some(strict::<PodDisruptionBudget>(file, doc)),
             Some("ConfigMap") => config = Some(strict::<ConfigMap>(file, doc)),
             Some("Job") => job = Some(strict::<Job>(file, doc)),
+            // A CRD's object, checked by its own test (no typed struct in k8s-openapi).
+            Some("ServiceMonitor") => {}
             other => panic!("{file}: unexpected kind {other:?}"),
         }
     }
@@ -498,6 +500,49 @@ fn helm_chart_renders_into_valid_kubernetes_objects_that_reference_each_other() 
     assert!(spec.template.spec.as_ref().unwrap().affinity.is_some());
     let claim = &spec.volume_claim_templates.as_ref().unwrap()[0];
     assert_eq!(claim.spec.as_ref().unwrap().storage_class_name, None);
+}
+
+#[test]
+fn the_service_monitor_is_off_by_default_and_scrapes_the_client_service_when_on() {
+    let off = render(serde_json::json!({}));
+    assert!(off.iter().all(|(_, d)| d["kind"] != "ServiceMonitor"));
+    let on = render(serde_json::json!({"metrics": {"serviceMonitor": {"enabled": true}}}));
+    let monitors: Vec<&Json> = on
+        .iter()
+        .filter(|(_, d)| d["kind"] == "ServiceMonitor")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(monitors.len(), 1);
+    let m = monitors[0];
+    assert_eq!(m["apiVersion"], "monitoring.coreos.com/v1");
+    let endpoint = &m["spec"]["endpoints"][0];
+    assert_eq!(endpoint["path"], "/metrics");
+    assert_eq!(endpoint["interval"], "30s");
+    let r = typed(&on);
+    // It selects the client service, by a port that service has.
+    let labels: BTreeMap<String, String> = r.client.metadata.labels.clone().unwrap_or_default();
+    let wanted: BTreeMap<String, String> =
+        serde_json::from_value(m["spec"]["selector"]["matchLabels"].clone()).unwrap();
+    assert!(
+        selects(&wanted, &labels),
+        "{wanted:?} does not select {labels:?}"
+    );
+    let headless = r.headless.metadata.labels.clone().unwrap_or_default();
+    assert!(
+        !selects(&wanted, &headless),
+        "the headless service would be scraped too"
+    );
+    let ports = r
+        .client
+        .spec
+        .as_ref()
+        .unwrap()
+        .ports
+        .clone()
+        .unwrap_or_default();
+    assert!(ports
+        .iter()
+        .any(|p| p.name.as_deref() == endpoint["port"].as_str()));
 }
 
 #[test]

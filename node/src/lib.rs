@@ -6,7 +6,8 @@
 //! - [`api`]: the gRPC services clients call, and the listener;
 //! - [`exec`]: the executor on the leader and the `SiteDriver` seam to sites;
 //! - [`raft`]: the member, the proposer, Raft networking, the state-machine adapter;
-//! - [`config`]: settings; [`errors`]: error kinds and their gRPC codes, in one place.
+//! - [`config`]: settings; [`errors`]: error kinds and their gRPC codes, in one place;
+//!   [`metrics`]: the member's counters and gauges, which every layer above updates.
 //!
 //! The replicated state and its pure apply live in `moor-domain`, not here.
 
@@ -15,4 +16,5 @@ pub mod app;
 pub mod config;
 pub mod errors;
 pub mod exec;
+pub mod metrics;
 pub mod raft;

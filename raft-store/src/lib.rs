@@ -8,6 +8,7 @@
 mod app;
 mod codec;
 mod flusher;
+pub mod latency;
 mod log_store;
 mod state_machine;
 mod store;

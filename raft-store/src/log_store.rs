@@ -137,6 +137,7 @@ where
             count += 1;
         }
         // Not synced: the flusher syncs once for every append queued meanwhile.
+        let started = std::time::Instant::now();
         write_batch(
             &self.db,
             &self.stats,
@@ -145,6 +146,7 @@ where
             Operation::Write,
             Subject::Logs,
         )?;
+        self.stats.append_latency.record(started.elapsed());
         self.stats
             .log_appends
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -214,6 +214,10 @@ pub struct StoreStats {
     /// WAL syncs done since open: one per group commit plus one per synced write (vote,
     /// truncate, purge, snapshot).
     pub fsyncs: AtomicU64,
+    /// How long each WAL sync took.
+    pub fsync_latency: crate::latency::Latency,
+    /// How long writing each appended batch took (before its sync).
+    pub append_latency: crate::latency::Latency,
 }
 
 /// A plain copy of [`StoreStats`] at one moment.
@@ -292,7 +296,9 @@ pub fn open(path: &Path) -> Result<Store, StoreError> {
         let db = Arc::clone(&db);
         let stats = Arc::clone(&stats);
         move || {
+            let started = std::time::Instant::now();
             let result = db.flush_wal(true).map_err(|e| e.to_string());
+            stats.fsync_latency.record(started.elapsed());
             stats.fsyncs.fetch_add(1, Ordering::Relaxed);
             result
         }
@@ -510,8 +516,10 @@ pub(crate) fn write_batch(
     operation: Operation,
     subject: Subject,
 ) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
     let result = db.write_opt(batch, &write_options(sync));
     if sync {
+        stats.fsync_latency.record(started.elapsed());
         stats.fsyncs.fetch_add(1, Ordering::Relaxed);
     }
     result.map_err(|source| StoreError::Db {

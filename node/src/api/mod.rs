@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod blueprint_check;
 pub mod drift;
+pub mod grpc_metrics;
 pub mod hooks_service;
 pub mod http;
 pub mod kv_service;

@@ -29,6 +29,7 @@ use moor_domain::workflow::{ObserveBasis, WorkflowCommand, WorkflowResult};
 
 use crate::exec::driver::SiteDriver;
 use crate::exec::executor::now_ms;
+use crate::metrics::Metrics;
 use crate::raft::member::{LeaderReply, LeaderRequest, Member};
 
 /// Most observe calls in flight at once.
@@ -64,7 +65,7 @@ pub async fn run(member: Arc<Member>, drivers: Arc<dyn SiteDriver>, default_inte
             continue;
         }
         let reports: Vec<_> = futures::stream::iter(due)
-            .map(|d| observe(drivers.clone(), d))
+            .map(|d| observe(drivers.clone(), d, &member.metrics))
             .buffer_unordered(PARALLEL_OBSERVES)
             .filter_map(|r| async move { r })
             .collect()
@@ -195,11 +196,20 @@ struct Report {
 
 /// Observes one environment; `None` when there is nothing to commit or the site did not
 /// answer (it is checked again next interval).
-async fn observe(drivers: Arc<dyn SiteDriver>, due: Due) -> Option<Report> {
+async fn observe(drivers: Arc<dyn SiteDriver>, due: Due, metrics: &Metrics) -> Option<Report> {
     let timeout = Duration::from_millis(due.interval_ms.min(MAX_OBSERVE_TIMEOUT_MS));
+    let count = |outcome: &str| {
+        metrics
+            .drift_checks
+            .get_or_create(&crate::metrics::Outcome {
+                outcome: outcome.into(),
+            })
+            .inc();
+    };
     let seen = match drivers.observe(&due.site, &due.environment, timeout).await {
         Ok(seen) => seen,
         Err(e) => {
+            count("no_answer");
             tracing::debug!(environment = %due.environment, site = %due.site.name, error = %e, "drift check: the site did not answer");
             return None;
         }
@@ -212,6 +222,11 @@ async fn observe(drivers: Arc<dyn SiteDriver>, due: Due) -> Option<Report> {
             (now != *before).then(|| (resource.clone(), now))
         })
         .collect();
+    count(if changed.is_empty() {
+        "unchanged"
+    } else {
+        "changed"
+    });
     let resources = if !changed.is_empty() {
         changed
     } else if due.report_unchanged {

@@ -181,6 +181,10 @@ impl TermRun {
     /// Queues a driver answer for commit; returns a reason to stop if this leader is fenced.
     fn collect(&mut self, done: CallDone) -> Option<String> {
         self.in_flight.remove(&(done.execution.clone(), done.step));
+        self.member
+            .metrics
+            .executor_in_flight
+            .set(self.in_flight.len() as i64);
         let outcome = match done.result {
             DriverResult::Done { observed_digest } => StepOutcome::Done { observed_digest },
             DriverResult::Failed { error, retryable } => StepOutcome::Failed { error, retryable },
@@ -257,6 +261,10 @@ impl TermRun {
         while !self.results.is_empty() && self.commits.len() < MAX_COMMITS_IN_FLIGHT {
             let n = self.results.len().min(self.config.max_batch);
             let items: Vec<Checkpoint> = self.results.drain(..n).collect();
+            self.member
+                .metrics
+                .executor_result_batch
+                .observe(items.len() as f64);
             let budget = self.dispatch_room();
             self.reserved += budget;
             let member = self.member.clone();
@@ -344,6 +352,10 @@ async fn propose(
 impl TermRun {
     /// Commits dispatch checkpoints, then calls the drivers for the accepted ones.
     async fn dispatch(&mut self, steps: Vec<(String, u32)>) -> Result<(), ApiError> {
+        self.member
+            .metrics
+            .executor_dispatch_batch
+            .observe(steps.len() as f64);
         for s in &steps {
             self.in_flight.insert(s.clone());
         }
@@ -392,9 +404,26 @@ impl TermRun {
     fn call(&mut self, execution: String, step: u32, attempt: u32) -> Result<(), ApiError> {
         let call = self.driver_call(&execution, step, attempt)?;
         self.in_flight.insert((execution.clone(), step));
+        self.member
+            .metrics
+            .executor_in_flight
+            .set(self.in_flight.len() as i64);
         let drivers = self.drivers.clone();
+        let metrics = self.member.metrics.clone();
         self.tasks.spawn(async move {
+            let started = std::time::Instant::now();
             let result = drivers.call(&call).await;
+            let outcome = match &result {
+                DriverResult::Done { .. } => "done",
+                DriverResult::Failed { .. } => "failed",
+                DriverResult::Fenced { .. } => "fenced",
+            };
+            metrics
+                .step_seconds
+                .get_or_create(&crate::metrics::Outcome {
+                    outcome: outcome.into(),
+                })
+                .observe(started.elapsed().as_secs_f64());
             CallDone {
                 execution,
                 step,

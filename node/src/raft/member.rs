@@ -101,6 +101,8 @@ pub struct Member {
     /// The applied domain state; readers take the lock briefly.
     pub state: Arc<RwLock<Replicated>>,
     pub stats: Arc<StoreStats>,
+    /// This member's metrics (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
     channels: PeerChannels,
     proposer: Proposer,
     reads: ReadIndexer,
@@ -176,14 +178,20 @@ impl Member {
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
+        let metrics = Arc::new(crate::metrics::Metrics::new());
         let member = Arc::new(Member {
             id: config.id,
             addr: config.peer_advertised(),
             raft: raft.clone(),
             state,
             stats: store.stats(),
+            metrics: metrics.clone(),
             channels,
-            proposer: Proposer::start(raft.clone(), Duration::from_millis(r.forward_timeout_ms)),
+            proposer: Proposer::start(
+                raft.clone(),
+                Duration::from_millis(r.forward_timeout_ms),
+                metrics,
+            ),
             reads: ReadIndexer::start(
                 raft.clone(),
                 config.id,

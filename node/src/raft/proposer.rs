@@ -3,6 +3,7 @@
 //! writes. Several batches may be in flight at once, and writes arriving meanwhile form the
 //! next batch, so batching costs no latency when the load is light.
 
+use crate::metrics::Metrics;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -50,9 +51,9 @@ pub struct Proposer {
 
 impl Proposer {
     /// Starts the batching task for `raft`; each entry must commit within `timeout`.
-    pub fn start(raft: Raft, timeout: Duration) -> Proposer {
+    pub fn start(raft: Raft, timeout: Duration, metrics: Arc<Metrics>) -> Proposer {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(raft, rx, timeout));
+        tokio::spawn(run(raft, rx, timeout, metrics));
         Proposer { tx }
     }
 
@@ -67,7 +68,12 @@ impl Proposer {
     }
 }
 
-async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, timeout: Duration) {
+async fn run(
+    raft: Raft,
+    mut rx: mpsc::Receiver<Pending>,
+    timeout: Duration,
+    metrics: Arc<Metrics>,
+) {
     let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
     while let Some(first) = rx.recv().await {
         // Wait for room first: while entries are in flight, more writes queue up and the
@@ -82,6 +88,8 @@ async fn run(raft: Raft, mut rx: mpsc::Receiver<Pending>, timeout: Duration) {
                 Err(_) => break,
             }
         }
+        metrics.proposer_entries.inc();
+        metrics.proposer_commands.inc_by(batch.len() as u64);
         let raft = raft.clone();
         tokio::spawn(async move {
             commit(&raft, batch, timeout).await;

@@ -39,7 +39,8 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::Status;
 
 use super::caller::{self, Caller};
-use super::methods::{operation_of, SELF_AUTHENTICATED_PREFIX};
+use super::methods::{operation_of, METRICS_PATH, SELF_AUTHENTICATED_PREFIX};
+use crate::api::grpc_metrics;
 use crate::config::AuthConfig;
 use crate::exec::executor::now_ms;
 use crate::raft::member::Member;
@@ -299,17 +300,24 @@ where
         // callers itself: a member certificate of the current membership.
         if req.uri().path().starts_with(PEER_SERVICE_PREFIX)
             || req.uri().path().starts_with(SELF_AUTHENTICATED_PREFIX)
+            || req.uri().path() == METRICS_PATH
         {
             let clone = self.inner.clone();
             let mut inner = std::mem::replace(&mut self.inner, clone);
             return Box::pin(inner.call(req));
         }
+        let metrics = self.gate.member.metrics.clone();
+        let path = req.uri().path().to_string();
+        let started = Instant::now();
         match self.gate.admit(&req) {
             Ok(caller) => {
                 // The clone that was made ready is the one that serves (tower's rule).
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(caller::scope(caller, inner.call(req)))
+                Box::pin(async move {
+                    let response = caller::scope(caller, inner.call(req)).await?;
+                    Ok(grpc_metrics::observe(metrics, &path, started, response))
+                })
             }
             Err((status, stamp)) => {
                 match stamp {
@@ -323,7 +331,8 @@ where
                         );
                     }
                 }
-                Box::pin(async move { Ok(status.into_http()) })
+                let response = grpc_metrics::observe(metrics, &path, started, status.into_http());
+                Box::pin(async move { Ok(response) })
             }
         }
     }

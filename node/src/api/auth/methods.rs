@@ -146,6 +146,11 @@ pub const METHODS: &[(&str, Op)] = &[
 /// through, and the handler refuses anything it cannot verify.
 pub const SELF_AUTHENTICATED_PREFIX: &str = "/hooks/";
 
+/// `GET /metrics`: served without a credential, like etcd's and Kubernetes' components', so
+/// Prometheus needs no token; it shows counts and levels, no names but receivers' and the
+/// RPC list (restrict the client port with network policy if that is too much).
+pub const METRICS_PATH: &str = "/metrics";
+
 /// The operation a gRPC path is; None for a path no client RPC has.
 pub fn operation_of(path: &str) -> Option<Op> {
     METHODS.iter().find(|(p, _)| *p == path).map(|(_, op)| *op)

@@ -41,10 +41,22 @@ pub async fn deliver(
     request: Request,
 ) -> Response {
     let (peer, _) = connection(&request);
+    let metrics = h.member.metrics.clone();
     match handle(&h, &receiver, &peer, request).await {
-        Ok(response) => response,
+        Ok(response) => {
+            metrics.http("/hooks/{receiver}", response.status().as_u16());
+            response
+        }
         Err(refusal) => {
             tracing::info!(%receiver, %peer, status = refusal.status.as_u16(), reason = %refusal.reason, "webhook delivery refused");
+            let code = refusal.status.as_u16();
+            metrics.http("/hooks/{receiver}", code);
+            metrics
+                .webhook_refused
+                .get_or_create(&crate::metrics::Status {
+                    status: code.to_string(),
+                })
+                .inc();
             refusal.into_response()
         }
     }
@@ -163,6 +175,18 @@ async fn handle(
             }),
         ) => {
             tracing::info!(receiver = %name, id = %delivery.id, verdict = %delivery.verdict, duplicate, "webhook delivery recorded");
+            h.member
+                .metrics
+                .webhook_deliveries
+                .get_or_create(&crate::metrics::ReceiverVerdict {
+                    receiver: name.to_string(),
+                    verdict: if duplicate {
+                        "duplicate".to_string()
+                    } else {
+                        delivery.verdict.to_string()
+                    },
+                })
+                .inc();
             let body = serde_json::json!({
                 "receiver": name,
                 "id": delivery.id,

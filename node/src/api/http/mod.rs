@@ -1,5 +1,6 @@
 //! The HTTP side of the client listener (same port and TLS as the gRPC services; HTTP/1.1
-//! and HTTP/2): `POST /hooks/{receiver}`, where CI systems deliver webhooks.
+//! and HTTP/2): `POST /hooks/{receiver}`, where CI systems deliver webhooks, and
+//! `GET /metrics` (`metrics.rs`).
 //!
 //! `deliver.rs` is the handler (cheap checks, bounded body, authentication, parsing, then
 //! one replicated record per delivery id), `verify.rs` the signatures, `payload.rs` the
@@ -7,6 +8,7 @@
 //! that says whose fault it is, or the recorded delivery.
 
 mod deliver;
+mod metrics;
 mod payload;
 mod rate;
 mod verify;
@@ -15,7 +17,7 @@ use std::sync::Arc;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use moor_domain::auth::Retention;
 
@@ -42,6 +44,7 @@ pub fn routes(member: Arc<Member>, retention: Retention) -> Router {
     });
     Router::new()
         .route("/hooks/{receiver}", post(deliver::deliver))
+        .route("/metrics", get(metrics::metrics))
         .with_state(state)
 }
 
