@@ -234,4 +234,5 @@ print(f"{sum(applied.values())} effects, {dups} applied twice, {bad} lower-token
 print(f"{after} calls made by the new leader (fence token above the first term)")
 sys.exit(1 if dups or bad else 0)
 PY
+say "the map view: https://$(addr 1)/ui/ (log in with a token: moorctl auth token create --role viewer; CA in $TLS/ca.pem)"
 say "done; logs, data and the journal are in $WORK"

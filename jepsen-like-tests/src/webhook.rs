@@ -58,6 +58,8 @@ pub fn github_headers(event: &str, id: &str, secret: &str, body: &[u8]) -> Vec<(
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub status: u16,
+    /// The status line and headers.
+    pub head: String,
     pub body: String,
 }
 
@@ -74,7 +76,8 @@ pub struct HookClient {
     tls: Option<tokio_rustls::TlsConnector>,
 }
 
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+/// A connection to a member (TCP, or TLS over TCP).
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
 impl HookClient {
@@ -139,15 +142,102 @@ impl HookClient {
 
     /// GETs `path` (e.g. `/metrics`).
     pub async fn get(&self, path: &str) -> Result<Answer> {
+        self.get_with(path, &[]).await
+    }
+
+    /// GETs `path` with `headers`.
+    pub async fn get_with(&self, path: &str, headers: &[(String, String)]) -> Result<Answer> {
         tokio::time::timeout(TIMEOUT, async {
             let mut s = self.open().await?;
-            let head = format!("GET {path} HTTP/1.1\r\nHost: moor\r\nConnection: close\r\n\r\n");
+            let mut head = format!("GET {path} HTTP/1.1\r\nHost: moor\r\nConnection: close\r\n");
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
             s.write_all(head.as_bytes()).await?;
             s.flush().await?;
             read_answer(&mut s).await
         })
         .await
         .context("no answer")?
+    }
+
+    /// GETs `path` with `headers` and reads until `needle` has arrived (a stream that never
+    /// ends, such as server-sent events); the head and what was read.
+    pub async fn get_until(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+        needle: &str,
+        timeout: Duration,
+    ) -> Result<Answer> {
+        tokio::time::timeout(timeout, async {
+            let mut s = self.open().await?;
+            let mut head = format!("GET {path} HTTP/1.1\r\nHost: moor\r\n");
+            for (k, v) in headers {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            s.write_all(head.as_bytes()).await?;
+            s.flush().await?;
+            let mut raw = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = s.read(&mut buf).await?;
+                if n == 0 {
+                    break;
+                }
+                raw.extend_from_slice(&buf[..n]);
+                if String::from_utf8_lossy(&raw).contains(needle) {
+                    break;
+                }
+            }
+            let text = String::from_utf8_lossy(&raw).to_string();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            Ok(Answer {
+                status,
+                head: head.to_string(),
+                body: body.to_string(),
+            })
+        })
+        .await
+        .context("the stream did not say what was expected in time")?
+    }
+
+    /// Opens a GET of `path` and returns the connection once the head has arrived, for
+    /// tests that hold many streams open.
+    pub async fn open_stream(
+        &self,
+        path: &str,
+        headers: &[(String, String)],
+    ) -> Result<(u16, Box<dyn Stream>)> {
+        let mut s = self.open().await?;
+        let mut head = format!("GET {path} HTTP/1.1\r\nHost: moor\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes()).await?;
+        s.flush().await?;
+        let mut raw = Vec::new();
+        let mut byte = [0u8; 1];
+        while !raw.ends_with(b"\r\n\r\n") {
+            if s.read(&mut byte).await? == 0 {
+                break;
+            }
+            raw.push(byte[0]);
+        }
+        let status = String::from_utf8_lossy(&raw)
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        Ok((status, Box::new(s)))
     }
 
     /// POSTs to `path` declaring a body of `declared` bytes but sending only the headers:
@@ -207,6 +297,7 @@ async fn read_answer(s: &mut Box<dyn Stream>) -> Result<Answer> {
         .with_context(|| format!("no status in {head:?}"))?;
     Ok(Answer {
         status,
+        head: head.to_string(),
         body: body.to_string(),
     })
 }

@@ -39,7 +39,7 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::Status;
 
 use super::caller::{self, Caller};
-use super::methods::{operation_of, METRICS_PATH, SELF_AUTHENTICATED_PREFIX};
+use super::methods::{operation_of, METRICS_PATH, SELF_AUTHENTICATED_PREFIX, UI_OPEN, UI_PREFIX};
 use crate::api::grpc_metrics;
 use crate::config::AuthConfig;
 use crate::exec::executor::now_ms;
@@ -85,7 +85,13 @@ impl Gate {
     #[allow(clippy::result_large_err)]
     fn admit<B>(&self, req: &http::Request<B>) -> Admission {
         let path = req.uri().path();
-        let Some(op) = operation_of(path) else {
+        let ui = is_ui(path);
+        let op = if ui {
+            Some(Operation::SiteList)
+        } else {
+            operation_of(path)
+        };
+        let Some(op) = op else {
             return Err((
                 Status::permission_denied(format!(
                     "{path} is not an operation of this member's API: upgrade moorctl, or check the method name"
@@ -107,7 +113,14 @@ impl Gate {
         }
         let state = self.member.state.read().expect("state lock poisoned");
         let auth = &state.auth;
-        let (principal, identity) = if let Some(header) = req.headers().get("authorization") {
+        let cookie = if ui { ui_cookie(req) } else { None };
+        let (principal, identity) = if let Some(token) = cookie {
+            let identity = auth
+                .authenticate(&token, now_ms())
+                .map_err(|e| (Status::unauthenticated(e.to_string()), None))?;
+            let id = identity.who.trim_start_matches("token:").to_string();
+            (Principal::Token { id }, identity)
+        } else if let Some(header) = req.headers().get("authorization") {
             let token = header
                 .to_str()
                 .ok()
@@ -231,6 +244,25 @@ impl Gate {
     }
 }
 
+/// Is `path` a page of the map view (`/ui`, `/ui/…`)?
+fn is_ui(path: &str) -> bool {
+    path == UI_PREFIX || path.starts_with("/ui/")
+}
+
+/// The token in the map view's cookie, if the request carries one.
+fn ui_cookie<B>(req: &http::Request<B>) -> Option<String> {
+    let prefix = format!("{}=", crate::api::http::ui::COOKIE);
+    req.headers()
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .find_map(|c| c.strip_prefix(prefix.as_str()))
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+}
+
 /// The client's address and its verified certificates, as the connection saw them.
 pub(crate) fn connection<B>(
     req: &http::Request<B>,
@@ -301,6 +333,7 @@ where
         if req.uri().path().starts_with(PEER_SERVICE_PREFIX)
             || req.uri().path().starts_with(SELF_AUTHENTICATED_PREFIX)
             || req.uri().path() == METRICS_PATH
+            || UI_OPEN.contains(&req.uri().path())
         {
             let clone = self.inner.clone();
             let mut inner = std::mem::replace(&mut self.inner, clone);
@@ -316,6 +349,9 @@ where
                 let mut inner = std::mem::replace(&mut self.inner, clone);
                 Box::pin(async move {
                     let response = caller::scope(caller, inner.call(req)).await?;
+                    if is_ui(&path) {
+                        return Ok(response);
+                    }
                     Ok(grpc_metrics::observe(metrics, &path, started, response))
                 })
             }
@@ -331,7 +367,16 @@ where
                         );
                     }
                 }
-                let response = grpc_metrics::observe(metrics, &path, started, status.into_http());
+                let response = if is_ui(&path) {
+                    // A browser: to the login page, not a gRPC status it cannot show.
+                    http::Response::builder()
+                        .status(http::StatusCode::SEE_OTHER)
+                        .header(http::header::LOCATION, "/ui/login")
+                        .body(Body::empty())
+                        .unwrap_or_else(|_| status.into_http())
+                } else {
+                    grpc_metrics::observe(metrics, &path, started, status.into_http())
+                };
                 Box::pin(async move { Ok(response) })
             }
         }

@@ -151,6 +151,13 @@ pub const SELF_AUTHENTICATED_PREFIX: &str = "/hooks/";
 /// RPC list (restrict the client port with network policy if that is too much).
 pub const METRICS_PATH: &str = "/metrics";
 
+/// The map view's pages: each is a read of sites (`site.list`), with the token from the
+/// `moor_token` cookie when no header carries one.
+pub const UI_PREFIX: &str = "/ui";
+
+/// The map view's login and logout: served without a credential (they make one).
+pub const UI_OPEN: [&str; 2] = ["/ui/login", "/ui/logout"];
+
 /// The operation a gRPC path is; None for a path no client RPC has.
 pub fn operation_of(path: &str) -> Option<Op> {
     METHODS.iter().find(|(p, _)| *p == path).map(|(_, op)| *op)

@@ -1,6 +1,6 @@
 //! The HTTP side of the client listener (same port and TLS as the gRPC services; HTTP/1.1
-//! and HTTP/2): `POST /hooks/{receiver}`, where CI systems deliver webhooks, and
-//! `GET /metrics` (`metrics.rs`).
+//! and HTTP/2): `POST /hooks/{receiver}`, where CI systems deliver webhooks, `GET /metrics`
+//! (`metrics.rs`) and the map view under `/ui/` (`ui.rs`).
 //!
 //! `deliver.rs` is the handler (cheap checks, bounded body, authentication, parsing, then
 //! one replicated record per delivery id), `verify.rs` the signatures, `payload.rs` the
@@ -11,6 +11,7 @@ mod deliver;
 mod metrics;
 mod payload;
 mod rate;
+pub mod ui;
 mod verify;
 
 use std::sync::Arc;
@@ -45,6 +46,15 @@ pub fn routes(member: Arc<Member>, retention: Retention) -> Router {
     Router::new()
         .route("/hooks/{receiver}", post(deliver::deliver))
         .route("/metrics", get(metrics::metrics))
+        .route("/ui", get(ui::to_map_page))
+        .route("/ui/", get(ui::map_page))
+        .route("/ui/login", get(ui::login_page).post(ui::login))
+        .route("/ui/logout", post(ui::logout))
+        .route("/ui/api/map", get(ui::map_api))
+        .route("/ui/assets/world.svg", get(ui::world))
+        .route("/ui/sites/{name}", get(ui::site))
+        .route("/ui/events", get(ui::events))
+        .route("/ui/{*rest}", get(ui::not_found))
         .with_state(state)
 }
 
