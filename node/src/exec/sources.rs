@@ -219,7 +219,11 @@ impl TermRun {
         let pending = source.pending.is_some();
         let command = match done.outcome {
             Outcome::Fetched { commit, files } => {
-                if !pending && source.commit.as_deref() == Some(commit.as_str()) {
+                // Unchanged and nothing to clear: a quiet poll writes nothing.
+                if !pending
+                    && source.error.is_none()
+                    && source.commit.as_deref() == Some(commit.as_str())
+                {
                     return;
                 }
                 tracing::info!(source = %done.source, %commit, files = files.len(), "source fetched");

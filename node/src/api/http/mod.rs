@@ -34,6 +34,8 @@ pub struct HookHttp {
     pub member: Arc<Member>,
     pub retention: Retention,
     pub rate: rate::Limiter,
+    /// The map's site list as of one applied index, shared by every viewer of this member.
+    pub dots: ui::DotCache,
 }
 
 /// The HTTP routes, to be merged into the client listener's router.
@@ -42,6 +44,7 @@ pub fn routes(member: Arc<Member>, retention: Retention) -> Router {
         member,
         retention,
         rate: rate::Limiter::default(),
+        dots: ui::DotCache::default(),
     });
     Router::new()
         .route("/hooks/{receiver}", post(deliver::deliver))

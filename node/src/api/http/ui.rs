@@ -116,6 +116,39 @@ fn dots(state: &MoorState) -> Vec<SiteDot> {
         .collect()
 }
 
+/// The sites as dots, built once per applied index: building them reads every site and
+/// environment under the state's read lock (which holds apply back meanwhile), so many
+/// viewers of a busy member share one build per change instead of one per request.
+#[derive(Default)]
+pub struct DotCache {
+    built: std::sync::Mutex<Option<(u64, Arc<Vec<SiteDot>>)>>,
+}
+
+impl DotCache {
+    fn get(&self, h: &HookHttp) -> Arc<Vec<SiteDot>> {
+        let applied = h
+            .member
+            .raft
+            .metrics()
+            .borrow()
+            .last_applied
+            .map(|l| l.index)
+            .unwrap_or(0);
+        let mut built = self.built.lock().expect("dot cache poisoned");
+        if let Some((index, dots)) = built.as_ref() {
+            if *index == applied {
+                return dots.clone();
+            }
+        }
+        let fresh = {
+            let state = h.member.state.read().expect("state lock poisoned");
+            Arc::new(dots(&state))
+        };
+        *built = Some((applied, fresh.clone()));
+        fresh
+    }
+}
+
 pub async fn map_api(State(h): State<Arc<HookHttp>>, RawQuery(query): RawQuery) -> Response {
     let q = match MapQuery::parse(query.as_deref().unwrap_or("")) {
         Ok(q) => q,
@@ -128,10 +161,7 @@ pub async fn map_api(State(h): State<Arc<HookHttp>>, RawQuery(query): RawQuery) 
                 .into_response()
         }
     };
-    let sites = {
-        let state = h.member.state.read().expect("state lock poisoned");
-        dots(&state)
-    };
+    let sites = h.dots.get(&h);
     let data = cells(&sites, &q.view, &q.filter);
     (
         StatusCode::OK,
