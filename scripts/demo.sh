@@ -234,5 +234,12 @@ print(f"{sum(applied.values())} effects, {dups} applied twice, {bad} lower-token
 print(f"{after} calls made by the new leader (fence token above the first term)")
 sys.exit(1 if dups or bad else 0)
 PY
-say "the map view: https://$(addr 1)/ui/ (log in with a token: moorctl auth token create --role viewer; CA in $TLS/ca.pem)"
+ctl auth token create --role viewer --ttl 24h --description "demo map view" --out "$WORK/viewer.token" >/dev/null
+say "the map view: https://$target/ui/ (a member still running; the CA is $TLS/ca.pem), log in with the token in $WORK/viewer.token"
+if [ -n "${MOOR_DEMO_KEEP:-}" ]; then
+  echo "MOOR_DEMO_KEEP is set: the cluster stays up for a look at the map; Ctrl-C stops it"
+  wait "${pids[@]}" 2>/dev/null || true
+else
+  echo "(the cluster stops with the demo; run MOOR_DEMO_KEEP=1 make demo to keep it up)"
+fi
 say "done; logs, data and the journal are in $WORK"
