@@ -379,6 +379,49 @@ async fn a_signed_push_rolls_out_exactly_once_and_bad_deliveries_change_nothing(
             .contains("no source follows"),
         "{other}"
     );
+    // GitLab's signed format (Standard Webhooks): a delivery signed a day ago is a replay.
+    api.put_receiver(PutReceiverRequest {
+        receiver: Some(Receiver {
+            name: "gitlab".into(),
+            r#type: "gitlab".into(),
+            secret: SECRET.into(),
+            ..Default::default()
+        }),
+    })
+    .await
+    .unwrap();
+    let gl_body = br#"{"object_kind":"push","ref":"refs/heads/dev","after":"abc","checkout_sha":"abc","project":{"git_http_url":"https://gitlab.example/acme/other.git"}}"#;
+    let now_s = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let signed = |id: &str, ts: u64| {
+        use base64::Engine;
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(format!("{id}.{ts}.").as_bytes());
+        mac.update(gl_body);
+        let sig = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+        vec![
+            ("Content-Type".to_string(), "application/json".to_string()),
+            ("X-Gitlab-Event".to_string(), "Push Hook".to_string()),
+            ("webhook-id".to_string(), id.to_string()),
+            ("webhook-timestamp".to_string(), ts.to_string()),
+            ("webhook-signature".to_string(), format!("v1,{sig}")),
+        ]
+    };
+    let stale = c
+        .post("/hooks/gitlab", &signed("gl-1", now_s - 86_400), gl_body)
+        .await
+        .unwrap();
+    assert_eq!(stale.status, 401, "{stale:?}");
+    assert!(stale.body.contains("tolerance"), "{stale:?}");
+    let fresh = c
+        .post("/hooks/gitlab", &signed("gl-2", now_s), gl_body)
+        .await
+        .unwrap();
+    assert_eq!(fresh.status, 200, "{fresh:?}");
+    assert_eq!(fresh.json()["verdict"], "ignored", "{fresh:?}");
     let deliveries = api
         .list_deliveries(ListDeliveriesRequest {
             receiver: "github".into(),
