@@ -7,7 +7,7 @@ CARGO := cargo
 PROFILE := --release
 BIN := $(CARGO_TARGET_DIR)/release
 
-.PHONY: setup build test test-unit test-cluster verify fix demo bench clean-data image jepsen
+.PHONY: setup build test test-unit test-cluster verify fix demo bench clean-data image jepsen fuzz
 
 setup:
 	@scripts/setup.sh
@@ -51,6 +51,14 @@ demo: build
 ## human to run and record in docs/RELIABILITY.md.
 jepsen: build
 	MOOR_BIN_DIR=$(BIN) $(BIN)/moor-jepsen profile long --seed $${MOOR_JEPSEN_SEED:-1}
+
+## Fuzzing on the stable toolchain: every target of moor-fuzz (blueprint YAML, site and group
+## definitions, waves, durations, templates, the log codec, apply, every gRPC message) for
+## FUZZ_SECONDS each; prints executions and unique crashes per target and fails
+## on any crash (inputs in target/fuzz-crashes). Long runs go into docs/RELIABILITY.md.
+FUZZ_SECONDS ?= 60
+fuzz: build
+	$(BIN)/moor-fuzz --target all --seconds $(FUZZ_SECONDS) --seed $${MOOR_FUZZ_SEED:-1}
 
 ## Throughput and latency against a 3-member loopback cluster (and etcd when installed).
 bench: build

@@ -1,0 +1,31 @@
+//! The targets, one file each: what each feeds, how it makes inputs, what it checks.
+
+pub mod apply;
+pub mod blueprint;
+pub mod codec;
+pub mod duration;
+pub mod group;
+pub mod proto;
+pub mod site;
+pub mod template;
+pub mod waves;
+
+use crate::engine::Target;
+
+/// Every target, in the order `--target all` runs them.
+pub const ALL: &[Target] = &[
+    blueprint::TARGET,
+    site::TARGET,
+    group::TARGET,
+    waves::TARGET,
+    duration::TARGET,
+    template::TARGET,
+    codec::TARGET,
+    apply::TARGET,
+    proto::TARGET,
+];
+
+/// The target called `name`.
+pub fn by_name(name: &str) -> Option<&'static Target> {
+    ALL.iter().find(|t| t.name == name)
+}
