@@ -85,6 +85,19 @@ impl Dictionary {
         }
         self.subtrees[rng.random_range(0..self.subtrees.len())].clone()
     }
+
+    /// A subtree of the same MessagePack kind as `like` when one turns up in a few tries
+    /// (it then usually still decodes as the field's type), else any.
+    fn subtree_like(&self, rng: &mut SmallRng, like: &Value) -> Value {
+        let kind = std::mem::discriminant(like);
+        for _ in 0..16 {
+            let candidate = self.subtree(rng);
+            if std::mem::discriminant(&candidate) == kind {
+                return candidate;
+            }
+        }
+        self.subtree(rng)
+    }
 }
 
 const EDGE_STRINGS: &[&str] = &[
@@ -120,9 +133,11 @@ pub fn write(tree: &Value) -> Vec<u8> {
     out
 }
 
-/// Applies 1 to 4 mutations to random nodes of `tree`.
+/// Applies 1 to 4 mutations (mostly one: each may make the payload undecodable) to random
+/// nodes of `tree`.
 pub fn mutate(rng: &mut SmallRng, tree: &mut Value, dict: &Dictionary) {
-    for _ in 0..rng.random_range(1..=4) {
+    let n = [1, 1, 1, 2, 2, 3, 4][rng.random_range(0..7)];
+    for _ in 0..n {
         let count = count(tree);
         let mut k = rng.random_range(0..count);
         if let Some(node) = nth(tree, &mut k) {
@@ -154,9 +169,13 @@ fn nth<'a>(v: &'a mut Value, k: &mut usize) -> Option<&'a mut Value> {
 
 fn mutate_node(rng: &mut SmallRng, node: &mut Value, dict: &Dictionary) {
     if rng.random_ratio(1, 4) {
-        // Splice: a subtree from another payload (a field of the wrong type, a command in
-        // another's place).
-        *node = dict.subtree(rng);
+        // Splice: a subtree from another payload, mostly of the same kind (another site in
+        // a site's place, another command in a batch), now and then of any kind.
+        *node = if rng.random_ratio(4, 5) {
+            dict.subtree_like(rng, node)
+        } else {
+            dict.subtree(rng)
+        };
         return;
     }
     match node {
@@ -236,7 +255,7 @@ fn mutate_map(rng: &mut SmallRng, entries: &mut Vec<(Value, Value)>, dict: &Dict
         0 if n > 0 => {
             entries.remove(rng.random_range(0..n));
         }
-        1 if n > 0 => {
+        1 if n > 0 && rng.random_bool(0.3) => {
             // Rename a key: an unknown field, or another variant of an enum.
             let i = rng.random_range(0..n);
             entries[i].0 = Value::from(dict.string(rng));
