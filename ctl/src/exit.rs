@@ -28,8 +28,9 @@ Exit codes:
   5  unavailable: no endpoint reachable or no leader; nothing was applied, safe to retry
   6  outcome unknown: a write timed out or lost its connection after it was sent; it may or
      may not have been applied, read the current state before retrying
-  7  the watched execution did not succeed: it failed or was cancelled (`exec watch`,
-     `--watch`); see `moorctl exec show ID`
+  7  the watched execution did not succeed: it failed, was cancelled, or is interrupted
+     and waits for `moorctl exec resume ID` (`exec watch`, `--watch`); see
+     `moorctl exec show ID`
   8  refused by access control: no valid credentials (UNAUTHENTICATED) or not allowed
      (PERMISSION_DENIED); nothing was applied, and another member would say the same
   9  `env diff` found differences: some resource is drifted, missing or unexpected (like
@@ -58,7 +59,8 @@ pub enum Exit {
     Unavailable = 5,
     /// A write may or may not have been applied.
     OutcomeUnknown = 6,
-    /// The watched execution ended without succeeding: it failed or was cancelled.
+    /// The watched execution ended without succeeding: it failed, was cancelled, or is
+    /// interrupted (after a restore) and waits to be resumed.
     NotSucceeded = 7,
     /// Refused by access control: UNAUTHENTICATED or PERMISSION_DENIED.
     Denied = 8,

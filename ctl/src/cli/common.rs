@@ -29,7 +29,7 @@ impl InputArgs {
 #[derive(Debug, Args)]
 pub struct WatchArgs {
     /// Then follow the execution until it ends, like `moorctl exec watch` (exit code 7 when
-    /// it fails or is cancelled)
+    /// it does not succeed)
     #[arg(long)]
     pub watch: bool,
     /// With --watch: stop watching after this many seconds (the execution goes on)

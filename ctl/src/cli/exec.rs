@@ -1,10 +1,10 @@
 //! The arguments of `moorctl exec`.
 
 use clap::{Args, Subcommand};
-use moor_proto::names::ExecKind;
+use moor_proto::names::{ExecKind, ExecState};
 
 use super::common::{InputArgs, ReadArgs, WatchArgs, DEFAULT_WATCH_TIMEOUT_S, MAX_WATCH_TIMEOUT_S};
-use super::names::{exec_kind_help, wire_names_with_help};
+use super::names::{exec_kind_help, wire_names, wire_names_with_help};
 use super::values::{parse_id, parse_name};
 
 #[derive(Debug, Subcommand)]
@@ -17,6 +17,10 @@ pub enum ExecCommand {
         /// Only executions of this environment
         #[arg(long, value_name = "ENV", value_parser = parse_name)]
         env: Option<String>,
+        /// Only executions in this state (`interrupted`: those a restore from a backup
+        /// stopped, waiting for `moorctl exec resume ID`)
+        #[arg(long, value_name = "STATE", value_parser = wire_names::<ExecState>())]
+        state: Option<ExecState>,
         #[command(flatten)]
         read: ReadArgs,
     },
@@ -28,7 +32,9 @@ pub enum ExecCommand {
         #[command(flatten)]
         read: ReadArgs,
     },
-    /// Resume a failed execution: retries its failed steps only
+    /// Resume a failed execution (retries its failed steps only) or an interrupted one (one
+    /// that was running when the backup its cluster was restored from was taken: its
+    /// unfinished steps are sent again, under the same idempotency keys)
     Resume {
         /// Execution id
         #[arg(value_parser = parse_id)]
@@ -36,7 +42,7 @@ pub enum ExecCommand {
         #[command(flatten)]
         watch: WatchArgs,
     },
-    /// Cancel a queued or running execution (steps already dispatched finish)
+    /// Cancel a queued, running or interrupted execution (steps already dispatched finish)
     Cancel {
         /// Execution id
         #[arg(value_parser = parse_id)]
@@ -50,8 +56,9 @@ pub enum ExecCommand {
         #[command(flatten)]
         watch: WatchArgs,
     },
-    /// Follow an execution until it ends (exit code 0 when it succeeded, 7 when it failed or
-    /// was cancelled); moves to another member when the one streaming goes away
+    /// Follow an execution until it ends (exit code 0 when it succeeded, 7 when it failed,
+    /// was cancelled or is interrupted and waits to be resumed); moves to another member
+    /// when the one streaming goes away
     Watch {
         /// Execution id
         #[arg(value_parser = parse_id)]

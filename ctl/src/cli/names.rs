@@ -1,5 +1,5 @@
-//! Flags whose values are wire names (`--kind`, `--action`, `--of`, `--status`, `--targets`,
-//! `--type`, `--policy`):
+//! Flags whose values are wire names (`--kind`, `--action`, `--of`, `--status`, `--state`,
+//! `--targets`, `--type`, `--policy`):
 //! parsed into the `moor_proto::names` enums, so moorctl spells no state or kind itself and
 //! the `--help` lists and error messages come from the same list as the server's.
 

@@ -19,18 +19,18 @@ pub(super) async fn run(
 ) -> Result<()> {
     match command {
         ExecCommand::Start(args) => start(args, client, format).await,
-        ExecCommand::List { env, read } => {
+        ExecCommand::List { env, state, read } => {
             let r = client
                 .list_executions(env.clone().unwrap_or_default(), read.stale)
                 .await
                 .or_say(|| "cannot list executions".into())?;
-            let mut executions: Vec<ExecView> = r.executions.iter().map(ExecView::from).collect();
-            // Ids are `x<n>`: by creation, then by number, not as text (x10 after x9).
-            executions.sort_by(|a, b| {
-                (a.created_ms, a.id.len(), &a.id).cmp(&(b.created_ms, b.id.len(), &b.id))
-            });
-            say_if_empty(executions.is_empty(), format, "no executions");
-            show(&ExecListView { executions }, format)
+            let view = list_view(&r, state);
+            let what = match state {
+                Some(state) => format!("no execution is {state}"),
+                None => "no executions".to_string(),
+            };
+            say_if_empty(view.executions.is_empty(), format, &what);
+            show(&view, format)
         }
         ExecCommand::Show { id, read } => {
             let r = client
@@ -86,6 +86,21 @@ pub(super) async fn run(
     }
 }
 
+/// `exec list`: the executions in `state` (all without one), oldest first. Members list
+/// every state, so the state is chosen here.
+fn list_view(r: &pb::ListExecutionsResponse, state: Option<ExecState>) -> ExecListView {
+    let mut executions: Vec<ExecView> = r
+        .executions
+        .iter()
+        .filter(|e| state.is_none_or(|s| e.state == s.as_str()))
+        .map(ExecView::from)
+        .collect();
+    // Ids are `x<n>`: by creation, then by number, not as text (x10 after x9).
+    executions
+        .sort_by(|a, b| (a.created_ms, a.id.len(), &a.id).cmp(&(b.created_ms, b.id.len(), &b.id)));
+    ExecListView { executions }
+}
+
 /// `exec start`: the new execution is shown, and followed with `--watch`.
 async fn start(args: ExecStartArgs, client: &mut Client, format: OutputFormat) -> Result<()> {
     let kind = args.kind.as_str();
@@ -109,7 +124,37 @@ async fn start(args: ExecStartArgs, client: &mut Client, format: OutputFormat) -
 mod tests {
     use super::*;
     use crate::exit::Exit;
-    use crate::fake::{cli_for, fake_workflow, WatchScript};
+    use crate::fake::{cli_for, fake_workflow, WatchScript, FAKE_EXECUTIONS};
+
+    #[test]
+    fn list_keeps_the_state_asked_for() {
+        let executions = FAKE_EXECUTIONS
+            .iter()
+            .map(|(id, state)| pb::Execution {
+                id: id.to_string(),
+                state: state.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        let r = pb::ListExecutionsResponse { executions };
+        let ids = |v: ExecListView| v.executions.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(list_view(&r, None)), ["x1", "x2", "x3"]);
+        assert_eq!(ids(list_view(&r, Some(ExecState::Interrupted))), ["x2"]);
+        assert!(ids(list_view(&r, Some(ExecState::Failed))).is_empty());
+    }
+
+    #[tokio::test]
+    async fn list_takes_state_interrupted() {
+        let (addr, calls) = fake_workflow(WatchScript::End(vec![])).await;
+        let args = ["-o", "json", "exec", "list", "--state", "interrupted"];
+        crate::commands::run(cli_for(&addr, &args)).await.unwrap();
+        assert_eq!(crate::fake::count(&calls), 1);
+        // A state moorctl does not know is a usage error that lists the states there are.
+        let full = ["moorctl", "exec", "list", "--state", "paused"];
+        let err = crate::cli::Cli::try_parse_validated(full).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("interrupted"), "{err}");
+    }
 
     #[tokio::test]
     async fn start_with_watch_ends_with_the_executions_outcome() {

@@ -2,12 +2,14 @@
 //! across member failures; and the exit code of the end.
 //!
 //! A member streams the execution each time it changes and ends the stream after a terminal
-//! state (`succeeded`, `failed`, `cancelled`). When the stream breaks before that — the member
-//! died, shut down, lost its connection — the watch opens a new stream on the next endpoint
-//! and goes on: the first message of a new stream is the execution as it is now, so nothing
-//! is missed, and an update equal to the last one shown is not shown twice. A member answers
-//! only after a read barrier through the leader, so a new stream never shows an older state
-//! than the last one.
+//! state (`succeeded`, `failed`, `cancelled`). The watch also ends at `interrupted` (an
+//! execution a restore from a backup stopped): nothing moves until someone resumes it, so
+//! waiting would only wait for the time limit. When the stream breaks before an end — the
+//! member died, shut down, lost its connection — the watch opens a new stream on the next
+//! endpoint and goes on: the first message of a new stream is the execution as it is now, so
+//! nothing is missed, and an update equal to the last one shown is not shown twice. A member
+//! answers only after a read barrier through the leader, so a new stream never shows an
+//! older state than the last one.
 //!
 //! Bounds: each (re)open is one failover call bounded by `--timeout-ms` (every endpoint
 //! tried twice); at most [`MAX_REOPENS_WITHOUT_UPDATE`] reopens in a row may bring nothing
@@ -110,15 +112,16 @@ pub(super) async fn watch_to_end(
     verdict(&end)
 }
 
-/// True when the execution reached an end: no step runs any more (unless resumed). A state
-/// this build does not know is no end: the watch goes on, and stops only by its limits
-/// (exit code 1), never as a success.
+/// True when the execution reached an end: no step runs any more (unless resumed), or none
+/// will until someone resumes it (`interrupted`). A state this build does not know is no
+/// end: the watch goes on, and stops only by its limits (exit code 1), never as a success.
 fn ended(exec: &pb::Execution) -> bool {
-    ExecState::parse(&exec.state).is_some_and(|s| s.is_terminal())
+    ExecState::parse(&exec.state).is_some_and(|s| s.is_terminal() || s == ExecState::Interrupted)
 }
 
 /// The outcome of a watched execution that ended: success, or exit code 7 with what to do
-/// next. A state this build does not know is never a success: exit code 1.
+/// next (failed, cancelled, interrupted). A state this build does not know is never a
+/// success: exit code 1.
 pub fn verdict(exec: &pb::Execution) -> Result<()> {
     let (id, env) = (&exec.id, &exec.environment);
     let kind = display::<ExecKind>(&exec.kind);
@@ -145,6 +148,17 @@ pub fn verdict(exec: &pb::Execution) -> Result<()> {
             format!(
                 "execution {id} ({kind} of {env}) was cancelled; see what it did with \
                  `moorctl exec show {id}`"
+            ),
+        )
+        .into()),
+        Some(ExecState::Interrupted) => Err(Failure::new(
+            Exit::NotSucceeded,
+            format!(
+                "execution {id} ({kind} of {env}) is interrupted: it was running when the \
+                 backup this cluster was restored from was taken, and nothing of it runs until \
+                 it is resumed; resume it with `moorctl exec resume {id}` (a step the old \
+                 cluster already ran is not run twice) or cancel it with `moorctl exec cancel \
+                 {id}`"
             ),
         )
         .into()),
@@ -352,6 +366,42 @@ mod tests {
         assert_eq!(Exit::of_error(&err), Exit::NotSucceeded);
         assert!(ended(&exec("failed", 1)));
         assert!(!ended(&exec("running", 1)) && !ended(&exec("queued", 0)));
+    }
+
+    #[test]
+    fn an_interrupted_execution_ends_the_watch_and_says_to_resume_it() {
+        let e = exec("interrupted", 1);
+        assert!(
+            ended(&e),
+            "nothing moves until it is resumed: no reason to wait"
+        );
+        let err = verdict(&e).unwrap_err();
+        assert_eq!(Exit::of_error(&err), Exit::NotSucceeded);
+        let text = err.to_string();
+        assert!(text.contains("is interrupted"), "{text}");
+        assert!(text.contains("`moorctl exec resume x1`"), "{text}");
+        assert!(text.contains("`moorctl exec cancel x1`"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn a_watch_of_an_interrupted_execution_does_not_wait() {
+        // A member keeps the stream of an interrupted execution open (it is not terminal):
+        // the watch ends at the first update all the same.
+        let (a, a_calls) = fake_workflow(WatchScript::Hold(vec![exec("interrupted", 1)])).await;
+        let mut client = crate::fake::client(&[a], Duration::from_secs(5));
+        let mut rec = Recorder::default();
+        let end = tokio::time::timeout(
+            Duration::from_secs(10),
+            follow(&mut client, "x1", Duration::from_secs(60), &mut rec),
+        )
+        .await
+        .expect("the watch ends without waiting for the stream")
+        .unwrap();
+        assert_eq!(end.state, "interrupted");
+        assert_eq!(rec.finished.unwrap().state, "interrupted");
+        assert_eq!(count(&a_calls), 1);
+        let err = verdict(&end).unwrap_err();
+        assert_eq!(Exit::of_error(&err), Exit::NotSucceeded);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::client::{Client, Security};
 pub use auth::{FAKE_AUDIT_ENTRIES, FAKE_TOKEN};
 pub use hooks::FAKE_BAD_COMMIT;
 pub use state::FAKE_SUSPENDED;
-pub use workflow::{fake_workflow, problems_marker, WatchScript, FAKE_COMMIT};
+pub use workflow::{fake_workflow, problems_marker, WatchScript, FAKE_COMMIT, FAKE_EXECUTIONS};
 
 /// How a fake member answers.
 #[derive(Clone, Copy, Debug)]

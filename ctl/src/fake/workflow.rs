@@ -24,6 +24,9 @@ pub enum WatchScript {
     Break(Vec<pb::Execution>),
     /// `NOT_FOUND` as the first item, as a member does for an unknown id.
     NotFound,
+    /// These updates, then the stream stays open, as a member's does for an execution that
+    /// is not terminal (an interrupted one, waiting to be resumed).
+    Hold(Vec<pb::Execution>),
 }
 
 /// A fake member serving `WorkflowApi`: the watch follows a script; environments live in
@@ -51,6 +54,13 @@ impl FakeWorkflow {
         with_state(&self.calls, &self.state, f)
     }
 }
+
+/// The executions a fake member lists: their ids and states.
+pub const FAKE_EXECUTIONS: [(&str, &str); 3] = [
+    ("x1", "succeeded"),
+    ("x2", "interrupted"),
+    ("x3", "running"),
+];
 
 /// The commit a fake member's Git source made revisions from.
 pub const FAKE_COMMIT: &str = "c0ffee0123456789abcdef0123456789abcdef01";
@@ -302,11 +312,22 @@ impl WorkflowApi for FakeWorkflow {
             state: "queued".into(),
         })
     }
+    /// [`FAKE_EXECUTIONS`], of every environment.
     async fn list_executions(
         &self,
         _: Request<pb::ListExecutionsRequest>,
     ) -> Result<Response<pb::ListExecutionsResponse>, Status> {
-        self.answer(pb::ListExecutionsResponse::default())
+        let executions = FAKE_EXECUTIONS
+            .iter()
+            .map(|(id, state)| pb::Execution {
+                id: id.to_string(),
+                environment: "shop-1".into(),
+                kind: "update".into(),
+                state: state.to_string(),
+                ..Default::default()
+            })
+            .collect();
+        self.answer(pb::ListExecutionsResponse { executions })
     }
     async fn get_execution(
         &self,
@@ -349,6 +370,12 @@ impl WorkflowApi for FakeWorkflow {
         r: Request<pb::WatchExecutionRequest>,
     ) -> Result<Response<FakeStream>, Status> {
         let id = r.into_inner().id;
+        if let WatchScript::Hold(updates) = self.watch.clone() {
+            use tokio_stream::StreamExt;
+            let open =
+                tokio_stream::iter(updates.into_iter().map(Ok)).chain(tokio_stream::pending());
+            return self.answer(Box::pin(open) as FakeStream);
+        }
         let items: Vec<Result<pb::Execution, Status>> = match self.watch.clone() {
             WatchScript::End(updates) => updates.into_iter().map(Ok).collect(),
             WatchScript::Break(updates) => updates
@@ -359,6 +386,7 @@ impl WorkflowApi for FakeWorkflow {
             WatchScript::NotFound => {
                 vec![Err(Status::not_found(format!("execution {id} not found")))]
             }
+            WatchScript::Hold(_) => unreachable!("answered above"),
         };
         self.answer(Box::pin(tokio_stream::iter(items)) as FakeStream)
     }

@@ -43,7 +43,8 @@ pub trait ExecDisplay {
     fn update(&mut self, exec: &Execution) -> Result<()>;
     /// Something people should know that is not an update, e.g. a reconnect.
     fn note(&mut self, text: &str);
-    /// The execution reached a terminal state (after its last `update`).
+    /// The execution reached an end: a terminal state, or `interrupted` (after its last
+    /// `update`).
     fn finish(&mut self, exec: &Execution) -> Result<()>;
 }
 

@@ -107,7 +107,7 @@ pub struct ExecView {
     pub id: String,
     pub environment: String,
     pub kind: String,
-    /// `queued`, `running`, `succeeded`, `failed` or `cancelled`.
+    /// `queued`, `running`, `succeeded`, `failed`, `cancelled` or `interrupted`.
     pub state: String,
     /// The blueprint revision it moves to (0: none, e.g. an uninstall).
     pub target_revision: u64,
@@ -188,15 +188,25 @@ impl View for ExecView {
             ("steps", self.progress()),
             ("error", dash(&self.error)),
         ]);
-        if self.steps.is_empty() {
+        let body = if self.steps.is_empty() {
             let why = if ExecState::parse(&self.state).is_some_and(|s| s.is_terminal()) {
                 "no steps: there was nothing to change"
             } else {
                 "no steps planned yet"
             };
-            return format!("{head}\n\n{why}");
+            format!("{head}\n\n{why}")
+        } else {
+            format!("{head}\n\n{}", steps_table(&self.steps))
+        };
+        if ExecState::parse(&self.state) == Some(ExecState::Interrupted) {
+            let id = escape_controls(&self.id);
+            return format!(
+                "{body}\n\ninterrupted: it was running when the backup this cluster was restored \
+                 from was taken; nothing runs until `moorctl exec resume {id}` (or `moorctl exec \
+                 cancel {id}`)"
+            );
         }
-        format!("{head}\n\n{}", steps_table(&self.steps))
+        body
     }
 }
 
@@ -355,6 +365,32 @@ INDEX  RESOURCE  ACTION  STATE      ATTEMPT  TOKEN  DEPS  ERROR
         assert_eq!(json["finished_ms"], 1_700_000_012_900u64);
         assert_eq!(json["steps"][1]["fence_token"], 5);
         assert_eq!(json["steps"][2]["depends_on"], serde_json::json!([0, 1]));
+    }
+
+    #[test]
+    fn an_interrupted_execution_says_how_to_go_on() {
+        let mut e = failed_execution();
+        e.state = "interrupted".into();
+        e.finished_ms = 0;
+        e.error.clear();
+        let view = ExecView::from(&e);
+        let text = view.table();
+        assert!(text.contains("state            interrupted\n"), "\n{text}");
+        assert!(
+            text.ends_with(
+                "nothing runs until `moorctl exec resume x7` (or `moorctl exec cancel x7`)"
+            ),
+            "\n{text}"
+        );
+        let list = ExecListView {
+            executions: vec![view.clone()],
+        }
+        .table();
+        assert!(list.contains("install  interrupted"), "\n{list}");
+        assert!(exec_line(&e).starts_with("interrupted, 1/3 succeeded"));
+        let json = render(&view, OutputFormat::Json).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["state"], "interrupted");
     }
 
     #[test]
