@@ -4,7 +4,7 @@
 use moor_proto::api;
 use serde::Serialize;
 
-use super::cells::{dash, opt};
+use super::cells::{dash, escape_controls, opt};
 use super::table::{fields, grid};
 use super::View;
 
@@ -57,6 +57,9 @@ fn members_table(members: &[MemberView]) -> String {
 pub struct StatusView {
     /// The member that answered.
     pub member: u64,
+    /// The cluster it belongs to (new for a cluster restored from a backup); empty before
+    /// the member has applied it.
+    pub cluster_id: String,
     pub state: String,
     pub leader_id: Option<u64>,
     pub leader_addr: String,
@@ -81,6 +84,7 @@ impl From<&api::ClusterStatusResponse> for StatusView {
         members.sort_by_key(|m| m.id);
         StatusView {
             member: s.id,
+            cluster_id: s.cluster_id.clone(),
             state: s.state.clone(),
             leader_id: s.leader_id,
             leader_addr: s.leader_addr.clone(),
@@ -106,7 +110,11 @@ impl View for StatusView {
             (Some(id), "") => id.to_string(),
             (Some(id), addr) => format!("{id} ({addr})"),
         };
-        let head = fields(vec![
+        let mut rows = Vec::new();
+        if !self.cluster_id.is_empty() {
+            rows.push(("cluster id", escape_controls(&self.cluster_id)));
+        }
+        rows.extend([
             ("member", self.member.to_string()),
             ("peer addr", dash(&self.peer_addr)),
             ("state", self.state.clone()),
@@ -121,6 +129,7 @@ impl View for StatusView {
             ("log entries", self.log_entries.to_string()),
             ("fsyncs", self.fsyncs.to_string()),
         ]);
+        let head = fields(rows);
         format!("{head}\n\n{}", members_table(&self.members))
     }
 }
@@ -199,6 +208,7 @@ mod tests {
             log_appends: 40,
             log_entries: 120,
             fsyncs: 41,
+            cluster_id: String::new(),
         }
     }
 
@@ -226,6 +236,20 @@ ID  ADDR            ROLE     MATCHED  LAG
  4  127.0.0.1:7404  learner        -    -
 ";
         assert_eq!(text, expected, "\n{text}");
+    }
+
+    #[test]
+    fn status_shows_the_cluster_id_once_there_is_one() {
+        let mut s = sample_status();
+        s.cluster_id = "c-7f3a".into();
+        let text = StatusView::from(&s).table();
+        assert!(
+            text.starts_with("cluster id       c-7f3a\nmember           1\n"),
+            "{text}"
+        );
+        let json = render(&StatusView::from(&s), OutputFormat::Json).unwrap();
+        let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(json["cluster_id"], "c-7f3a");
     }
 
     #[test]
