@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 
+use super::snapshot::SnapshotCommand;
 use super::values::{
     parse_member, parse_member_addr, parse_path, parse_voter, MemberSpec, VoterSpec,
 };
@@ -78,6 +79,9 @@ pub enum ClusterCommand {
         /// Member id to remove
         id: u64,
     },
+    /// Backups: save one from a member, inspect one (restore with `moord restore`)
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
 }
 
 /// Where the admin token a new cluster returns is written.

@@ -8,8 +8,8 @@
 //! then take its input as valid.
 //!
 //! Why a folder: the argument types are most of moorctl's surface, and one file per command
-//! group (`cluster.rs`, `var.rs`, `env.rs`, `exec.rs`, `rollout.rs`, `receiver.rs`,
-//! `source.rs`, `trigger.rs`, ...) keeps each next to its help text. The pieces they share
+//! group (`cluster.rs` and its `snapshot.rs`, `var.rs`, `env.rs`, `exec.rs`, `rollout.rs`,
+//! `receiver.rs`, `source.rs`, `trigger.rs`, ...) keeps each next to its help text. The pieces they share
 //! are the flag groups (`common.rs`, and `rollout.rs`'s `RolloutPlanArgs`, which `trigger
 //! create` takes too), the parsers of single values (`values.rs`, `duration.rs`), the flags
 //! whose values are wire names (`names.rs`) and the checks that span several arguments
@@ -34,6 +34,7 @@ mod names;
 mod receiver;
 mod rollout;
 mod site;
+mod snapshot;
 mod source;
 mod trigger;
 mod values;
@@ -61,6 +62,7 @@ pub use names::{parse_wire_name, TargetFilter};
 pub use receiver::{ReceiverCommand, ReceiverCreateArgs};
 pub use rollout::{RolloutCommand, RolloutPlanArgs, RolloutStartArgs, RolloutWatchArgs};
 pub use site::SiteCommand;
+pub use snapshot::SnapshotCommand;
 pub use source::{parse_source_url, SourceAddArgs, SourceCommand};
 pub use trigger::{TriggerCommand, TriggerCreateArgs};
 pub use values::{

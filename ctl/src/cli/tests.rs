@@ -162,6 +162,31 @@ fn add_member() {
 }
 
 #[test]
+fn snapshot_commands() {
+    let cli = parse(&["cluster", "snapshot", "save", "/b/m.backup", "--force"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Cluster(ClusterCommand::Snapshot(SnapshotCommand::Save { ref file, force: true }))
+            if file == &PathBuf::from("/b/m.backup")
+    ));
+    let cli = parse(&["cluster", "snapshot", "inspect", "m.backup"]).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Cluster(ClusterCommand::Snapshot(SnapshotCommand::Inspect { ref file }))
+            if file == &PathBuf::from("m.backup")
+    ));
+    for bad in [
+        &["cluster", "snapshot", "save"][..],
+        &["cluster", "snapshot", "save", "-"],
+        &["cluster", "snapshot", "save", ""],
+        &["cluster", "snapshot", "inspect", "-"],
+        &["cluster", "snapshot", "inspect", "a", "--force"],
+    ] {
+        assert_eq!(parse_err(bad).exit_code(), 2, "{bad:?}");
+    }
+}
+
+#[test]
 fn put_takes_exactly_one_source() {
     let cli = parse(&["var", "put", "k", "v"]).unwrap();
     let Command::Var(VarCommand::Put(p)) = cli.command else {

@@ -44,6 +44,9 @@ pub struct Call<'a> {
     pub targets: Targets,
     /// The command for [`RpcError::OutcomeUnknown`] (unused by reads, which never end so).
     pub check: &'a str,
+    /// Each attempt may wait all the time left for its answer, as a write does, instead of
+    /// a share of it: for a read the member takes long to prepare (a backup).
+    pub patient: bool,
 }
 
 impl<'a> Call<'a> {
@@ -53,6 +56,7 @@ impl<'a> Call<'a> {
             access: Access::Read,
             targets: Targets::All,
             check: "",
+            patient: false,
         }
     }
 
@@ -62,6 +66,7 @@ impl<'a> Call<'a> {
             access: Access::Write,
             targets: Targets::All,
             check,
+            patient: false,
         }
     }
 
@@ -69,6 +74,16 @@ impl<'a> Call<'a> {
     pub fn first_only(self) -> Call<'a> {
         Call {
             targets: Targets::First,
+            ..self
+        }
+    }
+
+    /// The same call, each attempt waiting all the time left (a read whose answer takes
+    /// long to prepare: sharing the deadline would give up on a member that is working).
+    /// Failures that leave time are still retried as the access allows.
+    pub fn patient(self) -> Call<'a> {
+        Call {
+            patient: true,
             ..self
         }
     }
@@ -147,7 +162,11 @@ impl Client {
                     continue;
                 }
             };
-            let budget = attempt_budget(how.access, left(deadline), total - attempt);
+            let budget = if how.patient {
+                left(deadline)
+            } else {
+                attempt_budget(how.access, left(deadline), total - attempt)
+            };
             let request = request(message.clone(), budget, self.security());
             match self
                 .attempt(i, how, budget, send(S::on(channel), request))

@@ -33,12 +33,14 @@
 //! that every RPC of every service goes through, so no API can get its own, different, retry
 //! loop. The files per API (`cluster.rs`, `vars.rs`, `workflow.rs`, `rollout.rs`) only say,
 //! per RPC, whether it reads or writes and which command shows the outcome of a write
-//! (`auth.rs` too, for `AuthApi`, and `hooks.rs`, for `HookApi`).
+//! (`auth.rs` too, for `AuthApi`, and `hooks.rs`, for `HookApi`; `backup.rs` opens the
+//! backup stream of `MoorApi`).
 //!
 //! This folder knows nothing of the command line, views or exit codes: `crate::exit` maps
 //! its errors to exit codes, `crate::commands` gives them context.
 
 mod auth;
+mod backup;
 mod cluster;
 mod endpoints;
 mod error;

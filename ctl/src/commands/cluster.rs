@@ -1,12 +1,12 @@
-//! `moorctl cluster`: initialise, bootstrap (`bootstrap.rs`), read the status, and change
-//! the membership.
+//! `moorctl cluster`: initialise, bootstrap (`bootstrap.rs`), read the status, change the
+//! membership, and save or inspect backups (`snapshot.rs`).
 
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
 
-use super::{admin_token, bootstrap};
-use crate::cli::{ClusterCommand, OutputFormat};
+use super::{admin_token, bootstrap, snapshot};
+use crate::cli::{ClusterCommand, OutputFormat, SnapshotCommand};
 use crate::client::Client;
 use crate::settings::Settings;
 use crate::views::cluster::{MemberView, MembershipView, StatusView};
@@ -86,6 +86,12 @@ pub(super) async fn run(
                 .await
                 .with_context(|| format!("cannot remove member {id}"))?;
             show(&MembershipView::from(&r), format)
+        }
+        ClusterCommand::Snapshot(SnapshotCommand::Save { file, force }) => {
+            snapshot::save(&file, force, client, format).await
+        }
+        ClusterCommand::Snapshot(SnapshotCommand::Inspect { file }) => {
+            snapshot::inspect(&file, format)
         }
     }
 }

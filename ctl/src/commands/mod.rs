@@ -13,7 +13,8 @@
 //! `documents.rs`, `env_group_files.rs`, `inputs.rs`, `drift.rs`, `rollout_request.rs`: the
 //! rollout of `rollout start` and `trigger create`); `validate.rs` is `blueprint validate`;
 //! `config.rs` edits the config file and needs no member; `admin_token.rs` saves the token
-//! a new cluster returns.
+//! a new cluster returns; `snapshot.rs` saves and inspects backups, written through
+//! `backup_file.rs`.
 //! This is the top layer: it uses `cli`, `client`, `settings`, `views` and `live`, and none
 //! of them uses it.
 
@@ -21,6 +22,7 @@ mod admin_token;
 mod apply;
 mod audit;
 mod auth;
+mod backup_file;
 mod blueprint;
 mod bootstrap;
 mod cluster;
@@ -40,6 +42,7 @@ mod rollout;
 mod rollout_request;
 mod rollout_watch;
 mod site;
+mod snapshot;
 mod source;
 mod trigger;
 mod validate;
@@ -49,18 +52,24 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, ClusterCommand, Command, SnapshotCommand};
 use crate::client::Client;
 use crate::settings::{resolve, ProcessEnv};
 
 pub use hints::access_hint;
 
-/// Runs the parsed command line: `config` on the config file alone; anything else with the
-/// settings resolved from flags, environment, context and defaults.
+/// Runs the parsed command line: `config` on the config file alone, `cluster snapshot
+/// inspect` on the backup file alone; anything else with the settings resolved from flags,
+/// environment, context and defaults.
 pub async fn run(cli: Cli) -> Result<()> {
     let format = cli.output;
     if let Command::Config(c) = cli.command {
         return config::run(c, &cli.conn, format);
+    }
+    if let Command::Cluster(ClusterCommand::Snapshot(SnapshotCommand::Inspect { file })) =
+        &cli.command
+    {
+        return snapshot::inspect(file, format);
     }
     let settings = resolve(&cli.conn, &ProcessEnv)?;
     let timeout = Duration::from_millis(cli.timeout_ms);

@@ -2,14 +2,15 @@
 //! so the failover client and the commands are tested against real tonic transport errors
 //! and statuses, without a cluster.
 //!
-//! It implements the whole `MoorApi`, `AuthApi` (`auth.rs`), `WorkflowApi` (`workflow.rs`),
-//! `RolloutApi` (`rollout.rs`, groups only) and `HookApi` (`hooks.rs`) traits, so a new RPC
-//! in api.proto, auth.proto, workflow.proto, rollout.proto or hooks.proto needs a line here;
-//! the workflow and rollout services share one state of environments and groups
-//! (`state.rs`). It can serve TLS (`tls.rs`) and records the `authorization` header of every
-//! request it receives.
+//! It implements the whole `MoorApi` (its backup stream: `backup.rs`), `AuthApi`
+//! (`auth.rs`), `WorkflowApi` (`workflow.rs`), `RolloutApi` (`rollout.rs`, groups only) and
+//! `HookApi` (`hooks.rs`) traits, so a new RPC in api.proto, auth.proto, workflow.proto,
+//! rollout.proto or hooks.proto needs a line here; the workflow and rollout services share
+//! one state of environments and groups (`state.rs`). It can serve TLS (`tls.rs`) and
+//! records the `authorization` header of every request it receives.
 
 mod auth;
+mod backup;
 mod hooks;
 mod rollout;
 mod state;
@@ -29,6 +30,7 @@ use crate::cli::Cli;
 use crate::client::{Client, Security};
 
 pub use auth::{FAKE_AUDIT_ENTRIES, FAKE_TOKEN};
+pub use backup::{fake_backup_file, SnapshotScript, FAKE_CHUNK_BYTES};
 pub use hooks::FAKE_BAD_COMMIT;
 pub use state::FAKE_SUSPENDED;
 pub use workflow::{fake_workflow, problems_marker, WatchScript, FAKE_COMMIT, FAKE_EXECUTIONS};
@@ -65,6 +67,7 @@ fn fake_keys() -> Vec<String> {
 struct Fake {
     mode: Mode,
     calls: Arc<AtomicUsize>,
+    snapshot: SnapshotScript,
 }
 
 impl Fake {
@@ -144,6 +147,14 @@ impl MoorApi for Fake {
     ) -> Result<Response<MembershipResponse>, Status> {
         self.answer(MembershipResponse::default).await
     }
+    type SaveSnapshotStream = backup::ChunkStream;
+    async fn save_snapshot(
+        &self,
+        _: Request<SaveSnapshotRequest>,
+    ) -> Result<Response<backup::ChunkStream>, Status> {
+        let script = self.snapshot;
+        self.answer(move || backup::snapshot_stream(script)).await
+    }
     async fn put(&self, _: Request<PutRequest>) -> Result<Response<PutResponse>, Status> {
         self.answer(|| PutResponse {
             prev: None,
@@ -207,6 +218,20 @@ pub async fn fake_member(mode: Mode) -> (String, Arc<AtomicUsize>) {
 /// Serves a fake member (`MoorApi` and `AuthApi`) on a loopback port, with TLS when `tls`
 /// is given, for the rest of the test.
 pub async fn serve(mode: Mode, tls: Option<ServerTlsConfig>) -> FakeMember {
+    serve_with(mode, tls, SnapshotScript::Whole).await
+}
+
+/// A fake member in [`Mode::Ok`] whose backup stream goes as `script` says.
+pub async fn fake_backup(script: SnapshotScript) -> FakeMember {
+    serve_with(Mode::Ok, None, script).await
+}
+
+/// [`serve`], with the backup stream `snapshot`.
+async fn serve_with(
+    mode: Mode,
+    tls: Option<ServerTlsConfig>,
+    snapshot: SnapshotScript,
+) -> FakeMember {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let calls = Arc::new(AtomicUsize::new(0));
@@ -223,6 +248,7 @@ pub async fn serve(mode: Mode, tls: Option<ServerTlsConfig>) -> FakeMember {
     let fake = Fake {
         mode,
         calls: calls.clone(),
+        snapshot,
     };
     let auth = auth::FakeAuth::new(mode, calls.clone());
     let mut server = tonic::transport::Server::builder();

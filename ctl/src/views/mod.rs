@@ -9,16 +9,17 @@
 //!
 //! Why a folder: every command and every watch display prints through these types and
 //! helpers, so a result looks the same wherever it is shown. One file per subject
-//! (`cluster.rs`, `vars.rs`, `blueprint.rs`, `validate.rs`, `auth.rs`, `audit.rs`,
-//! `config.rs`, `diff.rs`, `receiver.rs`, `source.rs`, `trigger.rs`, ...) and the shared
-//! pieces (`render.rs`, `paint.rs` (colour on a terminal only), `table.rs`, `cells.rs`,
-//! `time.rs`, `value.rs`, `drift.rs` (a drift policy, shown by environments and groups),
-//! `rollout.rs`'s failure budget (shown by rollouts and triggers)). Views only format: they
-//! make no calls and decide no exit code.
+//! (`cluster.rs`, `backup.rs`, `vars.rs`, `blueprint.rs`, `validate.rs`, `auth.rs`,
+//! `audit.rs`, `config.rs`, `diff.rs`, `receiver.rs`, `source.rs`, `trigger.rs`, ...) and the
+//! shared pieces (`render.rs`, `paint.rs` (colour on a terminal only), `table.rs`,
+//! `cells.rs`, `time.rs`, `value.rs`, `drift.rs` (a drift policy, shown by environments and
+//! groups), `rollout.rs`'s failure budget (shown by rollouts and triggers)). Views only
+//! format: they make no calls and decide no exit code.
 
 pub mod apply;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod blueprint;
 pub mod cells;
 pub mod cluster;
