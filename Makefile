@@ -53,8 +53,8 @@ jepsen: build
 	MOOR_BIN_DIR=$(BIN) $(BIN)/moor-jepsen profile long --seed $${MOOR_JEPSEN_SEED:-1}
 
 ## Fuzzing on the stable toolchain: every target of moor-fuzz (blueprint YAML, site and group
-## definitions, waves, durations, templates, the log codec, apply, every gRPC message) for
-## FUZZ_SECONDS each; prints executions and unique crashes per target and fails
+## definitions, waves, durations, templates, the log codec, apply, every gRPC message, Raft
+## peer payloads, webhook deliveries) for FUZZ_SECONDS each; prints executions and unique crashes per target and fails
 ## on any crash (inputs in target/fuzz-crashes). Long runs go into docs/RELIABILITY.md.
 FUZZ_SECONDS ?= 60
 fuzz: build

@@ -172,19 +172,31 @@ pub fn execute(target: &Target, input: &[u8]) -> Result<bool, String> {
     result.map_err(|_| caught.unwrap_or_else(|| "(panic not recorded)".into()))
 }
 
-/// The deduplication key of a panic: its text with every run of digits blanked.
+/// The deduplication key of a panic: its text with every run of digits and every quoted
+/// string blanked (an index out of bounds at another index, or an assertion that prints
+/// another input, is the same bug).
 pub fn crash_key(panic: &str) -> String {
     let mut key = String::with_capacity(panic.len());
-    let mut in_digits = false;
-    for c in panic.chars() {
+    let mut chars = panic.chars().peekable();
+    while let Some(c) = chars.next() {
         if c.is_ascii_digit() {
-            if !in_digits {
-                key.push('#');
+            key.push('#');
+            while chars.peek().is_some_and(char::is_ascii_digit) {
+                chars.next();
             }
-            in_digits = true;
+        } else if c == '"' {
+            key.push_str("\"…\"");
+            while let Some(c) = chars.next() {
+                match c {
+                    '\\' => {
+                        chars.next();
+                    }
+                    '"' => break,
+                    _ => {}
+                }
+            }
         } else {
             key.push(c);
-            in_digits = false;
         }
     }
     key
@@ -310,10 +322,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn crash_keys_blank_numbers() {
+    fn crash_keys_blank_numbers_and_quoted_strings() {
         assert_eq!(
             crash_key("src/a.rs:10:5: index out of bounds: the len is 3 but the index is 7"),
             "src/a.rs:#:#: index out of bounds: the len is # but the index is #"
+        );
+        assert_eq!(
+            crash_key(r#"src/a.rs:1:2: refused: {"id": "a\"b", "n": "x"}"#),
+            r#"src/a.rs:#:#: refused: {"…": "…", "…": "…"}"#
         );
     }
 

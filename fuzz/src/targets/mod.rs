@@ -5,10 +5,12 @@ pub mod blueprint;
 pub mod codec;
 pub mod duration;
 pub mod group;
+pub mod peer;
 pub mod proto;
 pub mod site;
 pub mod template;
 pub mod waves;
+pub mod webhook;
 
 use crate::engine::Target;
 
@@ -23,6 +25,8 @@ pub const ALL: &[Target] = &[
     codec::TARGET,
     apply::TARGET,
     proto::TARGET,
+    peer::TARGET,
+    webhook::TARGET,
 ];
 
 /// The target called `name`.

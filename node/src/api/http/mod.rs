@@ -25,6 +25,9 @@ use moor_domain::auth::Retention;
 use crate::raft::member::Member;
 
 pub use verify::MAX_ID_BYTES;
+// The two checks of a delivery's bytes, public for the fuzzer (`moor-fuzz`'s `webhook` target).
+pub use payload::parse as parse_payload;
+pub use verify::verify;
 
 /// Largest body any receiver may accept (a receiver's own cap is at most this).
 pub const MAX_BODY_BYTES: usize = moor_domain::hooks::receiver::MAX_MAX_BODY_BYTES as usize;
