@@ -5,6 +5,10 @@
 
 pub mod names;
 
+/// The backup file format (`moorctl cluster snapshot save`, `moord restore`).
+#[cfg(feature = "grpc")]
+pub mod backup;
+
 /// Peer-to-peer Raft traffic between members.
 #[cfg(feature = "grpc")]
 pub mod raft {

@@ -87,6 +87,10 @@ wire_enum! {
         /// A step failed for good; `resume` retries the failed steps only.
         Failed = "failed",
         Cancelled = "cancelled",
+        /// Was running when the backup it was restored from was taken: nothing is dispatched
+        /// until an operator resumes it (its steps keep their idempotency keys, so a step
+        /// the old cluster already ran is not run twice).
+        Interrupted = "interrupted",
     }
 }
 
@@ -301,7 +305,7 @@ mod tests {
         assert_eq!(display::<ExecState>("hibernating"), "unknown(hibernating)");
         assert_eq!(
             ExecState::one_of(),
-            "queued, running, succeeded, failed, cancelled"
+            "queued, running, succeeded, failed, cancelled, interrupted"
         );
     }
 
