@@ -18,6 +18,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuditStamp, AuthCommand, AuthResult};
+use crate::cluster::{ClusterCommand, ClusterResult};
 use crate::hooks::{HooksCommand, HooksResult};
 use crate::kv::{KvCommand, KvResult};
 use crate::workflow::{WorkflowCommand, WorkflowResult};
@@ -43,6 +44,8 @@ pub enum Command {
     },
     /// A change to webhook receivers, Git sources or triggers, or a delivery or fetch.
     Hooks(HooksCommand),
+    /// The cluster's identity (proposed by a leader that finds none).
+    Cluster(ClusterCommand),
 }
 
 /// What applying a [`Command`] produced; returned to the member that proposed it.
@@ -65,4 +68,6 @@ pub enum CommandResult {
     Auth(AuthResult),
     /// The result of a [`HooksCommand`].
     Hooks(HooksResult),
+    /// The result of a [`ClusterCommand`].
+    Cluster(ClusterResult),
 }

@@ -334,10 +334,18 @@ impl Execution {
 
     /// Restarts a failed execution: failed and skipped steps go back to pending with their
     /// attempt counters reset; succeeded steps are kept, so only what failed runs again.
+    ///
+    /// An interrupted execution (running when the backup its cluster was restored from was
+    /// taken) goes back to running as it was: its dispatched steps are sent again under
+    /// their recorded idempotency keys by the executor, like after a failover.
     pub fn resume(&mut self, now_ms: u64) -> Result<(), String> {
+        if self.state == ExecState::Interrupted {
+            self.state = ExecState::Running;
+            return Ok(());
+        }
         if self.state != ExecState::Failed {
             return Err(format!(
-                "execution {} is {:?}; only a failed execution can be resumed",
+                "execution {} is {}; only a failed or interrupted execution can be resumed",
                 self.id, self.state
             ));
         }
@@ -351,6 +359,19 @@ impl Execution {
         self.state = ExecState::Running;
         self.error = None;
         self.finished_ms = 0;
+        Ok(())
+    }
+
+    /// Marks a running execution interrupted (a restore from a backup): nothing is dispatched
+    /// until it is resumed. Steps keep their states, attempts and fence tokens.
+    pub fn interrupt(&mut self) -> Result<(), String> {
+        if self.state != ExecState::Running {
+            return Err(format!(
+                "execution {} is {}; only a running execution can be interrupted",
+                self.id, self.state
+            ));
+        }
+        self.state = ExecState::Interrupted;
         Ok(())
     }
 

@@ -23,10 +23,12 @@
 //! budgets, per-target bookkeeping), [`workflow`] (the registry and its transitions),
 //! [`auth`] (tokens, roles, permissions and the audit log; audited commands are checked
 //! again at their index), [`hooks`] (webhook receivers and their deliveries, Git sources,
-//! triggers), [`codec`] (the versioned encoding of log payloads and snapshots).
+//! triggers), [`cluster`] (the cluster's identity; a state restored from a backup),
+//! [`codec`] (the versioned encoding of log payloads and snapshots).
 
 pub mod auth;
 pub mod blueprint;
+pub mod cluster;
 pub mod codec;
 pub mod command;
 pub mod drift;

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{self, AuditStamp, AuthState};
+use crate::cluster::ClusterIdentity;
 use crate::codec::{self, CodecError};
 use crate::command::{Command, CommandResult};
 use crate::hooks::{HooksState, Registry};
@@ -45,6 +46,10 @@ pub struct MoorState {
     /// like `auth`.
     #[serde(default, skip_serializing_if = "HooksState::is_empty")]
     pub hooks: HooksState,
+    /// Which cluster this is (set once; new for a restored cluster); left out of the
+    /// encoding while empty, like `auth`.
+    #[serde(default, skip_serializing_if = "ClusterIdentity::is_empty")]
+    pub cluster: ClusterIdentity,
 }
 
 impl MoorState {
@@ -91,6 +96,7 @@ impl MoorState {
                 },
                 c,
             )),
+            Command::Cluster(c) => CommandResult::Cluster(self.cluster.apply(c)),
             Command::Batch(_) | Command::Audited { .. } => CommandResult::Refused(
                 "a batch or an audited command cannot be nested here: the proposer never does"
                     .into(),

@@ -5,7 +5,9 @@
 //! - apply never panics, and the full `invariants()` check holds after every command;
 //! - a command refused as a whole changes nothing (same state digest before and after);
 //! - two replicas applying the same entries end with byte-identical snapshots, and so does a
-//!   third that restored the first one's snapshot half way through.
+//!   third that restored the first one's snapshot half way through;
+//! - the same holds for sequences restored from a backup a third of the way in
+//!   (`MoorState::restored`: interrupted executions, a new identity, terms above a floor).
 //!
 //! Seeded with a tiny xorshift generator (no dependency, the domain takes no randomness):
 //! a failure prints its seed; rerun one with `MOOR_PROPERTY_SEED=<seed>`.
@@ -40,6 +42,7 @@ struct Stats {
     executions: usize,
     steps_done: usize,
     rollouts: usize,
+    interrupted: usize,
 }
 
 fn run(seed: u64) -> Stats {
@@ -47,6 +50,7 @@ fn run(seed: u64) -> Stats {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let (mut a, mut b) = (MoorState::default(), MoorState::default());
     let mut c: Option<MoorState> = None;
+    let mut restored_once = false;
     let (mut term, mut now_ms) = (1u64, 1_000u64);
     let mut stats = Stats {
         commands: 0,
@@ -54,6 +58,7 @@ fn run(seed: u64) -> Stats {
         executions: 0,
         steps_done: 0,
         rollouts: 0,
+        interrupted: 0,
     };
     for index in 1..=COMMANDS as u64 {
         // New leaders now and then; their clocks may be behind the old one's.
@@ -85,6 +90,27 @@ fn run(seed: u64) -> Stats {
         );
         if let Some(c) = c.as_mut() {
             c.apply(index, term, &command);
+        }
+        // Every other sequence is restored from a backup once, a third of the way in or later
+        // when an execution runs (both
+        // replicas alike): running executions become interrupted, terms jump above a floor,
+        // and the random commands that follow (resumes, cancels, checkpoints) meet them.
+        if seed % 2 == 1
+            && !restored_once
+            && index >= COMMANDS as u64 / 3
+            && !a.workflow.running.is_empty()
+        {
+            restored_once = true;
+            let id = format!("restored-{seed}");
+            let (restored, report) = a.restored(&id, index, term).expect("restores");
+            stats.interrupted += report.interrupted.len();
+            a = restored;
+            b = b.restored(&id, index, term).expect("restores").0;
+            c = c.map(|c| c.restored(&id, index, term).expect("restores").0);
+            term += 1_000_000;
+            if let Err(broken) = a.invariants() {
+                panic!("seed {seed}: invariant broken by the restore at index {index}: {broken}");
+            }
         }
         if index == COMMANDS as u64 / 2 {
             c = Some(MoorState::decode(&a.encode().expect("encodes")).expect("decodes"));
@@ -128,6 +154,7 @@ fn random_command_sequences_never_panic_keep_invariants_and_agree() {
         executions: 0,
         steps_done: 0,
         rollouts: 0,
+        interrupted: 0,
     };
     for seed in seeds {
         let s = std::panic::catch_unwind(|| run(seed))
@@ -137,10 +164,16 @@ fn random_command_sequences_never_panic_keep_invariants_and_agree() {
         total.executions += s.executions;
         total.steps_done += s.steps_done;
         total.rollouts += s.rollouts;
+        total.interrupted += s.interrupted;
     }
     println!(
-        "commands {} (refused {}), executions {}, steps succeeded {}, rollouts {}",
-        total.commands, total.refused, total.executions, total.steps_done, total.rollouts
+        "commands {} (refused {}), executions {}, steps succeeded {}, rollouts {}, interrupted by restores {}",
+        total.commands,
+        total.refused,
+        total.executions,
+        total.steps_done,
+        total.rollouts,
+        total.interrupted
     );
     // The generator must reach deep states, or the property says little.
     assert!(
@@ -154,6 +187,11 @@ fn random_command_sequences_never_panic_keep_invariants_and_agree() {
         total.steps_done
     );
     assert!(total.rollouts > 10, "too few rollouts: {}", total.rollouts);
+    assert!(
+        total.interrupted > 10,
+        "too few executions interrupted by restores: {}",
+        total.interrupted
+    );
     assert!(
         total.refused > 100 && total.refused < total.commands,
         "refusals {}",

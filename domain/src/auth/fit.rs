@@ -80,6 +80,8 @@ fn carriers(command: &Command) -> Vec<Op> {
             | HooksCommand::SourceFailed { .. }
             | HooksCommand::AdvanceTrigger { .. } => vec![],
         },
+        // Proposed by a leader that finds the state without an identity.
+        Command::Cluster(_) => vec![],
         Command::Batch(_) | Command::Audited { .. } => vec![],
     }
 }

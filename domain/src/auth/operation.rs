@@ -67,6 +67,8 @@ operations! {
     ClusterMemberAdd = "cluster.member.add", Admin;
     ClusterMemberPromote = "cluster.member.promote", Admin;
     ClusterMemberRemove = "cluster.member.remove", Admin;
+    /// A backup holds every secret of the state: admins only.
+    ClusterSnapshotSave = "cluster.snapshot.save", Admin;
     VarPut = "var.put", Write;
     VarGet = "var.get", Read;
     VarDelete = "var.delete", Write;

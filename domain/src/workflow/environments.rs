@@ -168,7 +168,7 @@ impl WorkflowState {
             )));
         };
         self.next_execution += 1;
-        let id = format!("x{}", self.next_execution);
+        let id = format!("x{}{}", self.next_execution, self.execution_suffix);
         env.queue.push_back(id.clone());
         let mut exec = Execution {
             id: id.clone(),

@@ -45,6 +45,7 @@ impl WorkflowState {
                 current.unwrap_or_default()
             )));
         }
+        let was_interrupted = exec.state == ExecState::Interrupted;
         exec.resume(now_ms)
             .map_err(WorkflowError::FailedPrecondition)?;
         env.current_execution = Some(id.to_string());
@@ -57,11 +58,28 @@ impl WorkflowState {
             ExecKind::Uninstall => EnvStatus::Uninstalling,
         };
         self.running.insert(id.to_string());
-        self.rollout_child_resumed(id);
+        // An interrupted child never stopped counting as running in its rollout; a failed
+        // one did, and counts again now.
+        if !was_interrupted {
+            self.rollout_child_resumed(id);
+        }
         Ok(WorkflowResult::Execution {
             id: id.to_string(),
             state: ExecState::Running,
         })
+    }
+
+    /// Marks every running execution interrupted (a state restored from a backup: the
+    /// calls they had in flight belong to the old cluster); their ids, in order.
+    pub(crate) fn interrupt_running(&mut self) -> Vec<String> {
+        let ids: Vec<String> = std::mem::take(&mut self.running).into_iter().collect();
+        for id in &ids {
+            if let Some(exec) = self.executions.get_mut(id) {
+                // Only running executions are in the running set (an invariant).
+                let _ = exec.interrupt();
+            }
+        }
+        ids
     }
 
     pub(crate) fn cancel(&mut self, kv: &KvState, id: &str, now_ms: u64) -> Res<WorkflowResult> {

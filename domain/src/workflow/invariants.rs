@@ -50,10 +50,12 @@ impl WorkflowState {
             if e.state == ExecState::Running && !self.running.contains(id) {
                 return Err(format!("running execution {id} is not in the running set"));
             }
-            if e.state == ExecState::Running && env.current_execution.as_deref() != Some(id) {
+            if matches!(e.state, ExecState::Running | ExecState::Interrupted)
+                && env.current_execution.as_deref() != Some(id)
+            {
                 return Err(format!(
-                    "running execution {id} is not the current execution of {}",
-                    e.environment
+                    "{} execution {id} is not the current execution of {}",
+                    e.state, e.environment
                 ));
             }
             if e.state == ExecState::Queued && !env.queue.contains(id) {
@@ -77,7 +79,10 @@ impl WorkflowState {
                 // A cancel leaves calls in flight as they are (their outcome is unknown);
                 // every other end state waits for them.
                 if s.state == StepState::Dispatched
-                    && !matches!(e.state, ExecState::Running | ExecState::Cancelled)
+                    && !matches!(
+                        e.state,
+                        ExecState::Running | ExecState::Cancelled | ExecState::Interrupted
+                    )
                 {
                     return Err(format!(
                         "execution {id} is {} but its step {i} is still dispatched",
@@ -117,7 +122,9 @@ impl WorkflowState {
             }
             if let Some(id) = &env.current_execution {
                 match self.executions.get(id) {
-                    Some(e) if e.environment == *name && e.state == ExecState::Running => {}
+                    Some(e)
+                        if e.environment == *name
+                            && matches!(e.state, ExecState::Running | ExecState::Interrupted) => {}
                     Some(e) => {
                         return Err(format!(
                             "environment {name}'s current execution {id} is {} on {}",

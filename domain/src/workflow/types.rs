@@ -251,6 +251,12 @@ pub struct WorkflowState {
     pub(crate) next_execution: u64,
     /// Groups and rollouts.
     pub rollouts: Rollouts,
+    /// Appended to every new execution id (`x42-r1a2b3c4d5e6f`); set when the state was
+    /// restored from a backup, so the new cluster never reuses an id — hence an idempotency
+    /// key at a site — that the old cluster handed out after the backup. Left out of the
+    /// encoding while empty.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub(crate) execution_suffix: String,
 }
 
 pub(crate) type Res<T> = Result<T, WorkflowError>;

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use moor_domain::auth::Retention;
 use moor_domain::blueprint::{self, BlueprintSpec};
+use moor_domain::cluster::ClusterCommand;
 use moor_domain::command::Command;
 use moor_domain::drift::{DriftPolicy, OnDrift};
 use moor_domain::environment::Inputs;
@@ -527,6 +528,9 @@ impl World {
             ),
             3 if rng.chance(20) => Command::Batch(vec![Command::Batch(vec![])]),
             4 if rng.chance(70) => Command::Hooks(self.hooks(rng, state, now_ms)),
+            5 if rng.chance(10) => Command::Cluster(ClusterCommand::SetIdentity {
+                id: rng.pick(&["c-1", "c-2", "", "not valid!"]).to_string(),
+            }),
             _ => Command::Workflow(self.workflow(rng, state, now_ms)),
         }
     }

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn names_round_trip_and_are_unique() {
-    assert_eq!(Operation::ALL.len(), 64);
+    assert_eq!(Operation::ALL.len(), 65);
     for op in Operation::ALL {
         assert_eq!(Operation::from_name(op.name()), Some(*op));
         let n = Operation::ALL
@@ -44,6 +44,7 @@ fn reads_and_admin_only_operations() {
             "cluster.member.add",
             "cluster.member.promote",
             "cluster.member.remove",
+            "cluster.snapshot.save",
             "auth.token.create",
             "auth.token.list",
             "auth.token.revoke",

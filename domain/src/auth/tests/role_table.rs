@@ -17,6 +17,7 @@ const TABLE: &[(&str, &str)] = &[
     ("cluster.member.add", "y....."),
     ("cluster.member.promote", "y....."),
     ("cluster.member.remove", "y....."),
+    ("cluster.snapshot.save", "y....."),
     ("var.put", "yy...."),
     ("var.get", "yyyyyy"),
     ("var.delete", "yy...."),

@@ -7,6 +7,7 @@
 #![cfg(test)]
 
 mod drift;
+mod restore;
 mod rollouts;
 
 use crate::blueprint::{self, BlueprintSpec};
