@@ -3,20 +3,23 @@
 //! The log, the vote and snapshots are durable before openraft is told so (see
 //! [`RocksLogStore`] for the contract). The replicated application stays in memory and
 //! plugs in through [`Application`]; this crate knows nothing of what its commands mean.
-//! [`open`] opens a data directory and checks its on-disk format version.
+//! [`open`] opens a data directory and checks its on-disk format version; [`Store::seed`]
+//! fills a new one from a backup's state (a restore).
 
 mod app;
 mod codec;
 mod flusher;
 pub mod latency;
 mod log_store;
+mod seed;
 mod state_machine;
 mod store;
 
 pub use app::Application;
 pub use codec::CodecError;
 pub use log_store::RocksLogStore;
-pub use state_machine::{RocksSnapshotBuilder, RocksStateMachine};
+pub use seed::Seed;
+pub use state_machine::{AppliedReader, RocksSnapshotBuilder, RocksStateMachine};
 pub use store::{
     open, Operation, StatsSnapshot, Store, StoreClosed, StoreError, StoreStats, Subject,
     FORMAT_VERSION,

@@ -49,20 +49,20 @@ impl<C: RaftTypeConfig> Default for Applied<C> {
 /// plus what they cover, so the blob is self-describing.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
-struct SnapshotPayload<C: RaftTypeConfig> {
+pub(crate) struct SnapshotPayload<C: RaftTypeConfig> {
     #[serde(with = "bin")]
-    app: Vec<u8>,
-    last_applied: Option<LogId<C::NodeId>>,
-    last_membership: StoredMembership<C::NodeId, C::Node>,
+    pub(crate) app: Vec<u8>,
+    pub(crate) last_applied: Option<LogId<C::NodeId>>,
+    pub(crate) last_membership: StoredMembership<C::NodeId, C::Node>,
 }
 
 /// The persisted snapshot: openraft's metadata and the encoded [`SnapshotPayload`].
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
-struct StoredSnapshot<C: RaftTypeConfig> {
-    meta: SnapshotMeta<C::NodeId, C::Node>,
+pub(crate) struct StoredSnapshot<C: RaftTypeConfig> {
+    pub(crate) meta: SnapshotMeta<C::NodeId, C::Node>,
     #[serde(with = "bin")]
-    data: Vec<u8>,
+    pub(crate) data: Vec<u8>,
 }
 
 /// Why `apply` failed, and at which entry if it got that far.
@@ -173,6 +173,46 @@ where
     /// The application state this state machine drives (the same `Arc` the node passed in).
     pub fn app(&self) -> &Arc<RwLock<A>> {
         &self.shared.app
+    }
+
+    /// A handle that reads the application together with the log id and membership it is
+    /// at (for backups); it stays valid after the state machine is handed to openraft.
+    pub fn reader(&self) -> AppliedReader<C, A> {
+        AppliedReader {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+/// Reads the application state and what it covers at one instant (see
+/// [`RocksStateMachine::reader`]).
+pub struct AppliedReader<C: RaftTypeConfig, A> {
+    shared: Arc<Shared<C, A>>,
+}
+
+impl<C: RaftTypeConfig, A> Clone for AppliedReader<C, A> {
+    fn clone(&self) -> Self {
+        AppliedReader {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<C: RaftTypeConfig, A> AppliedReader<C, A> {
+    /// Calls `f` with the application, its last applied log id and its membership, under
+    /// the application's read lock: the three agree, as in a snapshot. Apply waits while
+    /// `f` runs, so `f` should do what a snapshot build does and no more.
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&A, Option<&LogId<C::NodeId>>, &StoredMembership<C::NodeId, C::Node>) -> T,
+    ) -> Result<T, StoreError> {
+        let app = self.shared.app.read().map_err(|_| StoreError::Poisoned)?;
+        let applied = lock(&self.shared.applied)?;
+        Ok(f(
+            &app,
+            applied.last_applied.as_ref(),
+            &applied.last_membership,
+        ))
     }
 }
 

@@ -196,6 +196,17 @@ pub enum StoreError {
     /// Stored data breaks a storage invariant (e.g. a hole in the log).
     #[error("storage invariant broken: {0}")]
     Invariant(String),
+    /// Seeding (a restore) needs a data directory that has never held Raft state.
+    #[error(
+        "data dir {path} already holds Raft state ({what}): a restore seeds a new, empty data \
+         dir only; pick another --data-dir or delete this one first"
+    )]
+    NotEmpty {
+        /// The data directory.
+        path: PathBuf,
+        /// What was found in it.
+        what: String,
+    },
 }
 
 impl From<FlusherStopped> for StoreError {
@@ -248,8 +259,8 @@ impl StoreStats {
 /// made from it are dropped.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<OpenDb>,
-    stats: Arc<StoreStats>,
+    pub(crate) db: Arc<OpenDb>,
+    pub(crate) stats: Arc<StoreStats>,
     flusher: Arc<Flusher>,
     path: PathBuf,
     closed: tokio::sync::watch::Receiver<bool>,
