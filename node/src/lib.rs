@@ -7,7 +7,8 @@
 //! - [`exec`]: the executor on the leader and the `SiteDriver` seam to sites;
 //! - [`raft`]: the member, the proposer, Raft networking, the state-machine adapter;
 //! - [`config`]: settings; [`errors`]: error kinds and their gRPC codes, in one place;
-//!   [`metrics`]: the member's counters and gauges, which every layer above updates.
+//!   [`metrics`]: the member's counters and gauges, which every layer above updates;
+//! - [`restore`]: `moord restore`, seeding a new cluster's first member from a backup file.
 //!
 //! The replicated state and its pure apply live in `moor-domain`, not here.
 
@@ -18,3 +19,4 @@ pub mod errors;
 pub mod exec;
 pub mod metrics;
 pub mod raft;
+pub mod restore;

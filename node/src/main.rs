@@ -89,6 +89,61 @@ struct Args {
     /// Check the configuration, print it as TOML and exit.
     #[arg(long)]
     check_config: bool,
+    #[command(subcommand)]
+    command: Option<Sub>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Sub {
+    /// Seed the data dir of the first member of a NEW cluster from a backup file (`moorctl
+    /// cluster snapshot save`), then exit. Start that member as usual afterwards, and the
+    /// other members with empty data dirs: they receive the state from it. The new cluster
+    /// gets a new identity, so its members never exchange Raft traffic with the old one.
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RestoreArgs {
+    /// The backup file.
+    #[arg(long, value_name = "FILE")]
+    snapshot: PathBuf,
+    /// This member's data dir (the `data_dir` of its config); must not hold Raft state.
+    #[arg(long, value_name = "DIR")]
+    data_dir: PathBuf,
+    /// This member's id in the new cluster.
+    #[arg(long)]
+    id: u64,
+    /// Every member of the new cluster with its peer address: 1=10.0.0.1:7402,2=...
+    #[arg(long, value_name = "ID=HOST:PORT,...", value_parser = parse_members)]
+    members: std::collections::BTreeMap<u64, String>,
+    /// The term the restored cluster starts above (fence tokens are terms: it must exceed
+    /// every term the old cluster reached). Default: the backup's term + 1,000,000.
+    #[arg(long, value_name = "TERM")]
+    term_floor: Option<u64>,
+    /// The new cluster identity (letters, digits, '-'). Default: random.
+    #[arg(long, value_name = "ID")]
+    cluster_id: Option<String>,
+}
+
+fn parse_members(text: &str) -> Result<std::collections::BTreeMap<u64, String>, String> {
+    moor_node::restore::parse_members(text)
+}
+
+fn restore(args: RestoreArgs) -> anyhow::Result<()> {
+    let spec = moor_node::restore::RestoreSpec {
+        backup: args.snapshot,
+        data_dir: args.data_dir,
+        id: args.id,
+        members: args.members,
+        term_floor: args.term_floor,
+        cluster_id: args.cluster_id,
+    };
+    let report = moor_node::restore::restore(&spec)?;
+    print!(
+        "{}",
+        moor_node::restore::describe(&report, &spec, &spec.data_dir)
+    );
+    Ok(())
 }
 
 impl Args {
@@ -254,7 +309,10 @@ async fn shutdown_signal() {
     }
 }
 
-async fn run(args: Args) -> anyhow::Result<()> {
+async fn run(mut args: Args) -> anyhow::Result<()> {
+    if let Some(Sub::Restore(r)) = args.command.take() {
+        return restore(r);
+    }
     if let Some(dir) = &args.gen_dev_certs {
         return gen_dev_certs(dir, args.dev_cert_members, &args.dev_cert_hosts);
     }

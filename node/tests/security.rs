@@ -225,6 +225,7 @@ async fn certificates_refused_for_the_right_reason() {
     let e = RaftPeerClient::new(ch)
         .vote(RaftPayload {
             data: vec![1, 2, 3],
+            cluster_id: String::new(),
         })
         .await
         .unwrap_err();

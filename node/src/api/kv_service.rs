@@ -170,15 +170,24 @@ impl MoorApi for ApiService {
             .map(|i| i.addr.clone())
             .unwrap_or_default();
         let stats = self.member.stats.snapshot();
-        let committed_index = self
+        let committed_index = match self
             .member
             .raft
             .with_raft_state(|s| s.committed.map(|l| l.index).unwrap_or(0))
             .await
-            .map_err(|_| ApiError::ShuttingDown)?;
+        {
+            Ok(index) => index,
+            // A removed member has stopped Raft but still answers its status (it says so).
+            Err(_) if self.member.removal.reason().is_some() => 0,
+            Err(_) => return Err(ApiError::ShuttingDown.into()),
+        };
         Ok(Response::new(ClusterStatusResponse {
             id: m.id,
-            state: format!("{:?}", m.state),
+            state: if self.member.removal.reason().is_some() {
+                "Removed".to_string()
+            } else {
+                format!("{:?}", m.state)
+            },
             leader_id: m.current_leader,
             leader_addr,
             term: m.current_term,
@@ -192,7 +201,18 @@ impl MoorApi for ApiService {
             log_entries: stats.log_entries,
             fsyncs: stats.fsyncs,
             peer_addr: self.member.addr.clone(),
+            cluster_id: self.member.identity.get(),
         }))
+    }
+
+    type SaveSnapshotStream = crate::api::backup::ChunkStream;
+
+    async fn save_snapshot(
+        &self,
+        _request: Request<SaveSnapshotRequest>,
+    ) -> Result<Response<Self::SaveSnapshotStream>, Status> {
+        let file = crate::api::backup::backup_file(&self.member).await?;
+        Ok(Response::new(crate::api::backup::stream(file)))
     }
 
     async fn cluster_init(

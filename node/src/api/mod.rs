@@ -6,6 +6,7 @@
 //! here, once: the commands they become carry parsed structures, so apply never parses.
 
 pub mod auth;
+pub mod backup;
 pub mod blueprint_check;
 pub mod drift;
 pub mod grpc_metrics;

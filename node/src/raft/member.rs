@@ -12,8 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use moor_proto::raft::RaftPayload;
-use moor_raft_store::{StoreClosed, StoreStats};
+use moor_raft_store::{AppliedReader, StoreClosed, StoreStats};
 use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
 use openraft::raft::ClientWriteResponse;
 use openraft::storage::RaftLogStorage;
@@ -22,9 +21,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::errors::{is_connect_failure, ApiError};
+use crate::raft::identity::IdentityCell;
 use crate::raft::network::{Network, PeerChannels};
 use crate::raft::proposer::{ProposeError, Proposer};
 use crate::raft::read_index::ReadIndexer;
+use crate::raft::removal::Removal;
 use crate::raft::state_machine::Replicated;
 use crate::raft::types::{MemberId, Raft, TypeConfig};
 use moor_domain::codec;
@@ -103,6 +104,12 @@ pub struct Member {
     pub stats: Arc<StoreStats>,
     /// This member's metrics (`GET /metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The cluster identity this member has applied (empty: none yet).
+    pub identity: IdentityCell,
+    /// Whether this member was removed from the membership (then it serves nothing).
+    pub removal: Arc<Removal>,
+    /// The applied state with the log id and membership it is at (backups).
+    pub applied: AppliedReader<TypeConfig, Replicated>,
     channels: PeerChannels,
     proposer: Proposer,
     reads: ReadIndexer,
@@ -143,10 +150,16 @@ impl Member {
         let dir = &config.data_dir;
         claim_data_dir(dir, config.id)?;
         let store = moor_raft_store::open(&dir.join("raft"))?;
-        let state = Arc::new(RwLock::new(Replicated::default()));
+        let identity = IdentityCell::default();
+        let removal = Arc::new(Removal::default());
+        let state = Arc::new(RwLock::new(Replicated(
+            moor_domain::state::MoorState::default(),
+            identity.clone(),
+        )));
         let mut log_store = store.log_store::<TypeConfig>();
         campaign_after_restart(&mut log_store, config.id).await?;
         let state_machine = store.state_machine::<TypeConfig, Replicated>(state.clone())?;
+        let applied = state_machine.reader();
 
         let r = &config.raft;
         let raft_config = openraft::Config {
@@ -165,7 +178,7 @@ impl Member {
         .map_err(|e| StartError::RaftConfig(e.to_string()))?;
 
         let network = Network {
-            channels: PeerChannels::new(tls),
+            channels: PeerChannels::new(tls, identity.clone(), removal.clone()),
         };
         let channels = network.channels.clone();
         let raft = Raft::new(
@@ -186,6 +199,9 @@ impl Member {
             state,
             stats: store.stats(),
             metrics: metrics.clone(),
+            identity,
+            removal,
+            applied,
             channels,
             proposer: Proposer::start(
                 raft.clone(),
@@ -220,6 +236,8 @@ impl Member {
                     .map_err(|e| StartError::Raft(e.to_string()))?;
             }
         }
+        crate::raft::identity::keep_identity(Arc::downgrade(&member));
+        crate::raft::removal::watch(Arc::downgrade(&member));
         Ok(member)
     }
 
@@ -439,7 +457,7 @@ impl Member {
             .map_err(|e| ApiError::Unavailable {
                 detail: format!("cannot reach leader at {addr}: {e}"),
             })?;
-        let mut req = tonic::Request::new(RaftPayload { data });
+        let mut req = tonic::Request::new(self.channels.payload(data));
         req.set_timeout(deadline.saturating_duration_since(Instant::now()));
         match client.forward(req).await {
             Ok(resp) => codec::decode::<Result<LeaderReply, ApiError>>(
@@ -720,7 +738,7 @@ where
 
 /// Records which member a data dir belongs to, and refuses a dir that belongs to another one:
 /// starting member 2 on member 1's data would make two members vote with one identity.
-fn claim_data_dir(dir: &Path, id: MemberId) -> Result<(), StartError> {
+pub(crate) fn claim_data_dir(dir: &Path, id: MemberId) -> Result<(), StartError> {
     let io = |source| StartError::DataDir {
         path: dir.to_owned(),
         source,

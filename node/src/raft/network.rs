@@ -24,6 +24,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::raft::identity::IdentityCell;
+use crate::raft::removal::{Removal, NOT_A_MEMBER, REFUSAL_KEY};
 use crate::raft::types::{MemberId, TypeConfig};
 use moor_domain::codec;
 
@@ -31,20 +33,38 @@ use moor_domain::codec;
 pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
 
 /// Cached gRPC channels to peers, keyed by member id and address. Cloning shares the cache.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PeerChannels {
     channels: Arc<Mutex<HashMap<(MemberId, String), Channel>>>,
     /// This member's certificates: peers are dialed with mutual TLS and must present
     /// `member-<id>.moor` for the id dialed. None: plaintext (`insecure_plaintext`).
     tls: Option<Arc<TlsReloader>>,
+    /// This member's applied cluster identity, stamped on every message it sends.
+    identity: IdentityCell,
+    /// Where refusals of this member as a non-member are reported.
+    removal: Arc<Removal>,
 }
 
 impl PeerChannels {
-    /// Channels that dial with `tls` (None: plaintext).
-    pub fn new(tls: Option<Arc<TlsReloader>>) -> PeerChannels {
+    /// Channels that dial with `tls` (None: plaintext) and stamp `identity`.
+    pub fn new(
+        tls: Option<Arc<TlsReloader>>,
+        identity: IdentityCell,
+        removal: Arc<Removal>,
+    ) -> PeerChannels {
         PeerChannels {
             channels: Arc::default(),
             tls,
+            identity,
+            removal,
+        }
+    }
+
+    /// A peer message carrying `data` and this member's cluster identity.
+    pub fn payload(&self, data: Vec<u8>) -> RaftPayload {
+        RaftPayload {
+            data,
+            cluster_id: self.identity.get(),
         }
     }
 
@@ -136,14 +156,23 @@ impl PeerConnection {
             .channels
             .client(self.target, &self.addr)
             .map_err(|e| unreachable(&e))?;
-        let mut request = tonic::Request::new(RaftPayload { data });
+        let mut request = tonic::Request::new(self.channels.payload(data));
         request.set_timeout(ttl);
         let response = match rpc {
             PeerRpc::AppendEntries => client.append_entries(request).await,
             PeerRpc::Vote => client.vote(request).await,
             PeerRpc::InstallSnapshot => client.install_snapshot(request).await,
         };
-        let payload = response.map_err(|status| status_to_rpc_error(&status))?;
+        let payload = response.map_err(|status| {
+            if status
+                .metadata()
+                .get(REFUSAL_KEY)
+                .is_some_and(|v| v == NOT_A_MEMBER)
+            {
+                self.channels.removal.note_refusal(self.target);
+            }
+            status_to_rpc_error(&status)
+        })?;
         let result: Result<Resp, E> =
             codec::decode("raft response", &payload.into_inner().data).map_err(|e| net_err(&e))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))

@@ -7,12 +7,14 @@ use moor_proto::raft::raft_peer_server::RaftPeer;
 use moor_proto::raft::RaftPayload;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status};
 
 use moor_tls::member_id_of;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 
 use crate::raft::member::{LeaderReply, LeaderRequest, Member};
+use crate::raft::removal::{NOT_A_MEMBER, REFUSAL_KEY};
 use crate::raft::types::{MemberId, TypeConfig};
 use moor_domain::codec;
 
@@ -33,7 +35,13 @@ impl PeerService {
     /// certificate of a member that is not (or no longer) in the group sends no Raft traffic.
     /// A member that has no membership yet (not initialised, or a learner before its first
     /// entries) accepts any member of the cluster CA: that is how it is first reached.
-    fn caller<T>(&self, request: &Request<T>) -> Result<Option<MemberId>, Status> {
+    ///
+    /// Before anything else, a message from another cluster is refused (see
+    /// [`crate::raft::identity`]).
+    fn caller(&self, request: &Request<RaftPayload>) -> Result<Option<MemberId>, Status> {
+        self.member
+            .identity
+            .check(self.member.id, &request.get_ref().cluster_id)?;
         if !self.tls {
             return Ok(None);
         }
@@ -48,15 +56,36 @@ impl PeerService {
                 "the client certificate names no member (DNS name member-<id>.moor): only members may call the peer service",
             ));
         };
+        self.known(id)?;
+        Ok(Some(id))
+    }
+
+    /// Refuses Raft traffic from `id` unless it is in the membership (or this member has
+    /// none yet). The refusal carries a marker the sender counts towards finding itself
+    /// removed ([`crate::raft::removal`]).
+    fn known(&self, id: MemberId) -> Result<(), Status> {
         let metrics = self.member.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
-        let known = membership.nodes().next().is_none() || membership.get_node(&id).is_some();
-        if !known {
-            return Err(Status::permission_denied(format!(
-                "member {id} is not in this cluster's membership: a removed member cannot send Raft traffic; add it with `moorctl cluster add` first"
-            )));
+        if membership.nodes().next().is_none() || membership.get_node(&id).is_some() {
+            return Ok(());
         }
-        Ok(Some(id))
+        let mut status = Status::permission_denied(format!(
+            "member {id} is not in this cluster's membership: a removed member cannot send Raft traffic; add it with `moorctl cluster add` first"
+        ));
+        status
+            .metadata_mut()
+            .insert(REFUSAL_KEY, MetadataValue::from_static(NOT_A_MEMBER));
+        Err(status)
+    }
+
+    /// Checks the sender a Raft message claims: the certificate's member (with TLS), and a
+    /// member of the membership (also without TLS, where the claim is all there is).
+    fn sender(&self, cert: Option<MemberId>, claimed: Option<MemberId>) -> Result<(), Status> {
+        same_sender(cert, claimed)?;
+        match (cert, claimed) {
+            (None, Some(id)) => self.known(id),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -77,7 +106,10 @@ fn decode<T: DeserializeOwned>(what: &'static str, req: Request<RaftPayload>) ->
 
 fn reply<T: Serialize>(what: &'static str, value: &T) -> Result<Response<RaftPayload>, Status> {
     let data = codec::encode(what, value).map_err(|e| Status::internal(e.to_string()))?;
-    Ok(Response::new(RaftPayload { data }))
+    Ok(Response::new(RaftPayload {
+        data,
+        cluster_id: String::new(),
+    }))
 }
 
 #[tonic::async_trait]
@@ -88,7 +120,7 @@ impl RaftPeer for PeerService {
     ) -> Result<Response<RaftPayload>, Status> {
         let cert = self.caller(&request)?;
         let req: AppendEntriesRequest<TypeConfig> = decode("append-entries request", request)?;
-        same_sender(cert, req.vote.leader_id().voted_for())?;
+        self.sender(cert, req.vote.leader_id().voted_for())?;
         let result = self.member.raft.append_entries(req).await;
         reply("append-entries response", &result)
     }
@@ -96,7 +128,7 @@ impl RaftPeer for PeerService {
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
         let cert = self.caller(&request)?;
         let req: VoteRequest<MemberId> = decode("vote request", request)?;
-        same_sender(cert, req.vote.leader_id().voted_for())?;
+        self.sender(cert, req.vote.leader_id().voted_for())?;
         let result = self.member.raft.vote(req).await;
         reply("vote response", &result)
     }
@@ -107,7 +139,7 @@ impl RaftPeer for PeerService {
     ) -> Result<Response<RaftPayload>, Status> {
         let cert = self.caller(&request)?;
         let req: InstallSnapshotRequest<TypeConfig> = decode("install-snapshot request", request)?;
-        same_sender(cert, req.vote.leader_id().voted_for())?;
+        self.sender(cert, req.vote.leader_id().voted_for())?;
         let result = self.member.raft.install_snapshot(req).await;
         reply("install-snapshot response", &result)
     }

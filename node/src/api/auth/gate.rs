@@ -47,6 +47,7 @@ use crate::raft::member::Member;
 
 /// The gRPC path prefix of the peer service, which the gate lets through to its own checks.
 const PEER_SERVICE_PREFIX: &str = "/moor.raft.v1.RaftPeer/";
+const CLUSTER_STATUS_PATH: &str = "/moor.api.v1.MoorApi/ClusterStatus";
 
 /// What the gate needs: the member (its replicated token records and membership) and the
 /// auth settings.
@@ -328,6 +329,28 @@ where
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
+        // A member removed from the cluster serves nothing but its status (which says so)
+        // and its metrics.
+        if let Some(why) = self.gate.member.removal.reason() {
+            let path = req.uri().path();
+            if path != CLUSTER_STATUS_PATH
+                && path != METRICS_PATH
+                && !path.starts_with(PEER_SERVICE_PREFIX)
+            {
+                let response = if path.starts_with("/moor.") {
+                    Status::failed_precondition(why.to_string()).into_http()
+                } else {
+                    http::Response::builder()
+                        .status(http::StatusCode::SERVICE_UNAVAILABLE)
+                        .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                        .body(Body::new(why.to_string()))
+                        .unwrap_or_else(|_| {
+                            Status::failed_precondition(why.to_string()).into_http()
+                        })
+                };
+                return Box::pin(async move { Ok(response) });
+            }
+        }
         // The peer service (on this listener when there is no peer listener) checks its
         // callers itself: a member certificate of the current membership.
         if req.uri().path().starts_with(PEER_SERVICE_PREFIX)

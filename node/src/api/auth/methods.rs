@@ -14,6 +14,7 @@ pub const METHODS: &[(&str, Op)] = &[
         Op::ClusterMemberPromote,
     ),
     ("/moor.api.v1.MoorApi/RemoveMember", Op::ClusterMemberRemove),
+    ("/moor.api.v1.MoorApi/SaveSnapshot", Op::ClusterSnapshotSave),
     ("/moor.api.v1.MoorApi/Put", Op::VarPut),
     ("/moor.api.v1.MoorApi/Get", Op::VarGet),
     ("/moor.api.v1.MoorApi/Delete", Op::VarDelete),
