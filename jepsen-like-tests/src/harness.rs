@@ -50,17 +50,42 @@ pub fn free_port() -> u16 {
     free_ports::<1>()[0]
 }
 
-/// `N` distinct free loopback ports (all bound at once, then released).
+/// The ports [`free_ports`] hands out: below Linux's ephemeral range (32768–60999 by
+/// default), so no outgoing connection and no bind to port 0 anywhere on the machine can
+/// take one between the check here and the process that binds it later. Asking the kernel
+/// for port 0 instead picks from the ephemeral range, where every client socket of a busy
+/// test run takes its local port: a port released here could be taken by one of them
+/// before `moord` binds it.
+const PORT_RANGE: std::ops::Range<u16> = 20_000..32_000;
+
+/// `N` distinct free loopback ports outside the ephemeral range. Each candidate is checked
+/// by binding it; a process-wide cursor (starting at an offset from the process id, so
+/// concurrent test processes start apart) never hands the same port out twice in a run.
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("no free loopback port"))
-        .collect();
-    std::array::from_fn(|i| {
-        listeners[i]
-            .local_addr()
-            .expect("a bound listener has an address")
-            .port()
-    })
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static CURSOR: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(PORT_RANGE.end - PORT_RANGE.start);
+    // First use: start at an offset from the pid (a lost race just starts at the winner's).
+    let _ = CURSOR.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(977) % span,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    let mut ports = [0u16; N];
+    let mut found = 0;
+    let mut tried = 0;
+    while found < N {
+        assert!(tried < span, "no free loopback port in {PORT_RANGE:?}");
+        tried += 1;
+        let n = CURSOR.fetch_add(1, Ordering::Relaxed) % span;
+        let port = PORT_RANGE.start + n as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports[found] = port;
+            found += 1;
+        }
+    }
+    ports
 }
 
 /// How members are configured beyond their addresses: extra `[raft]` and `[executor]`
@@ -198,6 +223,13 @@ impl Cluster {
     /// Creates member `id` (config, data dir, client and peer ports, certificate) and starts
     /// its process.
     pub fn add_process(&mut self, id: u64) -> Result<()> {
+        self.define(id)?;
+        self.restart(id)
+    }
+
+    /// Creates member `id` (config, client and peer ports, certificate) without starting it:
+    /// [`Cluster::restart`] starts it (e.g. after its data dir was seeded by `moord restore`).
+    pub fn define(&mut self, id: u64) -> Result<()> {
         let (host, addr, peer_addr) = match &self.net {
             // Each member has its own namespace, hence its own port space.
             Some(net) => {
@@ -261,7 +293,7 @@ impl Cluster {
                 child: None,
             },
         );
-        self.restart(id)
+        Ok(())
     }
 
     /// (Re)starts member `id`'s process with its existing config and data.
@@ -451,7 +483,22 @@ impl Cluster {
                 }
             }
             if Instant::now() > deadline {
-                bail!("no agreed leader among {ids:?} within {timeout:?}: {seen:?}");
+                // Name the silent members with their last log lines: a member that could
+                // not start (a port taken, a bad config) says why there.
+                let silent: Vec<String> = ids
+                    .iter()
+                    .filter(|id| !seen.iter().any(|s| s.3 == **id))
+                    .map(|id| {
+                        format!(
+                            "member {id} did not answer; its log ends:\n{}",
+                            self.log_tail(*id, 8)
+                        )
+                    })
+                    .collect();
+                bail!(
+                    "no agreed leader among {ids:?} within {timeout:?}: {seen:?}\n{}",
+                    silent.join("\n")
+                );
             }
             // Polls a condition the cluster reports; elections take hundreds of ms.
             tokio::time::sleep(Duration::from_millis(50)).await;

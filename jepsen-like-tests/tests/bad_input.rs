@@ -191,11 +191,20 @@ async fn bad_requests_change_nothing() {
     let mut peer = RaftPeerClient::new(channel);
     for data in [vec![], vec![1u8, 0xc1, 0xff], vec![99u8, 1, 2]] {
         let err = peer
-            .forward(RaftPayload { data: data.clone() })
+            .forward(RaftPayload {
+                data: data.clone(),
+                cluster_id: String::new(),
+            })
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{data:?}: {err}");
-        let err = peer.append_entries(RaftPayload { data }).await.unwrap_err();
+        let err = peer
+            .append_entries(RaftPayload {
+                data,
+                cluster_id: String::new(),
+            })
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
     }
 
