@@ -52,7 +52,7 @@ impl RolloutFigures {
 }
 
 /// Peak resident set of a process, from /proc (Linux), in MiB.
-fn peak_rss_mib(pid: u32) -> Option<u64> {
+pub(crate) fn peak_rss_mib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
@@ -117,7 +117,9 @@ pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
 
 /// A fresh 3-member fleet with the sites, the chain blueprint and the group registered;
 /// returns it with every member's counters before the rollout.
-async fn prepare(b: &RolloutBench) -> Result<(Fleet, BTreeMap<u64, ClusterStatusResponse>)> {
+pub(crate) async fn prepare(
+    b: &RolloutBench,
+) -> Result<(Fleet, BTreeMap<u64, ClusterStatusResponse>)> {
     let latency = b.step_latency_ms.to_string();
     // Drift checks would observe every environment at every interval: off, so the figures
     // are the rollout's alone. Room for every step of every running environment in flight.

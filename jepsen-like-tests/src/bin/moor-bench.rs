@@ -105,6 +105,13 @@ enum Cmd {
         #[command(flatten)]
         tls: TlsArg,
     },
+    /// A backup and a restore at N environments: the file's size, the time to save it from a
+    /// follower, `moord restore`'s time, and the restored member's time to serve every
+    /// environment. Starts moor-sitesim and 3 members (TLS and tokens on).
+    Backup {
+        #[arg(long, default_value_t = 10_000)]
+        environments: usize,
+    },
     /// Key/value writes and/or linearizable reads against a 3-member loopback cluster (and
     /// etcd, when installed).
     Kv {
@@ -575,6 +582,20 @@ async fn main() -> Result<()> {
             };
             let f = moor_jepsen_like_tests::bench::rollout::run(&b).await?;
             print_rollout(&b, &f);
+            Ok(())
+        }
+        Cmd::Backup { environments } => {
+            let f = moor_jepsen_like_tests::bench::backup::run(environments).await?;
+            println!(
+                "backup: {} environments ({} executions): file {:.1} MiB, saved from a follower in {:.2} s; moord restore {:.2} s; restored member serving (leader + linearizable list of every environment) {:.2} s after start; its peak RSS {} MiB",
+                f.environments,
+                f.executions,
+                f.file_bytes as f64 / (1024.0 * 1024.0),
+                f.save_s,
+                f.restore_s,
+                f.start_to_serving_s,
+                f.restored_peak_rss_mib
+            );
             Ok(())
         }
         Cmd::Kv {
