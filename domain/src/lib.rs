@@ -38,6 +38,7 @@ pub mod hooks;
 pub mod kv;
 pub mod plan;
 pub mod rollout;
+pub mod sealed;
 pub mod site;
 pub mod state;
 pub mod workflow;

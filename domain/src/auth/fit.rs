@@ -112,6 +112,7 @@ fn workflow_carriers(command: &WorkflowCommand) -> Vec<Op> {
             RolloutOp::Rollback => Op::RolloutRollback,
         }],
         WorkflowCommand::SetRolloutLimits { .. } => vec![Op::RolloutSetLimits],
+        WorkflowCommand::ResealInputs { .. } => vec![Op::SecretsReseal],
     }
 }
 

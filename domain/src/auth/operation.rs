@@ -69,6 +69,10 @@ operations! {
     ClusterMemberRemove = "cluster.member.remove", Admin;
     /// A backup holds every secret of the state: admins only.
     ClusterSnapshotSave = "cluster.snapshot.save", Admin;
+    /// Which keys sealed how many stored secrets (counts only, never a value).
+    SecretsStatus = "secrets.status", Admin;
+    /// Moves sealed values to the current sealing key.
+    SecretsReseal = "secrets.reseal", Admin;
     VarPut = "var.put", Write;
     VarGet = "var.get", Read;
     VarDelete = "var.delete", Write;

@@ -38,6 +38,7 @@ use super::draft::closest;
 use super::spec::{BlueprintSpec, InputType, Rendered, RenderedResource};
 use super::template::Segment;
 use super::validate::value_kind;
+use crate::sealed;
 
 /// Why a blueprint could not be rendered; each message names the input or variable and
 /// what to do, and never holds a value (it may be a secret). [`render()`] returns them as
@@ -178,7 +179,8 @@ fn input_values<'a>(
                 continue;
             }
         };
-        if !input.input_type.matches(&value) {
+        // A sealed value's type was checked by the member that sealed it.
+        if !input.input_type.matches(&value) && !is_sealed(&value) {
             errors.push(RenderError::WrongType {
                 input: name.clone(),
                 expected: input.input_type,
@@ -192,6 +194,21 @@ fn input_values<'a>(
         return Err(errors.0);
     }
     Ok(values)
+}
+
+/// Whether `value` is one sealed secret (see [`crate::sealed`]).
+fn is_sealed(value: &Value) -> bool {
+    value.as_str().and_then(sealed::whole).is_some()
+}
+
+/// Whether a sealed secret sits anywhere in `value`.
+fn holds_sealed(value: &Value) -> bool {
+    match value {
+        Value::String(text) => sealed::contains(text),
+        Value::Array(items) => items.iter().any(holds_sealed),
+        Value::Object(map) => map.values().any(holds_sealed),
+        _ => false,
+    }
 }
 
 /// Errors without repeats: a variable used in ten places is reported once per user.
@@ -241,7 +258,7 @@ fn resolve_default(
     if let Value::String(text) = default {
         if let Ok([Segment::Var(key)]) = spec.segments(text).as_deref() {
             let raw = lookup_var(key).ok_or_else(|| missing(key))?;
-            if input_type == InputType::String {
+            if input_type == InputType::String || sealed::whole(&raw).is_some() {
                 return Ok(Value::String(raw));
             }
             return serde_json::from_str::<Value>(&raw)
@@ -390,10 +407,14 @@ impl Context<'_> {
                         return Value::Null;
                     };
                     secret |= self.spec.inputs.get(name).is_some_and(|i| i.secret);
+                    secret |= holds_sealed(value);
                     value.clone()
                 }
                 Segment::Var(key) => match (self.lookup_var)(key) {
-                    Some(v) => Value::String(v),
+                    Some(v) => {
+                        secret |= sealed::contains(&v);
+                        Value::String(v)
+                    }
                     None => {
                         errors.push(RenderError::MissingVariable {
                             key: key.clone(),
@@ -431,11 +452,13 @@ impl Context<'_> {
 /// Hex SHA-256 of the canonical JSON of `{"properties": ..., "type": ...}`: object keys
 /// sorted, no spaces. The key order of the source does not change the digest, so the same
 /// declaration always has the same digest on every member and across versions of
-/// `serde_json` (whose map order depends on a cargo feature).
+/// `serde_json` (whose map order depends on a cargo feature). A sealed secret counts by its
+/// fingerprint only ([`sealed::for_digest`]): re-sealing it under a new key or nonce leaves
+/// the digest as it was, and strings without a token hash as they always did.
 pub fn digest(resource_type: &str, properties: &Value) -> String {
     let mut canonical = String::new();
     canonical.push_str("{\"properties\":");
-    write_canonical(properties, &mut canonical);
+    write_canonical_as(properties, &mut canonical, Strings::SealedByFingerprint);
     canonical.push_str(",\"type\":");
     write_canonical(&Value::String(resource_type.to_string()), &mut canonical);
     canonical.push('}');
@@ -455,7 +478,18 @@ pub fn canonical_json(value: &Value) -> String {
     out
 }
 
+/// How [`write_canonical_as`] writes strings.
+#[derive(Clone, Copy)]
+enum Strings {
+    AsTheyAre,
+    SealedByFingerprint,
+}
+
 fn write_canonical(value: &Value, out: &mut String) {
+    write_canonical_as(value, out, Strings::AsTheyAre)
+}
+
+fn write_canonical_as(value: &Value, out: &mut String, strings: Strings) {
     match value {
         Value::Object(map) => {
             let mut entries: Vec<(&String, &Value)> = map.iter().collect();
@@ -467,7 +501,7 @@ fn write_canonical(value: &Value, out: &mut String) {
                 }
                 out.push_str(&Value::String(key.clone()).to_string());
                 out.push(':');
-                write_canonical(item, out);
+                write_canonical_as(item, out, strings);
             }
             out.push('}');
         }
@@ -477,10 +511,16 @@ fn write_canonical(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_canonical(item, out);
+                write_canonical_as(item, out, strings);
             }
             out.push(']');
         }
+        Value::String(text) => match strings {
+            Strings::SealedByFingerprint if text.contains(sealed::PREFIX) => {
+                out.push_str(&Value::String(sealed::for_digest(text).into_owned()).to_string())
+            }
+            _ => out.push_str(&value.to_string()),
+        },
         scalar => out.push_str(&scalar.to_string()),
     }
 }

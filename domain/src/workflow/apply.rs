@@ -104,6 +104,11 @@ impl WorkflowState {
                 max_parallel_total,
                 now_ms,
             } => self.set_rollout_limits(kv, *max_parallel_total, *now_ms),
+            WorkflowCommand::ResealInputs {
+                environment,
+                replace,
+                now_ms,
+            } => self.reseal_inputs(environment, replace, *now_ms),
         };
         r.unwrap_or_else(WorkflowResult::Rejected)
     }

@@ -15,6 +15,7 @@ mod executions;
 mod invariants;
 mod observations;
 mod rollouts;
+mod secrets;
 mod types;
 
 pub use types::*;

@@ -161,6 +161,16 @@ pub enum WorkflowCommand {
         max_parallel_total: u32,
         now_ms: u64,
     },
+    /// Replace sealed input values of an environment (its inputs and its history) by the
+    /// same values sealed under another key (`moorctl secrets reseal`). Each key of
+    /// `replace` is a whole sealed token, its value the new token of the same fingerprint;
+    /// anything else is refused, so this can move a secret to a new key but never change it
+    /// (no digest, plan or resource changes).
+    ResealInputs {
+        environment: String,
+        replace: BTreeMap<String, String>,
+        now_ms: u64,
+    },
 }
 
 /// One step checkpoint.

@@ -18,6 +18,8 @@ const TABLE: &[(&str, &str)] = &[
     ("cluster.member.promote", "y....."),
     ("cluster.member.remove", "y....."),
     ("cluster.snapshot.save", "y....."),
+    ("secrets.status", "y....."),
+    ("secrets.reseal", "y....."),
     ("var.put", "yy...."),
     ("var.get", "yyyyyy"),
     ("var.delete", "yy...."),

@@ -242,3 +242,51 @@ fn digest_is_canonical_and_pinned() {
         digest("sim.resource", &json!({ "x": "1" }))
     );
 }
+
+fn sealed_token(key: &str, fingerprint_digit: char, payload: &str) -> String {
+    crate::sealed::format(key, &fingerprint_digit.to_string().repeat(32), payload)
+}
+
+#[test]
+fn sealed_values_render_whole_or_inside_text_and_are_listed_as_secret() {
+    let spec = parse(
+        "t.yaml",
+        "name: t\ninputs:\n  port: { type: number, secret: true }\n  \
+         pw: { type: string, default: \"${var:db/pw}\" }\n\
+         resources:\n  - name: r\n    type: sim.resource\n    properties:\n      \
+         port: \"${inputs.port}\"\n      dsn: \"user=a password=${inputs.pw}\"\n",
+    )
+    .unwrap();
+    let port = sealed_token("k1", 'a', "cG9ydA");
+    let pw = sealed_token("k1", 'b', "cHc");
+    let lookup = |key: &str| (key == "db/pw").then(|| pw.clone());
+    // A sealed number passes the type check (the sealing member checked the plaintext).
+    let rendered = render(&spec, &inputs(&[("port", json!(port))]), &lookup).unwrap();
+    let r = &rendered.resources["r"];
+    assert_eq!(r.properties["port"], json!(port));
+    assert_eq!(r.properties["dsn"], json!(format!("user=a password={pw}")));
+    // `pw` is not declared secret, but its variable was sealed: listed all the same.
+    let mut paths = r.secret_paths.clone();
+    paths.sort();
+    assert_eq!(paths, vec!["/dsn".to_string(), "/port".to_string()]);
+}
+
+#[test]
+fn resealing_keeps_the_digest_and_another_plaintext_changes_it() {
+    let props = |token: &str| json!({ "dsn": format!("password={token};"), "n": 1 });
+    let first = digest("sim.resource", &props(&sealed_token("k1", 'a', "Zmlyc3Q")));
+    let resealed = digest("sim.resource", &props(&sealed_token("k2", 'a', "c2Vjb25k")));
+    let other = digest("sim.resource", &props(&sealed_token("k1", 'c', "Zmlyc3Q")));
+    assert_eq!(first, resealed, "new key and nonce, same plaintext");
+    assert_ne!(first, other, "another plaintext");
+    // Strings without a token hash exactly as before (pinned digests stay valid).
+    let plain = json!({ "a": "[moor-sealed:v1:not a token]" });
+    let mut canonical = String::from("{\"properties\":");
+    write_canonical(&plain, &mut canonical);
+    canonical.push_str(",\"type\":\"x\"}");
+    let expected: String = Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(digest("x", &plain), expected);
+}

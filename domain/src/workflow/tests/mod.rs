@@ -9,6 +9,7 @@
 mod drift;
 mod restore;
 mod rollouts;
+mod secrets;
 
 use crate::blueprint::{self, BlueprintSpec};
 use crate::environment::EnvStatus;
@@ -259,7 +260,7 @@ fn an_unchanged_blueprint_makes_no_new_revision() {
     );
 }
 
-fn spec_of(source: &str) -> BlueprintSpec {
+pub(super) fn spec_of(source: &str) -> BlueprintSpec {
     blueprint::parse("app.yaml", source).expect("test blueprints are valid")
 }
 
