@@ -146,6 +146,11 @@ impl KvState {
         (page, more)
     }
 
+    /// Every entry, in key order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &KvEntry)> {
+        self.entries.iter()
+    }
+
     /// Number of keys stored.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -56,7 +56,8 @@ fn carriers(command: &Command) -> Vec<Op> {
     match command {
         Command::Kv(KvCommand::Put { .. }) => vec![Op::VarPut],
         Command::Kv(KvCommand::Delete { .. }) => vec![Op::VarDelete],
-        Command::Kv(KvCommand::Cas { .. }) => vec![Op::VarCas],
+        // `secrets reseal` moves sealed variables to the new key by compare-and-swap.
+        Command::Kv(KvCommand::Cas { .. }) => vec![Op::VarCas, Op::SecretsReseal],
         Command::Workflow(c) => workflow_carriers(c),
         Command::Auth(c) => match c {
             AuthCommand::CreateToken { .. } => vec![Op::AuthTokenCreate],

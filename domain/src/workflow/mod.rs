@@ -18,6 +18,7 @@ mod rollouts;
 mod secrets;
 mod types;
 
+pub use secrets::MAX_RESEAL;
 pub use types::*;
 
 #[cfg(test)]

@@ -77,11 +77,26 @@ impl World {
     }
 
     fn inputs(&self, rng: &mut Rng) -> Inputs {
-        match rng.below(4) {
+        match rng.below(5) {
             0 => Inputs::new(),
             1 => [("size".to_string(), serde_json::json!(rng.below(5)))].into(),
             2 => [("size".to_string(), serde_json::json!("not a number"))].into(),
+            // A value a member sealed (any type passes: the member checked it).
+            3 => [("size".to_string(), serde_json::json!(sealed_token(rng)))].into(),
             _ => [("nope".to_string(), serde_json::json!(true))].into(),
+        }
+    }
+
+    /// A reseal of one of the few tokens [`sealed_token`] makes: usually to the same
+    /// fingerprint under another key, sometimes (refused) to another fingerprint.
+    fn reseal(&self, rng: &mut Rng, envs: &[String], now_ms: u64) -> WorkflowCommand {
+        let fp = rng.below(3);
+        let old = token(*rng.pick(&["k1", "k2"]), fp);
+        let new_fp = if rng.chance(80) { fp } else { (fp + 1) % 3 };
+        WorkflowCommand::ResealInputs {
+            environment: rng.pick(envs).clone(),
+            replace: [(old, token(*rng.pick(&["k2", "k3"]), new_fp))].into(),
+            now_ms,
         }
     }
 
@@ -222,7 +237,8 @@ impl World {
         let envs = names("e", 8);
         let execs = names("x", 40);
         let rollouts = names("r", 6);
-        match rng.below(17) {
+        match rng.below(18) {
+            17 => self.reseal(rng, &envs, now_ms),
             0 => {
                 let (spec, source) = rng.pick(&self.specs).clone();
                 WorkflowCommand::PutBlueprint {
@@ -534,4 +550,14 @@ impl World {
             _ => Command::Workflow(self.workflow(rng, state, now_ms)),
         }
     }
+}
+
+/// One of six tokens: three fingerprints under two keys.
+fn sealed_token(rng: &mut Rng) -> String {
+    let key = *rng.pick(&["k1", "k2"]);
+    token(key, rng.below(3))
+}
+
+fn token(key: &str, fp: u64) -> String {
+    moor_domain::sealed::format(key, &format!("{fp:032x}"), &format!("cGF5{key}{fp}"))
 }
