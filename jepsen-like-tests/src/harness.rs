@@ -202,6 +202,11 @@ impl Cluster {
         })
     }
 
+    /// Where the members' configs, logs, data dirs and key files are.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     /// How clients (and `moorctl`, and a sitesim the members call) reach this cluster.
     pub fn security(&self) -> &Security {
         &self.security
@@ -218,6 +223,25 @@ impl Cluster {
             let _ = tmp.keep();
         }
         self.dir.clone()
+    }
+
+    /// The cluster's secrets key file (every member's `secrets.key_file`), made by `moord
+    /// secrets-key new` on first use.
+    pub fn secrets_key_file(&self) -> Result<PathBuf> {
+        let path = self.dir.join("secrets.keys");
+        if !path.exists() {
+            let out = Command::new(bin_dir().join("moord"))
+                .args(["secrets-key", "new", "--file"])
+                .arg(&path)
+                .output()
+                .with_context(|| format!("cannot run {}", bin_dir().join("moord").display()))?;
+            anyhow::ensure!(
+                out.status.success(),
+                "moord secrets-key new failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(path)
     }
 
     /// Creates member `id` (config, data dir, client and peer ports, certificate) and starts
@@ -265,6 +289,11 @@ impl Cluster {
                     cert.display(),
                     key.display(),
                     pki.bundle().ca.display()
+                ));
+                // Secrets sealed at rest, as in production: one key file for all members.
+                text.push_str(&format!(
+                    "\n[secrets]\nkey_file = \"{}\"\n",
+                    self.secrets_key_file()?.display()
                 ));
             }
             // Asked for (moor-bench --tls off): no TLS anywhere, anyone is admin.

@@ -20,3 +20,4 @@ pub mod exec;
 pub mod metrics;
 pub mod raft;
 pub mod restore;
+pub mod secrets;

@@ -74,6 +74,10 @@ struct Args {
     /// clusters only; warns on every start).
     #[arg(long, env = "MOOR_INSECURE_NO_AUTH")]
     insecure_no_auth: bool,
+    /// The secrets key file (the same on every member): secret inputs and variables are
+    /// sealed with its first key. Make it with `moord secrets-key new --file FILE`.
+    #[arg(long, env = "MOOR_SECRETS_KEY_FILE", value_name = "FILE")]
+    secrets_key_file: Option<PathBuf>,
     /// Directory for the RocksDB store.
     #[arg(long, env = "MOOR_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -100,6 +104,21 @@ enum Sub {
     /// other members with empty data dirs: they receive the state from it. The new cluster
     /// gets a new identity, so its members never exchange Raft traffic with the old one.
     Restore(RestoreArgs),
+    /// The secrets key file (`secrets.key_file`).
+    #[command(subcommand)]
+    SecretsKey(SecretsKeyCmd),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum SecretsKeyCmd {
+    /// Put a new random key first in FILE (created 0600 if missing): new secret values are
+    /// sealed with it, the older keys still open older values. Copy the file to every
+    /// member (each re-reads it within a second), then run `moorctl secrets reseal`; once
+    /// `moorctl secrets status` shows no value under an old key, remove that key.
+    New {
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -192,6 +211,9 @@ impl Args {
         if let Some(v) = self.data_dir {
             config.data_dir = v;
         }
+        if let Some(v) = self.secrets_key_file {
+            config.secrets.key_file = Some(v);
+        }
         if self.bootstrap_single {
             config.bootstrap_single = true;
         }
@@ -203,6 +225,9 @@ impl Args {
         }
         if self.dev && !config.insecure_plaintext && config.tls.cert.is_none() {
             dev_certificates(&mut config)?;
+        }
+        if self.dev && config.secrets.key_file.is_none() {
+            dev_secrets_key(&mut config)?;
         }
         config.validate()?;
         Ok((config, self.check_config))
@@ -234,6 +259,18 @@ fn dev_certificates(config: &mut Config) -> anyhow::Result<()> {
         ca = bundle.ca.display(),
         token = config.data_dir.join("admin.token").display(),
     );
+    Ok(())
+}
+
+/// `--dev`: a secrets key file in <data dir>/secrets.keys, made on the first start.
+fn dev_secrets_key(config: &mut Config) -> anyhow::Result<()> {
+    let path = config.data_dir.join("secrets.keys");
+    if !path.exists() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("cannot create {}", config.data_dir.display()))?;
+        moor_node::secrets::add_new_key(&path)?;
+    }
+    config.secrets.key_file = Some(path);
     Ok(())
 }
 
@@ -310,8 +347,17 @@ async fn shutdown_signal() {
 }
 
 async fn run(mut args: Args) -> anyhow::Result<()> {
-    if let Some(Sub::Restore(r)) = args.command.take() {
-        return restore(r);
+    match args.command.take() {
+        Some(Sub::Restore(r)) => return restore(r),
+        Some(Sub::SecretsKey(SecretsKeyCmd::New { file })) => {
+            let id = moor_node::secrets::add_new_key(&file)?;
+            println!(
+                "moord: key {id} is now first in {} (mode 0600): copy the file to every member, then run `moorctl secrets reseal`",
+                file.display()
+            );
+            return Ok(());
+        }
+        None => {}
     }
     if let Some(dir) = &args.gen_dev_certs {
         return gen_dev_certs(dir, args.dev_cert_members, &args.dev_cert_hosts);

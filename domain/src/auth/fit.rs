@@ -54,7 +54,7 @@ pub fn check(
 /// The operations that carry out `command` (none: no client may send it).
 fn carriers(command: &Command) -> Vec<Op> {
     match command {
-        Command::Kv(KvCommand::Put { .. }) => vec![Op::VarPut],
+        Command::Kv(KvCommand::Put { .. }) => vec![Op::VarPut, Op::VarPutSecret],
         Command::Kv(KvCommand::Delete { .. }) => vec![Op::VarDelete],
         // `secrets reseal` moves sealed variables to the new key by compare-and-swap.
         Command::Kv(KvCommand::Cas { .. }) => vec![Op::VarCas, Op::SecretsReseal],

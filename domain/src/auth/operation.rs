@@ -74,6 +74,8 @@ operations! {
     /// Moves sealed values to the current sealing key.
     SecretsReseal = "secrets.reseal", Admin;
     VarPut = "var.put", Write;
+    /// A variable stored sealed (`PutSecret`).
+    VarPutSecret = "var.put_secret", Write;
     VarGet = "var.get", Read;
     VarDelete = "var.delete", Write;
     VarCas = "var.cas", Write;

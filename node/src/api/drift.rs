@@ -15,6 +15,9 @@ use tonic::Status;
 
 use crate::errors::ApiError;
 use crate::exec::driver::{ObservedDetail, SiteDriver};
+use crate::secrets::seal::{holds_sealed, open_token, open_value};
+use crate::secrets::SecretKeys;
+use moor_domain::sealed;
 
 /// How long `DiffEnvironment` waits for the site.
 const DIFF_TIMEOUT: Duration = Duration::from_secs(10);
@@ -85,6 +88,7 @@ pub fn fill_env_drift(
 }
 
 /// What a diff needs from the state, copied out so the site is asked without the lock.
+#[derive(Clone)]
 pub struct DiffBasis {
     environment: String,
     site: moor_domain::site::Site,
@@ -92,6 +96,8 @@ pub struct DiffBasis {
     desired: BTreeMap<String, (String, Value, String)>,
     /// Values of the environment's secret inputs, redacted wherever they appear.
     secrets: Vec<String>,
+    /// Whether drifted fields may be listed (false when a sealed value could not be opened).
+    fields_shown: bool,
 }
 
 /// Copies what `DiffEnvironment` needs for environment `name`.
@@ -139,15 +145,66 @@ pub fn diff_basis(state: &MoorState, name: &str) -> Result<DiffBasis, Status> {
             })
             .collect(),
         secrets,
+        fields_shown: true,
     })
+}
+
+/// `basis` with its sealed secrets opened: the desired properties as the site got them, and
+/// every opened value added to what is redacted (the site reports plaintext). When a value
+/// cannot be opened, the properties stay sealed and `fields_shown` is false: no field of
+/// that environment is shown, since its plaintext could not be recognised to redact it.
+fn open_basis(mut basis: DiffBasis, keys: Option<&SecretKeys>) -> DiffBasis {
+    let holds = basis.desired.values().any(|(_, p, _)| holds_sealed(p))
+        || basis.secrets.iter().any(|s| sealed::contains(s));
+    if !holds {
+        return basis;
+    }
+    let Some(ring) = keys.map(SecretKeys::current) else {
+        basis.fields_shown = false;
+        return basis;
+    };
+    let mut opened_secrets = Vec::new();
+    let mut texts: Vec<String> = basis.secrets.clone();
+    for (_, props, _) in basis.desired.values() {
+        collect_strings(props, &mut texts);
+    }
+    for text in texts.iter().filter(|t| sealed::contains(t)) {
+        for token in sealed::tokens(text) {
+            match open_token(&ring, &token) {
+                Ok(Value::String(s)) if !s.is_empty() => opened_secrets.push(s),
+                Ok(Value::Null) | Ok(Value::String(_)) => {}
+                Ok(other) => opened_secrets.push(other.to_string()),
+                Err(_) => basis.fields_shown = false,
+            }
+        }
+    }
+    for (_, props, _) in basis.desired.values_mut() {
+        match open_value(&ring, props) {
+            Ok(opened) => *props = opened,
+            Err(_) => basis.fields_shown = false,
+        }
+    }
+    basis.secrets.extend(opened_secrets);
+    basis
+}
+
+fn collect_strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(items) => items.iter().for_each(|i| collect_strings(i, out)),
+        Value::Object(map) => map.values().for_each(|i| collect_strings(i, out)),
+        _ => {}
+    }
 }
 
 /// Asks the site what it holds and compares it with `basis`, resource by resource.
 pub async fn diff(
     drivers: &dyn SiteDriver,
     basis: DiffBasis,
+    keys: Option<&SecretKeys>,
     now_ms: u64,
 ) -> Result<pb::EnvironmentDiffResponse, Status> {
+    let basis = open_basis(basis, keys);
     let seen = drivers
         .observe_details(&basis.site, &basis.environment, DIFF_TIMEOUT)
         .await
@@ -185,7 +242,9 @@ fn compare(basis: &DiffBasis, seen: &BTreeMap<String, ObservedDetail>) -> Vec<pb
                 } else {
                     d.state = "drifted".into();
                     if let Ok(observed) = serde_json::from_str::<Value>(&o.properties_json) {
-                        d.fields = field_diffs(&redact(desired), &redact(&observed));
+                        if basis.fields_shown {
+                            d.fields = field_diffs(&redact(desired), &redact(&observed));
+                        }
                     }
                 }
             }
@@ -286,7 +345,42 @@ mod tests {
             ]
             .into(),
             secrets: vec!["hunter2".into()],
+            fields_shown: true,
         }
+    }
+
+    #[test]
+    fn sealed_values_are_opened_to_compare_and_their_plaintext_is_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys");
+        crate::secrets::add_new_key(&file).unwrap();
+        let keys = SecretKeys::load(&file).unwrap();
+        let token = crate::secrets::seal(&keys.current(), &json!("hunter2")).unwrap();
+        let mut b = basis();
+        b.secrets = vec![token.clone()];
+        b.desired.get_mut("web").unwrap().1 =
+            json!({"replicas": 3, "env": {"PASSWORD": token, "MODE": "a"}, "ports": [80]});
+        let observed: BTreeMap<String, ObservedDetail> = [(
+            "web".to_string(),
+            seen(
+                "drift-1",
+                json!({"replicas": 4, "env": {"PASSWORD": "hunter2", "MODE": "a"}, "ports": [80]}),
+            ),
+        )]
+        .into();
+        // Opened: the password is equal on both sides, so only replicas differs, and the
+        // plaintext the site reports is nowhere in the answer.
+        let diffs = compare(&open_basis(b.clone(), Some(&keys)), &observed);
+        let web = diffs.iter().find(|d| d.resource == "web").unwrap();
+        let paths: Vec<&str> = web.fields.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["/replicas"]);
+        assert!(!format!("{diffs:?}").contains("hunter2"));
+        // Without the key: no field is listed (the plaintext could not be recognised).
+        let diffs = compare(&open_basis(b, None), &observed);
+        let web = diffs.iter().find(|d| d.resource == "web").unwrap();
+        assert_eq!(web.state, "drifted");
+        assert!(web.fields.is_empty());
+        assert!(!format!("{diffs:?}").contains("hunter2"));
     }
 
     fn seen(digest: &str, props: Value) -> ObservedDetail {

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use crate::api::rollout_service::spec_from_msg;
+use crate::api::sealing::seal_rollout_inputs;
 use crate::api::shared::{read_state, write_hooks};
 use crate::errors::ApiError;
 use crate::exec::executor::now_ms;
@@ -476,7 +477,9 @@ impl HookApi for HookService {
             .into_inner()
             .trigger
             .ok_or_else(|| Status::from(ApiError::invalid("trigger", "is missing")))?;
-        let spec = trigger_spec(t)?;
+        let mut spec = trigger_spec(t)?;
+        let blueprint = spec.blueprint.clone();
+        seal_rollout_inputs(&self.member, &mut spec.rollout.action, Some(&blueprint)).await?;
         let target = Target {
             name: Some(spec.name.clone()),
             group: Some(spec.rollout.group.clone()),

@@ -299,6 +299,40 @@ impl MoorApi for ApiService {
         }))
     }
 
+    async fn put_secret(
+        &self,
+        request: Request<PutSecretRequest>,
+    ) -> Result<Response<PutResponse>, Status> {
+        let r = request.into_inner();
+        self.check_key(&r.key)?;
+        self.check_value("value", r.value.as_bytes())?;
+        let value = crate::api::sealing::seal_variable(&self.member, &r.key, r.value.as_bytes())?;
+        let key = r.key.clone();
+        let (log_index, res) = self.kv_write(KvCommand::Put { key: r.key, value }).await?;
+        Ok(Response::new(PutResponse {
+            prev: res.prev.as_ref().map(|e| kv(&key, e)),
+            log_index,
+        }))
+    }
+
+    async fn secrets_status(
+        &self,
+        _request: Request<SecretsStatusRequest>,
+    ) -> Result<Response<SecretsStatusResponse>, Status> {
+        crate::api::sealing::status(&self.member)
+            .await
+            .map(Response::new)
+    }
+
+    async fn reseal_secrets(
+        &self,
+        _request: Request<ResealSecretsRequest>,
+    ) -> Result<Response<ResealSecretsResponse>, Status> {
+        crate::api::sealing::reseal(&self.member)
+            .await
+            .map(Response::new)
+    }
+
     async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
         let r = request.into_inner();
         self.check_key(&r.key)?;

@@ -14,6 +14,7 @@ pub mod hooks_service;
 pub mod http;
 pub mod kv_service;
 pub mod rollout_service;
+pub mod sealing;
 pub mod server;
 pub mod shared;
 pub mod workflow_service;

@@ -11,6 +11,7 @@ use moor_proto::rollout::rollout_api_server::RolloutApi;
 use moor_proto::workflow as wpb;
 use tonic::{Request, Response, Status};
 
+use crate::api::sealing::seal_rollout_inputs;
 use crate::api::shared::{check_inputs, read_state, retry_policy, write_workflow};
 use crate::errors::ApiError;
 use crate::exec::executor::now_ms;
@@ -480,7 +481,8 @@ impl RolloutApi for RolloutService {
         &self,
         request: Request<pb::StartRolloutRequest>,
     ) -> Result<Response<pb::Rollout>, Status> {
-        let spec = spec_from_msg(request.into_inner())?;
+        let mut spec = spec_from_msg(request.into_inner())?;
+        seal_rollout_inputs(&self.member, &mut spec.action, None).await?;
         let result = write_workflow(
             &self.member,
             WorkflowCommand::StartRollout {

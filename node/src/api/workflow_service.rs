@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status};
 
 use crate::api::blueprint_check::{parse_blueprint, validation_response};
 use crate::api::drift;
+use crate::api::sealing::{seal_inputs, Scope};
 use crate::api::shared::{check_inputs, read_state, retry_policy, write_workflow};
 use crate::errors::{refused_with_problems, workflow_refusal, ApiError};
 use crate::exec::driver::SiteDriver;
@@ -417,7 +418,8 @@ impl WorkflowApi for WorkflowService {
         request: Request<pb::CreateEnvironmentRequest>,
     ) -> Result<Response<pb::ExecutionRef>, Status> {
         let r = request.into_inner();
-        let inputs = check_inputs(&r.inputs_json)?;
+        let mut inputs = check_inputs(&r.inputs_json)?;
+        seal_inputs(&self.member, Scope::Blueprint(&r.blueprint), &mut inputs).await?;
         let retry = retry_policy(r.retry)?;
         self.start(WorkflowCommand::CreateEnvironment {
             name: r.name,
@@ -456,9 +458,14 @@ impl WorkflowApi for WorkflowService {
     ) -> Result<Response<pb::EnvironmentDiffResponse>, Status> {
         let name = request.into_inner().name;
         let basis = self.read(false, |s| drift::diff_basis(s, &name)).await?;
-        drift::diff(self.drivers.as_ref(), basis, now_ms())
-            .await
-            .map(Response::new)
+        drift::diff(
+            self.drivers.as_ref(),
+            basis,
+            self.member.secrets.as_deref(),
+            now_ms(),
+        )
+        .await
+        .map(Response::new)
     }
 
     async fn list_environments(
@@ -500,11 +507,14 @@ impl WorkflowApi for WorkflowService {
     ) -> Result<Response<pb::ExecutionRef>, Status> {
         let r = request.into_inner();
         let kind = parse_kind(&r.kind)?;
-        let inputs = r.inputs_json.as_deref().map(check_inputs).transpose()?;
+        let mut inputs = r.inputs_json.as_deref().map(check_inputs).transpose()?;
         if inputs.is_some() && kind != ExecKind::Update {
             return Err(
                 ApiError::invalid("inputs_json", "new inputs are only taken by an update").into(),
             );
+        }
+        if let Some(inputs) = inputs.as_mut() {
+            seal_inputs(&self.member, Scope::Environment(&r.environment), inputs).await?;
         }
         let retry = retry_policy(r.retry)?;
         self.start(WorkflowCommand::StartExecution {

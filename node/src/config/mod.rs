@@ -41,6 +41,17 @@ pub struct Config {
     pub raft: RaftConfig,
     pub limits: LimitsConfig,
     pub executor: ExecutorSettings,
+    pub secrets: SecretsConfig,
+}
+
+/// Secrets at rest.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecretsConfig {
+    /// The key file every member reads (the same file on all of them; `moord secrets-key
+    /// new --file F` makes or rotates it). Unset: secret values are stored in clear in the
+    /// replicated state, and every start warns.
+    pub key_file: Option<PathBuf>,
 }
 
 /// Certificates (PEM files), reloaded when they change, so rotation needs no restart.
@@ -200,6 +211,7 @@ impl Default for Config {
             raft: RaftConfig::default(),
             limits: LimitsConfig::default(),
             executor: ExecutorSettings::default(),
+            secrets: SecretsConfig::default(),
         }
     }
 }

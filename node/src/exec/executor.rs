@@ -402,7 +402,7 @@ impl TermRun {
 
     /// Calls the driver for a committed dispatch, in a task of this term.
     fn call(&mut self, execution: String, step: u32, attempt: u32) -> Result<(), ApiError> {
-        let call = self.driver_call(&execution, step, attempt)?;
+        let (call, unopened) = self.driver_call(&execution, step, attempt)?;
         self.in_flight.insert((execution.clone(), step));
         self.member
             .metrics
@@ -412,7 +412,14 @@ impl TermRun {
         let metrics = self.member.metrics.clone();
         self.tasks.spawn(async move {
             let started = std::time::Instant::now();
-            let result = drivers.call(&call).await;
+            let result = match unopened {
+                // Nothing is sent: the site would get a token, not the secret.
+                Some(error) => DriverResult::Failed {
+                    error,
+                    retryable: true,
+                },
+                None => drivers.call(&call).await,
+            };
             let outcome = match &result {
                 DriverResult::Done { .. } => "done",
                 DriverResult::Failed { .. } => "failed",
@@ -452,12 +459,14 @@ impl TermRun {
         Ok(())
     }
 
+    /// The call for a dispatched step, with its sealed secrets opened; when one cannot be
+    /// opened, the call and why (the step then fails without reaching the site).
     fn driver_call(
         &self,
         execution: &str,
         step: u32,
         attempt: u32,
-    ) -> Result<DriverCall, ApiError> {
+    ) -> Result<(DriverCall, Option<String>), ApiError> {
         let state = self.member.state.read().expect("state lock poisoned");
         let exec = &state.workflow.executions[execution];
         let env = &state.workflow.environments[&exec.environment];
@@ -473,19 +482,27 @@ impl TermRun {
                 ))
             })?;
         let s = &exec.steps[step as usize];
-        Ok(DriverCall {
+        let (properties, unopened) = match crate::secrets::seal::open_properties(
+            self.member.secrets.as_deref(),
+            &s.properties,
+        ) {
+            Ok(opened) => (opened, None),
+            Err(e) => (s.properties.clone(), Some(e)),
+        };
+        let call = DriverCall {
             site,
             environment: env.name.clone(),
             resource: s.resource.clone(),
             resource_type: s.resource_type.clone(),
             action: s.action,
-            properties_json: s.properties.to_string(),
+            properties_json: properties.to_string(),
             desired_digest: s.desired_digest.clone(),
             execution_id: execution.to_string(),
             step,
             attempt,
             fence_token: self.term,
             timeout: Duration::from_millis(exec.retry.step_timeout_ms),
-        })
+        };
+        Ok((call, unopened))
     }
 }

@@ -110,6 +110,8 @@ pub struct Member {
     pub removal: Arc<Removal>,
     /// The applied state with the log id and membership it is at (backups).
     pub applied: AppliedReader<TypeConfig, Replicated>,
+    /// The secrets key file (None: secret values are stored in clear).
+    pub secrets: Option<Arc<crate::secrets::SecretKeys>>,
     channels: PeerChannels,
     proposer: Proposer,
     reads: ReadIndexer,
@@ -134,6 +136,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Store(#[from] moor_raft_store::StoreError),
+    #[error("{0}")]
+    Secrets(String),
     #[error("invalid raft settings: {0}")]
     RaftConfig(String),
     #[error("cannot start raft: {0}")]
@@ -148,6 +152,19 @@ impl Member {
         tls: Option<Arc<TlsReloader>>,
     ) -> Result<Arc<Member>, StartError> {
         let dir = &config.data_dir;
+        let secrets = match &config.secrets.key_file {
+            Some(path) => Some(Arc::new(
+                crate::secrets::SecretKeys::load(path).map_err(StartError::Secrets)?,
+            )),
+            None => {
+                tracing::warn!(
+                    "secrets.key_file is not set: secret inputs and variables are stored IN \
+                     CLEAR in the replicated state, snapshots and backups; make a key file \
+                     with `moord secrets-key new --file FILE` and set secrets.key_file"
+                );
+                None
+            }
+        };
         claim_data_dir(dir, config.id)?;
         let store = moor_raft_store::open(&dir.join("raft"))?;
         let identity = IdentityCell::default();
@@ -202,6 +219,7 @@ impl Member {
             identity,
             removal,
             applied,
+            secrets,
             channels,
             proposer: Proposer::start(
                 raft.clone(),

@@ -23,7 +23,7 @@ fn the_operation_must_carry_the_command() {
     assert!(check(Op::VarPut, &Target::default(), &put("k"), &w).is_ok());
     let err = check(Op::VarGet, &named("k"), &put("k"), &w).unwrap_err();
     assert!(
-        err.contains("stamped \"var.get\"") && err.contains("[var.put]"),
+        err.contains("stamped \"var.get\"") && err.contains("[var.put, var.put_secret]"),
         "{err}"
     );
     let observed = Command::Workflow(WorkflowCommand::Observed {

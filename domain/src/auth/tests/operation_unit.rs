@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn names_round_trip_and_are_unique() {
-    assert_eq!(Operation::ALL.len(), 67);
+    assert_eq!(Operation::ALL.len(), 68);
     for op in Operation::ALL {
         assert_eq!(Operation::from_name(op.name()), Some(*op));
         let n = Operation::ALL

@@ -21,6 +21,7 @@ const TABLE: &[(&str, &str)] = &[
     ("secrets.status", "y....."),
     ("secrets.reseal", "y....."),
     ("var.put", "yy...."),
+    ("var.put_secret", "yy...."),
     ("var.get", "yyyyyy"),
     ("var.delete", "yy...."),
     ("var.cas", "yy...."),
