@@ -42,6 +42,20 @@ impl Default for RetryPolicy {
     }
 }
 
+/// Who keeps rule 1's highest fence token for the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fencing {
+    /// The cluster does, in the fence ConfigMap (`fence.rs`): a member driving the cluster
+    /// directly has no other durable place that every call passes through.
+    ClusterObject,
+    /// The caller does, before it calls this crate: a site agent that fences (and dedupes)
+    /// every call in its own durable store, one call at a time, so the fence object would
+    /// only repeat its decision at the cost of a request (two per new term) and a second
+    /// authority that could disagree with the first. Nothing here reads or writes the fence
+    /// object, and an apply or delete is never answered FENCED.
+    Caller,
+}
+
 /// How Moor lays its objects out in a cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
@@ -52,6 +66,8 @@ pub struct Settings {
     pub namespace_prefix: String,
     /// One namespace for every environment's objects, instead of one each.
     pub namespace: Option<String>,
+    /// Who fences: the fence object in the cluster (the default), or the caller.
+    pub fencing: Fencing,
     /// Where the fence object lives: a ConfigMap `fence_name` in `fence_namespace`.
     pub fence_namespace: String,
     pub fence_name: String,
@@ -69,6 +85,7 @@ impl Default for Settings {
             field_manager: "moor".into(),
             namespace_prefix: "moor-".into(),
             namespace: None,
+            fencing: Fencing::ClusterObject,
             fence_namespace: "moor-system".into(),
             fence_name: "moor-fence".into(),
             fence_rounds: 5,

@@ -5,12 +5,15 @@
 //! `moor.site.v1`.
 //!
 //! What a call does, in the protocol's order (each step in its own file):
+//! - [`manifest_of`] (`properties.rs`): a `kubernetes.manifest` resource's properties are
+//!   the manifest plus an optional top-level `force`, read the same way by every caller.
 //! - [`Manifest`] (`manifest.rs`): the manifest is checked before any request (a mapping with
 //!   apiVersion, kind and metadata.name, names safe in a URL, at most
 //!   [`APPLIED_MAX_BYTES`]); a bad one is FAILED, not retryable, with the reason.
 //! - fence (`fence.rs`, rule 1): a `moor-system/moor-fence` ConfigMap holds the highest token;
 //!   a lower one is FENCED before anything else is sent; a higher one is written by
-//!   `resourceVersion` compare-and-swap.
+//!   `resourceVersion` compare-and-swap. A caller that fences every call itself in a durable
+//!   store (`moor-agent`) sets [`Fencing::Caller`] and the fence object is left alone.
 //! - discovery (`discovery.rs`): the type's plural and scope, cached per group version.
 //! - dedupe (`dedupe.rs`, rule 2): an object already carrying the call's
 //!   `moor.dev/idempotency-key` is DUPLICATE with its recorded `moor.dev/desired-digest`.
@@ -47,6 +50,8 @@
 //! 10 s); tokio, hyper, rustls and serde are shared with moord.
 //! Requests are built by hand over `kube::Client::send`, so the exact method, path, query
 //! and content type of every request are visible here and checked by the tests.
+//! `testing` (feature `testing`, for tests only, this crate's and its callers'): a scripted
+//! API server to put under `kube::Client`.
 
 // Outside tests, a failure is an answer, never a panic.
 #![cfg_attr(
@@ -65,10 +70,13 @@ mod fence;
 mod manifest;
 mod observe;
 mod outcome;
+mod properties;
 mod retry;
 mod site;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-pub use config::{default_observe_kinds, RetryPolicy, Settings, Source};
+pub use config::{default_observe_kinds, Fencing, RetryPolicy, Settings, Source};
 pub use diff::{FieldDiff, DRIFT_DIGEST_PREFIX};
 pub use errors::{ConnectError, Failure};
 pub use fence::{FenceOutcome, FENCE_KEY};
@@ -79,6 +87,7 @@ pub use manifest::{
 };
 pub use observe::{ObserveRequest, ObservedResource};
 pub use outcome::{ApplyRequest, DeleteRequest, IdempotencyKey, Outcome};
+pub use properties::{manifest_of, MANIFEST_TYPE};
 pub use site::{KubeSite, APPLY_PATCH};
 
 // kube-core needs exactly one Kubernetes version feature of k8s-openapi chosen by the crate

@@ -656,3 +656,27 @@ async fn observe_fails_as_a_whole_when_the_cluster_does_not_answer() {
         failure.error
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_fences_itself_never_touches_the_fence_object() {
+    let mock = Mock::new(vec![
+        apps_v1(),
+        not_found("deployments", "web"),
+        Answer::Json(200, json!({})),
+    ]);
+    let settings = moor_kube::Settings {
+        fencing: moor_kube::Fencing::Caller,
+        ..settings()
+    };
+    let site = moor_kube::KubeSite::from_client(mock.client(), settings).unwrap();
+    // A token the fence object might refuse: the caller already decided.
+    assert_eq!(site.apply(&apply_request(1)).await, applied());
+    assert_eq!(
+        mock.lines(),
+        [
+            "GET /apis/apps/v1".to_string(),
+            format!("GET {WEB_PATH}"),
+            format!("PATCH {WEB_PATH}"),
+        ]
+    );
+}

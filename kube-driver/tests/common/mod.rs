@@ -1,152 +1,17 @@
-//! A scripted Kubernetes API server under `kube::Client`: each request is recorded (method,
-//! path, decoded query, content type, body) and answered with the next scripted answer, in
-//! order. A request beyond the script is answered 418, which the driver treats as a
-//! refusal, so an unexpected request shows up both in the outcome and in `requests()`.
+//! What the tests of this crate share: the scripted API server of [`moor_kube::testing`]
+//! (re-exported), settings with short timeouts, and the answers about the `web` Deployment
+//! and the fence object.
 //!
 //! Tests run on tokio's paused clock: a `Hang` answer never comes, and the driver's own
 //! per-request timeout and backoff elapse instantly, without sleeping.
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeMap, VecDeque};
-use std::convert::Infallible;
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use kube::client::Body;
+pub use moor_kube::testing::*;
 use moor_kube::{KubeSite, RetryPolicy, Settings, TypeRef};
 use serde_json::{json, Value};
-
-/// One scripted answer.
-#[derive(Debug, Clone)]
-pub enum Answer {
-    Json(u16, Value),
-    /// Never answered (the driver times out).
-    Hang,
-}
-
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-pub struct Seen {
-    pub method: String,
-    pub path: String,
-    pub query: BTreeMap<String, String>,
-    pub content_type: Option<String>,
-    pub body: Option<Value>,
-}
-
-impl Seen {
-    /// `METHOD /path` for compact assertions.
-    pub fn line(&self) -> String {
-        format!("{} {}", self.method, self.path)
-    }
-}
-
-#[derive(Default)]
-struct State {
-    script: VecDeque<Answer>,
-    seen: Vec<Seen>,
-}
-
-/// The mock server's handle: what is left of the script, what was asked.
-#[derive(Clone, Default)]
-pub struct Mock {
-    state: Arc<Mutex<State>>,
-}
-
-impl Mock {
-    pub fn requests(&self) -> Vec<Seen> {
-        self.state.lock().unwrap().seen.clone()
-    }
-
-    pub fn lines(&self) -> Vec<String> {
-        self.requests().iter().map(Seen::line).collect()
-    }
-
-    pub fn unanswered(&self) -> usize {
-        self.state.lock().unwrap().script.len()
-    }
-}
-
-impl tower_service::Service<http::Request<Body>> for Mock {
-    type Response = http::Response<Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let state = self.state.clone();
-        Box::pin(async move {
-            let (parts, body) = request.into_parts();
-            let bytes = body.collect_bytes().await.unwrap();
-            let seen = Seen {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_string(),
-                query: parse_query(parts.uri.query().unwrap_or_default()),
-                content_type: parts
-                    .headers
-                    .get(http::header::CONTENT_TYPE)
-                    .map(|v| v.to_str().unwrap().to_string()),
-                body: serde_json::from_slice(&bytes).ok(),
-            };
-            let answer = {
-                let mut state = state.lock().unwrap();
-                state.seen.push(seen);
-                state.script.pop_front()
-            };
-            match answer {
-                Some(Answer::Json(code, value)) => Ok(respond(code, &value)),
-                Some(Answer::Hang) => std::future::pending().await,
-                None => Ok(respond(
-                    418,
-                    &status(418, "Teapot", "unscripted request", None),
-                )),
-            }
-        })
-    }
-}
-
-fn respond(code: u16, value: &Value) -> http::Response<Body> {
-    http::Response::builder()
-        .status(code)
-        .header(http::header::CONTENT_TYPE, "application/json")
-        .body(Body::from(value.to_string().into_bytes()))
-        .unwrap()
-}
-
-fn parse_query(query: &str) -> BTreeMap<String, String> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (decode(k), decode(v))
-        })
-        .collect()
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
-            out.push(u8::from_str_radix(hex, 16).unwrap());
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
 
 /// Settings for tests: only Deployments observed, short request timeouts.
 pub fn settings() -> Settings {
@@ -164,47 +29,15 @@ pub fn settings() -> Settings {
 
 /// A site over a mock answering `script` in order.
 pub fn mock_site(script: Vec<Answer>) -> (KubeSite, Mock) {
-    let mock = Mock::default();
-    mock.state.lock().unwrap().script = script.into();
-    let client = kube::Client::new(mock.clone(), "default");
-    (KubeSite::from_client(client, settings()).unwrap(), mock)
+    let mock = Mock::new(script);
+    (
+        KubeSite::from_client(mock.client(), settings()).unwrap(),
+        mock,
+    )
 }
 
 // ---------------------------------------------------------------------------------------
-// Answers the API server would give.
-
-pub fn status(code: u16, reason: &str, message: &str, details: Option<Value>) -> Value {
-    let mut status = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                            "status": "Failure", "code": code, "reason": reason,
-                            "message": message});
-    if let Some(details) = details {
-        status["details"] = details;
-    }
-    status
-}
-
-pub fn not_found(kind: &str, name: &str) -> Answer {
-    Answer::Json(
-        404,
-        status(
-            404,
-            "NotFound",
-            &format!("{kind} \"{name}\" not found"),
-            Some(json!({"name": name, "kind": kind})),
-        ),
-    )
-}
-
-pub fn conflict(message: &str) -> Answer {
-    Answer::Json(409, status(409, "Conflict", message, None))
-}
-
-pub fn server_error(code: u16) -> Answer {
-    Answer::Json(
-        code,
-        status(code, "ServiceUnavailable", "etcd leader changed", None),
-    )
-}
+// Answers about this crate's own objects.
 
 pub const FENCE_PATH: &str = "/api/v1/namespaces/moor-system/configmaps/moor-fence";
 
