@@ -454,13 +454,17 @@ async fn unsupported_types_and_malformed_properties_fail_and_record_nothing() {
     let d = dirs();
     let agent = Agent::start(&d.data, &d.root);
     let mut c = agent.client().await;
-    let manifest = apply_req("kubernetes.manifest", "m", ("e1", 1, 1), json!({}), "d");
-    let r = apply(&mut c, manifest).await;
+    let chart = apply_req("helm.chart", "m", ("e1", 1, 1), json!({}), "d");
+    let r = apply(&mut c, chart).await;
     assert_failed(
         &r,
-        "not supported by moor-agent (supported: agent.file, agent.command",
+        "\"helm.chart\" is not supported by moor-agent (supported: agent.file, agent.command, kubernetes.manifest)",
     );
-    assert!(r.error.contains("future work"), "{r:?}");
+    // A type it serves, but only with a [kubernetes] section: said before the properties
+    // are even read.
+    let manifest = apply_req("kubernetes.manifest", "m", ("e1", 1, 1), json!({}), "d");
+    let r = apply(&mut c, manifest).await;
+    assert_failed(&r, "this agent has no [kubernetes] section: add one");
 
     for bad in [
         json!("not an object"),
@@ -591,6 +595,48 @@ fn check_config_refuses_an_unknown_key_and_accepts_the_example() {
         text.contains("configuration OK") && text.contains("TLS"),
         "{text}"
     );
+}
+
+#[test]
+fn check_config_reads_the_kubernetes_section() {
+    let d = dirs();
+    let kubeconfig = d.outside.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        "apiVersion: v1\nkind: Config\ncurrent-context: edge\n\
+         clusters:\n- name: c\n  cluster: {server: \"http://127.0.0.1:1\"}\n\
+         users:\n- name: u\n  user: {token: t}\n\
+         contexts:\n- name: edge\n  context: {cluster: c, user: u}\n",
+    )
+    .unwrap();
+    let config = d.data.with_extension("toml");
+    let write = |kubeconfig: &Path| {
+        std::fs::write(
+            &config,
+            format!(
+                "site = \"s\"\nroot_dir = {:?}\ndata_dir = {:?}\ninsecure_plaintext = true\n\
+                 [kubernetes]\nkubeconfig = {:?}\ncontext = \"edge\"\n",
+                d.root, d.data, kubeconfig
+            ),
+        )
+        .unwrap();
+    };
+    write(&kubeconfig);
+    let (ok, text) = check_config(&["--config", config.to_str().unwrap()]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!(
+            "kubernetes {} (context edge)",
+            kubeconfig.display()
+        )),
+        "{text}"
+    );
+
+    let missing = d.outside.join("no-such-kubeconfig");
+    write(&missing);
+    let (ok, text) = check_config(&["--config", config.to_str().unwrap()]);
+    assert!(!ok, "{text}");
+    assert!(text.contains(&missing.display().to_string()), "{text}");
 }
 
 #[tokio::test]

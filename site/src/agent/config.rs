@@ -20,14 +20,20 @@
 //! key = "/etc/moor-agent/site.key"
 //! ca = "/etc/moor-agent/ca.pem"      # the CA of the members' certificates
 //! reload_interval_ms = 5000
+//! [kubernetes]                       # only to run kubernetes.manifest resources
+//! kubeconfig = "/etc/moor-agent/kubeconfig"  # or: in_cluster = true (the pod's account)
+//! context = "edge"                   # optional, with kubeconfig only
+//! call_timeout_s = 60                # every apply, delete and observe of the cluster
 //! ```
 //!
 //! TLS (all of cert, key and ca) or `insecure_plaintext`, exactly one: an agent never serves
-//! plaintext by omission.
+//! plaintext by omission. `[kubernetes]`: exactly one of `kubeconfig` and `in_cluster = true`;
+//! without the section, `kubernetes.manifest` resources are FAILED saying so.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use moor_kube::Source;
 use moor_tls::TlsFiles;
 use serde::Deserialize;
 
@@ -64,6 +70,17 @@ pub struct AgentConfig {
     pub tls: Option<TlsFiles>,
     pub tls_reload_interval_ms: u64,
     pub insecure_plaintext: bool,
+    /// The site's own cluster, for `kubernetes.manifest`; `None`: no `[kubernetes]` section.
+    pub kubernetes: Option<KubernetesConfig>,
+}
+
+/// The `[kubernetes]` section, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubernetesConfig {
+    /// A kubeconfig file (and context), or the pod's service account.
+    pub source: Source,
+    /// The deadline of every apply, delete and observe of the cluster, retries included.
+    pub call_timeout_s: u64,
 }
 
 /// The TOML file, as written. Every key optional: flags may give it instead.
@@ -79,6 +96,16 @@ struct FileConfig {
     output_cap_bytes: Option<usize>,
     insecure_plaintext: Option<bool>,
     tls: Option<FileTls>,
+    kubernetes: Option<FileKubernetes>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileKubernetes {
+    kubeconfig: Option<PathBuf>,
+    context: Option<String>,
+    in_cluster: Option<bool>,
+    call_timeout_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,7 +122,7 @@ struct FileTls {
 #[command(
     name = "moor-agent",
     version,
-    about = "The Moor site agent: serves the site protocol (SiteAgent) for one site on a real machine, applying agent.file and agent.command resources below its root, with fencing and idempotency kept durably in its data dir. Mutual TLS with the members' CA, members only; --insecure-plaintext is for loopback and development only"
+    about = "The Moor site agent: serves the site protocol (SiteAgent) for one site on a real machine, applying agent.file and agent.command resources below its root (and kubernetes.manifest resources to the site's cluster, with a [kubernetes] section), with fencing and idempotency kept durably in its data dir. Mutual TLS with the members' CA, members only; --insecure-plaintext is for loopback and development only"
 )]
 pub struct AgentArgs {
     /// TOML config file; flags and MOOR_AGENT_* variables override its keys.
@@ -143,6 +170,19 @@ pub struct AgentArgs {
     /// Logged as a warning at every start.
     #[arg(long, env = "MOOR_AGENT_INSECURE_PLAINTEXT")]
     pub insecure_plaintext: bool,
+    /// The kubeconfig of the site's cluster, for kubernetes.manifest resources
+    /// (`[kubernetes] kubeconfig`).
+    #[arg(long, env = "MOOR_AGENT_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The context of --kubeconfig to use (default: its current context).
+    #[arg(long, env = "MOOR_AGENT_KUBE_CONTEXT")]
+    pub kube_context: Option<String>,
+    /// Reach the site's cluster with the pod's service account (`[kubernetes] in_cluster`).
+    #[arg(long, env = "MOOR_AGENT_KUBE_IN_CLUSTER")]
+    pub kube_in_cluster: bool,
+    /// The deadline of every call to the site's cluster, in seconds (default 60).
+    #[arg(long, env = "MOOR_AGENT_KUBE_CALL_TIMEOUT_S")]
+    pub kube_call_timeout_s: Option<u64>,
     /// Check the configuration (values, the root exists, the data dir is writable, the TLS
     /// files load) and exit: 0 when usable, 1 with the reason.
     #[arg(long)]
@@ -157,6 +197,7 @@ impl AgentArgs {
             None => FileConfig::default(),
         };
         let tls = file.tls.unwrap_or_default();
+        let kubernetes = self.kubernetes(file.kubernetes)?;
         let or = |flag: &Option<PathBuf>, file: Option<PathBuf>| flag.clone().or(file);
         let config = AgentConfig {
             site: self.site.clone().or(file.site).unwrap_or_default(),
@@ -190,9 +231,72 @@ impl AgentArgs {
                 .unwrap_or(5_000),
             // A flag can turn plaintext on, never off: the file's `true` stays explicit.
             insecure_plaintext: self.insecure_plaintext || file.insecure_plaintext == Some(true),
+            kubernetes,
         };
         config.validate()?;
         Ok(config)
+    }
+
+    /// The `[kubernetes]` section overridden by the flags: `None` when neither gives any.
+    fn kubernetes(
+        &self,
+        file: Option<FileKubernetes>,
+    ) -> Result<Option<KubernetesConfig>, ConfigError> {
+        let flags = self.kubeconfig.is_some()
+            || self.kube_context.is_some()
+            || self.kube_in_cluster
+            || self.kube_call_timeout_s.is_some();
+        let file = match file {
+            Some(file) => file,
+            None if flags => FileKubernetes::default(),
+            None => return Ok(None),
+        };
+        let kubeconfig = self.kubeconfig.clone().or(file.kubeconfig);
+        let context = self.kube_context.clone().or(file.context);
+        let in_cluster = self.kube_in_cluster || file.in_cluster == Some(true);
+        let call_timeout_s = self
+            .kube_call_timeout_s
+            .or(file.call_timeout_s)
+            .unwrap_or(60);
+        if call_timeout_s == 0 || call_timeout_s > 3_600 {
+            return Err(bad(
+                "kubernetes.call_timeout_s",
+                call_timeout_s,
+                "must be 1 to 3600 seconds",
+            ));
+        }
+        let source = match (kubeconfig, in_cluster) {
+            (Some(path), false) if !path.as_os_str().is_empty() => Source::Kubeconfig {
+                path,
+                context: context.filter(|c| !c.is_empty()),
+            },
+            (Some(path), true) => {
+                return Err(bad(
+                    "kubernetes.kubeconfig",
+                    path.display(),
+                    "in_cluster is set too; choose one (a kubeconfig file, or the pod's service account)",
+                ))
+            }
+            (_, true) if context.is_some() => {
+                return Err(bad(
+                    "kubernetes.context",
+                    format!("{context:?}"),
+                    "a context belongs to a kubeconfig; remove it or give kubeconfig instead of in_cluster",
+                ))
+            }
+            (_, true) => Source::InCluster,
+            (_, false) => {
+                return Err(bad(
+                    "kubernetes",
+                    "no cluster",
+                    "give kubeconfig = \"/path\" (--kubeconfig) or in_cluster = true (--kube-in-cluster), or remove the section",
+                ))
+            }
+        };
+        Ok(Some(KubernetesConfig {
+            source,
+            call_timeout_s,
+        }))
     }
 }
 
@@ -397,11 +501,65 @@ mod tests {
             tls: None,
             tls_reload_interval_ms: 5000,
             insecure_plaintext: true,
+            kubernetes: None,
         };
         let root = base(dir.path()).prepare().unwrap();
         assert_eq!(root, std::fs::canonicalize(dir.path()).unwrap());
         assert!(dir.path().join("data").is_dir());
         let err = base(&dir.path().join("missing")).prepare().unwrap_err();
         assert_eq!(err.field, "root_dir");
+    }
+
+    #[test]
+    fn the_kubernetes_section_names_one_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agent.toml");
+        let with = |section: &str| {
+            std::fs::write(
+                &file,
+                format!("site = \"s\"\nroot_dir = \"/srv\"\ninsecure_plaintext = true\n{section}"),
+            )
+            .unwrap();
+            args(&["--config", file.to_str().unwrap()]).to_config()
+        };
+        assert_eq!(with("").unwrap().kubernetes, None);
+        let c = with("[kubernetes]\nkubeconfig = \"/k\"\ncontext = \"edge\"\n").unwrap();
+        assert_eq!(
+            c.kubernetes,
+            Some(KubernetesConfig {
+                source: Source::Kubeconfig {
+                    path: "/k".into(),
+                    context: Some("edge".into())
+                },
+                call_timeout_s: 60,
+            })
+        );
+        let c = with("[kubernetes]\nin_cluster = true\ncall_timeout_s = 9\n").unwrap();
+        assert_eq!(
+            c.kubernetes.map(|k| (k.source, k.call_timeout_s)),
+            Some((Source::InCluster, 9))
+        );
+        for (section, says) in [
+            (
+                "[kubernetes]\nkubeconfg = \"/k\"\n",
+                "unknown field `kubeconfg`",
+            ),
+            ("[kubernetes]\n", "kubernetes = no cluster"),
+            (
+                "[kubernetes]\nkubeconfig = \"/k\"\nin_cluster = true\n",
+                "choose one",
+            ),
+            (
+                "[kubernetes]\nin_cluster = true\ncontext = \"x\"\n",
+                "kubernetes.context",
+            ),
+            (
+                "[kubernetes]\nin_cluster = true\ncall_timeout_s = 0\n",
+                "call_timeout_s = 0",
+            ),
+        ] {
+            let err = with(section).unwrap_err();
+            assert!(err.to_string().contains(says), "{section}: {err}");
+        }
     }
 }

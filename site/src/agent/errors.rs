@@ -33,6 +33,10 @@ pub enum AgentError {
     Transport(#[from] tonic::transport::Error),
     #[error("cannot use the TLS files: {0}")]
     Tls(#[from] moor_tls::reload::TlsError),
+    #[error("cannot use the [kubernetes] section: {0}")]
+    Kubernetes(#[from] moor_kube::ConnectError),
+    #[error("cannot observe the site's cluster ({0}); nothing is reported rather than a partial answer: retry later")]
+    Observe(String),
 }
 
 impl AgentError {
@@ -41,11 +45,13 @@ impl AgentError {
         match self {
             AgentError::Invalid(_) | AgentError::WrongSite { .. } => Code::InvalidArgument,
             AgentError::NotAMember(_) => Code::PermissionDenied,
+            AgentError::Observe(_) => Code::Unavailable,
             AgentError::Config(_)
             | AgentError::Store(_)
             | AgentError::Lost(_)
             | AgentError::Transport(_)
-            | AgentError::Tls(_) => Code::Internal,
+            | AgentError::Tls(_)
+            | AgentError::Kubernetes(_) => Code::Internal,
         }
     }
 }

@@ -1,11 +1,14 @@
 //! `moor-agent`: the real site agent. It runs on a machine, serves the site protocol
 //! (`SiteAgent`) for that one site, and changes real things: files below a root directory
-//! (`agent.file`) and whatever commands do (`agent.command`). The binary is
+//! (`agent.file`), whatever commands do (`agent.command`) and, with a `[kubernetes]`
+//! section, objects in the site's own cluster (`kubernetes.manifest`, through `moor-kube`,
+//! the library members drive Kubernetes sites with). The binary is
 //! `src/bin/moor-agent.rs`; everything else is here, one job per file:
 //!
 //! - `config`: [`AgentConfig`] from a TOML file, flags and `MOOR_AGENT_*` variables;
 //!   validation and the directory checks of `--check-config`.
-//! - `server`: [`open`] (directories, store) and [`serve`] (listener + shutdown future).
+//! - `server`: [`open`] (directories, cluster client, store) and [`serve`] (listener +
+//!   shutdown future).
 //! - `service`: the gRPC `SiteAgent` service: caller check, request checks, site name.
 //! - `site`: [`AgentSite`]: one call answered by the shared protocol rules
 //!   ([`crate::protocol::admit`] / [`crate::protocol::settle`]) around a real effect, one
@@ -17,7 +20,8 @@
 //!   [`KEEP_EXECUTIONS_PER_ENVIRONMENT`] executions (an environment runs one execution at a
 //!   time, so a correct leader never retries an older one), at most [`MAX_KEYS`] in all.
 //! - `resource`: the resource types behind one face, and the digests Observe reports.
-//! - `file`, `command`: `agent.file` and `agent.command`.
+//! - `file`, `command`, `kube`: `agent.file`, `agent.command` and `kubernetes.manifest`
+//!   (why the cluster's fence object is not used: `kube.rs`).
 //! - `paths`: confinement to the root (no absolute paths, no `..`, no symlinks).
 //! - `digest`: sha256 hex and the drift digest prefixes.
 //! - `errors`: [`AgentError`] and its gRPC codes.
@@ -27,6 +31,7 @@ mod config;
 mod digest;
 mod errors;
 mod file;
+mod kube;
 mod memory;
 mod paths;
 mod resource;
@@ -36,12 +41,13 @@ mod site;
 mod store;
 
 pub use command::{Limits, COMMAND_TYPE, STDERR_TAIL_BYTES};
-pub use config::{AgentArgs, AgentConfig, LoadError, DEFAULT_AGENT_PORT};
+pub use config::{AgentArgs, AgentConfig, KubernetesConfig, LoadError, DEFAULT_AGENT_PORT};
 pub use digest::{sha256_hex, COMMAND_DRIFT_PREFIX, FILE_DRIFT_PREFIX};
 pub use errors::AgentError;
 pub use file::FILE_TYPE;
+pub use kube::{cluster_settings, MANIFEST_TYPE};
 pub use memory::{KEEP_EXECUTIONS_PER_ENVIRONMENT, MAX_KEYS};
-pub use server::{open, serve, MAX_REQUEST_BYTES};
+pub use server::{connect_cluster, open, open_with_cluster, serve, MAX_REQUEST_BYTES};
 pub use site::{AgentSite, Mutation};
 pub use store::{StoreError, STORE_FILE, STORE_FORMAT};
 

@@ -1,12 +1,14 @@
 //! The resource types `moor-agent` serves, behind one face: a request's `resource_type` and
 //! properties become a [`Kind`] ([`Kind::parse`]), which is applied, and a kept
 //! [`ResourceState`] is deleted and observed, whatever its type. Everything type-specific is in
-//! `file.rs` (`agent.file`) and `command.rs` (`agent.command`).
+//! `file.rs` (`agent.file`), `command.rs` (`agent.command`) and `kube.rs`
+//! (`kubernetes.manifest`, only when the agent has a `[kubernetes]` section).
 //!
 //! Digests: an applied resource reports the request's `desired_digest` (or, when the request
 //! has none, a digest of what was applied). Observe reports `desired_digest` while what is at
 //! the site is still what the agent left, a `file-sha256:`/`command-sha256:` digest of what
-//! it found when that changed (drift), and leaves the resource out when it is gone.
+//! it found when that changed (drift), and leaves the resource out when it is gone. A
+//! manifest's drifted digest is `k8s-drift-sha256:<hex>` of the fields that differ.
 
 use std::path::PathBuf;
 
@@ -15,7 +17,13 @@ use moor_proto::site::ObservedResource;
 use super::command::{CommandSpec, Limits, Which, COMMAND_TYPE};
 use super::digest::{sha256_hex, COMMAND_DRIFT_PREFIX, FILE_DRIFT_PREFIX};
 use super::file::{self, FileSpec, FILE_TYPE};
+use super::kube::{no_cluster, Applied, Cluster, ManifestSpec, MANIFEST_TYPE};
 use super::memory::ResourceState;
+use super::site::Mutation;
+
+/// Prefix of the digest recorded for a manifest applied by a request that gave no desired
+/// digest.
+const MANIFEST_DIGEST_PREFIX: &str = "k8s-manifest-sha256:";
 
 /// Most stdout bytes of an observe command quoted in an observation (the digest covers all).
 const OBSERVED_STDOUT_BYTES: usize = 16 * 1024;
@@ -25,19 +33,32 @@ const OBSERVED_STDOUT_BYTES: usize = 16 * 1024;
 pub enum Kind {
     File(FileSpec),
     Command(CommandSpec),
+    Manifest(ManifestSpec),
 }
 
-/// Where and how resources are applied: the root and the command limits.
-#[derive(Debug, Clone)]
+/// Where and how resources are applied: the root, the command limits and the site's
+/// cluster (`None`: no `[kubernetes]` section, manifests are FAILED).
+#[derive(Clone)]
 pub struct Site {
     pub root: PathBuf,
     pub limits: Limits,
+    pub cluster: Option<Cluster>,
+}
+
+/// What an apply left: the digest to answer and record, the state to keep, and whether the
+/// effect had already happened under this key before this call (answered DUPLICATE once
+/// recorded).
+#[derive(Debug, Clone)]
+pub struct Done {
+    pub digest: String,
+    pub state: ResourceState,
+    pub earlier: bool,
 }
 
 /// The FAILED reason for a type this agent does not serve.
 fn unsupported(resource_type: &str) -> String {
     format!(
-        "resource type {resource_type:?} is not supported by moor-agent (supported: {FILE_TYPE}, {COMMAND_TYPE}; kubernetes.manifest is future work: drive a cluster with the kubernetes driver instead)"
+        "resource type {resource_type:?} is not supported by moor-agent (supported: {FILE_TYPE}, {COMMAND_TYPE}, {MANIFEST_TYPE})"
     )
 }
 
@@ -52,6 +73,7 @@ impl Kind {
         match resource_type {
             FILE_TYPE => Ok(Kind::File(FileSpec::parse(properties_json)?)),
             COMMAND_TYPE => Ok(Kind::Command(CommandSpec::parse(properties_json, limits)?)),
+            MANIFEST_TYPE => Ok(Kind::Manifest(ManifestSpec::parse(properties_json)?)),
             other => Err(unsupported(other)),
         }
     }
@@ -60,14 +82,75 @@ impl Kind {
 /// Whether `resource_type` is one this agent serves; the FAILED reason otherwise.
 pub fn supported(resource_type: &str) -> Result<(), String> {
     match resource_type {
-        FILE_TYPE | COMMAND_TYPE => Ok(()),
+        FILE_TYPE | COMMAND_TYPE | MANIFEST_TYPE => Ok(()),
         other => Err(unsupported(other)),
     }
 }
 
 impl Site {
-    /// Applies `kind`; returns the digest to answer and record, and the state to keep.
+    /// The resource a request describes, or why it cannot be applied here (FAILED, nothing
+    /// touched): a manifest on an agent without a cluster says so before anything else.
+    pub fn kind(&self, resource_type: &str, properties_json: &str) -> Result<Kind, String> {
+        if resource_type == MANIFEST_TYPE {
+            self.cluster()?;
+        }
+        Kind::parse(resource_type, properties_json, &self.limits)
+    }
+
+    /// The site's cluster, or why a manifest cannot run here.
+    pub fn cluster(&self) -> Result<&Cluster, String> {
+        self.cluster.as_ref().ok_or_else(no_cluster)
+    }
+
+    /// Applies `kind` for `call`.
     pub async fn apply(
+        &self,
+        call: &Mutation,
+        kind: Kind,
+        desired_digest: &str,
+    ) -> Result<Done, String> {
+        if let Kind::Manifest(spec) = &kind {
+            return self.apply_manifest(call, spec, desired_digest).await;
+        }
+        let (digest, state) = self.apply_local(kind, desired_digest).await?;
+        Ok(Done {
+            digest,
+            state,
+            earlier: false,
+        })
+    }
+
+    async fn apply_manifest(
+        &self,
+        call: &Mutation,
+        spec: &ManifestSpec,
+        desired_digest: &str,
+    ) -> Result<Done, String> {
+        let cluster = self.cluster()?;
+        let digest = or_content(
+            desired_digest,
+            MANIFEST_DIGEST_PREFIX,
+            &sha256_hex(spec.manifest().to_string().as_bytes()),
+        );
+        let applied = cluster.apply(call, spec, &digest).await?;
+        let (digest, earlier) = match applied {
+            Applied::Now => (digest, false),
+            Applied::Earlier(recorded) => (recorded, true),
+        };
+        Ok(Done {
+            state: ResourceState {
+                resource_type: MANIFEST_TYPE.into(),
+                desired_digest: digest.clone(),
+                applied_sha256: None,
+                properties: spec.kept_properties(),
+            },
+            digest,
+            earlier,
+        })
+    }
+
+    /// Applies a file or a command (what changes this machine).
+    async fn apply_local(
         &self,
         kind: Kind,
         desired_digest: &str,
@@ -114,6 +197,7 @@ impl Site {
                     },
                 ))
             }
+            Kind::Manifest(_) => Err(format!("{MANIFEST_TYPE} is not applied on this machine")),
         }
     }
 
@@ -134,8 +218,9 @@ impl Site {
     }
 
     /// Removes what `state` describes: a file is deleted; a command's `delete` runs (without
-    /// one, the agent only forgets the resource).
-    pub async fn delete(&self, state: &ResourceState) -> Result<(), String> {
+    /// one, the agent only forgets the resource); a manifest's object is deleted from the
+    /// cluster.
+    pub async fn delete(&self, call: &Mutation, state: &ResourceState) -> Result<(), String> {
         match state.resource_type.as_str() {
             FILE_TYPE => {
                 let root = self.root.clone();
@@ -151,12 +236,14 @@ impl Site {
                 }
                 Ok(())
             }
+            MANIFEST_TYPE => self.cluster()?.delete(call, state).await,
             other => Err(unsupported(other)),
         }
     }
 
-    /// What `resource` (kept as `state`) looks like now; `None` when it is gone or cannot be
-    /// observed (logged).
+    /// What a file or command `resource` (kept as `state`) looks like now; `None` when it is
+    /// gone or cannot be observed (logged). Manifests are observed together, per environment
+    /// ([`Cluster::observe`]).
     pub async fn observe(&self, resource: &str, state: &ResourceState) -> Option<ObservedResource> {
         let seen = match state.resource_type.as_str() {
             FILE_TYPE => self.observe_file(state).await,

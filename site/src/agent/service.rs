@@ -45,6 +45,7 @@ impl AgentService {
         &self,
         target: Option<ResourceRef>,
         key: Option<IdempotencyKey>,
+        attempt: u32,
         fence_token: u64,
         apply: Option<(String, String)>,
     ) -> Result<Response<ApplyResponse>, Status> {
@@ -59,6 +60,7 @@ impl AgentService {
                 resource_type: target.resource_type,
                 execution_id: key.execution_id,
                 step: key.step,
+                attempt,
                 fence_token,
                 apply,
             })
@@ -76,7 +78,7 @@ impl SiteAgent for AgentService {
         self.callers.check(&request).map_err(AgentError::from)?;
         let req = request.into_inner();
         let apply = Some((req.properties_json, req.desired_digest));
-        self.mutate(req.target, req.key, req.fence_token, apply)
+        self.mutate(req.target, req.key, req.attempt, req.fence_token, apply)
             .await
     }
 
@@ -86,7 +88,7 @@ impl SiteAgent for AgentService {
     ) -> Result<Response<ApplyResponse>, Status> {
         self.callers.check(&request).map_err(AgentError::from)?;
         let req = request.into_inner();
-        self.mutate(req.target, req.key, req.fence_token, None)
+        self.mutate(req.target, req.key, req.attempt, req.fence_token, None)
             .await
     }
 
@@ -101,7 +103,7 @@ impl SiteAgent for AgentService {
         let resources = self
             .site
             .observe(&target.environment, &target.resource)
-            .await;
+            .await?;
         Ok(Response::new(ObserveResponse { resources }))
     }
 }

@@ -17,19 +17,22 @@
 //! cut an effect off between doing it and recording it. Known limit: a crash between the
 //! effect and its record (step 4) leaves the effect done and the key unrecorded, so the next
 //! attempt runs it again; files are rewritten with the same content, commands must tolerate
-//! a second run.
+//! a second run. A Kubernetes object carries the key that applied it, so there the next
+//! attempt finds it, sends nothing, records it and answers DUPLICATE.
 //!
 //! Observe reads the kept resources under the lock, then looks at each without it (observe
-//! commands may take a while).
+//! commands may take a while); an environment's manifests are observed in one go, and a
+//! cluster that cannot be observed fails the whole Observe.
 
 use std::sync::Arc;
 
-use moor_proto::site::ObservedResource;
+use moor_proto::site::{ObservedResource, Outcome};
 use tokio::sync::Mutex;
 
 use super::errors::AgentError;
+use super::kube::MANIFEST_TYPE;
 use super::memory::{KeyRecord, ResourceRecord, ResourceState};
-use super::resource::{supported, Kind, Site};
+use super::resource::{supported, Done, Site};
 use super::store::Store;
 use crate::protocol::{admit, settle, Answer, Failure, Safety};
 
@@ -41,9 +44,18 @@ pub struct Mutation {
     pub resource_type: String,
     pub execution_id: String,
     pub step: u32,
+    pub attempt: u32,
     pub fence_token: u64,
     /// `Some((properties_json, desired_digest))` for an apply, `None` for a delete.
     pub apply: Option<(String, String)>,
+}
+
+/// What an admitted call's effect left: the digest to record, the resource's state
+/// (`None`: removed), and whether it was done by an earlier, unrecorded attempt.
+struct Effect {
+    digest: String,
+    state: Option<ResourceState>,
+    earlier: bool,
 }
 
 /// The site an agent serves. Cheap to clone.
@@ -98,8 +110,12 @@ impl AgentSite {
             .resource(&call.environment, &call.resource)
             .cloned();
         let effect = self.effect(&call, kept.as_ref()).await;
+        let mut earlier = false;
         let (effect, state) = match effect {
-            Ok((digest, state)) => (Ok(digest), state),
+            Ok(done) => {
+                earlier = done.earlier;
+                (Ok(done.digest), done.state)
+            }
             Err(error) => {
                 tracing::info!(environment = %call.environment, resource = %call.resource, execution = %call.execution_id, step = call.step, %error, "FAILED; nothing recorded");
                 let observed_digest = kept.map(|k| k.desired_digest).unwrap_or_default();
@@ -112,7 +128,7 @@ impl AgentSite {
                 )
             }
         };
-        let (answer, record) = settle(admission.highest_token, effect);
+        let (mut answer, record) = settle(admission.highest_token, effect);
         if let Some(digest) = record {
             store.record_applied(
                 KeyRecord {
@@ -127,6 +143,11 @@ impl AgentSite {
                     state,
                 },
             )?;
+            if earlier {
+                // Done by an attempt whose record a crash lost: recorded now, and answered
+                // as what it is.
+                answer.outcome = Outcome::Duplicate;
+            }
         }
         Ok(answer)
     }
@@ -137,41 +158,66 @@ impl AgentSite {
         &self,
         call: &Mutation,
         kept: Option<&ResourceState>,
-    ) -> Result<(String, Option<ResourceState>), String> {
+    ) -> Result<Effect, String> {
         match &call.apply {
             Some((properties_json, desired_digest)) => {
-                let kind = Kind::parse(&call.resource_type, properties_json, &self.site.limits)?;
-                let (digest, state) = self.site.apply(kind, desired_digest).await?;
-                Ok((digest, Some(state)))
+                let kind = self.site.kind(&call.resource_type, properties_json)?;
+                let done: Done = self.site.apply(call, kind, desired_digest).await?;
+                Ok(Effect {
+                    digest: done.digest,
+                    state: Some(done.state),
+                    earlier: done.earlier,
+                })
             }
             // What is removed is what the agent kept (its type, its path), whatever type the
             // request names; with nothing kept there is nothing to remove, unless the request
             // names a type this agent could never have applied.
             None => {
                 match kept {
-                    Some(kept) => self.site.delete(kept).await?,
+                    Some(kept) => self.site.delete(call, kept).await?,
                     None if call.resource_type.is_empty() => {}
                     None => supported(&call.resource_type)?,
                 }
-                Ok((String::new(), None))
+                Ok(Effect {
+                    digest: String::new(),
+                    state: None,
+                    earlier: false,
+                })
             }
         }
     }
 
-    /// The resources of `environment` (only `resource` when not empty) as they are now.
-    pub async fn observe(&self, environment: &str, resource: &str) -> Vec<ObservedResource> {
+    /// The resources of `environment` (only `resource` when not empty) as they are now, in
+    /// name order. Fails only when the site's cluster cannot be observed.
+    pub async fn observe(
+        &self,
+        environment: &str,
+        resource: &str,
+    ) -> Result<Vec<ObservedResource>, AgentError> {
         let kept = self
             .store
             .lock()
             .await
             .memory()
             .resources_of(environment, resource);
-        let mut seen = Vec::with_capacity(kept.len());
-        for (name, state) in kept {
+        let (manifests, local): (Vec<_>, Vec<_>) = kept
+            .into_iter()
+            .partition(|(_, state)| state.resource_type == MANIFEST_TYPE);
+        let mut seen = Vec::with_capacity(local.len() + manifests.len());
+        for (name, state) in local {
             if let Some(observed) = self.site.observe(&name, &state).await {
                 seen.push(observed);
             }
         }
-        seen
+        if !manifests.is_empty() {
+            let cluster = self.site.cluster().map_err(AgentError::Observe)?;
+            let found = cluster
+                .observe(environment, &manifests)
+                .await
+                .map_err(AgentError::Observe)?;
+            seen.extend(found);
+            seen.sort_by(|a, b| a.resource.cmp(&b.resource));
+        }
+        Ok(seen)
     }
 }

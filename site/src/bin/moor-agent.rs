@@ -4,12 +4,14 @@
 //!
 //! The first stdout line is `moor-agent listening on ADDR`, flushed, so a harness that starts
 //! it on port 0 can read the port. `--check-config` checks everything a start would (values,
-//! the root, the data dir, the TLS files) and exits 0 or 1. SIGHUP reloads the TLS files.
+//! the root, the data dir, the TLS files, the `[kubernetes]` section's kubeconfig or in-cluster
+//! account) and exits 0 or 1. SIGHUP reloads the TLS files.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use moor_kube::Source;
 use moor_site::agent::{self, AgentArgs, AgentConfig, AGENT_LISTENING};
 use moor_site::process::{bind_and_announce, main_with, reload_tls_on_sighup};
 use moor_site::server::watch_tls;
@@ -31,8 +33,18 @@ async fn check(args: AgentArgs) -> anyhow::Result<()> {
     if let Some(files) = &config.tls {
         TlsReloader::new(files.clone(), ClientAuth::Required)?;
     }
+    agent::connect_cluster(&config).await?;
+    let cluster = match config.kubernetes.as_ref().map(|k| &k.source) {
+        None => "no [kubernetes] section".to_string(),
+        Some(Source::InCluster) => "kubernetes in-cluster".to_string(),
+        Some(Source::Kubeconfig { path, context }) => format!(
+            "kubernetes {} (context {})",
+            path.display(),
+            context.as_deref().unwrap_or("current")
+        ),
+    };
     println!(
-        "moor-agent: configuration OK: site {}, listen {}, root {}, data {}, {}",
+        "moor-agent: configuration OK: site {}, listen {}, root {}, data {}, {}, {cluster}",
         config.site,
         config.listen_addr,
         root.display(),
@@ -53,7 +65,7 @@ async fn run(args: AgentArgs) -> anyhow::Result<()> {
     if let Some(tls) = &tls {
         reload_tls_on_sighup(tls).context("cannot handle SIGHUP")?;
     }
-    let site = agent::open(&config)?;
+    let site = agent::open(&config).await?;
     let (listener, addr, stop) = bind_and_announce(config.listen_addr, AGENT_LISTENING).await?;
     announce(&config, addr);
     agent::serve(site, listener, tls, stop.wait("moor-agent"))
