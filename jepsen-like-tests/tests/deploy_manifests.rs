@@ -6,9 +6,11 @@
 //!   uses (`quote`, `toYaml`, `nindent`, `until`, `add1`, `int`), and every rendered document
 //!   is deserialised into the Kubernetes API types of k8s-openapi with unknown fields
 //!   rejected; then the cross-references are checked (selectors, the headless service, the
-//!   PDB, volume claims and mounts, the bootstrap list against the advertised addresses), the
-//!   rendered moord.toml is checked by `moord --check-config`, and every value must be
-//!   documented in deploy/README.md;
+//!   PDB, volume claims and mounts, the bootstrap list against the advertised peer
+//!   addresses), TLS and tokens are on by default (the certificate Secret mounted, each
+//!   pod's own certificate from it, the Job and the probes given the CA) and off only with
+//!   `insecurePlaintextNoAuth`, the rendered moord.toml with the pod's environment is checked
+//!   by `moord --check-config`, and every value must be documented in deploy/README.md;
 //! - the systemd units: `systemd-analyze verify` and `systemd-analyze security --offline`,
 //!   when systemd-analyze is installed (a loud SKIP otherwise);
 //! - the example /etc/moor/moord.toml files: `moord --check-config` (the example
@@ -22,7 +24,7 @@ use gtmpl::{Context, Template};
 use gtmpl_value::{FuncError, Number, Value as TValue};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, Service, Volume, VolumeMount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use moor_jepsen_like_tests::docker::repo_root;
 use moor_jepsen_like_tests::harness::bin_dir;
@@ -195,6 +197,15 @@ fn render(overrides: Json) -> Vec<(String, Json)> {
         "no templates in {}",
         chart_dir().display()
     );
+    // Named templates (`define`) live in `_*.tpl` files, which Helm makes visible to every
+    // template: so does this.
+    let mut helpers = String::new();
+    for entry in std::fs::read_dir(chart_dir().join("templates")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "tpl") {
+            helpers.push_str(&std::fs::read_to_string(&path).unwrap());
+        }
+    }
     let mut docs = Vec::new();
     for file in files {
         let name = file.file_name().unwrap().to_string_lossy().to_string();
@@ -207,7 +218,7 @@ fn render(overrides: Json) -> Vec<(String, Json)> {
             ("add1", add1),
             ("int", int),
         ]);
-        t.parse(std::fs::read_to_string(&file).unwrap())
+        t.parse(helpers.clone() + &std::fs::read_to_string(&file).unwrap())
             .unwrap_or_else(|e| panic!("{name}: template does not parse: {e}"));
         let text = t
             .render(&Context::from(to_tvalue(&root)))
@@ -282,6 +293,16 @@ fn typed(docs: &[(String, Json)]) -> Rendered {
         config: config.expect("a ConfigMap"),
         job,
     }
+}
+
+/// The members' pod template spec.
+fn member_pod(r: &Rendered) -> &PodSpec {
+    r.sts.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
+}
+
+/// The bootstrap Job's pod template spec.
+fn job_pod(job: &Job) -> &PodSpec {
+    job.spec.as_ref().unwrap().template.spec.as_ref().unwrap()
 }
 
 fn env_of(c: &Container, name: &str) -> Option<String> {
@@ -413,22 +434,22 @@ fn check_wiring(r: &Rendered, replicas: i32) {
         }
     }
 
-    // Member ids and addresses: pod N advertises what the bootstrap list says member N+1 is.
+    // Member ids and addresses: pod N advertises the peer address the bootstrap list gives
+    // member N+1, and the headless service carries the peer port.
     assert_eq!(
         env_of(c, "MOOR_ID_FROM_NAME").as_deref(),
         Some("$(POD_NAME)")
     );
-    let advertise = env_of(c, "MOOR_ADVERTISE_ADDR").expect("MOOR_ADVERTISE_ADDR");
+    let advertise = env_of(c, "MOOR_PEER_ADVERTISE_ADDR").expect("MOOR_PEER_ADVERTISE_ADDR");
+    assert!(
+        hs.ports
+            .iter()
+            .flatten()
+            .any(|p| p.name.as_deref() == Some("peer")),
+        "the headless service lacks the peer port"
+    );
     if let Some(job) = &r.job {
-        let jc = &job
-            .spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap()
-            .containers[0];
+        let jc = &job_pod(job).containers[0];
         let list = env_of(jc, "MOOR_INITIAL_MEMBERS").expect("MOOR_INITIAL_MEMBERS");
         let entries: Vec<&str> = list.split(',').collect();
         assert_eq!(entries.len(), replicas as usize, "{list}");
@@ -441,29 +462,113 @@ fn check_wiring(r: &Rendered, replicas: i32) {
         }
     }
 
-    // The rendered moord.toml is a valid config for pod 0 (checked by moord itself).
+    // The rendered moord.toml with pod 0's environment is a valid config (checked by moord
+    // itself), and says what the install runs.
+    let shown = check_config(r, &format!("{RELEASE}-0"));
+    assert!(shown.contains("id = 1"), "{shown}");
+}
+
+/// `moord --check-config` on the config map's moord.toml with the environment the
+/// StatefulSet gives pod `pod` (`$(POD_NAME)` and `$(POD_NAMESPACE)` expanded as the
+/// kubelet does); returns the effective config it prints.
+fn check_config(r: &Rendered, pod: &str) -> String {
     let toml = r.config.data.as_ref().unwrap()["moord.toml"].clone();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("moord.toml");
     std::fs::write(&path, toml).unwrap();
-    let addr0 = advertise
-        .replace("$(POD_NAME)", &format!("{RELEASE}-0"))
-        .replace("$(POD_NAMESPACE)", NAMESPACE);
-    let out = Command::new(bin_dir().join("moord"))
+    let c = &member_pod(r).containers[0];
+    let mut cmd = Command::new(bin_dir().join("moord"));
+    cmd.env_clear()
         .arg("--config")
         .arg(&path)
-        .arg("--check-config")
-        .env("MOOR_ID_FROM_NAME", format!("{RELEASE}-0"))
-        .env("MOOR_ADVERTISE_ADDR", &addr0)
-        .output()
-        .unwrap();
+        .arg("--check-config");
+    for e in c.env.iter().flatten() {
+        if let Some(v) = &e.value {
+            let v = v
+                .replace("$(POD_NAME)", pod)
+                .replace("$(POD_NAMESPACE)", NAMESPACE);
+            cmd.env(&e.name, v);
+        }
+    }
+    let out = cmd.output().unwrap();
     assert!(
         out.status.success(),
-        "moord refuses the chart's config: {}",
+        "moord refuses the chart's config for {pod}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let shown = String::from_utf8_lossy(&out.stdout);
-    assert!(shown.contains("id = 1"), "{shown}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The pod volume `name` of the StatefulSet and the container's mount of it.
+fn volume_and_mount<'a>(spec: &'a PodSpec, name: &str) -> Option<(&'a Volume, &'a VolumeMount)> {
+    let volume = spec.volumes.iter().flatten().find(|v| v.name == name)?;
+    let mount = spec.containers[0]
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == name)?;
+    Some((volume, mount))
+}
+
+/// TLS and tokens on: the certificate Secret mounted read-only into every member and (its
+/// CA only) into the bootstrap Job, each pod's own certificate and key named from it, no
+/// insecure setting anywhere, and moord's effective config says TLS with auth on.
+fn check_secure(r: &Rendered, secret: &str) {
+    let pod = member_pod(r);
+    let (volume, mount) = volume_and_mount(pod, "tls").expect("a tls volume, mounted");
+    let source = volume.secret.as_ref().expect("the tls volume is a Secret");
+    assert_eq!(source.secret_name.as_deref(), Some(secret));
+    assert_eq!(mount.read_only, Some(true));
+    let dir = mount.mount_path.trim_end_matches('/');
+    let c = &pod.containers[0];
+    for (var, file) in [
+        ("MOOR_TLS_CERT", "$(POD_NAME).pem"),
+        ("MOOR_TLS_KEY", "$(POD_NAME).key"),
+        ("MOOR_CA_FILE", "ca.pem"),
+    ] {
+        assert_eq!(env_of(c, var), Some(format!("{dir}/{file}")), "{var}");
+    }
+    for var in ["MOOR_INSECURE_PLAINTEXT", "MOOR_INSECURE_NO_AUTH"] {
+        assert_eq!(env_of(c, var), None, "{var} is set by default");
+    }
+    let toml = &r.config.data.as_ref().unwrap()["moord.toml"];
+    assert!(!toml.contains("insecure_plaintext"), "{toml}");
+    assert!(!toml.contains("enabled = false"), "{toml}");
+    assert!(toml.contains(&format!("ca = \"{dir}/ca.pem\"")), "{toml}");
+    let shown = check_config(r, &format!("{RELEASE}-1"));
+    for want in [
+        "insecure_plaintext = false".to_string(),
+        format!("cert = \"{dir}/{RELEASE}-1.pem\""),
+        format!("key = \"{dir}/{RELEASE}-1.key\""),
+    ] {
+        assert!(
+            shown.contains(&want),
+            "moord's effective config lacks {want}:\n{shown}"
+        );
+    }
+    assert!(
+        shown.contains("[auth]\nenabled = true"),
+        "auth is not on in moord's effective config:\n{shown}"
+    );
+    if let Some(job) = &r.job {
+        let spec = job_pod(job);
+        let (volume, mount) = volume_and_mount(spec, "tls").expect("the Job mounts the CA");
+        let source = volume.secret.as_ref().unwrap();
+        assert_eq!(source.secret_name.as_deref(), Some(secret));
+        let keys: Vec<&str> = source
+            .items
+            .iter()
+            .flatten()
+            .map(|i| i.key.as_str())
+            .collect();
+        assert_eq!(keys, ["ca.pem"], "the Job needs no member's key");
+        let jc = &spec.containers[0];
+        assert_eq!(
+            env_of(jc, "MOOR_CA_FILE"),
+            Some(format!("{}/ca.pem", mount.mount_path.trim_end_matches('/')))
+        );
+        assert_eq!(env_of(jc, "MOOR_INSECURE_PLAINTEXT"), None);
+    }
 }
 
 #[test]
@@ -472,6 +577,7 @@ fn helm_chart_renders_into_valid_kubernetes_objects_that_reference_each_other() 
     let r = typed(&docs);
     assert!(r.job.is_some(), "the bootstrap job is on by default");
     check_wiring(&r, 3);
+    check_secure(&r, &format!("{RELEASE}-tls"));
     // Every value changes the output somewhere: a 5-member install on a storage class,
     // pinned to nodes, without the job and without anti-affinity.
     let docs = render(serde_json::json!({
@@ -485,6 +591,7 @@ fn helm_chart_renders_into_valid_kubernetes_objects_that_reference_each_other() 
     let r5 = typed(&docs);
     assert!(r5.job.is_none());
     check_wiring(&r5, 5);
+    check_secure(&r5, &format!("{RELEASE}-tls"));
     let spec = r5.sts.spec.as_ref().unwrap();
     let claim = &spec.volume_claim_templates.as_ref().unwrap()[0];
     assert_eq!(
@@ -503,6 +610,41 @@ fn helm_chart_renders_into_valid_kubernetes_objects_that_reference_each_other() 
 }
 
 #[test]
+fn tls_comes_from_the_named_secret_and_plaintext_only_from_the_insecure_toggle() {
+    let r = typed(&render(
+        serde_json::json!({ "tls": { "existingSecret": "corp-moor-pki" } }),
+    ));
+    check_wiring(&r, 3);
+    check_secure(&r, "corp-moor-pki");
+
+    // The explicit exception: no Secret, plaintext, no tokens, and moord says so.
+    let r = typed(&render(
+        serde_json::json!({ "insecurePlaintextNoAuth": true }),
+    ));
+    check_wiring(&r, 3);
+    let pod = member_pod(&r);
+    assert!(
+        volume_and_mount(pod, "tls").is_none(),
+        "a tls volume without TLS"
+    );
+    let c = &pod.containers[0];
+    assert_eq!(
+        env_of(c, "MOOR_INSECURE_PLAINTEXT").as_deref(),
+        Some("true")
+    );
+    assert_eq!(env_of(c, "MOOR_TLS_CERT"), None);
+    let shown = check_config(&r, &format!("{RELEASE}-0"));
+    assert!(shown.contains("insecure_plaintext = true"), "{shown}");
+    assert!(shown.contains("[auth]\nenabled = false"), "{shown}");
+    let jc = &job_pod(r.job.as_ref().unwrap()).containers[0];
+    assert_eq!(
+        env_of(jc, "MOOR_INSECURE_PLAINTEXT").as_deref(),
+        Some("true")
+    );
+    assert_eq!(env_of(jc, "MOOR_CA_FILE"), None);
+}
+
+#[test]
 fn the_service_monitor_is_off_by_default_and_scrapes_the_client_service_when_on() {
     let off = render(serde_json::json!({}));
     assert!(off.iter().all(|(_, d)| d["kind"] != "ServiceMonitor"));
@@ -518,6 +660,10 @@ fn the_service_monitor_is_off_by_default_and_scrapes_the_client_service_when_on(
     let endpoint = &m["spec"]["endpoints"][0];
     assert_eq!(endpoint["path"], "/metrics");
     assert_eq!(endpoint["interval"], "30s");
+    // The client port speaks TLS: scraped over https, checked against the cluster CA.
+    assert_eq!(endpoint["scheme"], "https");
+    assert_eq!(endpoint["tlsConfig"]["ca"]["secret"]["name"], "moor-tls");
+    assert_eq!(endpoint["tlsConfig"]["ca"]["secret"]["key"], "ca.pem");
     let r = typed(&on);
     // It selects the client service, by a port that service has.
     let labels: BTreeMap<String, String> = r.client.metadata.labels.clone().unwrap_or_default();
