@@ -31,10 +31,10 @@
 //!
 //! Why a folder: the rules live in one generic helper, [`Client::call`] (`failover.rs`),
 //! that every RPC of every service goes through, so no API can get its own, different, retry
-//! loop. The files per API (`cluster.rs`, `vars.rs`, `workflow.rs`, `rollout.rs`) only say,
-//! per RPC, whether it reads or writes and which command shows the outcome of a write
-//! (`auth.rs` too, for `AuthApi`, and `hooks.rs`, for `HookApi`; `backup.rs` opens the
-//! backup stream of `MoorApi`).
+//! loop. The files per API (`cluster.rs`, `vars.rs`, `secrets.rs`, `workflow.rs`,
+//! `rollout.rs`) only say, per RPC, whether it reads or writes and which command shows the
+//! outcome of a write (`auth.rs` too, for `AuthApi`, and `hooks.rs`, for `HookApi`;
+//! `backup.rs` opens the backup stream of `MoorApi`).
 //!
 //! This folder knows nothing of the command line, views or exit codes: `crate::exit` maps
 //! its errors to exit codes, `crate::commands` gives them context.
@@ -49,6 +49,7 @@ mod handshake;
 mod hooks;
 mod retry;
 mod rollout;
+mod secrets;
 mod security;
 mod service;
 mod status;

@@ -3,7 +3,8 @@
 use moor_proto::api::moor_api_client::MoorApiClient;
 use moor_proto::api::{
     CompareAndSwapRequest, CompareAndSwapResponse, DeleteRequest, DeleteResponse, GetRequest,
-    GetResponse, ListRequest, ListResponse, PutRequest, PutResponse, ReadConsistency,
+    GetResponse, ListRequest, ListResponse, PutRequest, PutResponse, PutSecretRequest,
+    ReadConsistency,
 };
 use tonic::transport::Channel;
 
@@ -27,6 +28,20 @@ impl Client {
         let msg = PutRequest { key, value };
         self.call(Call::write(&check), msg, |mut c: Api, r| async move {
             c.put(r).await
+        })
+        .await
+    }
+
+    /// Sets `key` to `value` sealed by the member with the cluster's secrets key.
+    pub async fn put_secret(
+        &mut self,
+        key: String,
+        value: String,
+    ) -> Result<PutResponse, RpcError> {
+        let check = check(&key);
+        let msg = PutSecretRequest { key, value };
+        self.call(Call::write(&check), msg, |mut c: Api, r| async move {
+            c.put_secret(r).await
         })
         .await
     }

@@ -6,13 +6,14 @@
 //! (`auth.rs`), `WorkflowApi` (`workflow.rs`), `RolloutApi` (`rollout.rs`, groups only) and
 //! `HookApi` (`hooks.rs`) traits, so a new RPC in api.proto, auth.proto, workflow.proto,
 //! rollout.proto or hooks.proto needs a line here; the workflow and rollout services share
-//! one state of environments and groups (`state.rs`). It can serve TLS (`tls.rs`) and
+//! one state of environments and groups (`state.rs`); secrets at rest are in `secrets.rs`. It can serve TLS (`tls.rs`) and
 //! records the `authorization` header of every request it receives.
 
 mod auth;
 mod backup;
 mod hooks;
 mod rollout;
+mod secrets;
 mod state;
 pub mod tls;
 mod workflow;
@@ -32,6 +33,7 @@ use crate::client::{Client, Security};
 pub use auth::{FAKE_AUDIT_ENTRIES, FAKE_TOKEN};
 pub use backup::{fake_backup_file, SnapshotScript, FAKE_CHUNK_BYTES};
 pub use hooks::FAKE_BAD_COMMIT;
+pub use secrets::{SecretPuts, SecretsScript, FAKE_SEALED, FAKE_SECRET_INDEX};
 pub use state::FAKE_SUSPENDED;
 pub use workflow::{fake_workflow, problems_marker, WatchScript, FAKE_COMMIT, FAKE_EXECUTIONS};
 
@@ -57,10 +59,12 @@ pub fn fake_key_count() -> usize {
     fake_keys().len()
 }
 
-/// The keys a fake member in [`Mode::Ok`] lists: `app/000` .. `app/249` and `other`.
+/// The keys a fake member in [`Mode::Ok`] lists: `app/000` .. `app/249`, `other` and
+/// `secret/db` (sealed).
 fn fake_keys() -> Vec<String> {
     let mut keys: Vec<String> = (0..250).map(|i| format!("app/{i:03}")).collect();
     keys.push("other".to_string());
+    keys.push("secret/db".to_string());
     keys
 }
 
@@ -68,6 +72,8 @@ struct Fake {
     mode: Mode,
     calls: Arc<AtomicUsize>,
     snapshot: SnapshotScript,
+    secrets: SecretsScript,
+    secret_puts: SecretPuts,
 }
 
 impl Fake {
@@ -98,7 +104,17 @@ async fn answer<T>(
 /// The admin token a fake member's `ClusterInit` returns.
 pub const FAKE_ADMIN_TOKEN: &str = "mt_admin0.fake-admin-secret";
 
+/// A fake member's variable `key`: its own name as value, but a `secret/...` one holds
+/// [`FAKE_SEALED`], written at [`FAKE_SECRET_INDEX`].
 fn kv(key: &str) -> KeyValue {
+    if key.starts_with("secret/") {
+        return KeyValue {
+            key: key.to_string(),
+            value: FAKE_SEALED.as_bytes().to_vec(),
+            create_index: 1,
+            mod_index: FAKE_SECRET_INDEX,
+        };
+    }
     KeyValue {
         key: key.to_string(),
         value: key.as_bytes().to_vec(),
@@ -162,9 +178,40 @@ impl MoorApi for Fake {
         })
         .await
     }
-    async fn get(&self, _: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+    /// Records the request; replaces a sealed value for `secret/...` keys.
+    async fn put_secret(
+        &self,
+        request: Request<PutSecretRequest>,
+    ) -> Result<Response<PutResponse>, Status> {
+        let r = request.into_inner();
+        let prev = r.key.starts_with("secret/").then(|| kv(&r.key));
+        self.secret_puts.lock().unwrap().push((r.key, r.value));
+        self.answer(|| PutResponse {
+            prev,
+            log_index: FAKE_SECRET_INDEX,
+        })
+        .await
+    }
+    async fn secrets_status(
+        &self,
+        _: Request<SecretsStatusRequest>,
+    ) -> Result<Response<SecretsStatusResponse>, Status> {
+        self.answer(|| secrets::status(self.secrets)).await
+    }
+    async fn reseal_secrets(
+        &self,
+        _: Request<ResealSecretsRequest>,
+    ) -> Result<Response<ResealSecretsResponse>, Status> {
+        self.answer(|| secrets::reseal(self.secrets))
+            .await?
+            .into_inner()
+            .map(Response::new)
+    }
+    /// Only `secret/...` keys exist.
+    async fn get(&self, request: Request<GetRequest>) -> Result<Response<GetResponse>, Status> {
+        let key = request.into_inner().key;
         self.answer(|| GetResponse {
-            kv: None,
+            kv: key.starts_with("secret/").then(|| kv(&key)),
             read_index: 7,
         })
         .await
@@ -206,6 +253,7 @@ pub struct FakeMember {
     pub addr: String,
     pub calls: Arc<AtomicUsize>,
     pub seen: Seen,
+    pub secret_puts: SecretPuts,
 }
 
 /// Serves a fake member on a loopback port for the rest of the test; returns its address and
@@ -218,12 +266,17 @@ pub async fn fake_member(mode: Mode) -> (String, Arc<AtomicUsize>) {
 /// Serves a fake member (`MoorApi` and `AuthApi`) on a loopback port, with TLS when `tls`
 /// is given, for the rest of the test.
 pub async fn serve(mode: Mode, tls: Option<ServerTlsConfig>) -> FakeMember {
-    serve_with(mode, tls, SnapshotScript::Whole).await
+    serve_with(mode, tls, SnapshotScript::Whole, SecretsScript::Rotating).await
 }
 
 /// A fake member in [`Mode::Ok`] whose backup stream goes as `script` says.
 pub async fn fake_backup(script: SnapshotScript) -> FakeMember {
-    serve_with(Mode::Ok, None, script).await
+    serve_with(Mode::Ok, None, script, SecretsScript::Rotating).await
+}
+
+/// A fake member in [`Mode::Ok`] whose key rotation stands as `script` says.
+pub async fn fake_secrets(script: SecretsScript) -> FakeMember {
+    serve_with(Mode::Ok, None, SnapshotScript::Whole, script).await
 }
 
 /// [`serve`], with the backup stream `snapshot`.
@@ -231,11 +284,13 @@ async fn serve_with(
     mode: Mode,
     tls: Option<ServerTlsConfig>,
     snapshot: SnapshotScript,
+    secrets: SecretsScript,
 ) -> FakeMember {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let calls = Arc::new(AtomicUsize::new(0));
     let seen: Seen = Arc::default();
+    let secret_puts: SecretPuts = Arc::default();
     let record = {
         let seen = seen.clone();
         move |r: Request<()>| {
@@ -249,6 +304,8 @@ async fn serve_with(
         mode,
         calls: calls.clone(),
         snapshot,
+        secrets,
+        secret_puts: secret_puts.clone(),
     };
     let auth = auth::FakeAuth::new(mode, calls.clone());
     let mut server = tonic::transport::Server::builder();
@@ -261,7 +318,12 @@ async fn serve_with(
             .add_service(AuthApiServer::with_interceptor(auth, record))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    FakeMember { addr, calls, seen }
+    FakeMember {
+        addr,
+        calls,
+        seen,
+        secret_puts,
+    }
 }
 
 /// A plaintext client without credentials over `endpoints`, for tests against fake members.
