@@ -681,3 +681,26 @@ impl Drop for SiteSimProc {
         let _ = self.child.wait();
     }
 }
+
+/// A `Put` of `value` at `key` with a 10 s deadline.
+pub fn put_request(key: &str, value: &str) -> tonic::Request<moor_proto::api::PutRequest> {
+    let mut req = tonic::Request::new(moor_proto::api::PutRequest {
+        key: key.into(),
+        value: value.as_bytes().to_vec(),
+    });
+    req.set_timeout(Duration::from_secs(10));
+    req
+}
+
+/// A `Get` of `key` at `consistency` with a 10 s deadline.
+pub fn get_request(
+    key: &str,
+    consistency: moor_proto::api::ReadConsistency,
+) -> tonic::Request<moor_proto::api::GetRequest> {
+    let mut req = tonic::Request::new(moor_proto::api::GetRequest {
+        key: key.into(),
+        consistency: consistency as i32,
+    });
+    req.set_timeout(Duration::from_secs(10));
+    req
+}

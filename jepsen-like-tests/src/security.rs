@@ -115,6 +115,38 @@ pub enum Security {
 pub struct ClientTls {
     pub bundle: Bundle,
     config: ClientTlsConfig,
+    /// The CA's files, read once: [`Security::anonymous`] and [`Security::with_server_name`]
+    /// rebuild the configuration from them.
+    ca_pem: Vec<u8>,
+    identity: Option<(Vec<u8>, Vec<u8>)>,
+    server_name: Option<String>,
+}
+
+impl ClientTls {
+    fn new(
+        bundle: Bundle,
+        ca_pem: Vec<u8>,
+        identity: Option<(Vec<u8>, Vec<u8>)>,
+        server_name: Option<String>,
+    ) -> Result<ClientTls> {
+        let mut config = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&ca_pem));
+        if let Some((cert, key)) = &identity {
+            config = config.identity(Identity::from_pem(cert, key));
+        }
+        if let Some(name) = &server_name {
+            config = config.domain_name(name.clone());
+        }
+        Endpoint::from_static("https://127.0.0.1:1")
+            .tls_config(config.clone())
+            .with_context(|| format!("the TLS files in {}", bundle.dir.display()))?;
+        Ok(ClientTls {
+            bundle,
+            config,
+            ca_pem,
+            identity,
+            server_name,
+        })
+    }
 }
 
 impl std::fmt::Debug for Security {
@@ -132,16 +164,37 @@ impl Security {
     pub fn from_bundle(bundle: &Bundle) -> Result<Security> {
         let read = |p: &Path| std::fs::read(p).with_context(|| format!("read {}", p.display()));
         let (cert, key) = bundle.admin();
-        let config = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(read(&bundle.ca)?))
-            .identity(Identity::from_pem(read(&cert)?, read(&key)?));
-        Endpoint::from_static("https://127.0.0.1:1")
-            .tls_config(config.clone())
-            .with_context(|| format!("the TLS files in {}", bundle.dir.display()))?;
-        Ok(Security::Tls(Arc::new(ClientTls {
-            bundle: bundle.clone(),
-            config,
-        })))
+        let identity = Some((read(&cert)?, read(&key)?));
+        let tls = ClientTls::new(bundle.clone(), read(&bundle.ca)?, identity, None)?;
+        Ok(Security::Tls(Arc::new(tls)))
+    }
+
+    /// The same, checking every member's certificate against `name` instead of the host
+    /// part of the address dialled (the compose cluster: clients dial container IPs, which
+    /// no certificate can name in advance; its certificates name the service names).
+    pub fn with_server_name(&self, name: &str) -> Result<Security> {
+        self.rebuilt(|t| (t.identity.clone(), Some(name.to_string())))
+    }
+
+    /// TLS with the cluster CA but no client certificate: a client that must bring a token
+    /// (or none, to be refused).
+    pub fn anonymous(&self) -> Result<Security> {
+        self.rebuilt(|t| (None, t.server_name.clone()))
+    }
+
+    fn rebuilt(
+        &self,
+        parts: impl Fn(&ClientTls) -> (Option<(Vec<u8>, Vec<u8>)>, Option<String>),
+    ) -> Result<Security> {
+        match self {
+            Security::Plaintext => anyhow::bail!("a plaintext cluster has no TLS settings"),
+            Security::Tls(t) => {
+                let (identity, server_name) = parts(t);
+                let tls =
+                    ClientTls::new(t.bundle.clone(), t.ca_pem.clone(), identity, server_name)?;
+                Ok(Security::Tls(Arc::new(tls)))
+            }
+        }
     }
 
     pub fn is_tls(&self) -> bool {
@@ -211,4 +264,47 @@ pub fn connect(addr: &str, security: &Security) -> Endpoint {
             .expect("the TLS files were checked when the Security was made"),
     }
     .tcp_nodelay(true)
+}
+
+/// Adds `authorization: Bearer <token>` to every request, as moorctl does with a token
+/// file: `MoorApiClient::with_interceptor(channel, Bearer::new(token)?)`.
+#[derive(Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl Bearer {
+    pub fn new(token: &str) -> Result<Bearer> {
+        let value = format!("Bearer {}", token.trim())
+            .parse()
+            .context("a token is printable ASCII")?;
+        Ok(Bearer(value))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(
+        &mut self,
+        mut req: tonic::Request<()>,
+    ) -> std::result::Result<tonic::Request<()>, tonic::Status> {
+        req.metadata_mut().insert("authorization", self.0.clone());
+        Ok(req)
+    }
+}
+
+/// A `MoorApi` client whose only credential is a bearer token.
+pub type TokenClient = moor_proto::api::moor_api_client::MoorApiClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>,
+>;
+
+/// A lazily connecting client of member `addr` that sends `token` with every request over
+/// TLS with the cluster CA and no client certificate (so the token alone says who calls).
+pub fn token_client(addr: &str, security: &Security, token: &str) -> Result<TokenClient> {
+    let channel = connect(addr, &security.anonymous()?)
+        .connect_timeout(std::time::Duration::from_secs(1))
+        .connect_lazy();
+    Ok(
+        moor_proto::api::moor_api_client::MoorApiClient::with_interceptor(
+            channel,
+            Bearer::new(token)?,
+        ),
+    )
 }
