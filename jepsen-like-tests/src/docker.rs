@@ -2,6 +2,14 @@
 //! containers, the bootstrap job and a `moor-sitesim`, built from this checkout's release
 //! binaries by `deploy/docker/build-image.sh`.
 //!
+//! It runs as the compose file installs by default: TLS and tokens on. [`DockerCluster::up`]
+//! runs the one-shot `certs` service first (`moord --gen-dev-certs` into the `moor-tls`
+//! volume), then `up`; it copies the CA and the admin client certificate out of the volume
+//! (`docker cp`), and the bootstrap job's admin token out of the `moor-admin` volume, as the
+//! deploy README tells an operator to. Clients dial container IPs, which no certificate can
+//! name in advance, so they check the members' certificates against the compose service
+//! name [`SERVER_NAME`] (every member certificate of `--gen-dev-certs` names all three).
+//!
 //! [`DockerCluster`] drives it with the `docker` and compose command lines only: up and down,
 //! the member endpoints (container IPs, which the host reaches on the user-defined bridge),
 //! the leader, `docker kill` / `docker start`, and partitions by `docker network disconnect` /
@@ -20,12 +28,16 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use moor_proto::api::{ClusterStatusRequest, ClusterStatusResponse};
 
-use crate::harness::{bin_dir, client};
+use crate::harness::{bin_dir, member_client};
+use crate::security::Security;
 
 /// The port every member listens on inside its container.
 pub const MEMBER_PORT: u16 = 7401;
 /// The sitesim's port inside the compose network.
 pub const SITESIM_PORT: u16 = 9100;
+/// The name clients check the members' certificates against: a compose service name, which
+/// the certificates `certs` makes carry (with `moor-2`, `moor-3`, `localhost`, `127.0.0.1`).
+pub const SERVER_NAME: &str = "moor-1";
 
 /// The repository root (this crate lives one level below it).
 pub fn repo_root() -> PathBuf {
@@ -187,6 +199,11 @@ pub struct DockerCluster {
     ports: [u16; 3],
     own_image: bool,
     keep: bool,
+    /// The CA, admin client certificate and admin token copied out of the volumes.
+    secrets: tempfile::TempDir,
+    /// TLS with the cluster CA and the admin client certificate, checked against
+    /// [`SERVER_NAME`]; plaintext until [`DockerCluster::up`] has copied the CA out.
+    security: Security,
 }
 
 impl DockerCluster {
@@ -215,7 +232,12 @@ impl DockerCluster {
             ports,
             own_image: true,
             keep: std::env::var_os("MOOR_DOCKER_KEEP").is_some(),
+            secrets: tempfile::Builder::new().prefix("moor-compose-").tempdir()?,
+            security: Security::Plaintext,
         };
+        // The documented first step: certificates into the moor-tls volume, once.
+        run(cluster.compose_cmd().args(["run", "--rm", "certs"]))
+            .context("docker-compose run --rm certs failed")?;
         let latency = settings.sitesim_latency_ms.to_string();
         let jitter = settings.sitesim_jitter_ms.to_string();
         run(cluster
@@ -224,8 +246,79 @@ impl DockerCluster {
             .env("MOOR_SITESIM_LATENCY_MS", latency)
             .env("MOOR_SITESIM_LATENCY_JITTER_MS", jitter))
         .context("docker-compose up failed")?;
+        cluster.security = cluster.copy_tls()?;
         cluster.wait_formed().await?;
+        cluster
+            .copy_admin_token()
+            .context("the bootstrap job left no admin token in the moor-admin volume")?;
         Ok(cluster)
+    }
+
+    /// Copies the CA and the admin client certificate out of the `moor-tls` volume (through
+    /// member 1's container, which mounts it) and makes the clients' TLS settings of them.
+    fn copy_tls(&self) -> Result<Security> {
+        let dir = self.secrets.path().join("tls");
+        std::fs::create_dir_all(&dir)?;
+        let member = self.container_of("moor-1")?;
+        for file in ["ca.pem", "admin.pem", "admin.key"] {
+            run(Command::new("docker")
+                .arg("cp")
+                .arg(format!("{member}:/etc/moor/tls/{file}"))
+                .arg(dir.join(file)))
+            .with_context(|| format!("copy {file} out of the moor-tls volume"))?;
+        }
+        let bundle = moor_tls::dev::Bundle {
+            ca: dir.join("ca.pem"),
+            dir,
+        };
+        Security::from_bundle(&bundle)?.with_server_name(SERVER_NAME)
+    }
+
+    /// Copies the admin token out of the `moor-admin` volume (through the exited bootstrap
+    /// container) to [`DockerCluster::admin_token_file`], replacing an earlier copy; returns
+    /// the token.
+    pub fn copy_admin_token(&self) -> Result<String> {
+        let job = self.container_of("bootstrap")?;
+        let dest = self.admin_token_file();
+        let _ = std::fs::remove_file(&dest);
+        run(Command::new("docker")
+            .arg("cp")
+            .arg(format!("{job}:/var/lib/moor/admin.token"))
+            .arg(&dest))?;
+        let token =
+            std::fs::read_to_string(&dest).with_context(|| format!("read {}", dest.display()))?;
+        Ok(token.trim().to_string())
+    }
+
+    /// The host copy of the admin token (as `docker cp` made it, mode included).
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.secrets.path().join("admin.token")
+    }
+
+    /// How clients reach the members: TLS with the cluster CA and the admin client
+    /// certificate (see [`SERVER_NAME`]).
+    pub fn security(&self) -> &Security {
+        &self.security
+    }
+
+    /// `moorctl`'s connection flags for the connected members, authenticated by the admin
+    /// token from the bootstrap job (as deploy/README.md shows).
+    pub fn moorctl_args(&self) -> Vec<String> {
+        let ca = self
+            .security
+            .bundle()
+            .map(|b| b.ca.display().to_string())
+            .unwrap_or_default();
+        vec![
+            "--endpoints".into(),
+            self.endpoints().join(","),
+            "--ca-file".into(),
+            ca,
+            "--tls-server-name".into(),
+            SERVER_NAME.into(),
+            "--token-file".into(),
+            self.admin_token_file().display().to_string(),
+        ]
     }
 
     /// After `up`: looks up the member containers, waits for the bootstrap job, for one
@@ -392,7 +485,7 @@ impl DockerCluster {
     /// Status of member `id`, or `None` when it does not answer within 2 s.
     pub async fn status(&self, id: u64) -> Option<ClusterStatusResponse> {
         let addr = self.endpoint(id).ok()?;
-        let mut c = client(&addr);
+        let mut c = member_client(&addr, &self.security);
         let mut req = tonic::Request::new(ClusterStatusRequest {});
         req.set_timeout(Duration::from_secs(2));
         c.cluster_status(req).await.ok().map(|r| r.into_inner())

@@ -76,8 +76,8 @@ impl Backend for DockerBackend {
     }
 
     fn security(&self) -> Security {
-        // The compose cluster serves plaintext (deploy/compose).
-        Security::Plaintext
+        // TLS with the CA and admin certificate from the compose cluster's moor-tls volume.
+        self.cluster.security().clone()
     }
 
     async fn status(&self, id: u64) -> Option<ClusterStatusResponse> {

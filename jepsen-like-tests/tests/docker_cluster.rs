@@ -2,7 +2,10 @@
 //! cluster of `deploy/compose/docker-compose.yml` brought up by its bootstrap job, a rollout
 //! against the containerised sitesim with the leader's container `docker kill`ed mid-run, a
 //! member cut off with `docker network disconnect` and reconnected, and the fault-injection
-//! smoke workload on the container backend.
+//! smoke workload on the container backend. Every cluster runs as the compose file installs
+//! by default: mutual TLS between members, TLS to clients, tokens on (certificates from the
+//! one-shot `certs` service, the admin token from the bootstrap job's volume); one test
+//! checks that clients without a credential are refused and the admin token works.
 //!
 //! Without a reachable Docker engine every test prints a loud SKIP and returns; `.ci/run` on
 //! the project's machines has one, so there they run.
@@ -14,9 +17,13 @@ use std::time::{Duration, Instant};
 use moor_jepsen_like_tests::checkers::journal::{check_file, DoneStep};
 use moor_jepsen_like_tests::docker::{self, skip_without_docker, DockerCluster, DockerSettings};
 use moor_jepsen_like_tests::docker_backend::DockerBackend;
-use moor_jepsen_like_tests::harness::{bin_dir, client};
+use moor_jepsen_like_tests::harness::{
+    bin_dir, connect, get_request, member_client, put_request, Security,
+};
 use moor_jepsen_like_tests::nemesis::NemesisKind;
 use moor_jepsen_like_tests::runner::{run_one_on, RunSpec, WorkloadKind};
+use moor_jepsen_like_tests::security::{self, TokenClient};
+use moor_proto::api::moor_api_client::MoorApiClient;
 use moor_proto::api::{GetRequest, PutRequest, ReadConsistency};
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
 use moor_proto::workflow::*;
@@ -24,9 +31,8 @@ use tonic::transport::Channel;
 
 const ELECTION: Duration = Duration::from_secs(30);
 
-fn wf(addr: &str) -> WorkflowApiClient<Channel> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("valid address")
+fn wf(cluster: &DockerCluster, addr: &str) -> WorkflowApiClient<Channel> {
+    let channel = connect(addr, cluster.security())
         .connect_timeout(Duration::from_secs(1))
         .connect_lazy();
     WorkflowApiClient::new(channel)
@@ -36,33 +42,45 @@ fn wf(addr: &str) -> WorkflowApiClient<Channel> {
 async fn any_wf(cluster: &DockerCluster) -> WorkflowApiClient<Channel> {
     for id in cluster.ids() {
         if cluster.status(id).await.is_some() {
-            return wf(&cluster
+            let addr = cluster
                 .endpoint(id)
-                .expect("endpoint of an answering member"));
+                .expect("endpoint of an answering member");
+            return wf(cluster, &addr);
         }
     }
     panic!("no member of {} answers", cluster.project);
 }
 
+/// Runs moorctl against the compose cluster with the admin token (`-o json`); panics with
+/// its stderr when it fails.
+fn moorctl_json(cluster: &DockerCluster, args: &[&str]) -> serde_json::Value {
+    let out = moorctl(&cluster.moorctl_args(), args);
+    assert!(
+        out.status.success(),
+        "moorctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}
+
+/// Runs moorctl with the connection flags `conn` (nothing from the environment or a
+/// context).
+fn moorctl(conn: &[String], args: &[&str]) -> std::process::Output {
+    Command::new(bin_dir().join("moorctl"))
+        .env_clear()
+        .env("MOORCTL_CONFIG", "/nonexistent/moorctl.yaml")
+        .args(conn)
+        .args(["-o", "json"])
+        .args(args)
+        .output()
+        .expect("moorctl runs")
+}
+
 /// The bulk update of every environment to `revision`: one rollout (`moorctl group put` +
 /// `moorctl rollout start`) with room for every environment at once, so each has its child
 /// execution from the start. Returns the child execution ids.
-fn start_rollout(endpoints: &[String], environments: &[String], revision: u64) -> Vec<String> {
-    let moorctl = |args: &[&str]| -> serde_json::Value {
-        let out = Command::new(bin_dir().join("moorctl"))
-            // The compose cluster serves plaintext, explicitly (deploy/compose).
-            .env("MOOR_INSECURE_PLAINTEXT", "true")
-            .args(["--endpoints", &endpoints.join(","), "-o", "json"])
-            .args(args)
-            .output()
-            .expect("moorctl runs");
-        assert!(
-            out.status.success(),
-            "moorctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
-    };
+fn start_rollout(cluster: &DockerCluster, environments: &[String], revision: u64) -> Vec<String> {
+    let moorctl = |args: &[&str]| moorctl_json(cluster, args);
     let group = format!("update-to-{revision}");
     let mut put = vec!["group", "put", group.as_str(), "--of", "environments"];
     for env in environments {
@@ -210,6 +228,134 @@ async fn image_builds_offline_runs_as_non_root_with_a_volume_and_health_check() 
     assert!(config.contains("id = 3"), "{config}");
     assert!(config.contains("data_dir = \"/var/lib/moor\""), "{config}");
     assert!(config.contains("0.0.0.0:7401"), "{config}");
+    // Secure by default: TLS files named, a peer port of its own, no plaintext.
+    assert!(config.contains("/etc/moor/tls/ca.pem"), "{config}");
+    assert!(config.contains("0.0.0.0:7402"), "{config}");
+    assert!(!config.contains("insecure_plaintext = true"), "{config}");
+}
+
+/// A client of member `addr` with TLS (the cluster CA) and `token` as its only credential.
+fn token_client(cluster: &DockerCluster, addr: &str, token: &str) -> TokenClient {
+    security::token_client(addr, cluster.security(), token).expect("the compose cluster runs TLS")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_cluster_is_secure_by_default_and_the_admin_token_works() {
+    if skip_without_docker("compose_cluster_is_secure_by_default_and_the_admin_token_works") {
+        return;
+    }
+    let cluster = DockerCluster::up(DockerSettings::default()).await.unwrap();
+    let ids = cluster.ids();
+    let addr = |id: u64| cluster.endpoint(id).unwrap();
+
+    // The admin token came out of the moor-admin volume readable by its owner only (docker
+    // cp keeps the mode the bootstrap job gave it).
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(cluster.admin_token_file())
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "admin.token mode {mode:o}");
+    let token = std::fs::read_to_string(cluster.admin_token_file()).unwrap();
+    let token = token.trim();
+
+    // No member runs insecure: none logged the warnings plaintext or open access print.
+    for id in &ids {
+        let log = cluster.logs(&format!("moor-{id}"), 400);
+        assert!(!log.trim().is_empty(), "member {id} logged nothing");
+        for warning in ["TLS is OFF", "authentication is OFF"] {
+            assert!(
+                !log.contains(warning),
+                "member {id} runs insecure ({warning}):\n{log}"
+            );
+        }
+    }
+
+    // Refused without a credential, on every member: TLS with the right CA but no token and
+    // no client certificate gets UNAUTHENTICATED for writes and reads; a wrong token too.
+    let anonymous = cluster.security().anonymous().unwrap();
+    for id in &ids {
+        let mut c = MoorApiClient::new(connect(&addr(*id), &anonymous).connect_lazy());
+        let e = c
+            .put(put_request("secure/anonymous", "x"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated, "member {id}: {e:?}");
+        assert!(
+            e.message().contains("needs a credential"),
+            "member {id}: {e:?}"
+        );
+        let e = c
+            .get(get_request(
+                "secure/anonymous",
+                ReadConsistency::Linearizable,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated, "member {id}: {e:?}");
+        let e = token_client(&cluster, &addr(*id), "moor_000000000000_not-the-token")
+            .put(put_request("secure/anonymous", "x"))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), tonic::Code::Unauthenticated, "member {id}: {e:?}");
+    }
+    // Plaintext does not even reach the API: the client port speaks TLS only.
+    let e = member_client(&addr(ids[0]), &Security::Plaintext)
+        .put(put_request("secure/anonymous", "x"))
+        .await
+        .unwrap_err();
+    assert_ne!(e.code(), tonic::Code::Ok);
+    eprintln!("a plaintext client gets: {:?} {}", e.code(), e.message());
+
+    // With the admin token: a write through one member, linearizable reads on every member.
+    token_client(&cluster, &addr(ids[0]), token)
+        .put(put_request("secure/admin", "written with the admin token"))
+        .await
+        .unwrap();
+    for id in &ids {
+        let kv = token_client(&cluster, &addr(*id), token)
+            .get(get_request("secure/admin", ReadConsistency::Linearizable))
+            .await
+            .unwrap_or_else(|e| panic!("member {id}: {e:?}"))
+            .into_inner()
+            .kv
+            .expect("the key is there");
+        assert_eq!(kv.value, b"written with the admin token", "member {id}");
+    }
+    // Nothing the refused calls sent was written.
+    let got = token_client(&cluster, &addr(ids[1]), token)
+        .get(get_request(
+            "secure/anonymous",
+            ReadConsistency::Linearizable,
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .kv;
+    assert!(got.is_none(), "a refused write was applied: {got:?}");
+
+    // moorctl as deploy/README.md sets it up: the CA and the token file copied out of the
+    // volumes. Without the token file it is refused.
+    moorctl_json(&cluster, &["var", "put", "secure/moorctl", "from moorctl"]);
+    let out = moorctl(&cluster.moorctl_args(), &["var", "get", "secure/moorctl"]);
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("from moorctl"),
+        "moorctl var get: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let without_token: Vec<String> = cluster.moorctl_args()[..6].to_vec();
+    assert!(
+        without_token.iter().all(|a| !a.contains("token")),
+        "{without_token:?}"
+    );
+    let out = moorctl(&without_token, &["var", "get", "secure/moorctl"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("needs a credential"),
+        "moorctl without a token: {err}"
+    );
+    cluster.down();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -297,7 +443,7 @@ async fn compose_cluster_finishes_a_rollout_after_the_leader_container_is_killed
     assert_eq!(rev, 2);
     let leader = cluster.wait_leader(&[1, 2, 3], ELECTION).await.unwrap();
     let old_term = cluster.status(leader).await.unwrap().term;
-    let updates = start_rollout(&cluster.endpoints(), &envs, rev);
+    let updates = start_rollout(&cluster, &envs, rev);
     // Kill the leader's container once the last update has a step in flight.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -398,7 +544,7 @@ async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_
             value: value.clone().into_bytes(),
         });
         req.set_timeout(Duration::from_secs(10));
-        client(&addr)
+        member_client(&addr, cluster.security())
             .put(req)
             .await
             .unwrap_or_else(|s| panic!("put {key} while member {cut} is cut off: {s}"));
@@ -432,7 +578,7 @@ async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_
     // Its own state (a stale read never asks the leader) holds every write.
     let addr = cluster.endpoint(cut).unwrap();
     for (key, value) in &written {
-        let got = client(&addr)
+        let got = member_client(&addr, cluster.security())
             .get(GetRequest {
                 key: key.clone(),
                 consistency: ReadConsistency::Stale as i32,
@@ -450,14 +596,27 @@ async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_
     }
 
     // Persistent volumes and an idempotent bootstrap: `down` (volumes kept) and `up` again
-    // gives new containers on the same data; the bootstrap job initialises nothing, and
-    // leaves no anonymous volume behind (`down` without -v would not remove it).
+    // gives new containers on the same data; the bootstrap job initialises nothing, keeps
+    // the admin token of the first `up` (its --force replaces the file only for a new
+    // cluster), and leaves no anonymous volume behind (`down` without -v would not remove
+    // it): it mounts the admin-token and certificate volumes only.
+    let project = cluster.project.clone();
+    let mut job_volumes = cluster.volumes_of("bootstrap").unwrap();
+    job_volumes.sort();
     assert_eq!(
-        cluster.volumes_of("bootstrap").unwrap(),
-        Vec::<String>::new()
+        job_volumes,
+        [
+            format!("{project}_moor-admin"),
+            format!("{project}_moor-tls")
+        ]
     );
     let member_volumes = cluster.volumes_of("moor-1").unwrap();
-    assert_eq!(member_volumes.len(), 1, "{member_volumes:?}");
+    assert_eq!(
+        member_volumes.len(),
+        2,
+        "data and certificates: {member_volumes:?}"
+    );
+    let token = cluster.copy_admin_token().unwrap();
     cluster.recreate().await.unwrap();
     assert_eq!(cluster.volumes_of("moor-1").unwrap(), member_volumes);
     let log = cluster.logs("bootstrap", 20);
@@ -466,9 +625,14 @@ async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_
         3,
         "bootstrap after re-up:\n{log}"
     );
+    assert_eq!(
+        cluster.copy_admin_token().unwrap(),
+        token,
+        "the admin token changed across down/up"
+    );
     let addr = cluster.endpoints()[0].clone();
     for (key, value) in &written {
-        let got = client(&addr)
+        let got = member_client(&addr, cluster.security())
             .get(GetRequest {
                 key: key.clone(),
                 consistency: ReadConsistency::Linearizable as i32,
