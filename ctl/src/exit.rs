@@ -35,6 +35,10 @@ Exit codes:
      (PERMISSION_DENIED); nothing was applied, and another member would say the same
   9  `env diff` found differences: some resource is drifted, missing or unexpected (like
      diff(1)'s 1, which is taken here by errors)
+  10  `secrets status` / `secrets reseal`: not every stored secret is under the sealing key
+     yet (some under an older key or in clear); keep the older keys in the key file
+  11  `secrets status`: some stored secret is under a key the answering member does not
+     hold, so it cannot be opened there; put the key back in the key file
 
 Endpoints are tried in order; a request that certainly was not applied (connection refused,
 UNAVAILABLE) moves on to the next endpoint, each endpoint at most twice, all within
@@ -66,6 +70,10 @@ pub enum Exit {
     Denied = 8,
     /// `env diff` found an environment that differs from its site.
     Drifted = 9,
+    /// `secrets status` / `reseal`: some stored secret is under an older key or in clear.
+    NotResealed = 10,
+    /// `secrets status`: some stored secret is under a key the member does not hold.
+    KeyMissing = 11,
 }
 
 impl Exit {
@@ -156,6 +164,8 @@ mod tests {
             (Exit::NotSucceeded, 7),
             (Exit::Denied, 8),
             (Exit::Drifted, 9),
+            (Exit::NotResealed, 10),
+            (Exit::KeyMissing, 11),
         ];
         for (exit, code) in all {
             assert_eq!(exit.code(), code, "{exit:?}");

@@ -33,6 +33,7 @@ mod group;
 mod names;
 mod receiver;
 mod rollout;
+mod secrets;
 mod site;
 mod snapshot;
 mod source;
@@ -61,6 +62,7 @@ pub use group::{GroupCommand, GroupPutArgs};
 pub use names::{parse_wire_name, TargetFilter};
 pub use receiver::{ReceiverCommand, ReceiverCreateArgs};
 pub use rollout::{RolloutCommand, RolloutPlanArgs, RolloutStartArgs, RolloutWatchArgs};
+pub use secrets::{SecretsCommand, SECRETS_EXIT_HELP};
 pub use site::SiteCommand;
 pub use snapshot::SnapshotCommand;
 pub use source::{parse_source_url, SourceAddArgs, SourceCommand};
@@ -68,7 +70,7 @@ pub use trigger::{TriggerCommand, TriggerCreateArgs};
 pub use values::{
     parse_context_name, parse_endpoint, parse_name_rev, MemberSpec, NameRev, VoterSpec,
 };
-pub use var::{CasArgs, PutArgs, VarCommand};
+pub use var::{CasArgs, PutArgs, SecretSource, VarCommand};
 
 use crate::exit::EXIT_CODES_HELP;
 
@@ -81,7 +83,8 @@ pub const DEFAULT_ENDPOINT: &str = "127.0.0.1:7401";
     name = "moorctl",
     version,
     about = "Drive a Moor control plane: blueprints, sites, environments, executions, groups, \
-             rollouts, CI webhooks, Git sources and triggers, cluster membership and variables",
+             rollouts, CI webhooks, Git sources and triggers, cluster membership, variables and \
+             secrets",
     after_help = EXIT_CODES_HELP
 )]
 pub struct Cli {
@@ -158,6 +161,10 @@ pub enum Command {
     /// of a blueprint
     #[command(subcommand)]
     Trigger(TriggerCommand),
+    /// Secrets at rest: where stored secrets are sealed, and moving them to the sealing key
+    /// after a key rotation (admin)
+    #[command(subcommand)]
+    Secrets(SecretsCommand),
     /// Tokens, roles and who the credentials in use are
     #[command(subcommand)]
     Auth(AuthCommand),

@@ -209,6 +209,81 @@ fn put_takes_exactly_one_source() {
 }
 
 #[test]
+fn put_secret_sources() {
+    let source = |args: &str| {
+        let cli = parse(&words(args)).unwrap();
+        let Command::Var(VarCommand::Put(p)) = cli.command else {
+            panic!("not put");
+        };
+        p.secret_source()
+    };
+    assert_eq!(
+        source("var put db/pw --secret --from-file pw.txt"),
+        Some(SecretSource::File(PathBuf::from("pw.txt")))
+    );
+    assert_eq!(
+        source("var put db/pw --from-file - --secret"),
+        Some(SecretSource::Stdin)
+    );
+    assert_eq!(
+        source("var put db/pw --secret -"),
+        Some(SecretSource::Stdin)
+    );
+    assert_eq!(
+        source("var put db/pw --secret hunter2"),
+        Some(SecretSource::Inline("hunter2".into()))
+    );
+    // Without --secret, `-` is a value like any other and nothing is a secret.
+    assert_eq!(source("var put k -"), None);
+    assert_eq!(source("var put k --from-file f"), None);
+
+    for bad in [
+        "var put db/pw --secret",
+        "var put db/pw --secret v --from-file f",
+        "var put --secret v",
+    ] {
+        assert_eq!(parse_err(&words(bad)).exit_code(), 2, "{bad}");
+    }
+}
+
+#[test]
+fn secrets_commands() {
+    let cli = parse(&words("secrets status -o json")).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Secrets(SecretsCommand::Status)
+    ));
+    assert_eq!(cli.output, OutputFormat::Json);
+    let cli = parse(&words("secrets reseal")).unwrap();
+    assert!(matches!(
+        cli.command,
+        Command::Secrets(SecretsCommand::Reseal)
+    ));
+    assert_eq!(parse_err(&words("secrets rotate")).exit_code(), 2);
+    assert_eq!(parse_err(&words("secrets status extra")).exit_code(), 2);
+
+    let mut cmd = Cli::command();
+    let secrets = cmd.find_subcommand_mut("secrets").unwrap();
+    for sub in ["status", "reseal"] {
+        let help = secrets
+            .find_subcommand_mut(sub)
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for code in [
+            "  0   every stored secret",
+            "  10  not yet",
+            "  11  some secret",
+        ] {
+            assert!(help.contains(code), "secrets {sub} --help lacks {code:?}");
+        }
+    }
+    for code in ["  10  `secrets status`", "  11  `secrets status`"] {
+        assert!(crate::exit::EXIT_CODES_HELP.contains(code), "{code}");
+    }
+}
+
+#[test]
 fn cas_flag_combinations() {
     let ok = |args: &[&str]| {
         let mut full = vec!["var", "cas", "k"];

@@ -8,7 +8,8 @@ use super::values::parse_key;
 
 #[derive(Debug, Subcommand)]
 pub enum VarCommand {
-    /// Set KEY to a value, given inline or read from a file
+    /// Set KEY to a value, given inline or read from a file; with --secret, stored sealed
+    /// with the cluster's secrets key
     Put(PutArgs),
     /// Print the value of KEY (exit code 3 when it does not exist)
     Get {
@@ -45,18 +46,52 @@ pub enum VarCommand {
     },
 }
 
-/// `var put KEY (VALUE | --from-file PATH)`.
+/// `var put KEY (VALUE | --from-file PATH) [--secret]`.
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("source").required(true).args(["value", "from_file"])))]
 pub struct PutArgs {
     /// The variable's key (non-empty UTF-8)
     #[arg(value_parser = parse_key)]
     pub key: String,
-    /// The value, as UTF-8 text
+    /// The value, as UTF-8 text; with --secret, `-` reads standard input (an inline secret
+    /// lands in the shell history: prefer --from-file or `-`)
     pub value: Option<String>,
     /// Read the value (any bytes) from a file instead; `-` reads standard input
     #[arg(long, value_name = "PATH")]
     pub from_file: Option<PathBuf>,
+    /// Store the value sealed with the cluster's secrets key (UTF-8 text; from a file or
+    /// standard input, one trailing newline is dropped): every read then gives only a
+    /// token, and the value is opened only when a step that uses it is sent to its site
+    #[arg(long)]
+    pub secret: bool,
+}
+
+impl PutArgs {
+    /// Where the secret of `var put --secret` comes from (`None` without `--secret`).
+    pub fn secret_source(&self) -> Option<SecretSource> {
+        if !self.secret {
+            return None;
+        }
+        Some(match (&self.value, &self.from_file) {
+            (Some(v), _) if v == "-" => SecretSource::Stdin,
+            (Some(v), _) => SecretSource::Inline(v.clone()),
+            (None, Some(p)) if p.as_os_str() == "-" => SecretSource::Stdin,
+            (None, Some(p)) => SecretSource::File(p.clone()),
+            // clap's "source" group requires one of the two.
+            (None, None) => unreachable!("var put without a value"),
+        })
+    }
+}
+
+/// Where the secret of `var put --secret` comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// Given on the command line: it lands in the shell history (moorctl warns).
+    Inline(String),
+    /// `--from-file PATH`.
+    File(PathBuf),
+    /// `-` (as VALUE or as `--from-file`): standard input.
+    Stdin,
 }
 
 /// `var cas KEY (--expected V | --absent) (--new V | --delete)`.

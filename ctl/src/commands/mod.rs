@@ -6,8 +6,9 @@
 //! where an operator reads them: `cannot put "app/x"` followed by the reason from the client,
 //! and, where moorctl knows it, what to do next (`hints.rs`).
 //!
-//! Why a folder: one file per command group (`cluster.rs`, `var.rs`, `apply.rs`, `env.rs`,
-//! `exec.rs`, `rollout.rs`, `receiver.rs`, `source.rs`, `trigger.rs`, ...), plus the two
+//! Why a folder: one file per command group (`cluster.rs`, `var.rs` (with `var/secret.rs`,
+//! `var put --secret`), `apply.rs`, `env.rs`, `exec.rs`, `rollout.rs`, `receiver.rs`,
+//! `source.rs`, `trigger.rs`, `secrets.rs`, ...), plus the two
 //! watches (`exec_watch.rs` follows an execution's stream across member failures,
 //! `rollout_watch.rs` polls a rollout) and what several commands read or send (`files.rs`,
 //! `documents.rs`, `env_group_files.rs`, `inputs.rs`, `drift.rs`, `rollout_request.rs`: the
@@ -41,6 +42,7 @@ mod receiver;
 mod rollout;
 mod rollout_request;
 mod rollout_watch;
+mod secrets;
 mod site;
 mod snapshot;
 mod source;
@@ -91,5 +93,6 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Receiver(r) => receiver::run(r, client, format).await,
         Command::Source(s) => source::run(s, client, format).await,
         Command::Trigger(t) => trigger::run(t, client, format).await,
+        Command::Secrets(s) => secrets::run(s, client, format).await,
     }
 }

@@ -1,5 +1,8 @@
 //! `moorctl var`: read and write variables, the replicated key/value namespace; a missing
-//! key and a failed compare-and-swap end with their own exit codes (3, 4).
+//! key and a failed compare-and-swap end with their own exit codes (3, 4). `var put
+//! --secret` is in `var/secret.rs`.
+
+mod secret;
 
 use std::io::Read;
 use std::path::Path;
@@ -10,6 +13,7 @@ use moor_proto::api::ReadConsistency;
 use crate::cli::{CasArgs, OutputFormat, PutArgs, VarCommand};
 use crate::client::{Client, LIST_PAGE_SIZE};
 use crate::exit::{Exit, Failure};
+use crate::views::sealed::{sealed_cell, sealed_key_id};
 use crate::views::show;
 use crate::views::value::Value;
 use crate::views::vars::{CasView, DeleteView, GetView, KvView, ListView, PutView};
@@ -88,6 +92,9 @@ pub(super) async fn run(
 }
 
 async fn put(args: PutArgs, client: &mut Client, format: OutputFormat) -> Result<()> {
+    if let Some(source) = args.secret_source() {
+        return secret::put(args.key, source, client, format).await;
+    }
     let value = match (&args.value, &args.from_file) {
         (Some(v), _) => v.as_bytes().to_vec(),
         (None, Some(path)) => read_value(path)?,
@@ -112,20 +119,21 @@ async fn put(args: PutArgs, client: &mut Client, format: OutputFormat) -> Result
 /// Reads a value from `path`, or from standard input for `-`, up to
 /// [`MAX_VALUE_FILE_BYTES`].
 fn read_value(path: &Path) -> Result<Vec<u8>> {
+    if path == Path::new("-") {
+        return read_all(std::io::stdin().lock(), "standard input");
+    }
+    let file = std::fs::File::open(path)
+        .with_context(|| format!("cannot open {} (--from-file)", path.display()))?;
+    read_all(file, &path.display().to_string())
+}
+
+/// Reads all of `reader` (`what` names it in errors), up to [`MAX_VALUE_FILE_BYTES`].
+fn read_all(reader: impl Read, what: &str) -> Result<Vec<u8>> {
     let mut buf = Vec::new();
-    let (what, read) = if path == Path::new("-") {
-        let read = std::io::stdin()
-            .lock()
-            .take(MAX_VALUE_FILE_BYTES + 1)
-            .read_to_end(&mut buf);
-        ("standard input".to_string(), read)
-    } else {
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("cannot open {} (--from-file)", path.display()))?;
-        let read = file.take(MAX_VALUE_FILE_BYTES + 1).read_to_end(&mut buf);
-        (path.display().to_string(), read)
-    };
-    read.with_context(|| format!("cannot read the value from {what}"))?;
+    reader
+        .take(MAX_VALUE_FILE_BYTES + 1)
+        .read_to_end(&mut buf)
+        .with_context(|| format!("cannot read the value from {what}"))?;
     if buf.len() as u64 > MAX_VALUE_FILE_BYTES {
         bail!(
             "{what} holds more than {} MiB; store large data elsewhere and keep a reference in the variable",
@@ -153,7 +161,10 @@ async fn cas(args: CasArgs, client: &mut Client, format: OutputFormat) -> Result
     }
     let describe = |v: Option<&[u8]>| match v {
         None => "no value (absent)".to_string(),
-        Some(bytes) => format!("{:?}", Value::from_bytes(bytes).cell()),
+        Some(bytes) => match sealed_key_id(bytes) {
+            Some(key_id) => sealed_cell(key_id),
+            None => format!("{:?}", Value::from_bytes(bytes).cell()),
+        },
     };
     Err(Failure::new(
         Exit::CasFailed,
@@ -242,6 +253,31 @@ mod tests {
         assert_eq!(keys.len(), 250);
         assert_eq!(keys.last().map(String::as_str), Some("app/249"));
         assert!(!more);
+    }
+
+    #[tokio::test]
+    async fn sealed_values_are_listed_and_read_with_their_key() {
+        let (addr, _) = fake_member(Mode::Ok).await;
+        let mut client = crate::fake::client(std::slice::from_ref(&addr), Duration::from_secs(10));
+        let view = list(&mut client, "secret/", None, ReadConsistency::Linearizable)
+            .await
+            .unwrap();
+        let sealed: Vec<_> = view
+            .kvs
+            .iter()
+            .map(|kv| kv.sealed_with_key.as_deref())
+            .collect();
+        assert_eq!(sealed, [Some("k-new")]);
+        let view = list(&mut client, "app/", Some(3), ReadConsistency::Linearizable)
+            .await
+            .unwrap();
+        assert!(view.kvs.iter().all(|kv| kv.sealed_with_key.is_none()));
+        for args in [
+            &["var", "get", "secret/db"][..],
+            &["-o", "json", "var", "ls", "secret/"],
+        ] {
+            crate::commands::run(cli_for(&addr, args)).await.unwrap();
+        }
     }
 
     #[tokio::test]

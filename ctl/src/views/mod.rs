@@ -35,6 +35,8 @@ pub mod paint;
 pub mod receiver;
 mod render;
 pub mod rollout;
+pub mod sealed;
+pub mod secrets;
 pub mod site;
 pub mod source;
 pub mod table;

@@ -5,6 +5,7 @@ use moor_proto::api;
 use serde::Serialize;
 
 use super::cells::escape_controls;
+use super::sealed::{sealed_cell, sealed_key_id};
 use super::table::{fields, grid};
 use super::value::Value;
 use super::View;
@@ -19,6 +20,9 @@ pub struct KvView {
     pub create_index: u64,
     /// Log index of the write that last changed it.
     pub mod_index: u64,
+    /// The key that sealed the value, when it is a sealed secret (`value` is then its token).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_with_key: Option<String>,
 }
 
 impl From<&api::KeyValue> for KvView {
@@ -28,6 +32,17 @@ impl From<&api::KeyValue> for KvView {
             value: Value::from_bytes(&kv.value),
             create_index: kv.create_index,
             mod_index: kv.mod_index,
+            sealed_with_key: sealed_key_id(&kv.value).map(str::to_string),
+        }
+    }
+}
+
+impl KvView {
+    /// The value in a table cell: `<sealed with key ID>` for a sealed secret, else the value.
+    pub fn cell(&self) -> String {
+        match &self.sealed_with_key {
+            Some(key_id) => sealed_cell(key_id),
+            None => self.value.cell(),
         }
     }
 }
@@ -39,7 +54,7 @@ fn kv_table(kvs: &[KvView]) -> String {
             .map(|kv| {
                 vec![
                     escape_controls(&kv.key),
-                    kv.value.cell(),
+                    kv.cell(),
                     kv.create_index.to_string(),
                     kv.mod_index.to_string(),
                 ]
@@ -51,7 +66,7 @@ fn kv_table(kvs: &[KvView]) -> String {
 
 fn prev_cell(prev: &Option<KvView>) -> String {
     prev.as_ref()
-        .map_or_else(|| "(none)".to_string(), |kv| kv.value.cell())
+        .map_or_else(|| "(none)".to_string(), KvView::cell)
 }
 
 /// `var get`.
@@ -178,6 +193,47 @@ mod tests {
                 "key": "k", "value": "wyg=", "value_encoding": "base64",
                 "create_index": 5, "mod_index": 7
             })
+        );
+    }
+
+    #[test]
+    fn sealed_values_show_their_key_in_tables_and_stay_whole_for_programs() {
+        let token = crate::views::sealed::tests::token("k-new");
+        let kv = KvView::from(&api::KeyValue {
+            key: "db/pw".into(),
+            value: token.clone().into_bytes(),
+            create_index: 3,
+            mod_index: 8,
+        });
+        let get = GetView { kv, read_index: 9 };
+        let table = get.table();
+        assert!(table.contains("db/pw  <sealed with key k-new>"), "{table}");
+        assert!(!table.contains("moor-sealed"), "{table}");
+        let json: serde_json::Value =
+            serde_json::from_str(&render(&get, OutputFormat::Json).unwrap()).unwrap();
+        assert_eq!(json["value"], token.as_str());
+        assert_eq!(json["sealed_with_key"], "k-new");
+        // A value that is not sealed has no such field.
+        let plain = KvView::from(&api::KeyValue {
+            key: "k".into(),
+            value: b"[moor-sealed:v1:not a token]".to_vec(),
+            create_index: 1,
+            mod_index: 1,
+        });
+        assert_eq!(plain.cell(), "[moor-sealed:v1:not a token]");
+        let json = serde_json::to_value(&plain).unwrap();
+        assert!(json.get("sealed_with_key").is_none(), "{json}");
+
+        let put = PutView {
+            key: "db/pw".into(),
+            log_index: 10,
+            prev: Some(get.kv.clone()),
+        };
+        assert!(
+            put.table()
+                .contains("previous value  <sealed with key k-new>"),
+            "{}",
+            put.table()
         );
     }
 
