@@ -91,11 +91,13 @@ impl World {
     /// fingerprint under another key, sometimes (refused) to another fingerprint.
     fn reseal(&self, rng: &mut Rng, envs: &[String], now_ms: u64) -> WorkflowCommand {
         let fp = rng.below(3);
-        let old = token(*rng.pick(&["k1", "k2"]), fp);
+        let from = *rng.pick(&["k1", "k2"]);
+        let to = *rng.pick(&["k2", "k3"]);
+        let old = token(from, fp);
         let new_fp = if rng.chance(80) { fp } else { (fp + 1) % 3 };
         WorkflowCommand::ResealInputs {
             environment: rng.pick(envs).clone(),
-            replace: [(old, token(*rng.pick(&["k2", "k3"]), new_fp))].into(),
+            replace: [(old, token(to, new_fp))].into(),
             now_ms,
         }
     }
