@@ -31,8 +31,9 @@ use tokio::sync::Mutex;
 
 use crate::exec::driver::{DriverCall, DriverResult, ObservedDetail, SiteDriver};
 
-/// The resource type a Kubernetes site runs.
-pub const MANIFEST_TYPE: &str = "kubernetes.manifest";
+/// The resource type a Kubernetes site runs, and how its properties become a manifest:
+/// moor-kube's, shared with moor-agent's `kubernetes.manifest`.
+pub use moor_kube::{manifest_of, MANIFEST_TYPE};
 
 /// Which cluster: a kubeconfig path and the context in it (its current one when `None`).
 type ClusterKey = (String, Option<String>);
@@ -211,22 +212,6 @@ impl KubeDriver {
     }
 }
 
-/// The manifest in a `kubernetes.manifest` resource's properties, and whether it asks for
-/// `force` (a top-level `force: true`, taken out of the manifest).
-fn manifest_of(properties_json: &str) -> Result<(Value, bool), String> {
-    let mut manifest: Value = serde_json::from_str(properties_json)
-        .map_err(|e| format!("properties are not JSON: {e}"))?;
-    let Some(object) = manifest.as_object_mut() else {
-        return Err("properties must be a Kubernetes object (apiVersion, kind, metadata)".into());
-    };
-    let force = match object.remove("force") {
-        None => false,
-        Some(Value::Bool(b)) => b,
-        Some(other) => return Err(format!("force must be true or false, not {other}")),
-    };
-    Ok((manifest, force))
-}
-
 impl SiteDriver for KubeDriver {
     fn call<'a>(&'a self, call: &'a DriverCall) -> BoxFuture<'a, DriverResult> {
         self.call_kube(call).boxed()
@@ -262,25 +247,6 @@ impl SiteDriver for KubeDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn force_is_taken_out_of_the_manifest() {
-        let (m, force) = manifest_of(
-            r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"c"},"force":true}"#,
-        )
-        .unwrap();
-        assert!(force);
-        assert!(m.get("force").is_none());
-        let (_, force) = manifest_of(r#"{"apiVersion":"v1","kind":"ConfigMap"}"#).unwrap();
-        assert!(!force);
-        assert!(manifest_of("[1]")
-            .unwrap_err()
-            .contains("Kubernetes object"));
-        assert!(manifest_of(r#"{"force":"yes"}"#)
-            .unwrap_err()
-            .contains("true or false"));
-        assert!(manifest_of("nope").unwrap_err().contains("not JSON"));
-    }
 
     #[tokio::test]
     async fn other_resource_types_and_unreadable_kubeconfigs_fail_before_any_request() {
