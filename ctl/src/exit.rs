@@ -35,10 +35,10 @@ Exit codes:
      (PERMISSION_DENIED); nothing was applied, and another member would say the same
   9  `env diff` found differences: some resource is drifted, missing or unexpected (like
      diff(1)'s 1, which is taken here by errors)
-  10  `secrets status` / `secrets reseal`: not every stored secret is under the sealing key
-     yet (some under an older key or in clear); keep the older keys in the key file
+  10  `secrets status` / `secrets reseal`: not every stored secret is under the sealing
+      key yet (some under an older key or in clear); keep the older keys in the key file
   11  `secrets status`: some stored secret is under a key the answering member does not
-     hold, so it cannot be opened there; put the key back in the key file
+      hold, so it cannot be opened there; put the key back in the key file
 
 Endpoints are tried in order; a request that certainly was not applied (connection refused,
 UNAVAILABLE) moves on to the next endpoint, each endpoint at most twice, all within
