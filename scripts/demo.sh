@@ -32,8 +32,6 @@ ctl() { "$BIN/moorctl" --endpoints "$ALL" --ca-file "$TLS/ca.pem" --token-file "
 
 say "making a development CA and certificates for 3 members and the sites in $TLS"
 "$BIN/moord" --gen-dev-certs "$TLS" --dev-cert-members 3 --dev-cert-hosts localhost,127.0.0.1 | sed 's/^/  /'
-say "making the secrets key file every member reads (secret inputs and variables are sealed at rest)"
-"$BIN/moord" secrets-key new --file "$WORK/secrets.keys" | sed 's/^/  /'
 
 say "starting moor-sitesim (simulated sites, 0.2-0.4 s per step; mutual TLS, members only) and 3 members in $WORK"
 "$BIN/moor-sitesim" --latency-ms 200 --latency-jitter-ms 200 --journal "$WORK/journal.jsonl" \
@@ -56,7 +54,7 @@ key = "$TLS/member-$id.key"
 ca = "$TLS/ca.pem"
 
 [secrets]
-key_file = "$WORK/secrets.keys"
+key_file = "$TLS/secrets.keys"
 TOML
   "$BIN/moord" --config "$WORK/member-$id.toml" >"$WORK/member-$id.log" 2>&1 &
   pids[$id]=$!

@@ -610,7 +610,12 @@ async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_
             format!("{project}_moor-tls")
         ]
     );
-    let member_volumes = cluster.volumes_of("moor-1").unwrap();
+    // Docker lists a container's mounts in no fixed order: compare them sorted.
+    let sorted = |mut v: Vec<String>| {
+        v.sort();
+        v
+    };
+    let member_volumes = sorted(cluster.volumes_of("moor-1").unwrap());
     assert_eq!(
         member_volumes.len(),
         2,
@@ -618,7 +623,7 @@ async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_
     );
     let token = cluster.copy_admin_token().unwrap();
     cluster.recreate().await.unwrap();
-    assert_eq!(cluster.volumes_of("moor-1").unwrap(), member_volumes);
+    assert_eq!(sorted(cluster.volumes_of("moor-1").unwrap()), member_volumes);
     let log = cluster.logs("bootstrap", 20);
     assert_eq!(
         log.matches("already initialised").count(),

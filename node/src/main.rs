@@ -24,7 +24,8 @@ struct Args {
     #[arg(long)]
     dev: bool,
     /// Write a development CA and certificates for members 1..=N (and an admin client and a
-    /// site certificate) into this directory, print their paths and exit.
+    /// site certificate) and a secrets key file into this directory, print their paths and
+    /// exit.
     #[arg(long, value_name = "DIR")]
     gen_dev_certs: Option<PathBuf>,
     /// With --gen-dev-certs: how many members.
@@ -285,6 +286,12 @@ fn gen_dev_certs(dir: &std::path::Path, members: u64, hosts: &[String]) -> anyho
     let b = moor_tls::dev::write_bundle(dir, &ids, hosts)
         .with_context(|| format!("cannot write development certificates to {}", dir.display()))?;
     println!("ca: {}", b.ca.display());
+    // The cluster's secrets key file goes with its certificates (`secrets.key_file`).
+    let keys = dir.join("secrets.keys");
+    if !keys.exists() {
+        moor_node::secrets::add_new_key(&keys)?;
+    }
+    println!("secrets key file (secrets.key_file): {}", keys.display());
     for id in ids {
         let (c, k) = b.member(id);
         println!(
