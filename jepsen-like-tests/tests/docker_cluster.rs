@@ -623,7 +623,10 @@ async fn compose_cluster_keeps_serving_while_a_member_is_disconnected_and_keeps_
     );
     let token = cluster.copy_admin_token().unwrap();
     cluster.recreate().await.unwrap();
-    assert_eq!(sorted(cluster.volumes_of("moor-1").unwrap()), member_volumes);
+    assert_eq!(
+        sorted(cluster.volumes_of("moor-1").unwrap()),
+        member_volumes
+    );
     let log = cluster.logs("bootstrap", 20);
     assert_eq!(
         log.matches("already initialised").count(),
