@@ -51,6 +51,19 @@ async fn tokens_roles_revocation_and_audit() {
         .unwrap()
         .into_inner();
     assert_eq!(status.id, 1);
+    // `cluster init` without a credential on a member that has a cluster: the answer
+    // `cluster bootstrap` reads as "formed" (a refusal there would make it drop the admin
+    // token another member returned), and nothing changes.
+    let e = kv
+        .cluster_init(moor_proto::api::ClusterInitRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(
+        e.message().contains("already initialised"),
+        "{}",
+        e.message()
+    );
 
     // The bootstrap admin token works.
     kv.put(with_token(put("k"), &admin)).await.unwrap();

@@ -169,6 +169,17 @@ impl Gate {
             (principal, identity)
         } else if op == Operation::ClusterInit && self.uninitialised() {
             return Ok(caller);
+        } else if op == Operation::ClusterInit {
+            // The answer an initialised member gives any `init` (what `cluster status` shows
+            // anyway): `cluster bootstrap` sends init to members that may have joined the
+            // cluster a moment before, and must read this as "formed", not as a refusal
+            // that would make it drop the admin token another member just returned.
+            return Err((
+                Status::failed_precondition(
+                    "the cluster is already initialised: add members with `moorctl cluster add` instead",
+                ),
+                None,
+            ));
         } else if op == Operation::ClusterStatus {
             // Health and membership, like Consul's status endpoints: liveness probes and
             // `cluster bootstrap` (before any token exists) need it, and it shows nothing a
