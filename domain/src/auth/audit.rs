@@ -63,7 +63,8 @@ pub struct Retention {
 }
 
 /// What the receiving member stamps on an audited command: who, what, on what, from where,
-/// when, and how long to keep the record.
+/// and how long to keep the record; `at_ms` (when) is re-stamped by the leader that
+/// proposes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditStamp {
     pub principal: Principal,

@@ -88,6 +88,19 @@ pub struct MemberInfo {
     pub voter: bool,
 }
 
+/// `command` with its audit time (and so the time its credential is checked at) taken from
+/// this member's clock: called on the leader, just before it proposes, so every audit record
+/// is leader-stamped whichever member received the request.
+fn leader_stamped(command: Command) -> Command {
+    match command {
+        Command::Audited { mut stamp, command } => {
+            stamp.at_ms = crate::exec::executor::now_ms();
+            Command::Audited { stamp, command }
+        }
+        other => other,
+    }
+}
+
 /// How long shutdown waits for the Raft store's database to close.
 const STORE_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -517,7 +530,7 @@ impl Member {
 
     /// Proposes one command and waits for its commit and result.
     async fn write_local(&self, command: Command) -> Result<LeaderReply, ApiError> {
-        match self.proposer.propose(command).await {
+        match self.proposer.propose(leader_stamped(command)).await {
             Ok((log_index, result)) => Ok(LeaderReply::Written { log_index, result }),
             Err(ProposeError::Raft(e)) => Err(self.write_error(*e)),
             Err(ProposeError::Timeout) => Err(ApiError::OutcomeUnknown {
@@ -780,6 +793,36 @@ pub(crate) fn claim_data_dir(dir: &Path, id: MemberId) -> Result<(), StartError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_leader_restamps_the_audit_time_and_nothing_else() {
+        use moor_domain::auth::{AuditStamp, Operation, Principal, Retention, Target};
+        let stamp = AuditStamp {
+            principal: Principal::Token { id: "t1".into() },
+            operation: Operation::VarPut,
+            target: Target::default(),
+            object: "var k".into(),
+            peer: "10.0.0.9:5000".into(),
+            member: 2,
+            at_ms: 1,
+            retention: Retention {
+                max_entries: 10,
+                max_age_ms: 0,
+            },
+        };
+        let inner = Command::Kv(moor_domain::kv::KvCommand::Delete { key: "k".into() });
+        let out = leader_stamped(Command::Audited {
+            stamp: stamp.clone(),
+            command: Box::new(inner.clone()),
+        });
+        let Command::Audited { stamp: s, command } = out else {
+            panic!("not audited any more");
+        };
+        assert!(s.at_ms > 1_700_000_000_000, "not re-stamped: {}", s.at_ms);
+        assert_eq!(AuditStamp { at_ms: 1, ..s }, stamp);
+        assert_eq!(*command, inner);
+        assert_eq!(leader_stamped(inner.clone()), inner, "unaudited: unchanged");
+    }
 
     #[test]
     fn data_dir_is_claimed_by_one_member() {
