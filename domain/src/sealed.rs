@@ -95,6 +95,17 @@ pub fn contains(text: &str) -> bool {
     text.contains(PREFIX) && !tokens(text).is_empty()
 }
 
+/// Whether a token sits anywhere in `value` (any string, at any depth).
+pub fn in_value(value: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::String(text) => contains(text),
+        Value::Array(items) => items.iter().any(in_value),
+        Value::Object(map) => map.values().any(in_value),
+        _ => false,
+    }
+}
+
 /// `text` with each token replaced by `[moor-sealed:<fingerprint>]`: what a digest hashes,
 /// so re-sealing (new nonce, new key) leaves digests as they were.
 pub fn for_digest(text: &str) -> Cow<'_, str> {

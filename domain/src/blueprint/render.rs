@@ -201,16 +201,6 @@ fn is_sealed(value: &Value) -> bool {
     value.as_str().and_then(sealed::whole).is_some()
 }
 
-/// Whether a sealed secret sits anywhere in `value`.
-fn holds_sealed(value: &Value) -> bool {
-    match value {
-        Value::String(text) => sealed::contains(text),
-        Value::Array(items) => items.iter().any(holds_sealed),
-        Value::Object(map) => map.values().any(holds_sealed),
-        _ => false,
-    }
-}
-
 /// Errors without repeats: a variable used in ten places is reported once per user.
 #[derive(Default)]
 struct Errors(Vec<RenderError>);
@@ -407,7 +397,7 @@ impl Context<'_> {
                         return Value::Null;
                     };
                     secret |= self.spec.inputs.get(name).is_some_and(|i| i.secret);
-                    secret |= holds_sealed(value);
+                    secret |= sealed::in_value(value);
                     value.clone()
                 }
                 Segment::Var(key) => match (self.lookup_var)(key) {

@@ -77,6 +77,24 @@ impl ApiService {
         Ok(())
     }
 
+    /// `Put` of a checked (and, for a secret, sealed) value, answered with what it replaced.
+    async fn put_value(
+        &self,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<Response<PutResponse>, Status> {
+        let (log_index, res) = self
+            .kv_write(KvCommand::Put {
+                key: key.clone(),
+                value,
+            })
+            .await?;
+        Ok(Response::new(PutResponse {
+            prev: res.prev.as_ref().map(|e| kv(&key, e)),
+            log_index,
+        }))
+    }
+
     async fn kv_write(&self, command: KvCommand) -> Result<(u64, KvResult), ApiError> {
         let key = match &command {
             KvCommand::Put { key, .. } | KvCommand::Delete { key } | KvCommand::Cas { key, .. } => {
@@ -286,17 +304,7 @@ impl MoorApi for ApiService {
         let r = request.into_inner();
         self.check_key(&r.key)?;
         self.check_value("value", &r.value)?;
-        let key = r.key.clone();
-        let (log_index, res) = self
-            .kv_write(KvCommand::Put {
-                key: r.key,
-                value: r.value,
-            })
-            .await?;
-        Ok(Response::new(PutResponse {
-            prev: res.prev.as_ref().map(|e| kv(&key, e)),
-            log_index,
-        }))
+        self.put_value(r.key, r.value).await
     }
 
     async fn put_secret(
@@ -307,12 +315,7 @@ impl MoorApi for ApiService {
         self.check_key(&r.key)?;
         self.check_value("value", r.value.as_bytes())?;
         let value = crate::api::sealing::seal_variable(&self.member, &r.key, r.value.as_bytes())?;
-        let key = r.key.clone();
-        let (log_index, res) = self.kv_write(KvCommand::Put { key: r.key, value }).await?;
-        Ok(Response::new(PutResponse {
-            prev: res.prev.as_ref().map(|e| kv(&key, e)),
-            log_index,
-        }))
+        self.put_value(r.key, value).await
     }
 
     async fn secrets_status(

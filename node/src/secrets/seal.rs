@@ -174,15 +174,8 @@ pub fn open_properties(
     open_value(&keys.current(), properties).map_err(|e| e.to_string())
 }
 
-/// Whether a sealed token sits anywhere in `value`.
-pub fn holds_sealed(value: &Value) -> bool {
-    match value {
-        Value::String(text) => sealed::contains(text),
-        Value::Array(items) => items.iter().any(holds_sealed),
-        Value::Object(map) => map.values().any(holds_sealed),
-        _ => false,
-    }
-}
+/// Whether a sealed token sits anywhere in `value` (the domain's one definition).
+pub use moor_domain::sealed::in_value as holds_sealed;
 
 /// `token` sealed again under the current sealing key, its fingerprint kept (so no digest
 /// changes). `None` when it already is under the sealing key.
