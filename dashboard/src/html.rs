@@ -1,12 +1,14 @@
-//! Server-rendered HTML: escaping, the map page's shell, and the site page.
+//! Server-rendered HTML: escaping, the map page's shell, and the site page (the rollout
+//! pages are in [`crate::rollout`], the forms in [`crate::forms`]).
 //!
-//! Pages are built with `format!`-style string pushing, no template engine: there are two
-//! pages, and every piece of text that comes from data goes through [`escape_html`] (or
+//! Pages are built with `format!`-style string pushing, no template engine: there are a few
+//! small pages, and every piece of text that comes from data goes through [`escape_html`] (or
 //! [`encode_component`] for a URL), so the one rule to check in review is "nothing is pushed
 //! unescaped". The page's CSS and JavaScript are our own files, embedded at compile time.
 
 use std::fmt::Write as _;
 
+use crate::forms::{heal_href, push_form, Forms};
 use crate::query::encode_component;
 use crate::routes;
 use crate::site::{EnvRow, ExecRow, SitePage};
@@ -51,7 +53,7 @@ pub fn site_href(name: &str) -> String {
 /// The map page: an HTML shell whose script fetches [`routes::MAP_API`], draws the answer
 /// over the outline from [`routes::WORLD_SVG`], and listens on [`routes::EVENTS`] (see
 /// `assets/map.js`). `csrf_token`, when given, is put in `<meta name="csrf-token">` for the
-/// forms that change state.
+/// forms that change state, and in the logout form.
 pub fn page(title: &str, csrf_token: Option<&str>) -> String {
     let mut h = String::with_capacity(MAP_CSS.len() + MAP_JS.len() + 4096);
     head(&mut h, title);
@@ -72,10 +74,17 @@ pub fn page(title: &str, csrf_token: Option<&str>) -> String {
     );
     h.push_str("<header><h1>");
     push_escaped(&mut h, title);
-    h.push_str(
+    let _ = write!(
+        h,
         "</h1><span id=\"summary\" aria-live=\"polite\"></span>\
-         <span id=\"live\" class=\"live\">connecting…</span></header>\n",
+         <a href=\"{}\">Rollouts</a>\
+         <span id=\"live\" class=\"live\">connecting…</span>",
+        routes::ROLLOUT_LIST
     );
+    if let Some(token) = csrf_token {
+        push_form(&mut h, routes::LOGOUT, "Log out", token);
+    }
+    h.push_str("</header>\n");
 
     h.push_str(
         "<form id=\"filters\" autocomplete=\"off\">\n\
@@ -127,6 +136,11 @@ pub fn page(title: &str, csrf_token: Option<&str>) -> String {
 /// One site's page: where it is, its labels, its environments with their resources'
 /// digests, and its executions, as plain tables. Links back to the map, centred on the site.
 pub fn site_page(site: &SitePage) -> String {
+    site_page_with(site, &Forms::default())
+}
+
+/// The site page with the action forms `forms` allows: a heal button per environment.
+pub fn site_page_with(site: &SitePage, forms: &Forms) -> String {
     let mut h = String::with_capacity(4096 + MAP_CSS.len());
     head(&mut h, &format!("Site {}", site.name));
     h.push_str("</head>\n<body class=\"site-page\">\n<header>");
@@ -170,7 +184,7 @@ pub fn site_page(site: &SitePage) -> String {
     if site.environments.is_empty() {
         h.push_str("<p>No environments on this site.</p>\n");
     } else {
-        environments(&mut h, &site.environments);
+        environments(&mut h, &site.environments, forms);
     }
 
     let _ = writeln!(h, "<h2>Executions ({})</h2>", site.executions.len());
@@ -183,7 +197,7 @@ pub fn site_page(site: &SitePage) -> String {
     h
 }
 
-fn head(h: &mut String, title: &str) {
+pub(crate) fn head(h: &mut String, title: &str) {
     h.push_str(
         "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>",
@@ -203,7 +217,8 @@ fn status_badge(h: &mut String, s: Status) {
     );
 }
 
-fn environments(h: &mut String, envs: &[EnvRow]) {
+fn environments(h: &mut String, envs: &[EnvRow], forms: &Forms) {
+    let heal = forms.allows("heal");
     h.push_str(
         "<table>\n<thead><tr><th>Environment</th><th>Blueprint</th><th>Status</th>\
          <th>Resources</th></tr></thead>\n<tbody>\n",
@@ -224,6 +239,10 @@ fn environments(h: &mut String, envs: &[EnvRow]) {
         let _ = write!(h, "</td><td>{}", env.resources.len());
         if drifted > 0 {
             let _ = write!(h, " ({drifted} drifted)");
+        }
+        if heal {
+            h.push(' ');
+            push_form(h, &heal_href(&env.name), "Heal", &forms.csrf);
         }
         h.push_str("</td></tr>\n");
         if env.resources.is_empty() {
@@ -298,7 +317,7 @@ fn executions(h: &mut String, execs: &[ExecRow]) {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC for milliseconds since the Unix epoch.
-fn utc(ms: u64) -> String {
+pub(crate) fn utc(ms: u64) -> String {
     let secs = ms / 1000;
     let days = secs / 86_400;
     let rem = secs % 86_400;

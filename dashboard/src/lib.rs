@@ -12,6 +12,8 @@
 //! - [`world`]: the embedded world outline and its SVG ([`world_svg`]);
 //! - [`html`]: escaping, the map page's shell ([`page`]) and the site page ([`site_page`]);
 //! - [`site`]: the plain data the caller hands in;
+//! - [`rollout`]: the rollout pages (one rollout with its action buttons, the list);
+//! - [`forms`]: the state-changing forms (POST, with the CSRF token), offered per caller;
 //! - [`synthetic`]: made-up sites for tests, the benchmark and demos.
 //!
 //! # Why the server aggregates
@@ -47,9 +49,11 @@
 
 pub mod aggregate;
 pub mod filter;
+pub mod forms;
 pub mod html;
 pub mod project;
 pub mod query;
+pub mod rollout;
 pub mod site;
 pub mod status;
 pub mod synthetic;
@@ -57,9 +61,13 @@ pub mod world;
 
 pub use aggregate::{cells, cells_with_limit, Cell, Dot, MapData};
 pub use filter::Filter;
-pub use html::{escape_html, page, site_href, site_page};
+pub use forms::{Forms, CSRF_FIELD, ROLLOUT_ACTIONS};
+pub use html::{escape_html, page, site_href, site_page, site_page_with};
 pub use project::{BBox, Plane, View};
 pub use query::{MapQuery, QueryError};
+pub use rollout::{
+    problem_page, rollout_page, rollouts_page, Counts, FailureRow, RolloutRow, RolloutView,
+};
 pub use site::{EnvRow, ExecRow, ResourceRow, SiteDot, SitePage};
 pub use status::{Status, StatusCounts};
 pub use world::world_svg;
@@ -83,4 +91,13 @@ pub mod routes {
     /// Prefix of a site's page; the rest is the site name, percent-encoded
     /// ([`crate::site_href`]).
     pub const SITES: &str = "/ui/sites/";
+    /// The list of rollouts.
+    pub const ROLLOUT_LIST: &str = "/ui/rollouts";
+    /// Prefix of a rollout's page (`/ui/rollouts/{id}`) and of its actions
+    /// (`POST /ui/rollouts/{id}/{pause|resume|approve|cancel}`).
+    pub const ROLLOUTS: &str = "/ui/rollouts/";
+    /// Forgets the page cookie (a POST with the CSRF token).
+    pub const LOGOUT: &str = "/ui/logout";
+    /// Prefix of an environment's actions: `POST /ui/environments/{name}/heal`.
+    pub const ENVIRONMENTS: &str = "/ui/environments/";
 }

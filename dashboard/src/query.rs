@@ -81,11 +81,11 @@ impl MapQuery {
         let mut seen: Vec<String> = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (raw_key, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
-            let key = decode(raw_key).ok_or_else(|| QueryError::BadEncoding {
+            let key = decode_component(raw_key).ok_or_else(|| QueryError::BadEncoding {
                 key: raw_key.to_string(),
             })?;
-            let value =
-                decode(raw_value).ok_or_else(|| QueryError::BadEncoding { key: key.clone() })?;
+            let value = decode_component(raw_value)
+                .ok_or_else(|| QueryError::BadEncoding { key: key.clone() })?;
             if seen.contains(&key) {
                 return Err(QueryError::Repeated { key });
             }
@@ -174,9 +174,9 @@ fn degrees(s: &str, limit: f64) -> Option<f64> {
         .filter(|v| v.is_finite() && v.abs() <= limit)
 }
 
-/// Percent-decodes a query component (`+` is a space); `None` for a broken escape or bytes
+/// Percent-decodes a query or form component (`+` is a space); `None` for a broken escape or bytes
 /// that are not UTF-8.
-fn decode(s: &str) -> Option<String> {
+pub fn decode_component(s: &str) -> Option<String> {
     decode_bytes(s, true)
 }
 
@@ -304,8 +304,8 @@ mod tests {
     fn encodes_components() {
         assert_eq!(encode_component("site-1.a_b~"), "site-1.a_b~");
         assert_eq!(encode_component("a b/<é>"), "a%20b%2F%3C%C3%A9%3E");
-        assert_eq!(decode("a%20b%2F%3C%C3%A9%3E").unwrap(), "a b/<é>");
-        assert_eq!(decode("a+b").unwrap(), "a b");
+        assert_eq!(decode_component("a%20b%2F%3C%C3%A9%3E").unwrap(), "a b/<é>");
+        assert_eq!(decode_component("a+b").unwrap(), "a b");
         assert_eq!(decode_path_segment("a+b%2B").unwrap(), "a+b+");
         assert_eq!(decode_path_segment("%C3"), None);
     }

@@ -179,3 +179,27 @@ fn the_world_svg_is_standalone_with_path_data() {
         svg.len()
     );
 }
+
+#[test]
+fn the_site_page_offers_heal_only_when_allowed() {
+    use moor_dashboard::{site_page_with, Forms};
+    let forms = Forms {
+        csrf: "tok\"".into(),
+        allowed: vec!["heal".into()],
+    };
+    let html = site_page_with(&evil_site(), &forms);
+    assert_no_injected_script(&html, 0);
+    assert!(
+        html.contains(
+            "action=\"/ui/environments/env%3Cscript%3Ealert%28%27x%27%29%3C%2Fscript%3E/heal\""
+        ),
+        "{html}"
+    );
+    assert!(html.contains("name=\"csrf\" value=\"tok&quot;\""));
+    assert!(!site_page(&evil_site()).contains("<form"));
+    let viewer = Forms {
+        csrf: "tok".into(),
+        allowed: vec![],
+    };
+    assert!(!site_page_with(&evil_site(), &viewer).contains("<form"));
+}

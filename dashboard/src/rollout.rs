@@ -1,0 +1,310 @@
+//! The rollout pages: one rollout (state, counts, a progress bar per wave, failures grouped
+//! by error, and the action buttons the caller may use) and the list of rollouts. Plain data
+//! in, HTML out, every data string escaped as on the other pages.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use crate::forms::{push_form, rollout_action_href, rollout_actions_in, rollout_href, Forms};
+use crate::html::{escape_html, head, utc};
+use crate::routes;
+
+/// Everything the rollout page shows about one rollout.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RolloutView {
+    pub id: String,
+    pub group: String,
+    /// `install`, `update`, `heal`, … (the wire name).
+    pub action: String,
+    pub blueprint: String,
+    pub revision: u64,
+    /// `running`, `paused`, `waiting_approval`, … (the wire name).
+    pub state: String,
+    pub pause_reason: String,
+    pub max_parallel: u32,
+    pub waves_spec: String,
+    pub current_wave: u32,
+    /// All targets: `size` is how many.
+    pub totals: Counts,
+    pub waves: Vec<Counts>,
+    pub failures: Vec<FailureRow>,
+    pub created_ms: u64,
+    /// 0 while it runs.
+    pub finished_ms: u64,
+}
+
+/// Targets by state, of one wave or of the whole rollout.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Counts {
+    pub size: u32,
+    pub queued: u32,
+    pub running: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub skipped: u32,
+}
+
+/// Failed targets that share one error.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FailureRow {
+    pub error: String,
+    pub count: u32,
+    /// A few of the environments that failed so.
+    pub examples: Vec<String>,
+}
+
+/// One line of the rollout list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RolloutRow {
+    pub id: String,
+    pub group: String,
+    pub action: String,
+    pub state: String,
+    pub total: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub created_ms: u64,
+}
+
+/// A rollout's page, with the forms `forms` allows (a POST per action, see
+/// [`crate::forms`]).
+pub fn rollout_page(r: &RolloutView, forms: &Forms) -> String {
+    let mut h = String::with_capacity(8192);
+    head(&mut h, &format!("Rollout {}", r.id));
+    let _ = write!(
+        h,
+        "</head>\n<body class=\"site-page\">\n<header><a href=\"{}\">← Rollouts</a> \
+         <a href=\"{}\">Map</a> <h1>Rollout {}</h1> <span class=\"badge\">{}</span></header>\n\
+         <main class=\"page\">\n",
+        routes::ROLLOUT_LIST,
+        routes::MAP_PAGE,
+        escape_html(&r.id),
+        escape_html(&r.state),
+    );
+    h.push_str("<div class=\"actions\">");
+    for action in rollout_actions_in(&r.state) {
+        if forms.allows(action) {
+            let label = capitalised(action);
+            push_form(
+                &mut h,
+                &rollout_action_href(&r.id, action),
+                &label,
+                &forms.csrf,
+            );
+        }
+    }
+    h.push_str("</div>\n<dl class=\"facts\">\n");
+    let mut fact = |name: &str, value: &str| {
+        let _ = writeln!(h, "<dt>{name}</dt><dd>{}</dd>", escape_html(value));
+    };
+    fact("Group", &r.group);
+    let what = if r.blueprint.is_empty() {
+        r.action.clone()
+    } else {
+        format!("{} {}@{}", r.action, r.blueprint, r.revision)
+    };
+    fact("Action", &what);
+    if !r.pause_reason.is_empty() {
+        fact("Paused because", &r.pause_reason);
+    }
+    fact("Parallelism", &r.max_parallel.to_string());
+    if !r.waves_spec.is_empty() {
+        fact(
+            "Waves",
+            &format!("{} (now wave {})", r.waves_spec, r.current_wave + 1),
+        );
+    }
+    fact("Created (UTC)", &utc(r.created_ms));
+    if r.finished_ms != 0 {
+        fact("Finished (UTC)", &utc(r.finished_ms));
+    }
+    let t = &r.totals;
+    fact(
+        "Targets",
+        &format!(
+            "{} total: {} queued, {} running, {} succeeded, {} failed, {} skipped",
+            t.size, t.queued, t.running, t.succeeded, t.failed, t.skipped
+        ),
+    );
+    h.push_str("</dl>\n");
+    waves(&mut h, &r.waves);
+    failures(&mut h, &r.failures);
+    h.push_str("</main>\n</body>\n</html>\n");
+    h
+}
+
+fn capitalised(word: &str) -> String {
+    let mut c = word.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
+fn waves(h: &mut String, waves: &[Counts]) {
+    let _ = writeln!(h, "<h2>Waves ({})</h2>", waves.len());
+    h.push_str(
+        "<table>\n<thead><tr><th>Wave</th><th>Progress</th><th>Size</th><th>Queued</th>\
+         <th>Running</th><th>Succeeded</th><th>Failed</th><th>Skipped</th></tr></thead>\n<tbody>\n",
+    );
+    for (i, w) in waves.iter().enumerate() {
+        let done = w.succeeded + w.failed + w.skipped;
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td><progress max=\"{}\" value=\"{done}\">{done}/{}</progress></td>\
+             <td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            i + 1,
+            w.size.max(1),
+            w.size,
+            w.size,
+            w.queued,
+            w.running,
+            w.succeeded,
+            w.failed,
+            w.skipped
+        );
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
+
+fn failures(h: &mut String, failures: &[FailureRow]) {
+    let _ = writeln!(h, "<h2>Failures ({})</h2>", failures.len());
+    if failures.is_empty() {
+        h.push_str("<p>No failed targets.</p>\n");
+        return;
+    }
+    h.push_str(
+        "<table>\n<thead><tr><th>Error</th><th>Targets</th><th>For example</th></tr></thead>\n<tbody>\n",
+    );
+    for f in failures {
+        let examples: Vec<String> = f.examples.iter().map(|e| escape_html(e)).collect();
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape_html(&f.error),
+            f.count,
+            examples.join(", ")
+        );
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
+
+/// The list of rollouts, most recent first as the caller orders them.
+pub fn rollouts_page(rows: &[RolloutRow]) -> String {
+    let mut h = String::with_capacity(4096 + rows.len() * 200);
+    head(&mut h, "Rollouts");
+    let _ = write!(
+        h,
+        "</head>\n<body class=\"site-page\">\n<header><a href=\"{}\">← Map</a> <h1>Rollouts ({})</h1></header>\n<main class=\"page\">\n",
+        routes::MAP_PAGE,
+        rows.len()
+    );
+    if rows.is_empty() {
+        h.push_str("<p>No rollouts.</p>\n");
+    } else {
+        h.push_str(
+            "<table>\n<thead><tr><th>Rollout</th><th>Group</th><th>Action</th><th>State</th>\
+             <th>Succeeded</th><th>Failed</th><th>Created (UTC)</th></tr></thead>\n<tbody>\n",
+        );
+        for r in rows {
+            let _ = writeln!(
+                h,
+                "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td></tr>",
+                escape_html(&rollout_href(&r.id)),
+                escape_html(&r.id),
+                escape_html(&r.group),
+                escape_html(&r.action),
+                escape_html(&r.state),
+                r.succeeded,
+                r.total,
+                r.failed,
+                utc(r.created_ms)
+            );
+        }
+        h.push_str("</tbody>\n</table>\n");
+    }
+    h.push_str("</main>\n</body>\n</html>\n");
+    h
+}
+
+/// A page that says what went wrong with an action, and links back to where it came from.
+pub fn problem_page(title: &str, message: &str, back: &str) -> String {
+    let mut h = String::with_capacity(2048);
+    head(&mut h, title);
+    let _ = write!(
+        h,
+        "</head>\n<body class=\"site-page\">\n<header><h1>{}</h1></header>\n<main class=\"page\">\n\
+         <p class=\"error-box\">{}</p>\n<p><a href=\"{}\">Back</a></p>\n</main>\n</body>\n</html>\n",
+        escape_html(title),
+        escape_html(message),
+        escape_html(back)
+    );
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running() -> RolloutView {
+        let wave = Counts {
+            size: 4,
+            queued: 2,
+            running: 1,
+            succeeded: 1,
+            ..Counts::default()
+        };
+        RolloutView {
+            id: "r<1>".into(),
+            group: "edge".into(),
+            action: "install".into(),
+            blueprint: "web".into(),
+            revision: 3,
+            state: "running".into(),
+            max_parallel: 2,
+            totals: wave,
+            waves: vec![wave],
+            failures: vec![FailureRow {
+                error: "<boom>".into(),
+                count: 2,
+                examples: vec!["e<1>".into()],
+            }],
+            ..RolloutView::default()
+        }
+    }
+
+    #[test]
+    fn buttons_only_for_allowed_actions_that_fit_the_state() {
+        let forms = Forms {
+            csrf: "tok".into(),
+            allowed: vec!["pause".into(), "resume".into()],
+        };
+        let html = rollout_page(&running(), &forms);
+        assert!(html.contains("/ui/rollouts/r%3C1%3E/pause"), "{html}");
+        assert!(!html.contains("/resume\""), "resume does not fit running");
+        assert!(!html.contains("/cancel\""), "cancel is not allowed");
+        assert!(html.contains("value=\"tok\""));
+        let viewer = rollout_page(&running(), &Forms::default());
+        assert!(!viewer.contains("<form"), "a viewer gets no form");
+    }
+
+    #[test]
+    fn the_page_escapes_and_shows_progress_and_failures() {
+        let html = rollout_page(&running(), &Forms::default());
+        assert!(!html.contains("<boom>") && html.contains("&lt;boom&gt;"));
+        assert!(html.contains("e&lt;1&gt;"));
+        assert!(html.contains("<progress max=\"4\" value=\"1\">"));
+        assert!(html.contains("install web@3"));
+    }
+
+    #[test]
+    fn the_list_links_each_rollout() {
+        let html = rollouts_page(&[RolloutRow {
+            id: "r 1".into(),
+            state: "paused".into(),
+            ..RolloutRow::default()
+        }]);
+        assert!(html.contains("href=\"/ui/rollouts/r%201\""), "{html}");
+        assert!(rollouts_page(&[]).contains("No rollouts."));
+    }
+}
