@@ -3,7 +3,7 @@
 //! driver sees: files written, observed, drifted and deleted; durable fencing and dedupe across
 //! a crash (a counter file proves an effect ran once); paths that escape the root; commands
 //! that hang, flood stdout or fail; calls for another site; the config checks; a torn store;
-//! TLS for members only.
+//! TLS for members only; the journal across a kill, and the call in a command's environment.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
@@ -353,6 +353,75 @@ async fn a_restarted_agent_still_answers_duplicate_and_fenced_and_ran_once() {
         .map(|o| o.resource)
         .collect();
     assert_eq!(seen, ["count", "kept"]);
+}
+
+#[tokio::test]
+async fn the_journal_holds_every_answer_in_order_across_a_kill_and_commands_see_their_call() {
+    let d = dirs();
+    let journal = d.data.with_extension("journal.jsonl");
+    let flags = [
+        "--insecure-plaintext",
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    let tag = json!({
+        "apply": "echo \"$MOOR_EXECUTION_ID $MOOR_STEP $MOOR_ATTEMPT $MOOR_FENCE_TOKEN $MOOR_RESOURCE\" >> who.txt",
+        "shell": true
+    });
+    let agent = Agent::spawn(&d.data, &d.root, &flags);
+    let mut c = agent.client().await;
+    let r = apply(&mut c, command_req("tag", ("x1", 3, 5), tag.clone())).await;
+    assert_eq!(outcome(&r), Outcome::Applied, "{r:?}");
+    assert_eq!(
+        std::fs::read_to_string(d.root.join("who.txt")).unwrap(),
+        "x1 3 1 5 tag\n"
+    );
+    // Answered, then killed at once: the line is already in the file.
+    agent.kill9();
+    let agent = Agent::spawn(&d.data, &d.root, &flags);
+    let mut c = agent.client().await;
+    let dup = apply(&mut c, command_req("tag", ("x1", 3, 5), tag.clone())).await;
+    let fenced = apply(&mut c, command_req("tag", ("x2", 1, 4), tag)).await;
+    let bad = apply(
+        &mut c,
+        command_req("tag", ("x2", 2, 5), json!({"apply": []})),
+    )
+    .await;
+    assert_eq!(
+        [outcome(&dup), outcome(&fenced), outcome(&bad)],
+        [Outcome::Duplicate, Outcome::Fenced, Outcome::Failed]
+    );
+    agent.kill9();
+
+    let read = moor_site::journal::read_journal(&journal).unwrap();
+    let got: Vec<(String, u32, u64, String, u64)> = read
+        .lines
+        .iter()
+        .map(|l| {
+            let r = &l.record;
+            (
+                r.execution_id.clone(),
+                r.step,
+                r.fence_token,
+                format!("{:?}", r.outcome),
+                r.highest_token,
+            )
+        })
+        .collect();
+    let want = [
+        ("x1", 3, 5, "Applied", 5),
+        ("x1", 3, 5, "Duplicate", 5),
+        ("x2", 1, 4, "Fenced", 5),
+        ("x2", 2, 5, "Failed", 5),
+    ]
+    .map(|(x, s, t, o, h)| (x.to_string(), s, t, o.to_string(), h));
+    assert_eq!(got, want);
+    assert!(read.lines.iter().all(|l| l.record.site == SITE));
+    assert!(
+        read.lines[3].record.error.contains("apply"),
+        "{:?}",
+        read.lines[3]
+    );
 }
 
 #[tokio::test]

@@ -53,6 +53,7 @@ fn config(dirs: &Path) -> AgentConfig {
         listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
         data_dir: dirs.join("data"),
         root_dir: dirs.join("root"),
+        journal: None,
         command_timeout_s: 5,
         command_timeout_max_s: 5,
         output_cap_bytes: 4096,

@@ -8,6 +8,9 @@
 //!   the agent's environment; `dir` is the working directory, below the root (default: the
 //!   root); `timeout_s` defaults to `command_timeout_s` and may not exceed
 //!   `command_timeout_max_s`.
+//! - apply and delete also get the call in their environment: `MOOR_ENVIRONMENT`,
+//!   `MOOR_RESOURCE`, `MOOR_EXECUTION_ID`, `MOOR_STEP`, `MOOR_ATTEMPT`, `MOOR_FENCE_TOKEN`
+//!   (a resource's own `env` wins on a clash), so a command can log or tag what ran it.
 //! - a run: stdin closed, stdout and stderr read concurrently to their end so the child never
 //!   blocks on a full pipe; stdout is hashed whole and kept up to the output cap, stderr's last
 //!   `output_cap_bytes` are kept; the command runs in its own process group, and on timeout the
@@ -197,9 +200,17 @@ impl CommandSpec {
         }
     }
 
-    /// Runs one of the commands (see the module docs). `Ok` only for exit status 0; the error
-    /// says which command, how it ended and the tail of its stderr.
-    pub async fn run(&self, which: Which, root: &Path, limits: &Limits) -> Result<Ran, String> {
+    /// Runs one of the commands (see the module docs) with `call_env` added to its
+    /// environment (the call it runs for, see `Mutation::command_env`; empty for observe).
+    /// `Ok` only for exit status 0; the error says which command, how it ended and the tail
+    /// of its stderr.
+    pub async fn run(
+        &self,
+        which: Which,
+        root: &Path,
+        limits: &Limits,
+        call_env: &[(&str, String)],
+    ) -> Result<Ran, String> {
         let name = which.name();
         let Some(program) = self.program(which) else {
             return Err(format!("this resource has no `{name}` command"));
@@ -222,6 +233,7 @@ impl CommandSpec {
         };
         command
             .current_dir(&dir)
+            .envs(call_env.iter().map(|(k, v)| (k, v)))
             .envs(&self.properties.env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -418,14 +430,14 @@ mod tests {
         )
         .unwrap();
         let err = spec
-            .run(Which::Apply, root.path(), &LIMITS)
+            .run(Which::Apply, root.path(), &LIMITS, &[])
             .await
             .unwrap_err();
         assert!(err.contains("exited with status 3"), "{err}");
         assert!(err.contains("(output truncated)"), "{err}");
         assert!(err.ends_with("oops"), "{err}");
         let ran = spec
-            .run(Which::Observe, root.path(), &LIMITS)
+            .run(Which::Observe, root.path(), &LIMITS, &[])
             .await
             .unwrap();
         assert_eq!(ran.stdout, b"hello");
@@ -433,7 +445,29 @@ mod tests {
             ran.stdout_sha256,
             super::super::digest::sha256_hex(b"hello")
         );
-        assert!(spec.run(Which::Delete, root.path(), &LIMITS).await.is_err());
+        assert!(spec
+            .run(Which::Delete, root.path(), &LIMITS, &[])
+            .await
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn the_call_is_in_the_environment_and_the_resource_env_wins_a_clash() {
+        let root = tempfile::tempdir().unwrap();
+        let spec = CommandSpec::parse(
+            r#"{"apply":"printf '%s %s' \"$MOOR_STEP\" \"$MOOR_FENCE_TOKEN\"","shell":true,"env":{"MOOR_FENCE_TOKEN":"mine"}}"#,
+            &LIMITS,
+        )
+        .unwrap();
+        let call_env = [
+            ("MOOR_STEP", "4".to_string()),
+            ("MOOR_FENCE_TOKEN", "9".into()),
+        ];
+        let ran = spec
+            .run(Which::Apply, root.path(), &LIMITS, &call_env)
+            .await
+            .unwrap();
+        assert_eq!(ran.stdout, b"4 mine");
     }
 
     #[tokio::test]
@@ -445,12 +479,15 @@ mod tests {
             &LIMITS,
         )
         .unwrap();
-        let ran = spec.run(Which::Apply, root.path(), &LIMITS).await.unwrap();
+        let ran = spec
+            .run(Which::Apply, root.path(), &LIMITS, &[])
+            .await
+            .unwrap();
         let out = String::from_utf8(ran.stdout).unwrap();
         assert!(out.ends_with("/sub\n$HOME;x\n"), "{out}");
         let escape = CommandSpec::parse(r#"{"apply":["true"],"dir":"../"}"#, &LIMITS).unwrap();
         assert!(escape
-            .run(Which::Apply, root.path(), &LIMITS)
+            .run(Which::Apply, root.path(), &LIMITS, &[])
             .await
             .unwrap_err()
             .contains(".."));

@@ -11,6 +11,7 @@
 //! listen_addr = "0.0.0.0:7410"
 //! data_dir = "/var/lib/moor-agent"   # the store: fence token, recorded keys, resources
 //! root_dir = "/srv/moor"             # files and command working dirs stay below it
+//! journal = "/var/log/moor-agent/journal.jsonl"  # optional: one JSON line per answered call
 //! command_timeout_s = 60             # a command's timeout when its resource sets none
 //! command_timeout_max_s = 600        # the most a resource may ask for
 //! output_cap_bytes = 1048576         # kept of each of a command's stdout and stderr
@@ -64,6 +65,9 @@ pub struct AgentConfig {
     pub listen_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub root_dir: PathBuf,
+    /// Where every answered apply and delete is appended as a journal line (the simulator's
+    /// format, read by the same checkers); `None`: no journal.
+    pub journal: Option<PathBuf>,
     pub command_timeout_s: u64,
     pub command_timeout_max_s: u64,
     pub output_cap_bytes: usize,
@@ -91,6 +95,7 @@ struct FileConfig {
     listen_addr: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     root_dir: Option<PathBuf>,
+    journal: Option<PathBuf>,
     command_timeout_s: Option<u64>,
     command_timeout_max_s: Option<u64>,
     output_cap_bytes: Option<usize>,
@@ -141,6 +146,10 @@ pub struct AgentArgs {
     /// The directory files are written below and commands run in; must exist.
     #[arg(long, env = "MOOR_AGENT_ROOT_DIR")]
     pub root_dir: Option<PathBuf>,
+    /// Append one JSON line per answered apply and delete to this file (the audit trail of
+    /// what the agent did, in the journal format moor-sitesim writes); off by default.
+    #[arg(long, env = "MOOR_AGENT_JOURNAL", value_name = "FILE")]
+    pub journal: Option<PathBuf>,
     /// A command's timeout when its resource sets none, in seconds (default 60).
     #[arg(long, env = "MOOR_AGENT_COMMAND_TIMEOUT_S")]
     pub command_timeout_s: Option<u64>,
@@ -208,6 +217,7 @@ impl AgentArgs {
             data_dir: or(&self.data_dir, file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("/var/lib/moor-agent")),
             root_dir: or(&self.root_dir, file.root_dir).unwrap_or_default(),
+            journal: or(&self.journal, file.journal),
             command_timeout_s: self
                 .command_timeout_s
                 .or(file.command_timeout_s)
@@ -495,6 +505,7 @@ mod tests {
             listen_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().join("data"),
             root_dir: root.to_path_buf(),
+            journal: None,
             command_timeout_s: 1,
             command_timeout_max_s: 1,
             output_cap_bytes: 4096,

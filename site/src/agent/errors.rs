@@ -10,6 +10,7 @@ use tonic::{Code, Status};
 use super::store::StoreError;
 use crate::callers::NotAMember;
 use crate::config::ConfigError;
+use crate::journal::JournalError;
 use crate::request::InvalidRequest;
 
 /// Why an agent could not start, serve or answer a call.
@@ -19,6 +20,8 @@ pub enum AgentError {
     Config(#[from] ConfigError),
     #[error("the agent's store: {0}")]
     Store(#[from] StoreError),
+    #[error("the agent's journal: {0}; the call's effect is recorded, so a retry is answered from the store")]
+    Journal(#[from] JournalError),
     #[error(transparent)]
     NotAMember(#[from] NotAMember),
     #[error(transparent)]
@@ -48,6 +51,7 @@ impl AgentError {
             AgentError::Observe(_) => Code::Unavailable,
             AgentError::Config(_)
             | AgentError::Store(_)
+            | AgentError::Journal(_)
             | AgentError::Lost(_)
             | AgentError::Transport(_)
             | AgentError::Tls(_)

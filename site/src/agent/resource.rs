@@ -112,7 +112,7 @@ impl Site {
         if let Kind::Manifest(spec) = &kind {
             return self.apply_manifest(call, spec, desired_digest).await;
         }
-        let (digest, state) = self.apply_local(kind, desired_digest).await?;
+        let (digest, state) = self.apply_local(call, kind, desired_digest).await?;
         Ok(Done {
             digest,
             state,
@@ -152,6 +152,7 @@ impl Site {
     /// Applies a file or a command (what changes this machine).
     async fn apply_local(
         &self,
+        call: &Mutation,
         kind: Kind,
         desired_digest: &str,
     ) -> Result<(String, ResourceState), String> {
@@ -176,7 +177,8 @@ impl Site {
                 ))
             }
             Kind::Command(spec) => {
-                spec.run(Which::Apply, &self.root, &self.limits).await?;
+                spec.run(Which::Apply, &self.root, &self.limits, &call.command_env())
+                    .await?;
                 let observed = self.observe_command(&spec).await;
                 let properties = spec.kept_properties();
                 let digest = match &observed {
@@ -208,7 +210,10 @@ impl Site {
         if !spec.has(Which::Observe) {
             return None;
         }
-        match spec.run(Which::Observe, &self.root, &self.limits).await {
+        match spec
+            .run(Which::Observe, &self.root, &self.limits, &[])
+            .await
+        {
             Ok(ran) => Some(ran.stdout_sha256),
             Err(e) => {
                 tracing::warn!(error = %e, "the observe command failed right after a successful apply");
@@ -232,7 +237,8 @@ impl Site {
             COMMAND_TYPE => {
                 let spec = CommandSpec::from_kept(&state.properties, &self.limits)?;
                 if spec.has(Which::Delete) {
-                    spec.run(Which::Delete, &self.root, &self.limits).await?;
+                    spec.run(Which::Delete, &self.root, &self.limits, &call.command_env())
+                        .await?;
                 }
                 Ok(())
             }
@@ -309,7 +315,9 @@ impl Site {
                 serde_json::json!({ "observe": null }),
             )));
         }
-        let ran = spec.run(Which::Observe, &self.root, &self.limits).await?;
+        let ran = spec
+            .run(Which::Observe, &self.root, &self.limits, &[])
+            .await?;
         let digest = compare(state, &ran.stdout_sha256, COMMAND_DRIFT_PREFIX);
         let shown = &ran.stdout[..ran.stdout.len().min(OBSERVED_STDOUT_BYTES)];
         Ok(Some((

@@ -21,6 +21,7 @@ use super::service::AgentService;
 use super::site::AgentSite;
 use super::store::Store;
 use crate::callers::Callers;
+use crate::journal::AppendJournal;
 use crate::server::{serve_router, server_builder};
 
 /// Largest request accepted, in bytes (a file's content travels in one request).
@@ -81,7 +82,11 @@ pub fn open_with_cluster(
             call_timeout: Duration::from_secs(call_timeout_s),
         }),
     };
-    Ok(AgentSite::new(&config.site, site, store))
+    let journal = match &config.journal {
+        Some(path) => Some(AppendJournal::open(path)?),
+        None => None,
+    };
+    Ok(AgentSite::new(&config.site, site, store, journal))
 }
 
 /// Serves `site` on `listener` until `shutdown` resolves, then lets in-flight calls finish.

@@ -11,7 +11,11 @@
 //! 3. otherwise the effect runs (a file written, a command run); a failure, or properties that
 //!    cannot be read, is FAILED with nothing recorded, so a corrected attempt may apply;
 //! 4. success records the key's digest and the resource's new state in one durable record,
-//!    then answers APPLIED.
+//!    then answers APPLIED;
+//! 5. with a journal configured, every answer (APPLIED, DUPLICATE, FENCED, FAILED) is appended
+//!    to it as one line before it goes out, still under the lock, so the journal's order is
+//!    the order calls were decided in (the checkers' WF2/WF3/WF5 evidence, as for the
+//!    simulator).
 //!
 //! Each call runs in a task of its own: a caller that gives up (deadline, cancel) does not
 //! cut an effect off between doing it and recording it. Known limit: a crash between the
@@ -34,6 +38,9 @@ use super::kube::MANIFEST_TYPE;
 use super::memory::{KeyRecord, ResourceRecord, ResourceState};
 use super::resource::{supported, Done, Site};
 use super::store::Store;
+use crate::journal::{
+    AppendJournal, JournalOp, JournalOutcome, JournalRecord, JOURNAL_FORMAT_VERSION,
+};
 use crate::protocol::{admit, settle, Answer, Failure, Safety};
 
 /// One mutating call, validated (the site name already checked).
@@ -50,6 +57,51 @@ pub struct Mutation {
     pub apply: Option<(String, String)>,
 }
 
+impl Mutation {
+    /// What a command run for this call finds in its environment (see `command.rs`).
+    pub fn command_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("MOOR_ENVIRONMENT", self.environment.clone()),
+            ("MOOR_RESOURCE", self.resource.clone()),
+            ("MOOR_EXECUTION_ID", self.execution_id.clone()),
+            ("MOOR_STEP", self.step.to_string()),
+            ("MOOR_ATTEMPT", self.attempt.to_string()),
+            ("MOOR_FENCE_TOKEN", self.fence_token.to_string()),
+        ]
+    }
+
+    /// The journal line of this call at `site`, answered with `answer`.
+    fn journal_record(&self, site: &str, answer: &Answer) -> Option<JournalRecord> {
+        Some(JournalRecord {
+            v: JOURNAL_FORMAT_VERSION,
+            ts_ms: now_ms(),
+            site: site.to_string(),
+            environment: self.environment.clone(),
+            resource: self.resource.clone(),
+            execution_id: self.execution_id.clone(),
+            step: self.step,
+            attempt: self.attempt,
+            fence_token: self.fence_token,
+            op: if self.apply.is_some() {
+                JournalOp::Apply
+            } else {
+                JournalOp::Delete
+            },
+            outcome: JournalOutcome::of(answer.outcome)?,
+            highest_token: answer.highest_token,
+            observed_digest: answer.observed_digest.clone(),
+            error: answer.error.clone(),
+        })
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// What an admitted call's effect left: the digest to record, the resource's state
 /// (`None`: removed), and whether it was done by an earlier, unrecorded attempt.
 struct Effect {
@@ -64,15 +116,30 @@ pub struct AgentSite {
     name: Arc<str>,
     site: Arc<Site>,
     store: Arc<Mutex<Store>>,
+    /// Where every answered apply and delete is journaled, if configured.
+    journal: Option<Arc<AppendJournal>>,
 }
 
 impl AgentSite {
-    pub fn new(name: &str, site: Site, store: Store) -> AgentSite {
+    pub fn new(name: &str, site: Site, store: Store, journal: Option<AppendJournal>) -> AgentSite {
         AgentSite {
             name: name.into(),
             site: Arc::new(site),
             store: Arc::new(Mutex::new(store)),
+            journal: journal.map(Arc::new),
         }
+    }
+
+    /// Journals `call`'s answer (under the store lock, after the store, before the answer
+    /// goes out). A journal that cannot be written withholds the answer: the call's effect
+    /// and record stand, so the caller's retry is answered DUPLICATE from the store.
+    fn journal(&self, call: &Mutation, answer: Answer) -> Result<Answer, AgentError> {
+        if let (Some(journal), Some(record)) =
+            (&self.journal, call.journal_record(&self.name, &answer))
+        {
+            journal.append(&record)?;
+        }
+        Ok(answer)
     }
 
     /// The site's name: every request must name it.
@@ -103,7 +170,7 @@ impl AgentSite {
         );
         store.raise_token(admission.highest_token)?;
         if let Some(answered) = admission.answered {
-            return Ok(answered);
+            return self.journal(&call, answered);
         }
         let kept = store
             .memory()
@@ -132,14 +199,14 @@ impl AgentSite {
         if let Some(digest) = record {
             store.record_applied(
                 KeyRecord {
-                    execution_id: call.execution_id,
+                    execution_id: call.execution_id.clone(),
                     step: call.step,
                     environment: call.environment.clone(),
                     digest,
                 },
                 ResourceRecord {
-                    environment: call.environment,
-                    resource: call.resource,
+                    environment: call.environment.clone(),
+                    resource: call.resource.clone(),
                     state,
                 },
             )?;
@@ -149,7 +216,7 @@ impl AgentSite {
                 answer.outcome = Outcome::Duplicate;
             }
         }
-        Ok(answer)
+        self.journal(&call, answer)
     }
 
     /// Rules 3 and 4's effect: the digest to record and the resource's state afterwards

@@ -4,14 +4,17 @@
 //! drift apart.
 //!
 //! Format version 1 (field `v`); readers refuse any other version. Files: this one (the record
-//! format), `writer` ([`Journal`]: the writer thread, backpressure, flush), `reader`
+//! format), `writer` ([`Journal`]: the simulator's writer thread, backpressure, flush),
+//! `append` ([`AppendJournal`]: the agent's, one write per line before the answer), `reader`
 //! ([`read_journal`]: a whole file, tolerating a line torn by a crash).
 
+mod append;
 mod reader;
 mod writer;
 
 use serde::{Deserialize, Serialize};
 
+pub use append::AppendJournal;
 pub use reader::{read_journal, JournalFile, JournalLine, JournalReadError};
 pub use writer::{Journal, JournalError, JournalSlot};
 
@@ -44,6 +47,18 @@ pub enum JournalOutcome {
 }
 
 impl JournalOutcome {
+    /// How a mutating call's protocol outcome is journaled (`None`: no outcome decided).
+    pub fn of(outcome: moor_proto::site::Outcome) -> Option<JournalOutcome> {
+        use moor_proto::site::Outcome;
+        match outcome {
+            Outcome::Applied => Some(JournalOutcome::Applied),
+            Outcome::Duplicate => Some(JournalOutcome::Duplicate),
+            Outcome::Fenced => Some(JournalOutcome::Fenced),
+            Outcome::Failed => Some(JournalOutcome::Failed),
+            Outcome::Unspecified => None,
+        }
+    }
+
     /// Whether the site accepted the call's fence token (the outcomes WF3 is about).
     pub fn token_accepted(self) -> bool {
         matches!(self, JournalOutcome::Applied | JournalOutcome::Duplicate)

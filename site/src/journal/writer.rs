@@ -17,7 +17,7 @@
 //!   before it is in the file.
 //! - The first write error is sticky: it is reported by every later flush and in the stats.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::append::open_for_append;
 use super::JournalRecord;
 
 /// Why the journal could not be written.
@@ -70,14 +71,7 @@ pub struct Journal {
 impl Journal {
     /// Opens `path` for appending and starts its writer thread.
     pub fn open(path: &Path, queue_capacity: usize) -> Result<Journal, JournalError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| JournalError::Open {
-                path: path.to_path_buf(),
-                detail: e.to_string(),
-            })?;
+        let file = open_for_append(path)?;
         let (tx, rx) = mpsc::channel(queue_capacity);
         let shared = Arc::new(Shared {
             lines_written: AtomicU64::new(0),
