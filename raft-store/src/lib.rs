@@ -3,11 +3,13 @@
 //! The log, the vote and snapshots are durable before openraft is told so (see
 //! [`RocksLogStore`] for the contract). The replicated application stays in memory and
 //! plugs in through [`Application`]; this crate knows nothing of what its commands mean.
-//! [`open`] opens a data directory and checks its on-disk format version; [`Store::seed`]
+//! [`open`] opens a data directory, verifies the checksum of every block in it and checks its
+//! on-disk format version; [`Store::seed`]
 //! fills a new one from a backup's state (a restore).
 
 mod app;
 mod codec;
+mod corruption;
 mod flusher;
 pub mod latency;
 mod log_store;
@@ -17,6 +19,7 @@ mod store;
 
 pub use app::Application;
 pub use codec::CodecError;
+pub use corruption::{StoreFault, Verification, RUNBOOK};
 pub use log_store::RocksLogStore;
 pub use seed::Seed;
 pub use state_machine::{AppliedReader, RocksSnapshotBuilder, RocksStateMachine};

@@ -323,7 +323,7 @@ where
     ) -> Result<Vec<Entry<C>>, StorageError<C::NodeId>> {
         let (start, end) = bounds(&range);
         self.read_entries(start, end)
-            .map_err(|e| StorageIOError::read_logs(&e).into())
+            .map_err(|e| StorageIOError::read_logs(&self.db.fault.noticed(e)).into())
     }
 }
 
@@ -335,7 +335,7 @@ where
 
     async fn get_log_state(&mut self) -> Result<LogState<C>, StorageError<C::NodeId>> {
         self.log_state()
-            .map_err(|e| StorageIOError::read_logs(&e).into())
+            .map_err(|e| StorageIOError::read_logs(&self.db.fault.noticed(e)).into())
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -344,12 +344,12 @@ where
 
     async fn save_vote(&mut self, vote: &Vote<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
         self.put_meta(KEY_VOTE, vote, Subject::Vote, true)
-            .map_err(|e| StorageIOError::write_vote(&e).into())
+            .map_err(|e| StorageIOError::write_vote(&self.db.fault.noticed(e)).into())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<C::NodeId>>, StorageError<C::NodeId>> {
         get_value(&self.db, CF_META, KEY_VOTE, Subject::Vote)
-            .map_err(|e| StorageIOError::read_vote(&e).into())
+            .map_err(|e| StorageIOError::read_vote(&self.db.fault.noticed(e)).into())
     }
 
     async fn save_committed(
@@ -359,7 +359,7 @@ where
         // Not synced: losing it in a crash only means re-applying less before the next commit
         // message; it is never ahead of the entries it points to, which were written first.
         self.put_meta(KEY_COMMITTED, &committed, Subject::Committed, false)
-            .map_err(|e| StorageIOError::write_logs(&e).into())
+            .map_err(|e| StorageIOError::write_logs(&self.db.fault.noticed(e)).into())
     }
 
     async fn read_committed(
@@ -367,7 +367,7 @@ where
     ) -> Result<Option<LogId<C::NodeId>>, StorageError<C::NodeId>> {
         let committed: Option<Option<LogId<C::NodeId>>> =
             get_value(&self.db, CF_META, KEY_COMMITTED, Subject::Committed)
-                .map_err(|e| StorageIOError::read_logs(&e))?;
+                .map_err(|e| StorageIOError::read_logs(&self.db.fault.noticed(e)))?;
         Ok(committed.flatten())
     }
 
@@ -383,19 +383,19 @@ where
         let completion: Completion = Box::new(move |result| callback.log_io_completed(result));
         self.append_then(entries, completion)
             .await
-            .map_err(|e| StorageIOError::write_logs(&e).into())
+            .map_err(|e| StorageIOError::write_logs(&self.db.fault.noticed(e)).into())
     }
 
     async fn truncate(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
         tracing::debug!(%log_id, "truncating the log");
         self.truncate_since(log_id.index)
-            .map_err(|e| StorageIOError::write_logs(&e).into())
+            .map_err(|e| StorageIOError::write_logs(&self.db.fault.noticed(e)).into())
     }
 
     async fn purge(&mut self, log_id: LogId<C::NodeId>) -> Result<(), StorageError<C::NodeId>> {
         tracing::debug!(%log_id, "purging the log");
         self.purge_upto(&log_id)
-            .map_err(|e| StorageIOError::write_logs(&e).into())
+            .map_err(|e| StorageIOError::write_logs(&self.db.fault.noticed(e)).into())
     }
 }
 

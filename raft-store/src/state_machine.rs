@@ -377,9 +377,9 @@ where
     A: Application<C>,
 {
     async fn build_snapshot(&mut self) -> Result<Snapshot<C>, StorageError<C::NodeId>> {
-        self.shared
-            .build()
-            .map_err(|e| StorageIOError::write_snapshot(None, &e).into())
+        self.shared.build().map_err(|e| {
+            StorageIOError::write_snapshot(None, &self.shared.db.fault.noticed(e)).into()
+        })
     }
 }
 
@@ -413,9 +413,10 @@ where
         I::IntoIter: OptionalSend,
     {
         self.shared.apply_entries(entries).map_err(|failure| {
+            let error = self.shared.db.fault.noticed(failure.error);
             match failure.log_id {
-                Some(log_id) => StorageIOError::apply(log_id, &failure.error),
-                None => StorageIOError::write_state_machine(&failure.error),
+                Some(log_id) => StorageIOError::apply(log_id, &error),
+                None => StorageIOError::write_state_machine(&error),
             }
             .into()
         })
@@ -440,7 +441,13 @@ where
     ) -> Result<(), StorageError<C::NodeId>> {
         self.shared
             .install(meta, snapshot.into_inner())
-            .map_err(|e| StorageIOError::write_snapshot(Some(meta.signature()), &e).into())
+            .map_err(|e| {
+                StorageIOError::write_snapshot(
+                    Some(meta.signature()),
+                    &self.shared.db.fault.noticed(e),
+                )
+                .into()
+            })
     }
 
     async fn get_current_snapshot(
@@ -449,7 +456,7 @@ where
         let current = self
             .shared
             .current()
-            .map_err(|e| StorageIOError::read_snapshot(None, &e))?;
+            .map_err(|e| StorageIOError::read_snapshot(None, &self.shared.db.fault.noticed(e)))?;
         Ok(current.map(|stored| Snapshot {
             meta: stored.meta,
             snapshot: Box::new(Cursor::new(stored.data)),

@@ -17,13 +17,14 @@ use std::sync::{Arc, RwLock};
 
 use openraft::{Entry, RaftTypeConfig};
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, IteratorMode, Options, WriteBatch,
-    WriteOptions, DB,
+    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, IteratorMode, Options,
+    WriteBatch, WriteOptions, DB,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::codec::{self, CodecError};
+use crate::corruption::{self, FaultCell, StoreFault, Verification};
 use crate::flusher::{Flusher, FlusherStopped};
 use crate::{Application, RocksLogStore, RocksStateMachine};
 
@@ -196,6 +197,28 @@ pub enum StoreError {
     /// Stored data breaks a storage invariant (e.g. a hole in the log).
     #[error("storage invariant broken: {0}")]
     Invariant(String),
+    /// A file of the data directory is damaged (a checksum mismatch, a truncated table, a
+    /// broken write-ahead log): the member must not serve from it.
+    #[error("{location} in the Raft data dir {path} is corrupted ({detail}): {runbook}", runbook = crate::corruption::RUNBOOK)]
+    Corrupted {
+        /// The data directory.
+        path: PathBuf,
+        /// The file RocksDB named, or where the damage was found when it named none.
+        location: String,
+        /// RocksDB's message.
+        detail: String,
+    },
+    /// The start-up verification could not read a column family (not a corruption: an I/O
+    /// error, for instance).
+    #[error("cannot verify column family {column_family} of the Raft data dir {path}: {source}")]
+    Verify {
+        /// The data directory.
+        path: PathBuf,
+        /// The column family being read.
+        column_family: &'static str,
+        /// RocksDB's reason.
+        source: rocksdb::Error,
+    },
     /// Seeding (a restore) needs a data directory that has never held Raft state.
     #[error(
         "data dir {path} already holds Raft state ({what}): a restore seeds a new, empty data \
@@ -264,6 +287,7 @@ pub struct Store {
     flusher: Arc<Flusher>,
     path: PathBuf,
     closed: tokio::sync::watch::Receiver<bool>,
+    verification: Verification,
 }
 
 impl fmt::Debug for Store {
@@ -277,13 +301,23 @@ impl fmt::Debug for Store {
 
 /// Opens (creating if missing) the Raft data directory at `path`.
 ///
-/// A new directory gets the current [`FORMAT_VERSION`]; an existing one must have it.
+/// A new directory gets the current [`FORMAT_VERSION`]; an existing one must have it. Every
+/// block is read and its checksum verified before this returns (see `corruption`): a
+/// damaged file fails the open with [`StoreError::Corrupted`].
 pub fn open(path: &Path) -> Result<Store, StoreError> {
     let mut db_opts = Options::default();
     db_opts.create_if_missing(true);
     db_opts.create_missing_column_families(true);
     // Fail loudly on corruption found while reading, instead of serving what is left.
     db_opts.set_paranoid_checks(true);
+    // Replaying the WAL at open: a record cut short at the very end is what a crash (SIGKILL,
+    // power loss) mid-write leaves, and it was never acknowledged (acknowledgement waits for
+    // the sync that completes it), so it is dropped. Damage followed by further records is
+    // not a crash but a bad disk, and those later records may be acknowledged entries or a
+    // vote: the open fails rather than silently forgetting them. RocksDB's default
+    // (point-in-time) would stop replaying at the damage and open without them, which for a
+    // Raft member means forgetting a vote or entries the leader counted as replicated.
+    db_opts.set_wal_recovery_mode(DBRecoveryMode::TolerateCorruptedTailRecords);
 
     let mut cf_opts = Options::default();
     // LZ4 is the only codec compiled in (see the workspace Cargo.toml).
@@ -291,15 +325,28 @@ pub fn open(path: &Path) -> Result<Store, StoreError> {
     let cfs = [CF_META, CF_LOGS, CF_SNAPSHOT]
         .map(|name| ColumnFamilyDescriptor::new(name, cf_opts.clone()));
 
-    let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(|source| StoreError::Open {
-        path: path.to_path_buf(),
-        source,
+    let db = DB::open_cf_descriptors(&db_opts, path, cfs).map_err(|source| {
+        corruption::corrupted(path, &source, &corruption::unnamed_at_open(path)).unwrap_or(
+            StoreError::Open {
+                path: path.to_path_buf(),
+                source,
+            },
+        )
     })?;
+    let verification = corruption::verify_every_block(&db, path)?;
+    tracing::info!(
+        path = %path.display(),
+        keys = verification.keys,
+        bytes = verification.bytes,
+        elapsed_ms = verification.elapsed.as_millis() as u64,
+        "verified the checksum of every block of the Raft store"
+    );
     check_format_version(&db, path)?;
 
     let (closed_tx, closed) = tokio::sync::watch::channel(false);
     let db = Arc::new(OpenDb {
         db,
+        fault: FaultCell::new(path),
         _closed: ClosedOnDrop(closed_tx),
     });
     let stats = Arc::new(StoreStats::default());
@@ -323,6 +370,7 @@ pub fn open(path: &Path) -> Result<Store, StoreError> {
         flusher: Arc::new(flusher),
         path: path.to_path_buf(),
         closed,
+        verification,
     })
 }
 
@@ -331,6 +379,8 @@ pub fn open(path: &Path) -> Result<Store, StoreError> {
 pub(crate) struct OpenDb {
     // Fields drop in order: the database first, then the signal.
     db: DB,
+    /// Corruptions met while running, for the owner of the store.
+    pub(crate) fault: FaultCell,
     _closed: ClosedOnDrop,
 }
 
@@ -466,6 +516,16 @@ impl Store {
     /// The data directory.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Resolves with the first corruption met by any read or write of this store.
+    pub fn fault(&self) -> StoreFault {
+        self.db.fault.subscribe()
+    }
+
+    /// What the start-up verification read and how long it took.
+    pub fn verification(&self) -> Verification {
+        self.verification
     }
 }
 

@@ -80,3 +80,17 @@ pub fn set(term: u64, index: u64, key: &str, value: &str) -> Entry<KvConfig> {
         }),
     }
 }
+
+/// `len` characters LZ4 cannot shrink much, different for every `seed`: values that fill
+/// tables with many data blocks (disk-fault tests, the verification benchmark).
+pub fn filler(seed: u64, len: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b"0123456789abcdef"[(x % 16) as usize])
+        })
+        .collect()
+}
