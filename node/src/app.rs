@@ -1,7 +1,9 @@
 //! A whole member in one call: [`run`] starts the Raft member on its data dir, the executor
 //! (with the site driver it is given) and the gRPC servers on the listeners it is given, and
-//! stops all three, in that order, when `shutdown` resolves. `main.rs` only parses flags
-//! and binds; tests start members in-process with port 0 and a fake driver.
+//! stops all three, in that order, when `shutdown` resolves — or when the Raft store reports
+//! a corruption, and then [`Running::wait`] returns that error (moord exits non-zero).
+//! `main.rs` only parses flags and binds; tests start members in-process with port 0 and a
+//! fake driver.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -77,9 +79,15 @@ pub async fn start(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
     let tls = load_tls(&config)?;
-    let member = Member::start(&config, tls.as_ref().map(|t| t.peers.clone()))
-        .await
-        .with_context(|| format!("cannot start member {}", config.id))?;
+    let member = match Member::start(&config, tls.as_ref().map(|t| t.peers.clone())).await {
+        Ok(member) => member,
+        Err(e) => {
+            // In the log too, not only on stderr: a refusal to start (a damaged disk above
+            // all) must be findable where operators look.
+            tracing::error!(id = config.id, error = %e, "cannot start member");
+            return Err(e).with_context(|| format!("cannot start member {}", config.id));
+        }
+    };
     let local =
         |l: &tokio::net::TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(
@@ -154,9 +162,20 @@ pub async fn start(
         let _ = stop_rx.await;
     }));
     let m = member.clone();
+    let fault = member.store_fault();
     let done = tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!("shutting down");
+        // A corrupted store stops the member: serving on would answer from a broken store,
+        // and openraft has already stopped its core on the storage error.
+        let corrupted = tokio::select! {
+            () = shutdown => None,
+            message = fault.wait() => Some(message),
+        };
+        match &corrupted {
+            None => tracing::info!("shutting down"),
+            Some(message) => {
+                tracing::error!(error = %message, "stopping: the Raft store is corrupted")
+            }
+        }
         let _ = stop_tx.send(());
         let _ = executor_stop.send(true);
         let _ = executor.await;
@@ -166,7 +185,10 @@ pub async fn start(
             Ok(joined) => joined??,
             Err(_) => tracing::warn!("server did not drain within 5s; exiting anyway"),
         }
-        Ok(())
+        match corrupted {
+            None => Ok(()),
+            Some(message) => Err(anyhow::anyhow!("{message}")),
+        }
     });
     Ok(Running { member, done })
 }

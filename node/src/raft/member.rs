@@ -12,7 +12,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use moor_raft_store::{AppliedReader, StoreClosed, StoreStats};
+use moor_raft_store::{AppliedReader, StoreClosed, StoreFault, StoreStats};
 use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
 use openraft::raft::ClientWriteResponse;
 use openraft::storage::RaftLogStorage;
@@ -131,6 +131,8 @@ pub struct Member {
     forward_timeout: Duration,
     /// Resolves once the Raft store's database is closed (after shutdown).
     store_closed: StoreClosed,
+    /// Resolves with the first corruption the Raft store met while running.
+    store_fault: StoreFault,
 }
 
 /// Why a member could not start.
@@ -246,6 +248,7 @@ impl Member {
             ),
             forward_timeout: Duration::from_millis(r.forward_timeout_ms),
             store_closed: store.closed(),
+            store_fault: store.fault(),
         });
         if config.bootstrap_single {
             let initialised = member
@@ -287,6 +290,12 @@ impl Member {
         {
             tracing::warn!("the Raft store is still open {STORE_CLOSE_TIMEOUT:?} after shutdown");
         }
+    }
+
+    /// Resolves with the message of the first corruption the Raft store met while running
+    /// (naming the file and the runbook step); the member must then stop serving.
+    pub fn store_fault(&self) -> StoreFault {
+        self.store_fault.clone()
     }
 
     /// The current Raft metrics.
