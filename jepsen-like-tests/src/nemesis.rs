@@ -4,7 +4,8 @@
 //!
 //! A nemesis is injected with [`inject`], held for a while by the schedule, and removed with
 //! [`Active::heal`]. [`heal_all`] is the final cleanup: resume what is paused, remove every
-//! network rule, restart every killed member still in the configuration.
+//! network rule, restart every killed member still in the configuration and every killed
+//! site agent.
 
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use rand::seq::IndexedRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::agent_proc::AgentFleet;
 use crate::backend::Backend;
 use crate::history::{FaultStatus, History, NemesisEvent};
 use crate::netns::Peer;
@@ -55,6 +57,9 @@ pub enum NemesisKind {
     /// `restart:` do: the process is back before the others' election timeout, the shape
     /// in which openraft would let it lead again in its old term (WF3, WF7).
     KillRestartLeader,
+    /// SIGKILL a random real site agent (`moor-agent`), restart it on the same data dir after
+    /// the hold: its durable fencing and dedupe must survive (skipped without agents).
+    KillAgent,
     /// One of the above, chosen per fault by the seed.
     Mixed,
 }
@@ -82,12 +87,13 @@ impl NemesisKind {
             | PartitionClients => "partition",
             Membership => "membership",
             Restart => "restart",
+            KillAgent => "agent",
             Mixed => "mixed",
         }
     }
 
     /// The concrete kinds `Mixed` chooses from.
-    pub const CONCRETE: [NemesisKind; 12] = [
+    pub const CONCRETE: [NemesisKind; 13] = [
         NemesisKind::KillLeader,
         NemesisKind::KillRandom,
         NemesisKind::KillAll,
@@ -100,6 +106,7 @@ impl NemesisKind {
         NemesisKind::Membership,
         NemesisKind::Restart,
         NemesisKind::KillRestartLeader,
+        NemesisKind::KillAgent,
     ];
 }
 
@@ -110,6 +117,8 @@ enum Undo {
     Restart(Vec<u64>),
     Resume(Vec<u64>),
     HealNetwork,
+    /// Start site agent `i` again.
+    RestartAgent(usize),
 }
 
 /// A fault in place (or a record of one that could not be put in place).
@@ -141,7 +150,12 @@ impl Active {
 
     /// Removes the fault and closes its window. A failure to remove it makes it
     /// indeterminate (the final [`heal_all`] tries again).
-    pub async fn heal<B: Backend>(mut self, b: &mut B, h: &History) -> NemesisEvent {
+    pub async fn heal<B: Backend>(
+        mut self,
+        b: &mut B,
+        agents: &AgentFleet,
+        h: &History,
+    ) -> NemesisEvent {
         let result = match &self.undo {
             Undo::Nothing => Ok(()),
             Undo::Restart(ids) => {
@@ -167,6 +181,7 @@ impl Active {
                 r
             }
             Undo::HealNetwork => b.heal_network(),
+            Undo::RestartAgent(i) => agents.restart(*i),
         };
         if let Err(e) = result {
             self.event.status = FaultStatus::Indeterminate;
@@ -219,6 +234,7 @@ fn shuffle(ids: &mut [u64], rng: &mut StdRng) {
 pub async fn inject<B: Backend>(
     kind: NemesisKind,
     b: &mut B,
+    agents: &AgentFleet,
     rng: &mut StdRng,
     h: &History,
 ) -> Active {
@@ -247,6 +263,38 @@ pub async fn inject<B: Backend>(
         Membership => membership(b, rng, h).await,
         Restart => restart_one(b, rng, h),
         KillRestartLeader => kill_restart_leader(b, rng, h).await,
+        KillAgent => kill_agent(agents, rng, h),
+    }
+}
+
+/// `KillAgent`: SIGKILL a random running site agent, restarted on heal.
+fn kill_agent(agents: &AgentFleet, rng: &mut StdRng, h: &History) -> Active {
+    let name = NemesisKind::KillAgent.name();
+    let Some(&i) = agents.running().choose(rng) else {
+        return Active::new(
+            h,
+            name,
+            FaultStatus::Skipped,
+            "SKIPPED: no running site agent in this workload (use --workload rollout-agents)"
+                .into(),
+            Undo::Nothing,
+        );
+    };
+    match agents.kill(i) {
+        Ok(site) => Active::new(
+            h,
+            name,
+            FaultStatus::Installed,
+            format!("SIGKILL the moor-agent of {site}"),
+            Undo::RestartAgent(i),
+        ),
+        Err(e) => Active::new(
+            h,
+            name,
+            FaultStatus::Indeterminate,
+            format!("SIGKILL of agent {i} failed: {e:#}"),
+            Undo::RestartAgent(i),
+        ),
     }
 }
 
@@ -607,9 +655,13 @@ async fn membership<B: Backend>(b: &mut B, rng: &mut StdRng, h: &History) -> Act
 
 /// Removes every fault: resumes paused members, drops every network rule, restarts every
 /// killed member still in the configuration. Returns what it did, or the errors.
-pub async fn heal_all<B: Backend>(b: &mut B) -> Result<String, String> {
+pub async fn heal_all<B: Backend>(b: &mut B, agents: &AgentFleet) -> Result<String, String> {
     let mut done = Vec::new();
     let mut errors = Vec::new();
+    match agents.restart_killed() {
+        Ok(sites) => done.extend(sites.iter().map(|s| format!("restarted the agent of {s}"))),
+        Err(e) => errors.push(format!("agent restart: {e:#}")),
+    }
     for id in b.paused() {
         match b.resume(id) {
             Ok(()) => done.push(format!("SIGCONT {id}")),

@@ -10,8 +10,9 @@
 //! operation with which value); the cluster's own timing is not seeded, so a repeat follows
 //! the same script but may interleave differently.
 //!
-//! Profiles: `smoke` (CI: kill / pause / partition / membership × register / rollout, plus
-//! the two negative controls) and `long` (100+ runs of 60 s for a human).
+//! Profiles: `smoke` (CI: kill / pause / partition / membership × register / rollout, a
+//! killed site agent under `rollout-agents`, plus the two negative controls) and `long`
+//! (100+ runs of 60 s for a human).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use crate::agent_proc::{AgentFleet, AgentProc};
 use crate::backend::{Backend, ProcessBackend};
 use crate::checkers::{linearizable, set};
 use crate::harness::{MemberSettings, SiteSimProc};
@@ -40,6 +42,9 @@ pub enum WorkloadKind {
     Set,
     /// A bulk rollout against moor-sitesim (WF1–WF5), plus the acked-creation check.
     Rollout,
+    /// The rollout with its first sites served by real `moor-agent` processes running
+    /// commands (their journals and real effects checked too).
+    RolloutAgents,
 }
 
 impl WorkloadKind {
@@ -48,6 +53,7 @@ impl WorkloadKind {
             WorkloadKind::Register => "register",
             WorkloadKind::Set => "set",
             WorkloadKind::Rollout => "rollout",
+            WorkloadKind::RolloutAgents => "rollout-agents",
         }
     }
 }
@@ -297,6 +303,7 @@ async fn run_on<B: Backend>(
         dir,
         h,
         endpoints: Endpoints::new(client_addrs(&b), b.security()),
+        agents: AgentFleet::default(),
     };
     let mut workload = RunWorkload::start(&run, &b, &mut rng).await?;
     let mut events = inject_faults(&run, &mut b, &mut rng).await;
@@ -321,6 +328,8 @@ struct Run<'a> {
     h: History,
     /// The members' client addresses, updated after every fault.
     endpoints: Endpoints,
+    /// The real site agents of a `rollout-agents` run (none otherwise).
+    agents: AgentFleet,
 }
 
 fn client_addrs<B: Backend>(b: &B) -> Vec<String> {
@@ -368,7 +377,7 @@ impl RunWorkload {
                     w.stop.clone(),
                 )));
             }
-            WorkloadKind::Rollout => {
+            WorkloadKind::Rollout | WorkloadKind::RolloutAgents => {
                 let rollout = RolloutRun::start(run, b).await?;
                 let (wf4, endpoints, stop) =
                     (rollout.wf4.clone(), endpoints.clone(), w.stop.clone());
@@ -433,9 +442,11 @@ struct RolloutRun {
 impl RolloutRun {
     async fn start<B: Backend>(run: &Run<'_>, b: &B) -> Result<RolloutRun> {
         let spec = run.spec;
+        let with_agents = spec.workload == WorkloadKind::RolloutAgents;
         let config = rollout::RolloutConfig {
             sites: spec.sites,
             spread: Duration::from_secs(spec.duration_secs).mul_f64(0.4),
+            agents: with_agents,
             ..Default::default()
         };
         let listen = b.sitesim_listen()?;
@@ -451,7 +462,18 @@ impl RolloutRun {
             &args,
         )
         .context("starting moor-sitesim")?;
-        rollout::setup(&run.endpoints, &sim.addr, &config)
+        let mut agent_addrs = std::collections::BTreeMap::new();
+        if with_agents {
+            for i in rollout::agent_site_indexes(spec.sites) {
+                let site = rollout::site_name(i);
+                let dir = run.dir.join("agents").join(&site);
+                let agent = AgentProc::start_on(&site, &dir, &b.security(), &listen)
+                    .with_context(|| format!("starting the moor-agent of {site}"))?;
+                agent_addrs.insert(i, agent.addr.clone());
+                run.agents.add(agent);
+            }
+        }
+        rollout::setup(&run.endpoints, &sim.addr, &agent_addrs, &config)
             .await
             .context("rollout setup (blueprint and sites) before any fault")?;
         let stop_creators = Stop::default();
@@ -502,7 +524,9 @@ impl RolloutRun {
         self.sim
             .stop_within(Duration::from_secs(20))
             .context("stopping moor-sitesim (flushes the journal)")?;
-        let v = rollout::verdict(&journal, &execs, envs, wf1, &self.wf4)?;
+        run.agents.stop_all().context("stopping the site agents")?;
+        let agents = run.agents.files();
+        let v = rollout::verdict(&journal, &agents, &execs, envs, wf1, &self.wf4)?;
         match run.spec.expect {
             Expect::Clean => {
                 if !v.ok {
@@ -564,7 +588,7 @@ async fn inject_faults<B: Backend>(
         if begin.elapsed() >= window {
             break;
         }
-        let active = nemesis::inject(run.spec.nemesis, b, rng, &run.h).await;
+        let active = nemesis::inject(run.spec.nemesis, b, &run.agents, rng, &run.h).await;
         eprintln!(
             "  nemesis {} {:?}: {}",
             active.event.name, active.event.status, active.event.detail
@@ -575,7 +599,7 @@ async fn inject_faults<B: Backend>(
             let hold = Duration::from_millis(rng.random_range(1200..2600));
             tokio::time::sleep(hold).await;
         }
-        let event = active.heal(b, &run.h).await;
+        let event = active.heal(b, &run.agents, &run.h).await;
         run.endpoints.set(client_addrs(b));
         let skipped = event.status == FaultStatus::Skipped;
         events.push(event);
@@ -600,7 +624,7 @@ struct Heal {
 /// Heals everything, then measures how long until a write succeeds.
 async fn heal_all<B: Backend>(run: &Run<'_>, b: &mut B) -> Heal {
     let heal_start = run.h.now_ns();
-    let outcome = nemesis::heal_all(b).await;
+    let outcome = nemesis::heal_all(b, &run.agents).await;
     let event = NemesisEvent {
         name: "heal-all".into(),
         detail: match &outcome {
@@ -808,6 +832,7 @@ pub fn profile(name: &str, seed: u64, runs: Option<usize>) -> Result<Vec<RunSpec
                 (Membership, Rollout),
                 (Restart, Set),
                 (KillRestartLeader, Rollout),
+                (KillAgent, RolloutAgents),
             ];
             let mut specs: Vec<RunSpec> = plan
                 .iter()
@@ -822,7 +847,7 @@ pub fn profile(name: &str, seed: u64, runs: Option<usize>) -> Result<Vec<RunSpec
         }
         "long" => {
             let n = runs.unwrap_or(100);
-            let workloads = [Register, Rollout, Set];
+            let workloads = [Register, Rollout, Set, RolloutAgents];
             let mut specs = Vec::new();
             for i in 0..n {
                 let nemesis = if i % 4 == 3 {
@@ -830,7 +855,13 @@ pub fn profile(name: &str, seed: u64, runs: Option<usize>) -> Result<Vec<RunSpec
                 } else {
                     NemesisKind::CONCRETE[i % NemesisKind::CONCRETE.len()]
                 };
-                let mut s = RunSpec::new(rng.random(), nemesis, workloads[i % 3], 60);
+                // An agent kill needs agents to kill.
+                let workload = if nemesis == KillAgent {
+                    RolloutAgents
+                } else {
+                    workloads[(i + i / 4) % workloads.len()]
+                };
+                let mut s = RunSpec::new(rng.random(), nemesis, workload, 60);
                 s.members = if i % 5 == 4 { 5 } else { 3 };
                 s.sites = 300;
                 specs.push(s);
@@ -1019,6 +1050,10 @@ mod tests {
                 .count(),
             1
         );
+        assert!(clean
+            .iter()
+            .any(|s| s.nemesis == NemesisKind::KillAgent
+                && s.workload == WorkloadKind::RolloutAgents));
         // Same seed, same plan.
         let again = profile("smoke", 7, None).unwrap();
         let seeds = |v: &[RunSpec]| v.iter().map(|s| s.seed).collect::<Vec<_>>();
@@ -1031,6 +1066,13 @@ mod tests {
         let specs = profile("long", 1, None).unwrap();
         let clean: Vec<&RunSpec> = specs.iter().filter(|s| s.expect == Expect::Clean).collect();
         assert!(clean.len() >= 100);
+        for nemesis in NemesisKind::CONCRETE {
+            assert!(clean.iter().any(|s| s.nemesis == nemesis), "{nemesis:?}");
+        }
+        assert!(clean
+            .iter()
+            .filter(|s| s.nemesis == NemesisKind::KillAgent)
+            .all(|s| s.workload == WorkloadKind::RolloutAgents));
         assert!(clean.iter().all(|s| s.duration_secs == 60));
         assert!(profile("nope", 1, None).is_err());
     }

@@ -3,6 +3,14 @@
 //! through the fault window; after the faults heal the rollout must end, every execution must
 //! reach an end state and the sitesim journal must hold WF1–WF5.
 //!
+//! `rollout-agents` is the same with [`AGENT_SITES`] sites spread over the rollout's order
+//! ([`agent_site_indexes`]) served by real `moor-agent` processes: its blueprint is made of `agent.command` resources (the sitesim
+//! takes any type), each command appending one line per run to `effects.log` in its agent's
+//! root, after a short sleep, with the call it ran for. The agents' journals join the
+//! sitesim's for WF2/WF3/WF5, and [`agent_effects`] checks the effects themselves: at most
+//! one run per step once the agent has recorded it, and a run behind every step Moor counts
+//! as done.
+//!
 //! The rollout submission is recorded in the history as one `Add` op per environment it
 //! creates, on key [`ROLLOUT_KEY`] (value = environment index), all completed with the
 //! submission's outcome; the final list of environments is a `ReadAll`. So the set checker
@@ -24,6 +32,8 @@ use serde_json::json;
 use tonic::transport::Channel;
 
 use super::{classify, request, with_deadline, Endpoints, Stop};
+use crate::agent_proc::AgentFiles;
+use crate::checkers::effects::{self, AgentEvidence, EffectsVerdict};
 use crate::checkers::journal::{self, DoneStep};
 use crate::history::{History, OpKind, Outcome};
 
@@ -38,7 +48,22 @@ pub struct RolloutConfig {
     pub op_timeout: Duration,
     /// Spread the creations over this long (so faults hit executions at every stage).
     pub spread: Duration,
+    /// Whether the `rollout-agents` blueprint is used (the sites at
+    /// [`agent_site_indexes`] are then real agents).
+    pub agents: bool,
 }
+
+/// Sites served by real `moor-agent` processes in `rollout-agents`.
+pub const AGENT_SITES: usize = 8;
+
+/// The indexes of the sites real agents serve among `sites`: spread evenly, so agents are
+/// busy from the rollout's first wave to its last, while the faults happen.
+pub fn agent_site_indexes(sites: usize) -> Vec<usize> {
+    let n = AGENT_SITES.min(sites);
+    (0..n).map(|k| k * sites / n.max(1)).collect()
+}
+/// The file every command of the `rollout-agents` blueprint appends its run to.
+pub const EFFECTS_FILE: &str = "effects.log";
 
 impl Default for RolloutConfig {
     fn default() -> Self {
@@ -47,6 +72,7 @@ impl Default for RolloutConfig {
             creators: 4,
             op_timeout: Duration::from_secs(2),
             spread: Duration::from_secs(4),
+            agents: false,
         }
     }
 }
@@ -75,7 +101,7 @@ fn wf(endpoints: &Endpoints, addr: &str) -> WorkflowApiClient<Channel> {
     WorkflowApiClient::new(endpoints.channel(addr))
 }
 
-fn site_name(i: usize) -> String {
+pub fn site_name(i: usize) -> String {
     format!("site-{i:04}")
 }
 
@@ -90,6 +116,26 @@ fn blueprint() -> String {
     format!(
         "name: {BLUEPRINT}\ndescription: jepsen rollout\nresources:\n  - name: base\n    type: sim.resource\n    properties: {{ v: \"1\" }}\n  - name: a\n    type: sim.resource\n    depends_on: [base]\n    properties: {{ v: \"a\" }}\n  - name: b\n    type: sim.resource\n    depends_on: [base]\n    properties: {{ k: 1 }}\n  - name: c\n    type: sim.resource\n    depends_on: [base]\n    properties: {{ v: \"c\" }}\n  - name: top\n    type: sim.resource\n    depends_on: [a, b, c]\n    properties: {{ v: \"top\" }}\n"
     )
+}
+
+/// The `rollout-agents` blueprint: the same fan-out, every resource an `agent.command` that
+/// sleeps a little (so a killed agent is often caught mid-command), then appends
+/// `execution step attempt token` to [`EFFECTS_FILE`]: one line per run of the effect.
+fn agents_blueprint() -> String {
+    let resource = |name: &str, deps: &str| {
+        format!(
+            "  - name: {name}\n    type: agent.command\n{deps}    properties:\n      shell: true\n      timeout_s: 20\n      apply: 'sleep 0.2; echo \"$MOOR_EXECUTION_ID $MOOR_STEP $MOOR_ATTEMPT $MOOR_FENCE_TOKEN\" >> {EFFECTS_FILE}'\n"
+        )
+    };
+    let mut yaml = format!(
+        "name: {BLUEPRINT}\ndescription: jepsen rollout over sitesim sites and real agents\nresources:\n"
+    );
+    yaml.push_str(&resource("base", ""));
+    for name in ["a", "b", "c"] {
+        yaml.push_str(&resource(name, "    depends_on: [base]\n"));
+    }
+    yaml.push_str(&resource("top", "    depends_on: [a, b, c]\n"));
+    yaml
 }
 
 /// Retries an idempotent setup call through the members until it succeeds.
@@ -120,31 +166,45 @@ where
     }
 }
 
-/// Before the faults: the blueprint and the sites (idempotent, retried).
-pub async fn setup(endpoints: &Endpoints, sim_addr: &str, config: &RolloutConfig) -> Result<()> {
+/// Before the faults: the blueprint and the sites (idempotent, retried). Site `i` is served at
+/// `agents[&i]` when there is one, else by the sitesim at `sim_addr`.
+pub async fn setup(
+    endpoints: &Endpoints,
+    sim_addr: &str,
+    agents: &BTreeMap<usize, String>,
+    config: &RolloutConfig,
+) -> Result<()> {
+    let yaml = if config.agents {
+        agents_blueprint()
+    } else {
+        blueprint()
+    };
     let t = config.op_timeout;
     retry(
         endpoints,
         "apply blueprint",
         Duration::from_secs(30),
-        |mut c| async move {
-            with_deadline(
-                t,
-                c.apply_blueprint(request(
-                    ApplyBlueprintRequest {
-                        source_name: "jepsen.yaml".into(),
-                        yaml: blueprint(),
-                        validate_only: false,
-                    },
+        |mut c| {
+            let yaml = yaml.clone();
+            async move {
+                with_deadline(
                     t,
-                )),
-            )
-            .await
+                    c.apply_blueprint(request(
+                        ApplyBlueprintRequest {
+                            source_name: "jepsen.yaml".into(),
+                            yaml,
+                            validate_only: false,
+                        },
+                        t,
+                    )),
+                )
+                .await
+            }
         },
     )
     .await?;
     for i in 0..config.sites {
-        let sim = sim_addr.to_string();
+        let sim = agents.get(&i).map_or(sim_addr, String::as_str).to_string();
         retry(endpoints, "put site", Duration::from_secs(30), |mut c| {
             let sim = sim.clone();
             async move {
@@ -491,6 +551,9 @@ pub struct RolloutVerdict {
     pub wf5: usize,
     pub wf4_snapshots: u64,
     pub wf4_violations: Vec<String>,
+    /// `rollout-agents`: the agents' real effects (see `checkers::effects`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub effects: Option<EffectsVerdict>,
 }
 
 /// After the faults healed: waits (up to `timeout`) for every execution to reach an end
@@ -666,18 +729,45 @@ pub fn done_steps(executions: &[Execution]) -> Vec<DoneStep> {
     done
 }
 
-/// Checks the journal (the sitesim must be stopped, so it is flushed) and assembles the
-/// rollout verdict.
+/// Checks the journals — the sitesim's and every agent's, which must all be stopped — and
+/// the agents' effects, and assembles the rollout verdict.
 pub fn verdict(
     journal_path: &Path,
+    agents: &[AgentFiles],
     executions: &[Execution],
     environments: usize,
     wf1: Vec<String>,
     wf4: &Wf4Monitor,
 ) -> Result<RolloutVerdict> {
     let done = done_steps(executions);
-    let j = journal::check_file(journal_path, &done)
-        .with_context(|| format!("cannot check the journal {}", journal_path.display()))?;
+    let read = |path: &Path| {
+        moor_site::journal::read_journal(path)
+            .with_context(|| format!("cannot check the journal {}", path.display()))
+    };
+    // Each file holds its own sites, in the order they decided calls: joined, every site's
+    // lines keep their order, which is all the checks need.
+    let mut lines = read(journal_path)?.lines;
+    let mut evidence = Vec::new();
+    for agent in agents {
+        let agent_lines = read(&agent.journal)?.lines;
+        let (runs, _torn) = effects::read_runs(&agent.root)
+            .with_context(|| format!("cannot read the effects of {}", agent.site))?;
+        evidence.push((agent, runs, agent_lines.clone()));
+        lines.extend(agent_lines);
+    }
+    let j = journal::check(&lines, &done);
+    let effects = (!agents.is_empty()).then(|| {
+        let evidence: Vec<AgentEvidence<'_>> = evidence
+            .iter()
+            .map(|(agent, runs, journal)| AgentEvidence {
+                site: &agent.site,
+                runs,
+                journal,
+                kills: agent.kills,
+            })
+            .collect();
+        effects::check(&evidence, &done)
+    });
     let (wf4_snapshots, wf4_violations) = wf4.verdict();
     let mut by_state = BTreeMap::new();
     for e in executions {
@@ -692,7 +782,10 @@ pub fn verdict(
         text = text.chars().take(4000).collect::<String>() + " …";
     }
     Ok(RolloutVerdict {
-        ok: j.is_clean() && wf1.is_empty() && wf4_violations.is_empty(),
+        ok: j.is_clean()
+            && wf1.is_empty()
+            && wf4_violations.is_empty()
+            && effects.as_ref().is_none_or(EffectsVerdict::is_clean),
         environments,
         executions: executions.len(),
         executions_by_state: by_state,
@@ -704,5 +797,6 @@ pub fn verdict(
         wf5,
         wf4_snapshots,
         wf4_violations,
+        effects,
     })
 }
