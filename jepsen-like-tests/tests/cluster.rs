@@ -173,6 +173,15 @@ async fn read_after_write_on_another_member_is_linearizable() {
             "read on member {reader} after write on member {writer}"
         );
     }
+    // The members write their logs to a file here (human format): no terminal colour codes.
+    for id in 1..=3 {
+        let log = cluster.log_tail(id, 10_000);
+        assert!(log.contains(" INFO "), "member {id} logged nothing: {log}");
+        assert!(
+            !log.contains('\u{1b}'),
+            "member {id} wrote ANSI codes: {log}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,7 +22,9 @@ pub fn main_with<F>(process: &str, work: F) -> ExitCode
 where
     F: Future<Output = anyhow::Result<()>>,
 {
+    // Colour codes only for a person at a terminal, never into a log file or journald.
     tracing_subscriber::fmt()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MOOR_LOG")

@@ -410,7 +410,17 @@ impl TermRun {
             .set(self.in_flight.len() as i64);
         let drivers = self.drivers.clone();
         let metrics = self.member.metrics.clone();
-        self.tasks.spawn(async move {
+        // Every line logged while the site is called (driver, TLS, retries) carries the step.
+        let span = tracing::info_span!(
+            "step",
+            execution = %call.execution_id,
+            step = call.step,
+            attempt = call.attempt,
+            fence_token = call.fence_token,
+            site = %call.site.name,
+            resource = %call.resource,
+        );
+        let task = async move {
             let started = std::time::Instant::now();
             let result = match unopened {
                 // Nothing is sent: the site would get a token, not the secret.
@@ -431,13 +441,25 @@ impl TermRun {
                     outcome: outcome.into(),
                 })
                 .observe(started.elapsed().as_secs_f64());
+            match &result {
+                DriverResult::Done { .. } => {}
+                DriverResult::Failed { error, retryable } => {
+                    tracing::info!(%error, retryable, "step failed at the site")
+                }
+                DriverResult::Fenced { highest_token } => tracing::warn!(
+                    highest_token,
+                    "the site fenced this call: a newer leader has called it"
+                ),
+            }
             CallDone {
                 execution,
                 step,
                 attempt,
                 result,
             }
-        });
+        };
+        self.tasks
+            .spawn(tracing::Instrument::instrument(task, span));
         Ok(())
     }
 
