@@ -4,17 +4,25 @@
 //! map and the site page, the live event stream says `changed`, a member caps its streams
 //! (503 past the cap), and bad input (unknown pages, a too long query, odd site names) is
 //! refused cleanly. (The JavaScript itself is checked in a browser by hand, not here.)
+//!
+//! The actions: an operator pauses, resumes, approves and cancels a rollout and heals an
+//! environment from the pages, each visible to `moorctl`'s API and in the audit trail as the
+//! operator's; a POST without the CSRF token, with another session's token, from another
+//! origin, from a viewer or without a login is refused (403) and changes nothing.
 
 use std::time::{Duration, Instant};
 
+use moor_jepsen_like_tests::fleet::chain_blueprint;
 use moor_jepsen_like_tests::fleet::Fleet;
 use moor_jepsen_like_tests::harness::{connect, MemberSettings};
+use moor_jepsen_like_tests::webhook::Answer;
 use moor_jepsen_like_tests::webhook::HookClient;
 use moor_proto::auth::auth_api_client::AuthApiClient;
-use moor_proto::auth::CreateTokenRequest;
+use moor_proto::auth::{CreateTokenRequest, ListAuditRequest, TokenInfo};
 use moor_proto::rollout::StartRolloutRequest;
 use moor_proto::site::site_sim_admin_client::SiteSimAdminClient;
 use moor_proto::site::InjectDriftRequest;
+use moor_proto::workflow::ListExecutionsRequest;
 
 const SITES: usize = 200;
 
@@ -26,6 +34,74 @@ fn cookie_of(answer_head: &str) -> Option<String> {
                 .or_else(|| l.strip_prefix("Set-Cookie: "))
         })
         .map(str::to_string)
+}
+
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
+/// The CSRF token in the first form of `page`.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .unwrap_or_else(|| panic!("no CSRF field in:\n{page}"));
+    let rest = &page[at + "name=\"csrf\" value=\"".len()..];
+    rest[..rest.find('"').unwrap()].to_string()
+}
+
+/// `name=value` of the cookie `answer` sets.
+fn cookie_pair(answer: &Answer) -> String {
+    let set = cookie_of(&answer.head).unwrap_or_else(|| panic!("no cookie in {answer:?}"));
+    set.split(';').next().unwrap().to_string()
+}
+
+fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// Logs in with `token` as a browser does (the login page's nonce cookie and CSRF token,
+/// then the form); the answer and the page cookie (`moor_token=…`).
+async fn login(c: &HookClient, token: &str) -> (Answer, String) {
+    let page = c
+        .get_until("/ui/login", &[], "</html>", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(page.status, 200, "{page:?}");
+    let nonce = cookie_pair(&page);
+    let form = format!("csrf={}&token={token}", csrf_of(&page.body));
+    let answer = c
+        .post(
+            "/ui/login",
+            &headers(&[FORM, ("Cookie", &nonce)]),
+            form.as_bytes(),
+        )
+        .await
+        .unwrap();
+    let cookie = if answer.status == 303 {
+        cookie_pair(&answer)
+    } else {
+        String::new()
+    };
+    (answer, cookie)
+}
+
+/// A token of `role`, made by the admin.
+async fn token_of(fleet: &Fleet, role: &str) -> (String, TokenInfo) {
+    let id = fleet.cluster.running()[0];
+    let answer = AuthApiClient::new(
+        connect(fleet.cluster.addr(id), fleet.cluster.security()).connect_lazy(),
+    )
+    .create_token(CreateTokenRequest {
+        role: role.into(),
+        ttl_seconds: 3600,
+        description: "map test".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner();
+    (answer.token, answer.info.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -70,59 +146,30 @@ async fn the_map_view_needs_a_login_counts_sites_and_goes_live() {
         let a = c.get(path).await.unwrap();
         assert_eq!(a.status, 303, "{path}: {a:?}");
     }
-    let bad = c
-        .post(
-            "/ui/login",
-            &[(
-                "Content-Type".into(),
-                "application/x-www-form-urlencoded".into(),
-            )],
-            b"token=moor_nope_nope",
-        )
-        .await
-        .unwrap();
+    let (bad, _) = login(&c, "moor_nope_nope").await;
     assert_eq!(bad.status, 401, "{bad:?}");
 
-    // A viewer token logs in.
-    let token = AuthApiClient::new(
-        connect(fleet.cluster.addr(id), fleet.cluster.security()).connect_lazy(),
-    )
-    .create_token(CreateTokenRequest {
-        role: "viewer".into(),
-        ttl_seconds: 3600,
-        description: "map test".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .token;
-    let login = c
-        .get_until("/ui/login", &[], "</html>", Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_eq!(login.status, 200);
-    let form = format!("token={token}");
-    let answer = c
+    // A login form without the login page's CSRF token is refused.
+    let (viewer_token, _) = token_of(&fleet, "viewer").await;
+    let forged = c
         .post(
             "/ui/login",
-            &[(
-                "Content-Type".into(),
-                "application/x-www-form-urlencoded".into(),
-            )],
-            form.as_bytes(),
+            &headers(&[FORM]),
+            format!("token={viewer_token}").as_bytes(),
         )
         .await
         .unwrap();
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert!(cookie_of(&forged.head).is_none(), "{forged:?}");
+
+    // A viewer token logs in.
+    let (answer, pair) = login(&c, &viewer_token).await;
     assert_eq!(answer.status, 303, "{answer:?}");
     let set = cookie_of(&answer.head).expect("a cookie");
     for attr in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/ui"] {
         assert!(set.contains(attr), "{attr} missing from {set}");
     }
-    let cookie = vec![(
-        "Cookie".to_string(),
-        set.split(';').next().unwrap().to_string(),
-    )];
+    let cookie = vec![("Cookie".to_string(), pair)];
 
     // The map page and its data.
     let page = c.get_with("/ui/", &cookie).await.unwrap();
@@ -245,4 +292,277 @@ async fn the_map_view_needs_a_login_counts_sites_and_goes_live() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The rollout's state as the gRPC API reports it now.
+async fn state_of(fleet: &Fleet, id: &str) -> String {
+    fleet
+        .rollout(id, "")
+        .await
+        .unwrap()
+        .expect("a member answers")
+        .state
+}
+
+/// The heal executions of `environment`, as the gRPC API lists them.
+async fn heals_of(fleet: &Fleet, environment: &str) -> usize {
+    fleet
+        .workflow(0)
+        .list_executions(ListExecutionsRequest {
+            environment: environment.into(),
+            stale: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .executions
+        .iter()
+        .filter(|x| x.kind == "heal")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_from_the_pages_take_the_grpc_path_and_refuse_forgeries() {
+    // Slow sites and one target at a time: the rollout stays in progress for the whole test
+    // (20 targets × 2 steps × 300 ms after its first wave), and waits for approval first.
+    let fleet = Fleet::start(3, MemberSettings::default(), &["--latency-ms", "300"])
+        .await
+        .unwrap();
+    fleet.register_sites("act", 20, 8).await.unwrap();
+    fleet
+        .apply_blueprint(&chain_blueprint("slow", 2, "1"))
+        .await
+        .unwrap();
+    fleet
+        .put_group("act-sites", "sites", &[("fleet", "act")])
+        .await
+        .unwrap();
+    let r = fleet
+        .rollouts(0)
+        .start_rollout(StartRolloutRequest {
+            group: "act-sites".into(),
+            action: "install".into(),
+            blueprint: "slow".into(),
+            max_parallel: 1,
+            waves: "1,100%".into(),
+            require_approval: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let id = r.id.clone();
+    fleet
+        .wait_rollout(&id, Duration::from_secs(60), "waiting_approval", |r| {
+            r.state == "waiting_approval"
+        })
+        .await
+        .unwrap();
+
+    // One member serves the pages and takes the forms (its CSRF key is its own); it need
+    // not be the leader: its writes are forwarded.
+    let member = fleet.cluster.running()[1];
+    let c = HookClient::new(fleet.cluster.addr(member), fleet.cluster.security()).unwrap();
+    let (operator_token, operator) = token_of(&fleet, "operator").await;
+    let (viewer_token, _) = token_of(&fleet, "viewer").await;
+    let (a, op_cookie) = login(&c, &operator_token).await;
+    assert_eq!(a.status, 303, "{a:?}");
+    let (a, viewer_cookie) = login(&c, &viewer_token).await;
+    assert_eq!(a.status, 303, "{a:?}");
+    let as_operator = headers(&[FORM, ("Cookie", &op_cookie)]);
+    let as_viewer = headers(&[FORM, ("Cookie", &viewer_cookie)]);
+
+    // The list links the rollout; its page offers the operator what fits its state.
+    let list = c.get_with("/ui/rollouts", &as_operator).await.unwrap();
+    assert_eq!(list.status, 200, "{list:?}");
+    assert!(
+        list.body.contains(&format!("href=\"/ui/rollouts/{id}\"")),
+        "{}",
+        list.body
+    );
+    let page_path = format!("/ui/rollouts/{id}");
+    let page = c.get_with(&page_path, &as_operator).await.unwrap();
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("waiting_approval") && page.body.contains("<progress"));
+    assert!(page
+        .body
+        .contains(&format!("action=\"/ui/rollouts/{id}/approve\"")));
+    let csrf = csrf_of(&page.body);
+    let post = |action: &str, hdrs: Vec<(String, String)>, body: String| {
+        let c = &c;
+        let path = format!("/ui/rollouts/{id}/{action}");
+        async move { c.post(&path, &hdrs, body.as_bytes()).await.unwrap() }
+    };
+    let with_csrf = format!("csrf={csrf}");
+
+    // Forgeries change nothing: no token, another session's token, another origin, another
+    // site's fetch.
+    let a = post("approve", as_operator.clone(), String::new()).await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert!(a.body.contains("CSRF"), "{}", a.body);
+    let viewer_page = c.get_with(&page_path, &as_viewer).await.unwrap();
+    assert_eq!(viewer_page.status, 200);
+    assert!(
+        !viewer_page.body.contains("/approve\""),
+        "no buttons for a viewer"
+    );
+    let a = post(
+        "approve",
+        as_operator.clone(),
+        format!(
+            "csrf={}",
+            csrf_of(&c.get_with("/ui/", &as_viewer).await.unwrap().body)
+        ),
+    )
+    .await;
+    assert_eq!(a.status, 403, "another session's token: {a:?}");
+    let mut cross = as_operator.clone();
+    cross.push(("Origin".into(), "https://evil.example".into()));
+    let a = post("approve", cross, with_csrf.clone()).await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert!(a.body.contains("another origin"), "{}", a.body);
+    let mut cross = as_operator.clone();
+    cross.push(("Sec-Fetch-Site".into(), "cross-site".into()));
+    let a = post("approve", cross, with_csrf.clone()).await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(state_of(&fleet, &id).await, "waiting_approval");
+
+    // Approve, pause, resume: each visible through the gRPC API at once.
+    let mut same = as_operator.clone();
+    same.push(("Origin".into(), "https://moor".into()));
+    same.push(("Sec-Fetch-Site".into(), "same-origin".into()));
+    let a = post("approve", same, with_csrf.clone()).await;
+    assert_eq!(a.status, 303, "{a:?}");
+    assert!(a.head.contains(&format!("/ui/rollouts/{id}")), "{}", a.head);
+    assert_eq!(state_of(&fleet, &id).await, "running");
+    let a = post("pause", as_operator.clone(), with_csrf.clone()).await;
+    assert_eq!(a.status, 303, "{a:?}");
+    assert_eq!(state_of(&fleet, &id).await, "paused");
+    let page = c.get_with(&page_path, &as_operator).await.unwrap();
+    assert!(page.body.contains("/resume\"") && !page.body.contains("/pause\""));
+
+    // A viewer, or nobody, cannot resume it, even with a valid token of its own session.
+    let viewer_own = csrf_of(&c.get_with("/ui/", &as_viewer).await.unwrap().body);
+    let a = post("resume", as_viewer.clone(), format!("csrf={viewer_own}")).await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert!(
+        a.body.contains("rollout.resume"),
+        "names the permission: {}",
+        a.body
+    );
+    let a = post("resume", headers(&[FORM]), with_csrf.clone()).await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(state_of(&fleet, &id).await, "paused");
+
+    let a = post("resume", as_operator.clone(), with_csrf.clone()).await;
+    assert_eq!(a.status, 303, "{a:?}");
+    assert_eq!(state_of(&fleet, &id).await, "running");
+
+    // The audit trail names the operator, as for a gRPC call.
+    let audit = AuthApiClient::new(
+        connect(fleet.cluster.addr(member), fleet.cluster.security()).connect_lazy(),
+    )
+    .list_audit(ListAuditRequest {
+        who: operator.id.clone(),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .entries;
+    for op in ["rollout.approve", "rollout.pause", "rollout.resume"] {
+        assert!(
+            audit.iter().any(|e| e.operation == op && e.outcome == "ok"),
+            "{op} by {} missing from {audit:?}",
+            operator.id
+        );
+    }
+
+    // Unknown rollouts.
+    assert_eq!(
+        c.get_with("/ui/rollouts/nope", &as_operator)
+            .await
+            .unwrap()
+            .status,
+        404
+    );
+    let a = c
+        .post(
+            "/ui/rollouts/nope/pause",
+            &as_operator,
+            with_csrf.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 404, "{a:?}");
+
+    // Heal from the site page: the environment of the first wave's target.
+    let done = fleet.rollout(&id, "succeeded").await.unwrap().unwrap();
+    let target = done.targets.first().expect("a succeeded target").clone();
+    let site = c
+        .get_with(&format!("/ui/sites/{}", target.site), &as_operator)
+        .await
+        .unwrap();
+    assert_eq!(site.status, 200);
+    let heal_path = format!("/ui/environments/{}/heal", target.environment);
+    assert!(
+        site.body.contains(&format!("action=\"{heal_path}\"")),
+        "{}",
+        site.body
+    );
+    let viewer_site = c
+        .get_with(&format!("/ui/sites/{}", target.site), &as_viewer)
+        .await
+        .unwrap();
+    assert!(
+        !viewer_site.body.contains("/heal\""),
+        "no heal button for a viewer"
+    );
+    let before = heals_of(&fleet, &target.environment).await;
+    let a = c
+        .post(
+            &heal_path,
+            &as_viewer,
+            format!("csrf={viewer_own}").as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 403, "{a:?}");
+    assert!(a.body.contains("execution.start"), "{}", a.body);
+    let a = c.post(&heal_path, &as_operator, b"").await.unwrap();
+    assert_eq!(a.status, 403, "{a:?}");
+    assert_eq!(heals_of(&fleet, &target.environment).await, before);
+    let a = c
+        .post(&heal_path, &as_operator, with_csrf.as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(a.status, 303, "{a:?}");
+    assert_eq!(heals_of(&fleet, &target.environment).await, before + 1);
+
+    // Cancel ends it.
+    let a = post("cancel", as_operator.clone(), with_csrf.clone()).await;
+    assert_eq!(a.status, 303, "{a:?}");
+    assert_eq!(state_of(&fleet, &id).await, "cancelled");
+    let a = post("pause", as_operator.clone(), with_csrf.clone()).await;
+    assert_eq!(a.status, 409, "a refusal of the domain is a page: {a:?}");
+
+    // Oversized forms are refused before they are read whole.
+    let big = format!("csrf={csrf}&pad={}", "x".repeat(10_000));
+    let a = post("pause", as_operator.clone(), big).await;
+    assert_eq!(a.status, 413, "{a:?}");
+
+    // Logout needs the session's token too, then forgets the cookie.
+    let map = c.get_with("/ui/", &as_operator).await.unwrap();
+    let a = c.post("/ui/logout", &as_operator, b"").await.unwrap();
+    assert_eq!(a.status, 403, "{a:?}");
+    let a = c
+        .post(
+            "/ui/logout",
+            &as_operator,
+            format!("csrf={}", csrf_of(&map.body)).as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 303, "{a:?}");
+    assert!(cookie_of(&a.head).unwrap().contains("Max-Age=0"));
 }

@@ -96,10 +96,11 @@ fn client_routes(member: &Arc<Member>, s: &ServeSettings) -> Routes {
         max_entries: s.auth.audit_max_entries,
         max_age_ms: s.auth.audit_max_age_s.saturating_mul(1000),
     };
-    Routes::from(
-        grpc.into_axum_router()
-            .merge(crate::api::http::routes(member.clone(), retention)),
-    )
+    Routes::from(grpc.into_axum_router().merge(crate::api::http::routes(
+        member.clone(),
+        retention,
+        s.drivers.clone(),
+    )))
 }
 
 fn peer_server(member: &Arc<Member>, tls: bool) -> RaftPeerServer<PeerService> {

@@ -1,6 +1,8 @@
 //! The gate in front of every client service (a tower layer on the client listener):
 //!
-//! 1. the gRPC path names an operation ([`methods`](super::methods)), or the call is refused;
+//! 1. the gRPC path names an operation ([`methods`](super::methods)), or the call is refused
+//!    (a map view request under `/ui/` is the operation `methods::ui_operation` names: a
+//!    page reads sites or rollouts, an action is the operation of the RPC it calls);
 //! 2. the caller is authenticated: a bearer token (`authorization: Bearer moor_…`), checked
 //!    against the replicated token records, else a TLS client certificate of the cluster CA
 //!    (CN = user, an Organization entry = role); else UNAUTHENTICATED, saying what to send;
@@ -39,7 +41,9 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tonic::Status;
 
 use super::caller::{self, Caller};
-use super::methods::{operation_of, METRICS_PATH, SELF_AUTHENTICATED_PREFIX, UI_OPEN, UI_PREFIX};
+use super::methods::{
+    operation_of, ui_operation, METRICS_PATH, SELF_AUTHENTICATED_PREFIX, UI_OPEN, UI_PREFIX,
+};
 use crate::api::grpc_metrics;
 use crate::config::AuthConfig;
 use crate::exec::executor::now_ms;
@@ -88,7 +92,7 @@ impl Gate {
         let path = req.uri().path();
         let ui = is_ui(path);
         let op = if ui {
-            Some(Operation::SiteList)
+            Some(ui_operation(req.method() == http::Method::POST, path))
         } else {
             operation_of(path)
         };
@@ -114,7 +118,11 @@ impl Gate {
         }
         let state = self.member.state.read().expect("state lock poisoned");
         let auth = &state.auth;
-        let cookie = if ui { ui_cookie(req) } else { None };
+        let cookie = if ui {
+            crate::api::http::ui::form::cookie(req.headers(), crate::api::http::ui::COOKIE)
+        } else {
+            None
+        };
         let (principal, identity) = if let Some(token) = cookie {
             let identity = auth
                 .authenticate(&token, now_ms())
@@ -261,18 +269,24 @@ fn is_ui(path: &str) -> bool {
     path == UI_PREFIX || path.starts_with("/ui/")
 }
 
-/// The token in the map view's cookie, if the request carries one.
-fn ui_cookie<B>(req: &http::Request<B>) -> Option<String> {
-    let prefix = format!("{}=", crate::api::http::ui::COOKIE);
-    req.headers()
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .map(str::trim)
-        .find_map(|c| c.strip_prefix(prefix.as_str()))
-        .filter(|t| !t.is_empty())
-        .map(str::to_string)
+/// A refused map view request: a page to read rather than a gRPC status. A page read
+/// without a credential goes to the login; an action without one, and anything the role
+/// does not allow, gets a 403 page naming the missing permission.
+fn ui_refusal(read: bool, authenticated: bool, status: Status) -> http::Response<Body> {
+    let response = if read && !authenticated {
+        http::Response::builder()
+            .status(http::StatusCode::SEE_OTHER)
+            .header(http::header::LOCATION, "/ui/login")
+            .body(Body::empty())
+    } else {
+        let page = moor_dashboard::problem_page("Not allowed", status.message(), "/ui/");
+        http::Response::builder()
+            .status(http::StatusCode::FORBIDDEN)
+            .header(http::header::CONTENT_TYPE, "text/html; charset=utf-8")
+            .header(http::header::CACHE_CONTROL, "no-store")
+            .body(Body::new(page))
+    };
+    response.unwrap_or_else(|_| status.into_http())
 }
 
 /// The client's address and its verified certificates, as the connection saw them.
@@ -375,6 +389,7 @@ where
         }
         let metrics = self.gate.member.metrics.clone();
         let path = req.uri().path().to_string();
+        let read = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
         let started = Instant::now();
         match self.gate.admit(&req) {
             Ok(caller) => {
@@ -390,6 +405,7 @@ where
                 })
             }
             Err((status, stamp)) => {
+                let authenticated = stamp.is_some();
                 match stamp {
                     Some(stamp) => self.gate.record_denial(stamp, status.message().to_string()),
                     None => {
@@ -402,12 +418,8 @@ where
                     }
                 }
                 let response = if is_ui(&path) {
-                    // A browser: to the login page, not a gRPC status it cannot show.
-                    http::Response::builder()
-                        .status(http::StatusCode::SEE_OTHER)
-                        .header(http::header::LOCATION, "/ui/login")
-                        .body(Body::empty())
-                        .unwrap_or_else(|_| status.into_http())
+                    // A browser: a page it can show, not a gRPC status.
+                    ui_refusal(read, authenticated, status)
                 } else {
                     grpc_metrics::observe(metrics, &path, started, status.into_http())
                 };

@@ -155,9 +155,54 @@ pub const SELF_AUTHENTICATED_PREFIX: &str = "/hooks/";
 /// RPC list (restrict the client port with network policy if that is too much).
 pub const METRICS_PATH: &str = "/metrics";
 
-/// The map view's pages: each is a read of sites (`site.list`), with the token from the
+/// The map view's pages: each is a read of sites (`site.list`; the rollout pages a read of
+/// rollouts) or one of its actions ([`ui_operation`]), with the token from the
 /// `moor_token` cookie when no header carries one.
 pub const UI_PREFIX: &str = "/ui";
+
+/// The map view's rollout actions, `POST /ui/rollouts/{id}/{word}`: each is the operation
+/// of the RPC whose handler it calls. (The words are `moor_dashboard::ROLLOUT_ACTIONS`.)
+pub const UI_ROLLOUT_ACTIONS: [(&str, Op); 4] = [
+    ("pause", Op::RolloutPause),
+    ("resume", Op::RolloutResume),
+    ("approve", Op::RolloutApprove),
+    ("cancel", Op::RolloutCancel),
+];
+
+/// The map view's heal, `POST /ui/environments/{name}/heal`: a heal execution started.
+pub const UI_HEAL: (&str, Op) = ("heal", Op::ExecutionStart);
+
+/// The operation of rollout action `word`, if it is one.
+pub fn ui_rollout_action(word: &str) -> Option<Op> {
+    UI_ROLLOUT_ACTIONS
+        .iter()
+        .find(|(w, _)| *w == word)
+        .map(|(_, op)| *op)
+}
+
+/// The operation a request of the map view is: an action (a POST) is the operation of the
+/// RPC it calls, so the gate checks the same permission as for `moorctl`; the rollout
+/// pages read rollouts; every other page reads sites.
+pub fn ui_operation(post: bool, path: &str) -> Op {
+    if let Some(rest) = path.strip_prefix("/ui/rollouts") {
+        let rest = rest.trim_start_matches('/');
+        if rest.is_empty() {
+            return Op::RolloutList;
+        }
+        if let (true, Some((_, word))) = (post, rest.split_once('/')) {
+            if let Some(op) = ui_rollout_action(word) {
+                return op;
+            }
+        }
+        return Op::RolloutGet;
+    }
+    if let Some(rest) = path.strip_prefix("/ui/environments/") {
+        if post && rest.ends_with(&format!("/{}", UI_HEAL.0)) {
+            return UI_HEAL.1;
+        }
+    }
+    Op::SiteList
+}
 
 /// The map view's login and logout: served without a credential (they make one).
 pub const UI_OPEN: [&str; 2] = ["/ui/login", "/ui/logout"];
@@ -181,6 +226,48 @@ mod tests {
         assert_eq!(METHODS.len(), all.len());
         let paths: BTreeSet<&str> = METHODS.iter().map(|(p, _)| *p).collect();
         assert_eq!(paths.len(), METHODS.len());
+    }
+
+    #[test]
+    fn map_view_requests_are_the_operations_of_their_rpcs() {
+        assert_eq!(ui_operation(false, "/ui/"), Op::SiteList);
+        assert_eq!(ui_operation(false, "/ui/sites/a"), Op::SiteList);
+        assert_eq!(ui_operation(false, "/ui/rollouts"), Op::RolloutList);
+        assert_eq!(ui_operation(false, "/ui/rollouts/r1"), Op::RolloutGet);
+        assert_eq!(
+            ui_operation(true, "/ui/rollouts/r1/pause"),
+            Op::RolloutPause
+        );
+        assert_eq!(
+            ui_operation(true, "/ui/rollouts/r1/resume"),
+            Op::RolloutResume
+        );
+        assert_eq!(
+            ui_operation(true, "/ui/rollouts/r1/approve"),
+            Op::RolloutApprove
+        );
+        assert_eq!(
+            ui_operation(true, "/ui/rollouts/r1/cancel"),
+            Op::RolloutCancel
+        );
+        assert_eq!(ui_operation(false, "/ui/rollouts/r1/pause"), Op::RolloutGet);
+        assert_eq!(
+            ui_operation(true, "/ui/rollouts/r1/explode"),
+            Op::RolloutGet
+        );
+        assert_eq!(
+            ui_operation(true, "/ui/environments/e%2F1/heal"),
+            Op::ExecutionStart
+        );
+        assert_eq!(
+            ui_operation(false, "/ui/environments/e1/heal"),
+            Op::SiteList
+        );
+        assert_eq!(ui_operation(true, "/ui/login"), Op::SiteList);
+        // The words the pages post are the words the gate knows.
+        let words: Vec<&str> = UI_ROLLOUT_ACTIONS.iter().map(|(w, _)| *w).collect();
+        assert_eq!(words, moor_dashboard::ROLLOUT_ACTIONS);
+        assert!(moor_dashboard::forms::heal_href("e").ends_with(&format!("/{}", UI_HEAL.0)));
     }
 
     /// Every path names an RPC the generated services serve: checked against the .proto

@@ -1,6 +1,6 @@
 //! The HTTP side of the client listener (same port and TLS as the gRPC services; HTTP/1.1
 //! and HTTP/2): `POST /hooks/{receiver}`, where CI systems deliver webhooks, `GET /metrics`
-//! (`metrics.rs`) and the map view under `/ui/` (`ui.rs`).
+//! (`metrics.rs`) and the map view under `/ui/` (`ui/`: pages, actions, CSRF).
 //!
 //! `deliver.rs` is the handler (cheap checks, bounded body, authentication, parsing, then
 //! one replicated record per delivery id), `verify.rs` the signatures, `payload.rs` the
@@ -22,6 +22,9 @@ use axum::routing::{get, post};
 use axum::Router;
 use moor_domain::auth::Retention;
 
+use crate::api::rollout_service::RolloutService;
+use crate::api::workflow_service::WorkflowService;
+use crate::exec::driver::SiteDriver;
 use crate::raft::member::Member;
 
 pub use verify::MAX_ID_BYTES;
@@ -39,15 +42,23 @@ pub struct HookHttp {
     pub rate: rate::Limiter,
     /// The map's site list as of one applied index, shared by every viewer of this member.
     pub dots: ui::DotCache,
+    /// This member's key for the map view's CSRF tokens (random per process).
+    pub csrf: ui::csrf::CsrfKey,
+    /// The gRPC handlers the map view's actions and rollout pages call (no second copy).
+    pub rollouts: RolloutService,
+    pub workflow: WorkflowService,
 }
 
 /// The HTTP routes, to be merged into the client listener's router.
-pub fn routes(member: Arc<Member>, retention: Retention) -> Router {
+pub fn routes(member: Arc<Member>, retention: Retention, drivers: Arc<dyn SiteDriver>) -> Router {
     let state = Arc::new(HookHttp {
+        rollouts: RolloutService::new(member.clone()),
+        workflow: WorkflowService::new(member.clone(), drivers),
         member,
         retention,
         rate: rate::Limiter::default(),
         dots: ui::DotCache::default(),
+        csrf: ui::csrf::CsrfKey::random(),
     });
     Router::new()
         .route("/hooks/{receiver}", post(deliver::deliver))
@@ -59,8 +70,12 @@ pub fn routes(member: Arc<Member>, retention: Retention) -> Router {
         .route("/ui/api/map", get(ui::map_api))
         .route("/ui/assets/world.svg", get(ui::world))
         .route("/ui/sites/{name}", get(ui::site))
+        .route("/ui/rollouts", get(ui::rollouts::list))
+        .route("/ui/rollouts/{id}", get(ui::rollouts::page))
+        .route("/ui/rollouts/{id}/{action}", post(ui::actions::rollout))
+        .route("/ui/environments/{name}/heal", post(ui::actions::heal))
         .route("/ui/events", get(ui::events))
-        .route("/ui/{*rest}", get(ui::not_found))
+        .route("/ui/{*rest}", get(ui::not_found).post(ui::not_found))
         .with_state(state)
 }
 

@@ -1,18 +1,37 @@
 //! The web map view, served by every member under `/ui/` (pages and assets from
 //! `moor-dashboard`, embedded in the binary: nothing is fetched from outside).
 //!
-//! - Reading needs a credential, as every read does (`site.list`): the gate accepts the
-//!   `moor_token` cookie that `POST /ui/login` sets from a token (`HttpOnly`, `Secure`,
-//!   `SameSite=Strict`, path `/ui`), a bearer header, or a client certificate; without one
-//!   a page redirects to `/ui/login`. The pages are read-only: no action is served yet.
+//! - Reading needs a credential, as every read does (`site.list`; `rollout.list` and
+//!   `rollout.get` for the rollout pages): the gate accepts the `moor_token` cookie that
+//!   `POST /ui/login` sets from a token (`HttpOnly`, `Secure`, `SameSite=Strict`, path
+//!   `/ui`), a bearer header, or a client certificate; without one a page redirects to
+//!   `/ui/login`, and a role without the permission gets a 403 page naming it.
+//! - Day-2 actions ([`actions`]): pause, resume, approve and cancel a rollout from its page
+//!   (`/ui/rollouts/{id}`, [`rollouts`]), heal an environment from its site's page. Each is
+//!   a plain HTML form (POST, works without JavaScript) whose handler calls the very gRPC
+//!   handler `moorctl` reaches (`RolloutApi::pause_rollout`, `WorkflowApi::start_execution`),
+//!   as the caller the gate admitted for that action's operation (`rollout.pause`,
+//!   `execution.start`, …): the same permission check, the same audited write, forwarded
+//!   to the leader like any write. Buttons are shown only to roles that allow them; the
+//!   gate and apply are the authority.
+//! - Every POST, login and logout included, passes [`form::accept`]: not from another site
+//!   (`Origin`, `Sec-Fetch-Site`), a bounded body, and a CSRF token bound to the session
+//!   ([`csrf`]); otherwise a 403 page that says to reload.
 //! - Data is this member's applied state (a stale read: a map is a picture, and a
-//!   follower's lags by a heartbeat at most). `/ui/api/map` aggregates the sites into grid
-//!   cells per zoom level on the server, so an answer stays bounded at 100,000 sites.
+//!   follower's lags by a heartbeat at most); the rollout pages read behind a read barrier,
+//!   so the page an action redirects to shows its effect. `/ui/api/map` aggregates the
+//!   sites into grid cells per zoom level on the server, so an answer stays bounded at
+//!   100,000 sites.
 //! - Live: `/ui/events` is a server-sent event stream that says `changed` at most once a
 //!   second while the state moves (the page then re-fetches its view). At most
 //!   [`MAX_WATCHERS`] streams per member; past it, 503. A stream produces an event only when
 //!   its reader asks for the next one and coalesces everything applied meanwhile, so a slow
 //!   reader holds one pending event, never a growing buffer.
+
+pub mod actions;
+pub mod csrf;
+pub mod form;
+pub mod rollouts;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,26 +40,27 @@ use std::time::Duration;
 
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use moor_dashboard::{
-    cells, escape_html, page, site_page, world_svg, EnvRow, ExecRow, MapQuery, ResourceRow,
-    SiteDot, SitePage, Status,
+    cells, escape_html, page, problem_page, site_page_with, world_svg, EnvRow, ExecRow, MapQuery,
+    ResourceRow, SiteDot, SitePage, Status, CSRF_FIELD,
 };
 use moor_domain::environment::{EnvStatus, Environment};
 use moor_domain::names::{StepState, WireName};
 use moor_domain::state::MoorState;
+use tonic::Code;
 
 use super::HookHttp;
 use crate::exec::executor::now_ms;
 
 /// Event streams one member serves at once.
 pub const MAX_WATCHERS: usize = 64;
-/// Longest login form accepted.
-const MAX_LOGIN_BYTES: usize = 4096;
 /// The cookie that carries a token for the pages.
 pub const COOKIE: &str = "moor_token";
+/// The cookie that carries the login form's CSRF nonce (path `/ui/login`, one hour).
+const LOGIN_COOKIE: &str = "moor_login";
 
 /// Streams open now.
 static WATCHERS: AtomicUsize = AtomicUsize::new(0);
@@ -57,9 +77,41 @@ fn html(status: StatusCode, body: String) -> Response {
         .into_response()
 }
 
-/// The map page.
-pub async fn map_page() -> Response {
-    html(StatusCode::OK, page("Moor", None))
+/// A page that says why a request was refused, linking back to `back`.
+pub(crate) fn problem(status: StatusCode, title: &str, message: &str, back: &str) -> Response {
+    html(status, problem_page(title, message, back))
+}
+
+/// A gRPC handler's refusal as a page: its status on HTTP's scale and its message, which
+/// names what to do (the permission missing, the state that forbids the action, …).
+pub(crate) fn status_page(status: &tonic::Status, back: &str) -> Response {
+    let (code, title, hint) = match status.code() {
+        Code::NotFound => (StatusCode::NOT_FOUND, "Not found", ""),
+        Code::PermissionDenied => (StatusCode::FORBIDDEN, "Not allowed", ""),
+        Code::Unauthenticated => (StatusCode::UNAUTHORIZED, "Not logged in", " Log in again."),
+        Code::InvalidArgument => (StatusCode::BAD_REQUEST, "Refused", ""),
+        Code::FailedPrecondition | Code::Aborted | Code::AlreadyExists => {
+            (StatusCode::CONFLICT, "Refused", "")
+        }
+        Code::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Unavailable",
+            " Nothing was changed; try again in a moment.",
+        ),
+        Code::DeadlineExceeded => (
+            StatusCode::GATEWAY_TIMEOUT,
+            "Outcome unknown",
+            " The action may or may not have been applied: reload the page to see before trying again.",
+        ),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "Error", ""),
+    };
+    problem(code, title, &format!("{}{hint}", status.message()), back)
+}
+
+/// The map page, with a logout form carrying the caller's CSRF token.
+pub async fn map_page(State(h): State<Arc<HookHttp>>, headers: HeaderMap) -> Response {
+    let token = h.csrf.token(&form::session_of(&headers));
+    html(StatusCode::OK, page("Moor", Some(&token)))
 }
 
 pub async fn to_map_page() -> Response {
@@ -201,7 +253,12 @@ fn env_row(env: &Environment) -> EnvRow {
     }
 }
 
-pub async fn site(State(h): State<Arc<HookHttp>>, Path(name): Path<String>) -> Response {
+pub async fn site(
+    State(h): State<Arc<HookHttp>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let forms = form::offer(&h.csrf, &h.member, &headers, &[actions::HEAL]);
     let state = h.member.state.read().expect("state lock poisoned");
     let Some(site) = state.workflow.sites.get(&name) else {
         return html(
@@ -245,7 +302,7 @@ pub async fn site(State(h): State<Arc<HookHttp>>, Path(name): Path<String>) -> R
         environments: envs.iter().map(|e| env_row(e)).collect(),
         executions,
     };
-    html(StatusCode::OK, site_page(&page))
+    html(StatusCode::OK, site_page_with(&page, &forms))
 }
 
 /// Any other path under `/ui/`.
@@ -307,7 +364,7 @@ pub async fn events(State(h): State<Arc<HookHttp>>) -> Response {
         .into_response()
 }
 
-fn login_form(error: Option<&str>) -> String {
+fn login_form(error: Option<&str>, csrf: &str) -> String {
     let error = error
         .map(|e| format!("<p class=\"error\">{}</p>", escape_html(e)))
         .unwrap_or_default();
@@ -315,55 +372,69 @@ fn login_form(error: Option<&str>) -> String {
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Moor: log in</title>\
          <style>body{{font:15px system-ui,sans-serif;margin:4em auto;max-width:28em}}input{{width:100%;font:inherit;padding:.4em}}.error{{color:#D55E00}}</style></head>\
          <body><h1>Moor</h1>{error}<form method=\"post\" action=\"/ui/login\">\
+         <input type=\"hidden\" name=\"{CSRF_FIELD}\" value=\"{}\">\
          <p><label>API token (<code>moorctl auth token create</code>)<br><input type=\"password\" name=\"token\" autocomplete=\"off\" required></label></p>\
-         <p><button type=\"submit\">Log in</button></p></form></body></html>"
+         <p><button type=\"submit\">Log in</button></p></form></body></html>",
+        escape_html(csrf)
     )
 }
 
-pub async fn login_page() -> Response {
-    html(StatusCode::OK, login_form(None))
+/// The login form with a fresh nonce: in a cookie only `/ui/login` sees, and as the CSRF
+/// token it binds the form to (so another site cannot log a browser in with its own token).
+fn login_answer(status: StatusCode, h: &HookHttp, error: Option<&str>) -> Response {
+    let nonce = csrf::nonce();
+    let token = h.csrf.token(&csrf::Session::Login(nonce.clone()));
+    let mut response = html(status, login_form(error, &token));
+    let cookie = format!(
+        "{LOGIN_COOKIE}={nonce}; Path=/ui/login; HttpOnly; Secure; SameSite=Strict; Max-Age=3600"
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(SET_COOKIE, v);
+    }
+    response
 }
 
-/// `POST /ui/login`: a form with `token`; a valid token becomes the page cookie.
+pub async fn login_page(State(h): State<Arc<HookHttp>>) -> Response {
+    login_answer(StatusCode::OK, &h, None)
+}
+
+/// `POST /ui/login`: a form with `token` and the login page's CSRF token; a valid token
+/// becomes the page cookie.
 pub async fn login(State(h): State<Arc<HookHttp>>, request: Request) -> Response {
-    let body = match axum::body::to_bytes(request.into_body(), MAX_LOGIN_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            return html(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                login_form(Some("the form is too large")),
-            )
-        }
+    let login_session =
+        |headers: &HeaderMap| form::cookie(headers, LOGIN_COOKIE).map(csrf::Session::Login);
+    let posted = match form::accept(&h.csrf, request, login_session, "/ui/login").await {
+        Ok(p) => p,
+        Err(refused) => return refused,
     };
-    let text = String::from_utf8_lossy(&body);
-    let token = text
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("token="))
-        .and_then(moor_dashboard::query::decode_path_segment)
-        .unwrap_or_default();
+    let token = posted.get("token").unwrap_or_default().trim().to_string();
     let valid = {
         let state = h.member.state.read().expect("state lock poisoned");
-        state.auth.authenticate(token.trim(), now_ms())
+        state.auth.authenticate(&token, now_ms())
     };
     match valid {
         Ok(identity) => {
             tracing::info!(who = %identity.who, "map view login");
-            let cookie = format!(
-                "{COOKIE}={}; Path=/ui; HttpOnly; Secure; SameSite=Strict",
-                token.trim()
-            );
+            let cookie = format!("{COOKIE}={token}; Path=/ui; HttpOnly; Secure; SameSite=Strict");
             (
                 StatusCode::SEE_OTHER,
                 [(LOCATION, "/ui/".to_string()), (SET_COOKIE, cookie)],
             )
                 .into_response()
         }
-        Err(e) => html(StatusCode::UNAUTHORIZED, login_form(Some(&e.to_string()))),
+        Err(e) => login_answer(StatusCode::UNAUTHORIZED, &h, Some(&e.to_string())),
     }
 }
 
-/// `POST /ui/logout`: forgets the cookie.
-pub async fn logout() -> Response {
+/// `POST /ui/logout`: forgets the cookie. With a session, the form must carry its CSRF
+/// token (another site must not log a browser out); without one there is nothing to forget.
+pub async fn logout(State(h): State<Arc<HookHttp>>, request: Request) -> Response {
+    if form::cookie(request.headers(), COOKIE).is_some() {
+        let session = |headers: &HeaderMap| Some(form::session_of(headers));
+        if let Err(refused) = form::accept(&h.csrf, request, session, "/ui/").await {
+            return refused;
+        }
+    }
     (
         StatusCode::SEE_OTHER,
         [
