@@ -285,3 +285,61 @@ async fn a_restarted_leader_sends_again_at_once_with_a_higher_token() {
     );
     s.shut_down().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execution_watches_are_capped_and_a_gone_watcher_frees_its_place() {
+    use moor_node::api::workflow_service::MAX_EXEC_WATCHES;
+    use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
+    use moor_proto::workflow::WatchExecutionRequest;
+
+    // The site never answers: the execution stays running, so every watch stays open.
+    let site = Arc::new(FakeSite {
+        hold: true,
+        ..FakeSite::default()
+    });
+    let s = start(site).await;
+    let id = install(s.member(), RetryPolicy::default()).await;
+    let mut client = WorkflowApiClient::connect(format!("http://{}", s.addr))
+        .await
+        .unwrap();
+    let watch = || WatchExecutionRequest { id: id.clone() };
+    let mut open = Vec::new();
+    for _ in 0..MAX_EXEC_WATCHES {
+        let mut stream = client.watch_execution(watch()).await.unwrap().into_inner();
+        let first = stream.message().await.unwrap().expect("the current state");
+        assert_eq!(first.id, id);
+        open.push(stream);
+    }
+    let refused = client.watch_execution(watch()).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().contains(&MAX_EXEC_WATCHES.to_string()),
+        "{refused:?}"
+    );
+
+    // A watcher that goes away frees its place without waiting for the execution to change.
+    drop(open.pop());
+    let freed_from = std::time::Instant::now();
+    let deadline = freed_from + Duration::from_secs(10);
+    loop {
+        match client.watch_execution(watch()).await {
+            Ok(_) => break,
+            Err(e) if e.code() == tonic::Code::ResourceExhausted => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the place of a closed watch was not freed"
+                );
+                // Polls until the member has noticed the closed stream.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    eprintln!("a closed watch's place was free after {:?}", freed_from.elapsed());
+    drop(open);
+    s.shut_down().await;
+}

@@ -30,11 +30,22 @@ pub struct WorkflowService {
     member: Arc<Member>,
     /// The sites, for `DiffEnvironment`.
     drivers: Arc<dyn SiteDriver>,
+    /// One permit per open `WatchExecution` stream ([`MAX_EXEC_WATCHES`]).
+    watches: Arc<tokio::sync::Semaphore>,
 }
+
+/// `WatchExecution` streams one service (one per member's client port) serves at once; past
+/// it, RESOURCE_EXHAUSTED. Each holds a task that wakes on every applied entry, so they are
+/// bounded like the map view's event streams.
+pub const MAX_EXEC_WATCHES: usize = 256;
 
 impl WorkflowService {
     pub fn new(member: Arc<Member>, drivers: Arc<dyn SiteDriver>) -> Self {
-        WorkflowService { member, drivers }
+        WorkflowService {
+            member,
+            drivers,
+            watches: Arc::new(tokio::sync::Semaphore::new(MAX_EXEC_WATCHES)),
+        }
     }
 
     async fn write(&self, command: WorkflowCommand) -> Result<WorkflowResult, Status> {
@@ -610,10 +621,18 @@ impl WorkflowApi for WorkflowService {
         request: Request<pb::WatchExecutionRequest>,
     ) -> Result<Response<ExecStream>, Status> {
         let id = request.into_inner().id;
+        let permit = self.watches.clone().try_acquire_owned().map_err(|_| {
+            Status::resource_exhausted(format!(
+                "this member serves {MAX_EXEC_WATCHES} execution watches at most; retry later, watch through another member, or poll with `moorctl exec show`"
+            ))
+        })?;
         self.member.read_barrier().await?;
         let member = self.member.clone();
         let (tx, rx) = tokio::sync::mpsc::channel(16);
         tokio::spawn(async move {
+            // Held until the task ends: when the execution ends, the member stops, or the
+            // watcher goes away (noticed at once, not at the next change).
+            let _permit = permit;
             let mut metrics = member.raft.metrics();
             let mut last: Option<pb::Execution> = None;
             loop {
@@ -640,12 +659,18 @@ impl WorkflowApi for WorkflowService {
                 if terminal {
                     return;
                 }
-                // Wake on the next applied entry (or any metrics change).
-                if metrics.changed().await.is_err() {
-                    let _ = tx
-                        .send(Err(Status::unavailable("member is shutting down")))
-                        .await;
-                    return;
+                // Wake on the next applied entry (or any metrics change), or end when the
+                // watcher has gone away.
+                tokio::select! {
+                    changed = metrics.changed() => {
+                        if changed.is_err() {
+                            let _ = tx
+                                .send(Err(Status::unavailable("member is shutting down")))
+                                .await;
+                            return;
+                        }
+                    }
+                    _ = tx.closed() => return,
                 }
             }
         });
