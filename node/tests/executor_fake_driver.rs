@@ -339,7 +339,10 @@ async fn execution_watches_are_capped_and_a_gone_watcher_frees_its_place() {
             Err(e) => panic!("{e:?}"),
         }
     }
-    eprintln!("a closed watch's place was free after {:?}", freed_from.elapsed());
+    eprintln!(
+        "a closed watch's place was free after {:?}",
+        freed_from.elapsed()
+    );
     drop(open);
     s.shut_down().await;
 }
