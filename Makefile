@@ -26,7 +26,8 @@ test: build
 	# cores must not starve their elections.
 	MOOR_BIN_DIR=$(BIN) $(CARGO) test $(PROFILE) $(CARGO_ALL) -- --test-threads=1
 	# Fault injection, smoke profile: seeded runs across kill / pause / partition / membership
-	# x register / rollout, plus the two negative controls (WF6 with fencing and dedupe off,
+	# x register / rollout, a killed site agent (rollout-agents), a damaged disk, plus the two
+	# negative controls (WF6 with fencing and dedupe off,
 	# a planted stale read); prints runs, operations, faults and violations. Partitions need
 	# root (network namespaces); without it they are reported as skipped.
 	MOOR_BIN_DIR=$(BIN) $(BIN)/moor-jepsen profile smoke --seed $${MOOR_JEPSEN_SEED:-1}

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use moor_proto::api::{
     AddMemberRequest, ClusterStatusResponse, PromoteMemberRequest, RemoveMemberRequest,
 };
@@ -67,6 +67,14 @@ pub trait Backend {
     async fn remove_member(&mut self, id: u64, timeout: Duration) -> Result<()>;
     /// An id never used in this cluster.
     fn fresh_member_id(&self) -> u64;
+    /// Damages stopped member `id`'s Raft store on disk as a bad disk would (8 bytes
+    /// inverted a third of the way into its largest table, or into its write-ahead log when it
+    /// has no table); returns the file.
+    fn corrupt_store(&mut self, id: u64) -> Result<std::path::PathBuf>;
+    /// Waits up to `timeout` for member `id` to exit by itself (a start it refused); its exit
+    /// status, or `None` while it still runs.
+    fn wait_exit(&mut self, id: u64, timeout: Duration)
+        -> Result<Option<std::process::ExitStatus>>;
     /// The last lines of member `id`'s log, for failure reports.
     fn log_tail(&self, id: u64, lines: usize) -> String;
     /// Where a `moor-sitesim` started by the test must listen so the members reach it
@@ -323,6 +331,49 @@ impl Backend for ProcessBackend {
 
     fn fresh_member_id(&self) -> u64 {
         self.next_id
+    }
+
+    fn corrupt_store(&mut self, id: u64) -> Result<std::path::PathBuf> {
+        let m = self.cluster.members.get(&id).context("no such member")?;
+        if m.is_running() {
+            bail!("stop member {id} before damaging its disk");
+        }
+        let raft = m.data_dir.join("raft");
+        let largest = |ext: &str| -> Result<Option<std::path::PathBuf>> {
+            let mut best: Option<(u64, std::path::PathBuf)> = None;
+            for entry in std::fs::read_dir(&raft)? {
+                let path = entry?.path();
+                if path.extension().is_some_and(|e| e == ext) {
+                    let len = std::fs::metadata(&path)?.len();
+                    if best.as_ref().is_none_or(|(l, _)| len > *l) {
+                        best = Some((len, path));
+                    }
+                }
+            }
+            Ok(best.map(|(_, p)| p))
+        };
+        let file = match largest("sst")? {
+            Some(table) => table,
+            None => {
+                largest("log")?.with_context(|| format!("no table or WAL in {}", raft.display()))?
+            }
+        };
+        let mut bytes = std::fs::read(&file)?;
+        if bytes.len() < 64 {
+            bail!("{} is too small to damage in the middle", file.display());
+        }
+        let at = bytes.len() / 3;
+        bytes[at..at + 8].iter_mut().for_each(|b| *b = !*b);
+        std::fs::write(&file, bytes)?;
+        Ok(file)
+    }
+
+    fn wait_exit(
+        &mut self,
+        id: u64,
+        timeout: Duration,
+    ) -> Result<Option<std::process::ExitStatus>> {
+        self.cluster.wait_exit(id, timeout)
     }
 
     fn log_tail(&self, id: u64, lines: usize) -> String {

@@ -191,6 +191,18 @@ impl Backend for DockerBackend {
         bail!("the compose file defines three members; cannot remove member {id} here")
     }
 
+    fn corrupt_store(&mut self, id: u64) -> Result<std::path::PathBuf> {
+        bail!("the compose cluster's data lives in docker volumes; cannot damage member {id}'s disk here")
+    }
+
+    fn wait_exit(
+        &mut self,
+        id: u64,
+        _timeout: Duration,
+    ) -> Result<Option<std::process::ExitStatus>> {
+        bail!("cannot wait for member {id}'s container to exit here")
+    }
+
     fn fresh_member_id(&self) -> u64 {
         self.cluster.ids().into_iter().max().unwrap_or(0) + 1
     }

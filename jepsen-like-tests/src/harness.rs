@@ -404,6 +404,31 @@ impl Cluster {
         }
     }
 
+    /// Waits up to `timeout` for member `id`'s process to exit by itself (a start it
+    /// refused); returns its exit status, or `None` while it still runs.
+    pub fn wait_exit(
+        &mut self,
+        id: u64,
+        timeout: Duration,
+    ) -> Result<Option<std::process::ExitStatus>> {
+        let m = self.members.get_mut(&id).context("no such member")?;
+        let Some(child) = m.child.as_mut() else {
+            bail!("member {id} is not running");
+        };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                m.child = None;
+                return Ok(Some(status));
+            }
+            if Instant::now() > deadline {
+                return Ok(None);
+            }
+            // Polls the child's exit; a refused start ends within a second.
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Deletes member `id`'s data dir (the member must be stopped).
     pub fn wipe(&mut self, id: u64) -> Result<()> {
         let m = &self.members[&id];

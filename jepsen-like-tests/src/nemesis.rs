@@ -60,9 +60,17 @@ pub enum NemesisKind {
     /// SIGKILL a random real site agent (`moor-agent`), restart it on the same data dir after
     /// the hold: its durable fencing and dedupe must survive (skipped without agents).
     KillAgent,
+    /// Damage a follower's Raft store on disk (a table, or its WAL) while it is stopped and
+    /// start it again: it must refuse to start, naming the damage; the heal replaces it by a
+    /// new member, as the runbook says (deploy/README.md, "Corrupted disk").
+    CorruptDisk,
     /// One of the above, chosen per fault by the seed.
     Mixed,
 }
+
+/// How a `corrupt-disk` fault's detail starts when the member started on the damaged disk
+/// (the runner counts it as a violation).
+pub const NOT_DETECTED: &str = "DAMAGE NOT DETECTED";
 
 impl NemesisKind {
     /// The name used on the command line and in reports.
@@ -88,12 +96,13 @@ impl NemesisKind {
             Membership => "membership",
             Restart => "restart",
             KillAgent => "agent",
+            CorruptDisk => "disk",
             Mixed => "mixed",
         }
     }
 
     /// The concrete kinds `Mixed` chooses from.
-    pub const CONCRETE: [NemesisKind; 13] = [
+    pub const CONCRETE: [NemesisKind; 14] = [
         NemesisKind::KillLeader,
         NemesisKind::KillRandom,
         NemesisKind::KillAll,
@@ -107,6 +116,7 @@ impl NemesisKind {
         NemesisKind::Restart,
         NemesisKind::KillRestartLeader,
         NemesisKind::KillAgent,
+        NemesisKind::CorruptDisk,
     ];
 }
 
@@ -119,6 +129,8 @@ enum Undo {
     HealNetwork,
     /// Start site agent `i` again.
     RestartAgent(usize),
+    /// Remove member `id` and add a new member in its place (a damaged disk's runbook).
+    Replace(u64),
 }
 
 /// A fault in place (or a record of one that could not be put in place).
@@ -182,6 +194,7 @@ impl Active {
             }
             Undo::HealNetwork => b.heal_network(),
             Undo::RestartAgent(i) => agents.restart(*i),
+            Undo::Replace(id) => replace(b, *id).await,
         };
         if let Err(e) = result {
             self.event.status = FaultStatus::Indeterminate;
@@ -264,7 +277,104 @@ pub async fn inject<B: Backend>(
         Restart => restart_one(b, rng, h),
         KillRestartLeader => kill_restart_leader(b, rng, h).await,
         KillAgent => kill_agent(agents, rng, h),
+        CorruptDisk => corrupt_disk(b, rng, h).await,
     }
+}
+
+/// Removes member `id` and adds a fresh one (data from the others), as the corrupted-disk
+/// runbook replaces a member.
+async fn replace<B: Backend>(b: &mut B, id: u64) -> anyhow::Result<()> {
+    b.remove_member(id, MEMBERSHIP_TIMEOUT).await?;
+    let new = b.fresh_member_id();
+    b.add_member(new, MEMBERSHIP_TIMEOUT).await
+}
+
+/// What a damaged member must say: the runbook step of moor-raft-store's corruption error.
+const DAMAGE_REPORTED: &str = "this member's disk is damaged";
+
+/// `CorruptDisk`: kill a follower, restart it once (its WAL replay makes tables), kill it,
+/// damage its largest table (or WAL), start it: it must exit non-zero saying its disk is
+/// damaged. The heal replaces it.
+async fn corrupt_disk<B: Backend>(b: &mut B, rng: &mut StdRng, h: &History) -> Active {
+    let name = NemesisKind::CorruptDisk.name();
+    let leader = b.leader(LEADER_LOOKUP).await.ok();
+    let followers: Vec<u64> = live(b).into_iter().filter(|m| Some(*m) != leader).collect();
+    let Some(&victim) = followers.choose(rng) else {
+        return Active::new(
+            h,
+            name,
+            FaultStatus::Skipped,
+            "SKIPPED: no live follower to damage".into(),
+            Undo::Nothing,
+        );
+    };
+    let damaged = damage_and_start(b, victim).await;
+    let undo = Undo::Replace(victim);
+    match damaged {
+        Ok((file, Some(status))) if !status.success() => {
+            let log = b.log_tail(victim, 5);
+            let named = log.contains(DAMAGE_REPORTED) && log.contains(&file.display().to_string());
+            let detail = if named {
+                format!(
+                    "damaged {} of member {victim}; it refused to start ({status}) naming the file and the runbook",
+                    file.display()
+                )
+            } else {
+                format!(
+                    "{NOT_DETECTED} as the runbook needs: member {victim} exited ({status}) on damaged {} without naming it and the runbook; its log ends: {log}",
+                    file.display()
+                )
+            };
+            Active::new(h, name, FaultStatus::Installed, detail, undo)
+        }
+        Ok((file, exit)) => Active::new(
+            h,
+            name,
+            FaultStatus::Installed,
+            format!(
+                "{NOT_DETECTED}: member {victim} {} on damaged {}",
+                match exit {
+                    Some(status) => format!("exited with {status}"),
+                    None => "kept running".into(),
+                },
+                file.display()
+            ),
+            undo,
+        ),
+        Err(e) => Active::new(
+            h,
+            name,
+            FaultStatus::Indeterminate,
+            format!("damaging member {victim}'s disk failed part way: {e:#}"),
+            undo,
+        ),
+    }
+}
+
+/// The steps of [`corrupt_disk`]: the file damaged and how the start on it ended (`None`:
+/// still running after 15 s).
+async fn damage_and_start<B: Backend>(
+    b: &mut B,
+    id: u64,
+) -> anyhow::Result<(std::path::PathBuf, Option<std::process::ExitStatus>)> {
+    // SIGKILL, not SIGTERM: a graceful stop waits for the clients' connections, and a disk
+    // goes bad whether or not its member stopped cleanly.
+    b.kill(id)?;
+    // A start replays the WAL into tables, so there is a table to damage.
+    b.restart(id)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while b.status(id).await.is_none() {
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("member {id} did not answer within 15 s of its restart");
+        }
+        // Polls until the restarted member answers.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.kill(id)?;
+    let file = b.corrupt_store(id)?;
+    b.restart(id)?;
+    let exit = b.wait_exit(id, Duration::from_secs(15))?;
+    Ok((file, exit))
 }
 
 /// `KillAgent`: SIGKILL a random running site agent, restarted on heal.

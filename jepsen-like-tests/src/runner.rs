@@ -11,7 +11,7 @@
 //! the same script but may interleave differently.
 //!
 //! Profiles: `smoke` (CI: kill / pause / partition / membership × register / rollout, a
-//! killed site agent under `rollout-agents`, plus the two negative controls) and `long`
+//! killed site agent under `rollout-agents`, a damaged disk, plus the two negative controls) and `long`
 //! (100+ runs of 60 s for a human).
 
 use std::path::{Path, PathBuf};
@@ -314,6 +314,14 @@ async fn run_on<B: Backend>(
     workload.stop().await;
 
     let mut findings = Findings::new(&run, &b, &heal, result.heal_secs);
+    for e in events
+        .iter()
+        .filter(|e| e.detail.starts_with(nemesis::NOT_DETECTED))
+    {
+        findings
+            .violations
+            .push(format!("disk fault: {}", e.detail));
+    }
     workload.finish(&run, &mut b, &mut findings).await?;
     let ops = run.h.ops();
     check_history(&ops, &mut findings);
@@ -806,8 +814,9 @@ async fn heal_probe(endpoints: &Endpoints, bound: Duration) -> Option<Duration> 
     None
 }
 
-/// The runs of a profile. `smoke`: 15 runs of 6 s (kill, pause, partition and membership,
-/// each with the register and the rollout workload; a leader killed and restarted at once)
+/// The runs of a profile. `smoke`: 17 runs of 6 s (kill, pause, partition and membership,
+/// each with the register and the rollout workload; a leader killed and restarted at once;
+/// a site agent killed under `rollout-agents`; a follower's disk damaged)
 /// plus the WF6 control; `long`: `runs`
 /// runs of 60 s cycling every nemesis over the three workloads, 3 and 5 members.
 pub fn profile(name: &str, seed: u64, runs: Option<usize>) -> Result<Vec<RunSpec>> {
@@ -833,6 +842,7 @@ pub fn profile(name: &str, seed: u64, runs: Option<usize>) -> Result<Vec<RunSpec
                 (Restart, Set),
                 (KillRestartLeader, Rollout),
                 (KillAgent, RolloutAgents),
+                (CorruptDisk, Register),
             ];
             let mut specs: Vec<RunSpec> = plan
                 .iter()
@@ -1054,6 +1064,7 @@ mod tests {
             .iter()
             .any(|s| s.nemesis == NemesisKind::KillAgent
                 && s.workload == WorkloadKind::RolloutAgents));
+        assert!(clean.iter().any(|s| s.nemesis == NemesisKind::CorruptDisk));
         // Same seed, same plan.
         let again = profile("smoke", 7, None).unwrap();
         let seeds = |v: &[RunSpec]| v.iter().map(|s| s.seed).collect::<Vec<_>>();
