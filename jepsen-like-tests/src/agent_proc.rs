@@ -117,12 +117,20 @@ impl AgentProc {
 
     /// SIGKILL: no shutdown, nothing flushed beyond what the agent already fsynced.
     pub fn kill(&mut self) -> Result<()> {
-        if let Some(mut child) = self.child.take() {
-            child.kill()?;
-            child.wait()?;
+        if self.end()? {
             self.kills += 1;
         }
         Ok(())
+    }
+
+    /// Ends the process with SIGKILL; whether one was running.
+    fn end(&mut self) -> Result<bool> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(false);
+        };
+        child.kill()?;
+        child.wait()?;
+        Ok(true)
     }
 
     /// Starts the agent again on the same address and data dir.
@@ -186,14 +194,7 @@ impl AgentFleet {
     /// Stops every agent (at the end of a run, so their files can be read); not counted as
     /// a kill.
     pub fn stop_all(&self) -> Result<()> {
-        self.with(|a| {
-            a.iter_mut().try_for_each(|agent| {
-                let kills = agent.kills;
-                agent.kill()?;
-                agent.kills = kills;
-                Ok(())
-            })
-        })
+        self.with(|a| a.iter_mut().try_for_each(|agent| agent.end().map(|_| ())))
     }
 
     /// Adds a started agent.
@@ -218,6 +219,6 @@ impl AgentFleet {
 
 impl Drop for AgentProc {
     fn drop(&mut self) {
-        let _ = self.kill();
+        let _ = self.end();
     }
 }

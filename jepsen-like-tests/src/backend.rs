@@ -16,7 +16,7 @@ use moor_proto::api::{
     AddMemberRequest, ClusterStatusResponse, PromoteMemberRequest, RemoveMemberRequest,
 };
 
-use crate::harness::{Cluster, MemberSettings};
+use crate::harness::{flip_bytes_in, largest_file, Cluster, MemberSettings};
 use crate::netns::{NetLab, Peer};
 use crate::security::Security;
 
@@ -339,32 +339,12 @@ impl Backend for ProcessBackend {
             bail!("stop member {id} before damaging its disk");
         }
         let raft = m.data_dir.join("raft");
-        let largest = |ext: &str| -> Result<Option<std::path::PathBuf>> {
-            let mut best: Option<(u64, std::path::PathBuf)> = None;
-            for entry in std::fs::read_dir(&raft)? {
-                let path = entry?.path();
-                if path.extension().is_some_and(|e| e == ext) {
-                    let len = std::fs::metadata(&path)?.len();
-                    if best.as_ref().is_none_or(|(l, _)| len > *l) {
-                        best = Some((len, path));
-                    }
-                }
-            }
-            Ok(best.map(|(_, p)| p))
-        };
-        let file = match largest("sst")? {
+        let file = match largest_file(&raft, "sst")? {
             Some(table) => table,
-            None => {
-                largest("log")?.with_context(|| format!("no table or WAL in {}", raft.display()))?
-            }
+            None => largest_file(&raft, "log")?
+                .with_context(|| format!("no table or WAL in {}", raft.display()))?,
         };
-        let mut bytes = std::fs::read(&file)?;
-        if bytes.len() < 64 {
-            bail!("{} is too small to damage in the middle", file.display());
-        }
-        let at = bytes.len() / 3;
-        bytes[at..at + 8].iter_mut().for_each(|b| *b = !*b);
-        std::fs::write(&file, bytes)?;
+        flip_bytes_in(&file)?;
         Ok(file)
     }
 

@@ -578,6 +578,34 @@ impl Drop for Cluster {
     }
 }
 
+/// The largest file with extension `ext` in `dir`, if any.
+pub fn largest_file(dir: &Path, ext: &str) -> Result<Option<PathBuf>> {
+    let mut best: Option<(u64, PathBuf)> = None;
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == ext) {
+            let len = std::fs::metadata(&path)?.len();
+            if best.as_ref().is_none_or(|(l, _)| len > *l) {
+                best = Some((len, path));
+            }
+        }
+    }
+    Ok(best.map(|(_, p)| p))
+}
+
+/// What a bad disk does: inverts 8 bytes a third of the way into `file` (inside a table's
+/// data blocks: its index and footer are at its end; inside a WAL, before later records).
+pub fn flip_bytes_in(file: &Path) -> Result<()> {
+    let mut bytes = std::fs::read(file)?;
+    if bytes.len() < 64 {
+        bail!("{} is too small to damage in the middle", file.display());
+    }
+    let at = bytes.len() / 3;
+    bytes[at..at + 8].iter_mut().for_each(|b| *b = !*b);
+    std::fs::write(file, bytes)?;
+    Ok(())
+}
+
 /// A lazily connecting client for a member's client address.
 pub fn member_client(addr: &str, security: &Security) -> MoorApiClient<Channel> {
     let channel = connect(addr, security)

@@ -5,11 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use moor_jepsen_like_tests::harness::{bin_dir, get_request, put_request, Cluster, MemberSettings};
+use moor_jepsen_like_tests::harness::{
+    bin_dir, flip_bytes_in, get_request, largest_file, put_request, Cluster, MemberSettings,
+};
 use moor_proto::api::{
     AddMemberRequest, PromoteMemberRequest, ReadConsistency, RemoveMemberRequest,
 };
@@ -91,25 +93,6 @@ async fn wait_caught_up(cluster: &Cluster, id: u64, index: u64) {
     }
 }
 
-/// The largest table (SST) in a member's Raft store.
-fn largest_table(raft_dir: &Path) -> PathBuf {
-    std::fs::read_dir(raft_dir)
-        .expect("read the Raft dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "sst"))
-        .max_by_key(|p| std::fs::metadata(p).expect("metadata").len())
-        .unwrap_or_else(|| panic!("no table in {}", raft_dir.display()))
-}
-
-/// What a bad disk does: inverts 8 bytes a third of the way into `file`, inside a data block
-/// (a table's index and footer are at its end).
-fn flip_bytes_in(file: &Path) {
-    let mut bytes = std::fs::read(file).expect("read the table");
-    let at = bytes.len() / 3;
-    bytes[at..at + 8].iter_mut().for_each(|b| *b = !*b);
-    std::fs::write(file, bytes).expect("write the table back");
-}
-
 /// Runs `moord --config config` as the operator would and waits (bounded) for it to exit;
 /// returns its exit status and what it printed on stderr (its log).
 fn run_until_exit(config: &Path, timeout: Duration) -> (std::process::ExitStatus, String) {
@@ -168,8 +151,11 @@ async fn a_member_with_a_damaged_table_refuses_to_start_and_the_runbook_replaces
     wait_caught_up(&cluster, victim, last).await;
     cluster.stop_within(victim, ELECTION).unwrap();
 
-    let table = largest_table(&cluster.members[&victim].data_dir.join("raft"));
-    flip_bytes_in(&table);
+    let raft = cluster.members[&victim].data_dir.join("raft");
+    let table = largest_file(&raft, "sst")
+        .unwrap()
+        .unwrap_or_else(|| panic!("no table in {}", raft.display()));
+    flip_bytes_in(&table).unwrap();
     let (status, stderr) = run_until_exit(&cluster.members[&victim].config_path, ELECTION);
     assert!(
         !status.success(),
