@@ -7,8 +7,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use futures::StreamExt;
+use moor_proto::auth::auth_api_client::AuthApiClient;
+use moor_proto::auth::{CreateTokenRequest, TokenInfo};
 use moor_proto::rollout::rollout_api_client::RolloutApiClient;
-use moor_proto::rollout::{GetRolloutRequest, Group, PutGroupRequest, Rollout};
+use moor_proto::rollout::{
+    GetRolloutRequest, Group, PutGroupRequest, Rollout, StartRolloutRequest,
+};
+use moor_proto::site::InjectDriftRequest;
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
 use moor_proto::workflow::{
     ApplyBlueprintRequest, Execution, GetExecutionRequest, PutSiteRequest, Site,
@@ -108,21 +113,61 @@ impl Fleet {
         n: usize,
         concurrency: usize,
     ) -> Result<Vec<String>> {
-        let names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:06}")).collect();
         let sim = self.sim_addr().to_string();
-        let results: Vec<Result<()>> = futures::stream::iter(names.iter().enumerate())
-            .map(|(i, name)| {
-                let mut c = self.workflow(i);
-                let site = Site {
-                    name: name.clone(),
-                    region: REGIONS[i % REGIONS.len()].into(),
-                    latitude: ((i * 37) % 160) as f64 - 80.0,
-                    longitude: ((i * 53) % 340) as f64 - 170.0,
-                    labels: [("fleet".to_string(), prefix.to_string())].into(),
-                    agent_endpoint: sim.clone(),
-                    ..Default::default()
-                };
+        let sites: Vec<Site> = (0..n)
+            .map(|i| Site {
+                name: format!("{prefix}-{i:06}"),
+                region: REGIONS[i % REGIONS.len()].into(),
+                latitude: ((i * 37) % 160) as f64 - 80.0,
+                longitude: ((i * 53) % 340) as f64 - 170.0,
+                labels: [("fleet".to_string(), prefix.to_string())].into(),
+                agent_endpoint: sim.clone(),
+                ..Default::default()
+            })
+            .collect();
+        let names = sites.iter().map(|s| s.name.clone()).collect();
+        self.put_sites(sites, concurrency).await?;
+        Ok(names)
+    }
+
+    /// `n` sites as [`Fleet::register_sites`] makes them, the group `{prefix}-sites` of
+    /// them, and blueprint `name` (`yaml`) installed on each by one rollout, 100 at a time,
+    /// waited for (two minutes at most): the sites' names.
+    pub async fn install_on_new_sites(
+        &self,
+        prefix: &str,
+        n: usize,
+        name: &str,
+        yaml: &str,
+    ) -> Result<Vec<String>> {
+        let sites = self.register_sites(prefix, n, 32).await?;
+        self.apply_blueprint(yaml).await?;
+        let group = format!("{prefix}-sites");
+        self.put_group(&group, "sites", &[("fleet", prefix)])
+            .await?;
+        let request = StartRolloutRequest {
+            group,
+            action: "install".into(),
+            blueprint: name.into(),
+            max_parallel: 100,
+            ..Default::default()
+        };
+        self.rollout_succeeds(request, Duration::from_secs(120))
+            .await?;
+        Ok(sites)
+    }
+
+    /// Puts `sites` through the workflow API, `concurrency` requests at a time, spread over
+    /// the running members (one connection to each).
+    pub async fn put_sites(&self, sites: Vec<Site>, concurrency: usize) -> Result<()> {
+        let clients: Vec<_> = (0..self.cluster.running().len())
+            .map(|n| self.workflow(n))
+            .collect();
+        let results: Vec<Result<()>> = futures::stream::iter(sites.into_iter().enumerate())
+            .map(|(i, site)| {
+                let mut c = clients[i % clients.len()].clone();
                 async move {
+                    let name = site.name.clone();
                     c.put_site(PutSiteRequest { site: Some(site) })
                         .await
                         .with_context(|| format!("put site {name}"))?;
@@ -132,10 +177,7 @@ impl Fleet {
             .buffer_unordered(concurrency.max(1))
             .collect()
             .await;
-        for r in results {
-            r?;
-        }
-        Ok(names)
+        results.into_iter().collect()
     }
 
     /// Creates or replaces group `name` of `kind` selecting `labels`.
@@ -179,6 +221,48 @@ impl Fleet {
             }
         }
         Ok(None)
+    }
+
+    /// The state of rollout `id` as a running member reports it now.
+    pub async fn rollout_state(&self, id: &str) -> Result<String> {
+        let r = self.rollout(id, "").await?;
+        Ok(
+            r.with_context(|| format!("no member answers for rollout {id}"))?
+                .state,
+        )
+    }
+
+    /// Starts the rollout `request` describes and waits, for at most `timeout`, until it
+    /// succeeded.
+    pub async fn rollout_succeeds(
+        &self,
+        request: StartRolloutRequest,
+        timeout: Duration,
+    ) -> Result<Rollout> {
+        let id = self
+            .rollouts(0)
+            .start_rollout(request)
+            .await?
+            .into_inner()
+            .id;
+        self.wait_rollout(&id, timeout, "succeeded", |r| r.state == "succeeded")
+            .await
+    }
+
+    /// Makes `resource` of `environment` drift at `site` (the sitesim changes it).
+    pub async fn inject_drift(&self, site: &str, environment: &str, resource: &str) -> Result<()> {
+        self.sim
+            .as_ref()
+            .context("the sitesim was stopped")?
+            .admin()
+            .inject_drift(InjectDriftRequest {
+                site: site.into(),
+                environment: environment.into(),
+                resource: resource.into(),
+            })
+            .await
+            .with_context(|| format!("inject drift at {site}"))?;
+        Ok(())
     }
 
     /// Polls rollout `id` until `done` holds, for at most `timeout`.
@@ -278,6 +362,25 @@ impl Fleet {
                     })
             })
             .collect()
+    }
+
+    /// A new API token of `role`, valid for an hour, made with the harness's admin
+    /// certificate: its text and its record.
+    pub async fn token(&self, role: &str) -> Result<(String, TokenInfo)> {
+        let answer = AuthApiClient::new(self.channel(0))
+            .create_token(CreateTokenRequest {
+                role: role.into(),
+                ttl_seconds: 3600,
+                description: format!("test {role}"),
+                ..Default::default()
+            })
+            .await
+            .with_context(|| format!("create a {role} token"))?
+            .into_inner();
+        let info = answer
+            .info
+            .context("a created token comes with its record")?;
+        Ok((answer.token, info))
     }
 
     /// Stops the sitesim (it flushes its journal) and returns the journal's path.

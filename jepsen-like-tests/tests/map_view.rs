@@ -18,13 +18,14 @@ use moor_jepsen_like_tests::harness::{connect, MemberSettings};
 use moor_jepsen_like_tests::webhook::Answer;
 use moor_jepsen_like_tests::webhook::HookClient;
 use moor_proto::auth::auth_api_client::AuthApiClient;
-use moor_proto::auth::{CreateTokenRequest, ListAuditRequest, TokenInfo};
+use moor_proto::auth::{ListAuditRequest, TokenInfo};
 use moor_proto::rollout::StartRolloutRequest;
-use moor_proto::site::site_sim_admin_client::SiteSimAdminClient;
-use moor_proto::site::InjectDriftRequest;
 use moor_proto::workflow::ListExecutionsRequest;
 
 const SITES: usize = 200;
+/// Installed on every site: one simulated resource, `page`.
+const WEB: &str =
+    "name: web\nresources:\n  - name: page\n    type: sim.resource\n    properties: { v: 1 }\n";
 
 fn cookie_of(answer_head: &str) -> Option<String> {
     answer_head
@@ -88,20 +89,7 @@ async fn login(c: &HookClient, token: &str) -> (Answer, String) {
 
 /// A token of `role`, made by the admin.
 async fn token_of(fleet: &Fleet, role: &str) -> (String, TokenInfo) {
-    let id = fleet.cluster.running()[0];
-    let answer = AuthApiClient::new(
-        connect(fleet.cluster.addr(id), fleet.cluster.security()).connect_lazy(),
-    )
-    .create_token(CreateTokenRequest {
-        role: role.into(),
-        ttl_seconds: 3600,
-        description: "map test".into(),
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-    .into_inner();
-    (answer.token, answer.info.unwrap())
+    fleet.token(role).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -111,31 +99,8 @@ async fn the_map_view_needs_a_login_counts_sites_and_goes_live() {
         ..MemberSettings::default()
     };
     let fleet = Fleet::start(3, settings, &[]).await.unwrap();
-    let sites = fleet.register_sites("map", SITES, 32).await.unwrap();
-    fleet
-        .apply_blueprint("name: web\nresources:\n  - name: page\n    type: sim.resource\n    properties: { v: 1 }\n")
-        .await
-        .unwrap();
-    fleet
-        .put_group("map-sites", "sites", &[("fleet", "map")])
-        .await
-        .unwrap();
-    let r = fleet
-        .rollouts(0)
-        .start_rollout(StartRolloutRequest {
-            group: "map-sites".into(),
-            action: "install".into(),
-            blueprint: "web".into(),
-            max_parallel: 100,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner();
-    fleet
-        .wait_rollout(&r.id, Duration::from_secs(120), "succeeded", |r| {
-            r.state == "succeeded"
-        })
+    let sites = fleet
+        .install_on_new_sites("map", SITES, "web", WEB)
         .await
         .unwrap();
     let id = fleet.cluster.running()[0];
@@ -213,14 +178,8 @@ async fn the_map_view_needs_a_login_counts_sites_and_goes_live() {
         seen
     });
     let victim = &sites[7];
-    let mut admin =
-        SiteSimAdminClient::new(connect(fleet.sim_addr(), fleet.cluster.security()).connect_lazy());
-    admin
-        .inject_drift(InjectDriftRequest {
-            site: victim.clone(),
-            environment: format!("web-{victim}"),
-            resource: "page".into(),
-        })
+    fleet
+        .inject_drift(victim, &format!("web-{victim}"), "page")
         .await
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -296,12 +255,7 @@ async fn the_map_view_needs_a_login_counts_sites_and_goes_live() {
 
 /// The rollout's state as the gRPC API reports it now.
 async fn state_of(fleet: &Fleet, id: &str) -> String {
-    fleet
-        .rollout(id, "")
-        .await
-        .unwrap()
-        .expect("a member answers")
-        .state
+    fleet.rollout_state(id).await.unwrap()
 }
 
 /// The heal executions of `environment`, as the gRPC API lists them.
