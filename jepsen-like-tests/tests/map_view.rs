@@ -3,7 +3,8 @@
 //! stays within its bounds, a drift injected at one site turns its status to drifted on the
 //! map and the site page, the live event stream says `changed`, a member caps its streams
 //! (503 past the cap), and bad input (unknown pages, a too long query, odd site names) is
-//! refused cleanly. (The JavaScript itself is checked in a browser by hand, not here.)
+//! refused cleanly. What the page's JavaScript draws, and what a browser does with the
+//! cookie and the forms, is checked in headless chromium by `browser.rs`.
 //!
 //! The actions: an operator pauses, resumes, approves and cancels a rollout and heals an
 //! environment from the pages, each visible to `moorctl`'s API and in the audit trail as the
