@@ -7,10 +7,15 @@ CARGO := cargo
 PROFILE := --release
 BIN := $(CARGO_TARGET_DIR)/release
 
-.PHONY: setup build test test-unit test-cluster verify fix demo bench clean-data image jepsen fuzz
+.PHONY: setup setup-browser build test test-unit test-cluster verify fix demo bench clean-data image jepsen fuzz
 
 setup:
 	@scripts/setup.sh
+
+# chromium and its chromedriver for the browser test (jepsen-like-tests/tests/browser.rs):
+# `make test` needs them, `make demo` does not.
+setup-browser:
+	@scripts/setup.sh --browser
 
 # Always the whole workspace with all targets: the same feature set every time, so cargo
 # never builds a second copy of RocksDB for a different set of enabled features.
@@ -20,7 +25,7 @@ build: setup
 	$(CARGO) build $(PROFILE) $(CARGO_ALL)
 
 ## The test command (README, .ci/run): unit + storage conformance + real-process cluster tests.
-test: build
+test: build setup-browser
 	# One invocation over the whole workspace (one feature set, one RocksDB build). Tests run
 	# one at a time inside each binary: the cluster tests start real moord processes and two
 	# cores must not starve their elections.

@@ -2,9 +2,24 @@
 # Installs what building and testing Moor needs on a fresh Debian machine, and nothing that is
 # already there: libclang (librocksdb-sys runs bindgen), a C++ compiler, git and python3 (tests
 # and the demo), and the Rust toolchain if cargo is missing. Idempotent; safe to run before every build.
+# With --browser (`make test` runs it so): also Debian's chromium and chromium-driver, for the
+# headless-browser test of the map view (jepsen-like-tests/tests/browser.rs); the demo does
+# not need them.
 set -euo pipefail
 
+browser=no
+for arg in "$@"; do
+  case "$arg" in
+    --browser) browser=yes ;;
+    *) echo "setup: unknown option $arg (known: --browser)" >&2; exit 2 ;;
+  esac
+done
+
 need=()
+if [ "$browser" = yes ]; then
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || need+=(chromium-driver)
+fi
 command -v c++ >/dev/null 2>&1 || need+=(g++)
 command -v make >/dev/null 2>&1 || need+=(make)
 command -v curl >/dev/null 2>&1 || need+=(curl)
