@@ -15,6 +15,8 @@
 //!   clicks Pause: `RolloutApi` then reports the rollout paused. Before that, a form on
 //!   another origin (a `data:` page) posting the same pause with the operator's valid CSRF
 //!   token is refused: the browser withholds the `SameSite=Strict` cookie;
+//! - the operator clicks Heal on the drifted site's page, and the map shows the site in
+//!   sync again;
 //! - no page logs a script error or a failed load along the way (chromedriver's browser
 //!   log), other than the refusals the test asks for.
 //!
@@ -458,6 +460,7 @@ async fn the_map_view_in_a_real_browser() {
     let id = start_a_slow_rollout(&fleet).await;
     a_viewer_or_nobody_cannot_pause(&fleet, &b, &id).await;
     an_operator_pauses_with_a_click(&fleet, &b, &operator, &id).await;
+    a_heal_from_the_site_page_shows_on_the_map(&fleet, &b, &sites[7], &colours).await;
 
     b.close().await;
     println!(
@@ -533,22 +536,10 @@ async fn a_viewer_logs_in_and_sees_every_site(b: &Browser, viewer: &str) -> Colo
 /// turns its dot and its line in the list to drifted, and the legend counts it, in the same
 /// document: no reload. Then the victim's page shows the drifted resource.
 async fn drift_shows_without_a_reload(fleet: &Fleet, b: &Browser, victim: &str, c: &Colours) {
-    let site = fleet
-        .workflow(0)
-        .get_site(GetSiteRequest {
-            name: victim.into(),
-            stale: false,
-        })
-        .await
-        .unwrap()
-        .into_inner();
     let href = format!("/ui/sites/{victim}");
     b.js(
         "window.__moorSameDocument = true; location.hash = arguments[0]; return null;",
-        vec![json!(format!(
-            "zoom=8&lat={}&lon={}",
-            site.latitude, site.longitude
-        ))],
+        vec![json!(view_of(fleet, victim).await)],
     )
     .await;
     let dot = b
@@ -733,6 +724,57 @@ async fn an_operator_pauses_with_a_click(fleet: &Fleet, b: &Browser, operator: &
     b.screenshot("rollout-paused").await;
     let errors = b.errors().await;
     assert!(errors.is_empty(), "the pages logged errors: {errors:#?}");
+}
+
+/// The operator (logged in) clicks Heal on the drifted site's page: the map then shows the
+/// site in sync again, and the legend counts no drift.
+async fn a_heal_from_the_site_page_shows_on_the_map(
+    fleet: &Fleet,
+    b: &Browser,
+    victim: &str,
+    c: &Colours,
+) {
+    let href = format!("/ui/sites/{victim}");
+    b.goto(&href).await;
+    b.click(&format!(
+        "form[action='/ui/environments/web-{victim}/heal'] button"
+    ))
+    .await;
+    b.until_at(&href).await;
+    b.goto(&format!("/ui/#{}", view_of(fleet, victim).await))
+        .await;
+    b.until(
+        "the healed site's dot back in sync",
+        Duration::from_secs(30),
+        SITE_SEEN,
+        vec![json!(href)],
+        |s| (s["fill"] == c.in_sync.as_str()).then_some(()),
+    )
+    .await;
+    b.until(
+        "the legend counts no drift",
+        Duration::from_secs(10),
+        MAP_SEEN,
+        vec![],
+        |s| (count(s, "drifted").is_empty()).then_some(()),
+    )
+    .await;
+    let errors = b.errors().await;
+    assert!(errors.is_empty(), "the pages logged errors: {errors:#?}");
+}
+
+/// The map's fragment for a view zoomed in on `site` (zoom 8, centred on it).
+async fn view_of(fleet: &Fleet, site: &str) -> String {
+    let site = fleet
+        .workflow(0)
+        .get_site(GetSiteRequest {
+            name: site.into(),
+            stale: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    format!("zoom=8&lat={}&lon={}", site.latitude, site.longitude)
 }
 
 /// Waits (inside the page, checking once per frame) until the summary counts `expected`
