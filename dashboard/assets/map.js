@@ -233,6 +233,11 @@
     return e;
   }
 
+  // "1 site", "2 sites": the count as the reader's locale writes it, and the noun agreeing.
+  function sitesText(n) {
+    return n.toLocaleString() + (n === 1 ? ' site' : ' sites');
+  }
+
   function short(n) {
     if (n >= 1e6) return (n / 1e6).toFixed(n < 1e7 ? 1 : 0) + 'M';
     if (n >= 1e3) return (n / 1e3).toFixed(n < 1e4 ? 1 : 0) + 'k';
@@ -272,7 +277,7 @@
     var t = el('text', { x: px(c.lon), y: py(c.lat), 'font-size': Math.min(10 * u, r * 0.75) }, g);
     t.textContent = short(c.count);
     el('title', {}, g).textContent =
-      c.count.toLocaleString() + ' sites: ' + countsText(c.counts) + ' (click to zoom in)';
+      sitesText(c.count) + ': ' + countsText(c.counts) + ' (click to zoom in)';
     g.addEventListener('click', function () { zoomTo(c.lat, c.lon, view.zoom + 2); });
   }
 
@@ -324,7 +329,7 @@
     var b = document.createElement('button');
     b.type = 'button';
     b.appendChild(swatch(c.worst));
-    b.appendChild(document.createTextNode(c.count.toLocaleString() + ' sites near ' +
+    b.appendChild(document.createTextNode(sitesText(c.count) + ' near ' +
       c.lat.toFixed(1) + ', ' + c.lon.toFixed(1)));
     b.appendChild(sub(countsText(c.counts)));
     b.addEventListener('click', function () { zoomTo(c.lat, c.lon, view.zoom + 2); });
@@ -347,8 +352,9 @@
   }
 
   function drawSummary() {
-    var text = data.matched.toLocaleString() + ' sites' +
-      (filterParams().length ? ' match' : '') + ', ' + data.in_view.toLocaleString() + ' in view';
+    var matches = data.matched === 1 ? ' matches' : ' match';
+    var text = sitesText(data.matched) + (filterParams().length ? matches : '') + ', ' +
+      data.in_view.toLocaleString() + ' in view';
     if (data.unplaced) text += ', ' + data.unplaced.toLocaleString() + ' without valid coordinates';
     summary.textContent = text;
     ORDER.forEach(function (s) {
@@ -356,8 +362,8 @@
       legendCount[s].textContent = n ? n.toLocaleString() : '';
     });
     if (data.truncated) {
-      showNotice('Showing the worst part of this view only: ' + data.omitted.toLocaleString() +
-        ' sites left out. Zoom in or filter.');
+      showNotice('Showing the worst part of this view only: ' + sitesText(data.omitted) +
+        ' left out. Zoom in or filter.');
     }
   }
 

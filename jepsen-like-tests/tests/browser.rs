@@ -8,6 +8,7 @@
 //!   and the marks on the map, cells and dots, add up to 200) and connects its live stream;
 //! - drift injected at one site turns that site's dot on the map and its line in the list
 //!   to drifted, and the legend's counts, without a reload (the same document all along);
+//!   the status filter then shows that site alone;
 //! - a viewer gets no action buttons, and a pause it posts itself with its own CSRF token is
 //!   refused naming the permission; after logging out (the button), a pause posted from the
 //!   login page is refused too;
@@ -597,6 +598,35 @@ async fn drift_shows_without_a_reload(fleet: &Fleet, b: &Browser, victim: &str, 
         .await;
     assert_eq!(seen["same_document"], true, "no reload: {seen:#}");
     b.screenshot("map").await;
+
+    // The status filter keeps the drifted site alone, in the summary and in the list.
+    b.client()
+        .find(Locator::Css("select[name=status]"))
+        .await
+        .unwrap()
+        .select_by_value("drifted")
+        .await
+        .unwrap();
+    let seen = b
+        .until(
+            "the status filter leaves the drifted site",
+            Duration::from_secs(10),
+            MAP_SEEN,
+            vec![],
+            |s| (s["sites"] == 1).then(|| s.clone()),
+        )
+        .await;
+    assert_eq!(seen["summary"], "1 site matches, 1 in view", "{seen:#}");
+    assert!(b.has(&format!("#list a[href='{href}']")).await, "{seen:#}");
+    b.click("#filters button[type=reset]").await;
+    b.until(
+        "all 200 sites again after Clear",
+        Duration::from_secs(10),
+        MAP_SEEN,
+        vec![],
+        |s| (s["summary"] == "200 sites, 200 in view").then_some(()),
+    )
+    .await;
 
     // The site's page: the drift per resource, and no heal button for a viewer.
     b.goto(&href).await;
