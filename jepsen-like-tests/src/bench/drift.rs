@@ -12,6 +12,7 @@ use anyhow::{bail, Result};
 use moor_proto::rollout::StartRolloutRequest;
 use moor_proto::site::SiteSimStatsRequest;
 
+use crate::bench::cpu_s;
 use crate::fleet::{chain_blueprint, Fleet};
 use crate::harness::MemberSettings;
 
@@ -50,28 +51,6 @@ impl DriftFigures {
         let per_min = self.observes as f64 * resources as f64 * 60.0 / self.window_s;
         per_min / (self.leader_cpu_s / self.window_s).max(1e-9)
     }
-}
-
-/// CPU seconds (user + system) a process has used, from /proc (Linux).
-fn cpu_s(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of the line: 12 and 13 after the name.
-    // SAFETY: sysconf only reads a configuration value.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    (ticks(11) + ticks(12)) / hz.max(1.0)
 }
 
 /// Resident set now, MiB.

@@ -1,7 +1,8 @@
 //! `moor-bench rollout`: one install rollout of N environments × S chained steps against
 //! `moor-sitesim` with a fixed per-step latency and a parallelism cap, on a fresh 3-member
 //! cluster. Prints the wall time beside the ideal time (ceil(N / parallel) × S × latency),
-//! their ratio, Raft entries and fsyncs per step, and each member's peak RSS; optionally
+//! their ratio, Raft entries and fsyncs per step, CPU per step (members and sitesim summed)
+//! and each member's peak RSS; optionally
 //! SIGKILLs the leader once a fraction of the environments is done.
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use moor_proto::api::ClusterStatusResponse;
 use moor_proto::rollout::{Rollout, StartRolloutRequest};
 
+use crate::bench::cpu_s;
 use crate::fleet::{chain_blueprint, Fleet};
 use crate::harness::MemberSettings;
 
@@ -43,11 +45,22 @@ pub struct RolloutFigures {
     pub peak_rss_mib: Vec<(u64, u64)>,
     /// When the leader was killed: seconds into the rollout.
     pub killed_at_s: Option<f64>,
+    /// CPU seconds (user + system) over the rollout: the members summed (a killed one up to
+    /// its kill), the sitesim, and this benchmark process (its progress polling).
+    pub members_cpu_s: f64,
+    pub sitesim_cpu_s: f64,
+    pub bench_cpu_s: f64,
 }
 
 impl RolloutFigures {
     pub fn ratio(&self) -> f64 {
         self.wall_s / self.ideal_s
+    }
+
+    /// CPU per workflow step, members and sitesim summed (issue 15's P4), in µs.
+    pub fn cpu_us_per_step(&self, b: &RolloutBench) -> f64 {
+        let steps = (b.environments * b.steps).max(1) as f64;
+        (self.members_cpu_s + self.sitesim_cpu_s) * 1e6 / steps
     }
 }
 
@@ -70,6 +83,14 @@ pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
         "rollout of {} environments × {} steps…",
         b.environments, b.steps
     );
+    let member_pids: Vec<u32> = fleet
+        .cluster
+        .members
+        .values()
+        .filter_map(|m| m.pid())
+        .collect();
+    let sim_pid = fleet.sim.as_ref().map(|s| s.pid()).unwrap_or(0);
+    let cpu0 = Cpu::read(&member_pids, sim_pid);
     let start = Instant::now();
     let r = fleet
         .rollouts(0)
@@ -84,7 +105,7 @@ pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
         })
         .await?
         .into_inner();
-    let mut watch = Watch::new(start);
+    let mut watch = Watch::new(start, member_pids.clone());
     let done = watch.until_ended(&mut fleet, b, &r.id).await?;
     let wall_s = watch.start.elapsed().as_secs_f64();
     if done.state != "succeeded" {
@@ -94,6 +115,11 @@ pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
             done.failed,
             done.failures
         );
+    }
+    let mut cpu1 = Cpu::read(&member_pids, sim_pid);
+    // A member killed on the way counts up to its kill.
+    for (pid, s) in &watch.cpu_at_kill {
+        cpu1.members.insert(*pid, *s);
     }
     let leader = fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
     let after = fleet.cluster.status(leader).await.context("status")?;
@@ -105,14 +131,28 @@ pub async fn run(b: &RolloutBench) -> Result<RolloutFigures> {
     let _ = fleet.stop_sim();
     // The final leader's counters over the rollout (as a follower before a failover it
     // appended and synced every entry too).
-    Ok(figures(
-        b,
-        &before[&after.id],
-        &after,
-        setup_s,
-        wall_s,
-        watch,
-    ))
+    let mut f = figures(b, &before[&after.id], &after, setup_s, wall_s, watch);
+    f.members_cpu_s = cpu1.members.values().sum::<f64>() - cpu0.members.values().sum::<f64>();
+    f.sitesim_cpu_s = cpu1.sitesim - cpu0.sitesim;
+    f.bench_cpu_s = cpu1.bench - cpu0.bench;
+    Ok(f)
+}
+
+/// CPU seconds used so far by the members (by pid), the sitesim and this process.
+struct Cpu {
+    members: BTreeMap<u32, f64>,
+    sitesim: f64,
+    bench: f64,
+}
+
+impl Cpu {
+    fn read(members: &[u32], sitesim: u32) -> Cpu {
+        Cpu {
+            members: members.iter().map(|p| (*p, cpu_s(*p))).collect(),
+            sitesim: cpu_s(sitesim),
+            bench: cpu_s(std::process::id()),
+        }
+    }
 }
 
 /// A fresh 3-member fleet with the sites, the chain blueprint and the group registered;
@@ -158,16 +198,21 @@ struct Watch {
     peak: Vec<(u64, u64)>,
     killed_at_s: Option<f64>,
     last_print: Instant,
+    /// The members' pids at the start, and the CPU seconds of one read just before its kill.
+    pids: Vec<u32>,
+    cpu_at_kill: Vec<(u32, f64)>,
 }
 
 impl Watch {
     /// Watches a rollout started at `start`.
-    fn new(start: Instant) -> Watch {
+    fn new(start: Instant, pids: Vec<u32>) -> Watch {
         Watch {
             start,
             peak: Vec::new(),
             killed_at_s: None,
             last_print: Instant::now(),
+            pids,
+            cpu_at_kill: Vec::new(),
         }
     }
 
@@ -215,6 +260,9 @@ impl Watch {
         let leader = fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
         if let Some(pid) = fleet.cluster.members[&leader].pid() {
             self.peak.push((leader, peak_rss_mib(pid).unwrap_or(0)));
+            if self.pids.contains(&pid) {
+                self.cpu_at_kill.push((pid, cpu_s(pid)));
+            }
         }
         fleet.cluster.kill(leader)?;
         self.killed_at_s = Some(self.start.elapsed().as_secs_f64());
@@ -268,5 +316,8 @@ fn figures(
         fsyncs_per_step: fsyncs as f64 / steps,
         peak_rss_mib: peak,
         killed_at_s: watch.killed_at_s,
+        members_cpu_s: 0.0,
+        sitesim_cpu_s: 0.0,
+        bench_cpu_s: 0.0,
     }
 }

@@ -459,6 +459,14 @@ fn print_rollout(b: &RolloutBench, f: &RolloutFigures) {
         f.entries_per_step, f.appends_per_step, f.fsyncs_per_step
     );
     println!(
+        "        CPU: {:.0} µs per step (members {:.2}s + sitesim {:.2}s over {} steps; bench client {:.2}s not counted)",
+        f.cpu_us_per_step(b),
+        f.members_cpu_s,
+        f.sitesim_cpu_s,
+        b.environments * b.steps,
+        f.bench_cpu_s
+    );
+    println!(
         "        peak RSS per member: {}",
         f.peak_rss_mib
             .iter()
