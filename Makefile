@@ -7,7 +7,7 @@ CARGO := cargo
 PROFILE := --release
 BIN := $(CARGO_TARGET_DIR)/release
 
-.PHONY: setup setup-browser build test test-unit test-cluster verify fix demo bench clean-data image jepsen fuzz
+.PHONY: setup setup-browser build previous-moord test test-unit test-cluster verify fix demo bench clean-data image jepsen fuzz
 
 setup:
 	@scripts/setup.sh
@@ -24,8 +24,14 @@ CARGO_ALL := --workspace --all-targets
 build: setup
 	$(CARGO) build $(PROFILE) $(CARGO_ALL)
 
+## The previous release's moord, in $(CARGO_TARGET_DIR)/previous/, for the rolling-upgrade test
+## (jepsen-like-tests/tests/upgrade.rs). After `build`: it reuses that build's third-party
+## artifacts, so it compiles only Moor's crates of that commit (scripts/previous-moord.sh).
+previous-moord: build
+	scripts/previous-moord.sh
+
 ## The test command (README, .ci/run): unit + storage conformance + real-process cluster tests.
-test: build setup-browser
+test: build setup-browser previous-moord
 	# One invocation over the whole workspace (one feature set, one RocksDB build). Tests run
 	# one at a time inside each binary: the cluster tests start real moord processes and two
 	# cores must not starve their elections.
