@@ -102,6 +102,20 @@ pub struct MemberSettings {
     pub insecure_plaintext: bool,
 }
 
+/// Which `moord` the members run and what environment they get beyond their config file. By
+/// default, the build under test (`bin_dir()/moord`) and nothing more; a mixed-version test
+/// (tests/upgrade.rs) starts a cluster on an older release ([`Cluster::start_launched`]) and
+/// replaces its members one by one ([`Cluster::restart_with`]).
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// The `moord` every member runs unless [`Cluster::restart_with`] gave it its own.
+    pub binary: Option<PathBuf>,
+    /// Added to every member process's environment, at every start. Settings an older
+    /// release must also accept go here as `MOOR_*` variables: its config file parser refuses
+    /// unknown keys, while unknown environment variables are ignored.
+    pub env: Vec<(String, String)>,
+}
+
 /// One `moord` process (running or not) of a [`Cluster`].
 pub struct MemberProc {
     pub id: u64,
@@ -112,6 +126,8 @@ pub struct MemberProc {
     pub data_dir: PathBuf,
     pub config_path: PathBuf,
     pub log_path: PathBuf,
+    /// This member's own `moord` ([`Cluster::restart_with`]), for every later start.
+    binary: Option<PathBuf>,
     child: Option<Child>,
 }
 
@@ -131,6 +147,8 @@ pub struct Cluster {
     pub dir: PathBuf,
     pub members: BTreeMap<u64, MemberProc>,
     settings: MemberSettings,
+    /// Which `moord` members run, with what extra environment.
+    launch: Launch,
     /// When set, every member runs in its own network namespace of this lab (real partitions).
     net: Option<Arc<NetLab>>,
     /// The cluster's CA (None with [`MemberSettings::insecure_plaintext`]).
@@ -144,7 +162,17 @@ impl Cluster {
     /// Starts `n` members (ids 1..=n) in a fresh temporary directory and initialises them as
     /// one group through member 1; returns once a leader is elected.
     pub async fn start(n: u64, settings: MemberSettings) -> Result<Cluster> {
-        Cluster::start_with(n, settings, None).await
+        Cluster::start_with(n, settings, None, Launch::default()).await
+    }
+
+    /// Like [`Cluster::start`], with members launched as `launch` says (another `moord`,
+    /// extra environment), at this start and every later one.
+    pub async fn start_launched(
+        n: u64,
+        settings: MemberSettings,
+        launch: Launch,
+    ) -> Result<Cluster> {
+        Cluster::start_with(n, settings, None, launch).await
     }
 
     /// Like [`Cluster::start`], but each member runs in its own network namespace of `net`
@@ -154,17 +182,19 @@ impl Cluster {
         settings: MemberSettings,
         net: Arc<NetLab>,
     ) -> Result<Cluster> {
-        Cluster::start_with(n, settings, Some(net)).await
+        Cluster::start_with(n, settings, Some(net), Launch::default()).await
     }
 
     async fn start_with(
         n: u64,
         settings: MemberSettings,
         net: Option<Arc<NetLab>>,
+        launch: Launch,
     ) -> Result<Cluster> {
         let tmp = tempfile::Builder::new().prefix("moor-cluster-").tempdir()?;
         let mut cluster = Cluster::create(tmp.path(), settings, net)?;
         cluster._tmp = Some(tmp);
+        cluster.launch = launch;
         for id in 1..=n {
             cluster.add_process(id)?;
         }
@@ -195,6 +225,7 @@ impl Cluster {
             dir: dir.to_path_buf(),
             members: BTreeMap::new(),
             settings,
+            launch: Launch::default(),
             net,
             pki,
             security,
@@ -319,14 +350,36 @@ impl Cluster {
                 data_dir,
                 config_path,
                 log_path,
+                binary: None,
                 child: None,
             },
         );
         Ok(())
     }
 
+    /// The `moord` member `id` runs (at its next start, if stopped).
+    pub fn binary(&self, id: u64) -> PathBuf {
+        self.members[&id]
+            .binary
+            .clone()
+            .or_else(|| self.launch.binary.clone())
+            .unwrap_or_else(|| bin_dir().join("moord"))
+    }
+
+    /// Starts the stopped member `id` on `binary`, with its existing config and data dir, and
+    /// keeps that binary for its later restarts: one step of a rolling upgrade.
+    pub fn restart_with(&mut self, id: u64, binary: &Path) -> Result<()> {
+        let m = self.members.get_mut(&id).context("no such member")?;
+        if m.child.is_some() {
+            bail!("member {id} is already running: stop it before changing its binary");
+        }
+        m.binary = Some(binary.to_path_buf());
+        self.restart(id)
+    }
+
     /// (Re)starts member `id`'s process with its existing config and data.
     pub fn restart(&mut self, id: u64) -> Result<()> {
+        let program = self.binary(id);
         let m = self.members.get_mut(&id).context("no such member")?;
         if m.child.is_some() {
             bail!("member {id} is already running");
@@ -335,9 +388,10 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(&m.log_path)?;
-        let mut cmd = Command::new(bin_dir().join("moord"));
+        let mut cmd = Command::new(&program);
         cmd.arg("--config")
             .arg(&m.config_path)
+            .envs(self.launch.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
@@ -346,7 +400,7 @@ impl Cluster {
         }
         let child = cmd
             .spawn()
-            .with_context(|| format!("cannot start {}", bin_dir().join("moord").display()))?;
+            .with_context(|| format!("cannot start {}", program.display()))?;
         m.child = Some(child);
         Ok(())
     }
