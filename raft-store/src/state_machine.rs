@@ -13,7 +13,7 @@
 use std::fmt;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{
@@ -179,21 +179,23 @@ where
     /// at (for backups); it stays valid after the state machine is handed to openraft.
     pub fn reader(&self) -> AppliedReader<C, A> {
         AppliedReader {
-            shared: Arc::clone(&self.shared),
+            shared: Arc::downgrade(&self.shared),
         }
     }
 }
 
 /// Reads the application state and what it covers at one instant (see
-/// [`RocksStateMachine::reader`]).
+/// [`RocksStateMachine::reader`]). It does not keep the store open: a reader held by the
+/// store's owner would otherwise keep the database open after Raft stopped, and a graceful
+/// stop that waits for the database to close ([`crate::Store::closed`]) would wait forever.
 pub struct AppliedReader<C: RaftTypeConfig, A> {
-    shared: Arc<Shared<C, A>>,
+    shared: Weak<Shared<C, A>>,
 }
 
 impl<C: RaftTypeConfig, A> Clone for AppliedReader<C, A> {
     fn clone(&self) -> Self {
         AppliedReader {
-            shared: Arc::clone(&self.shared),
+            shared: Weak::clone(&self.shared),
         }
     }
 }
@@ -206,8 +208,9 @@ impl<C: RaftTypeConfig, A> AppliedReader<C, A> {
         &self,
         f: impl FnOnce(&A, Option<&LogId<C::NodeId>>, &StoredMembership<C::NodeId, C::Node>) -> T,
     ) -> Result<T, StoreError> {
-        let app = self.shared.app.read().map_err(|_| StoreError::Poisoned)?;
-        let applied = lock(&self.shared.applied)?;
+        let shared = self.shared.upgrade().ok_or(StoreError::Closed)?;
+        let app = shared.app.read().map_err(|_| StoreError::Poisoned)?;
+        let applied = lock(&shared.applied)?;
         Ok(f(
             &app,
             applied.last_applied.as_ref(),

@@ -191,6 +191,9 @@ pub enum StoreError {
     /// A column family the store created at open is missing: a bug, not an operating error.
     #[error("column family {0} is missing")]
     MissingColumnFamily(&'static str),
+    /// The store was closed (its state machine is gone): the member is stopping.
+    #[error("the Raft store is closed: the member is stopping")]
+    Closed,
     /// The application lock was poisoned by a panic while it was held.
     #[error("the application state lock is poisoned: an earlier apply or snapshot panicked")]
     Poisoned,
