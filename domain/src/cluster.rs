@@ -58,6 +58,10 @@ impl ClusterIdentity {
 pub enum ClusterCommand {
     /// Sets the identity if the state has none; refused otherwise (the first one wins).
     SetIdentity { id: String },
+    /// Raises the cluster's feature level (feature level 2 on; see [`crate::feature`]):
+    /// refused unless `level` is above the current one. Applied by `MoorState`, which holds
+    /// the level.
+    SetFeatureLevel { level: u32 },
 }
 
 /// What a [`ClusterCommand`] did.
@@ -69,6 +73,11 @@ pub enum ClusterResult {
         set_now: bool,
     },
     Refused(String),
+    /// The feature level was raised from `previous` to `level`.
+    FeatureLevel {
+        previous: u32,
+        level: u32,
+    },
 }
 
 impl ClusterIdentity {
@@ -90,6 +99,10 @@ impl ClusterIdentity {
                     set_now: true,
                 }
             }
+            // `MoorState::apply` routes this one to the state that holds the level.
+            ClusterCommand::SetFeatureLevel { .. } => ClusterResult::Refused(
+                "the feature level is not part of the cluster identity".into(),
+            ),
         }
     }
 }

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuditStamp, AuthCommand, AuthResult};
 use crate::cluster::{ClusterCommand, ClusterResult};
+use crate::feature::{self, FeatureLevel};
 use crate::hooks::{HooksCommand, HooksResult};
 use crate::kv::{KvCommand, KvResult};
 use crate::workflow::{WorkflowCommand, WorkflowResult};
@@ -46,6 +47,33 @@ pub enum Command {
     Hooks(HooksCommand),
     /// The cluster's identity (proposed by a leader that finds none).
     Cluster(ClusterCommand),
+}
+
+impl Command {
+    /// The cluster feature level this command needs applied before it may be proposed: a
+    /// member of an older release could not decode it (see [`crate::feature`]). The
+    /// command that raises the level is the exception, and says [`feature::BASE`]: it is
+    /// proposed only once every member supports the level it raises to.
+    pub fn feature_level(&self) -> FeatureLevel {
+        match self {
+            Command::Batch(commands) => commands
+                .iter()
+                .map(Command::feature_level)
+                .max()
+                .unwrap_or(feature::BASE),
+            Command::Audited { stamp, command } => {
+                stamp.operation.feature_level().max(command.feature_level())
+            }
+            Command::Auth(AuthCommand::RecordDenied { stamp, .. }) => {
+                stamp.operation.feature_level()
+            }
+            Command::Kv(_)
+            | Command::Workflow(_)
+            | Command::Auth(_)
+            | Command::Hooks(_)
+            | Command::Cluster(_) => feature::BASE,
+        }
+    }
 }
 
 /// What applying a [`Command`] produced; returned to the member that proposed it.

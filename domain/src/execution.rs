@@ -46,6 +46,79 @@ pub struct Step {
     pub finished_ms: u64,
     pub observed_digest: String,
     pub last_error: Option<String>,
+    /// Every attempt, oldest first, at most the latest [`MAX_ATTEMPTS_KEPT`]; recorded only
+    /// at feature level 2 on (see [`crate::feature`]), left out of the encoding while empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<Attempt>,
+}
+
+/// How many attempts a step keeps in its history; older ones are dropped first.
+pub const MAX_ATTEMPTS_KEPT: usize = 32;
+
+/// The longest error text an attempt keeps (the step's `last_error` keeps the whole one).
+pub const MAX_ATTEMPT_ERROR: usize = 512;
+
+/// One dispatch of a step and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attempt {
+    /// The step's attempt number (counted again from 1 after a resume).
+    pub attempt: u32,
+    /// The fence token of the dispatch: the term of the leader that dispatched it.
+    pub fence_token: u64,
+    pub dispatched_ms: u64,
+    /// 0 while running.
+    pub finished_ms: u64,
+    pub outcome: AttemptOutcome,
+    /// The term of the entry that recorded the outcome (0 while running).
+    pub result_term: u64,
+}
+
+/// What came of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttemptOutcome {
+    /// Dispatched, no result recorded yet.
+    Running,
+    Succeeded,
+    /// The site's error (at most [`MAX_ATTEMPT_ERROR`] bytes of it).
+    Failed {
+        error: String,
+    },
+    /// Dispatched again (a new leader, or no answer within twice the step timeout) before a
+    /// result came back: a result for it is stale from then on.
+    Superseded,
+}
+
+impl AttemptOutcome {
+    /// The wire name (`StepAttempt.outcome`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            AttemptOutcome::Running => "running",
+            AttemptOutcome::Succeeded => "succeeded",
+            AttemptOutcome::Failed { .. } => "failed",
+            AttemptOutcome::Superseded => "superseded",
+        }
+    }
+}
+
+/// Where a transition happens: the entry's term, the leader's time stamped into the
+/// command, and whether the cluster's feature level keeps attempt histories.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct At {
+    pub term: u64,
+    pub now_ms: u64,
+    pub attempts: bool,
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn bounded(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.get(..end).unwrap_or_default().to_string()
 }
 
 impl Step {
@@ -73,6 +146,7 @@ impl Step {
             finished_ms: 0,
             observed_digest: String::new(),
             last_error: None,
+            attempts: Vec::new(),
         }
     }
 }
@@ -224,13 +298,28 @@ impl Execution {
     }
 
     /// Records a dispatch: the step's next attempt under fence token `term`. Rejected
-    /// unless the step is dispatchable now; the new attempt number is returned.
+    /// unless the step is dispatchable now; the new attempt number is returned. Keeps no
+    /// attempt history (feature level 1); [`Execution::dispatch_at`] says whether to.
     pub fn dispatch(
         &mut self,
         step: u32,
         term: u64,
         now_ms: u64,
     ) -> Result<u32, CheckpointRejected> {
+        self.dispatch_at(
+            step,
+            At {
+                term,
+                now_ms,
+                attempts: false,
+            },
+        )
+    }
+
+    /// [`Execution::dispatch`] at `at`; with `at.attempts`, the dispatch starts a new
+    /// attempt in the step's history, and an attempt still running is superseded.
+    pub fn dispatch_at(&mut self, step: u32, at: At) -> Result<u32, CheckpointRejected> {
+        let At { term, now_ms, .. } = at;
         if self.state != ExecState::Running {
             return Err(CheckpointRejected::NotRunning(self.id.clone()));
         }
@@ -253,11 +342,32 @@ impl Execution {
         s.attempt += 1;
         s.fence_token = term;
         s.dispatched_ms = now_ms;
+        if at.attempts {
+            if let Some(last) = s.attempts.last_mut() {
+                if last.outcome == AttemptOutcome::Running {
+                    last.outcome = AttemptOutcome::Superseded;
+                    last.finished_ms = now_ms;
+                    last.result_term = term;
+                }
+            }
+            if s.attempts.len() >= MAX_ATTEMPTS_KEPT {
+                s.attempts.remove(0);
+            }
+            s.attempts.push(Attempt {
+                attempt: s.attempt,
+                fence_token: term,
+                dispatched_ms: now_ms,
+                finished_ms: 0,
+                outcome: AttemptOutcome::Running,
+                result_term: 0,
+            });
+        }
         Ok(s.attempt)
     }
 
     /// Records the outcome of attempt `attempt` of `step`. Only the latest dispatch counts:
-    /// a late answer from an older attempt is ignored.
+    /// a late answer from an older attempt is ignored. Keeps no attempt history (feature
+    /// level 1); [`Execution::record_at`] says whether to.
     pub fn record(
         &mut self,
         step: u32,
@@ -265,6 +375,29 @@ impl Execution {
         outcome: &StepOutcome,
         now_ms: u64,
     ) -> Result<(), CheckpointRejected> {
+        self.record_at(
+            step,
+            attempt,
+            outcome,
+            At {
+                term: 0,
+                now_ms,
+                attempts: false,
+            },
+        )
+    }
+
+    /// [`Execution::record`] at `at`; with `at.attempts`, the outcome also ends the step's
+    /// running attempt in its history (when the history has it: it may have begun before
+    /// the cluster kept histories).
+    pub fn record_at(
+        &mut self,
+        step: u32,
+        attempt: u32,
+        outcome: &StepOutcome,
+        at: At,
+    ) -> Result<(), CheckpointRejected> {
+        let now_ms = at.now_ms;
         let retry = self.retry;
         let exec_id = self.id.clone();
         let s = self.step_mut(step)?;
@@ -276,6 +409,22 @@ impl Execution {
             });
         }
         s.finished_ms = now_ms;
+        if at.attempts {
+            if let Some(last) = s
+                .attempts
+                .last_mut()
+                .filter(|a| a.attempt == attempt && a.outcome == AttemptOutcome::Running)
+            {
+                last.outcome = match outcome {
+                    StepOutcome::Done { .. } => AttemptOutcome::Succeeded,
+                    StepOutcome::Failed { error, .. } => AttemptOutcome::Failed {
+                        error: bounded(error, MAX_ATTEMPT_ERROR),
+                    },
+                };
+                last.finished_ms = now_ms;
+                last.result_term = at.term;
+            }
+        }
         match outcome {
             StepOutcome::Done { observed_digest } => {
                 s.state = StepState::Succeeded;

@@ -23,7 +23,8 @@
 //! budgets, per-target bookkeeping), [`workflow`] (the registry and its transitions),
 //! [`auth`] (tokens, roles, permissions and the audit log; audited commands are checked
 //! again at their index), [`hooks`] (webhook receivers and their deliveries, Git sources,
-//! triggers), [`cluster`] (the cluster's identity; a state restored from a backup),
+//! triggers), [`cluster`] (the cluster's identity and feature level; a state restored from a
+//! backup), [`feature`] (feature levels: what adjacent releases agree to apply),
 //! [`codec`] (the versioned encoding of log payloads and snapshots).
 
 pub mod auth;
@@ -34,6 +35,7 @@ pub mod command;
 pub mod drift;
 pub mod environment;
 pub mod execution;
+pub mod feature;
 pub mod hooks;
 pub mod kv;
 pub mod plan;

@@ -24,9 +24,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::auth::{self, AuditStamp, AuthState};
-use crate::cluster::ClusterIdentity;
+use crate::cluster::{ClusterCommand, ClusterIdentity, ClusterResult};
 use crate::codec::{self, CodecError};
 use crate::command::{Command, CommandResult};
+use crate::feature::FeatureLevel;
 use crate::hooks::{HooksState, Registry};
 use crate::kv::KvState;
 use crate::workflow::WorkflowState;
@@ -50,6 +51,10 @@ pub struct MoorState {
     /// encoding while empty, like `auth`.
     #[serde(default, skip_serializing_if = "ClusterIdentity::is_empty")]
     pub cluster: ClusterIdentity,
+    /// The cluster's feature level (see [`crate::feature`]): left out of the encoding at the
+    /// base level, so a state that never rose encodes as releases before levels wrote it.
+    #[serde(default, skip_serializing_if = "FeatureLevel::is_base")]
+    pub feature_level: FeatureLevel,
 }
 
 impl MoorState {
@@ -86,7 +91,12 @@ impl MoorState {
     fn apply_plain(&mut self, index: u64, term: u64, command: &Command) -> CommandResult {
         match command {
             Command::Kv(c) => CommandResult::Kv(self.kv.apply(index, c)),
-            Command::Workflow(c) => CommandResult::Workflow(self.workflow.apply(&self.kv, term, c)),
+            Command::Workflow(c) => CommandResult::Workflow(self.workflow.apply_at(
+                &self.kv,
+                term,
+                self.feature_level,
+                c,
+            )),
             Command::Auth(c) => CommandResult::Auth(self.auth.apply(c)),
             Command::Hooks(c) => CommandResult::Hooks(self.hooks.apply(
                 Registry {
@@ -96,6 +106,9 @@ impl MoorState {
                 },
                 c,
             )),
+            Command::Cluster(ClusterCommand::SetFeatureLevel { level }) => {
+                CommandResult::Cluster(self.raise_feature_level(FeatureLevel(*level)))
+            }
             Command::Cluster(c) => CommandResult::Cluster(self.cluster.apply(c)),
             Command::Batch(_) | Command::Audited { .. } => CommandResult::Refused(
                 "a batch or an audited command cannot be nested here: the proposer never does"
@@ -125,6 +138,25 @@ impl MoorState {
         };
         self.auth.audit.append(stamp, &auth::outcome_of(&result));
         result
+    }
+
+    /// Raises the feature level: never down, never to where it is. Whether this build
+    /// supports the new level is not apply's question (members of two releases must compute
+    /// the same state): the leader proposes only a level every member supports, and moord
+    /// stops a member whose build supports less than it applied.
+    fn raise_feature_level(&mut self, level: FeatureLevel) -> ClusterResult {
+        let previous = self.feature_level;
+        if level <= previous {
+            return ClusterResult::Refused(format!(
+                "the cluster already runs at feature level {previous}; a level only rises \
+                 (asked for {level})"
+            ));
+        }
+        self.feature_level = level;
+        ClusterResult::FeatureLevel {
+            previous: previous.0,
+            level: level.0,
+        }
     }
 
     /// Checks every invariant of the whole state; the first one broken, described.

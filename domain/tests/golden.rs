@@ -104,3 +104,77 @@ fn golden_entries_and_snapshot_still_decode_and_apply_to_the_same_state() {
     assert!(state.workflow.executions.len() > 10);
     assert!(!state.workflow.rollouts.rollouts.is_empty());
 }
+
+/// The previous release's log (the golden entries, level 1) applied by this one with the
+/// feature level raised half-way: everything before the raise is as that release computed
+/// it, and level 2 only adds step attempt histories — with them taken out, the state is the
+/// one level 1 computes, so the two levels never disagree about anything else.
+#[test]
+fn raising_the_feature_level_mid_log_only_adds_attempt_histories() {
+    use moor_domain::cluster::ClusterCommand;
+    use moor_domain::cluster::ClusterResult;
+    use moor_domain::command::CommandResult;
+    use moor_domain::execution::AttemptOutcome;
+    use moor_domain::feature::{FeatureLevel, BASE};
+
+    let entries = read_entries(&std::fs::read(path("entries-v1.bin")).expect("golden entries"));
+    let (mut at_base, mut raised) = (MoorState::default(), MoorState::default());
+    let half = entries.len() / 2;
+    for (n, (index, term, command)) in entries.iter().enumerate() {
+        if n == half {
+            assert_eq!(at_base.digest().unwrap(), raised.digest().unwrap());
+            let r = raised.apply(
+                *index,
+                *term,
+                &Command::Cluster(ClusterCommand::SetFeatureLevel { level: 2 }),
+            );
+            assert_eq!(
+                r,
+                CommandResult::Cluster(ClusterResult::FeatureLevel {
+                    previous: 1,
+                    level: 2
+                })
+            );
+        }
+        at_base.apply(*index, *term, command);
+        raised.apply(*index, *term, command);
+        raised.invariants().expect("invariants hold at level 2");
+    }
+    assert_eq!(at_base.feature_level, BASE);
+    assert_eq!(raised.feature_level, FeatureLevel(2));
+    let steps = || {
+        raised
+            .workflow
+            .executions
+            .values()
+            .flat_map(|e| e.steps.iter())
+    };
+    let kept: usize = steps().map(|s| s.attempts.len()).sum();
+    assert!(kept >= 5, "level 2 kept {kept} attempts");
+    assert!(steps().flat_map(|s| &s.attempts).all(|a| a.fence_token > 0));
+    assert!(steps()
+        .flat_map(|s| &s.attempts)
+        .any(|a| a.outcome == AttemptOutcome::Succeeded));
+    // A lower or equal level is refused and changes nothing.
+    let before = raised.digest().unwrap();
+    for level in [1, 2] {
+        let r = raised.apply(
+            ENTRIES + 1,
+            99,
+            &Command::Cluster(ClusterCommand::SetFeatureLevel { level }),
+        );
+        assert!(
+            matches!(r, CommandResult::Cluster(ClusterResult::Refused(_))),
+            "{r:?}"
+        );
+    }
+    assert_eq!(raised.digest().unwrap(), before);
+    // Without the histories and the level, level 2 computed level 1's state.
+    for e in raised.workflow.executions.values_mut() {
+        for s in &mut e.steps {
+            s.attempts.clear();
+        }
+    }
+    raised.feature_level = BASE;
+    assert_eq!(raised.digest().unwrap(), at_base.digest().unwrap());
+}

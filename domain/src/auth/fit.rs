@@ -20,6 +20,7 @@
 use super::apply::AuthCommand;
 use super::operation::Operation as Op;
 use super::permission::Target;
+use crate::cluster::ClusterCommand;
 use crate::command::Command;
 use crate::execution::ExecKind;
 use crate::hooks::HooksCommand;
@@ -81,6 +82,9 @@ fn carriers(command: &Command) -> Vec<Op> {
             | HooksCommand::SourceFailed { .. }
             | HooksCommand::AdvanceTrigger { .. } => vec![],
         },
+        Command::Cluster(ClusterCommand::SetFeatureLevel { .. }) => {
+            vec![Op::ClusterUpgradeFinalize]
+        }
         // Proposed by a leader that finds the state without an identity.
         Command::Cluster(_) => vec![],
         Command::Batch(_) | Command::Audited { .. } => vec![],

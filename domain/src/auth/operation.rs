@@ -52,6 +52,15 @@ macro_rules! operations {
                 }
             }
 
+            /// The feature level from which a log entry may name this operation: an
+            /// older member could not decode the name of one added later.
+            pub fn feature_level(&self) -> crate::feature::FeatureLevel {
+                match self {
+                    Operation::ClusterUpgradeFinalize => crate::feature::FeatureLevel(2),
+                    _ => crate::feature::BASE,
+                }
+            }
+
             fn kind(&self) -> Kind {
                 match self {
                     $(Operation::$variant => Kind::$kind,)+
@@ -69,6 +78,8 @@ operations! {
     ClusterMemberRemove = "cluster.member.remove", Admin;
     /// A backup holds every secret of the state: admins only.
     ClusterSnapshotSave = "cluster.snapshot.save", Admin;
+    /// Raises the cluster's feature level after a rolling upgrade (feature level 2 on).
+    ClusterUpgradeFinalize = "cluster.upgrade.finalize", Admin;
     /// Which keys sealed how many stored secrets (counts only, never a value).
     SecretsStatus = "secrets.status", Admin;
     /// Moves sealed values to the current sealing key.

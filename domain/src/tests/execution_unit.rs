@@ -169,3 +169,86 @@ fn cancel_stops_dispatch_but_records_in_flight_results() {
     assert_eq!(e.state, ExecState::Cancelled);
     assert!(e.cancel(4).is_err());
 }
+
+fn at(term: u64, now_ms: u64) -> At {
+    At {
+        term,
+        now_ms,
+        attempts: true,
+    }
+}
+
+#[test]
+fn attempts_are_kept_with_their_tokens_and_outcomes() {
+    let mut e = exec(&[&[]]);
+    e.retry.max_attempts = 5;
+    assert_eq!(e.dispatch_at(0, at(3, 10)).unwrap(), 1);
+    // Leader of term 3 is gone: term 4 dispatches again, the first attempt is superseded.
+    assert_eq!(e.dispatch_at(0, at(4, 20)).unwrap(), 2);
+    // The deposed leader's late answer changes nothing, in the history either.
+    assert!(e.record_at(0, 1, &done(), at(4, 25)).is_err());
+    let long = "é".repeat(MAX_ATTEMPT_ERROR);
+    let fail = StepOutcome::Failed {
+        error: long.clone(),
+        retryable: true,
+    };
+    e.record_at(0, 2, &fail, at(4, 30)).unwrap();
+    assert_eq!(e.dispatch_at(0, at(4, 1000)).unwrap(), 3);
+    e.record_at(0, 3, &done(), at(5, 1010)).unwrap();
+    let h = &e.steps[0].attempts;
+    assert_eq!(h.len(), 3);
+    assert_eq!(
+        (
+            h[0].attempt,
+            h[0].fence_token,
+            &h[0].outcome,
+            h[0].result_term
+        ),
+        (1, 3, &AttemptOutcome::Superseded, 4)
+    );
+    assert_eq!(
+        (h[1].attempt, h[1].fence_token, h[1].finished_ms),
+        (2, 4, 30)
+    );
+    let AttemptOutcome::Failed { error } = &h[1].outcome else {
+        panic!("{:?}", h[1].outcome)
+    };
+    assert!(error.len() <= MAX_ATTEMPT_ERROR && long.starts_with(error.as_str()));
+    assert_eq!(
+        (
+            h[2].attempt,
+            h[2].dispatched_ms,
+            &h[2].outcome,
+            h[2].result_term
+        ),
+        (3, 1000, &AttemptOutcome::Succeeded, 5)
+    );
+}
+
+#[test]
+fn the_history_is_bounded_and_absent_without_the_feature() {
+    let mut e = exec(&[&[]]);
+    for term in 1..=(MAX_ATTEMPTS_KEPT as u64 + 5) {
+        e.dispatch_at(0, at(term, 0)).unwrap();
+    }
+    let h = &e.steps[0].attempts;
+    assert_eq!(h.len(), MAX_ATTEMPTS_KEPT);
+    assert_eq!(h.last().unwrap().attempt, MAX_ATTEMPTS_KEPT as u32 + 5);
+    assert_eq!(h[0].attempt, 6, "the oldest ones are dropped first");
+    assert_eq!(
+        h.iter()
+            .filter(|a| a.outcome == AttemptOutcome::Running)
+            .count(),
+        1
+    );
+
+    let mut e = exec(&[&[]]);
+    e.dispatch(0, 1, 0).unwrap();
+    e.record(0, 1, &done(), 1).unwrap();
+    assert!(e.steps[0].attempts.is_empty());
+    // A step dispatched before histories were kept, answered after: nothing to end.
+    let mut e = exec(&[&[]]);
+    e.dispatch(0, 1, 0).unwrap();
+    e.record_at(0, 1, &done(), at(1, 1)).unwrap();
+    assert!(e.steps[0].attempts.is_empty());
+}

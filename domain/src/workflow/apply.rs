@@ -12,15 +12,24 @@
     )
 )]
 
+use crate::execution::At;
+use crate::feature::{self, FeatureLevel};
 use crate::kv::KvState;
 use crate::workflow::environments::NewEnvironment;
 use crate::workflow::types::{WorkflowCommand, WorkflowResult, WorkflowState};
 
 impl WorkflowState {
-    /// Applies one command committed in `term`; `kv` resolves `${var:...}` references in
-    /// blueprint inputs. The term of the entry is the fence token of the dispatches it
-    /// carries: only the leader of that term can have proposed them.
-    pub fn apply(&mut self, kv: &KvState, term: u64, command: &WorkflowCommand) -> WorkflowResult {
+    /// Applies one command committed in `term` at the cluster's feature `level`; `kv`
+    /// resolves `${var:...}` references in blueprint inputs. The term of the entry is the
+    /// fence token of the dispatches it carries: only the leader of that term can have
+    /// proposed them.
+    pub fn apply_at(
+        &mut self,
+        kv: &KvState,
+        term: u64,
+        level: FeatureLevel,
+        command: &WorkflowCommand,
+    ) -> WorkflowResult {
         let r = match command {
             WorkflowCommand::PutBlueprint {
                 spec,
@@ -87,7 +96,16 @@ impl WorkflowState {
                 now_ms,
                 items,
                 dispatch_budget,
-            } => Ok(self.checkpoints(kv, term, *now_ms, items, *dispatch_budget)),
+            } => Ok(self.checkpoints(
+                kv,
+                At {
+                    term,
+                    now_ms: *now_ms,
+                    attempts: level.has(feature::STEP_ATTEMPTS),
+                },
+                items,
+                *dispatch_budget,
+            )),
             WorkflowCommand::Observed {
                 environment,
                 resources,

@@ -18,7 +18,7 @@ use crate::environment::{
     AppliedResource, EnvStatus, Environment, ObservedResource, RevisionRecord, HISTORY_LIMIT,
 };
 use crate::execution::{
-    CheckpointRejected, ExecKind, ExecState, Step, StepAction, StepOutcome, StepState,
+    At, CheckpointRejected, ExecKind, ExecState, Step, StepAction, StepOutcome, StepState,
 };
 use crate::kv::KvState;
 
@@ -113,15 +113,13 @@ impl WorkflowState {
     pub(crate) fn checkpoints(
         &mut self,
         kv: &KvState,
-        term: u64,
-        now_ms: u64,
+        at: At,
         items: &[Checkpoint],
         budget: u32,
     ) -> WorkflowResult {
-        let results: Vec<CheckpointResult> = items
-            .iter()
-            .map(|c| self.checkpoint(kv, term, now_ms, c))
-            .collect();
+        let At { term, now_ms, .. } = at;
+        let results: Vec<CheckpointResult> =
+            items.iter().map(|c| self.checkpoint(kv, at, c)).collect();
         let mut touched: Vec<String> = items
             .iter()
             .zip(&results)
@@ -149,7 +147,7 @@ impl WorkflowState {
                 if dispatched.len() >= budget as usize {
                     break;
                 }
-                if let Ok(attempt) = exec.dispatch(step, term, now_ms) {
+                if let Ok(attempt) = exec.dispatch_at(step, at) {
                     dispatched.push((id.clone(), step, attempt));
                 }
             }
@@ -160,13 +158,7 @@ impl WorkflowState {
         }
     }
 
-    pub(crate) fn checkpoint(
-        &mut self,
-        kv: &KvState,
-        term: u64,
-        now_ms: u64,
-        c: &Checkpoint,
-    ) -> CheckpointResult {
+    pub(crate) fn checkpoint(&mut self, kv: &KvState, at: At, c: &Checkpoint) -> CheckpointResult {
         match c {
             Checkpoint::Dispatch { execution, step } => {
                 let Some(exec) = self.executions.get_mut(execution) else {
@@ -174,7 +166,7 @@ impl WorkflowState {
                         execution.clone(),
                     ));
                 };
-                match exec.dispatch(*step, term, now_ms) {
+                match exec.dispatch_at(*step, at) {
                     Ok(attempt) => CheckpointResult::Dispatched { attempt },
                     Err(e) => CheckpointResult::Rejected(e),
                 }
@@ -184,7 +176,7 @@ impl WorkflowState {
                 step,
                 attempt,
                 outcome,
-            } => self.record_result(kv, now_ms, execution, *step, *attempt, outcome),
+            } => self.record_result(kv, at, execution, *step, *attempt, outcome),
         }
     }
 
@@ -192,7 +184,7 @@ impl WorkflowState {
     fn record_result(
         &mut self,
         kv: &KvState,
-        now_ms: u64,
+        at: At,
         execution: &str,
         step: u32,
         attempt: u32,
@@ -208,7 +200,8 @@ impl WorkflowState {
                 execution.to_string(),
             ));
         };
-        if let Err(e) = exec.record(step, attempt, outcome, now_ms) {
+        let now_ms = at.now_ms;
+        if let Err(e) = exec.record_at(step, attempt, outcome, at) {
             return CheckpointResult::Rejected(e);
         }
         let Some(s) = exec.steps.get(step as usize).cloned() else {

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::execution::{ExecState, StepState};
+use crate::execution::{Attempt, AttemptOutcome, ExecState, Step, StepState, MAX_ATTEMPTS_KEPT};
 use crate::rollout::{Rollout, TargetState};
 use crate::workflow::types::WorkflowState;
 
@@ -76,6 +76,7 @@ impl WorkflowState {
                         "execution {id} step {i} is dispatched with no attempt"
                     ));
                 }
+                attempts_hold(id, i, s)?;
                 // A cancel leaves calls in flight as they are (their outcome is unknown);
                 // every other end state waits for them.
                 if s.state == StepState::Dispatched
@@ -208,6 +209,37 @@ impl WorkflowState {
 }
 
 /// The counters of rollout `id` match its targets' states.
+/// A step's attempt history: bounded, and only its latest attempt may be running, the one
+/// the step is dispatched with.
+fn attempts_hold(id: &str, i: usize, s: &Step) -> Result<(), String> {
+    if s.attempts.len() > MAX_ATTEMPTS_KEPT {
+        return Err(format!(
+            "execution {id} step {i} keeps {} attempts, more than {MAX_ATTEMPTS_KEPT}",
+            s.attempts.len()
+        ));
+    }
+    let running: Vec<&Attempt> = s
+        .attempts
+        .iter()
+        .filter(|a| a.outcome == AttemptOutcome::Running)
+        .collect();
+    match running.as_slice() {
+        [] => Ok(()),
+        [a] if s.state == StepState::Dispatched
+            && a.attempt == s.attempt
+            && s.attempts.last() == Some(*a) =>
+        {
+            Ok(())
+        }
+        _ => Err(format!(
+            "execution {id} step {i} ({:?}, attempt {}) has running attempts {:?}",
+            s.state,
+            s.attempt,
+            running.iter().map(|a| a.attempt).collect::<Vec<_>>()
+        )),
+    }
+}
+
 fn counts_hold(id: &str, r: &Rollout) -> Result<(), String> {
     let count = |s: TargetState| r.targets.iter().filter(|t| t.state == s).count() as u64;
     let counts = [

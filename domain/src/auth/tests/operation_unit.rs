@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn names_round_trip_and_are_unique() {
-    assert_eq!(Operation::ALL.len(), 68);
+    assert_eq!(Operation::ALL.len(), 69);
     for op in Operation::ALL {
         assert_eq!(Operation::from_name(op.name()), Some(*op));
         let n = Operation::ALL
@@ -45,6 +45,7 @@ fn reads_and_admin_only_operations() {
             "cluster.member.promote",
             "cluster.member.remove",
             "cluster.snapshot.save",
+            "cluster.upgrade.finalize",
             "secrets.status",
             "secrets.reseal",
             "auth.token.create",

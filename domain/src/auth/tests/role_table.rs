@@ -18,6 +18,7 @@ const TABLE: &[(&str, &str)] = &[
     ("cluster.member.promote", "y....."),
     ("cluster.member.remove", "y....."),
     ("cluster.snapshot.save", "y....."),
+    ("cluster.upgrade.finalize", "y....."),
     ("secrets.status", "y....."),
     ("secrets.reseal", "y....."),
     ("var.put", "yy...."),

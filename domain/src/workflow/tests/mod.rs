@@ -281,7 +281,7 @@ impl ApplyChecked for WorkflowState {
         term: u64,
         command: &WorkflowCommand,
     ) -> WorkflowResult {
-        let result = self.apply(kv, term, command);
+        let result = self.apply_at(kv, term, crate::feature::SUPPORTED, command);
         if let Err(broken) = self.invariants() {
             panic!("invariant broken by {command:?}: {broken}");
         }
