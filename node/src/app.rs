@@ -163,18 +163,24 @@ pub async fn start(
     }));
     let m = member.clone();
     let fault = member.store_fault();
+    let level = member.applied_level.clone();
     let done = tokio::spawn(async move {
         // A corrupted store stops the member: serving on would answer from a broken store,
-        // and openraft has already stopped its core on the storage error.
+        // and openraft has already stopped its core on the storage error. So does a cluster
+        // feature level this build does not support: it cannot apply what comes next.
         let corrupted = tokio::select! {
             () = shutdown => None,
-            message = fault.wait() => Some(message),
-        };
-        match &corrupted {
-            None => tracing::info!("shutting down"),
-            Some(message) => {
-                tracing::error!(error = %message, "stopping: the Raft store is corrupted")
+            message = fault.wait() => {
+                tracing::error!(error = %message, "stopping: the Raft store is corrupted");
+                Some(message)
             }
+            message = level.unsupported() => {
+                tracing::error!(error = %message, "stopping: the cluster's feature level is too new for this release");
+                Some(message.into())
+            }
+        };
+        if corrupted.is_none() {
+            tracing::info!("shutting down");
         }
         let _ = stop_tx.send(());
         let _ = executor_stop.send(true);

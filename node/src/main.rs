@@ -79,6 +79,10 @@ struct Args {
     /// sealed with its first key. Make it with `moord secrets-key new --file FILE`.
     #[arg(long, env = "MOOR_SECRETS_KEY_FILE", value_name = "FILE")]
     secrets_key_file: Option<PathBuf>,
+    /// Raise the cluster feature level by itself once every member supports a higher one
+    /// (`upgrade.auto_finalize`, default true); false: `moorctl cluster upgrade-finalize` does.
+    #[arg(long, env = "MOOR_UPGRADE_AUTO_FINALIZE", value_name = "BOOL")]
+    upgrade_auto_finalize: Option<bool>,
     /// Directory for the RocksDB store.
     #[arg(long, env = "MOOR_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -214,6 +218,9 @@ impl Args {
         }
         if let Some(v) = self.secrets_key_file {
             config.secrets.key_file = Some(v);
+        }
+        if let Some(v) = self.upgrade_auto_finalize {
+            config.upgrade.auto_finalize = v;
         }
         if self.bootstrap_single {
             config.bootstrap_single = true;

@@ -239,6 +239,7 @@ async fn certificates_refused_for_the_right_reason() {
         .vote(RaftPayload {
             data: vec![1, 2, 3],
             cluster_id: String::new(),
+            feature_level: 0,
         })
         .await
         .unwrap_err();

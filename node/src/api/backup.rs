@@ -47,6 +47,7 @@ fn encode(member: &Member) -> Result<Vec<u8>, ApiError> {
                     voter: membership.membership().voter_ids().any(|v| v == *id),
                     matched_index: None,
                     lag: None,
+                    supported_feature_level: None,
                 })
                 .collect();
             let (index, term) = applied

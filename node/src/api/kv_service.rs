@@ -15,7 +15,9 @@ use crate::config::LimitsConfig;
 use crate::errors::ApiError;
 use crate::raft::member::{LeaderRequest, Member, MembershipView};
 use moor_domain::auth::permission::Target;
+use moor_domain::cluster::ClusterCommand;
 use moor_domain::command::{Command, CommandResult};
+use moor_domain::feature;
 use moor_domain::kv::{KvCommand, KvEntry, KvResult};
 
 /// Default and largest page sizes of `List`.
@@ -149,6 +151,7 @@ fn members_msg(view: &MembershipView) -> MembershipResponse {
                 voter: m.voter,
                 matched_index: None,
                 lag: None,
+                supported_feature_level: None,
             })
             .collect(),
         log_index: view.log_index,
@@ -164,10 +167,18 @@ impl MoorApi for ApiService {
         let m = self.member.metrics();
         let view = self.member.membership_view(0);
         let last = m.last_log_index.unwrap_or(0);
+        let leads = m.current_leader == Some(m.id);
         let members = view
             .members
             .iter()
             .map(|info| {
+                let supported_feature_level = if !leads {
+                    None
+                } else if info.id == m.id {
+                    Some(feature::SUPPORTED.0)
+                } else {
+                    self.member.peer_levels.last(info.id).map(|(l, _)| l.0)
+                };
                 let matched = m
                     .replication
                     .as_ref()
@@ -179,6 +190,7 @@ impl MoorApi for ApiService {
                     voter: info.voter,
                     matched_index: matched,
                     lag: matched.map(|i| last.saturating_sub(i)),
+                    supported_feature_level,
                 }
             })
             .collect();
@@ -220,6 +232,29 @@ impl MoorApi for ApiService {
             fsyncs: stats.fsyncs,
             peer_addr: self.member.addr.clone(),
             cluster_id: self.member.identity.get(),
+            feature_level: self.member.applied_level.get().0,
+            supported_feature_level: feature::SUPPORTED.0,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            auto_finalize: self.member.auto_finalize,
+        }))
+    }
+
+    async fn upgrade_finalize(
+        &self,
+        request: Request<UpgradeFinalizeRequest>,
+    ) -> Result<Response<UpgradeFinalizeResponse>, Status> {
+        let level = request.into_inner().level;
+        let command = audited(
+            Command::Cluster(ClusterCommand::SetFeatureLevel { level }),
+            Target::default(),
+            "cluster".into(),
+        );
+        let (previous_level, feature_level, log_index) =
+            self.member.upgrade_finalize(command).await?;
+        Ok(Response::new(UpgradeFinalizeResponse {
+            previous_level,
+            feature_level,
+            log_index,
         }))
     }
 

@@ -19,7 +19,7 @@ use crate::errors::{refused_with_problems, workflow_refusal, ApiError};
 use crate::exec::driver::SiteDriver;
 use crate::exec::executor::now_ms;
 use crate::raft::member::Member;
-use moor_domain::execution::{action_name, ExecKind, Execution};
+use moor_domain::execution::{action_name, AttemptOutcome, ExecKind, Execution};
 use moor_domain::names::WireName;
 use moor_domain::site::{Driver, Site};
 use moor_domain::state::MoorState;
@@ -204,6 +204,22 @@ pub fn exec_msg(e: &Execution, with_steps: bool) -> pb::Execution {
                     last_error: s.last_error.clone().unwrap_or_default(),
                     dispatched_ms: s.dispatched_ms,
                     finished_ms: s.finished_ms,
+                    attempts: s
+                        .attempts
+                        .iter()
+                        .map(|a| pb::StepAttempt {
+                            attempt: a.attempt,
+                            fence_token: a.fence_token,
+                            dispatched_ms: a.dispatched_ms,
+                            finished_ms: a.finished_ms,
+                            outcome: a.outcome.name().to_string(),
+                            error: match &a.outcome {
+                                AttemptOutcome::Failed { error } => error.clone(),
+                                _ => String::new(),
+                            },
+                            result_term: a.result_term,
+                        })
+                        .collect(),
                 })
                 .collect()
         } else {

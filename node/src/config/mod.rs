@@ -42,6 +42,26 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub executor: ExecutorSettings,
     pub secrets: SecretsConfig,
+    pub upgrade: UpgradeConfig,
+}
+
+/// Rolling upgrades (deploy/README.md, "Upgrade").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpgradeConfig {
+    /// When this member leads, raise the cluster's feature level by itself as soon as every
+    /// member runs a release that supports a higher one. Off: the level stays until
+    /// `moorctl cluster upgrade-finalize`, which keeps the way back to the older release
+    /// open until then (once raised, older members cannot join).
+    pub auto_finalize: bool,
+}
+
+impl Default for UpgradeConfig {
+    fn default() -> Self {
+        UpgradeConfig {
+            auto_finalize: true,
+        }
+    }
 }
 
 /// Secrets at rest.
@@ -212,6 +232,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             executor: ExecutorSettings::default(),
             secrets: SecretsConfig::default(),
+            upgrade: UpgradeConfig::default(),
         }
     }
 }

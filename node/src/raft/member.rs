@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
 use crate::errors::{is_connect_failure, ApiError};
+use crate::raft::features::{self, AppliedLevel, PeerLevels};
 use crate::raft::identity::IdentityCell;
 use crate::raft::network::{Network, PeerChannels};
 use crate::raft::proposer::{ProposeError, Proposer};
@@ -28,6 +29,7 @@ use crate::raft::read_index::ReadIndexer;
 use crate::raft::removal::Removal;
 use crate::raft::state_machine::Replicated;
 use crate::raft::types::{MemberId, Raft, TypeConfig};
+use moor_domain::cluster::{ClusterCommand, ClusterResult};
 use moor_domain::codec;
 use moor_domain::command::{Command, CommandResult};
 use moor_tls::TlsReloader;
@@ -51,6 +53,10 @@ pub enum LeaderRequest {
     Promote { id: MemberId },
     /// Remove a voter or learner from the group.
     Remove { id: MemberId },
+    /// Raise the cluster's feature level: `command` is a `SetFeatureLevel` (audited when a
+    /// client asked), its level 0 for "the highest every member supports"; the leader
+    /// checks every member's report and puts the level in (see [`crate::raft::features`]).
+    UpgradeFinalize { command: Box<Command> },
 }
 
 impl LeaderRequest {
@@ -71,6 +77,12 @@ pub enum LeaderReply {
         index: u64,
     },
     Membership(MembershipView),
+    /// The feature level after an `UpgradeFinalize` (`log_index` 0: it already was there).
+    FeatureLevel {
+        previous: u32,
+        level: u32,
+        log_index: u64,
+    },
 }
 
 /// The members of the group as of a log index.
@@ -101,6 +113,15 @@ fn leader_stamped(command: Command) -> Command {
     }
 }
 
+/// The level a `SetFeatureLevel` (maybe audited) asks for.
+fn requested_level(command: &Command) -> Option<u32> {
+    match command {
+        Command::Audited { command, .. } => requested_level(command),
+        Command::Cluster(ClusterCommand::SetFeatureLevel { level }) => Some(*level),
+        _ => None,
+    }
+}
+
 /// How long shutdown waits for the Raft store's database to close.
 const STORE_CLOSE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -125,6 +146,12 @@ pub struct Member {
     pub applied: AppliedReader<TypeConfig, Replicated>,
     /// The secrets key file (None: secret values are stored in clear).
     pub secrets: Option<Arc<crate::secrets::SecretKeys>>,
+    /// The feature level each peer's build supports, as its answers said.
+    pub peer_levels: PeerLevels,
+    /// The cluster feature level this member has applied.
+    pub applied_level: AppliedLevel,
+    /// Whether this member, leading, raises the feature level by itself.
+    pub auto_finalize: bool,
     channels: PeerChannels,
     proposer: Proposer,
     reads: ReadIndexer,
@@ -184,9 +211,12 @@ impl Member {
         let store = moor_raft_store::open(&dir.join("raft"))?;
         let identity = IdentityCell::default();
         let removal = Arc::new(Removal::default());
+        let applied_level = AppliedLevel::default();
+        let peer_levels = PeerLevels::default();
         let state = Arc::new(RwLock::new(Replicated(
             moor_domain::state::MoorState::default(),
             identity.clone(),
+            applied_level.clone(),
         )));
         let mut log_store = store.log_store::<TypeConfig>();
         campaign_after_restart(&mut log_store, config.id).await?;
@@ -210,7 +240,12 @@ impl Member {
         .map_err(|e| StartError::RaftConfig(e.to_string()))?;
 
         let network = Network {
-            channels: PeerChannels::new(tls, identity.clone(), removal.clone()),
+            channels: PeerChannels::new(
+                tls,
+                identity.clone(),
+                removal.clone(),
+                peer_levels.clone(),
+            ),
         };
         let channels = network.channels.clone();
         let raft = Raft::new(
@@ -235,6 +270,9 @@ impl Member {
             removal,
             applied,
             secrets,
+            peer_levels,
+            applied_level,
+            auto_finalize: config.upgrade.auto_finalize,
             channels,
             proposer: Proposer::start(
                 raft.clone(),
@@ -271,6 +309,9 @@ impl Member {
             }
         }
         crate::raft::identity::keep_identity(Arc::downgrade(&member));
+        if member.auto_finalize {
+            features::auto_finalize(Arc::downgrade(&member));
+        }
         crate::raft::removal::watch(Arc::downgrade(&member));
         Ok(member)
     }
@@ -339,6 +380,8 @@ impl Member {
 
     /// Commits `command` through the leader and returns its log index and result.
     pub async fn write(&self, command: Command) -> Result<(u64, CommandResult), ApiError> {
+        // Checked here for a quick answer, and again by the leader, whose word counts.
+        features::check_proposable(&command, self.applied_level.get())?;
         match self.submit(LeaderRequest::Write(Box::new(command))).await? {
             LeaderReply::Written { log_index, result } => Ok((log_index, result)),
             other => Err(unexpected(&other)),
@@ -509,6 +552,17 @@ impl Member {
             Err(status) if is_connect_failure(&status) => Err(ApiError::NoLeader {
                 detail: format!("leader at {addr} refused the connection"),
             }),
+            // The leader could not decode the request, so it ran nothing: a leader of an
+            // older release, asked for something it does not know.
+            Err(status) if status.code() == tonic::Code::InvalidArgument => {
+                Err(ApiError::FailedPrecondition {
+                    reason: format!(
+                        "the leader (member {leader}) could not read this request: {}. It \
+                         probably runs an older release: finish the rolling upgrade first",
+                        status.message()
+                    ),
+                })
+            }
             Err(status) if request.changes_state() => Err(ApiError::OutcomeUnknown {
                 detail: format!("the leader at {addr} did not answer: {}", status.message()),
             }),
@@ -527,6 +581,16 @@ impl Member {
                 self.add_learner_local(id, addr, wait).await
             }
             LeaderRequest::Promote { id } => {
+                let applied = self.applied_level.get();
+                if let Some((level, _)) = self.peer_levels.last(id).filter(|(l, _)| *l < applied) {
+                    return Err(ApiError::FailedPrecondition {
+                        reason: format!(
+                            "member {id} runs a release that supports feature level {level}, \
+                             but the cluster runs at {applied}: it cannot apply this cluster's \
+                             log. Run this release on it, then promote it"
+                        ),
+                    });
+                }
                 let change = ChangeMembers::AddVoterIds(BTreeSet::from([id]));
                 let resp = self.change_membership_when_idle(change).await?;
                 Ok(LeaderReply::Membership(
@@ -534,11 +598,77 @@ impl Member {
                 ))
             }
             LeaderRequest::Remove { id } => self.remove_local(id).await,
+            LeaderRequest::UpgradeFinalize { command } => self.finalize_local(*command).await,
+        }
+    }
+
+    /// Raises the feature level through the leader (see [`LeaderRequest::UpgradeFinalize`]).
+    pub async fn upgrade_finalize(&self, command: Command) -> Result<(u32, u32, u64), ApiError> {
+        match self
+            .submit(LeaderRequest::UpgradeFinalize {
+                command: Box::new(command),
+            })
+            .await?
+        {
+            LeaderReply::FeatureLevel {
+                previous,
+                level,
+                log_index,
+            } => Ok((previous, level, log_index)),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// On the leader: raises the level if every member supports it.
+    async fn finalize_local(&self, command: Command) -> Result<LeaderReply, ApiError> {
+        if self.metrics().current_leader != Some(self.id) {
+            return Err(ApiError::NotLeader {
+                member: self.id,
+                leader: self.metrics().current_leader,
+            });
+        }
+        let wanted = match requested_level(&command) {
+            Some(level) => level,
+            None => {
+                return Err(ApiError::Internal(
+                    "an upgrade-finalize request must carry a SetFeatureLevel command".into(),
+                ))
+            }
+        };
+        let previous = self.applied_level.get().0;
+        let Some((level, command)) = features::plan_raise(self, wanted, command)? else {
+            return Ok(LeaderReply::FeatureLevel {
+                previous,
+                level: previous,
+                log_index: 0,
+            });
+        };
+        match self.write_local(command).await? {
+            LeaderReply::Written {
+                log_index,
+                result: CommandResult::Cluster(ClusterResult::FeatureLevel { previous, level }),
+            } => Ok(LeaderReply::FeatureLevel {
+                previous,
+                level,
+                log_index,
+            }),
+            LeaderReply::Written {
+                result: CommandResult::Refused(reason),
+                ..
+            }
+            | LeaderReply::Written {
+                result: CommandResult::Cluster(ClusterResult::Refused(reason)),
+                ..
+            } => Err(ApiError::FailedPrecondition {
+                reason: format!("raising the feature level to {level} was refused: {reason}"),
+            }),
+            other => Err(unexpected(&other)),
         }
     }
 
     /// Proposes one command and waits for its commit and result.
     async fn write_local(&self, command: Command) -> Result<LeaderReply, ApiError> {
+        features::check_proposable(&command, self.applied_level.get())?;
         match self.proposer.propose(leader_stamped(command)).await {
             Ok((log_index, result)) => Ok(LeaderReply::Written { log_index, result }),
             Err(ProposeError::Raft(e)) => Err(self.write_error(*e)),

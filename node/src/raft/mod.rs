@@ -4,6 +4,7 @@
 //! [`peer_service`] in; [`identity`]: the cluster identity they carry; [`removal`]: a removed member stops serving), and the adapter that lets the RocksDB store drive the pure domain
 //! state ([`state_machine`]).
 
+pub mod features;
 pub mod identity;
 pub mod member;
 pub mod network;

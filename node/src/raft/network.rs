@@ -24,10 +24,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::raft::features::PeerLevels;
 use crate::raft::identity::IdentityCell;
 use crate::raft::removal::{Removal, NOT_A_MEMBER, REFUSAL_KEY};
 use crate::raft::types::{MemberId, TypeConfig};
 use moor_domain::codec;
+use moor_domain::feature;
 
 /// Largest message a peer accepts or sends: AppendEntries batches and snapshot chunks.
 pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
@@ -43,6 +45,8 @@ pub struct PeerChannels {
     identity: IdentityCell,
     /// Where refusals of this member as a non-member are reported.
     removal: Arc<Removal>,
+    /// Where peers' reported feature levels are kept.
+    levels: PeerLevels,
 }
 
 impl PeerChannels {
@@ -51,20 +55,24 @@ impl PeerChannels {
         tls: Option<Arc<TlsReloader>>,
         identity: IdentityCell,
         removal: Arc<Removal>,
+        levels: PeerLevels,
     ) -> PeerChannels {
         PeerChannels {
             channels: Arc::default(),
             tls,
             identity,
             removal,
+            levels,
         }
     }
 
-    /// A peer message carrying `data` and this member's cluster identity.
+    /// A peer message carrying `data`, this member's cluster identity and the feature level
+    /// its build supports.
     pub fn payload(&self, data: Vec<u8>) -> RaftPayload {
         RaftPayload {
             data,
             cluster_id: self.identity.get(),
+            feature_level: feature::SUPPORTED.0,
         }
     }
 
@@ -173,8 +181,12 @@ impl PeerConnection {
             }
             status_to_rpc_error(&status)
         })?;
+        let payload = payload.into_inner();
+        self.channels
+            .levels
+            .note(self.target, payload.feature_level);
         let result: Result<Resp, E> =
-            codec::decode("raft response", &payload.into_inner().data).map_err(|e| net_err(&e))?;
+            codec::decode("raft response", &payload.data).map_err(|e| net_err(&e))?;
         result.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }

@@ -17,6 +17,7 @@ use crate::raft::member::{LeaderReply, LeaderRequest, Member};
 use crate::raft::removal::{NOT_A_MEMBER, REFUSAL_KEY};
 use crate::raft::types::{MemberId, TypeConfig};
 use moor_domain::codec;
+use moor_domain::feature::{self, FeatureLevel};
 
 /// Serves [`RaftPeer`] for one member.
 pub struct PeerService {
@@ -100,8 +101,22 @@ fn same_sender(cert: Option<MemberId>, claimed: Option<MemberId>) -> Result<(), 
     }
 }
 
+/// Decodes a peer message. One this build cannot read, from a sender whose build supports a
+/// higher feature level, says so: this member runs the older release.
 fn decode<T: DeserializeOwned>(what: &'static str, req: Request<RaftPayload>) -> Result<T, Status> {
-    codec::decode(what, &req.into_inner().data).map_err(|e| Status::invalid_argument(e.to_string()))
+    let payload = req.into_inner();
+    codec::decode(what, &payload.data).map_err(|e| {
+        let theirs = FeatureLevel::reported(payload.feature_level);
+        if theirs > feature::SUPPORTED {
+            Status::invalid_argument(format!(
+                "{e}: the sender's release supports feature level {theirs}, this member's only \
+                 {}: upgrade this member",
+                feature::SUPPORTED
+            ))
+        } else {
+            Status::invalid_argument(e.to_string())
+        }
+    })
 }
 
 fn reply<T: Serialize>(what: &'static str, value: &T) -> Result<Response<RaftPayload>, Status> {
@@ -109,6 +124,7 @@ fn reply<T: Serialize>(what: &'static str, value: &T) -> Result<Response<RaftPay
     Ok(Response::new(RaftPayload {
         data,
         cluster_id: String::new(),
+        feature_level: feature::SUPPORTED.0,
     }))
 }
 

@@ -8,13 +8,14 @@ use moor_domain::command::{Command, CommandResult};
 use moor_domain::state::MoorState;
 use moor_raft_store::Application;
 
+use crate::raft::features::AppliedLevel;
 use crate::raft::identity::IdentityCell;
 use crate::raft::types::{LogId, TypeConfig};
 
-/// The replicated state as the Raft store drives it, and the cell through which the peer
-/// network learns the applied cluster identity.
+/// The replicated state as the Raft store drives it, the cell through which the peer
+/// network learns the applied cluster identity, and the applied feature level.
 #[derive(Debug, Default, Clone)]
-pub struct Replicated(pub MoorState, pub IdentityCell);
+pub struct Replicated(pub MoorState, pub IdentityCell, pub AppliedLevel);
 
 impl PartialEq for Replicated {
     fn eq(&self, other: &Self) -> bool {
@@ -39,6 +40,7 @@ impl Application<TypeConfig> for Replicated {
     fn apply(&mut self, log_id: &LogId, command: &Command) -> CommandResult {
         let result = self.0.apply(log_id.index, log_id.leader_id.term, command);
         self.1.sync(&self.0.cluster.id);
+        self.2.sync(self.0.feature_level);
         // Debug builds check the whole state after every entry and say loudly what broke
         // where; never a panic, which would fire on every member at this index.
         #[cfg(debug_assertions)]
@@ -59,6 +61,7 @@ impl Application<TypeConfig> for Replicated {
     fn restore(&mut self, data: &[u8]) -> Result<(), String> {
         self.0 = MoorState::decode(data).map_err(|e| e.to_string())?;
         self.1.sync(&self.0.cluster.id);
+        self.2.sync(self.0.feature_level);
         Ok(())
     }
 }

@@ -50,6 +50,16 @@ pub async fn start_at(
     addr: SocketAddr,
     driver: Arc<dyn SiteDriver>,
 ) -> Started {
+    start_configured(dir, addr, driver, |_| {}).await
+}
+
+/// [`start_at`], with `tweak` changing the configuration before it is validated.
+pub async fn start_configured(
+    dir: tempfile::TempDir,
+    addr: SocketAddr,
+    driver: Arc<dyn SiteDriver>,
+    tweak: impl FnOnce(&mut Config),
+) -> Started {
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut config = Config {
@@ -64,6 +74,7 @@ pub async fn start_at(
     };
     config.auth.enabled = false;
     config.executor.drift_check_interval_ms = 0;
+    tweak(&mut config);
     config.validate().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let listeners = moor_node::api::server::Listeners {

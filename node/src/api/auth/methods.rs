@@ -15,6 +15,10 @@ pub const METHODS: &[(&str, Op)] = &[
     ),
     ("/moor.api.v1.MoorApi/RemoveMember", Op::ClusterMemberRemove),
     ("/moor.api.v1.MoorApi/SaveSnapshot", Op::ClusterSnapshotSave),
+    (
+        "/moor.api.v1.MoorApi/UpgradeFinalize",
+        Op::ClusterUpgradeFinalize,
+    ),
     ("/moor.api.v1.MoorApi/Put", Op::VarPut),
     ("/moor.api.v1.MoorApi/PutSecret", Op::VarPutSecret),
     ("/moor.api.v1.MoorApi/SecretsStatus", Op::SecretsStatus),
