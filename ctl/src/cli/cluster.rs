@@ -79,6 +79,15 @@ pub enum ClusterCommand {
         /// Member id to remove
         id: u64,
     },
+    /// After a rolling upgrade (every member on the new release): raise the cluster's
+    /// feature level, which turns on what the new release adds. Refused while any member
+    /// runs an older release or does not answer the leader; afterwards members of older
+    /// releases can no longer join (deploy/README.md, "Upgrade")
+    UpgradeFinalize {
+        /// The level to reach; default: the highest every member supports
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        level: Option<u32>,
+    },
     /// Backups: save one from a member, inspect one (restore with `moord restore`)
     #[command(subcommand)]
     Snapshot(SnapshotCommand),

@@ -32,6 +32,17 @@ pub enum ExecCommand {
         #[command(flatten)]
         read: ReadArgs,
     },
+    /// An execution's history from its checkpoints: every attempt of every step in the order
+    /// they were dispatched, with the fence token (the dispatching leader's term), the
+    /// outcome and the term of the leader that recorded it (kept from cluster feature level
+    /// 2 on)
+    Timeline {
+        /// Execution id, e.g. x12
+        #[arg(value_parser = parse_id)]
+        id: String,
+        #[command(flatten)]
+        read: ReadArgs,
+    },
     /// Resume a failed execution (retries its failed steps only) or an interrupted one (one
     /// that was running when the backup its cluster was restored from was taken: its
     /// unfinished steps are sent again, under the same idempotency keys)

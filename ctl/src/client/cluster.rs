@@ -6,6 +6,7 @@ use moor_proto::api::moor_api_client::MoorApiClient;
 use moor_proto::api::{
     AddMemberRequest, ClusterInitRequest, ClusterInitResponse, ClusterStatusRequest,
     ClusterStatusResponse, MembershipResponse, PromoteMemberRequest, RemoveMemberRequest,
+    UpgradeFinalizeRequest, UpgradeFinalizeResponse,
 };
 use tonic::transport::Channel;
 
@@ -74,6 +75,19 @@ impl Client {
         let msg = RemoveMemberRequest { id };
         self.call(Call::write(CHECK), msg, |mut c: Api, r| async move {
             c.remove_member(r).await
+        })
+        .await
+    }
+
+    /// Raises the cluster's feature level to `level` (0: the highest every member
+    /// supports). Raising to where the cluster already is changes nothing.
+    pub async fn upgrade_finalize(
+        &mut self,
+        level: u32,
+    ) -> Result<UpgradeFinalizeResponse, RpcError> {
+        let msg = UpgradeFinalizeRequest { level };
+        self.call(Call::write(CHECK), msg, |mut c: Api, r| async move {
+            c.upgrade_finalize(r).await
         })
         .await
     }

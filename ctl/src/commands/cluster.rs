@@ -9,7 +9,7 @@ use super::{admin_token, bootstrap, snapshot};
 use crate::cli::{ClusterCommand, OutputFormat, SnapshotCommand};
 use crate::client::Client;
 use crate::settings::Settings;
-use crate::views::cluster::{MemberView, MembershipView, StatusView};
+use crate::views::cluster::{FinalizeView, MemberView, MembershipView, StatusView};
 use crate::views::formation::InitView;
 use crate::views::show;
 
@@ -40,6 +40,7 @@ pub(super) async fn run(
                     role: "voter",
                     matched_index: None,
                     lag: None,
+                    supported_feature_level: None,
                 })
                 .collect();
             members.sort_by_key(|m| m.id);
@@ -86,6 +87,13 @@ pub(super) async fn run(
                 .await
                 .with_context(|| format!("cannot remove member {id}"))?;
             show(&MembershipView::from(&r), format)
+        }
+        ClusterCommand::UpgradeFinalize { level } => {
+            let r = client
+                .upgrade_finalize(level.unwrap_or(0))
+                .await
+                .context("cannot raise the cluster feature level")?;
+            show(&FinalizeView::from(&r), format)
         }
         ClusterCommand::Snapshot(SnapshotCommand::Save { file, force }) => {
             snapshot::save(&file, force, client, format).await

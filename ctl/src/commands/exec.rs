@@ -11,6 +11,7 @@ use crate::cli::{ExecCommand, ExecStartArgs, OutputFormat};
 use crate::client::Client;
 use crate::views::exec::{ExecListView, ExecRefView, ExecView};
 use crate::views::show;
+use crate::views::timeline::TimelineView;
 
 pub(super) async fn run(
     command: ExecCommand,
@@ -38,6 +39,13 @@ pub(super) async fn run(
                 .await
                 .or_say(|| format!("cannot show execution {id}"))?;
             show(&ExecView::from(&r), format)
+        }
+        ExecCommand::Timeline { id, read } => {
+            let r = client
+                .get_execution(id.clone(), read.stale)
+                .await
+                .or_say(|| format!("cannot show the timeline of execution {id}"))?;
+            show(&TimelineView::from(&r), format)
         }
         ExecCommand::Resume { id, watch } => {
             let r = client

@@ -163,6 +163,17 @@ impl MoorApi for Fake {
     ) -> Result<Response<MembershipResponse>, Status> {
         self.answer(MembershipResponse::default).await
     }
+    async fn upgrade_finalize(
+        &self,
+        _: Request<UpgradeFinalizeRequest>,
+    ) -> Result<Response<UpgradeFinalizeResponse>, Status> {
+        self.answer(|| UpgradeFinalizeResponse {
+            previous_level: 1,
+            feature_level: 2,
+            log_index: 77,
+        })
+        .await
+    }
     type SaveSnapshotStream = backup::ChunkStream;
     async fn save_snapshot(
         &self,

@@ -19,6 +19,8 @@ pub struct MemberView {
     pub matched_index: Option<u64>,
     /// Entries behind the leader's last log index (leader's view only).
     pub lag: Option<u64>,
+    /// The highest feature level the member's release supports (leader's view only).
+    pub supported_feature_level: Option<u32>,
 }
 
 impl From<&api::Member> for MemberView {
@@ -29,13 +31,14 @@ impl From<&api::Member> for MemberView {
             role: if m.voter { "voter" } else { "learner" },
             matched_index: m.matched_index,
             lag: m.lag,
+            supported_feature_level: m.supported_feature_level,
         }
     }
 }
 
 fn members_table(members: &[MemberView]) -> String {
     grid(
-        Some(&["ID", "ADDR", "ROLE", "MATCHED", "LAG"]),
+        Some(&["ID", "ADDR", "ROLE", "MATCHED", "LAG", "SUPPORTS"]),
         members
             .iter()
             .map(|m| {
@@ -45,10 +48,11 @@ fn members_table(members: &[MemberView]) -> String {
                     m.role.to_string(),
                     opt(m.matched_index),
                     opt(m.lag),
+                    opt(m.supported_feature_level.map(u64::from)),
                 ]
             })
             .collect(),
-        &[0, 3, 4],
+        &[0, 3, 4, 5],
     )
 }
 
@@ -75,6 +79,16 @@ pub struct StatusView {
     pub log_appends: u64,
     pub log_entries: u64,
     pub fsyncs: u64,
+    /// The cluster's feature level as the answering member applied it (1 from releases
+    /// before feature levels, which do not report it).
+    pub feature_level: u32,
+    /// The highest feature level the answering member's release supports (1: a release
+    /// before feature levels).
+    pub supported_feature_level: u32,
+    /// The answering member's release; empty from releases before feature levels.
+    pub version: String,
+    /// Whether the answering member raises the level by itself when it leads.
+    pub auto_finalize: bool,
     pub members: Vec<MemberView>,
 }
 
@@ -98,6 +112,10 @@ impl From<&api::ClusterStatusResponse> for StatusView {
             log_appends: s.log_appends,
             log_entries: s.log_entries,
             fsyncs: s.fsyncs,
+            feature_level: s.feature_level.max(1),
+            supported_feature_level: s.supported_feature_level.max(1),
+            version: s.version.clone(),
+            auto_finalize: s.auto_finalize,
             members,
         }
     }
@@ -128,9 +146,58 @@ impl View for StatusView {
             ("log appends", self.log_appends.to_string()),
             ("log entries", self.log_entries.to_string()),
             ("fsyncs", self.fsyncs.to_string()),
+            ("feature level", self.feature_level.to_string()),
+            (
+                "release",
+                format!(
+                    "{} (supports feature levels up to {}{})",
+                    dash(&self.version),
+                    self.supported_feature_level,
+                    if self.auto_finalize {
+                        ", raises the level by itself"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
         ]);
         let head = fields(rows);
         format!("{head}\n\n{}", members_table(&self.members))
+    }
+}
+
+/// `cluster upgrade-finalize`: the feature level before and after.
+#[derive(Debug, Clone, Serialize)]
+pub struct FinalizeView {
+    pub previous_level: u32,
+    pub feature_level: u32,
+    /// The log index of the entry that raised it; 0 when the cluster already was there.
+    pub log_index: u64,
+}
+
+impl From<&api::UpgradeFinalizeResponse> for FinalizeView {
+    fn from(r: &api::UpgradeFinalizeResponse) -> Self {
+        FinalizeView {
+            previous_level: r.previous_level,
+            feature_level: r.feature_level,
+            log_index: r.log_index,
+        }
+    }
+}
+
+impl View for FinalizeView {
+    fn table(&self) -> String {
+        if self.log_index == 0 {
+            format!(
+                "the cluster already runs at feature level {}: nothing to do",
+                self.feature_level
+            )
+        } else {
+            format!(
+                "feature level raised from {} to {} (log index {})",
+                self.previous_level, self.feature_level, self.log_index
+            )
+        }
     }
 }
 
@@ -189,6 +256,7 @@ mod tests {
                     voter: true,
                     matched_index: Some(117),
                     lag: Some(3),
+                    supported_feature_level: Some(1),
                 },
                 api::Member {
                     id: 1,
@@ -196,6 +264,7 @@ mod tests {
                     voter: true,
                     matched_index: Some(120),
                     lag: Some(0),
+                    supported_feature_level: Some(2),
                 },
                 api::Member {
                     id: 4,
@@ -203,12 +272,17 @@ mod tests {
                     voter: false,
                     matched_index: None,
                     lag: None,
+                    supported_feature_level: None,
                 },
             ],
             log_appends: 40,
             log_entries: 120,
             fsyncs: 41,
             cluster_id: String::new(),
+            feature_level: 2,
+            supported_feature_level: 2,
+            version: "0.1.0".into(),
+            auto_finalize: true,
         }
     }
 
@@ -229,11 +303,13 @@ purged index     50
 log appends      40
 log entries      120
 fsyncs           41
+feature level    2
+release          0.1.0 (supports feature levels up to 2, raises the level by itself)
 
-ID  ADDR            ROLE     MATCHED  LAG
- 1  127.0.0.1:7401  voter        120    0
- 2  127.0.0.1:7402  voter        117    3
- 4  127.0.0.1:7404  learner        -    -
+ID  ADDR            ROLE     MATCHED  LAG  SUPPORTS
+ 1  127.0.0.1:7401  voter        120    0         2
+ 2  127.0.0.1:7402  voter        117    3         1
+ 4  127.0.0.1:7404  learner        -    -         -
 ";
         assert_eq!(text, expected, "\n{text}");
     }

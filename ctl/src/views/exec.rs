@@ -311,6 +311,7 @@ mod tests {
                 },
                 dispatched_ms: 0,
                 finished_ms: 0,
+                attempts: Vec::new(),
             };
         pb::Execution {
             id: "x7".into(),

@@ -41,6 +41,7 @@ pub mod site;
 pub mod source;
 pub mod table;
 pub mod time;
+pub mod timeline;
 pub mod trigger;
 pub mod validate;
 pub mod value;

@@ -32,6 +32,7 @@ fn status(id: u64, leader: Option<u64>, term: u64, voters: &[u64]) -> Probe {
                 voter: true,
                 matched_index: None,
                 lag: None,
+                supported_feature_level: None,
             })
             .collect(),
         ..Default::default()
