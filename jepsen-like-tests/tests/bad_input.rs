@@ -194,6 +194,7 @@ async fn bad_requests_change_nothing() {
             .forward(RaftPayload {
                 data: data.clone(),
                 cluster_id: String::new(),
+                feature_level: 0,
             })
             .await
             .unwrap_err();
@@ -202,6 +203,7 @@ async fn bad_requests_change_nothing() {
             .append_entries(RaftPayload {
                 data,
                 cluster_id: String::new(),
+                feature_level: 0,
             })
             .await
             .unwrap_err();
