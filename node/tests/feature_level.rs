@@ -178,35 +178,36 @@ async fn attempt_histories_start_when_the_level_is_raised_and_only_then() {
 
     let after = install(&m, "e2").await;
     let term = m.metrics().current_term;
-    let state = m.state.read().unwrap();
-    let e = &state.workflow.executions[&after];
-    assert_eq!(e.kind, ExecKind::Install);
-    let a = &e.steps[0].attempts;
-    assert_eq!(a.len(), 1, "{a:?}");
-    assert_eq!((a[0].attempt, a[0].fence_token), (1, term));
-    assert_eq!(
-        (&a[0].outcome, a[0].result_term),
-        (&AttemptOutcome::Succeeded, term)
-    );
-    let b = &e.steps[1].attempts;
-    assert_eq!(b.len(), 2, "{b:?}");
-    assert_eq!(
-        b[0].outcome,
-        AttemptOutcome::Failed {
-            error: "b is not ready".into()
-        }
-    );
-    assert_eq!(
-        (b[1].attempt, &b[1].outcome),
-        (2, &AttemptOutcome::Succeeded)
-    );
-    assert!(b[0].finished_ms <= b[1].dispatched_ms);
-    // The execution that ran at level 1 gained nothing afterwards.
-    assert!(state.workflow.executions[&before]
-        .steps
-        .iter()
-        .all(|s| s.attempts.is_empty()));
-    drop(state);
+    {
+        let state = m.state.read().unwrap();
+        let e = &state.workflow.executions[&after];
+        assert_eq!(e.kind, ExecKind::Install);
+        let a = &e.steps[0].attempts;
+        assert_eq!(a.len(), 1, "{a:?}");
+        assert_eq!((a[0].attempt, a[0].fence_token), (1, term));
+        assert_eq!(
+            (&a[0].outcome, a[0].result_term),
+            (&AttemptOutcome::Succeeded, term)
+        );
+        let b = &e.steps[1].attempts;
+        assert_eq!(b.len(), 2, "{b:?}");
+        assert_eq!(
+            b[0].outcome,
+            AttemptOutcome::Failed {
+                error: "b is not ready".into()
+            }
+        );
+        assert_eq!(
+            (b[1].attempt, &b[1].outcome),
+            (2, &AttemptOutcome::Succeeded)
+        );
+        assert!(b[0].finished_ms <= b[1].dispatched_ms);
+        // The execution that ran at level 1 gained nothing afterwards.
+        assert!(state.workflow.executions[&before]
+            .steps
+            .iter()
+            .all(|s| s.attempts.is_empty()));
+    }
     drop(m);
     s.shut_down().await;
 }
