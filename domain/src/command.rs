@@ -52,8 +52,9 @@ pub enum Command {
 impl Command {
     /// The cluster feature level this command needs applied before it may be proposed: a
     /// member of an older release could not decode it (see [`crate::feature`]). The
-    /// command that raises the level is the exception, and says [`feature::BASE`]: it is
-    /// proposed only once every member supports the level it raises to.
+    /// command that raises the level, audited or not, is the exception, and says
+    /// [`feature::BASE`]: it is proposed only once every member supports the level it
+    /// raises to.
     pub fn feature_level(&self) -> FeatureLevel {
         match self {
             Command::Batch(commands) => commands
@@ -61,6 +62,16 @@ impl Command {
                 .map(Command::feature_level)
                 .max()
                 .unwrap_or(feature::BASE),
+            // A client's raise: its operation is new too, but the raise is proposed only
+            // once every member supports the level it raises to.
+            Command::Audited { command, .. }
+                if matches!(
+                    **command,
+                    Command::Cluster(ClusterCommand::SetFeatureLevel { .. })
+                ) =>
+            {
+                feature::BASE
+            }
             Command::Audited { stamp, command } => {
                 stamp.operation.feature_level().max(command.feature_level())
             }

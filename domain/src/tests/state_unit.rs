@@ -57,7 +57,13 @@ fn a_command_needs_the_level_of_what_an_older_member_could_not_decode() {
         stamp: stamp("t1", Operation::ClusterUpgradeFinalize, 1),
         command: Box::new(raise.clone()),
     };
-    assert_eq!(audited.feature_level(), FeatureLevel(2));
+    // A client's raise (audited, with its new operation) is the same exception.
+    assert_eq!(audited.feature_level(), BASE);
+    let other = Command::Audited {
+        stamp: stamp("t1", Operation::ClusterUpgradeFinalize, 1),
+        command: Box::new(put.clone()),
+    };
+    assert_eq!(other.feature_level(), FeatureLevel(2));
     let denied = Command::Auth(AuthCommand::RecordDenied {
         stamp: stamp("t1", Operation::ClusterUpgradeFinalize, 1),
         reason: "viewer".into(),
