@@ -8,6 +8,8 @@ mod common;
 
 use moor_domain::auth::role::BuiltinRole;
 use moor_node::api::auth::methods::METHODS;
+use moor_proto::api::moor_api_client::MoorApiClient;
+use moor_proto::api::ClusterStatusRequest;
 use moor_proto::auth::auth_api_client::AuthApiClient;
 use moor_proto::auth::{CreateTokenRequest, ListAuditRequest};
 use tonic::codegen::http::uri::PathAndQuery;
@@ -25,6 +27,27 @@ async fn each_role_against_each_rpc() {
     let admin = m.admin_token();
     let ch = m.channel(None).await.unwrap();
     let mut auth = AuthApiClient::new(ch.clone());
+    // A denial is written to the audit log only once the cluster's feature level knows the
+    // operation's name (cluster.upgrade.finalize is new at level 2): wait until this member,
+    // which finalizes by itself, is there, so every denial below is audited.
+    let mut api = MoorApiClient::new(ch.clone());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = api
+            .cluster_status(with_token(ClusterStatusRequest {}, &admin))
+            .await
+            .unwrap()
+            .into_inner();
+        if status.feature_level >= moor_domain::feature::SUPPORTED.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the member did not reach feature level {} by itself: {status:?}",
+            moor_domain::feature::SUPPORTED
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await; // poll interval
+    }
     let mut report = Vec::new();
     let mut wrong = Vec::new();
     for role in [
