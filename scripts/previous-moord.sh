@@ -41,6 +41,15 @@ if [[ -x "$bin" && -f "$stamp" && "$(cat "$stamp")" == "$PREVIOUS_COMMIT" ]]; th
   exit 0
 fi
 
+# A shallow clone (CI systems often clone with --depth 1) lacks the commit: fetch it once.
+if ! git cat-file -e "$PREVIOUS_COMMIT^{commit}" 2>/dev/null; then
+  echo "previous-moord: commit ${PREVIOUS_COMMIT:0:7} is not in this clone; fetching it"
+  if [[ "$(git rev-parse --is-shallow-repository 2>/dev/null)" == true ]]; then
+    git fetch --quiet --unshallow 2>/dev/null || true
+  fi
+  git cat-file -e "$PREVIOUS_COMMIT^{commit}" 2>/dev/null \
+    || git fetch --quiet origin "$PREVIOUS_COMMIT" 2>/dev/null || true
+fi
 if ! git cat-file -e "$PREVIOUS_COMMIT^{commit}" 2>/dev/null; then
   shallow=$(git rev-parse --is-shallow-repository 2>/dev/null || echo unknown)
   echo "previous-moord: commit $PREVIOUS_COMMIT (the previous release) is not in this clone" >&2
