@@ -229,6 +229,7 @@ fn made_up_page(site: &SiteDot) -> SitePage {
                     .enumerate()
                     .map(|(i, r)| ResourceRow {
                         name: r.to_string(),
+                        resource_type: r.split('/').next().unwrap_or_default().to_string(),
                         desired_digest: format!("sha256:{:064x}", i + 1),
                         observed_digest: if drifted && i == 2 {
                             format!("sha256:{:064x}", 99)

@@ -14,7 +14,8 @@ pub const CSRF_FIELD: &str = "csrf";
 pub const ROLLOUT_ACTIONS: [&str; 4] = ["pause", "resume", "approve", "cancel"];
 
 /// What a page needs to render action forms for one caller: the caller's CSRF token and the
-/// action words the caller's role allows (`pause`, `resume`, `approve`, `cancel`, `heal`).
+/// action words the caller's role allows (`pause`, `resume`, `approve`, `cancel`, `heal`,
+/// `rollback`; a page offers only its own kind's words).
 /// The default renders no form.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Forms {
@@ -36,11 +37,21 @@ pub fn rollout_action_href(id: &str, action: &str) -> String {
 
 /// The path that starts a heal of an environment.
 pub fn heal_href(environment: &str) -> String {
+    environment_action_href(environment, "heal")
+}
+
+/// The path an environment action (`heal`, `rollback`) posts to.
+pub fn environment_action_href(environment: &str, action: &str) -> String {
     format!(
-        "{}{}/heal",
+        "{}{}/{action}",
         routes::ENVIRONMENTS,
         encode_component(environment)
     )
+}
+
+/// The path an execution action (`resume`, `cancel`) posts to.
+pub fn execution_action_href(id: &str, action: &str) -> String {
+    format!("{}{}/{action}", routes::EXECUTIONS, encode_component(id))
 }
 
 /// The link to a rollout's page.

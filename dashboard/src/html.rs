@@ -8,10 +8,11 @@
 
 use std::fmt::Write as _;
 
+use crate::execution::push_execution_link;
 use crate::forms::{heal_href, push_form, Forms};
 use crate::query::encode_component;
 use crate::routes;
-use crate::site::{EnvRow, ExecRow, SitePage};
+use crate::site::{EnvRow, ExecRow, ResourceRow, SitePage};
 use crate::status::Status;
 
 /// The page's style sheet (map and site page), inlined into both.
@@ -48,6 +49,12 @@ fn push_escaped(out: &mut String, s: &str) {
 /// safe in an attribute as it is).
 pub fn site_href(name: &str) -> String {
     format!("{}{}", routes::SITES, encode_component(name))
+}
+
+/// The link to an environment's page: [`routes::ENVIRONMENTS`] and the name,
+/// percent-encoded.
+pub fn environment_href(name: &str) -> String {
+    format!("{}{}", routes::ENVIRONMENTS, encode_component(name))
 }
 
 /// The map page: an HTML shell whose script fetches [`routes::MAP_API`], draws the answer
@@ -208,7 +215,7 @@ pub(crate) fn head(h: &mut String, title: &str) {
     h.push_str("</style>\n");
 }
 
-fn status_badge(h: &mut String, s: Status) {
+pub(crate) fn status_badge(h: &mut String, s: Status) {
     let _ = write!(
         h,
         "<span class=\"badge\"><span class=\"swatch\" style=\"background:{}\"></span>{}</span>",
@@ -225,9 +232,11 @@ fn environments(h: &mut String, envs: &[EnvRow], forms: &Forms) {
     );
     for env in envs {
         let drifted = env.resources.iter().filter(|r| r.drifted).count();
-        h.push_str("<tr><td>");
+        h.push_str("<tr><td><a href=\"");
+        push_escaped(h, &environment_href(&env.name));
+        h.push_str("\">");
         push_escaped(h, &env.name);
-        h.push_str("</td><td>");
+        h.push_str("</a></td><td>");
         push_escaped(h, &env.blueprint);
         let _ = write!(h, "@{}</td><td>", env.revision);
         status_badge(h, env.status);
@@ -250,30 +259,39 @@ fn environments(h: &mut String, envs: &[EnvRow], forms: &Forms) {
         }
         h.push_str("<tr class=\"resources\"><td colspan=\"4\"><details><summary>Resources of ");
         push_escaped(h, &env.name);
-        h.push_str(
-            "</summary><table>\n<thead><tr><th>Resource</th><th>Desired</th><th>Observed</th>\
-             <th>Drift</th></tr></thead>\n<tbody>\n",
-        );
-        for r in &env.resources {
-            h.push_str(if r.drifted {
-                "<tr class=\"drifted\"><td>"
-            } else {
-                "<tr><td>"
-            });
-            push_escaped(h, &r.name);
-            h.push_str("</td><td>");
-            digest(h, &r.desired_digest);
-            h.push_str("</td><td>");
-            digest(h, &r.observed_digest);
-            h.push_str(if r.drifted {
-                "</td><td>drifted</td></tr>\n"
-            } else {
-                "</td><td>—</td></tr>\n"
-            });
-        }
-        h.push_str("</tbody></table></details></td></tr>\n");
+        h.push_str("</summary>");
+        resources_table(h, &env.resources);
+        h.push_str("</details></td></tr>\n");
     }
     h.push_str("</tbody>\n</table>\n");
+}
+
+/// Resources with their desired and observed digests, drifted ones marked.
+pub(crate) fn resources_table(h: &mut String, resources: &[ResourceRow]) {
+    h.push_str(
+        "<table>\n<thead><tr><th>Resource</th><th>Type</th><th>Desired</th><th>Observed</th>\
+         <th>Drift</th></tr></thead>\n<tbody>\n",
+    );
+    for r in resources {
+        h.push_str(if r.drifted {
+            "<tr class=\"drifted\"><td>"
+        } else {
+            "<tr><td>"
+        });
+        push_escaped(h, &r.name);
+        h.push_str("</td><td>");
+        push_escaped(h, &r.resource_type);
+        h.push_str("</td><td>");
+        digest(h, &r.desired_digest);
+        h.push_str("</td><td>");
+        digest(h, &r.observed_digest);
+        h.push_str(if r.drifted {
+            "</td><td>drifted</td></tr>\n"
+        } else {
+            "</td><td>—</td></tr>\n"
+        });
+    }
+    h.push_str("</tbody></table>\n");
 }
 
 /// A digest, shortened to 12 characters with the whole one as its tooltip.
@@ -293,15 +311,15 @@ fn digest(h: &mut String, d: &str) {
     h.push_str("</code>");
 }
 
-fn executions(h: &mut String, execs: &[ExecRow]) {
+pub(crate) fn executions(h: &mut String, execs: &[ExecRow]) {
     h.push_str(
         "<table>\n<thead><tr><th>Execution</th><th>Kind</th><th>State</th><th>Created (UTC)</th>\
          <th>Steps</th></tr></thead>\n<tbody>\n",
     );
     for e in execs {
-        h.push_str("<tr><td><code>");
-        push_escaped(h, &e.id);
-        h.push_str("</code></td><td>");
+        h.push_str("<tr><td>");
+        push_execution_link(h, &e.id);
+        h.push_str("</td><td>");
         push_escaped(h, &e.kind);
         h.push_str("</td><td>");
         push_escaped(h, &e.state);

@@ -13,6 +13,8 @@
 //! - [`html`]: escaping, the map page's shell ([`page`]) and the site page ([`site_page`]);
 //! - [`site`]: the plain data the caller hands in;
 //! - [`rollout`]: the rollout pages (one rollout with its action buttons, the list);
+//! - [`environment`]: the environment page and its live diff against the site;
+//! - [`execution`]: the execution page with its step timeline;
 //! - [`forms`]: the state-changing forms (POST, with the CSRF token), offered per caller;
 //! - [`synthetic`]: made-up sites for tests, the benchmark and demos.
 //!
@@ -48,6 +50,8 @@
 //! the repository.
 
 pub mod aggregate;
+pub mod environment;
+pub mod execution;
 pub mod filter;
 pub mod forms;
 pub mod html;
@@ -60,9 +64,16 @@ pub mod synthetic;
 pub mod world;
 
 pub use aggregate::{cells, cells_with_limit, Cell, Dot, MapData};
+pub use environment::{
+    diff_page, environment_page, DiffView, EnvironmentView, FieldDiffRow, ResourceDiffRow,
+    ENVIRONMENT_ACTIONS,
+};
+pub use execution::{
+    execution_href, execution_page, AttemptView, ExecutionView, StepView, EXECUTION_ACTIONS,
+};
 pub use filter::Filter;
 pub use forms::{Forms, CSRF_FIELD, ROLLOUT_ACTIONS};
-pub use html::{escape_html, page, site_href, site_page, site_page_with};
+pub use html::{environment_href, escape_html, page, site_href, site_page, site_page_with};
 pub use project::{BBox, Plane, View};
 pub use query::{MapQuery, QueryError};
 pub use rollout::{
@@ -98,6 +109,10 @@ pub mod routes {
     pub const ROLLOUTS: &str = "/ui/rollouts/";
     /// Forgets the page cookie (a POST with the CSRF token).
     pub const LOGOUT: &str = "/ui/logout";
-    /// Prefix of an environment's actions: `POST /ui/environments/{name}/heal`.
+    /// Prefix of an environment's page (`/ui/environments/{name}`), its diff against the
+    /// site (`…/diff`) and its actions (`POST /ui/environments/{name}/{heal|rollback}`).
     pub const ENVIRONMENTS: &str = "/ui/environments/";
+    /// Prefix of an execution's page (`/ui/executions/{id}`) and its actions
+    /// (`POST /ui/executions/{id}/{resume|cancel}`).
+    pub const EXECUTIONS: &str = "/ui/executions/";
 }

@@ -56,6 +56,9 @@ pub struct EnvRow {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResourceRow {
     pub name: String,
+    /// The resource's type (`k8s.deployment`, …); empty when unknown.
+    #[serde(default)]
+    pub resource_type: String,
     pub desired_digest: String,
     /// Empty when nothing was observed yet.
     pub observed_digest: String,

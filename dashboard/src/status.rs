@@ -27,10 +27,13 @@ use serde::{Deserialize, Serialize};
 
 /// The worst status of a site's environments. `Ord` is severity: `Empty < InSync < Running <
 /// Drifted < Failed < Unreachable`. The serde form is the wire name (`in_sync`, …).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// The site has no environments.
+    #[default]
     Empty,
     /// Every environment matches its desired state.
     InSync,

@@ -25,12 +25,14 @@ fn evil_site() -> SitePage {
             resources: vec![
                 ResourceRow {
                     name: format!("res{EVIL}"),
+                    resource_type: format!("type{EVIL}"),
                     desired_digest: format!("sha256:{EVIL}"),
                     observed_digest: String::new(),
                     drifted: true,
                 },
                 ResourceRow {
                     name: "ok".into(),
+                    resource_type: "k8s.service".into(),
                     desired_digest: "sha256:0123456789abcdef".into(),
                     observed_digest: "sha256:0123456789abcdef".into(),
                     drifted: false,
