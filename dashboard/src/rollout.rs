@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::forms::{push_form, rollout_action_href, rollout_actions_in, rollout_href, Forms};
+use crate::execution::human_ms;
 use crate::html::{escape_html, head, utc};
 use crate::routes;
 
@@ -32,6 +33,43 @@ pub struct RolloutView {
     pub created_ms: u64,
     /// 0 while it runs.
     pub finished_ms: u64,
+    /// When the page was made (milliseconds since the Unix epoch): the rate and the ETA
+    /// are measured up to it. 0: neither is shown.
+    #[serde(default)]
+    pub now_ms: u64,
+}
+
+/// How fast a rollout goes and when it should end, from its counts and clock.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pace {
+    /// Targets ended (succeeded, failed or skipped) per minute since it was created.
+    pub per_minute: f64,
+    /// Milliseconds until the remaining targets end at that rate; None when nothing ended
+    /// yet, or when it does not run (paused, waiting for approval, ended).
+    pub eta_ms: Option<u64>,
+}
+
+/// The rollout's pace, or None when it cannot be told (no clock, no time elapsed).
+pub fn pace(r: &RolloutView) -> Option<Pace> {
+    let until = if r.finished_ms != 0 {
+        r.finished_ms
+    } else {
+        r.now_ms
+    };
+    let elapsed = until.checked_sub(r.created_ms).filter(|e| *e > 0)?;
+    if r.now_ms == 0 {
+        return None;
+    }
+    let t = &r.totals;
+    let done = u64::from(t.succeeded + t.failed + t.skipped);
+    let per_ms = done as f64 / elapsed as f64;
+    let remaining = u64::from(t.size).saturating_sub(done);
+    let eta_ms = (r.state == "running" && done > 0 && remaining > 0)
+        .then(|| (remaining as f64 / per_ms).round() as u64);
+    Some(Pace {
+        per_minute: per_ms * 60_000.0,
+        eta_ms,
+    })
 }
 
 /// Targets by state, of one wave or of the whole rollout.
@@ -127,6 +165,20 @@ pub fn rollout_page(r: &RolloutView, forms: &Forms) -> String {
             t.size, t.queued, t.running, t.succeeded, t.failed, t.skipped
         ),
     );
+    if let Some(p) = pace(r) {
+        let mut rate = format!("{:.1} targets a minute", p.per_minute);
+        if let Some(eta) = p.eta_ms {
+            let _ = write!(
+                rate,
+                "; the rest in about {} (at {} UTC)",
+                human_ms(eta),
+                utc(r.now_ms.saturating_add(eta))
+            );
+        } else if r.finished_ms == 0 && r.state != "running" {
+            rate.push_str(&format!("; no estimate while {}", r.state));
+        }
+        fact("Pace", &rate);
+    }
     h.push_str("</dl>\n");
     waves(&mut h, &r.waves);
     failures(&mut h, &r.failures);
@@ -295,6 +347,28 @@ mod tests {
         assert!(html.contains("e&lt;1&gt;"));
         assert!(html.contains("<progress max=\"4\" value=\"1\">"));
         assert!(html.contains("install web@3"));
+    }
+
+    #[test]
+    fn pace_and_eta_come_from_the_counts_and_the_clock() {
+        let mut r = running();
+        r.created_ms = 1_000_000;
+        r.now_ms = r.created_ms + 60_000;
+        // 1 of 4 ended in a minute: 1 a minute, 3 left, 3 minutes to go.
+        let p = pace(&r).unwrap();
+        assert!((p.per_minute - 1.0).abs() < 1e-9, "{p:?}");
+        assert_eq!(p.eta_ms, Some(180_000));
+        let html = rollout_page(&r, &Forms::default());
+        assert!(
+            html.contains("1.0 targets a minute; the rest in about 3 min 00 s"),
+            "{html}"
+        );
+        r.state = "paused".into();
+        assert_eq!(pace(&r).unwrap().eta_ms, None);
+        assert!(rollout_page(&r, &Forms::default()).contains("no estimate while paused"));
+        r.now_ms = 0;
+        assert!(pace(&r).is_none(), "no clock, no pace");
+        assert!(!rollout_page(&r, &Forms::default()).contains("Pace"));
     }
 
     #[test]
