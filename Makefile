@@ -60,9 +60,10 @@ demo: build
 	MOOR_BIN_DIR=$(BIN) scripts/demo.sh
 
 ## Fault injection, long profile: 100+ seeded runs of 60 s each (about two hours), for a
-## human to run and record in docs/RELIABILITY.md.
+## human to run and record in docs/RELIABILITY.md. In parts: `make jepsen JEPSEN_PART="--from
+## 20 --runs 30"` runs the plan's runs 21-50, with the seeds they have in the whole plan.
 jepsen: build
-	MOOR_BIN_DIR=$(BIN) $(BIN)/moor-jepsen profile long --seed $${MOOR_JEPSEN_SEED:-1}
+	MOOR_BIN_DIR=$(BIN) $(BIN)/moor-jepsen profile long --seed $${MOOR_JEPSEN_SEED:-1} $(JEPSEN_PART)
 
 ## Fuzzing on the stable toolchain: every target of moor-fuzz (blueprint YAML, site and group
 ## definitions, waves, durations, templates, the log codec, apply, every gRPC message, Raft

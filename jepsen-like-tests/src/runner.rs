@@ -817,9 +817,14 @@ async fn heal_probe(endpoints: &Endpoints, bound: Duration) -> Option<Duration> 
 /// The runs of a profile. `smoke`: 17 runs of 6 s (kill, pause, partition and membership,
 /// each with the register and the rollout workload; a leader killed and restarted at once;
 /// a site agent killed under `rollout-agents`; a follower's disk damaged)
-/// plus the WF6 control; `long`: `runs`
-/// runs of 60 s cycling every nemesis over the three workloads, 3 and 5 members.
-pub fn profile(name: &str, seed: u64, runs: Option<usize>) -> Result<Vec<RunSpec>> {
+/// plus the WF6 control; `long`: 100 runs of 60 s cycling every nemesis over the three
+/// workloads, 3 and 5 members.
+///
+/// `from` skips the plan's first runs and `runs` caps how many follow, so a long profile
+/// can be run in parts (`from 20, runs 30`: the plan's runs 21–50). Run i draws its seed
+/// i-th from `seed` whatever the part, so a part's runs are the full plan's runs; each part
+/// ends with its own WF6 control.
+pub fn profile(name: &str, seed: u64, from: usize, runs: Option<usize>) -> Result<Vec<RunSpec>> {
     use NemesisKind::*;
     use WorkloadKind::*;
     let mut rng = StdRng::seed_from_u64(seed);
@@ -851,12 +856,13 @@ pub fn profile(name: &str, seed: u64, runs: Option<usize>) -> Result<Vec<RunSpec
                     ..RunSpec::new(rng.random(), *n, *w, 6)
                 })
                 .collect();
-            specs.truncate(runs.unwrap_or(specs.len()));
+            specs.truncate(runs.map_or(specs.len(), |r| from.saturating_add(r)));
+            specs.drain(..from.min(specs.len()));
             specs.push(wf6_control(rng.random()));
             Ok(specs)
         }
         "long" => {
-            let n = runs.unwrap_or(100);
+            let n = runs.map_or(100.max(from), |r| from.saturating_add(r));
             let workloads = [Register, Rollout, Set, RolloutAgents];
             let mut specs = Vec::new();
             for i in 0..n {
@@ -876,6 +882,7 @@ pub fn profile(name: &str, seed: u64, runs: Option<usize>) -> Result<Vec<RunSpec
                 s.sites = 300;
                 specs.push(s);
             }
+            specs.drain(..from.min(specs.len()));
             specs.push(wf6_control(rng.random()));
             Ok(specs)
         }
@@ -1040,7 +1047,7 @@ mod tests {
 
     #[test]
     fn smoke_covers_every_family_with_register_and_rollout() {
-        let specs = profile("smoke", 7, None).unwrap();
+        let specs = profile("smoke", 7, 0, None).unwrap();
         let clean: Vec<&RunSpec> = specs.iter().filter(|s| s.expect == Expect::Clean).collect();
         assert!(clean.len() >= 12, "{}", clean.len());
         for family in ["kill", "pause", "partition", "membership"] {
@@ -1066,15 +1073,15 @@ mod tests {
                 && s.workload == WorkloadKind::RolloutAgents));
         assert!(clean.iter().any(|s| s.nemesis == NemesisKind::CorruptDisk));
         // Same seed, same plan.
-        let again = profile("smoke", 7, None).unwrap();
+        let again = profile("smoke", 7, 0, None).unwrap();
         let seeds = |v: &[RunSpec]| v.iter().map(|s| s.seed).collect::<Vec<_>>();
         assert_eq!(seeds(&specs), seeds(&again));
-        assert_ne!(seeds(&specs), seeds(&profile("smoke", 8, None).unwrap()));
+        assert_ne!(seeds(&specs), seeds(&profile("smoke", 8, 0, None).unwrap()));
     }
 
     #[test]
     fn long_has_a_hundred_minute_runs() {
-        let specs = profile("long", 1, None).unwrap();
+        let specs = profile("long", 1, 0, None).unwrap();
         let clean: Vec<&RunSpec> = specs.iter().filter(|s| s.expect == Expect::Clean).collect();
         assert!(clean.len() >= 100);
         for nemesis in NemesisKind::CONCRETE {
@@ -1085,7 +1092,30 @@ mod tests {
             .filter(|s| s.nemesis == NemesisKind::KillAgent)
             .all(|s| s.workload == WorkloadKind::RolloutAgents));
         assert!(clean.iter().all(|s| s.duration_secs == 60));
-        assert!(profile("nope", 1, None).is_err());
+        assert!(profile("nope", 1, 0, None).is_err());
+    }
+
+    #[test]
+    fn a_part_of_the_long_profile_is_the_same_runs() {
+        let fault_runs = |specs: Vec<RunSpec>| -> Vec<(u64, NemesisKind, u64)> {
+            specs
+                .into_iter()
+                .filter(|s| s.expect == Expect::Clean)
+                .map(|s| (s.seed, s.nemesis, s.members))
+                .collect()
+        };
+        let whole = fault_runs(profile("long", 1, 0, None).unwrap());
+        let part = fault_runs(profile("long", 1, 20, Some(30)).unwrap());
+        assert_eq!(part.len(), 30);
+        assert_eq!(part, whole[20..50]);
+        let rest = fault_runs(profile("long", 1, 90, None).unwrap());
+        assert_eq!(rest, whole[90..]);
+        let smoke = fault_runs(profile("smoke", 7, 0, None).unwrap());
+        assert_eq!(
+            fault_runs(profile("smoke", 7, 15, None).unwrap()),
+            smoke[15..]
+        );
+        assert!(fault_runs(profile("smoke", 7, 99, None).unwrap()).is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //!
 //! - `moor-jepsen run --seed N --nemesis X --workload Y --duration-secs D`: one run (the
 //!   command a failing run prints).
-//! - `moor-jepsen profile smoke|long [--seed N] [--runs K]`: a profile; prints one line per run
+//! - `moor-jepsen profile smoke|long [--seed N] [--from F] [--runs K]`: a profile; prints one line per run
 //!   and the totals, exits non-zero on any violation or failed negative control.
 
 use std::path::PathBuf;
@@ -55,6 +55,10 @@ enum Cmd {
         name: String,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Skip the plan's first N fault runs (run a long profile in parts: `--from 20
+        /// --runs 30` runs the plan's runs 21–50, with the same seeds as in the whole plan).
+        #[arg(long, default_value_t = 0)]
+        from: usize,
         /// Number of fault runs (the WF6 control is added on top).
         #[arg(long)]
         runs: Option<usize>,
@@ -111,9 +115,10 @@ fn main() -> ExitCode {
             Cmd::Profile {
                 name,
                 seed,
+                from,
                 runs,
                 report_dir,
-            } => match runner::profile(&name, seed, runs) {
+            } => match runner::profile(&name, seed, from, runs) {
                 Ok(specs) => {
                     let root = report_dir.unwrap_or_else(|| runner::default_report_root(&name));
                     let (_, ok) = runner::run_profile(&name, &specs, &root).await;
