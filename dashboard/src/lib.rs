@@ -77,7 +77,8 @@ pub use html::{environment_href, escape_html, page, site_href, site_page, site_p
 pub use project::{BBox, Plane, View};
 pub use query::{MapQuery, QueryError};
 pub use rollout::{
-    problem_page, rollout_page, rollouts_page, Counts, FailureRow, RolloutRow, RolloutView,
+    problem_page, rollout_page, rollouts_page, rollouts_page_with, Counts, FailureRow, RolloutRow,
+    RolloutView, StartOffer, START_ACTIONS,
 };
 pub use site::{EnvRow, ExecRow, ResourceRow, SiteDot, SitePage};
 pub use status::{Status, StatusCounts};
@@ -102,7 +103,7 @@ pub mod routes {
     /// Prefix of a site's page; the rest is the site name, percent-encoded
     /// ([`crate::site_href`]).
     pub const SITES: &str = "/ui/sites/";
-    /// The list of rollouts.
+    /// The list of rollouts (`GET`), and where its form starts one (`POST`).
     pub const ROLLOUT_LIST: &str = "/ui/rollouts";
     /// Prefix of a rollout's page (`/ui/rollouts/{id}`) and of its actions
     /// (`POST /ui/rollouts/{id}/{pause|resume|approve|cancel}`).

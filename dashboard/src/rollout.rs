@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::forms::{push_form, rollout_action_href, rollout_actions_in, rollout_href, Forms};
 use crate::execution::human_ms;
+use crate::forms::{push_form, rollout_action_href, rollout_actions_in, rollout_href, Forms};
 use crate::html::{escape_html, head, utc};
 use crate::routes;
 
@@ -241,8 +241,75 @@ fn failures(h: &mut String, failures: &[FailureRow]) {
     h.push_str("</tbody>\n</table>\n");
 }
 
+/// What the start form offers one caller: the groups and blueprints to choose from, and the
+/// caller's CSRF token. The default (no token) renders no form.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StartOffer {
+    pub csrf: String,
+    pub groups: Vec<String>,
+    pub blueprints: Vec<String>,
+}
+
+/// The actions a rollout can run on its targets, as the start form offers them.
+pub const START_ACTIONS: [&str; 5] = ["install", "update", "uninstall", "heal", "rollback"];
+
 /// The list of rollouts, most recent first as the caller orders them.
 pub fn rollouts_page(rows: &[RolloutRow]) -> String {
+    rollouts_page_with(rows, &StartOffer::default())
+}
+
+/// The start form: a POST to [`routes::ROLLOUT_LIST`] with `RolloutApi::StartRollout`'s
+/// fields (the server validates them and answers a refusal with a page that names the
+/// field).
+fn start_form(h: &mut String, offer: &StartOffer) {
+    h.push_str("<details class=\"start\"><summary>Start a rollout</summary>\n");
+    if offer.groups.is_empty() {
+        h.push_str(
+            "<p>No groups yet: make one with <code>moorctl group put NAME --selector key=value</code>.</p></details>\n",
+        );
+        return;
+    }
+    let _ = write!(
+        h,
+        "<form class=\"start\" method=\"post\" action=\"{}\">\
+         <input type=\"hidden\" name=\"{}\" value=\"{}\">\n<dl class=\"facts\">\n\
+         <dt><label for=\"start-group\">Group</label></dt><dd><select id=\"start-group\" name=\"group\" required>",
+        routes::ROLLOUT_LIST,
+        crate::forms::CSRF_FIELD,
+        escape_html(&offer.csrf)
+    );
+    for g in &offer.groups {
+        let g = escape_html(g);
+        let _ = write!(h, "<option value=\"{g}\">{g}</option>");
+    }
+    h.push_str(
+        "</select></dd>\n<dt><label for=\"start-action\">Action</label></dt><dd><select id=\"start-action\" name=\"action\">",
+    );
+    for a in START_ACTIONS {
+        let _ = write!(h, "<option value=\"{a}\">{a}</option>");
+    }
+    h.push_str(
+        "</select></dd>\n<dt><label for=\"start-blueprint\">Blueprint</label></dt><dd><select id=\"start-blueprint\" name=\"blueprint\">\
+         <option value=\"\">(install only)</option>",
+    );
+    for b in &offer.blueprints {
+        let b = escape_html(b);
+        let _ = write!(h, "<option value=\"{b}\">{b}</option>");
+    }
+    h.push_str(
+        "</select> revision <input name=\"revision\" type=\"number\" min=\"0\" value=\"0\" size=\"5\"> (0: latest)</dd>\n\
+         <dt><label for=\"start-parallel\">At most in parallel</label></dt><dd><input id=\"start-parallel\" name=\"max_parallel\" type=\"number\" min=\"1\" value=\"10\" required></dd>\n\
+         <dt><label for=\"start-waves\">Waves</label></dt><dd><input id=\"start-waves\" name=\"waves\" placeholder=\"1,10%,100%\" size=\"20\"> (empty: one wave)</dd>\n\
+         <dt><label for=\"start-budget\">Pause past failed</label></dt><dd><input id=\"start-budget\" name=\"max_failed_percent\" type=\"number\" min=\"0\" max=\"100\" size=\"5\"> % of targets (empty: the server's default)</dd>\n\
+         <dt>Approval</dt><dd><label><input name=\"require_approval\" type=\"checkbox\" value=\"1\"> wait for approval after the first wave</label></dd>\n\
+         <dt><label for=\"start-inputs\">Inputs (JSON)</label></dt><dd><textarea id=\"start-inputs\" name=\"inputs_json\" rows=\"3\" cols=\"50\" placeholder=\"{}\"></textarea><br>\
+         <span class=\"note\">install: every new environment's inputs; update: new inputs (empty keeps each one's). Larger forms: <code>moorctl rollout start</code>.</span></dd>\n\
+         </dl><p><button type=\"submit\">Start</button></p></form></details>\n",
+    );
+}
+
+/// The list of rollouts with the start form `offer` allows.
+pub fn rollouts_page_with(rows: &[RolloutRow], offer: &StartOffer) -> String {
     let mut h = String::with_capacity(4096 + rows.len() * 200);
     head(&mut h, "Rollouts");
     let _ = write!(
@@ -251,6 +318,9 @@ pub fn rollouts_page(rows: &[RolloutRow]) -> String {
         routes::MAP_PAGE,
         rows.len()
     );
+    if !offer.csrf.is_empty() {
+        start_form(&mut h, offer);
+    }
     if rows.is_empty() {
         h.push_str("<p>No rollouts.</p>\n");
     } else {
@@ -369,6 +439,35 @@ mod tests {
         r.now_ms = 0;
         assert!(pace(&r).is_none(), "no clock, no pace");
         assert!(!rollout_page(&r, &Forms::default()).contains("Pace"));
+    }
+
+    #[test]
+    fn the_start_form_is_offered_only_with_a_token() {
+        assert!(!rollouts_page(&[]).contains("<form"));
+        let offer = StartOffer {
+            csrf: "tok".into(),
+            groups: vec!["edge<1>".into()],
+            blueprints: vec!["web".into()],
+        };
+        let html = rollouts_page_with(&[], &offer);
+        assert!(
+            html.contains("method=\"post\" action=\"/ui/rollouts\""),
+            "{html}"
+        );
+        assert!(html.contains("value=\"tok\""));
+        assert!(html.contains("<option value=\"edge&lt;1&gt;\">"));
+        assert!(html.contains("<option value=\"web\">"));
+        for a in START_ACTIONS {
+            assert!(html.contains(&format!("<option value=\"{a}\">")));
+        }
+        let no_groups = rollouts_page_with(
+            &[],
+            &StartOffer {
+                groups: vec![],
+                ..offer
+            },
+        );
+        assert!(no_groups.contains("No groups yet") && !no_groups.contains("<form"));
     }
 
     #[test]
