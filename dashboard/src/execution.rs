@@ -180,7 +180,7 @@ pub fn execution_page(e: &ExecutionView, forms: &Forms) -> String {
     }
     let _ = write!(
         h,
-        "<a href=\"{}\">Map</a> <h1>Execution {}</h1> <span class=\"badge state-{}\">{}</span></header>\n\
+        "<a href=\"{}\">Map</a> <h1>Execution {}</h1> <span class=\"badge state state-{}\">{}</span></header>\n\
          <main class=\"page\">\n<div class=\"actions\">",
         routes::MAP_PAGE,
         escape_html(&e.id),

@@ -113,11 +113,12 @@ pub fn rollout_page(r: &RolloutView, forms: &Forms) -> String {
     let _ = write!(
         h,
         "</head>\n<body class=\"site-page\">\n<header><a href=\"{}\">← Rollouts</a> \
-         <a href=\"{}\">Map</a> <h1>Rollout {}</h1> <span class=\"badge\">{}</span></header>\n\
+         <a href=\"{}\">Map</a> <h1>Rollout {}</h1> <span class=\"badge state state-{}\">{}</span></header>\n\
          <main class=\"page\">\n",
         routes::ROLLOUT_LIST,
         routes::MAP_PAGE,
         escape_html(&r.id),
+        escape_html(&r.state),
         escape_html(&r.state),
     );
     h.push_str("<div class=\"actions\">");
