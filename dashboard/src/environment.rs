@@ -41,6 +41,7 @@ pub struct EnvironmentView {
     pub updated_ms: u64,
     /// The drift policy in force, in words, and where it comes from.
     pub drift_policy: String,
+    /// Heals the drift policy started in the last hour (not those started by hand).
     pub heals_last_hour: u32,
     /// Why drift is not healed now (empty when it is).
     pub heal_suspended: String,
@@ -125,7 +126,10 @@ pub fn environment_page(e: &EnvironmentView, forms: &Forms) -> String {
     fact("Created (UTC)", &utc(e.created_ms));
     fact("Updated (UTC)", &utc(e.updated_ms));
     fact("Drift policy", &e.drift_policy);
-    fact("Heals in the last hour", &e.heals_last_hour.to_string());
+    fact(
+        "Drift heals in the last hour",
+        &e.heals_last_hour.to_string(),
+    );
     if !e.heal_suspended.is_empty() {
         fact("Not healing because", &e.heal_suspended);
     }

@@ -252,7 +252,12 @@ pub fn execution_page(e: &ExecutionView, forms: &Forms) -> String {
 }
 
 fn timeline_table(h: &mut String, e: &ExecutionView, rows: &[TimelineRow<'_>]) {
-    let _ = writeln!(h, "<h2>Timeline ({} attempts)</h2>", rows.len());
+    let _ = writeln!(
+        h,
+        "<h2>Timeline ({} attempt{})</h2>",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" }
+    );
     if rows.is_empty() {
         h.push_str("<p>Nothing dispatched yet.</p>\n");
         return;

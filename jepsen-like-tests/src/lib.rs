@@ -17,5 +17,6 @@ pub mod netns;
 pub mod report;
 pub mod runner;
 pub mod security;
+pub mod ui_session;
 pub mod webhook;
 pub mod workload;

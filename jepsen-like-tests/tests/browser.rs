@@ -16,15 +16,17 @@
 //!   clicks Pause: `RolloutApi` then reports the rollout paused. Before that, a form on
 //!   another origin (a `data:` page) posting the same pause with the operator's valid CSRF
 //!   token is refused: the browser withholds the `SameSite=Strict` cookie;
-//! - the operator clicks Heal on the drifted site's page, and the map shows the site in
-//!   sync again;
+//! - the operator clicks Heal on the drifted site's page and lands on the heal's execution
+//!   page, whose timeline draws a bar per attempt once it succeeded; the environment's page
+//!   offers Heal and Roll back; the map shows the site in sync again;
 //! - no page logs a script error or a failed load along the way (chromedriver's browser
 //!   log), other than the refusals the test asks for.
 //!
-//! The pages never show environment inputs (a site page lists environments, resources and
-//! digests; a rollout page counts targets), so there is no secret value on them to redact.
+//! The environment page shows inputs as `GetEnvironment` answers them (secret inputs as
+//! `***`): `secrets.rs` checks that a viewer's page holds no secret value.
 //!
-//! Screenshots (PNG) of the map, a site page and a rollout page are written to
+//! Screenshots (PNG) of the map, a site page, a rollout page, an execution page and an
+//! environment page are written to
 //! `$CARGO_TARGET_DIR/browser-artifacts/` (the test prints the path); `docs/screenshots/`
 //! holds copies from a recent run. chromium and chromedriver are installed by
 //! `scripts/setup.sh --browser`, which `make test` runs; when either is missing the test
@@ -770,7 +772,52 @@ async fn a_heal_from_the_site_page_shows_on_the_map(
         "form[action='/ui/environments/web-{victim}/heal'] button"
     ))
     .await;
-    b.until_at(&href).await;
+    // The heal's redirect is its execution's page: reloaded until the heal has ended, its
+    // timeline has a bar per attempt.
+    let exec_path = b
+        .until(
+            "the heal's execution page",
+            Duration::from_secs(15),
+            "return location.pathname;",
+            vec![],
+            |v| {
+                v.as_str()
+                    .filter(|p| p.starts_with("/ui/executions/"))
+                    .map(str::to_string)
+            },
+        )
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        b.goto(&exec_path).await;
+        let state = b
+            .js(
+                "const e = document.querySelector('header .badge'); return e ? e.textContent : '';",
+                vec![],
+            )
+            .await;
+        if state == "succeeded" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the heal did not succeed within 30 s: {}",
+            b.text().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(b.has("table.timeline .bar").await, "{}", b.text().await);
+    b.screenshot("execution").await;
+    // The environment's page offers the operator heal and roll back.
+    let env_path = format!("/ui/environments/web-{victim}");
+    b.goto(&env_path).await;
+    assert!(
+        b.has(&format!("form[action='{env_path}/rollback'] button"))
+            .await,
+        "{}",
+        b.text().await
+    );
+    b.screenshot("environment").await;
     b.goto(&format!("/ui/#{}", view_of(fleet, victim).await))
         .await;
     b.until(

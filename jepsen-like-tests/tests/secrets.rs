@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 use moor_jepsen_like_tests::agent_proc::AgentProc;
 use moor_jepsen_like_tests::fleet::Fleet;
 use moor_jepsen_like_tests::harness::{bin_dir, connect, MemberSettings};
+use moor_jepsen_like_tests::ui_session::{headers, login};
+use moor_jepsen_like_tests::webhook::HookClient;
 use moor_proto::api::moor_api_client::MoorApiClient;
 use moor_proto::api::{
     GetRequest, PutRequest, PutSecretRequest, ReadConsistency, ResealSecretsRequest,
@@ -232,6 +234,42 @@ async fn secrets_reach_the_site_and_nothing_else_and_survive_a_key_rotation() {
         .unwrap();
     assert_eq!(conf_diff.state, "drifted", "{diff:?}");
     let mut answers = format!("{diff:?}");
+
+    // The map view, as a viewer: the environment's page shows the secret inputs as `***`,
+    // and neither it nor the diff page (which compares opened values) shows a secret.
+    let c = HookClient::new(
+        fleet.cluster.addr(fleet.cluster.running()[0]),
+        fleet.cluster.security(),
+    )
+    .unwrap();
+    let (viewer_token, _) = fleet.token("viewer").await.unwrap();
+    let (a, cookie) = login(&c, &viewer_token).await;
+    assert_eq!(a.status, 303, "{a:?}");
+    let as_viewer = headers(&[("Cookie", &cookie)]);
+    let page = c
+        .get_with("/ui/environments/db-vault", &as_viewer)
+        .await
+        .unwrap();
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(
+        page.body.contains("&quot;pw&quot;: &quot;***&quot;"),
+        "{}",
+        page.body
+    );
+    let diff_page = c
+        .get_with("/ui/environments/db-vault/diff", &as_viewer)
+        .await
+        .unwrap();
+    assert_eq!(diff_page.status, 200, "{diff_page:?}");
+    assert!(
+        diff_page
+            .body
+            .contains("<code>conf</code> (agent.file): drifted"),
+        "{}",
+        diff_page.body
+    );
+    answers.push_str(&page.body);
+    answers.push_str(&diff_page.body);
 
     // Rotation: a new key first in the file every member reads.
     let key_file = fleet.cluster.dir().join("secrets.keys");

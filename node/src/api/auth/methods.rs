@@ -173,25 +173,62 @@ pub const UI_ROLLOUT_ACTIONS: [(&str, Op); 4] = [
     ("cancel", Op::RolloutCancel),
 ];
 
-/// The map view's heal, `POST /ui/environments/{name}/heal`: a heal execution started.
-pub const UI_HEAL: (&str, Op) = ("heal", Op::ExecutionStart);
+/// The map view's start form, `POST /ui/rollouts`: a rollout started.
+pub const UI_ROLLOUT_START: (&str, Op) = ("start", Op::RolloutStart);
+
+/// The map view's environment actions, `POST /ui/environments/{name}/{word}`: `heal`
+/// starts a heal execution, `rollback` a rollback (the words are
+/// `moor_dashboard::ENVIRONMENT_ACTIONS`).
+pub const UI_ENVIRONMENT_ACTIONS: [(&str, Op); 2] = [
+    ("heal", Op::ExecutionStart),
+    ("rollback", Op::ExecutionRollback),
+];
+
+/// The heal action alone, as the site page offers it.
+pub const UI_HEAL: (&str, Op) = UI_ENVIRONMENT_ACTIONS[0];
+
+/// The map view's execution actions, `POST /ui/executions/{id}/{word}` (the words are
+/// `moor_dashboard::EXECUTION_ACTIONS`).
+pub const UI_EXECUTION_ACTIONS: [(&str, Op); 2] = [
+    ("resume", Op::ExecutionResume),
+    ("cancel", Op::ExecutionCancel),
+];
+
+/// The operation of action `word` in `table`, if it is one.
+fn action_in(table: &[(&str, Op)], word: &str) -> Option<Op> {
+    table.iter().find(|(w, _)| *w == word).map(|(_, op)| *op)
+}
+
+/// The operation of environment action `word`, if it is one.
+pub fn ui_environment_action(word: &str) -> Option<Op> {
+    action_in(&UI_ENVIRONMENT_ACTIONS, word)
+}
+
+/// The operation of execution action `word`, if it is one.
+pub fn ui_execution_action(word: &str) -> Option<Op> {
+    action_in(&UI_EXECUTION_ACTIONS, word)
+}
 
 /// The operation of rollout action `word`, if it is one.
 pub fn ui_rollout_action(word: &str) -> Option<Op> {
-    UI_ROLLOUT_ACTIONS
-        .iter()
-        .find(|(w, _)| *w == word)
-        .map(|(_, op)| *op)
+    action_in(&UI_ROLLOUT_ACTIONS, word)
 }
 
 /// The operation a request of the map view is: an action (a POST) is the operation of the
-/// RPC it calls, so the gate checks the same permission as for `moorctl`; the rollout
-/// pages read rollouts; every other page reads sites.
+/// RPC it calls, so the gate checks the same permission as for `moorctl`; a page is the
+/// read its RPC is (the rollout pages read rollouts, an environment's page
+/// `environment.get`, its diff `environment.diff`, an execution's `execution.get`); the
+/// map and site pages read sites. A POST that is no action is checked as the page's read
+/// (its handler answers 404).
 pub fn ui_operation(post: bool, path: &str) -> Op {
     if let Some(rest) = path.strip_prefix("/ui/rollouts") {
         let rest = rest.trim_start_matches('/');
         if rest.is_empty() {
-            return Op::RolloutList;
+            return if post {
+                UI_ROLLOUT_START.1
+            } else {
+                Op::RolloutList
+            };
         }
         if let (true, Some((_, word))) = (post, rest.split_once('/')) {
             if let Some(op) = ui_rollout_action(word) {
@@ -200,10 +237,20 @@ pub fn ui_operation(post: bool, path: &str) -> Op {
         }
         return Op::RolloutGet;
     }
+    // Names are percent-encoded in paths, so the only raw '/' after the name is the one
+    // before an action word or `diff`.
     if let Some(rest) = path.strip_prefix("/ui/environments/") {
-        if post && rest.ends_with(&format!("/{}", UI_HEAL.0)) {
-            return UI_HEAL.1;
-        }
+        return match rest.split_once('/') {
+            Some((_, word)) if post => ui_environment_action(word).unwrap_or(Op::EnvironmentGet),
+            Some((_, "diff")) => Op::EnvironmentDiff,
+            _ => Op::EnvironmentGet,
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/ui/executions/") {
+        return match rest.split_once('/') {
+            Some((_, word)) if post => ui_execution_action(word).unwrap_or(Op::ExecutionGet),
+            _ => Op::ExecutionGet,
+        };
     }
     Op::SiteList
 }
@@ -237,6 +284,8 @@ mod tests {
         assert_eq!(ui_operation(false, "/ui/"), Op::SiteList);
         assert_eq!(ui_operation(false, "/ui/sites/a"), Op::SiteList);
         assert_eq!(ui_operation(false, "/ui/rollouts"), Op::RolloutList);
+        assert_eq!(ui_operation(true, "/ui/rollouts"), Op::RolloutStart);
+        assert_eq!(ui_operation(true, "/ui/rollouts/"), Op::RolloutStart);
         assert_eq!(ui_operation(false, "/ui/rollouts/r1"), Op::RolloutGet);
         assert_eq!(
             ui_operation(true, "/ui/rollouts/r1/pause"),
@@ -264,14 +313,47 @@ mod tests {
             Op::ExecutionStart
         );
         assert_eq!(
+            ui_operation(true, "/ui/environments/e%2F1/rollback"),
+            Op::ExecutionRollback
+        );
+        assert_eq!(
+            ui_operation(false, "/ui/environments/e%2F1"),
+            Op::EnvironmentGet
+        );
+        assert_eq!(
+            ui_operation(false, "/ui/environments/e1/diff"),
+            Op::EnvironmentDiff
+        );
+        assert_eq!(
+            ui_operation(true, "/ui/environments/e1/explode"),
+            Op::EnvironmentGet
+        );
+        assert_eq!(ui_operation(false, "/ui/executions/x1"), Op::ExecutionGet);
+        assert_eq!(
+            ui_operation(true, "/ui/executions/x1/resume"),
+            Op::ExecutionResume
+        );
+        assert_eq!(
+            ui_operation(true, "/ui/executions/x1/cancel"),
+            Op::ExecutionCancel
+        );
+        assert_eq!(
+            ui_operation(false, "/ui/executions/x1/cancel"),
+            Op::ExecutionGet
+        );
+        assert_eq!(
             ui_operation(false, "/ui/environments/e1/heal"),
-            Op::SiteList
+            Op::EnvironmentGet
         );
         assert_eq!(ui_operation(true, "/ui/login"), Op::SiteList);
         // The words the pages post are the words the gate knows.
         let words: Vec<&str> = UI_ROLLOUT_ACTIONS.iter().map(|(w, _)| *w).collect();
         assert_eq!(words, moor_dashboard::ROLLOUT_ACTIONS);
         assert!(moor_dashboard::forms::heal_href("e").ends_with(&format!("/{}", UI_HEAL.0)));
+        let words: Vec<&str> = UI_ENVIRONMENT_ACTIONS.iter().map(|(w, _)| *w).collect();
+        assert_eq!(words, moor_dashboard::ENVIRONMENT_ACTIONS);
+        let words: Vec<&str> = UI_EXECUTION_ACTIONS.iter().map(|(w, _)| *w).collect();
+        assert_eq!(words, moor_dashboard::EXECUTION_ACTIONS);
     }
 
     /// Every path names an RPC the generated services serve: checked against the .proto

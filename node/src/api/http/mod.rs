@@ -70,10 +70,20 @@ pub fn routes(member: Arc<Member>, retention: Retention, drivers: Arc<dyn SiteDr
         .route("/ui/api/map", get(ui::map_api))
         .route("/ui/assets/world.svg", get(ui::world))
         .route("/ui/sites/{name}", get(ui::site))
-        .route("/ui/rollouts", get(ui::rollouts::list))
+        .route(
+            "/ui/rollouts",
+            get(ui::rollouts::list).post(ui::actions::start_rollout),
+        )
         .route("/ui/rollouts/{id}", get(ui::rollouts::page))
         .route("/ui/rollouts/{id}/{action}", post(ui::actions::rollout))
-        .route("/ui/environments/{name}/heal", post(ui::actions::heal))
+        .route("/ui/environments/{name}", get(ui::environments::page))
+        .route("/ui/environments/{name}/diff", get(ui::environments::diff))
+        .route(
+            "/ui/environments/{name}/{action}",
+            post(ui::actions::environment),
+        )
+        .route("/ui/executions/{id}", get(ui::executions::page))
+        .route("/ui/executions/{id}/{action}", post(ui::actions::execution))
         .route("/ui/events", get(ui::events))
         .route("/ui/{*rest}", get(ui::not_found).post(ui::not_found))
         .with_state(state)

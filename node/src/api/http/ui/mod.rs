@@ -6,8 +6,13 @@
 //!   `POST /ui/login` sets from a token (`HttpOnly`, `Secure`, `SameSite=Strict`, path
 //!   `/ui`), a bearer header, or a client certificate; without one a page redirects to
 //!   `/ui/login`, and a role without the permission gets a 403 page naming it.
+//! - Drill-down: a site's page (here), an environment's page and its live diff against the
+//!   site ([`environments`]), an execution's page with its step timeline ([`executions`]),
+//!   the rollout pages ([`rollouts`]). Each reads as its RPC does (`environment.get`,
+//!   `environment.diff`, `execution.get`, …), through the RPC's own handler where there is one.
 //! - Day-2 actions ([`actions`]): pause, resume, approve and cancel a rollout from its page
-//!   (`/ui/rollouts/{id}`, [`rollouts`]), heal an environment from its site's page. Each is
+//!   (`/ui/rollouts/{id}`), heal an environment from its site's page or its own, roll it
+//!   back, resume or cancel an execution from its page. Each is
 //!   a plain HTML form (POST, works without JavaScript) whose handler calls the very gRPC
 //!   handler `moorctl` reaches (`RolloutApi::pause_rollout`, `WorkflowApi::start_execution`),
 //!   as the caller the gate admitted for that action's operation (`rollout.pause`,
@@ -30,6 +35,8 @@
 
 pub mod actions;
 pub mod csrf;
+pub mod environments;
+pub mod executions;
 pub mod form;
 pub mod rollouts;
 
@@ -131,7 +138,7 @@ pub async fn world() -> Response {
 }
 
 /// An environment's status on the map's scale; None for one that no longer exists there.
-fn map_status(s: EnvStatus) -> Option<Status> {
+pub(crate) fn map_status(s: EnvStatus) -> Option<Status> {
     Some(match s {
         EnvStatus::InSync => Status::InSync,
         EnvStatus::Drifted => Status::Drifted,
@@ -244,6 +251,7 @@ fn env_row(env: &Environment) -> EnvRow {
                     .unwrap_or_default();
                 ResourceRow {
                     name: name.clone(),
+                    resource_type: applied.resource_type.clone(),
                     drifted: !observed.is_empty() && observed != applied.digest,
                     desired_digest: applied.digest.clone(),
                     observed_digest: observed,
