@@ -6,17 +6,20 @@
 //! refused cleanly. What the page's JavaScript draws, and what a browser does with the
 //! cookie and the forms, is checked in headless chromium by `browser.rs`.
 //!
-//! The actions: an operator pauses, resumes, approves and cancels a rollout and heals an
-//! environment from the pages, each visible to `moorctl`'s API and in the audit trail as the
+//! The actions: an operator starts, pauses, resumes, approves and cancels a rollout and heals
+//! an environment from the pages, each visible to `moorctl`'s API and in the audit trail as the
 //! operator's; a POST without the CSRF token, with another session's token, from another
-//! origin, from a viewer or without a login is refused (403) and changes nothing.
+//! origin, from a viewer or without a login is refused (403) and changes nothing, while a
+//! form posted to another member than the one that rendered it is accepted (the CSRF key
+//! comes from the cluster's secrets key file). The environment and execution pages show
+//! the heal an operator started, with its timeline, and offer a viewer nothing.
 
 use std::time::{Duration, Instant};
 
 use moor_jepsen_like_tests::fleet::chain_blueprint;
 use moor_jepsen_like_tests::fleet::Fleet;
 use moor_jepsen_like_tests::harness::{connect, MemberSettings};
-use moor_jepsen_like_tests::webhook::Answer;
+use moor_jepsen_like_tests::ui_session::{cookie_of, csrf_of, headers, location_of, login, FORM};
 use moor_jepsen_like_tests::webhook::HookClient;
 use moor_proto::auth::auth_api_client::AuthApiClient;
 use moor_proto::auth::{ListAuditRequest, TokenInfo};
@@ -27,66 +30,6 @@ const SITES: usize = 200;
 /// Installed on every site: one simulated resource, `page`.
 const WEB: &str =
     "name: web\nresources:\n  - name: page\n    type: sim.resource\n    properties: { v: 1 }\n";
-
-fn cookie_of(answer_head: &str) -> Option<String> {
-    answer_head
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("set-cookie: ")
-                .or_else(|| l.strip_prefix("Set-Cookie: "))
-        })
-        .map(str::to_string)
-}
-
-const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
-
-/// The CSRF token in the first form of `page`.
-fn csrf_of(page: &str) -> String {
-    let at = page
-        .find("name=\"csrf\" value=\"")
-        .unwrap_or_else(|| panic!("no CSRF field in:\n{page}"));
-    let rest = &page[at + "name=\"csrf\" value=\"".len()..];
-    rest[..rest.find('"').unwrap()].to_string()
-}
-
-/// `name=value` of the cookie `answer` sets.
-fn cookie_pair(answer: &Answer) -> String {
-    let set = cookie_of(&answer.head).unwrap_or_else(|| panic!("no cookie in {answer:?}"));
-    set.split(';').next().unwrap().to_string()
-}
-
-fn headers(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-}
-
-/// Logs in with `token` as a browser does (the login page's nonce cookie and CSRF token,
-/// then the form); the answer and the page cookie (`moor_token=…`).
-async fn login(c: &HookClient, token: &str) -> (Answer, String) {
-    let page = c
-        .get_until("/ui/login", &[], "</html>", Duration::from_secs(10))
-        .await
-        .unwrap();
-    assert_eq!(page.status, 200, "{page:?}");
-    let nonce = cookie_pair(&page);
-    let form = format!("csrf={}&token={token}", csrf_of(&page.body));
-    let answer = c
-        .post(
-            "/ui/login",
-            &headers(&[FORM, ("Cookie", &nonce)]),
-            form.as_bytes(),
-        )
-        .await
-        .unwrap();
-    let cookie = if answer.status == 303 {
-        cookie_pair(&answer)
-    } else {
-        String::new()
-    };
-    (answer, cookie)
-}
 
 /// A token of `role`, made by the admin.
 async fn token_of(fleet: &Fleet, role: &str) -> (String, TokenInfo) {
@@ -314,8 +257,8 @@ async fn actions_from_the_pages_take_the_grpc_path_and_refuse_forgeries() {
         .await
         .unwrap();
 
-    // One member serves the pages and takes the forms (its CSRF key is its own); it need
-    // not be the leader: its writes are forwarded.
+    // One member serves the pages and takes the forms; it need not be the leader: its
+    // writes are forwarded.
     let member = fleet.cluster.running()[1];
     let c = HookClient::new(fleet.cluster.addr(member), fleet.cluster.security()).unwrap();
     let (operator_token, operator) = token_of(&fleet, "operator").await;
@@ -409,7 +352,19 @@ async fn actions_from_the_pages_take_the_grpc_path_and_refuse_forgeries() {
     assert_eq!(a.status, 403, "{a:?}");
     assert_eq!(state_of(&fleet, &id).await, "paused");
 
-    let a = post("resume", as_operator.clone(), with_csrf.clone()).await;
+    // The form of one member's page posted to another member (a load balancer without
+    // affinity): accepted, since every member derives its CSRF key from the cluster's
+    // secrets key file.
+    let other = fleet.cluster.running()[2];
+    let c2 = HookClient::new(fleet.cluster.addr(other), fleet.cluster.security()).unwrap();
+    let a = c2
+        .post(
+            &format!("/ui/rollouts/{id}/resume"),
+            &as_operator,
+            with_csrf.as_bytes(),
+        )
+        .await
+        .unwrap();
     assert_eq!(a.status, 303, "{a:?}");
     assert_eq!(state_of(&fleet, &id).await, "running");
 
@@ -494,6 +449,59 @@ async fn actions_from_the_pages_take_the_grpc_path_and_refuse_forgeries() {
     assert_eq!(a.status, 303, "{a:?}");
     assert_eq!(heals_of(&fleet, &target.environment).await, before + 1);
 
+    // The heal's redirect is its execution's page, with the timeline of its attempts.
+    let exec_path = location_of(&a.head).expect("a redirect");
+    assert!(exec_path.starts_with("/ui/executions/"), "{exec_path}");
+    let x = c.get_with(&exec_path, &as_viewer).await.unwrap();
+    assert_eq!(x.status, 200, "a viewer reads executions: {x:?}");
+    assert!(x.body.contains("Timeline (") && x.body.contains("Steps ("));
+    assert!(x.body.contains(&target.environment), "{}", x.body);
+    assert!(
+        !x.body.contains("<form class=\"action\""),
+        "no action for a viewer"
+    );
+
+    // The environment's page lists the heal and offers heal and roll back to the operator,
+    // nothing to the viewer; its diff asks the site.
+    let env_path = format!("/ui/environments/{}", target.environment);
+    let env = c.get_with(&env_path, &as_operator).await.unwrap();
+    assert_eq!(env.status, 200, "{env:?}");
+    let exec_id = exec_path.trim_start_matches("/ui/executions/");
+    assert!(
+        env.body
+            .contains(&format!("href=\"/ui/executions/{exec_id}\"")),
+        "{}",
+        env.body
+    );
+    assert!(env.body.contains(&format!("action=\"{env_path}/heal\"")));
+    assert!(env
+        .body
+        .contains(&format!("action=\"{env_path}/rollback\"")));
+    let env = c.get_with(&env_path, &as_viewer).await.unwrap();
+    assert_eq!(env.status, 200, "{env:?}");
+    assert!(!env.body.contains("/heal\"") && !env.body.contains("/rollback\""));
+    let diff = c
+        .get_with(&format!("{env_path}/diff"), &as_viewer)
+        .await
+        .unwrap();
+    assert_eq!(diff.status, 200, "{diff:?}");
+    assert!(diff.body.contains("Asked of the site at"), "{}", diff.body);
+    for missing in ["/ui/environments/nope", "/ui/executions/nope"] {
+        let a = c.get_with(missing, &as_operator).await.unwrap();
+        assert_eq!(a.status, 404, "{missing}: {a:?}");
+    }
+    // A viewer's forged rollback is refused by the gate, naming the permission.
+    let a = c
+        .post(
+            &format!("{env_path}/rollback"),
+            &as_viewer,
+            format!("csrf={viewer_own}").as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 403, "{a:?}");
+    assert!(a.body.contains("execution.rollback"), "{}", a.body);
+
     // Cancel ends it.
     let a = post("cancel", as_operator.clone(), with_csrf.clone()).await;
     assert_eq!(a.status, 303, "{a:?}");
@@ -505,6 +513,58 @@ async fn actions_from_the_pages_take_the_grpc_path_and_refuse_forgeries() {
     let big = format!("csrf={csrf}&pad={}", "x".repeat(10_000));
     let a = post("pause", as_operator.clone(), big).await;
     assert_eq!(a.status, 413, "{a:?}");
+
+    // A rollout started from the list's form: offered to the operator, not to the viewer;
+    // a bad number is refused naming the field, the server's own validation names its.
+    let list = c.get_with("/ui/rollouts", &as_operator).await.unwrap();
+    assert!(
+        list.body.contains("action=\"/ui/rollouts\"") && list.body.contains("act-sites"),
+        "{}",
+        list.body
+    );
+    let viewer_list = c.get_with("/ui/rollouts", &as_viewer).await.unwrap();
+    assert!(!viewer_list.body.contains("action=\"/ui/rollouts\""));
+    fleet
+        .apply_blueprint(&chain_blueprint("other", 1, "1"))
+        .await
+        .unwrap();
+    let start = |extra: &str, who: &Vec<(String, String)>, csrf: &str| {
+        let body = format!(
+            "csrf={csrf}&group=act-sites&action=install&blueprint=other&revision=0&waves=1%2C100%25&inputs_json={extra}"
+        );
+        let (c, who) = (&c, who.clone());
+        async move { c.post("/ui/rollouts", &who, body.as_bytes()).await.unwrap() }
+    };
+    let a = start("&max_parallel=abc", &as_operator, &csrf).await;
+    assert_eq!(a.status, 400, "{a:?}");
+    assert!(a.body.contains("max_parallel"), "{}", a.body);
+    let a = start("&max_parallel=0", &as_operator, &csrf).await;
+    assert_eq!(a.status, 400, "{a:?}");
+    let a = start("&max_parallel=2", &as_viewer, &viewer_own).await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert!(a.body.contains("rollout.start"), "{}", a.body);
+    let a = start("&max_parallel=2&require_approval=1", &as_operator, &csrf).await;
+    assert_eq!(a.status, 303, "{a:?}");
+    let started = location_of(&a.head).expect("a redirect");
+    let new_id = started.trim_start_matches("/ui/rollouts/").to_string();
+    assert_ne!(new_id, id);
+    // Its first wave (one target) runs, then it waits: the form's approval box reached it.
+    fleet
+        .wait_rollout(&new_id, Duration::from_secs(60), "waiting_approval", |r| {
+            r.state == "waiting_approval"
+        })
+        .await
+        .unwrap();
+    let a = c
+        .post(
+            &format!("{started}/cancel"),
+            &as_operator,
+            with_csrf.as_bytes(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 303, "{a:?}");
+    assert_eq!(state_of(&fleet, &new_id).await, "cancelled");
 
     // Logout needs the session's token too, then forgets the cookie.
     let map = c.get_with("/ui/", &as_operator).await.unwrap();

@@ -30,11 +30,13 @@ pub const KEY_BYTES: usize = 32;
 /// How often the file's size and time are compared with the last read.
 const RECHECK: Duration = Duration::from_secs(1);
 
-/// One key: AES-256-GCM for the value, and an HMAC key derived from it for fingerprints.
+/// One key: AES-256-GCM for the value, and HMAC keys derived from it for fingerprints and
+/// for the map view's CSRF tokens (so every member with the file makes the same tokens).
 pub struct Key {
     pub id: String,
     pub(crate) aead: LessSafeKey,
     pub(crate) fingerprint: hmac::Key,
+    ui_csrf: [u8; 32],
 }
 
 /// The keys of one reading of the file, the sealing key first.
@@ -118,11 +120,27 @@ impl Key {
         // A separate key for fingerprints, so a fingerprint says nothing about the AES key.
         let derive = hmac::Key::new(hmac::HMAC_SHA256, bytes);
         let fp_key = hmac::sign(&derive, b"moor secrets fingerprint key v1");
+        let mut ui_csrf = [0u8; 32];
+        ui_csrf.copy_from_slice(hmac::sign(&derive, b"moor map view csrf key v1").as_ref());
         Ok(Key {
             id: id.to_string(),
             aead,
             fingerprint: hmac::Key::new(hmac::HMAC_SHA256, fp_key.as_ref()),
+            ui_csrf,
         })
+    }
+
+    /// The map view's CSRF key derived from this key (it says nothing about the key).
+    pub fn ui_csrf_key(&self) -> [u8; 32] {
+        self.ui_csrf
+    }
+}
+
+impl Keyring {
+    /// The CSRF keys of every key in the file, the sealing key's first: tokens are made
+    /// with the first and accepted under any, so a rotation does not void open pages.
+    pub fn ui_csrf_keys(&self) -> Vec<[u8; 32]> {
+        self.keys.iter().map(Key::ui_csrf_key).collect()
     }
 }
 

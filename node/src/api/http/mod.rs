@@ -42,7 +42,8 @@ pub struct HookHttp {
     pub rate: rate::Limiter,
     /// The map's site list as of one applied index, shared by every viewer of this member.
     pub dots: ui::DotCache,
-    /// This member's key for the map view's CSRF tokens (random per process).
+    /// This member's key for the map view's CSRF tokens (shared through the secrets key
+    /// file when there is one, else random per process).
     pub csrf: ui::csrf::CsrfKey,
     /// The gRPC handlers the map view's actions and rollout pages call (no second copy).
     pub rollouts: RolloutService,
@@ -51,6 +52,7 @@ pub struct HookHttp {
 
 /// The HTTP routes, to be merged into the client listener's router.
 pub fn routes(member: Arc<Member>, retention: Retention, drivers: Arc<dyn SiteDriver>) -> Router {
+    let csrf = ui::csrf::CsrfKey::for_member(member.secrets.clone());
     let state = Arc::new(HookHttp {
         rollouts: RolloutService::new(member.clone()),
         workflow: WorkflowService::new(member.clone(), drivers),
@@ -58,7 +60,7 @@ pub fn routes(member: Arc<Member>, retention: Retention, drivers: Arc<dyn SiteDr
         retention,
         rate: rate::Limiter::default(),
         dots: ui::DotCache::default(),
-        csrf: ui::csrf::CsrfKey::random(),
+        csrf,
     });
     Router::new()
         .route("/hooks/{receiver}", post(deliver::deliver))

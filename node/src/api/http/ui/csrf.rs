@@ -1,8 +1,8 @@
 //! CSRF protection of the map view's forms (every `POST /ui/…`).
 //!
 //! A form carries a token that only this member can make and only a page of this origin can
-//! read: `HMAC-SHA256(key, session)`, where `key` is 32 random bytes made when the member
-//! starts (never stored, never sent) and `session` names who the page was rendered for —
+//! read: `HMAC-SHA256(key, session)`, where `key` is the member's CSRF key (below) and
+//! `session` names who the page was rendered for —
 //! the `moor_token` cookie's value when there is one, else the caller's identity (a client
 //! certificate is sent by browsers as ambiently as a cookie), and for the login form a
 //! random nonce the login page puts in a short-lived cookie. A cross-site page can make the
@@ -13,9 +13,17 @@
 //! Independently, a POST whose `Sec-Fetch-Site` says another site, or whose `Origin` names
 //! another host than the request's, is refused before anything else is read.
 //!
-//! The key is per member and per process: a form rendered by one member and posted to
-//! another, or across a restart, is refused with a message that says to reload the page.
-//! Behind a load balancer, keep a browser on one member (session affinity).
+//! Where the key comes from: with a secrets key file (`secrets.key_file`, the same file on
+//! every member), it is derived from the file's sealing key, so every member makes and
+//! accepts the same tokens — a form rendered by one member may be posted to another (a load
+//! balancer without session affinity) or after a restart — and it follows a rotation of
+//! the file (tokens are made with the first key and accepted under any key still in it).
+//! Without the file, it is 32 random bytes made when the member starts (never stored, never
+//! sent): a form posted to another member or across a restart is then refused with a
+//! message that says to reload the page, and behind a load balancer a browser must stay on
+//! one member (session affinity).
+
+use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,6 +31,8 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use sha2::Sha256;
+
+use crate::secrets::SecretKeys;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -52,33 +62,60 @@ impl Session {
 }
 
 /// This member's CSRF key.
-pub struct CsrfKey([u8; 32]);
+pub enum CsrfKey {
+    /// Made at start, this process's alone.
+    Random([u8; 32]),
+    /// Derived from the secrets key file every member reads (followed as it changes).
+    Shared(Arc<SecretKeys>),
+}
 
 impl CsrfKey {
     /// A fresh random key.
     pub fn random() -> CsrfKey {
         let mut key = [0u8; 32];
         rand::rng().fill_bytes(&mut key);
-        CsrfKey(key)
+        CsrfKey::Random(key)
     }
 
-    fn mac(&self, session: &Session) -> HmacSha256 {
-        let mut mac = HmacSha256::new_from_slice(&self.0).expect("HMAC takes any key length");
+    /// The key every member with this secrets key file shares.
+    pub fn shared(keys: Arc<SecretKeys>) -> CsrfKey {
+        CsrfKey::Shared(keys)
+    }
+
+    /// Shared when the member has a secrets key file, random otherwise.
+    pub fn for_member(secrets: Option<Arc<SecretKeys>>) -> CsrfKey {
+        secrets.map_or_else(CsrfKey::random, CsrfKey::shared)
+    }
+
+    /// The keys in force, the one that makes tokens first.
+    fn keys(&self) -> Vec<[u8; 32]> {
+        match self {
+            CsrfKey::Random(k) => vec![*k],
+            CsrfKey::Shared(file) => file.current().ui_csrf_keys(),
+        }
+    }
+
+    fn mac(key: &[u8; 32], session: &Session) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key length");
         mac.update(&session.bytes());
         mac
     }
 
     /// The token a form rendered for `session` carries.
     pub fn token(&self, session: &Session) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac(session).finalize().into_bytes())
+        let keys = self.keys();
+        let key = keys.first().copied().unwrap_or([0u8; 32]);
+        URL_SAFE_NO_PAD.encode(Self::mac(&key, session).finalize().into_bytes())
     }
 
-    /// Is `given` the token of `session`?
+    /// Is `given` the token of `session` (under any key in force)?
     pub fn check(&self, session: &Session, given: &str) -> bool {
         let Ok(bytes) = URL_SAFE_NO_PAD.decode(given.trim()) else {
             return false;
         };
-        self.mac(session).verify_slice(&bytes).is_ok()
+        self.keys()
+            .iter()
+            .any(|k| Self::mac(k, session).verify_slice(&bytes).is_ok())
     }
 }
 
@@ -163,6 +200,41 @@ mod tests {
         let s = Session::Login(nonce());
         let t = CsrfKey::random().token(&s);
         assert!(!CsrfKey::random().check(&s, &t));
+    }
+
+    /// A key file with `keys` (id, byte) in order.
+    fn key_file(dir: &std::path::Path, keys: &[(&str, u8)]) -> std::path::PathBuf {
+        use base64::engine::general_purpose::STANDARD;
+        let path = dir.join("secrets.keys");
+        let text: String = keys
+            .iter()
+            .map(|(id, b)| format!("{id} {}\n", STANDARD.encode([*b; 32])))
+            .collect();
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn members_with_one_key_file_share_tokens_across_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = key_file(dir.path(), &[("k-old", 1)]);
+        let a = CsrfKey::shared(Arc::new(SecretKeys::load(&path).unwrap()));
+        let b = CsrfKey::shared(Arc::new(SecretKeys::load(&path).unwrap()));
+        let s = Session::Cookie("moor_a_b".into());
+        let t = a.token(&s);
+        assert!(b.check(&s, &t), "another member accepts it");
+        assert!(!CsrfKey::random().check(&s, &t));
+        // After a rotation (a new key first), old tokens still pass; new ones are the new key's.
+        let path = key_file(dir.path(), &[("k-new", 2), ("k-old", 1)]);
+        let c = CsrfKey::shared(Arc::new(SecretKeys::load(&path).unwrap()));
+        assert!(c.check(&s, &t));
+        assert_ne!(c.token(&s), t);
+        assert!(a.check(&s, &t));
+        // Another file is another cluster.
+        let other = tempfile::tempdir().unwrap();
+        let path = key_file(other.path(), &[("k-old", 3)]);
+        let d = CsrfKey::shared(Arc::new(SecretKeys::load(&path).unwrap()));
+        assert!(!d.check(&s, &t));
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

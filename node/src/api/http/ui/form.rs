@@ -139,8 +139,9 @@ pub async fn accept(
         return Err(problem(
             StatusCode::FORBIDDEN,
             "Refused",
-            "the form carries no valid CSRF token (it expires when you log in again or the \
-             member restarts, and each member has its own): reload the page and submit again",
+            "the form carries no valid CSRF token (it expires when you log in again; without \
+             a shared secrets key file also when the member restarts, and each member has \
+             its own): reload the page and submit again",
             back,
         ));
     }
