@@ -87,7 +87,16 @@ impl CsrfKey {
         secrets.map_or_else(CsrfKey::random, CsrfKey::shared)
     }
 
-    /// The keys in force, the one that makes tokens first.
+    /// The key that makes tokens: the random one, or the one derived from the file's
+    /// sealing key (a key file always holds one).
+    fn making_key(&self) -> [u8; 32] {
+        match self {
+            CsrfKey::Random(k) => *k,
+            CsrfKey::Shared(file) => file.current().sealing().ui_csrf_key(),
+        }
+    }
+
+    /// Every key a token is accepted under.
     fn keys(&self) -> Vec<[u8; 32]> {
         match self {
             CsrfKey::Random(k) => vec![*k],
@@ -103,8 +112,7 @@ impl CsrfKey {
 
     /// The token a form rendered for `session` carries.
     pub fn token(&self, session: &Session) -> String {
-        let keys = self.keys();
-        let key = keys.first().copied().unwrap_or([0u8; 32]);
+        let key = self.making_key();
         URL_SAFE_NO_PAD.encode(Self::mac(&key, session).finalize().into_bytes())
     }
 
