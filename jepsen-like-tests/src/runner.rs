@@ -774,8 +774,9 @@ fn report<B: Backend>(
         json!({"installed": result.counts.faults_installed, "skipped": result.counts.faults_skipped,
                "indeterminate": result.counts.faults_indeterminate}),
     );
-    if !result.problems.is_empty() {
-        // Keep the members' data and logs for a post-mortem.
+    if !result.problems.is_empty() || result.counts.faults_indeterminate > 0 {
+        // Keep the members' data and logs for a post-mortem: of a failed run, and of one
+        // where a fault's outcome could not be told (what the members logged explains it).
         let kept = b.keep_evidence();
         verdicts.insert("cluster_dir".into(), json!(kept));
     }

@@ -278,6 +278,69 @@ async fn wiped_member_catches_up_through_a_snapshot() {
     );
 }
 
+/// Found by the long fault-injection profile (learner adds that never finished): a member
+/// replaying the log from its start holds, for a while, a membership older than the
+/// leader. It used to refuse that leader's entries as "not in this cluster's membership",
+/// so it never caught up. Small appends make the first batch end on the founding
+/// membership, which has none of the members that lead now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_member_catches_up_from_a_leader_its_first_entries_do_not_know() {
+    let settings = MemberSettings {
+        raft: vec!["max_entries_per_append = 8".into()],
+        ..MemberSettings::default()
+    };
+    let mut cluster = Cluster::start(3, settings).await.unwrap();
+    cluster.wait_leader(ELECTION).await.unwrap();
+    for i in 0..40 {
+        put(&cluster, 1 + i % 3, &format!("early/{i:02}"), "v")
+            .await
+            .unwrap();
+    }
+    let add = |cluster: &Cluster, via: u64, id: u64| {
+        let addr = cluster.peer_addr(id).to_string();
+        let mut c = cluster.client(via);
+        async move {
+            c.add_member(AddMemberRequest {
+                id,
+                addr,
+                wait_caught_up: true,
+            })
+            .await
+        }
+    };
+    for id in [4, 5] {
+        cluster.add_process(id).unwrap();
+        add(&cluster, 2, id).await.unwrap();
+        cluster
+            .client(2)
+            .promote_member(PromoteMemberRequest { id })
+            .await
+            .unwrap();
+    }
+    // Only members that joined later remain: whoever leads now, the founding membership
+    // (1, 2, 3) does not name it.
+    for id in [1, 2, 3] {
+        cluster
+            .client(4)
+            .remove_member(RemoveMemberRequest { id })
+            .await
+            .unwrap_or_else(|s| panic!("remove {id}: {s}"));
+    }
+    let leader = cluster.wait_leader_among(&[4, 5], ELECTION).await.unwrap();
+    put(&cluster, leader, "late/1", "v").await.unwrap();
+    cluster.add_process(6).unwrap();
+    let added = tokio::time::timeout(Duration::from_secs(30), add(&cluster, leader, 6))
+        .await
+        .expect("the add answers within 30 s");
+    assert!(
+        added.is_ok(),
+        "member 6 must catch up from leader {leader}: {added:?}\nmember 6 log:\n{}",
+        cluster.log_tail(6, 20)
+    );
+    let index = put(&cluster, leader, "late/2", "v").await.unwrap();
+    wait_applied(&cluster, 6, index).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grow_to_five_and_shrink_to_three_while_writing() {
     let mut cluster = Cluster::start(3, MemberSettings::default()).await.unwrap();

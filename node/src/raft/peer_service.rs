@@ -33,13 +33,22 @@ impl PeerService {
     }
 
     /// The member a caller's certificate names, checked against the membership: a valid
-    /// certificate of a member that is not (or no longer) in the group sends no Raft traffic.
-    /// A member that has no membership yet (not initialised, or a learner before its first
-    /// entries) accepts any member of the cluster CA: that is how it is first reached.
+    /// certificate of a member that is not (or no longer) in the group may not forward
+    /// requests. A member that has no membership yet accepts any member of the cluster CA.
+    fn caller(&self, request: &Request<RaftPayload>) -> Result<Option<MemberId>, Status> {
+        let id = self.certified(request)?;
+        if let Some(id) = id {
+            self.admit(id, None)?;
+        }
+        Ok(id)
+    }
+
+    /// The member a caller's certificate names (None without TLS), with no look at the
+    /// membership yet: a Raft message is admitted by [`PeerService::sender`] once decoded.
     ///
     /// Before anything else, a message from another cluster is refused (see
     /// [`crate::raft::identity`]).
-    fn caller(&self, request: &Request<RaftPayload>) -> Result<Option<MemberId>, Status> {
+    fn certified(&self, request: &Request<RaftPayload>) -> Result<Option<MemberId>, Status> {
         self.member
             .identity
             .check(self.member.id, &request.get_ref().cluster_id)?;
@@ -57,17 +66,23 @@ impl PeerService {
                 "the client certificate names no member (DNS name member-<id>.moor): only members may call the peer service",
             ));
         };
-        self.known(id)?;
         Ok(Some(id))
     }
 
-    /// Refuses Raft traffic from `id` unless it is in the membership (or this member has
-    /// none yet). The refusal carries a marker the sender counts towards finding itself
-    /// removed ([`crate::raft::removal`]).
-    fn known(&self, id: MemberId) -> Result<(), Status> {
+    /// Refuses traffic from `id` unless it is in this member's membership, this member has
+    /// none yet, or (`leader_term`) it comes from a leader whose term is at least this
+    /// member's. That last case is a member that lags: its log, and so its membership, may
+    /// predate the leader's addition, and only the leader's own entries can tell it. Raft
+    /// itself answers a leader of an older term with the newer vote; a removed member cannot
+    /// win a newer term, since members refuse its votes. The refusal carries a marker the
+    /// sender counts towards finding itself removed ([`crate::raft::removal`]).
+    fn admit(&self, id: MemberId, leader_term: Option<u64>) -> Result<(), Status> {
         let metrics = self.member.raft.metrics().borrow().clone();
         let membership = metrics.membership_config.membership();
         if membership.nodes().next().is_none() || membership.get_node(&id).is_some() {
+            return Ok(());
+        }
+        if leader_term.is_some_and(|term| term >= metrics.current_term) {
             return Ok(());
         }
         let mut status = Status::permission_denied(format!(
@@ -79,13 +94,19 @@ impl PeerService {
         Err(status)
     }
 
-    /// Checks the sender a Raft message claims: the certificate's member (with TLS), and a
-    /// member of the membership (also without TLS, where the claim is all there is).
-    fn sender(&self, cert: Option<MemberId>, claimed: Option<MemberId>) -> Result<(), Status> {
+    /// Admits a decoded Raft message: the certificate's member (with TLS) or the claimed
+    /// sender (without, where the claim is all there is) must be one [`PeerService::admit`]
+    /// lets in; `leader_term` is the term of a leader's message (None for a vote request).
+    fn sender(
+        &self,
+        cert: Option<MemberId>,
+        claimed: Option<MemberId>,
+        leader_term: Option<u64>,
+    ) -> Result<(), Status> {
         same_sender(cert, claimed)?;
-        match (cert, claimed) {
-            (None, Some(id)) => self.known(id),
-            _ => Ok(()),
+        match cert.or(claimed) {
+            Some(id) => self.admit(id, leader_term),
+            None => Ok(()),
         }
     }
 }
@@ -134,17 +155,19 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let cert = self.caller(&request)?;
+        let cert = self.certified(&request)?;
         let req: AppendEntriesRequest<TypeConfig> = decode("append-entries request", request)?;
-        self.sender(cert, req.vote.leader_id().voted_for())?;
+        let leader = req.vote.leader_id();
+        let term = req.vote.is_committed().then(|| leader.get_term());
+        self.sender(cert, leader.voted_for(), term)?;
         let result = self.member.raft.append_entries(req).await;
         reply("append-entries response", &result)
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let cert = self.caller(&request)?;
+        let cert = self.certified(&request)?;
         let req: VoteRequest<MemberId> = decode("vote request", request)?;
-        self.sender(cert, req.vote.leader_id().voted_for())?;
+        self.sender(cert, req.vote.leader_id().voted_for(), None)?;
         let result = self.member.raft.vote(req).await;
         reply("vote response", &result)
     }
@@ -153,9 +176,11 @@ impl RaftPeer for PeerService {
         &self,
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
-        let cert = self.caller(&request)?;
+        let cert = self.certified(&request)?;
         let req: InstallSnapshotRequest<TypeConfig> = decode("install-snapshot request", request)?;
-        self.sender(cert, req.vote.leader_id().voted_for())?;
+        let leader = req.vote.leader_id();
+        let term = req.vote.is_committed().then(|| leader.get_term());
+        self.sender(cert, leader.voted_for(), term)?;
         let result = self.member.raft.install_snapshot(req).await;
         reply("install-snapshot response", &result)
     }
