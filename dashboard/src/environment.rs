@@ -79,6 +79,27 @@ pub struct FieldDiffRow {
     pub path: String,
     pub desired_json: String,
     pub observed_json: String,
+    /// `changed`, `only_desired` or `only_at_site` (empty from an older member).
+    #[serde(default)]
+    pub kind: String,
+    /// A secret: it differs, both sides shown as `***`.
+    #[serde(default)]
+    pub secret: bool,
+}
+
+impl FieldDiffRow {
+    /// What the row means, in words, for the page's last column.
+    pub fn meaning(&self) -> &'static str {
+        match (self.kind.as_str(), self.secret) {
+            (_, true) => "a secret value differs (neither side is shown)",
+            ("only_at_site", _) => {
+                "not set by the blueprint: the site's own default or a value added there"
+            }
+            ("only_desired", _) => "the site does not have it",
+            ("changed", _) => "changed at the site",
+            _ => "",
+        }
+    }
 }
 
 /// The path of an environment's diff page.
@@ -212,8 +233,9 @@ pub fn diff_page(d: &DiffView) -> String {
         h,
         "</head>\n<body class=\"site-page\">\n<header><a href=\"{}\">← Environment {}</a> \
          <h1>Desired against site {} now</h1></header>\n<main class=\"page\">\n\
-         <p>Asked of the site at {} UTC; secret inputs are shown as <code>***</code>. \
-         Reload to ask again.</p>\n",
+         <p>Asked of the site at {} UTC; secret values are shown as <code>***</code> \
+         on both sides, also when they differ. Fields the blueprint does not set are listed \
+         (greyed) when the site has them. Reload to ask again.</p>\n",
         escape_html(&environment_href(&d.environment)),
         escape_html(&d.environment),
         escape_html(&d.site),
@@ -242,13 +264,19 @@ pub fn diff_page(d: &DiffView) -> String {
             continue;
         }
         h.push_str(
-            "<table class=\"diff\">\n<thead><tr><th>Field</th><th>Desired</th><th>At the site</th></tr></thead>\n<tbody>\n",
+            "<table class=\"diff\">\n<thead><tr><th>Field</th><th>Desired</th><th>At the site</th>\
+             <th>What it means</th></tr></thead>\n<tbody>\n",
         );
         for f in &r.fields {
             let _ = writeln!(
                 h,
-                "<tr><td><code>{}</code></td><td class=\"desired\"><code>{}</code></td>\
-                 <td class=\"observed\"><code>{}</code></td></tr>",
+                "<tr class=\"{}\"><td><code>{}</code></td><td class=\"desired\"><code>{}</code></td>\
+                 <td class=\"observed\"><code>{}</code></td><td>{}</td></tr>",
+                if f.kind == "only_at_site" && !f.secret {
+                    "site-only"
+                } else {
+                    "differs"
+                },
                 escape_html(if f.path.is_empty() {
                     "(whole value)"
                 } else {
@@ -256,6 +284,7 @@ pub fn diff_page(d: &DiffView) -> String {
                 }),
                 escape_html(or_absent(&f.desired_json)),
                 escape_html(or_absent(&f.observed_json)),
+                escape_html(f.meaning()),
             );
         }
         h.push_str("</tbody>\n</table>\n");

@@ -272,11 +272,29 @@ fn the_diff_page_shows_fields_side_by_side() {
                         path: "/spec/replicas".into(),
                         desired_json: "3".into(),
                         observed_json: "1".into(),
+                        kind: "changed".into(),
+                        secret: false,
                     },
                     FieldDiffRow {
                         path: "/spec/image".into(),
                         desired_json: format!("\"{EVIL}\""),
                         observed_json: String::new(),
+                        kind: "only_desired".into(),
+                        secret: false,
+                    },
+                    FieldDiffRow {
+                        path: "/spec/strategy".into(),
+                        desired_json: String::new(),
+                        observed_json: "\"RollingUpdate\"".into(),
+                        kind: "only_at_site".into(),
+                        secret: false,
+                    },
+                    FieldDiffRow {
+                        path: "/spec/env/0/value".into(),
+                        desired_json: "\"***\"".into(),
+                        observed_json: "\"***\"".into(),
+                        kind: "changed".into(),
+                        secret: true,
                     },
                 ],
             },
@@ -295,7 +313,22 @@ fn the_diff_page_shows_fields_side_by_side() {
     };
     let html = diff_page(&d);
     assert_no_script(&html);
-    assert!(html.contains("<code>/spec/replicas</code></td><td class=\"desired\"><code>3</code></td><td class=\"observed\"><code>1</code>"), "{html}");
+    assert!(html.contains("<tr class=\"differs\"><td><code>/spec/replicas</code></td><td class=\"desired\"><code>3</code></td><td class=\"observed\"><code>1</code></td><td>changed at the site</td>"), "{html}");
+    // A field the blueprint does not set is greyed and said to be the site's own; a secret
+    // that differs is listed and says so.
+    assert!(
+        html.contains("<tr class=\"site-only\"><td><code>/spec/strategy</code></td>"),
+        "{html}"
+    );
+    assert!(html.contains("not set by the blueprint"), "{html}");
+    assert!(
+        html.contains("<tr class=\"differs\"><td><code>/spec/env/0/value</code></td>"),
+        "{html}"
+    );
+    assert!(
+        html.contains("a secret value differs (neither side is shown)"),
+        "{html}"
+    );
     assert!(html.contains("(absent)"));
     assert!(html.contains("missing"));
     assert!(html.contains("In sync (1)"));

@@ -30,6 +30,26 @@ pub struct FieldDiffView {
     /// Absent: the site does not have the field.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub observed: Option<serde_json::Value>,
+    /// `changed`, `only_desired` or `only_at_site` (the blueprint does not set it: the
+    /// site's default or an addition there); absent from a member that does not say.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub kind: String,
+    /// A secret: it differs, and both sides are `***`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+}
+
+impl FieldDiffView {
+    /// The words after a field's line that say what it is when the values alone do not.
+    fn note(&self) -> &'static str {
+        match (self.kind.as_str(), self.secret) {
+            (_, true) => "  (a secret value differs; neither side is shown)",
+            ("only_at_site", _) => {
+                "  (not set by the blueprint: the site's default or an addition)"
+            }
+            _ => "",
+        }
+    }
 }
 
 /// A JSON text as a value; empty is absent, and anything that does not parse is kept as a
@@ -46,6 +66,8 @@ impl From<&pb::FieldDiff> for FieldDiffView {
             path: f.path.clone(),
             desired: json_value(&f.desired_json),
             observed: json_value(&f.observed_json),
+            kind: f.kind.clone(),
+            secret: f.secret,
         }
     }
 }
@@ -167,9 +189,10 @@ impl DiffView {
                     escape_controls(&f.path)
                 };
                 format!(
-                    "{indent}{path}: {} → {}",
+                    "{indent}{path}: {} → {}{}",
                     paint.good(&value_text(f.desired.as_ref())),
-                    paint.bad(&value_text(f.observed.as_ref()))
+                    paint.bad(&value_text(f.observed.as_ref())),
+                    f.note()
                 )
             })
             .collect()
@@ -226,6 +249,13 @@ mod tests {
             path: path.into(),
             desired_json: desired.into(),
             observed_json: observed.into(),
+            kind: match (desired.is_empty(), observed.is_empty()) {
+                (false, false) => "changed",
+                (false, true) => "only_desired",
+                _ => "only_at_site",
+            }
+            .into(),
+            secret: desired == "\"***\"",
         }
     }
 
@@ -256,6 +286,8 @@ mod tests {
                     "drifted",
                     vec![
                         field("/mode", "\"0644\"", "\"0666\""),
+                        field("/owner", "", "\"root\""),
+                        field("/password", "\"***\"", "\"***\""),
                         field("/spec/replicas", "3", ""),
                     ],
                 ),
@@ -275,6 +307,8 @@ mod tests {
              in_sync               network  agent.file\n\
              drifted               config   agent.file\n                      \
              /mode: \"0644\" → \"0666\"\n                      \
+             /owner: (absent) → \"root\"  (not set by the blueprint: the site's default or an addition)\n                      \
+             /password: \"***\" → \"***\"  (a secret value differs; neither side is shown)\n                      \
              /spec/replicas: 3 → (absent)\n\
              drifted               app      agent.file\n                      \
              digest: aaaaaaaaaaaa → bbbbbbbbbbbb\n\
@@ -297,8 +331,14 @@ mod tests {
         assert_eq!(json["differing"], 4);
         let fields = &json["resources"][1]["fields"];
         assert_eq!(fields[0]["desired"], "0644");
-        assert_eq!(fields[1]["desired"], 3);
-        assert!(fields[1].get("observed").is_none(), "{fields}");
+        assert_eq!(fields[0]["kind"], "changed");
+        assert!(fields[0].get("secret").is_none(), "{fields}");
+        assert_eq!(fields[1]["kind"], "only_at_site");
+        assert!(fields[1].get("desired").is_none(), "{fields}");
+        assert_eq!(fields[2]["secret"], true);
+        assert_eq!(fields[3]["desired"], 3);
+        assert_eq!(fields[3]["kind"], "only_desired");
+        assert!(fields[3].get("observed").is_none(), "{fields}");
         assert_eq!(json["resources"][3]["observed_digest"], "");
     }
 

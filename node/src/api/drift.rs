@@ -224,7 +224,6 @@ pub async fn diff(
 
 /// The per-resource comparison (pure: the tests call it directly).
 fn compare(basis: &DiffBasis, seen: &BTreeMap<String, ObservedDetail>) -> Vec<pb::ResourceDiff> {
-    let redact = |v: &Value| redact(v, &basis.secrets);
     let mut out = Vec::new();
     for (name, (resource_type, desired, digest)) in &basis.desired {
         let mut d = pb::ResourceDiff {
@@ -243,7 +242,7 @@ fn compare(basis: &DiffBasis, seen: &BTreeMap<String, ObservedDetail>) -> Vec<pb
                     d.state = "drifted".into();
                     if let Ok(observed) = serde_json::from_str::<Value>(&o.properties_json) {
                         if basis.fields_shown {
-                            d.fields = field_diffs(&redact(desired), &redact(&observed));
+                            d.fields = field_diffs(desired, &observed, &basis.secrets);
                         }
                     }
                 }
@@ -264,6 +263,16 @@ fn compare(basis: &DiffBasis, seen: &BTreeMap<String, ObservedDetail>) -> Vec<pb
     out
 }
 
+/// Whether a string anywhere in `v` equals or contains one of `secrets`.
+fn holds_secret(v: &Value, secrets: &[String]) -> bool {
+    match v {
+        Value::String(s) => secrets.iter().any(|x| s.contains(x.as_str())),
+        Value::Array(items) => items.iter().any(|i| holds_secret(i, secrets)),
+        Value::Object(map) => map.values().any(|i| holds_secret(i, secrets)),
+        _ => false,
+    }
+}
+
 /// `v` with every string equal to or containing a secret value replaced by `***`.
 fn redact(v: &Value, secrets: &[String]) -> Value {
     match v {
@@ -280,13 +289,19 @@ fn redact(v: &Value, secrets: &[String]) -> Value {
     }
 }
 
-/// The fields that differ between `desired` and `observed`, as JSON pointers.
-fn field_diffs(desired: &Value, observed: &Value) -> Vec<pb::FieldDiff> {
-    let mut out = Vec::new();
-    walk("", Some(desired), Some(observed), &mut out);
-    if out.len() > MAX_FIELDS {
-        let more = out.len() - MAX_FIELDS;
-        out.truncate(MAX_FIELDS);
+/// The fields that differ between `desired` and `observed`, as JSON pointers, compared on
+/// the real values and shown redacted: a secret that changed is listed (both sides `***`,
+/// `secret` set) rather than hidden by two equal redactions.
+fn field_diffs(desired: &Value, observed: &Value, secrets: &[String]) -> Vec<pb::FieldDiff> {
+    let mut raw = Vec::new();
+    walk("", Some(desired), Some(observed), &mut raw);
+    let more = raw.len().saturating_sub(MAX_FIELDS);
+    let mut out: Vec<pb::FieldDiff> = raw
+        .into_iter()
+        .take(MAX_FIELDS)
+        .map(|(path, a, b)| shown(path, a, b, secrets))
+        .collect();
+    if more > 0 {
         out.push(pb::FieldDiff {
             path: format!("({more} more fields differ)"),
             ..Default::default()
@@ -295,7 +310,35 @@ fn field_diffs(desired: &Value, observed: &Value) -> Vec<pb::FieldDiff> {
     out
 }
 
-fn walk(path: &str, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<pb::FieldDiff>) {
+/// One differing field as shown. When both sides hold it and either holds a secret, both
+/// are `***`: the site's value at a secret's place is taken for a secret too (a password
+/// changed there is not shown in the clear). A field on one side only is redacted where
+/// it holds a known secret.
+fn shown(path: String, a: Option<&Value>, b: Option<&Value>, secrets: &[String]) -> pb::FieldDiff {
+    let kind = match (a, b) {
+        (Some(_), Some(_)) => "changed",
+        (Some(_), None) => "only_desired",
+        _ => "only_at_site",
+    };
+    let secret =
+        a.is_some_and(|v| holds_secret(v, secrets)) || b.is_some_and(|v| holds_secret(v, secrets));
+    let text = |v: Option<&Value>| match v {
+        None => String::new(),
+        Some(_) if secret && a.is_some() && b.is_some() => Value::from(REDACTED).to_string(),
+        Some(v) => redact(v, secrets).to_string(),
+    };
+    pb::FieldDiff {
+        desired_json: text(a),
+        observed_json: text(b),
+        path,
+        kind: kind.into(),
+        secret,
+    }
+}
+
+type RawDiff<'a> = (String, Option<&'a Value>, Option<&'a Value>);
+
+fn walk<'a>(path: &str, a: Option<&'a Value>, b: Option<&'a Value>, out: &mut Vec<RawDiff<'a>>) {
     match (a, b) {
         (Some(Value::Object(x)), Some(Value::Object(y))) => {
             let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
@@ -310,11 +353,7 @@ fn walk(path: &str, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<pb::Fiel
             }
         }
         (a, b) if a == b => {}
-        (a, b) => out.push(pb::FieldDiff {
-            path: path.to_string(),
-            desired_json: a.map(Value::to_string).unwrap_or_default(),
-            observed_json: b.map(Value::to_string).unwrap_or_default(),
-        }),
+        (a, b) => out.push((path.to_string(), a, b)),
     }
 }
 
@@ -420,7 +459,7 @@ mod tests {
             .into()
         );
         let web = diffs.iter().find(|d| d.resource == "web").unwrap();
-        let fields: Vec<(&str, &str, &str)> = web
+        let fields: Vec<(&str, &str, &str, &str, bool)> = web
             .fields
             .iter()
             .map(|f| {
@@ -428,19 +467,81 @@ mod tests {
                     f.path.as_str(),
                     f.desired_json.as_str(),
                     f.observed_json.as_str(),
+                    f.kind.as_str(),
+                    f.secret,
                 )
             })
             .collect();
         assert_eq!(
             fields,
             [
-                ("/_drift", "", "1"),
-                ("/ports/1", "", "443"),
-                ("/replicas", "3", "5"),
+                ("/_drift", "", "1", "only_at_site", false),
+                ("/env/PASSWORD", "\"***\"", "\"***\"", "changed", true),
+                ("/ports/1", "", "443", "only_at_site", false),
+                ("/replicas", "3", "5", "changed", false),
             ],
-            "the secret differs on both sides but both are redacted, so it is not shown"
+            "the secret differs: listed, both sides redacted"
         );
         assert!(!format!("{diffs:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_secret_changed_at_the_site_is_listed_and_its_new_value_is_not_shown() {
+        let observed: BTreeMap<String, ObservedDetail> = [(
+            "web".to_string(),
+            seen(
+                "drift-1",
+                json!({"replicas": 3, "env": {"PASSWORD": "swordfish", "MODE": "a"}, "ports": [80], "mode": "0644"}),
+            ),
+        )]
+        .into();
+        let diffs = compare(&basis(), &observed);
+        let web = diffs.iter().find(|d| d.resource == "web").unwrap();
+        let text = format!("{diffs:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains("swordfish"),
+            "{text}"
+        );
+        let password = web
+            .fields
+            .iter()
+            .find(|f| f.path == "/env/PASSWORD")
+            .unwrap();
+        assert!(password.secret);
+        assert_eq!(password.kind, "changed");
+        assert_eq!(password.observed_json, "\"***\"");
+        // A field the blueprint does not set (a site default) is marked as such, not as a
+        // change of a desired value.
+        let mode = web.fields.iter().find(|f| f.path == "/mode").unwrap();
+        assert_eq!(
+            (mode.kind.as_str(), mode.desired_json.as_str()),
+            ("only_at_site", "")
+        );
+        // A field the site lacks, holding a secret: redacted where it is.
+        let observed: BTreeMap<String, ObservedDetail> = [(
+            "web".to_string(),
+            seen(
+                "drift-2",
+                json!({"replicas": 3, "env": {"MODE": "a"}, "ports": [80]}),
+            ),
+        )]
+        .into();
+        let diffs = compare(&basis(), &observed);
+        let web = diffs.iter().find(|d| d.resource == "web").unwrap();
+        let password = web
+            .fields
+            .iter()
+            .find(|f| f.path == "/env/PASSWORD")
+            .unwrap();
+        assert_eq!(
+            (
+                password.kind.as_str(),
+                password.desired_json.as_str(),
+                password.observed_json.as_str(),
+                password.secret
+            ),
+            ("only_desired", "\"***\"", "", true)
+        );
     }
 
     #[test]

@@ -168,6 +168,8 @@ pub async fn diff(State(h): State<Arc<HookHttp>>, Path(name): Path<String>) -> R
                                 path: f.path,
                                 desired_json: f.desired_json,
                                 observed_json: f.observed_json,
+                                kind: f.kind,
+                                secret: f.secret,
                             })
                             .collect(),
                     })
