@@ -173,7 +173,9 @@ impl MoorState {
 
     /// A state from its snapshot encoding.
     pub fn decode(data: &[u8]) -> Result<Self, CodecError> {
-        codec::decode("state snapshot", data)
+        let mut state: MoorState = codec::decode("state snapshot", data)?;
+        state.workflow.reindex();
+        Ok(state)
     }
 
     /// SHA-256 of the snapshot encoding, hex: two members with the same digest hold the

@@ -188,6 +188,10 @@ impl WorkflowState {
         };
         exec.inputs = inputs.cloned();
         self.executions.insert(id.clone(), exec);
+        self.by_environment
+            .entry(environment.to_string())
+            .or_default()
+            .push(id.clone());
         self.start_next(kv, environment, now_ms);
         let state = self
             .executions

@@ -12,13 +12,14 @@
     )
 )]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::environment::{
     AppliedResource, EnvStatus, Environment, ObservedResource, RevisionRecord, HISTORY_LIMIT,
 };
 use crate::execution::{
-    At, CheckpointRejected, ExecKind, ExecState, Step, StepAction, StepOutcome, StepState,
+    At, CheckpointRejected, ExecKind, ExecState, Execution, Step, StepAction, StepOutcome,
+    StepState,
 };
 use crate::kv::KvState;
 
@@ -27,6 +28,40 @@ use crate::workflow::types::{
 };
 
 impl WorkflowState {
+    /// The executions of `environment`, oldest first, found through the index.
+    pub fn executions_of<'a>(&'a self, environment: &str) -> impl Iterator<Item = &'a Execution> {
+        self.by_environment
+            .get(environment)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.executions.get(id))
+    }
+
+    /// Rebuilds the derived index of executions per environment from `executions`: after
+    /// a state was decoded (the index is not encoded). Ids are in creation order: the
+    /// number after `x`, which rises by one per execution.
+    pub fn reindex(&mut self) {
+        self.by_environment = self.index_from_executions();
+    }
+
+    /// The index [`WorkflowState::reindex`] builds, from `executions` alone.
+    pub(crate) fn index_from_executions(&self) -> BTreeMap<String, Vec<String>> {
+        let mut by_environment: BTreeMap<String, Vec<(u64, &String)>> = BTreeMap::new();
+        for (id, e) in &self.executions {
+            by_environment
+                .entry(e.environment.clone())
+                .or_default()
+                .push((execution_number(id), id));
+        }
+        by_environment
+            .into_iter()
+            .map(|(env, mut ids)| {
+                ids.sort();
+                (env, ids.into_iter().map(|(_, id)| id.clone()).collect())
+            })
+            .collect()
+    }
+
     pub(crate) fn resume(&mut self, id: &str, now_ms: u64) -> Res<WorkflowResult> {
         let exec = self
             .executions
@@ -311,4 +346,14 @@ fn record_step_effect(env: &mut Environment, steps: &[Step], s: &Step, now_ms: u
             );
         }
     }
+}
+
+/// The creation number of execution id `x42` or `x42-r…` (0 for an id of another shape,
+/// which then sorts first).
+pub(crate) fn execution_number(id: &str) -> u64 {
+    let digits = id.strip_prefix('x').unwrap_or("");
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits.get(..end).and_then(|d| d.parse().ok()).unwrap_or(0)
 }

@@ -28,6 +28,11 @@ impl WorkflowState {
     }
 
     fn executions_hold(&self) -> Result<(), String> {
+        if self.index_from_executions() != self.by_environment {
+            return Err(
+                "the index of executions per environment disagrees with the executions".into(),
+            );
+        }
         for id in &self.running {
             match self.executions.get(id) {
                 None => return Err(format!("running set names missing execution {id}")),

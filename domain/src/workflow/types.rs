@@ -267,6 +267,11 @@ pub struct WorkflowState {
     /// encoding while empty.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub(crate) execution_suffix: String,
+    /// Per environment, the ids of its executions in the order they were created: derived
+    /// from `executions` (never encoded, rebuilt by [`WorkflowState::reindex`] after a
+    /// decode) so an environment's executions are found without scanning them all.
+    #[serde(skip)]
+    pub(crate) by_environment: BTreeMap<String, Vec<String>>,
 }
 
 pub(crate) type Res<T> = Result<T, WorkflowError>;

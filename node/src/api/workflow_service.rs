@@ -561,15 +561,17 @@ impl WorkflowApi for WorkflowService {
     ) -> Result<Response<pb::ListExecutionsResponse>, Status> {
         let r = request.into_inner();
         self.read(r.stale, |s| {
-            Ok(Response::new(pb::ListExecutionsResponse {
-                executions: s
-                    .workflow
-                    .executions
-                    .values()
-                    .filter(|e| r.environment.is_empty() || e.environment == r.environment)
-                    .map(|e| exec_msg(e, false))
-                    .collect(),
-            }))
+            let wf = &s.workflow;
+            let executions = if r.environment.is_empty() {
+                wf.executions.values().map(|e| exec_msg(e, false)).collect()
+            } else {
+                // The environment's own executions through the index, in id order as the
+                // whole list is.
+                let mut of: Vec<&Execution> = wf.executions_of(&r.environment).collect();
+                of.sort_by(|a, b| a.id.cmp(&b.id));
+                of.into_iter().map(|e| exec_msg(e, false)).collect()
+            };
+            Ok(Response::new(pb::ListExecutionsResponse { executions }))
         })
         .await
     }

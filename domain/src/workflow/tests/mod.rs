@@ -173,6 +173,60 @@ fn executions_of_one_environment_queue_behind_each_other() {
 }
 
 #[test]
+fn an_environments_executions_are_found_through_the_index_which_a_decode_rebuilds() {
+    let (mut w, kv) = world();
+    let mut created = std::collections::BTreeMap::<&str, Vec<String>>::new();
+    // Twelve executions over two environments, so ids x1..x12 sort differently as text
+    // (x10 < x2) and in creation order.
+    for name in ["e1", "e2"] {
+        let WorkflowResult::Execution { id, .. } = create(&mut w, &kv, name) else {
+            panic!()
+        };
+        finish(&mut w, &kv, &id, 1);
+        created.entry(name).or_default().push(id);
+    }
+    for i in 0..10 {
+        let name = if i % 3 == 0 { "e2" } else { "e1" };
+        let r = w.apply_checked(
+            &kv,
+            1,
+            &WorkflowCommand::StartExecution {
+                environment: name.into(),
+                kind: ExecKind::Heal,
+                revision: None,
+                inputs: None,
+                retry: RetryPolicy::default(),
+                now_ms: 20 + i,
+            },
+        );
+        let WorkflowResult::Execution { id, .. } = r else {
+            panic!("{r:?}")
+        };
+        finish(&mut w, &kv, &id, 1);
+        created.entry(name).or_default().push(id);
+    }
+    for (name, ids) in &created {
+        let of: Vec<&str> = w.executions_of(name).map(|e| e.id.as_str()).collect();
+        assert_eq!(&of, ids, "{name}: oldest first, as created");
+        assert!(of.iter().all(|id| w.executions[*id].environment == *name));
+    }
+    assert_eq!(w.executions_of("nobody").count(), 0);
+    // The index is not encoded: a decoded state rebuilds it, equal to the one kept live.
+    let state = crate::state::MoorState {
+        workflow: w.clone(),
+        ..Default::default()
+    };
+    let decoded = crate::state::MoorState::decode(&state.encode().unwrap()).unwrap();
+    assert_eq!(decoded.workflow.by_environment, w.by_environment);
+    assert!(decoded.invariants().is_ok());
+    // An index that disagrees with the executions is an invariant broken, named.
+    let mut broken = w.clone();
+    broken.by_environment.remove("e2");
+    let why = broken.invariants().unwrap_err();
+    assert!(why.contains("index of executions"), "{why}");
+}
+
+#[test]
 fn refused_commands_change_nothing() {
     let (mut w, kv) = world();
     let before = w.clone();
