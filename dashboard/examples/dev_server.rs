@@ -249,5 +249,11 @@ fn made_up_page(site: &SiteDot) -> SitePage {
             steps_done: 3,
             steps_total: 3,
         }],
+        unreachable: (site.status == Status::Unreachable).then(|| {
+            (
+                1_700_000_000_000,
+                "connection refused (made up)".to_string(),
+            )
+        }),
     }
 }

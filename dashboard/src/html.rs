@@ -164,11 +164,29 @@ pub fn site_page_with(site: &SitePage, forms: &Forms) -> String {
     let _ = write!(h, "<a href=\"{}\">← Map</a> <h1>", escape_html(&back));
     push_escaped(&mut h, &site.name);
     h.push_str("</h1> ");
-    status_badge(
-        &mut h,
-        Status::worst(site.environments.iter().map(|e| e.status)),
-    );
-    h.push_str("</header>\n<main class=\"page\">\n<dl class=\"facts\">\n<dt>Region</dt><dd>");
+    let status = if site.unreachable.is_some() {
+        Status::Unreachable
+    } else {
+        Status::worst(site.environments.iter().map(|e| e.status))
+    };
+    status_badge(&mut h, status);
+    h.push_str("</header>\n<main class=\"page\">\n");
+    if let Some((since_ms, error)) = &site.unreachable {
+        let _ = write!(
+            h,
+            "<p class=\"error-box\">Unreachable since {} UTC: the drift checks get no answer \
+             from this site, so what is shown below is what was last seen there. The last \
+             error: <span class=\"error-text\">",
+            utc(*since_ms)
+        );
+        push_escaped(&mut h, error);
+        h.push_str(
+            "</span><br>Check that the site's agent runs and that this cluster can reach its \
+             endpoint; the mark goes away by itself at the first check or step that gets an \
+             answer.</p>\n",
+        );
+    }
+    h.push_str("<dl class=\"facts\">\n<dt>Region</dt><dd>");
     push_escaped(&mut h, &site.region);
     let _ = write!(
         h,

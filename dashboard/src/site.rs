@@ -21,7 +21,8 @@ pub struct SiteDot {
     /// Degrees, −180..=180.
     pub lon: f64,
     pub labels: BTreeMap<String, String>,
-    /// The worst status of its environments ([`Status::worst`]).
+    /// The worst status of its environments ([`Status::worst`]), or
+    /// [`Status::Unreachable`] while its drift checks get no answer.
     pub status: Status,
 }
 
@@ -36,6 +37,10 @@ pub struct SitePage {
     pub environments: Vec<EnvRow>,
     /// Most recent first, as the caller wants them shown; the caller bounds the list.
     pub executions: Vec<ExecRow>,
+    /// Set while the drift checks get no answer from the site: since when (ms since the
+    /// epoch) and the driver's error. The page is then [`Status::Unreachable`].
+    #[serde(default)]
+    pub unreachable: Option<(u64, String)>,
 }
 
 /// One environment on the site page.

@@ -47,6 +47,7 @@ fn evil_site() -> SitePage {
             steps_done: 2,
             steps_total: 5,
         }],
+        unreachable: None,
     }
 }
 
@@ -106,9 +107,31 @@ fn the_site_page_shows_its_tables_and_links_back_to_the_map() {
         labels: BTreeMap::new(),
         environments: vec![],
         executions: vec![],
+        unreachable: None,
     });
     assert!(empty.contains("No environments on this site."));
     assert!(empty.contains(Status::Empty.label()));
+}
+
+#[test]
+fn an_unreachable_site_says_so_since_when_and_why_escaped() {
+    let reachable = site_page(&evil_site());
+    assert!(!reachable.contains("Unreachable since"));
+    let page = SitePage {
+        unreachable: Some((1_700_000_000_000, format!("connection refused {EVIL}"))),
+        ..evil_site()
+    };
+    let html = site_page(&page);
+    assert_no_injected_script(&html, 0);
+    assert!(
+        html.contains("Unreachable since 2023-11-14 22:13:20 UTC"),
+        "{html}"
+    );
+    assert!(html.contains("connection refused &lt;script&gt;"), "{html}");
+    // The badge is unreachable whatever the environments say (they were drifted).
+    assert!(html.contains(Status::Unreachable.label()), "{html}");
+    // What was last seen is still listed.
+    assert!(html.contains("Environments (1)"));
 }
 
 #[test]

@@ -78,6 +78,9 @@ impl Command {
             Command::Auth(AuthCommand::RecordDenied { stamp, .. }) => {
                 stamp.operation.feature_level()
             }
+            Command::Workflow(WorkflowCommand::SiteReachability { .. }) => {
+                feature::SITE_REACHABILITY
+            }
             Command::Kv(_)
             | Command::Workflow(_)
             | Command::Auth(_)

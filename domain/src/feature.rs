@@ -12,7 +12,8 @@
 //! | level | release | what it adds |
 //! | --- | --- | --- |
 //! | 1 | every release before feature levels (up to commit 87007b1) | — |
-//! | 2 | this one | the level itself (`SetFeatureLevel`); each step keeps the history of its attempts |
+//! | 2 | commits up to 03159f6 | the level itself (`SetFeatureLevel`); each step keeps the history of its attempts |
+//! | 3 | this one | sites the drift checks cannot reach are recorded (`SiteReachability`), and forgotten when a step there succeeds or the site gets another driver |
 //!
 //! A member whose build supports less than the applied level must not go on applying (it
 //! would misread what it does not know): moord stops it, naming the release to run.
@@ -31,13 +32,16 @@
 use serde::{Deserialize, Serialize};
 
 /// The highest feature level this build understands and can apply.
-pub const SUPPORTED: FeatureLevel = FeatureLevel(2);
+pub const SUPPORTED: FeatureLevel = FeatureLevel(3);
 
 /// The level of every state written before feature levels existed.
 pub const BASE: FeatureLevel = FeatureLevel(1);
 
 /// From this level on, each step records every attempt (dispatch, fence token, result).
 pub const STEP_ATTEMPTS: FeatureLevel = FeatureLevel(2);
+
+/// From this level on, the state records which sites the drift checks cannot reach.
+pub const SITE_REACHABILITY: FeatureLevel = FeatureLevel(3);
 
 /// A cluster feature level. A state without one (written before levels existed) is at
 /// [`BASE`], and a state at `BASE` leaves it out of its encoding, so it encodes and

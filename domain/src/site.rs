@@ -36,6 +36,31 @@ pub struct Site {
 
 impl Eq for Site {}
 
+/// A site the leader's drift checks could not reach: since when, and the last error. Kept
+/// until a check or a step there succeeds, or the site is put with another driver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreachable {
+    /// When the first check without an answer was recorded.
+    pub since_ms: u64,
+    /// What the site's driver said, at most [`MAX_REACHABILITY_ERROR`] bytes.
+    pub error: String,
+}
+
+/// Longest error kept for an unreachable site (the rest is cut at a character boundary).
+pub const MAX_REACHABILITY_ERROR: usize = 512;
+
+/// `error` cut to at most [`MAX_REACHABILITY_ERROR`] bytes, at a character boundary.
+pub fn bounded_error(error: &str) -> String {
+    if error.len() <= MAX_REACHABILITY_ERROR {
+        return error.to_string();
+    }
+    let mut end = MAX_REACHABILITY_ERROR;
+    while !error.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", error.get(..end).unwrap_or_default())
+}
+
 /// Checks a name used for sites, environments and blueprints: lower-case letters, digits
 /// and dashes, starting and ending with a letter or digit, at most 63 characters (a DNS
 /// label, so it can name Kubernetes objects too).

@@ -8,11 +8,12 @@
 //! on the same data dir, caught up before the next. Meanwhile:
 //! - `UpgradeFinalize` is refused (FAILED_PRECONDITION, naming a member still on the old
 //!   release) and the cluster stays at level 1; steps record no attempt history;
-//! - once all three run this build, `UpgradeFinalize` raises the level to 2 on every member;
+//! - once all three run this build, `UpgradeFinalize` raises the level to this build's (3)
+//!   on every member;
 //! - the rollout started before the first replacement finishes with every target succeeded,
 //!   no step's effect applied twice (the sitesim journal), and every acknowledged write reads
 //!   back;
-//! - an execution dispatched at level 2 records each step's attempt.
+//! - an execution dispatched at that level records each step's attempt.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -51,7 +52,7 @@ const SLOW_STOP: Duration = Duration::from_secs(10);
 const STOP_LIMIT: Duration = Duration::from_secs(60);
 /// The cluster feature levels: every release up to the previous one, and this one.
 const LEVEL_PREVIOUS: u32 = 1;
-const LEVEL_THIS: u32 = 2;
+const LEVEL_THIS: u32 = 3;
 
 /// The previous release's moord: `MOOR_PREVIOUS_MOORD`, else `previous/moord` beside the
 /// profile dir of the binaries under test (where scripts/previous-moord.sh puts it). Missing
@@ -224,7 +225,7 @@ async fn get_execution(cluster: &Cluster, member: u64, id: &str) -> Execution {
         .into_inner()
 }
 
-/// Before the cluster reaches level 2 no member records attempt history.
+/// Before the cluster reaches this build's level no member records attempt history.
 async fn assert_no_attempts(cluster: &Cluster, rollout: &str) {
     for member in cluster.running() {
         for e in child_executions(cluster, member, rollout).await {
@@ -448,7 +449,7 @@ async fn assert_not_finalizable(cluster: &Cluster, new: &BTreeSet<u64>, old: &BT
 }
 
 /// Finalizes (retrying while the leader has not yet heard from every member since it was
-/// elected) and waits until every member applied level 2; returns the refusals seen first.
+/// elected) and waits until every member applied this build's level; returns the refusals seen first.
 async fn finalize(cluster: &Cluster) -> usize {
     let deadline = Instant::now() + LONG;
     let mut refusals = 0;
@@ -539,7 +540,7 @@ async fn assert_all_upgraded(cluster: &Cluster) {
     }
 }
 
-/// At level 2: an update of one environment records one attempt per step, matching the step.
+/// At this build's level: an update of one environment records one attempt per step, matching the step.
 async fn assert_attempts_recorded(cluster: &Cluster, environment: &str) -> Execution {
     let mut w = workflow(cluster, 2);
     w.apply_blueprint(ApplyBlueprintRequest {
@@ -596,7 +597,7 @@ async fn assert_attempts_recorded(cluster: &Cluster, environment: &str) -> Execu
     e
 }
 
-/// The attempts the rollout's steps recorded (those dispatched at level 2) agree with the
+/// The attempts the rollout's steps recorded (those dispatched at this build's level) agree with the
 /// steps; returns how many steps have them.
 fn check_rollout_attempts(executions: &[Execution]) -> usize {
     let mut with = 0;

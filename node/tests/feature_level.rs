@@ -14,7 +14,7 @@ use moor_domain::blueprint;
 use moor_domain::cluster::ClusterCommand;
 use moor_domain::command::{Command, CommandResult};
 use moor_domain::execution::{AttemptOutcome, ExecKind, ExecState, RetryPolicy};
-use moor_domain::feature::{self, FeatureLevel};
+use moor_domain::feature;
 use moor_domain::site::{Driver, Site};
 use moor_domain::workflow::{WorkflowCommand, WorkflowResult};
 use moor_node::errors::ApiError;
@@ -162,7 +162,10 @@ async fn attempt_histories_start_when_the_level_is_raised_and_only_then() {
     }
 
     // A level no member supports is refused and changes nothing.
-    let err = m.upgrade_finalize(finalize(3)).await.unwrap_err();
+    let err = m
+        .upgrade_finalize(finalize(feature::SUPPORTED.0 + 1))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, ApiError::FailedPrecondition { reason } if reason.contains("not every member supports it")),
         "{err:?}"
@@ -170,11 +173,15 @@ async fn attempt_histories_start_when_the_level_is_raised_and_only_then() {
     assert_eq!(m.applied_level.get(), feature::BASE);
 
     let (previous, level, index) = m.upgrade_finalize(finalize(0)).await.unwrap();
-    assert_eq!((previous, level), (1, 2));
+    assert_eq!((previous, level), (1, feature::SUPPORTED.0));
     assert!(index > 0);
-    assert_eq!(m.applied_level.get(), FeatureLevel(2));
+    assert_eq!(m.applied_level.get(), feature::SUPPORTED);
     // Again: already there, nothing committed.
-    assert_eq!(m.upgrade_finalize(finalize(0)).await.unwrap(), (2, 2, 0));
+    let top = feature::SUPPORTED.0;
+    assert_eq!(
+        m.upgrade_finalize(finalize(0)).await.unwrap(),
+        (top, top, 0)
+    );
 
     let after = install(&m, "e2").await;
     let term = m.metrics().current_term;

@@ -96,6 +96,7 @@ fn read_sites(file: &str, text: &str) -> Result<Vec<pb::Site>> {
             agent_endpoint: s.agent_endpoint,
             kubeconfig: s.kubeconfig,
             kube_context: s.kube_context,
+            ..Default::default()
         });
     }
     Ok(sites)

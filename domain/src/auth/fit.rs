@@ -104,7 +104,9 @@ fn workflow_carriers(command: &WorkflowCommand) -> Vec<Op> {
         WorkflowCommand::Resume { .. } => vec![Op::ExecutionResume],
         WorkflowCommand::Cancel { .. } => vec![Op::ExecutionCancel],
         // The executor's own commands: no client request carries them.
-        WorkflowCommand::Checkpoints { .. } | WorkflowCommand::Observed { .. } => vec![],
+        WorkflowCommand::Checkpoints { .. }
+        | WorkflowCommand::Observed { .. }
+        | WorkflowCommand::SiteReachability { .. } => vec![],
         WorkflowCommand::PutGroup { .. } => vec![Op::GroupPut],
         WorkflowCommand::DeleteGroup { .. } => vec![Op::GroupDelete],
         WorkflowCommand::StartRollout { .. } => vec![Op::RolloutStart],

@@ -16,7 +16,7 @@ use crate::execution::At;
 use crate::feature::{self, FeatureLevel};
 use crate::kv::KvState;
 use crate::workflow::environments::NewEnvironment;
-use crate::workflow::types::{WorkflowCommand, WorkflowResult, WorkflowState};
+use crate::workflow::types::{WorkflowCommand, WorkflowError, WorkflowResult, WorkflowState};
 
 impl WorkflowState {
     /// Applies one command committed in `term` at the cluster's feature `level`; `kv`
@@ -36,7 +36,17 @@ impl WorkflowState {
                 source,
                 now_ms,
             } => self.put_blueprint(spec, source, *now_ms),
-            WorkflowCommand::PutSite { site, now_ms: _ } => self.put_site(site),
+            WorkflowCommand::PutSite { site, now_ms: _ } => {
+                let driver_before = self.sites.get(&site.name).map(|s| s.driver.clone());
+                let r = self.put_site(site);
+                if r.is_ok()
+                    && level.has(feature::SITE_REACHABILITY)
+                    && driver_before.is_some_and(|d| d != site.driver)
+                {
+                    self.unreachable.remove(&site.name);
+                }
+                r
+            }
             WorkflowCommand::CreateEnvironment {
                 name,
                 site,
@@ -96,16 +106,22 @@ impl WorkflowState {
                 now_ms,
                 items,
                 dispatch_budget,
-            } => Ok(self.checkpoints(
-                kv,
-                At {
-                    term,
-                    now_ms: *now_ms,
-                    attempts: level.has(feature::STEP_ATTEMPTS),
-                },
-                items,
-                *dispatch_budget,
-            )),
+            } => {
+                let r = self.checkpoints(
+                    kv,
+                    At {
+                        term,
+                        now_ms: *now_ms,
+                        attempts: level.has(feature::STEP_ATTEMPTS),
+                    },
+                    items,
+                    *dispatch_budget,
+                );
+                if level.has(feature::SITE_REACHABILITY) {
+                    self.reached_by_steps(items);
+                }
+                Ok(r)
+            }
             WorkflowCommand::Observed {
                 environment,
                 resources,
@@ -127,6 +143,20 @@ impl WorkflowState {
                 replace,
                 now_ms,
             } => self.reseal_inputs(environment, replace, *now_ms),
+            WorkflowCommand::SiteReachability {
+                site,
+                error,
+                now_ms,
+            } => {
+                if level.has(feature::SITE_REACHABILITY) {
+                    self.site_reachability(site, error.as_deref(), *now_ms)
+                } else {
+                    Err(WorkflowError::FailedPrecondition(format!(
+                        "site reachability needs feature level {}; the cluster runs at {level}",
+                        feature::SITE_REACHABILITY
+                    )))
+                }
+            }
         };
         r.unwrap_or_else(WorkflowResult::Rejected)
     }

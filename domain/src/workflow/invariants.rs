@@ -28,6 +28,13 @@ impl WorkflowState {
     }
 
     fn executions_hold(&self) -> Result<(), String> {
+        if let Some(site) = self
+            .unreachable
+            .keys()
+            .find(|s| !self.sites.contains_key(*s))
+        {
+            return Err(format!("missing site {site} is recorded as unreachable"));
+        }
         if self.index_from_executions() != self.by_environment {
             return Err(
                 "the index of executions per environment disagrees with the executions".into(),

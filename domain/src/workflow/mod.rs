@@ -14,6 +14,7 @@ mod environments;
 mod executions;
 mod invariants;
 mod observations;
+mod reachability;
 mod rollouts;
 mod secrets;
 mod types;

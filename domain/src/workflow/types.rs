@@ -26,7 +26,7 @@ use crate::execution::{
 };
 use crate::rollout::Group;
 use crate::rollout::{RolloutOp, RolloutSpec, Rollouts};
-use crate::site::Site;
+use crate::site::{Site, Unreachable};
 
 /// One immutable blueprint revision (`name@revision`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -171,6 +171,14 @@ pub enum WorkflowCommand {
         replace: BTreeMap<String, String>,
         now_ms: u64,
     },
+    /// What the leader's drift checks found of a site's reachability (feature level 3):
+    /// `error` set, the site did not answer; `None`, it answered again. Proposed only when
+    /// the recorded reachability changes.
+    SiteReachability {
+        site: String,
+        error: Option<String>,
+        now_ms: u64,
+    },
 }
 
 /// One step checkpoint.
@@ -272,6 +280,10 @@ pub struct WorkflowState {
     /// decode) so an environment's executions are found without scanning them all.
     #[serde(skip)]
     pub(crate) by_environment: BTreeMap<String, Vec<String>>,
+    /// Sites the leader's drift checks could not reach (feature level 3), by name. Left out
+    /// of the encoding while empty, so a state without any encodes as before the level.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub unreachable: BTreeMap<String, Unreachable>,
 }
 
 pub(crate) type Res<T> = Result<T, WorkflowError>;

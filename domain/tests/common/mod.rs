@@ -381,6 +381,11 @@ impl World {
                 policy: self.drift_policy(rng),
                 now_ms,
             },
+            16 => WorkflowCommand::SiteReachability {
+                site: rng.pick(&names("s", 6)).clone(),
+                error: rng.chance(60).then(|| "connection refused".to_string()),
+                now_ms,
+            },
             _ => WorkflowCommand::SetRolloutLimits {
                 max_parallel_total: rng.below(6) as u32,
                 now_ms,
@@ -548,6 +553,11 @@ impl World {
             4 if rng.chance(70) => Command::Hooks(self.hooks(rng, state, now_ms)),
             5 if rng.chance(10) => Command::Cluster(ClusterCommand::SetIdentity {
                 id: rng.pick(&["c-1", "c-2", "", "not valid!"]).to_string(),
+            }),
+            // Now and then a level rises (or a raise to an equal or lower one is refused),
+            // so commands gated by a level meet states below and above it.
+            6 if rng.chance(10) => Command::Cluster(ClusterCommand::SetFeatureLevel {
+                level: rng.below(4) as u32 + 1,
             }),
             _ => Command::Workflow(self.workflow(rng, state, now_ms)),
         }

@@ -73,8 +73,11 @@ impl WorkflowService {
     }
 }
 
-fn site_msg(s: &Site) -> pb::Site {
+fn site_msg(state: &MoorState, s: &Site) -> pb::Site {
+    let unreachable = state.workflow.unreachable.get(&s.name);
     let mut msg = pb::Site {
+        unreachable_since_ms: unreachable.map_or(0, |u| u.since_ms),
+        unreachable_error: unreachable.map(|u| u.error.clone()).unwrap_or_default(),
         name: s.name.clone(),
         region: s.region.clone(),
         latitude: s.latitude,
@@ -419,7 +422,7 @@ impl WorkflowApi for WorkflowService {
         let stale = request.into_inner().stale;
         self.read(stale, |s| {
             Ok(Response::new(pb::ListSitesResponse {
-                sites: s.workflow.sites.values().map(site_msg).collect(),
+                sites: s.workflow.sites.values().map(|x| site_msg(s, x)).collect(),
             }))
         })
         .await
@@ -434,7 +437,7 @@ impl WorkflowApi for WorkflowService {
             s.workflow
                 .sites
                 .get(&r.name)
-                .map(|site| Response::new(site_msg(site)))
+                .map(|site| Response::new(site_msg(s, site)))
                 .ok_or_else(|| Status::not_found(format!("site {} not found", r.name)))
         })
         .await

@@ -24,7 +24,8 @@ use futures::StreamExt;
 use moor_domain::command::{Command, CommandResult};
 use moor_domain::drift::{effective_policy, OnDrift};
 use moor_domain::environment::EnvStatus;
-use moor_domain::site::Site;
+use moor_domain::feature;
+use moor_domain::site::{bounded_error, Site};
 use moor_domain::workflow::{ObserveBasis, WorkflowCommand, WorkflowResult};
 
 use crate::exec::driver::SiteDriver;
@@ -64,14 +65,76 @@ pub async fn run(member: Arc<Member>, drivers: Arc<dyn SiteDriver>, default_inte
         if due.is_empty() {
             continue;
         }
-        let reports: Vec<_> = futures::stream::iter(due)
+        let checked: Vec<Checked> = futures::stream::iter(due)
             .map(|d| observe(drivers.clone(), d, &member.metrics))
             .buffer_unordered(PARALLEL_OBSERVES)
-            .filter_map(|r| async move { r })
             .collect()
             .await;
-        for report in reports {
-            record(&member, report).await;
+        let mut answers: BTreeMap<String, Option<String>> = BTreeMap::new();
+        for c in checked {
+            // A site answers when any of its environments' checks got an answer.
+            let entry = answers
+                .entry(c.site)
+                .or_insert_with(|| c.answer.clone().err());
+            if c.answer.is_ok() {
+                *entry = None;
+            }
+            if let Some(report) = c.report {
+                record(&member, report).await;
+            }
+        }
+        record_reachability(&member, answers).await;
+    }
+}
+
+/// What one check found: whether the site answered (else its driver's error), and what to
+/// commit of the environment.
+struct Checked {
+    site: String,
+    answer: Result<(), String>,
+    report: Option<Report>,
+}
+
+/// The sites whose recorded reachability differs from what this round's checks found:
+/// (site, `Some(error)` to record it unreachable, `None` to record that it answers).
+fn reachability_changes(
+    recorded: &BTreeMap<String, moor_domain::site::Unreachable>,
+    found: BTreeMap<String, Option<String>>,
+) -> Vec<(String, Option<String>)> {
+    found
+        .into_iter()
+        .filter(|(site, error)| error.is_some() != recorded.contains_key(site))
+        .collect()
+}
+
+/// Commits the sites whose reachability changed (feature level 3 on; before it the cluster
+/// cannot record it, and nothing is proposed).
+async fn record_reachability(member: &Member, found: BTreeMap<String, Option<String>>) {
+    if found.is_empty() || !member.applied_level.get().has(feature::SITE_REACHABILITY) {
+        return;
+    }
+    let changes = match member.state.read() {
+        Ok(state) => reachability_changes(&state.workflow.unreachable, found),
+        Err(_) => return,
+    };
+    for (site, error) in changes {
+        let reachable = error.is_none();
+        let command = Command::Workflow(WorkflowCommand::SiteReachability {
+            site: site.clone(),
+            error: error.map(|e| bounded_error(&e)),
+            now_ms: now_ms(),
+        });
+        match member
+            .execute_local(LeaderRequest::Write(Box::new(command)))
+            .await
+        {
+            Ok(_) if reachable => tracing::info!(%site, "site answers again"),
+            Ok(_) => {
+                tracing::warn!(%site, "site recorded unreachable: its drift checks get no answer")
+            }
+            Err(e) => {
+                tracing::debug!(%site, error = %e, "drift check: cannot record the site's reachability")
+            }
         }
     }
 }
@@ -194,9 +257,30 @@ struct Report {
     basis: ObserveBasis,
 }
 
-/// Observes one environment; `None` when there is nothing to commit or the site did not
-/// answer (it is checked again next interval).
-async fn observe(drivers: Arc<dyn SiteDriver>, due: Due, metrics: &Metrics) -> Option<Report> {
+/// Observes one environment: whether its site answered, and a report unless there is
+/// nothing to commit or the site did not answer (it is checked again next interval).
+async fn observe(drivers: Arc<dyn SiteDriver>, due: Due, metrics: &Metrics) -> Checked {
+    let site = due.site.name.clone();
+    match observe_one(drivers, due, metrics).await {
+        Ok(report) => Checked {
+            site,
+            answer: Ok(()),
+            report,
+        },
+        Err(error) => Checked {
+            site,
+            answer: Err(error),
+            report: None,
+        },
+    }
+}
+
+/// One environment's check: `Err` with the driver's error when the site did not answer.
+async fn observe_one(
+    drivers: Arc<dyn SiteDriver>,
+    due: Due,
+    metrics: &Metrics,
+) -> Result<Option<Report>, String> {
     let timeout = Duration::from_millis(due.interval_ms.min(MAX_OBSERVE_TIMEOUT_MS));
     let count = |outcome: &str| {
         metrics
@@ -211,7 +295,7 @@ async fn observe(drivers: Arc<dyn SiteDriver>, due: Due, metrics: &Metrics) -> O
         Err(e) => {
             count("no_answer");
             tracing::debug!(environment = %due.environment, site = %due.site.name, error = %e, "drift check: the site did not answer");
-            return None;
+            return Err(e);
         }
     };
     let changed: BTreeMap<String, Option<String>> = due
@@ -232,13 +316,13 @@ async fn observe(drivers: Arc<dyn SiteDriver>, due: Due, metrics: &Metrics) -> O
     } else if due.report_unchanged {
         due.known
     } else {
-        return None;
+        return Ok(None);
     };
-    Some(Report {
+    Ok(Some(Report {
         environment: due.environment,
         resources,
         basis: due.basis,
-    })
+    }))
 }
 
 /// Commits one report (never forwarded: a deposed leader's observations are dropped).
@@ -276,7 +360,45 @@ async fn record(member: &Member, report: Report) {
 
 #[cfg(test)]
 mod tests {
-    use super::spread;
+    use super::{reachability_changes, spread};
+    use moor_domain::site::Unreachable;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn only_changed_reachability_is_proposed() {
+        let recorded: BTreeMap<String, Unreachable> = [
+            (
+                "down".to_string(),
+                Unreachable {
+                    since_ms: 1,
+                    error: "connection refused".into(),
+                },
+            ),
+            (
+                "back".to_string(),
+                Unreachable {
+                    since_ms: 1,
+                    error: "connection refused".into(),
+                },
+            ),
+        ]
+        .into();
+        let found: BTreeMap<String, Option<String>> = [
+            ("down".to_string(), Some("timed out".to_string())),
+            ("back".to_string(), None),
+            ("fine".to_string(), None),
+            ("new".to_string(), Some("connection refused".to_string())),
+        ]
+        .into();
+        assert_eq!(
+            reachability_changes(&recorded, found),
+            vec![
+                ("back".to_string(), None),
+                ("new".to_string(), Some("connection refused".to_string())),
+            ],
+            "a site still down, or still up, proposes nothing"
+        );
+    }
 
     #[test]
     fn first_checks_spread_over_the_interval_and_are_stable() {

@@ -7,9 +7,9 @@
 //!   Raft store's append and fsync latencies (kept by `moor-raft-store` in atomics, exported
 //!   here);
 //! - **levels**, read at scrape time: Raft term, leadership, log and applied indexes, apply
-//!   lag, snapshot index; rollouts and their targets by state, environments by status. A
-//!   scrape reads the replicated state under its read lock once: O(rollouts + environments),
-//!   every scrape interval, never on the write path.
+//!   lag, snapshot index; rollouts and their targets by state, environments by status, sites
+//!   unreachable. A scrape reads the replicated state under its read lock once:
+//!   O(rollouts + environments), every scrape interval, never on the write path.
 //!
 //! Label values are bounded: gRPC methods are the fixed RPC list (unknown paths count as
 //! `unknown`), HTTP routes are route templates, receivers are named only for deliveries
@@ -94,6 +94,7 @@ pub struct Metrics {
     rollouts: Family<State, Gauge>,
     rollout_targets: Family<State, Gauge>,
     environments: Family<Status, Gauge>,
+    sites_unreachable: Gauge,
     // Drift.
     pub drift_checks: Family<Outcome, Counter>,
     // API.
@@ -144,6 +145,7 @@ impl Metrics {
             rollouts: Family::default(),
             rollout_targets: Family::default(),
             environments: Family::default(),
+            sites_unreachable: Gauge::default(),
             drift_checks: Family::default(),
             grpc_requests: Family::default(),
             grpc_seconds: Family::new_with_constructor(|| Histogram::new(latency_buckets())),
@@ -230,6 +232,11 @@ impl Metrics {
             "environments",
             "Environments by status",
             m.environments.clone(),
+        );
+        r.register(
+            "sites_unreachable",
+            "Sites whose drift checks get no answer (recorded in the replicated state)",
+            m.sites_unreachable.clone(),
         );
         r.register(
             "drift_checks",
@@ -389,6 +396,8 @@ impl Metrics {
                 })
                 .inc();
         }
+        self.sites_unreachable
+            .set(state.workflow.unreachable.len() as i64);
     }
 
     /// Counts one HTTP request.

@@ -7,6 +7,7 @@
 #![cfg(test)]
 
 mod drift;
+mod reachability;
 mod restore;
 mod rollouts;
 mod secrets;

@@ -148,7 +148,8 @@ pub(crate) fn map_status(s: EnvStatus) -> Option<Status> {
     })
 }
 
-/// Every site as a dot with the worst status of its environments.
+/// Every site as a dot with the worst status of its environments, or unreachable while
+/// its drift checks get no answer (what was last seen there may no longer hold).
 fn dots(state: &MoorState) -> Vec<SiteDot> {
     let mut worst: std::collections::HashMap<&str, Status> = std::collections::HashMap::new();
     for env in state.workflow.environments.values() {
@@ -167,10 +168,14 @@ fn dots(state: &MoorState) -> Vec<SiteDot> {
             lat: site.latitude,
             lon: site.longitude,
             labels: site.labels.clone(),
-            status: worst
-                .get(site.name.as_str())
-                .copied()
-                .unwrap_or(Status::Empty),
+            status: if state.workflow.unreachable.contains_key(&site.name) {
+                Status::Unreachable
+            } else {
+                worst
+                    .get(site.name.as_str())
+                    .copied()
+                    .unwrap_or(Status::Empty)
+            },
         })
         .collect()
 }
@@ -309,6 +314,11 @@ pub async fn site(
         labels: site.labels.clone(),
         environments: envs.iter().map(|e| env_row(e)).collect(),
         executions,
+        unreachable: state
+            .workflow
+            .unreachable
+            .get(&name)
+            .map(|u| (u.since_ms, u.error.clone())),
     };
     html(StatusCode::OK, site_page_with(&page, &forms))
 }
