@@ -235,9 +235,27 @@ async fn certificates_refused_for_the_right_reason() {
         .connect_with_connector(connector)
         .await
         .unwrap();
-    let e = RaftPeerClient::new(ch)
+    let e = RaftPeerClient::new(ch.clone())
         .vote(RaftPayload {
             data: vec![1, 2, 3],
+            cluster_id: String::new(),
+            feature_level: 0,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    assert!(e.message().contains("member 9"), "{}", e.message());
+    // Entries from member 9 as a leader of a term older than the member's: refused too
+    // (a lagging member takes entries from an unknown leader only of its term or newer).
+    let stale = openraft::raft::AppendEntriesRequest::<moor_node::raft::types::TypeConfig> {
+        vote: openraft::Vote::new_committed(0, 9),
+        prev_log_id: None,
+        entries: vec![],
+        leader_commit: None,
+    };
+    let e = RaftPeerClient::new(ch)
+        .append_entries(RaftPayload {
+            data: moor_domain::codec::encode("raft request", &stale).unwrap(),
             cluster_id: String::new(),
             feature_level: 0,
         })

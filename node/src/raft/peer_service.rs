@@ -33,8 +33,9 @@ impl PeerService {
     }
 
     /// The member a caller's certificate names, checked against the membership: a valid
-    /// certificate of a member that is not (or no longer) in the group may not forward
-    /// requests. A member that has no membership yet accepts any member of the cluster CA.
+    /// certificate of a member that is not (or no longer) in the group may not ask for votes
+    /// or forward requests, refused before anything is decoded. A member that has no
+    /// membership yet accepts any member of the cluster CA.
     fn caller(&self, request: &Request<RaftPayload>) -> Result<Option<MemberId>, Status> {
         let id = self.certified(request)?;
         if let Some(id) = id {
@@ -165,7 +166,8 @@ impl RaftPeer for PeerService {
     }
 
     async fn vote(&self, request: Request<RaftPayload>) -> Result<Response<RaftPayload>, Status> {
-        let cert = self.certified(&request)?;
+        // A vote is refused from a non-member before its bytes are decoded.
+        let cert = self.caller(&request)?;
         let req: VoteRequest<MemberId> = decode("vote request", request)?;
         self.sender(cert, req.vote.leader_id().voted_for(), None)?;
         let result = self.member.raft.vote(req).await;
