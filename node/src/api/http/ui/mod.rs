@@ -465,3 +465,7 @@ pub async fn logout(State(h): State<Arc<HookHttp>>, request: Request) -> Respons
     )
         .into_response()
 }
+
+#[cfg(test)]
+#[path = "tests/dots.rs"]
+mod tests;
