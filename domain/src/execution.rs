@@ -19,6 +19,7 @@
     )
 )]
 
+use crate::text::bounded;
 use serde::{Deserialize, Serialize};
 
 use moor_proto::names::WireName;
@@ -107,18 +108,6 @@ pub struct At {
     pub term: u64,
     pub now_ms: u64,
     pub attempts: bool,
-}
-
-/// `text` cut to at most `max` bytes, on a character boundary.
-fn bounded(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or_default().to_string()
 }
 
 impl Step {

@@ -43,6 +43,7 @@ pub mod rollout;
 pub mod sealed;
 pub mod site;
 pub mod state;
+pub mod text;
 pub mod workflow;
 
 pub use moor_proto::names;

@@ -49,16 +49,15 @@ pub struct Unreachable {
 /// Longest error kept for an unreachable site (the rest is cut at a character boundary).
 pub const MAX_REACHABILITY_ERROR: usize = 512;
 
-/// `error` cut to at most [`MAX_REACHABILITY_ERROR`] bytes, at a character boundary.
+/// `error` cut to at most [`MAX_REACHABILITY_ERROR`] bytes at a character boundary, ending
+/// in `…` when cut.
 pub fn bounded_error(error: &str) -> String {
-    if error.len() <= MAX_REACHABILITY_ERROR {
-        return error.to_string();
+    let kept = crate::text::bounded(error, MAX_REACHABILITY_ERROR);
+    if kept.len() < error.len() {
+        format!("{kept}…")
+    } else {
+        kept
     }
-    let mut end = MAX_REACHABILITY_ERROR;
-    while !error.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", error.get(..end).unwrap_or_default())
 }
 
 /// Checks a name used for sites, environments and blueprints: lower-case letters, digits

@@ -185,17 +185,7 @@ impl Receiver {
     }
 }
 
-/// `text` cut to at most `max` bytes on a character boundary.
-pub(crate) fn bounded(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while end > 0 && !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text.get(..end).unwrap_or_default().to_string()
-}
+pub(crate) use crate::text::bounded;
 
 /// The branch a ref names (`refs/heads/main` → `main`); None for tags and other refs.
 pub fn branch_of(git_ref: &str) -> Option<&str> {
