@@ -613,6 +613,16 @@ impl Cluster {
         }
     }
 
+    /// The lines of member `id`'s log that hold any of `needles`.
+    pub fn log_lines_with(&self, id: u64, needles: &[&str]) -> Vec<String> {
+        std::fs::read_to_string(&self.members[&id].log_path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| needles.iter().any(|n| l.contains(n)))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The last lines of member `id`'s log, for failure messages.
     pub fn log_tail(&self, id: u64, lines: usize) -> String {
         let text = std::fs::read_to_string(&self.members[&id].log_path).unwrap_or_default();
@@ -631,6 +641,15 @@ impl Drop for Cluster {
         }
     }
 }
+
+/// What h2 writes to a member's log when it sends a GOAWAY for too many reset streams (its
+/// own warning), and what the other side's errors say (the reason's code and description).
+pub const GOAWAY_SIGNS: [&str; 4] = [
+    "pending-accept streams reached limit",
+    "too_many_resets",
+    "ENHANCE_YOUR_CALM",
+    "excessive load generating behavior",
+];
 
 /// The largest file with extension `ext` in `dir`, if any.
 pub fn largest_file(dir: &Path, ext: &str) -> Result<Option<PathBuf>> {

@@ -4,13 +4,15 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use moor_jepsen_like_tests::harness::{member_client, Cluster, MemberSettings};
+use moor_jepsen_like_tests::harness::{member_client, Cluster, MemberSettings, GOAWAY_SIGNS};
 use moor_proto::api::{
     AddMemberRequest, CompareAndSwapRequest, GetRequest, ListRequest, PromoteMemberRequest,
     PutRequest, ReadConsistency, RemoveMemberRequest,
 };
+use moor_proto::raft::raft_peer_client::RaftPeerClient;
+use moor_proto::raft::RaftPayload;
 use tonic::Code;
 
 const ELECTION: Duration = Duration::from_secs(20);
@@ -157,6 +159,113 @@ async fn follower_writes_survive_leader_sigkill_and_restart() {
         dump(&cluster, leader, "k/", ReadConsistency::Linearizable).await,
         acked
     );
+}
+
+/// Issue 15 (P5): a leader paused (SIGSTOP) for 3 s while clients write through the
+/// followers comes back as a follower of the leader elected meanwhile, in that leader's term
+/// (no election of its making), serves a write through a peer connection at once, and no
+/// member logs an HTTP/2 GOAWAY for too many resets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_leader_comes_back_without_tearing_down_peer_connections() {
+    let cluster = Arc::new(Cluster::start(3, MemberSettings::default()).await.unwrap());
+    let leader = cluster.wait_leader(ELECTION).await.unwrap();
+    let others = follower_of(&cluster, leader);
+    put(&cluster, others[0], "before", "1").await.unwrap();
+
+    // Clients keep writing through the followers: until they learn of a new leader, they
+    // forward to the paused one, and each forward that times out is reset.
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..32 {
+        let (cluster, stop, via) = (cluster.clone(), stop.clone(), others[w % 2]);
+        writers.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                // Failures while there is no leader are expected: only the peers' logs count.
+                let _ = put(&cluster, via, &format!("w{w}/{i}"), "1").await;
+                i += 1;
+            }
+        }));
+    }
+    let paused_at = Instant::now();
+    cluster.signal(leader, libc::SIGSTOP).unwrap();
+    let new_leader = cluster.wait_leader_among(&others, ELECTION).await.unwrap();
+    let term = cluster.status(new_leader).await.unwrap().term;
+    // The fault's length, not a wait for anything: the peers keep timing out on it.
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(paused_at.elapsed())).await;
+    cluster.signal(leader, libc::SIGCONT).unwrap();
+    stop.store(true, Ordering::SeqCst);
+    for w in writers {
+        w.await.unwrap();
+    }
+
+    // It follows the leader elected meanwhile: no election of its making.
+    assert_eq!(cluster.wait_leader(ELECTION).await.unwrap(), new_leader);
+    assert_eq!(cluster.status(leader).await.unwrap().term, term);
+    // A write through it crosses a peer connection (forwarded to the leader).
+    put(&cluster, leader, "after", "1").await.unwrap();
+    for id in cluster.running() {
+        let lines = cluster.log_lines_with(id, &GOAWAY_SIGNS);
+        assert!(
+            lines.is_empty(),
+            "member {id} logged a GOAWAY for too many resets:\n{}",
+            lines.join("\n")
+        );
+    }
+}
+
+/// Issue 15 (P5): while a member is paused, its peers' requests to it time out and are reset
+/// (RST_STREAM). When it resumes, its HTTP/2 server reads them all at once, before accepting
+/// any; h2's guard against reset floods allows 20 such streams per connection by default and
+/// then answers GOAWAY `too_many_resets`, tearing down the connection and every request on
+/// it. This client does to a paused member what its peers do; the peer port must take it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_member_takes_the_resets_of_its_peers_timed_out_requests() {
+    let settings = MemberSettings {
+        insecure_plaintext: true,
+        ..MemberSettings::default()
+    };
+    let cluster = Cluster::start(3, settings).await.unwrap();
+    cluster.wait_leader(ELECTION).await.unwrap();
+    let victim = 3;
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", cluster.peer_addr(victim)))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut peer = RaftPeerClient::new(channel);
+    let vote = || RaftPayload {
+        data: vec![1, 2, 3],
+        cluster_id: String::new(),
+        feature_level: 0,
+    };
+    // The connection works: a vote with garbage in it is refused for what it holds.
+    let refused = |r: Result<_, tonic::Status>| match r {
+        Ok(_) => panic!("a garbage vote was accepted"),
+        Err(e) => assert!(
+            matches!(
+                e.code(),
+                Code::InvalidArgument | Code::FailedPrecondition | Code::PermissionDenied
+            ),
+            "refused for its content, not by the transport: {e}"
+        ),
+    };
+    refused(peer.vote(vote()).await);
+
+    cluster.signal(victim, libc::SIGSTOP).unwrap();
+    for _ in 0..200 {
+        // Each request is given up as a peer's timed-out request is: dropped, so reset.
+        let r = tokio::time::timeout(Duration::from_millis(10), peer.clone().vote(vote())).await;
+        assert!(r.is_err(), "a stopped member answered");
+    }
+    let mut last = peer.clone();
+    let waiting = tokio::spawn(async move { last.vote(vote()).await });
+    cluster.signal(victim, libc::SIGCONT).unwrap();
+    refused(waiting.await.unwrap());
+    refused(peer.vote(vote()).await);
+    let lines = cluster.log_lines_with(victim, &GOAWAY_SIGNS);
+    assert!(lines.is_empty(), "{}", lines.join("\n"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -103,6 +103,14 @@ fn client_routes(member: &Arc<Member>, s: &ServeSettings) -> Routes {
     )))
 }
 
+/// Reset streams not yet accepted that one peer connection may hold before h2 answers
+/// GOAWAY `too_many_resets` (its default is 20, a guard against reset floods). A paused
+/// member's peers reset every request that timed out meanwhile (appends, votes, forwarded
+/// writes); it reads them all at once when it resumes, and the default tore down the peers'
+/// connections then. The peer port admits only members (mutual TLS), so it takes as many as
+/// a long pause makes; the client port keeps h2's default, also on a shared port.
+const PEER_MAX_PENDING_ACCEPT_RESETS: usize = 65_536;
+
 fn peer_server(member: &Arc<Member>, tls: bool) -> RaftPeerServer<PeerService> {
     RaftPeerServer::new(PeerService::new(member.clone(), tls))
         .max_decoding_message_size(MAX_PEER_MESSAGE_BYTES)
@@ -171,6 +179,7 @@ pub async fn serve(
     let peer = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
+        .http2_max_pending_accept_reset_streams(Some(PEER_MAX_PENDING_ACCEPT_RESETS))
         .add_service(peer_server(&member, tls_on));
     let peer_tls = settings.tls.as_ref().map(|t| t.peers.clone());
     let peer_task = async move {
