@@ -73,9 +73,11 @@ FUZZ_SECONDS ?= 60
 fuzz: build
 	$(BIN)/moor-fuzz --target all --seconds $(FUZZ_SECONDS) --seed $${MOOR_FUZZ_SEED:-1}
 
-## Throughput and latency against a 3-member loopback cluster (and etcd when installed).
+## Issue 15's targets P1-P8 in one run (about 15 min on 2 cores; etcd when installed:
+## apt-get install etcd-server), printed as the table docs/BENCHMARKS.md records. Single
+## benches: moor-bench kv | rollout | failover | drift | hooks | backup (moor-bench --help).
 bench: build
-	MOOR_BIN_DIR=$(BIN) $(BIN)/moor-bench kv
+	MOOR_BIN_DIR=$(BIN) $(BIN)/moor-bench targets
 
 ## The container image, built offline from the release binaries (deploy/README.md).
 IMAGE ?= moor:latest

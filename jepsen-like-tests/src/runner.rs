@@ -155,6 +155,10 @@ pub struct Counts {
     pub faults_installed: usize,
     pub faults_skipped: usize,
     pub faults_indeterminate: usize,
+    /// Elections from the workload's start to the end of the final heal (the highest term
+    /// any member reports, after minus before). In a run without faults, every one is
+    /// spurious: a heartbeat that came too late.
+    pub elections: usize,
 }
 
 impl Counts {
@@ -193,6 +197,7 @@ impl Counts {
         self.faults_installed += o.faults_installed;
         self.faults_skipped += o.faults_skipped;
         self.faults_indeterminate += o.faults_indeterminate;
+        self.elections += o.elections;
     }
 }
 
@@ -200,14 +205,15 @@ impl std::fmt::Display for Counts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "operations={} (ok {}, fail {}, unknown {}) faults installed={} skipped={} indeterminate={}",
+            "operations={} (ok {}, fail {}, unknown {}) faults installed={} skipped={} indeterminate={} elections={}",
             self.operations,
             self.ok,
             self.failed,
             self.unknown,
             self.faults_installed,
             self.faults_skipped,
-            self.faults_indeterminate
+            self.faults_indeterminate,
+            self.elections
         )
     }
 }
@@ -305,9 +311,11 @@ async fn run_on<B: Backend>(
         endpoints: Endpoints::new(client_addrs(&b), b.security()),
         agents: AgentFleet::default(),
     };
+    let term_before = highest_term(&b).await;
     let mut workload = RunWorkload::start(&run, &b, &mut rng).await?;
     let mut events = inject_faults(&run, &mut b, &mut rng).await;
     let heal = heal_all(&run, &mut b).await;
+    let elections = highest_term(&b).await.saturating_sub(term_before);
     events.push(heal.event.clone());
     result.heal_secs = heal.first_write_after.map(|d| d.as_secs_f64());
     // The workload keeps going through the heal, so its clients see the recovery too.
@@ -326,7 +334,19 @@ async fn run_on<B: Backend>(
     let ops = run.h.ops();
     check_history(&ops, &mut findings);
     result.counts = Counts::of(&ops, &events);
+    result.counts.elections = elections as usize;
     report(&run, &mut b, result, findings, &ops, &events)
+}
+
+/// The highest term any running member reports (0 if none answers).
+async fn highest_term<B: Backend>(b: &B) -> u64 {
+    let mut term = 0;
+    for id in b.running() {
+        if let Some(s) = b.status(id).await {
+            term = term.max(s.term);
+        }
+    }
+    term
 }
 
 /// What every stage of one run shares.

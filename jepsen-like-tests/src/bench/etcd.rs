@@ -52,6 +52,26 @@ pub struct KeyValue {
     pub value: Vec<u8>,
 }
 
+/// etcd's `StatusRequest` (Maintenance service): empty.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StatusRequest {}
+
+/// etcd's `ResponseHeader`: only the answering member's id.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ResponseHeader {
+    #[prost(uint64, tag = "2")]
+    pub member_id: u64,
+}
+
+/// etcd's `StatusResponse`: who answered and whom it knows as leader.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct StatusResponse {
+    #[prost(message, optional, tag = "1")]
+    pub header: Option<ResponseHeader>,
+    #[prost(uint64, tag = "4")]
+    pub leader: u64,
+}
+
 /// Path of the etcd server binary, if installed.
 pub fn etcd_binary() -> Option<PathBuf> {
     ["/usr/bin/etcd", "/usr/local/bin/etcd"]
@@ -131,6 +151,29 @@ impl EtcdCluster {
     }
 }
 
+impl EtcdCluster {
+    /// The members' client addresses with the leader last (each member asked who leads; the
+    /// one whose own id is the leader's goes last).
+    pub async fn followers_first(&self) -> Result<Vec<String>> {
+        let mut followers = Vec::new();
+        let mut leaders = Vec::new();
+        for url in &self.client_urls {
+            let status = EtcdClient::new(url)?
+                .status()
+                .await
+                .map_err(|e| anyhow::anyhow!("etcd status of {url}: {e}"))?;
+            let own = status.header.map(|h| h.member_id).unwrap_or(0);
+            if own != 0 && own == status.leader {
+                leaders.push(url.clone());
+            } else {
+                followers.push(url.clone());
+            }
+        }
+        followers.extend(leaders);
+        Ok(followers)
+    }
+}
+
 impl Drop for EtcdCluster {
     fn drop(&mut self) {
         for c in &mut self.children {
@@ -178,6 +221,12 @@ impl EtcdClient {
             .unary::<_, RangeResponse>(req, "/etcdserverpb.KV/Range")
             .await?;
         Ok(resp.kvs.into_iter().next().map(|kv| kv.value))
+    }
+
+    /// The member's status: its id and the leader it knows.
+    pub async fn status(&self) -> Result<StatusResponse, String> {
+        self.unary::<_, StatusResponse>(StatusRequest {}, "/etcdserverpb.Maintenance/Status")
+            .await
     }
 
     /// One unary call of `path`; a failure is rendered as "code: message".

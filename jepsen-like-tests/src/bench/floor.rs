@@ -56,3 +56,40 @@ pub fn loopback_rtt(samples: u32) -> Result<Histogram<u64>> {
     let _ = echo.join();
     Ok(hist)
 }
+
+/// The floor's figures, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Floor {
+    pub fsync_p50_ms: f64,
+    pub fsync_p99_ms: f64,
+    pub rtt_p50_ms: f64,
+    pub rtt_p99_ms: f64,
+}
+
+impl Floor {
+    /// fsync latency in `dir` (300 samples) and the loopback round trip (2,000 samples).
+    pub fn measure(dir: &Path) -> Result<Floor> {
+        let fsync = fsync_latency(dir, 300)?;
+        let rtt = loopback_rtt(2000)?;
+        let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        Ok(Floor {
+            fsync_p50_ms: ms(&fsync, 0.5),
+            fsync_p99_ms: ms(&fsync, 0.99),
+            rtt_p50_ms: ms(&rtt, 0.5),
+            rtt_p99_ms: ms(&rtt, 0.99),
+        })
+    }
+
+    /// What no replicated write can beat: one fsync and one round trip (issue 15's P2
+    /// denominator).
+    pub fn write_floor_ms(&self) -> f64 {
+        self.fsync_p50_ms + self.rtt_p50_ms
+    }
+
+    pub fn print(&self) {
+        println!(
+            "floor  fsync p50={:.3}ms p99={:.3}ms   loopback rtt p50={:.3}ms p99={:.3}ms",
+            self.fsync_p50_ms, self.fsync_p99_ms, self.rtt_p50_ms, self.rtt_p99_ms
+        );
+    }
+}

@@ -2,7 +2,7 @@
 //! trip), a closed-loop key/value workload (writes, or linearizable reads of preloaded keys)
 //! with latency histograms, and a 3-member etcd cluster driven with the identical workload for
 //! comparison, failover timing, a bulk rollout against the ideal time, the cost of drift
-//! checks, and the size and time of a backup and a restore.
+//! checks, the size and time of a backup and a restore, and issue 15's targets in one table.
 
 pub mod backup;
 pub mod drift;
@@ -10,8 +10,10 @@ pub mod etcd;
 pub mod failover;
 pub mod floor;
 pub mod hooks;
+pub mod kv;
 pub mod reads;
 pub mod rollout;
+pub mod targets;
 pub mod workload;
 
 /// CPU seconds (user + system) a process has used, from /proc (Linux).

@@ -50,6 +50,8 @@ pub struct RolloutFigures {
     pub members_cpu_s: f64,
     pub sitesim_cpu_s: f64,
     pub bench_cpu_s: f64,
+    /// Elections during the rollout: the final leader's term minus its term before.
+    pub elections: u64,
 }
 
 impl RolloutFigures {
@@ -319,5 +321,6 @@ fn figures(
         members_cpu_s: 0.0,
         sitesim_cpu_s: 0.0,
         bench_cpu_s: 0.0,
+        elections: after.term.saturating_sub(before.term),
     }
 }

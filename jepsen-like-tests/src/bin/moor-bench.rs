@@ -2,24 +2,19 @@
 //! and etcd measured in the same run (see GUIDE §7). It asserts nothing; humans read and
 //! record the figures in docs/BENCHMARKS.md.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
 use moor_jepsen_like_tests::bench::drift::{DriftBench, DriftFigures};
-use moor_jepsen_like_tests::bench::etcd::{etcd_binary, EtcdClient, EtcdCluster};
-use moor_jepsen_like_tests::bench::floor::{fsync_latency, loopback_rtt};
+use moor_jepsen_like_tests::bench::etcd::etcd_binary;
+use moor_jepsen_like_tests::bench::failover::{FailoverBench, Fault};
 use moor_jepsen_like_tests::bench::hooks::HooksBench;
-use moor_jepsen_like_tests::bench::reads;
+use moor_jepsen_like_tests::bench::kv::{KvLoad, Op, Placement};
 use moor_jepsen_like_tests::bench::rollout::{RolloutBench, RolloutFigures};
-use moor_jepsen_like_tests::bench::workload::{self, RequestFn, RunResult};
-use moor_jepsen_like_tests::harness::{connect, Cluster, MemberSettings, Security};
-use moor_proto::api::moor_api_client::MoorApiClient;
-use moor_proto::api::ClusterStatusResponse;
-use moor_proto::api::PutRequest;
-use tonic::transport::Channel;
+use moor_jepsen_like_tests::bench::targets::{self, TargetsBench};
+use moor_jepsen_like_tests::harness::MemberSettings;
 
 #[derive(Parser)]
 #[command(
@@ -33,9 +28,45 @@ struct Args {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Leader SIGKILL during installs: time to the first step the new leader dispatches,
-    /// and Raft entries per step. Starts moor-sitesim and a 3-member cluster per run.
+    /// Issue 15's targets P1–P8 in one run, each beside its reference (etcd when installed,
+    /// the fsync and loopback floor, the ideal rollout), printed as one Markdown table.
+    /// Takes about 15 minutes on 2 cores.
+    Targets {
+        /// Seconds per client count of the key/value runs (writes and reads).
+        #[arg(long, default_value_t = 10)]
+        kv_secs: u64,
+        /// Client counts of the key/value runs.
+        #[arg(long, value_delimiter = ',', default_value = "1,64,512")]
+        clients: Vec<usize>,
+        /// The smaller rollout (P3, P4).
+        #[arg(long, default_value_t = 10_000)]
+        rollout_small: usize,
+        /// The larger rollout (P3, P6).
+        #[arg(long, default_value_t = 100_000)]
+        rollout_large: usize,
+        /// Failover runs per fault shape (medians; the pause shape runs half as many).
+        #[arg(long, default_value_t = 10)]
+        failover_runs: usize,
+        /// Do not run etcd even if it is installed.
+        #[arg(long)]
+        skip_etcd: bool,
+        #[command(flatten)]
+        tls: TlsArg,
+    },
+    /// A fault on the leader during installs: time to the first accepted write and to the
+    /// first step of a new leadership, Raft entries per step; after a pause, elections and
+    /// GOAWAYs. Starts moor-sitesim and a 3-member cluster per run.
     Failover {
+        /// What is done to the leader.
+        #[arg(long, value_enum, default_value_t = FaultChoice::Kill)]
+        fault: FaultChoice,
+        /// How long `--fault pause` keeps the leader stopped, ms.
+        #[arg(long, default_value_t = 3000)]
+        pause_ms: u64,
+        /// An extra `[raft]` setting of the members, `key = value` (repeatable), e.g.
+        /// `--raft "election_timeout_min_ms = 150"`.
+        #[arg(long)]
+        raft: Vec<String>,
         /// Runs (the median is printed).
         #[arg(long, default_value_t = 5)]
         runs: usize,
@@ -132,6 +163,11 @@ enum Cmd {
         /// HTTP/2 connections shared by the clients (the same for Moor and etcd).
         #[arg(long, default_value_t = 16)]
         connections: usize,
+        /// `leader`: all connections on Moor's leader and etcd's member 1 (the shape of the
+        /// earlier tables in docs/BENCHMARKS.md); `spread`: round-robin over all members,
+        /// followers first, so one client is on a follower (issue 15's P1, `targets`).
+        #[arg(long, value_enum, default_value_t = PlacementChoice::Leader)]
+        placement: PlacementChoice,
         /// Do not run etcd even if it is installed.
         #[arg(long)]
         skip_etcd: bool,
@@ -201,235 +237,45 @@ impl OpChoice {
     }
 }
 
-/// One kind of request the kv load times.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Op {
-    Write,
-    Read,
+/// The `--placement` of `moor-bench kv`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum PlacementChoice {
+    Leader,
+    Spread,
 }
 
-impl Op {
-    fn noun(self) -> &'static str {
+/// The `--fault` of `moor-bench failover`.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum FaultChoice {
+    Kill,
+    KillRestart,
+    Pause,
+}
+
+impl FaultChoice {
+    fn fault(self) -> Fault {
         match self {
-            Op::Write => "write",
-            Op::Read => "read",
+            FaultChoice::Kill => Fault::Kill,
+            FaultChoice::KillRestart => Fault::KillRestart,
+            FaultChoice::Pause => Fault::Pause,
         }
     }
 }
 
-/// The write benchmark's key: fresh per client and sequence number.
-fn write_key(c: usize, seq: u64) -> String {
-    format!("bench/{c}/{seq}")
-}
-
-/// `n` lazily connecting channels (HTTP/2 connections) to `addr`.
-fn channels(addr: &str, n: usize, security: &Security) -> Vec<Channel> {
-    (0..n)
-        .map(|_| connect(addr, security).connect_lazy())
-        .collect()
-}
-
-fn print_run(system: &str, op: Op, r: &RunResult) {
-    println!(
-        "{system:<6} clients={:<4} {}s/s={:>9.0} p50={:>7.2}ms p99={:>7.2}ms ok={} errors={}{}",
-        r.clients,
-        op.noun(),
-        r.ops_per_sec(),
-        r.p50_ms(),
-        r.p99_ms(),
-        r.ok,
-        r.errors,
-        r.first_error
-            .as_ref()
-            .map(|e| format!(" first_error={e}"))
-            .unwrap_or_default()
-    );
-}
-
-/// The key/value load `moor-bench kv` puts on Moor and then on etcd, the same for both.
-struct KvLoad {
-    /// What is timed, in order; each with every client count.
-    ops: Vec<Op>,
-    /// How long each client count runs.
-    duration: Duration,
-    /// The client counts, one run each.
-    clients: Vec<usize>,
-    value_bytes: usize,
-    /// HTTP/2 connections the clients share.
-    connections: usize,
-    /// Moor's members with TLS and authentication, or plaintext.
-    tls: TlsArg,
-}
-
-/// Prints the physical floor, then runs the load against Moor and, unless skipped or not
-/// installed, against etcd.
-async fn kv(load: KvLoad, skip_etcd: bool) -> Result<()> {
-    let dir = tempfile::Builder::new().prefix("moor-bench-").tempdir()?;
-    print_floor(dir.path())?;
-    let moor_results = load.run_moor().await?;
-    let etcd = if skip_etcd { None } else { etcd_binary() };
-    let Some(etcd) = etcd else {
+/// etcd's binary unless skipped; says on stdout why etcd does not run.
+fn etcd_unless(skip: bool) -> Option<PathBuf> {
+    let found = if skip { None } else { etcd_binary() };
+    if found.is_none() {
         println!(
             "etcd   not run ({})",
-            if skip_etcd {
+            if skip {
                 "--skip-etcd"
             } else {
                 "no etcd binary: apt-get install etcd-server"
             }
         );
-        return Ok(());
-    };
-    load.run_etcd(&etcd, &dir.path().join("etcd"), &moor_results)
-        .await
-}
-
-/// fsync latency in `dir` and the loopback round trip: what no write can beat.
-fn print_floor(dir: &Path) -> Result<()> {
-    let fsync = fsync_latency(dir, 300)?;
-    let rtt = loopback_rtt(2000)?;
-    println!(
-        "floor  fsync p50={:.3}ms p99={:.3}ms   loopback rtt p50={:.3}ms p99={:.3}ms",
-        fsync.value_at_quantile(0.5) as f64 / 1000.0,
-        fsync.value_at_quantile(0.99) as f64 / 1000.0,
-        rtt.value_at_quantile(0.5) as f64 / 1000.0,
-        rtt.value_at_quantile(0.99) as f64 / 1000.0,
-    );
-    Ok(())
-}
-
-impl KvLoad {
-    /// Runs every operation with every client count against the leader of a fresh 3-member
-    /// cluster, printing each run and the leader's appends and fsyncs per request.
-    async fn run_moor(&self) -> Result<Vec<RunResult>> {
-        let mut results = Vec::new();
-        self.tls.announce();
-        let cluster = Cluster::start(3, self.tls.settings()).await?;
-        let leader = cluster.wait_leader(Duration::from_secs(20)).await?;
-        let chans = channels(cluster.addr(leader), self.connections, cluster.security());
-        for &op in &self.ops {
-            let request = self.request(&MOOR, op, &chans).await?;
-            for &n in &self.clients {
-                let before = cluster.status(leader).await.context("leader status")?;
-                let r = workload::run(n, self.duration, request.clone()).await?;
-                let after = cluster.status(leader).await.context("leader status")?;
-                print_run("moor", op, &r);
-                print_leader_costs(op, r.ok, &before, &after);
-                results.push(r);
-            }
-        }
-        Ok(results)
     }
-
-    /// What one request of `op` to `system` is; for reads, puts the keys to read first.
-    async fn request(&self, system: &KvSystem, op: Op, chans: &[Channel]) -> Result<RequestFn> {
-        let put = |key| (system.put)(chans.to_vec(), self.value_bytes, key);
-        Ok(match op {
-            Op::Write => put(write_key),
-            Op::Read => {
-                reads::preload(put(|i, _| reads::key(i))).await?;
-                (system.get)(chans.to_vec())
-            }
-        })
-    }
-
-    /// Runs every operation with every client count against a 3-member etcd cluster kept in
-    /// `dir`, printing each run beside Moor's run of the same operation and count.
-    async fn run_etcd(&self, etcd: &Path, dir: &Path, moor_results: &[RunResult]) -> Result<()> {
-        std::fs::create_dir_all(dir)?;
-        let cluster = EtcdCluster::start(etcd, dir).await?;
-        // etcd forwards proposals to its leader internally; like Moor, send to one member.
-        let chans = channels(
-            &cluster.client_urls[0],
-            self.connections,
-            &Security::Plaintext,
-        );
-        let mut moor = moor_results.iter();
-        for &op in &self.ops {
-            let request = self.request(&ETCD, op, &chans).await?;
-            for &n in &self.clients {
-                let r = workload::run(n, self.duration, request.clone()).await?;
-                print_run("etcd", op, &r);
-                if let Some(m) = moor.next() {
-                    print_ratio(m, &r);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-/// A put's key for client `c` at its `seq`-th request.
-type KeyFn = fn(usize, u64) -> String;
-
-/// How the kv load talks to one system: a put of `key(c, seq)` with a value of the given
-/// size, and a linearizable read of one of the read keys.
-struct KvSystem {
-    put: fn(Vec<Channel>, usize, KeyFn) -> RequestFn,
-    get: fn(Vec<Channel>) -> RequestFn,
-}
-
-const MOOR: KvSystem = KvSystem {
-    put: moor_put,
-    get: reads::moor_get,
-};
-
-const ETCD: KvSystem = KvSystem {
-    put: etcd_put,
-    get: reads::etcd_get,
-};
-
-/// One Moor put of `key(c, seq)`, client `c` on connection `c` mod the connections.
-fn moor_put(chans: Vec<Channel>, value_bytes: usize, key: KeyFn) -> RequestFn {
-    Arc::new(move |c, seq| {
-        let mut client = MoorApiClient::new(chans[c % chans.len()].clone());
-        let req = PutRequest {
-            key: key(c, seq),
-            value: workload::value(c, seq, value_bytes),
-        };
-        Box::pin(async move { client.put(req).await.map(|_| ()).map_err(|s| s.to_string()) })
-    })
-}
-
-/// One etcd put of `key(c, seq)`, client `c` on connection `c` mod the connections.
-fn etcd_put(chans: Vec<Channel>, value_bytes: usize, key: KeyFn) -> RequestFn {
-    Arc::new(move |c, seq| {
-        let client = EtcdClient::from_channel(chans[c % chans.len()].clone());
-        let key = key(c, seq).into_bytes();
-        let value = workload::value(c, seq, value_bytes);
-        Box::pin(async move { client.put(key, value).await })
-    })
-}
-
-/// The leader's log appends and fsyncs per `op` answered between two status snapshots.
-fn print_leader_costs(
-    op: Op,
-    ok: u64,
-    before: &ClusterStatusResponse,
-    after: &ClusterStatusResponse,
-) {
-    let done = ok.max(1) as f64;
-    let noun = op.noun();
-    println!(
-        "       leader: {:.3} log appends/{noun}, {:.3} fsyncs/{noun}, {:.2} entries/append",
-        (after.log_appends - before.log_appends) as f64 / done,
-        (after.fsyncs - before.fsyncs) as f64 / done,
-        (after.log_entries - before.log_entries) as f64
-            / (after.log_appends - before.log_appends).max(1) as f64,
-    );
-}
-
-/// Moor's figures over etcd's for the same operation and client count.
-fn print_ratio(m: &RunResult, e: &RunResult) {
-    if m.ok == 0 || e.ok == 0 {
-        println!("       moor/etcd: no ratio (a side acknowledged nothing)");
-        return;
-    }
-    println!(
-        "       moor/etcd: throughput x{:.2}, p50 x{:.2}, p99 x{:.2}",
-        m.ops_per_sec() / e.ops_per_sec().max(1e-9),
-        m.p50_ms() / e.p50_ms().max(1e-9),
-        m.p99_ms() / e.p99_ms().max(1e-9),
-    );
+    found
 }
 
 /// Prints what a rollout bench ran and what it measured.
@@ -445,14 +291,15 @@ fn print_rollout(b: &RolloutBench, f: &RolloutFigures) {
             .unwrap_or_default()
     );
     println!(
-        "        wall={:.2}s ideal={:.2}s ratio={:.3} (setup {:.1}s not counted){}",
+        "        wall={:.2}s ideal={:.2}s ratio={:.3} (setup {:.1}s not counted){}; elections during it: {}",
         f.wall_s,
         f.ideal_s,
         f.ratio(),
         f.setup_s,
         f.killed_at_s
             .map(|k| format!(" leader killed at {k:.2}s"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        f.elections
     );
     println!(
         "        per step: {:.4} Raft entries, {:.4} log appends, {:.4} fsyncs (on the member that led at the end)",
@@ -554,20 +401,50 @@ async fn main() -> Result<()> {
             );
             Ok(())
         }
+        Cmd::Targets {
+            kv_secs,
+            clients,
+            rollout_small,
+            rollout_large,
+            failover_runs,
+            skip_etcd,
+            tls,
+        } => {
+            tls.announce();
+            let b = TargetsBench {
+                kv_duration: Duration::from_secs(kv_secs),
+                clients,
+                rollout_small,
+                rollout_large,
+                failover_runs,
+                tls: tls.on(),
+            };
+            let etcd = etcd_unless(skip_etcd);
+            let rows = targets::run(&b, etcd.as_deref()).await?;
+            println!("\n{}", targets::render(&rows));
+            Ok(())
+        }
         Cmd::Failover {
+            fault,
+            pause_ms,
+            raft,
             runs,
             environments,
             step_latency_ms,
             tls,
         } => {
             tls.announce();
-            moor_jepsen_like_tests::bench::failover::run(
+            let b = FailoverBench {
                 runs,
                 environments,
                 step_latency_ms,
-                tls.on(),
-            )
-            .await
+                tls: tls.on(),
+                fault: fault.fault(),
+                pause: Duration::from_millis(pause_ms),
+                raft,
+            };
+            moor_jepsen_like_tests::bench::failover::run(&b).await?;
+            Ok(())
         }
         Cmd::Rollout {
             environments,
@@ -612,18 +489,27 @@ async fn main() -> Result<()> {
             clients,
             value_bytes,
             connections,
+            placement,
             skip_etcd,
             tls,
         } => {
+            tls.announce();
             let load = KvLoad {
                 ops: op.ops(),
                 duration: Duration::from_secs(duration_secs),
                 clients,
                 value_bytes,
                 connections: connections.max(1),
-                tls,
+                placement: match placement {
+                    PlacementChoice::Leader => Placement::Leader,
+                    PlacementChoice::Spread => Placement::Spread,
+                },
+                settings: tls.settings(),
             };
-            kv(load, skip_etcd).await
+            let dir = tempfile::Builder::new().prefix("moor-bench-").tempdir()?;
+            let etcd = etcd_unless(skip_etcd);
+            moor_jepsen_like_tests::bench::kv::run(&load, etcd.as_deref(), dir.path()).await?;
+            Ok(())
         }
     }
 }
