@@ -249,9 +249,9 @@ impl Default for LogConfig {
 impl Default for RaftConfig {
     fn default() -> Self {
         RaftConfig {
-            heartbeat_interval_ms: 100,
-            election_timeout_min_ms: 400,
-            election_timeout_max_ms: 800,
+            heartbeat_interval_ms: 50,
+            election_timeout_min_ms: 150,
+            election_timeout_max_ms: 300,
             snapshot_every_entries: 20_000,
             keep_entries_after_snapshot: 5_000,
             snapshot_chunk_bytes: 1 << 20,
@@ -569,10 +569,13 @@ mod tests {
 
     #[test]
     fn file_values_override_defaults() {
-        let c = Config::from_toml("id = 3\n[raft]\nheartbeat_interval_ms = 50\n").unwrap();
+        let c = Config::from_toml("id = 3\n[raft]\nheartbeat_interval_ms = 75\n").unwrap();
         assert_eq!(c.id, 3);
-        assert_eq!(c.raft.heartbeat_interval_ms, 50);
-        assert_eq!(c.raft.election_timeout_min_ms, 400);
+        assert_eq!(c.raft.heartbeat_interval_ms, 75);
+        assert_eq!(
+            c.raft.election_timeout_min_ms,
+            RaftConfig::default().election_timeout_min_ms
+        );
     }
 
     #[test]
@@ -591,10 +594,10 @@ mod tests {
         assert!(c.validate().is_err());
 
         c.advertise_addr = None;
-        c.raft.election_timeout_min_ms = 150;
+        c.raft.election_timeout_min_ms = 90;
         let e = c.validate().unwrap_err().to_string();
         assert!(
-            e.contains("election_timeout_min_ms") && e.contains("150"),
+            e.contains("election_timeout_min_ms") && e.contains("90"),
             "{e}"
         );
 
