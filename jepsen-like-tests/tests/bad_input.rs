@@ -200,6 +200,15 @@ async fn bad_requests_change_nothing() {
             .unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument, "{data:?}: {err}");
         let err = peer
+            .forward_writes(RaftPayload {
+                data: data.clone(),
+                cluster_id: String::new(),
+                feature_level: 0,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{data:?}: {err}");
+        let err = peer
             .append_entries(RaftPayload {
                 data,
                 cluster_id: String::new(),

@@ -245,6 +245,22 @@ async fn certificates_refused_for_the_right_reason() {
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
     assert!(e.message().contains("member 9"), "{}", e.message());
+    // Nor may it hand writes to the leader, one or several at once: refused undecoded.
+    for batch in [false, true] {
+        let mut peer = RaftPeerClient::new(ch.clone());
+        let payload = RaftPayload {
+            data: vec![1, 2, 3],
+            cluster_id: String::new(),
+            feature_level: 0,
+        };
+        let e = if batch {
+            peer.forward_writes(payload).await
+        } else {
+            peer.forward(payload).await
+        }
+        .unwrap_err();
+        assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    }
     // Entries from member 9 as a leader of a term older than the member's: refused too
     // (a lagging member takes entries from an unknown leader only of its term or newer).
     let stale = openraft::raft::AppendEntriesRequest::<moor_node::raft::types::TypeConfig> {

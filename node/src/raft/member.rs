@@ -20,8 +20,9 @@ use openraft::{BasicNode, ChangeMembers, RaftMetrics, SnapshotPolicy, Vote};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::errors::{is_connect_failure, ApiError};
+use crate::errors::ApiError;
 use crate::raft::features::{self, AppliedLevel, PeerLevels};
+use crate::raft::forwarder::Forwarder;
 use crate::raft::identity::IdentityCell;
 use crate::raft::network::{Network, PeerChannels};
 use crate::raft::proposer::{ProposeError, Proposer};
@@ -30,7 +31,6 @@ use crate::raft::removal::Removal;
 use crate::raft::state_machine::Replicated;
 use crate::raft::types::{MemberId, Raft, TypeConfig};
 use moor_domain::cluster::{ClusterCommand, ClusterResult};
-use moor_domain::codec;
 use moor_domain::command::{Command, CommandResult};
 use moor_tls::TlsReloader;
 
@@ -61,7 +61,7 @@ pub enum LeaderRequest {
 
 impl LeaderRequest {
     /// Whether a request whose answer was lost may have changed state.
-    fn changes_state(&self) -> bool {
+    pub(crate) fn changes_state(&self) -> bool {
         !matches!(self, LeaderRequest::ReadIndex)
     }
 }
@@ -152,7 +152,8 @@ pub struct Member {
     pub applied_level: AppliedLevel,
     /// Whether this member, leading, raises the feature level by itself.
     pub auto_finalize: bool,
-    channels: PeerChannels,
+    /// Hands requests to the leader when this member does not lead (writes gathered).
+    forwarder: Forwarder,
     proposer: Proposer,
     reads: ReadIndexer,
     forward_timeout: Duration,
@@ -273,7 +274,7 @@ impl Member {
             peer_levels,
             applied_level,
             auto_finalize: config.upgrade.auto_finalize,
-            channels,
+            forwarder: Forwarder::start(channels),
             proposer: Proposer::start(
                 raft.clone(),
                 Duration::from_millis(r.forward_timeout_ms),
@@ -466,7 +467,9 @@ impl Member {
                     ..
                 }) => match self.leader_addr(leader) {
                     Some(addr) => (
-                        self.forward(leader, &addr, &request, deadline).await,
+                        self.forwarder
+                            .forward(leader, &addr, &request, deadline)
+                            .await,
                         Some(leader),
                     ),
                     None => (
@@ -522,54 +525,6 @@ impl Member {
             .membership()
             .get_node(&leader)
             .map(|n| n.addr.clone())
-    }
-
-    /// Hands `request` to the leader at `addr`.
-    async fn forward(
-        &self,
-        leader: MemberId,
-        addr: &str,
-        request: &LeaderRequest,
-        deadline: Instant,
-    ) -> Result<LeaderReply, ApiError> {
-        let data = codec::encode("forwarded request", request)
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
-        let mut client = self
-            .channels
-            .client(leader, addr)
-            .map_err(|e| ApiError::Unavailable {
-                detail: format!("cannot reach leader at {addr}: {e}"),
-            })?;
-        let mut req = tonic::Request::new(self.channels.payload(data));
-        req.set_timeout(deadline.saturating_duration_since(Instant::now()));
-        match client.forward(req).await {
-            Ok(resp) => codec::decode::<Result<LeaderReply, ApiError>>(
-                "forwarded reply",
-                &resp.into_inner().data,
-            )
-            .map_err(|e| ApiError::Internal(e.to_string()))?,
-            // Never delivered: as good as "no leader", the caller waits for a new one.
-            Err(status) if is_connect_failure(&status) => Err(ApiError::NoLeader {
-                detail: format!("leader at {addr} refused the connection"),
-            }),
-            // The leader could not decode the request, so it ran nothing: a leader of an
-            // older release, asked for something it does not know.
-            Err(status) if status.code() == tonic::Code::InvalidArgument => {
-                Err(ApiError::FailedPrecondition {
-                    reason: format!(
-                        "the leader (member {leader}) could not read this request: {}. It \
-                         probably runs an older release: finish the rolling upgrade first",
-                        status.message()
-                    ),
-                })
-            }
-            Err(status) if request.changes_state() => Err(ApiError::OutcomeUnknown {
-                detail: format!("the leader at {addr} did not answer: {}", status.message()),
-            }),
-            Err(status) => Err(ApiError::Unavailable {
-                detail: format!("the leader at {addr} did not answer: {}", status.message()),
-            }),
-        }
     }
 
     /// Runs `request` on this member, which must be the leader; never forwards.

@@ -5,6 +5,7 @@
 //! state ([`state_machine`]).
 
 pub mod features;
+pub mod forwarder;
 pub mod identity;
 pub mod member;
 pub mod network;

@@ -13,6 +13,8 @@ use tonic::{Request, Response, Status};
 use moor_tls::member_id_of;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 
+use crate::errors::ApiError;
+use crate::raft::forwarder::{ForwardedReplies, ForwardedWrites};
 use crate::raft::member::{LeaderReply, LeaderRequest, Member};
 use crate::raft::removal::{NOT_A_MEMBER, REFUSAL_KEY};
 use crate::raft::types::{MemberId, TypeConfig};
@@ -197,5 +199,37 @@ impl RaftPeer for PeerService {
         // cannot make two members bounce a request between them.
         let result: Result<LeaderReply, _> = self.member.execute_local(req).await;
         reply("forwarded reply", &result)
+    }
+
+    async fn forward_writes(
+        &self,
+        request: Request<RaftPayload>,
+    ) -> Result<Response<RaftPayload>, Status> {
+        self.caller(&request)?;
+        let ForwardedWrites(writes) = decode("forwarded writes", request)?;
+        // All at once, so the proposer puts them in one entry; each answered on its own.
+        let results: ForwardedReplies =
+            futures::future::join_all(writes.iter().map(|w| self.one_write(w))).await;
+        reply("forwarded replies", &results)
+    }
+}
+
+impl PeerService {
+    /// One write of a `ForwardWrites` call: only writes are run (never forwarded again); one
+    /// this member cannot read fails alone.
+    async fn one_write(&self, encoded: &[u8]) -> Result<LeaderReply, ApiError> {
+        match codec::decode::<LeaderRequest>("forwarded write", encoded) {
+            Ok(request @ LeaderRequest::Write(_)) => self.member.execute_local(request).await,
+            Ok(_) => Err(ApiError::InvalidArgument {
+                field: "forwarded writes".into(),
+                reason: "only writes may be forwarded together".into(),
+            }),
+            Err(e) => Err(ApiError::FailedPrecondition {
+                reason: format!(
+                    "the leader (member {}) could not read this write: {e}. It probably runs                      an older release: finish the rolling upgrade first",
+                    self.member.id
+                ),
+            }),
+        }
     }
 }
