@@ -1,8 +1,9 @@
 //! `peer`: what one member decodes from another's `RaftPeer` calls (the `data` of a
 //! `RaftPayload`, a version byte and MessagePack): openraft's append-entries, vote and
-//! install-snapshot requests, a forwarded `LeaderRequest`, and the reply to a forward.
+//! install-snapshot requests, a forwarded `LeaderRequest`, the reply to a forward, and the
+//! writes of a `ForwardWrites` call and its replies.
 //!
-//! An input is a selector byte (which of the five) and the payload. Seeds are real requests
+//! An input is a selector byte (which of the seven) and the payload. Seeds are real requests
 //! built from the golden log (entries carrying its commands, membership entries, a snapshot
 //! chunk); the generator mutates them as MessagePack trees ([`crate::msgpack`]).
 //!
@@ -14,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use moor_domain::codec;
 use moor_domain::command::CommandResult;
 use moor_node::errors::ApiError;
+use moor_node::raft::forwarder::{ForwardedReplies, ForwardedWrites};
 use moor_node::raft::member::{LeaderReply, LeaderRequest};
 use moor_node::raft::types::{MemberId, TypeConfig};
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
@@ -33,14 +35,14 @@ use crate::msgpack;
 pub const TARGET: Target = Target {
     name: "peer",
     about:
-        "Raft peer payloads: append-entries, vote, install-snapshot, forwarded requests and replies",
+        "Raft peer payloads: append-entries, vote, install-snapshot, forwarded requests and replies, forwarded write batches and their replies",
     seeds,
     generate,
     run,
 };
 
 /// The payloads a member decodes, by selector.
-const KINDS: u8 = 5;
+const KINDS: u8 = 7;
 
 fn check<T: Serialize + DeserializeOwned>(payload: &[u8]) -> bool {
     let Ok(value) = codec::decode::<T>("peer payload", payload) else {
@@ -67,8 +69,22 @@ fn run(input: &[u8]) -> bool {
         1 => check::<VoteRequest<MemberId>>(payload),
         2 => check::<InstallSnapshotRequest<TypeConfig>>(payload),
         3 => check::<LeaderRequest>(payload),
-        _ => check::<Result<LeaderReply, ApiError>>(payload),
+        4 => check::<Result<LeaderReply, ApiError>>(payload),
+        5 => check::<ForwardedWrites>(payload) && forwarded_writes(payload),
+        _ => check::<ForwardedReplies>(payload),
     }
+}
+
+/// What the leader does with each write of a batch that decodes: decode it on its own.
+fn forwarded_writes(payload: &[u8]) -> bool {
+    let Ok(ForwardedWrites(writes)) = codec::decode::<ForwardedWrites>("peer payload", payload)
+    else {
+        return false;
+    };
+    for w in &writes {
+        check::<LeaderRequest>(w);
+    }
+    true
 }
 
 fn log_id(term: u64, index: u64) -> LogId<MemberId> {
@@ -162,6 +178,21 @@ fn seeds() -> Vec<Vec<u8>> {
     for reply in &replies {
         seeds.extend(seed(4, reply));
     }
+    let writes: Vec<serde_bytes::ByteBuf> = g
+        .entries
+        .iter()
+        .take(3)
+        .filter_map(|(_, _, command)| {
+            codec::encode(
+                "peer payload",
+                &LeaderRequest::Write(Box::new(command.clone())),
+            )
+            .ok()
+        })
+        .map(serde_bytes::ByteBuf::from)
+        .collect();
+    seeds.extend(seed(5, &ForwardedWrites(writes)));
+    seeds.extend(seed(6, &replies.to_vec()));
     seeds
 }
 
