@@ -190,33 +190,20 @@ async fn bad_requests_change_nothing() {
     .await;
     let mut peer = RaftPeerClient::new(channel);
     for data in [vec![], vec![1u8, 0xc1, 0xff], vec![99u8, 1, 2]] {
-        let err = peer
-            .forward(RaftPayload {
+        for call in ["forward", "forward_writes", "append_entries"] {
+            let payload = RaftPayload {
                 data: data.clone(),
                 cluster_id: String::new(),
                 feature_level: 0,
-            })
-            .await
+            };
+            let err = match call {
+                "forward" => peer.forward(payload).await,
+                "forward_writes" => peer.forward_writes(payload).await,
+                _ => peer.append_entries(payload).await,
+            }
             .unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument, "{data:?}: {err}");
-        let err = peer
-            .forward_writes(RaftPayload {
-                data: data.clone(),
-                cluster_id: String::new(),
-                feature_level: 0,
-            })
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument, "{data:?}: {err}");
-        let err = peer
-            .append_entries(RaftPayload {
-                data,
-                cluster_id: String::new(),
-                feature_level: 0,
-            })
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument);
+            assert_eq!(err.code(), Code::InvalidArgument, "{call} {data:?}: {err}");
+        }
     }
 
     // Nothing changed: no key written, same members, same term, the cluster still serves.

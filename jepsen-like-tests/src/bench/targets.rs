@@ -148,7 +148,11 @@ fn versus_etcd(
     moor: Option<&RunResult>,
     etcd: Option<&RunResult>,
 ) -> Row {
-    let measure = format!("{}s/s, {clients} clients spread, vs etcd", op.noun());
+    let measure = format!(
+        "{}s/s, {clients} client{} spread, vs etcd",
+        op.noun(),
+        if clients == 1 { "" } else { "s" }
+    );
     let shown = |r: &RunResult| {
         format!(
             "{:.0}/s (p50 {:.2}, p99 {:.2} ms{})",
