@@ -235,7 +235,8 @@ async fn one_run(b: &FailoverBench) -> Result<FailoverRun> {
         Fault::Pause => cluster.signal(leader, libc::SIGSTOP)?,
     }
     let writer = first_write(addrs, cluster.security().clone());
-    let mut elections_after_resume = None;
+    // After a pause: the new leader's term when the paused member was let go.
+    let mut term_at_resume = None;
     if b.fault == Fault::Pause {
         // The pause is the fault itself: how long the member stays stopped.
         tokio::time::sleep(b.pause).await;
@@ -244,14 +245,12 @@ async fn one_run(b: &FailoverBench) -> Result<FailoverRun> {
             .await?;
         let term_before = cluster.status(others_leader).await.context("status")?.term;
         cluster.signal(leader, libc::SIGCONT)?;
-        elections_after_resume = Some(term_before);
+        term_at_resume = Some(term_before);
     }
     let new_leader = cluster.wait_leader(Duration::from_secs(20)).await?;
     wait_succeeded(&mut cluster, new_leader, &ids).await?;
     let end = cluster.status(new_leader).await.context("status")?;
-    if let Some(term_before) = elections_after_resume {
-        elections_after_resume = Some(end.term.saturating_sub(term_before));
-    }
+    let elections_after_resume = term_at_resume.map(|t| end.term.saturating_sub(t));
     sim.stop()?;
     let first_step = first_step_above(&journal, old_term)?;
     let write = writer.await.context("the writer")?;

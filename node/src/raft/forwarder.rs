@@ -120,8 +120,8 @@ async fn run(mut rx: mpsc::Receiver<Pending>, channels: PeerChannels) {
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
+        let mut bytes = first.request.len();
         let mut batch = vec![first];
-        let mut bytes = batch[0].request.len();
         while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             match rx.try_recv() {
                 Ok(p) => {
@@ -147,7 +147,12 @@ fn by_leader(batch: Vec<Pending>) -> Vec<Vec<Pending>> {
     let mut groups: Vec<Vec<Pending>> = Vec::new();
     for p in batch {
         match groups.last_mut() {
-            Some(g) if g[0].leader == p.leader && g[0].addr == p.addr => g.push(p),
+            Some(g)
+                if g.first()
+                    .is_some_and(|f| f.leader == p.leader && f.addr == p.addr) =>
+            {
+                g.push(p)
+            }
             _ => groups.push(vec![p]),
         }
     }
@@ -156,7 +161,9 @@ fn by_leader(batch: Vec<Pending>) -> Vec<Vec<Pending>> {
 
 /// Sends one group of writes to their leader and answers each.
 async fn send(channels: &PeerChannels, group: Vec<Pending>) {
-    let (leader, addr) = (group[0].leader, group[0].addr.clone());
+    let Some((leader, addr)) = group.first().map(|p| (p.leader, p.addr.clone())) else {
+        return;
+    };
     if group.len() == 1 {
         let Some(p) = group.into_iter().next() else {
             return;
