@@ -10,8 +10,16 @@ use crate::routes;
 /// The form field that carries the CSRF token.
 pub const CSRF_FIELD: &str = "csrf";
 
-/// The rollout actions a page can offer, by their path word (`/ui/rollouts/{id}/{word}`).
-pub const ROLLOUT_ACTIONS: [&str; 4] = ["pause", "resume", "approve", "cancel"];
+/// The rollout actions a page can offer, by their path word (`/ui/rollouts/{id}/{word}`):
+/// four buttons and [`ROLLOUT_PARALLEL`], a form with the new parallelism.
+pub const ROLLOUT_ACTIONS: [&str; 5] = ["pause", "resume", "approve", "cancel", ROLLOUT_PARALLEL];
+
+/// The rollout action that changes how many of its targets run at once (`moorctl rollout
+/// parallel ID N`); its form posts the number in [`PARALLEL_FIELD`].
+pub const ROLLOUT_PARALLEL: &str = "parallel";
+
+/// The field of the parallelism form that carries the new value.
+pub const PARALLEL_FIELD: &str = "max_parallel";
 
 /// What a page needs to render action forms for one caller: the caller's CSRF token and the
 /// action words the caller's role allows (`pause`, `resume`, `approve`, `cancel`, `heal`,
@@ -59,17 +67,44 @@ pub fn rollout_href(id: &str) -> String {
     format!("{}{}", routes::ROLLOUTS, encode_component(id))
 }
 
-/// One form with one button that POSTs to `action` with the CSRF token.
-pub fn push_form(h: &mut String, action: &str, label: &str, csrf: &str) {
-    h.push_str("<form class=\"action\" method=\"post\" action=\"");
+/// A form that POSTs to `action`, opened, with the CSRF token as its hidden field.
+fn open_form(h: &mut String, class: &str, action: &str, csrf: &str) {
+    h.push_str("<form class=\"");
+    h.push_str(class);
+    h.push_str("\" method=\"post\" action=\"");
     h.push_str(&escape_html(action));
     h.push_str("\"><input type=\"hidden\" name=\"");
     h.push_str(CSRF_FIELD);
     h.push_str("\" value=\"");
     h.push_str(&escape_html(csrf));
-    h.push_str("\"><button type=\"submit\">");
+    h.push_str("\">");
+}
+
+/// One form with one button that POSTs to `action` with the CSRF token.
+pub fn push_form(h: &mut String, action: &str, label: &str, csrf: &str) {
+    open_form(h, "action", action, csrf);
+    h.push_str("<button type=\"submit\">");
     h.push_str(&escape_html(label));
     h.push_str("</button></form>");
+}
+
+/// The parallelism form: a number (at least 1, the current value filled in) and a button,
+/// POSTed to `action` with the CSRF token.
+pub fn push_parallel_form(h: &mut String, action: &str, current: u32, csrf: &str) {
+    open_form(h, "action parallel", action, csrf);
+    h.push_str("<label>Run at once <input type=\"number\" name=\"");
+    h.push_str(PARALLEL_FIELD);
+    h.push_str("\" min=\"1\" max=\"");
+    h.push_str(&u32::MAX.to_string());
+    h.push_str("\" step=\"1\" required value=\"");
+    h.push_str(&current.to_string());
+    h.push_str("\"></label><button type=\"submit\">Set parallelism</button></form>");
+}
+
+/// Can a rollout in state `state` still take a new parallelism? While it has targets to
+/// run: running, waiting for approval, paused, or failed (it may be resumed).
+pub fn parallel_settable(state: &str) -> bool {
+    matches!(state, "running" | "waiting_approval" | "paused" | "failed")
 }
 
 /// Which rollout actions make sense in state `state` (the domain refuses the others anyway;
@@ -122,5 +157,22 @@ mod tests {
         assert_eq!(rollout_actions_in("paused"), ["resume", "cancel"]);
         assert!(rollout_actions_in("succeeded").is_empty());
         assert!(rollout_actions_in("cancelled").is_empty());
+        assert!(parallel_settable("running") && parallel_settable("failed"));
+        assert!(!parallel_settable("succeeded") && !parallel_settable("cancelled"));
+    }
+
+    #[test]
+    fn the_parallelism_form_posts_a_bounded_number() {
+        let mut h = String::new();
+        push_parallel_form(
+            &mut h,
+            &rollout_action_href("r1", ROLLOUT_PARALLEL),
+            25,
+            "t<",
+        );
+        assert!(h.contains("action=\"/ui/rollouts/r1/parallel\""), "{h}");
+        assert!(h.contains("name=\"max_parallel\" min=\"1\""), "{h}");
+        assert!(h.contains("value=\"25\""), "{h}");
+        assert!(h.contains("name=\"csrf\" value=\"t&lt;\""), "{h}");
     }
 }

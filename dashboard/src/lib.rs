@@ -72,7 +72,7 @@ pub use execution::{
     execution_href, execution_page, AttemptView, ExecutionView, StepView, EXECUTION_ACTIONS,
 };
 pub use filter::Filter;
-pub use forms::{Forms, CSRF_FIELD, ROLLOUT_ACTIONS};
+pub use forms::{Forms, CSRF_FIELD, PARALLEL_FIELD, ROLLOUT_ACTIONS, ROLLOUT_PARALLEL};
 pub use html::{environment_href, escape_html, page, site_href, site_page, site_page_with};
 pub use project::{BBox, Plane, View};
 pub use query::{MapQuery, QueryError};

@@ -7,7 +7,10 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::execution::human_ms;
-use crate::forms::{push_form, rollout_action_href, rollout_actions_in, rollout_href, Forms};
+use crate::forms::{
+    parallel_settable, push_form, push_parallel_form, rollout_action_href, rollout_actions_in,
+    rollout_href, Forms, ROLLOUT_PARALLEL,
+};
 use crate::html::{escape_html, head, utc};
 use crate::routes;
 
@@ -134,32 +137,42 @@ pub fn rollout_page(r: &RolloutView, forms: &Forms) -> String {
         }
     }
     h.push_str("</div>\n<dl class=\"facts\">\n");
-    let mut fact = |name: &str, value: &str| {
-        let _ = writeln!(h, "<dt>{name}</dt><dd>{}</dd>", escape_html(value));
-    };
-    fact("Group", &r.group);
+    fact(&mut h, "Group", &r.group);
     let what = if r.blueprint.is_empty() {
         r.action.clone()
     } else {
         format!("{} {}@{}", r.action, r.blueprint, r.revision)
     };
-    fact("Action", &what);
+    fact(&mut h, "Action", &what);
     if !r.pause_reason.is_empty() {
-        fact("Paused because", &r.pause_reason);
+        fact(&mut h, "Paused because", &r.pause_reason);
     }
-    fact("Parallelism", &r.max_parallel.to_string());
+    if parallel_settable(&r.state) && forms.allows(ROLLOUT_PARALLEL) {
+        h.push_str("<dt>Parallelism</dt><dd>");
+        push_parallel_form(
+            &mut h,
+            &rollout_action_href(&r.id, ROLLOUT_PARALLEL),
+            r.max_parallel,
+            &forms.csrf,
+        );
+        h.push_str("</dd>\n");
+    } else {
+        let _ = writeln!(h, "<dt>Parallelism</dt><dd>{}</dd>", r.max_parallel);
+    }
     if !r.waves_spec.is_empty() {
         fact(
+            &mut h,
             "Waves",
             &format!("{} (now wave {})", r.waves_spec, r.current_wave + 1),
         );
     }
-    fact("Created (UTC)", &utc(r.created_ms));
+    fact(&mut h, "Created (UTC)", &utc(r.created_ms));
     if r.finished_ms != 0 {
-        fact("Finished (UTC)", &utc(r.finished_ms));
+        fact(&mut h, "Finished (UTC)", &utc(r.finished_ms));
     }
     let t = &r.totals;
     fact(
+        &mut h,
         "Targets",
         &format!(
             "{} total: {} queued, {} running, {} succeeded, {} failed, {} skipped",
@@ -178,13 +191,18 @@ pub fn rollout_page(r: &RolloutView, forms: &Forms) -> String {
         } else if r.finished_ms == 0 && r.state != "running" {
             rate.push_str(&format!("; no estimate while {}", r.state));
         }
-        fact("Pace", &rate);
+        fact(&mut h, "Pace", &rate);
     }
     h.push_str("</dl>\n");
     waves(&mut h, &r.waves);
     failures(&mut h, &r.failures);
     h.push_str("</main>\n</body>\n</html>\n");
     h
+}
+
+/// One fact of the list: its name and its value, escaped.
+fn fact(h: &mut String, name: &str, value: &str) {
+    let _ = writeln!(h, "<dt>{name}</dt><dd>{}</dd>", escape_html(value));
 }
 
 fn capitalised(word: &str) -> String {

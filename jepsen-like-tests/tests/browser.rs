@@ -706,7 +706,8 @@ async fn a_viewer_or_nobody_cannot_pause(fleet: &Fleet, b: &Browser, id: &str) {
 /// on another origin (a `data:` page) posting its pause with the operator's own valid CSRF
 /// token is refused: the browser does not send the `SameSite=Strict` cookie with it, so the
 /// post has no credential. The operator's own click on Pause pauses it, as `RolloutApi`
-/// reports, and no page logged an error.
+/// reports; then the operator sets its parallelism in the page's field. No page logged an
+/// error.
 async fn an_operator_pauses_with_a_click(fleet: &Fleet, b: &Browser, operator: &str, id: &str) {
     let page = format!("/ui/rollouts/{id}");
     b.login(operator).await;
@@ -754,6 +755,30 @@ async fn an_operator_pauses_with_a_click(fleet: &Fleet, b: &Browser, operator: &
     assert_eq!(fleet.rollout_state(id).await.unwrap(), "paused");
     assert!(b.has(&format!("form[action='{page}/resume']")).await);
     b.screenshot("rollout-paused").await;
+
+    // The parallelism, typed into its field on the same page: the page comes back with the
+    // new value (its attribute, not what was typed), as `RolloutApi` reports it.
+    let parallel = format!("form[action='{page}/parallel']");
+    let field = b
+        .client()
+        .find(Locator::Css(&format!(
+            "{parallel} input[name=max_parallel]"
+        )))
+        .await
+        .unwrap();
+    field.clear().await.unwrap();
+    field.send_keys("5").await.unwrap();
+    b.click(&format!("{parallel} button")).await;
+    b.until(
+        "the page shows the new parallelism",
+        Duration::from_secs(10),
+        "return document.querySelector('input[name=max_parallel]').getAttribute('value');",
+        vec![],
+        |s| (s == "5").then_some(()),
+    )
+    .await;
+    let r = fleet.rollout(id, "").await.unwrap().expect("the rollout");
+    assert_eq!((r.max_parallel, r.state.as_str()), (5, "paused"));
     let errors = b.errors().await;
     assert!(errors.is_empty(), "the pages logged errors: {errors:#?}");
 }

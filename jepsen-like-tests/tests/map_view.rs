@@ -202,6 +202,12 @@ async fn state_of(fleet: &Fleet, id: &str) -> String {
     fleet.rollout_state(id).await.unwrap()
 }
 
+/// The rollout's parallelism as the gRPC API reports it now.
+async fn max_parallel_of(fleet: &Fleet, id: &str) -> u32 {
+    let r = fleet.rollout(id, "").await.unwrap();
+    r.expect("the rollout").max_parallel
+}
+
 /// The heal executions of `environment`, as the gRPC API lists them.
 async fn heals_of(fleet: &Fleet, environment: &str) -> usize {
     fleet
@@ -368,6 +374,61 @@ async fn actions_from_the_pages_take_the_grpc_path_and_refuse_forgeries() {
     assert_eq!(a.status, 303, "{a:?}");
     assert_eq!(state_of(&fleet, &id).await, "running");
 
+    // The parallelism, changed from the page while it runs: the operator sees a form with
+    // today's value, a viewer none and is refused; a value that is no parallelism is
+    // refused with what to give and changes nothing.
+    let page = c.get_with(&page_path, &as_operator).await.unwrap();
+    assert!(
+        page.body
+            .contains(&format!("action=\"/ui/rollouts/{id}/parallel\""))
+            && page.body.contains("name=\"max_parallel\" min=\"1\""),
+        "{}",
+        page.body
+    );
+    let viewer_page = c.get_with(&page_path, &as_viewer).await.unwrap();
+    assert!(
+        !viewer_page.body.contains("/parallel\""),
+        "no form for a viewer"
+    );
+    let a = post(
+        "parallel",
+        as_viewer.clone(),
+        format!("csrf={viewer_own}&max_parallel=20"),
+    )
+    .await;
+    assert_eq!(a.status, 403, "{a:?}");
+    assert!(a.body.contains("rollout.set_parallel"), "{}", a.body);
+    for (bad, says) in [
+        ("max_parallel=many", "whole number"),
+        ("max_parallel=0", "at least 1"),
+        ("max_parallel=-3", "at least 1"),
+        ("max_parallel=99999999999", "more than"),
+        ("", "give the new parallelism"),
+    ] {
+        let a = post(
+            "parallel",
+            as_operator.clone(),
+            format!("{with_csrf}&{bad}"),
+        )
+        .await;
+        assert_eq!(a.status, 400, "{bad}: {a:?}");
+        assert!(a.body.contains(says), "{bad}: {}", a.body);
+    }
+    let a = post("parallel", as_operator.clone(), "max_parallel=20".into()).await;
+    assert_eq!(a.status, 403, "no CSRF token: {a:?}");
+    assert_eq!(max_parallel_of(&fleet, &id).await, 1);
+    let a = post(
+        "parallel",
+        as_operator.clone(),
+        format!("{with_csrf}&max_parallel=20"),
+    )
+    .await;
+    assert_eq!(a.status, 303, "{a:?}");
+    assert!(a.head.contains(&format!("/ui/rollouts/{id}")), "{}", a.head);
+    assert_eq!(max_parallel_of(&fleet, &id).await, 20);
+    let page = c.get_with(&page_path, &as_operator).await.unwrap();
+    assert!(page.body.contains("value=\"20\""), "{}", page.body);
+
     // The audit trail names the operator, as for a gRPC call.
     let audit = AuthApiClient::new(
         connect(fleet.cluster.addr(member), fleet.cluster.security()).connect_lazy(),
@@ -380,7 +441,12 @@ async fn actions_from_the_pages_take_the_grpc_path_and_refuse_forgeries() {
     .unwrap()
     .into_inner()
     .entries;
-    for op in ["rollout.approve", "rollout.pause", "rollout.resume"] {
+    for op in [
+        "rollout.approve",
+        "rollout.pause",
+        "rollout.resume",
+        "rollout.set_parallel",
+    ] {
         assert!(
             audit.iter().any(|e| e.operation == op && e.outcome == "ok"),
             "{op} by {} missing from {audit:?}",

@@ -166,11 +166,12 @@ pub const UI_PREFIX: &str = "/ui";
 
 /// The map view's rollout actions, `POST /ui/rollouts/{id}/{word}`: each is the operation
 /// of the RPC whose handler it calls. (The words are `moor_dashboard::ROLLOUT_ACTIONS`.)
-pub const UI_ROLLOUT_ACTIONS: [(&str, Op); 4] = [
+pub const UI_ROLLOUT_ACTIONS: [(&str, Op); 5] = [
     ("pause", Op::RolloutPause),
     ("resume", Op::RolloutResume),
     ("approve", Op::RolloutApprove),
     ("cancel", Op::RolloutCancel),
+    ("parallel", Op::RolloutSetParallel),
 ];
 
 /// The map view's start form, `POST /ui/rollouts`: a rollout started.

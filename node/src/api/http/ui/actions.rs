@@ -1,5 +1,6 @@
 //! The map view's day-2 actions: `POST /ui/rollouts` (start one from the list's form),
-//! `POST /ui/rollouts/{id}/{pause|resume|approve|cancel}`,
+//! `POST /ui/rollouts/{id}/{pause|resume|approve|cancel}`, `POST /ui/rollouts/{id}/parallel`
+//! (the form's `max_parallel`, as `moorctl rollout parallel ID N`),
 //! `POST /ui/environments/{name}/{heal|rollback}` and `POST /ui/executions/{id}/{resume|cancel}`.
 //!
 //! No second implementation: each calls the gRPC handler `moorctl` reaches
@@ -25,7 +26,7 @@ use moor_dashboard::{environment_href, execution_href};
 use moor_domain::auth::operation::Operation;
 use moor_domain::names::{ExecKind, WireName};
 use moor_proto::rollout::rollout_api_server::RolloutApi;
-use moor_proto::rollout::{RolloutActionRequest, StartRolloutRequest};
+use moor_proto::rollout::{RolloutActionRequest, SetRolloutParallelRequest, StartRolloutRequest};
 use moor_proto::workflow::workflow_api_server::WorkflowApi;
 use moor_proto::workflow::{ExecutionActionRequest, RollbackRequest, StartExecutionRequest};
 
@@ -52,8 +53,24 @@ pub async fn rollout(
     };
     let back = rollout_href(&id);
     let session = |headers: &HeaderMap| Some(form::session_of(headers));
-    if let Err(refused) = form::accept(&h.csrf, request, session, &back).await {
-        return refused;
+    let posted = match form::accept(&h.csrf, request, session, &back).await {
+        Ok(p) => p,
+        Err(refused) => return refused,
+    };
+    if op == Operation::RolloutSetParallel {
+        let max_parallel = match number::<i64>(&posted, moor_dashboard::PARALLEL_FIELD) {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                let why = "give the new parallelism: how many targets run at once (at least 1)";
+                return problem(StatusCode::BAD_REQUEST, "Refused", why, &back);
+            }
+            Err(why) => return problem(StatusCode::BAD_REQUEST, "Refused", &why, &back),
+        };
+        let req = tonic::Request::new(SetRolloutParallelRequest { id, max_parallel });
+        return match h.rollouts.set_rollout_parallel(req).await {
+            Ok(_) => redirect(&back),
+            Err(status) => status_page(&status, &back),
+        };
     }
     let req = tonic::Request::new(RolloutActionRequest { id: id.clone() });
     let done = match op {

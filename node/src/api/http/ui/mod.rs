@@ -10,8 +10,8 @@
 //!   site ([`environments`]), an execution's page with its step timeline ([`executions`]),
 //!   the rollout pages ([`rollouts`]). Each reads as its RPC does (`environment.get`,
 //!   `environment.diff`, `execution.get`, …), through the RPC's own handler where there is one.
-//! - Day-2 actions ([`actions`]): pause, resume, approve and cancel a rollout from its page
-//!   (`/ui/rollouts/{id}`), heal an environment from its site's page or its own, roll it
+//! - Day-2 actions ([`actions`]): pause, resume, approve and cancel a rollout or set its
+//!   parallelism from its page (`/ui/rollouts/{id}`), heal an environment from its site's page or its own, roll it
 //!   back, resume or cancel an execution from its page. Each is
 //!   a plain HTML form (POST, works without JavaScript) whose handler calls the very gRPC
 //!   handler `moorctl` reaches (`RolloutApi::pause_rollout`, `WorkflowApi::start_execution`),
