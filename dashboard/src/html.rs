@@ -174,9 +174,10 @@ pub fn site_page_with(site: &SitePage, forms: &Forms) -> String {
     if let Some((since_ms, error)) = &site.unreachable {
         let _ = write!(
             h,
-            "<p class=\"error-box\">Unreachable since {} UTC: the drift checks get no answer \
-             from this site, so what is shown below is what was last seen there. The last \
-             error: <span class=\"error-text\">",
+            "<p class=\"error-box\">Unreachable since {} UTC: the leader's drift checks (or, \
+             with no environment to check, its probes) get no answer from this site, so \
+             what is shown below is what was last seen there. The last error: \
+             <span class=\"error-text\">",
             utc(*since_ms)
         );
         push_escaped(&mut h, error);

@@ -22,7 +22,7 @@ pub struct SiteDot {
     pub lon: f64,
     pub labels: BTreeMap<String, String>,
     /// The worst status of its environments ([`Status::worst`]), or
-    /// [`Status::Unreachable`] while its drift checks get no answer.
+    /// [`Status::Unreachable`] while its drift checks (or probes) get no answer.
     pub status: Status,
 }
 
@@ -37,7 +37,7 @@ pub struct SitePage {
     pub environments: Vec<EnvRow>,
     /// Most recent first, as the caller wants them shown; the caller bounds the list.
     pub executions: Vec<ExecRow>,
-    /// Set while the drift checks get no answer from the site: since when (ms since the
+    /// Set while the drift checks (or probes) get no answer from the site: since when (ms since the
     /// epoch) and the driver's error. The page is then [`Status::Unreachable`].
     #[serde(default)]
     pub unreachable: Option<(u64, String)>,

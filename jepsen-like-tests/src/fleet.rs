@@ -13,7 +13,7 @@ use moor_proto::rollout::rollout_api_client::RolloutApiClient;
 use moor_proto::rollout::{
     GetRolloutRequest, Group, PutGroupRequest, Rollout, StartRolloutRequest,
 };
-use moor_proto::site::InjectDriftRequest;
+use moor_proto::site::{InjectDriftRequest, SetUnreachableRequest};
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
 use moor_proto::workflow::{
     ApplyBlueprintRequest, Execution, GetExecutionRequest, PutSiteRequest, Site,
@@ -247,6 +247,26 @@ impl Fleet {
             .id;
         self.wait_rollout(&id, timeout, "succeeded", |r| r.state == "succeeded")
             .await
+    }
+
+    /// Makes `sites` unreachable (the sitesim holds their calls until the caller's deadline)
+    /// or reachable again.
+    pub async fn set_unreachable(&self, sites: &[String], unreachable: bool) -> Result<()> {
+        let mut admin = self
+            .sim
+            .as_ref()
+            .context("the sitesim was stopped")?
+            .admin();
+        for site in sites {
+            admin
+                .set_unreachable(SetUnreachableRequest {
+                    site: site.clone(),
+                    unreachable,
+                })
+                .await
+                .with_context(|| format!("set {site} unreachable={unreachable}"))?;
+        }
+        Ok(())
     }
 
     /// Makes `resource` of `environment` drift at `site` (the sitesim changes it).

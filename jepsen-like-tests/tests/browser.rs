@@ -46,7 +46,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use moor_jepsen_like_tests::fleet::{chain_blueprint, Fleet};
 use moor_jepsen_like_tests::harness::{free_port, MemberSettings};
 use moor_proto::rollout::StartRolloutRequest;
-use moor_proto::workflow::GetSiteRequest;
+use moor_proto::workflow::{GetSiteRequest, Site};
 use serde_json::{json, Value};
 
 const SITES: usize = 200;
@@ -464,6 +464,7 @@ async fn the_map_view_in_a_real_browser() {
     a_viewer_or_nobody_cannot_pause(&fleet, &b, &id).await;
     an_operator_pauses_with_a_click(&fleet, &b, &operator, &id).await;
     a_heal_from_the_site_page_shows_on_the_map(&fleet, &b, &sites[7], &colours).await;
+    a_bare_site_that_stops_answering_shows_unreachable(&fleet, &b, &colours).await;
 
     b.close().await;
     println!(
@@ -494,6 +495,7 @@ async fn fleet_with_web_installed() -> (Fleet, Vec<String>) {
 struct Colours {
     in_sync: String,
     drifted: String,
+    unreachable: String,
 }
 
 /// Without a login the map sends the browser to the login form; a viewer token typed into
@@ -532,6 +534,7 @@ async fn a_viewer_logs_in_and_sees_every_site(b: &Browser, viewer: &str) -> Colo
     Colours {
         in_sync: seen["colour"]["in_sync"].as_str().unwrap().to_string(),
         drifted: seen["colour"]["drifted"].as_str().unwrap().to_string(),
+        unreachable: seen["colour"]["unreachable"].as_str().unwrap().to_string(),
     }
 }
 
@@ -859,6 +862,72 @@ async fn a_heal_from_the_site_page_shows_on_the_map(
         MAP_SEEN,
         vec![],
         |s| (count(s, "drifted").is_empty()).then_some(()),
+    )
+    .await;
+    let errors = b.errors().await;
+    assert!(errors.is_empty(), "the pages logged errors: {errors:#?}");
+}
+
+/// A site with no environments (so no drift check reaches it) stops answering: the leader's
+/// reachability probes find out, and the map shows it unreachable without a reload; its
+/// page says since when and why. Once it answers again the mark goes away by itself.
+async fn a_bare_site_that_stops_answering_shows_unreachable(
+    fleet: &Fleet,
+    b: &Browser,
+    c: &Colours,
+) {
+    let bare = "map-bare".to_string();
+    fleet
+        .put_sites(
+            vec![Site {
+                name: bare.clone(),
+                region: "eu-north".into(),
+                latitude: 60.17,
+                longitude: 24.94,
+                labels: [("fleet".to_string(), "bare".to_string())].into(),
+                agent_endpoint: fleet.sim_addr().to_string(),
+                ..Default::default()
+            }],
+            1,
+        )
+        .await
+        .unwrap();
+    fleet
+        .set_unreachable(std::slice::from_ref(&bare), true)
+        .await
+        .unwrap();
+    let href = format!("/ui/sites/{bare}");
+    b.goto(&format!("/ui/#{}", view_of(fleet, &bare).await))
+        .await;
+    b.until(
+        "the bare site's dot turns unreachable",
+        Duration::from_secs(30),
+        SITE_SEEN,
+        vec![json!(href)],
+        |s| (s["fill"] == c.unreachable.as_str()).then_some(()),
+    )
+    .await;
+    b.screenshot("map-unreachable").await;
+    b.goto(&href).await;
+    let text = b.text().await;
+    assert!(
+        text.contains("Unreachable since") && text.contains("probes"),
+        "{text}"
+    );
+    b.screenshot("site-unreachable").await;
+
+    fleet
+        .set_unreachable(std::slice::from_ref(&bare), false)
+        .await
+        .unwrap();
+    b.goto(&format!("/ui/#{}", view_of(fleet, &bare).await))
+        .await;
+    b.until(
+        "the bare site's dot answers again",
+        Duration::from_secs(30),
+        SITE_SEEN,
+        vec![json!(href)],
+        |s| (s.is_object() && s["fill"] != c.unreachable.as_str()).then_some(()),
     )
     .await;
     let errors = b.errors().await;

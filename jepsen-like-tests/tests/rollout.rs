@@ -12,8 +12,6 @@ use moor_jepsen_like_tests::harness::MemberSettings;
 use moor_proto::rollout::{
     ListRolloutsRequest, Rollout, RolloutActionRequest, StartRolloutRequest,
 };
-use moor_proto::site::site_sim_admin_client::SiteSimAdminClient;
-use moor_proto::site::SetUnreachableRequest;
 use moor_proto::workflow::{Execution, GetEnvironmentRequest};
 use tonic::Code;
 
@@ -35,20 +33,8 @@ fn ended(r: &Rollout) -> bool {
     matches!(r.state.as_str(), "succeeded" | "failed" | "cancelled")
 }
 
-fn admin(fleet: &Fleet) -> SiteSimAdminClient<tonic::transport::Channel> {
-    fleet.sim.as_ref().expect("sitesim running").admin()
-}
-
 async fn set_unreachable(fleet: &Fleet, sites: &[String], unreachable: bool) {
-    let mut a = admin(fleet);
-    for s in sites {
-        a.set_unreachable(SetUnreachableRequest {
-            site: s.clone(),
-            unreachable,
-        })
-        .await
-        .unwrap();
-    }
+    fleet.set_unreachable(sites, unreachable).await.unwrap();
 }
 
 /// Checks WF2, WF3, WF5 on the sitesim journal against every step Moor recorded as done in

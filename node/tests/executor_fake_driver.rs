@@ -8,11 +8,8 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use moor_domain::blueprint;
-use moor_domain::command::{Command, CommandResult};
 use moor_domain::execution::{ExecState, RetryPolicy};
-use moor_domain::site::{Driver, Site};
-use moor_domain::workflow::{WorkflowCommand, WorkflowResult};
+use moor_domain::site::Site;
 use moor_node::exec::driver::{DriverCall, DriverResult, SiteDriver};
 use moor_node::raft::member::Member;
 
@@ -79,14 +76,6 @@ impl SiteDriver for FakeSite {
     }
 }
 
-async fn write(member: &Member, command: WorkflowCommand) -> WorkflowResult {
-    // The single member elects itself; writes wait through the election.
-    match member.write(Command::Workflow(command)).await.unwrap().1 {
-        CommandResult::Workflow(r) => r,
-        other => panic!("not a workflow result: {other:?}"),
-    }
-}
-
 /// Waits (on applied-index changes, bounded) until execution `id` ended; returns its state.
 async fn ended(member: &Member, id: &str) -> ExecState {
     let mut metrics = member.raft.metrics();
@@ -112,46 +101,7 @@ async fn ended(member: &Member, id: &str) -> ExecState {
 }
 
 async fn install(member: &Member, retry: RetryPolicy) -> String {
-    let spec = blueprint::parse("app.yaml", BP).unwrap();
-    write(
-        member,
-        WorkflowCommand::PutBlueprint {
-            spec,
-            source: BP.into(),
-            now_ms: 1,
-        },
-    )
-    .await;
-    let site = Site {
-        name: "s1".into(),
-        region: "eu".into(),
-        latitude: 1.0,
-        longitude: 2.0,
-        labels: Default::default(),
-        driver: Driver::Agent {
-            endpoint: "127.0.0.1:9".into(),
-        },
-    };
-    write(member, WorkflowCommand::PutSite { site, now_ms: 1 }).await;
-    let created = write(
-        member,
-        WorkflowCommand::CreateEnvironment {
-            name: "e1".into(),
-            site: "s1".into(),
-            blueprint: "app".into(),
-            revision: None,
-            inputs: Default::default(),
-            labels: Default::default(),
-            retry,
-            now_ms: 2,
-            drift: None,
-        },
-    )
-    .await;
-    let WorkflowResult::Execution { id, .. } = created else {
-        panic!("{created:?}")
-    };
-    id
+    common::workflow::install(member, BP, retry).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

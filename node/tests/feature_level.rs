@@ -15,7 +15,7 @@ use moor_domain::cluster::ClusterCommand;
 use moor_domain::command::{Command, CommandResult};
 use moor_domain::execution::{AttemptOutcome, ExecKind, ExecState, RetryPolicy};
 use moor_domain::feature;
-use moor_domain::site::{Driver, Site};
+use moor_domain::site::Site;
 use moor_domain::workflow::{WorkflowCommand, WorkflowResult};
 use moor_node::errors::ApiError;
 use moor_node::exec::driver::{DriverCall, DriverResult, SiteDriver};
@@ -23,6 +23,7 @@ use moor_node::raft::member::Member;
 
 mod common;
 use common::start_configured;
+use common::workflow::{site_named, write};
 
 const BP: &str = "name: app\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: 1 }\n  - name: b\n    type: sim.resource\n    depends_on: [a]\n    properties: { v: 2 }\n";
 
@@ -55,13 +56,6 @@ impl SiteDriver for FlakySite {
     }
 }
 
-async fn write(member: &Member, command: WorkflowCommand) -> WorkflowResult {
-    match member.write(Command::Workflow(command)).await.unwrap().1 {
-        CommandResult::Workflow(r) => r,
-        other => panic!("not a workflow result: {other:?}"),
-    }
-}
-
 const RETRY: RetryPolicy = RetryPolicy {
     max_attempts: 3,
     backoff_base_ms: 10,
@@ -82,16 +76,7 @@ async fn prepare(member: &Member) {
         },
     )
     .await;
-    let site = Site {
-        name: "s1".into(),
-        region: "eu".into(),
-        latitude: 1.0,
-        longitude: 2.0,
-        labels: Default::default(),
-        driver: Driver::Agent {
-            endpoint: "127.0.0.1:9".into(),
-        },
-    };
+    let site = site_named("s1");
     write(member, WorkflowCommand::PutSite { site, now_ms: 1 }).await;
 }
 

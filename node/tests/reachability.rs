@@ -1,20 +1,20 @@
 //! Site reachability end to end on one in-process member: the leader's drift checks record a
 //! site that stops answering (`GetSite` shows since when and why), and record it answering
-//! again at the first check that gets an answer. A fake driver plays the site.
+//! again at the first check that gets an answer; a site without environments is probed
+//! instead, with the same outcome. A fake driver plays the site.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::FutureExt;
-use moor_domain::blueprint;
-use moor_domain::command::{Command, CommandResult};
 use moor_domain::execution::{ExecState, RetryPolicy};
 use moor_domain::feature;
-use moor_domain::site::{Driver, Site};
-use moor_domain::workflow::{WorkflowCommand, WorkflowResult};
+use moor_domain::site::Site;
+use moor_domain::workflow::WorkflowCommand;
+use moor_node::exec::drift::PROBE_ENVIRONMENT;
 use moor_node::exec::driver::{DriverCall, DriverResult, SiteDriver};
 use moor_node::raft::member::Member;
 use moor_proto::workflow::workflow_api_client::WorkflowApiClient;
@@ -22,6 +22,7 @@ use moor_proto::workflow::GetSiteRequest;
 
 mod common;
 use common::start_configured;
+use common::workflow::{install, site_named, write};
 
 const BP: &str =
     "name: app\nresources:\n  - name: a\n    type: sim.resource\n    properties: { v: 1 }\n";
@@ -32,6 +33,8 @@ struct Switchable {
     down: AtomicBool,
     /// What each resource holds: the digest of its last step.
     held: Mutex<BTreeMap<String, String>>,
+    /// The environments observed so far.
+    observed: Mutex<BTreeSet<String>>,
 }
 
 impl SiteDriver for Switchable {
@@ -51,10 +54,14 @@ impl SiteDriver for Switchable {
     fn observe<'a>(
         &'a self,
         _site: &'a Site,
-        _environment: &'a str,
+        environment: &'a str,
         _timeout: Duration,
     ) -> BoxFuture<'a, Result<BTreeMap<String, String>, String>> {
         async move {
+            self.observed
+                .lock()
+                .unwrap()
+                .insert(environment.to_string());
             if self.down.load(Ordering::SeqCst) {
                 Err("site s1 at 127.0.0.1:9 unreachable: connection refused".to_string())
             } else {
@@ -65,11 +72,28 @@ impl SiteDriver for Switchable {
     }
 }
 
-async fn write(member: &Member, command: WorkflowCommand) -> WorkflowResult {
-    match member.write(Command::Workflow(command)).await.unwrap().1 {
-        CommandResult::Workflow(r) => r,
-        other => panic!("not a workflow result: {other:?}"),
-    }
+/// How many drift checks or probes ended with `outcome`.
+fn checks(member: &Member, outcome: &str) -> u64 {
+    member
+        .metrics
+        .drift_checks
+        .get_or_create(&moor_node::metrics::Outcome {
+            outcome: outcome.into(),
+        })
+        .get()
+}
+
+/// Waits (bounded) until `outcome` has been counted `n` times: checks and probes that
+/// find nothing new commit nothing, so there is no index to wait on.
+async fn counted(member: &Member, outcome: &str, n: u64) {
+    let enough = async {
+        while checks(member, outcome) < n {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), enough)
+        .await
+        .unwrap_or_else(|_| panic!("{n} × {outcome} within 30 s"));
 }
 
 /// Waits (on applied-index changes, bounded) until `test` holds of the member's state.
@@ -88,8 +112,8 @@ async fn until(member: &Member, what: &str, test: impl Fn(&moor_domain::state::M
         .unwrap_or_else(|_| panic!("within 30 s: {what}"));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_site_that_stops_answering_is_recorded_until_it_answers_again() {
+/// One member that checks (and probes) every 100 ms, with a [`Switchable`] as its sites.
+async fn start_checking() -> (Arc<Switchable>, common::Started) {
     let site = Arc::new(Switchable::default());
     let s = start_configured(
         tempfile::tempdir().unwrap(),
@@ -98,53 +122,14 @@ async fn a_site_that_stops_answering_is_recorded_until_it_answers_again() {
         |c| c.executor.drift_check_interval_ms = 100,
     )
     .await;
+    (site, s)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_that_stops_answering_is_recorded_until_it_answers_again() {
+    let (site, s) = start_checking().await;
     let m = s.member().clone();
-    let spec = blueprint::parse("app.yaml", BP).unwrap();
-    write(
-        &m,
-        WorkflowCommand::PutBlueprint {
-            spec,
-            source: BP.into(),
-            now_ms: 1,
-        },
-    )
-    .await;
-    let s1 = Site {
-        name: "s1".into(),
-        region: "eu".into(),
-        latitude: 1.0,
-        longitude: 2.0,
-        labels: Default::default(),
-        driver: Driver::Agent {
-            endpoint: "127.0.0.1:9".into(),
-        },
-    };
-    write(
-        &m,
-        WorkflowCommand::PutSite {
-            site: s1,
-            now_ms: 1,
-        },
-    )
-    .await;
-    let created = write(
-        &m,
-        WorkflowCommand::CreateEnvironment {
-            name: "e1".into(),
-            site: "s1".into(),
-            blueprint: "app".into(),
-            revision: None,
-            inputs: Default::default(),
-            labels: Default::default(),
-            retry: RetryPolicy::default(),
-            now_ms: 2,
-            drift: None,
-        },
-    )
-    .await;
-    let WorkflowResult::Execution { id, .. } = created else {
-        panic!("{created:?}")
-    };
+    let id = install(&m, BP, RetryPolicy::default()).await;
     until(&m, "the install succeeds", |st| {
         st.workflow.executions[&id].state == ExecState::Succeeded
     })
@@ -155,24 +140,7 @@ async fn a_site_that_stops_answering_is_recorded_until_it_answers_again() {
     })
     .await;
     // Answering: checks run (counted, nothing to commit) and nothing is recorded.
-    let unchanged = || {
-        m.metrics
-            .drift_checks
-            .get_or_create(&moor_node::metrics::Outcome {
-                outcome: "unchanged".into(),
-            })
-            .get()
-    };
-    let checks = async {
-        while unchanged() < 3 {
-            // Unchanged checks commit nothing, so there is no index to wait on: poll the
-            // counter.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), checks)
-        .await
-        .expect("three checks get an answer within 30 s");
+    counted(&m, "unchanged", 3).await;
     assert!(m.state.read().unwrap().workflow.unreachable.is_empty());
 
     site.down.store(true, Ordering::SeqCst);
@@ -219,6 +187,49 @@ async fn a_site_that_stops_answering_is_recorded_until_it_answers_again() {
         (got.unreachable_since_ms, got.unreachable_error.as_str()),
         (0, "")
     );
+    drop(m);
+    s.shut_down().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_without_environments_is_probed_for_reachability() {
+    let (site, s) = start_checking().await;
+    let m = s.member().clone();
+    until(&m, "the cluster reaches feature level 3", |st| {
+        st.feature_level.has(feature::SITE_REACHABILITY)
+    })
+    .await;
+    write(
+        &m,
+        WorkflowCommand::PutSite {
+            site: site_named("bare"),
+            now_ms: 1,
+        },
+    )
+    .await;
+    counted(&m, "probe_answered", 2).await;
+    assert!(m.state.read().unwrap().workflow.unreachable.is_empty());
+    assert_eq!(
+        *site.observed.lock().unwrap(),
+        BTreeSet::from([PROBE_ENVIRONMENT.to_string()]),
+        "a probe observes the environment no site holds"
+    );
+
+    site.down.store(true, Ordering::SeqCst);
+    until(&m, "bare is recorded unreachable", |st| {
+        st.workflow
+            .unreachable
+            .get("bare")
+            .is_some_and(|u| u.error.contains("connection refused"))
+    })
+    .await;
+    assert!(checks(&m, "probe_no_answer") >= 1);
+
+    site.down.store(false, Ordering::SeqCst);
+    until(&m, "bare answers again", |st| {
+        st.workflow.unreachable.is_empty()
+    })
+    .await;
     drop(m);
     s.shut_down().await;
 }

@@ -24,7 +24,7 @@ pub struct SiteView {
     pub kubeconfig: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub kube_context: String,
-    /// Set while the cluster's drift checks get no answer from the site: since when (ms
+    /// Set while the cluster's drift checks (or probes) get no answer from the site: since when (ms
     /// since the epoch) and the last error.
     #[serde(skip_serializing_if = "is_zero")]
     pub unreachable_since_ms: u64,
@@ -54,7 +54,7 @@ impl SiteView {
 }
 
 impl SiteView {
-    /// `answers`, or since when the drift checks get no answer and why.
+    /// `answers`, or since when the drift checks (or probes) get no answer and why.
     fn reachability(&self) -> String {
         if self.unreachable_since_ms == 0 {
             "answers (no failed check recorded)".into()

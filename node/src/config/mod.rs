@@ -147,7 +147,9 @@ pub struct ExecutorSettings {
     /// Most step checkpoints committed in one Raft entry.
     pub max_batch: usize,
     /// How often idle environments without a drift policy are observed at their sites to
-    /// detect drift; 0 = never (environments with a policy are checked at its interval).
+    /// detect drift, and how often a site none of whose environments is checked (and none
+    /// runs an execution) is probed for reachability; 0 = never (environments with a policy
+    /// are still checked at its interval).
     pub drift_check_interval_ms: u64,
 }
 

@@ -13,10 +13,18 @@
 //!   execution are skipped until they are idle.
 //! - **Heal retries.** A drifted environment under a `heal` policy is re-reported at every
 //!   check even if nothing changed, so apply can heal once the hourly cap allows again.
+//! - **Reachability of every site.** A site answers when any of its environments' checks
+//!   gets an answer. A site that no check covers (no environments, only ones that are not
+//!   installed or whose policy turns checks off) is probed instead at the default interval:
+//!   an `Observe` of [`PROBE_ENVIRONMENT`], which no site holds anything for, so a site
+//!   that follows the protocol answers with no resources. A site with a running execution
+//!   is not probed: its steps reach it, and a rollout should not pay for probes. At most
+//!   [`MAX_PROBES_PER_TICK`] probes start per tick, so a round over 100,000 uncovered sites
+//!   takes minutes, never a burst of calls.
 //!
 //! The schedule lives in the leader's memory: a new leader rebuilds it (spread again).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,6 +43,12 @@ use crate::raft::member::{LeaderReply, LeaderRequest, Member};
 
 /// Most observe calls in flight at once.
 pub const PARALLEL_OBSERVES: usize = 64;
+/// The environment a reachability probe observes. It has a dot, so it is never an
+/// environment's name (`moor_domain::site::validate_name`) and no site holds anything for
+/// it; the site protocol's rule for it is in `site.proto`.
+pub const PROBE_ENVIRONMENT: &str = "moor.probe";
+/// Most reachability probes started per tick.
+pub const MAX_PROBES_PER_TICK: usize = PARALLEL_OBSERVES;
 /// How often the schedule is looked at.
 const TICK: Duration = Duration::from_millis(250);
 /// Longest wait for one site's answer.
@@ -57,16 +71,21 @@ struct Due {
 /// checked (environments with a policy still are, at theirs).
 pub async fn run(member: Arc<Member>, drivers: Arc<dyn SiteDriver>, default_interval_ms: u64) {
     let mut next_due: HashMap<String, Slot> = HashMap::new();
+    let mut next_probe: HashMap<String, u64> = HashMap::new();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let due = due_now(&member, &mut next_due, default_interval_ms);
-        if due.is_empty() {
+        let (due, probes) = due_now(&member, &mut next_due, &mut next_probe, default_interval_ms);
+        if due.is_empty() && probes.is_empty() {
             continue;
         }
-        let checked: Vec<Checked> = futures::stream::iter(due)
-            .map(|d| observe(drivers.clone(), d, &member.metrics))
+        let work = due
+            .into_iter()
+            .map(Work::Check)
+            .chain(probes.into_iter().map(Work::Probe));
+        let checked: Vec<Checked> = futures::stream::iter(work)
+            .map(|w| run_one(drivers.clone(), w, default_interval_ms, &member.metrics))
             .buffer_unordered(PARALLEL_OBSERVES)
             .collect()
             .await;
@@ -84,6 +103,58 @@ pub async fn run(member: Arc<Member>, drivers: Arc<dyn SiteDriver>, default_inte
             }
         }
         record_reachability(&member, answers).await;
+    }
+}
+
+/// One call of a round: an environment's drift check, or a probe of a site no check covers.
+enum Work {
+    Check(Due),
+    Probe(Site),
+}
+
+async fn run_one(
+    drivers: Arc<dyn SiteDriver>,
+    work: Work,
+    probe_interval_ms: u64,
+    metrics: &Metrics,
+) -> Checked {
+    match work {
+        Work::Check(due) => observe(drivers, due, metrics).await,
+        Work::Probe(site) => probe(drivers, site, probe_interval_ms, metrics).await,
+    }
+}
+
+/// Probes one site: an `Observe` of [`PROBE_ENVIRONMENT`]. Any answer the site gives to it
+/// (no resources, as the protocol says) is an answer; the driver's error is none.
+async fn probe(
+    drivers: Arc<dyn SiteDriver>,
+    site: Site,
+    interval_ms: u64,
+    metrics: &Metrics,
+) -> Checked {
+    let timeout = Duration::from_millis(interval_ms.min(MAX_OBSERVE_TIMEOUT_MS));
+    let answer = drivers
+        .observe(&site, PROBE_ENVIRONMENT, timeout)
+        .await
+        .map(|_| ());
+    let outcome = if answer.is_ok() {
+        "probe_answered"
+    } else {
+        "probe_no_answer"
+    };
+    metrics
+        .drift_checks
+        .get_or_create(&crate::metrics::Outcome {
+            outcome: outcome.into(),
+        })
+        .inc();
+    if let Err(e) = &answer {
+        tracing::debug!(site = %site.name, error = %e, "reachability probe: the site did not answer");
+    }
+    Checked {
+        site: site.name,
+        answer,
+        report: None,
     }
 }
 
@@ -130,7 +201,7 @@ async fn record_reachability(member: &Member, found: BTreeMap<String, Option<Str
         {
             Ok(_) if reachable => tracing::info!(%site, "site answers again"),
             Ok(_) => {
-                tracing::warn!(%site, "site recorded unreachable: its drift checks get no answer")
+                tracing::warn!(%site, "site recorded unreachable: its drift checks or probes get no answer")
             }
             Err(e) => {
                 tracing::debug!(%site, error = %e, "drift check: cannot record the site's reachability")
@@ -151,30 +222,43 @@ struct Slot {
 /// each environment's slot instead of matching it against every group.
 type Epoch = (u64, usize);
 
-/// The environments whose check is due, each scheduled again one interval from now. A
-/// changed policy (the environment's or a group's) takes effect at once: the next check
-/// comes no later than one new interval (spread) from now. The state lock is held only to
-/// copy what the checks need.
-fn due_now(member: &Member, next_due: &mut HashMap<String, Slot>, default_ms: u64) -> Vec<Due> {
+/// The environments whose check is due, each scheduled again one interval from now, and
+/// the sites whose reachability probe is due. A changed policy (the environment's or a
+/// group's) takes effect at once: the next check comes no later than one new interval
+/// (spread) from now. The state lock is held only to copy what the calls need.
+fn due_now(
+    member: &Member,
+    next_due: &mut HashMap<String, Slot>,
+    next_probe: &mut HashMap<String, u64>,
+    default_ms: u64,
+) -> (Vec<Due>, Vec<Site>) {
     let now = now_ms();
     let Ok(state) = member.state.read() else {
         tracing::error!("drift checks: state lock poisoned");
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let workflow = &state.workflow;
     let groups = &workflow.rollouts.groups;
     let groups_changed = groups.values().map(|g| g.updated_ms).max().unwrap_or(0);
     let mut due = Vec::new();
+    // Sites some call reaches without a probe: a checked environment or a running execution.
+    let mut covered: HashSet<&str> = HashSet::new();
     for env in workflow.environments.values() {
-        let idle = env.current_execution.is_none()
-            && matches!(env.status, EnvStatus::InSync | EnvStatus::Drifted)
-            && !env.applied.is_empty();
+        if env.current_execution.is_some() {
+            covered.insert(env.site.as_str());
+            continue;
+        }
+        let idle =
+            matches!(env.status, EnvStatus::InSync | EnvStatus::Drifted) && !env.applied.is_empty();
         if !idle {
             continue;
         }
         let epoch = (env.updated_ms.max(groups_changed), groups.len());
         let slot = next_due.get(env.name.as_str()).copied();
         if slot.is_some_and(|s| s.epoch == epoch && now < s.at) {
+            if slot.is_some_and(|s| s.at != u64::MAX) {
+                covered.insert(env.site.as_str());
+            }
             continue;
         }
         let (policy, _) = effective_policy(env, &workflow.sites, groups);
@@ -190,6 +274,7 @@ fn due_now(member: &Member, next_due: &mut HashMap<String, Slot>, default_ms: u6
             );
             continue;
         }
+        covered.insert(env.site.as_str());
         let first = now + spread(&env.name, interval_ms);
         let at = match slot {
             Some(s) if s.epoch == epoch => s.at,
@@ -234,6 +319,47 @@ fn due_now(member: &Member, next_due: &mut HashMap<String, Slot>, default_ms: u6
     // Forget environments that are gone, so the schedule does not grow without bound.
     if next_due.len() > workflow.environments.len() {
         next_due.retain(|name, _| workflow.environments.contains_key(name));
+    }
+    let probes = probes_due(&workflow.sites, &covered, next_probe, now, default_ms);
+    (due, probes)
+}
+
+/// The sites no call covers whose probe is due, at most [`MAX_PROBES_PER_TICK`], each
+/// scheduled again one interval from now (the first spread over the interval, as checks
+/// are). A site that is covered leaves the probe schedule; 0 = no probes.
+fn probes_due(
+    sites: &BTreeMap<String, Site>,
+    covered: &HashSet<&str>,
+    next_probe: &mut HashMap<String, u64>,
+    now: u64,
+    interval_ms: u64,
+) -> Vec<Site> {
+    if interval_ms == 0 {
+        next_probe.clear();
+        return Vec::new();
+    }
+    let mut due = Vec::new();
+    for site in sites.values() {
+        if covered.contains(site.name.as_str()) {
+            next_probe.remove(site.name.as_str());
+            continue;
+        }
+        let at = match next_probe.get(site.name.as_str()) {
+            Some(at) => *at,
+            None => {
+                let first = now + spread(&site.name, interval_ms);
+                next_probe.insert(site.name.clone(), first);
+                first
+            }
+        };
+        if now < at || due.len() >= MAX_PROBES_PER_TICK {
+            continue;
+        }
+        next_probe.insert(site.name.clone(), now + interval_ms);
+        due.push(site.clone());
+    }
+    if next_probe.len() > sites.len() {
+        next_probe.retain(|name, _| sites.contains_key(name));
     }
     due
 }
@@ -360,9 +486,84 @@ async fn record(member: &Member, report: Report) {
 
 #[cfg(test)]
 mod tests {
-    use super::{reachability_changes, spread};
-    use moor_domain::site::Unreachable;
-    use std::collections::BTreeMap;
+    use super::{probes_due, reachability_changes, spread, MAX_PROBES_PER_TICK};
+    use moor_domain::site::{Driver, Site, Unreachable};
+    use std::collections::{BTreeMap, HashMap, HashSet};
+
+    fn sites(n: usize) -> BTreeMap<String, Site> {
+        (0..n)
+            .map(|i| {
+                let name = format!("s{i}");
+                let site = Site {
+                    name: name.clone(),
+                    region: "eu".into(),
+                    latitude: 0.0,
+                    longitude: 0.0,
+                    labels: Default::default(),
+                    driver: Driver::Agent {
+                        endpoint: "127.0.0.1:9".into(),
+                    },
+                };
+                (name, site)
+            })
+            .collect()
+    }
+
+    fn names(due: &[Site]) -> Vec<&str> {
+        due.iter().map(|s| s.name.as_str()).collect()
+    }
+
+    #[test]
+    fn uncovered_sites_are_probed_once_per_interval() {
+        let all = sites(3);
+        let covered: HashSet<&str> = ["s0"].into();
+        let mut next = HashMap::new();
+        // The first probe of each site is spread over its first interval.
+        let first = probes_due(&all, &covered, &mut next, 0, 1_000);
+        assert!(first.len() <= 2, "{:?}", names(&first));
+        assert!(!next.contains_key("s0"), "a covered site is never probed");
+        // Within one interval each uncovered site has been due once (or again, if it was
+        // probed at 0).
+        assert_eq!(
+            names(&probes_due(&all, &covered, &mut next, 1_000, 1_000)),
+            ["s1", "s2"]
+        );
+        assert!(probes_due(&all, &covered, &mut next, 1_500, 1_000).is_empty());
+        assert_eq!(
+            names(&probes_due(&all, &covered, &mut next, 2_000, 1_000)),
+            ["s1", "s2"]
+        );
+        // A site an environment's check now covers leaves the schedule.
+        let covered: HashSet<&str> = ["s0", "s1"].into();
+        assert!(probes_due(&all, &covered, &mut next, 2_100, 1_000).is_empty());
+        assert_eq!(next.keys().collect::<Vec<_>>(), ["s2"]);
+        // Deleted sites are forgotten once the schedule outgrows the sites.
+        let none: BTreeMap<String, Site> = BTreeMap::new();
+        assert!(probes_due(&none, &covered, &mut next, 2_200, 1_000).is_empty());
+        assert!(next.is_empty(), "{next:?}");
+        // Interval 0: no probes.
+        assert!(probes_due(&all, &HashSet::new(), &mut next, 9_000, 0).is_empty());
+        assert!(next.is_empty());
+    }
+
+    #[test]
+    fn probes_per_tick_are_capped_and_the_rest_wait_their_turn() {
+        let all = sites(MAX_PROBES_PER_TICK * 2 + 10);
+        let none = HashSet::new();
+        let mut next = HashMap::new();
+        probes_due(&all, &none, &mut next, 0, 1_000);
+        let mut seen = HashSet::new();
+        let mut now = 1_000;
+        while seen.len() < all.len() {
+            let due = probes_due(&all, &none, &mut next, now, 1_000);
+            assert!(!due.is_empty() && due.len() <= MAX_PROBES_PER_TICK);
+            for s in due {
+                assert!(seen.insert(s.name), "probed twice in one interval");
+            }
+            now += 250;
+            assert!(now < 2_000, "every site probed within the interval's ticks");
+        }
+    }
 
     #[test]
     fn only_changed_reachability_is_proposed() {

@@ -235,12 +235,12 @@ impl Metrics {
         );
         r.register(
             "sites_unreachable",
-            "Sites whose drift checks get no answer (recorded in the replicated state)",
+            "Sites whose drift checks or reachability probes get no answer (recorded in the replicated state)",
             m.sites_unreachable.clone(),
         );
         r.register(
             "drift_checks",
-            "Drift checks by outcome (unchanged, changed, no_answer)",
+            "Drift checks by outcome (unchanged, changed, no_answer), and reachability probes of sites no check covers (probe_answered, probe_no_answer)",
             m.drift_checks.clone(),
         );
         r.register(
@@ -275,7 +275,13 @@ impl Metrics {
             m.scrapes.clone(),
         );
         // Series that exist from the start, so rate() over them works before the first event.
-        for outcome in ["unchanged", "changed", "no_answer"] {
+        for outcome in [
+            "unchanged",
+            "changed",
+            "no_answer",
+            "probe_answered",
+            "probe_no_answer",
+        ] {
             let _ = m.drift_checks.get_or_create(&Outcome {
                 outcome: outcome.into(),
             });

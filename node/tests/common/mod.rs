@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod secure;
+pub mod workflow;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -149,7 +149,7 @@ pub(crate) fn map_status(s: EnvStatus) -> Option<Status> {
 }
 
 /// Every site as a dot with the worst status of its environments, or unreachable while
-/// its drift checks get no answer (what was last seen there may no longer hold).
+/// its drift checks (or probes) get no answer (what was last seen there may no longer hold).
 fn dots(state: &MoorState) -> Vec<SiteDot> {
     let mut worst: std::collections::HashMap<&str, Status> = std::collections::HashMap::new();
     for env in state.workflow.environments.values() {
