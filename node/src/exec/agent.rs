@@ -190,6 +190,9 @@ struct Described<'a> {
     site: &'a str,
     endpoint: &'a str,
     failure: CallFailure,
+    /// A mutating call: the text says whether anything may have been applied (an Observe
+    /// applies nothing, so its text does not).
+    mutating: bool,
 }
 
 impl std::fmt::Display for Described<'_> {
@@ -215,7 +218,9 @@ impl std::fmt::Display for Described<'_> {
                 "site {site} at {endpoint} unreachable or not answering ({code}): {message}"
             )?,
         }
-        if self.failure.not_applied() {
+        if !self.mutating {
+            Ok(())
+        } else if self.failure.not_applied() {
             write!(f, "; nothing was applied")
         } else {
             write!(f, "; the call may or may not have been applied")
@@ -259,6 +264,15 @@ fn call_failed<'a>(site: &'a str, endpoint: &'a str, status: &tonic::Status) -> 
         site,
         endpoint,
         failure: classify(status),
+        mutating: true,
+    }
+}
+
+/// An Observe that failed, described: nothing to say about effects.
+fn observe_failed<'a>(site: &'a str, endpoint: &'a str, status: &tonic::Status) -> Described<'a> {
+    Described {
+        mutating: false,
+        ..call_failed(site, endpoint, status)
     }
 }
 
@@ -302,7 +316,7 @@ impl AgentDriver {
         let resp = client
             .observe(req)
             .await
-            .map_err(|s| format!("observing: {}", call_failed(&site.name, endpoint, &s)))?;
+            .map_err(|s| format!("observing: {}", observe_failed(&site.name, endpoint, &s)))?;
         Ok(resp
             .into_inner()
             .resources
@@ -411,6 +425,12 @@ mod tests {
         assert!(
             words.ends_with("may or may not have been applied"),
             "{words}"
+        );
+        // An Observe applies nothing: its failure says nothing about effects.
+        let observed = observe_failed("s1", "h:1", &Status::deadline_exceeded("late")).to_string();
+        assert!(
+            observed.contains("site s1 at h:1") && !observed.contains("applied"),
+            "{observed}"
         );
     }
 
