@@ -14,6 +14,10 @@
 //!   no step's effect applied twice (the sitesim journal), and every acknowledged write reads
 //!   back;
 //! - an execution dispatched at that level records each step's attempt.
+//!
+//! And the way back (deploy/README.md, "Going back"): before the level rises, a cluster of
+//! this build goes back to the previous release member by member, under a rollout this
+//! build started and a writer, each release opening snapshots the other built.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -675,17 +679,18 @@ async fn check_journal(cluster: &mut Cluster, sim: SiteSimProc, executions: &[Ex
     assert!(verdict.is_clean(), "journal violations:\n{verdict}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_rolling_upgrade_under_a_rollout_and_writes_then_finalize() {
-    let previous = previous_moord();
-    let current = bin_dir().join("moord");
+/// Three members of the previous release (`previous`), auto-finalize off (as
+/// `MOOR_UPGRADE_AUTO_FINALIZE`: that release's config file refuses unknown keys), and a
+/// sitesim whose steps take [`STEP_LATENCY_MS`]; the temporary dir holds its journal.
+async fn start_previous(
+    previous: &Path,
+    settings: MemberSettings,
+) -> (Cluster, SiteSimProc, tempfile::TempDir) {
     let launch = Launch {
-        binary: Some(previous.clone()),
+        binary: Some(previous.to_path_buf()),
         env: vec![("MOOR_UPGRADE_AUTO_FINALIZE".into(), "false".into())],
     };
-    let mut cluster = Cluster::start_launched(3, MemberSettings::default(), launch)
-        .await
-        .unwrap();
+    let cluster = Cluster::start_launched(3, settings, launch).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let sim = SiteSimProc::start(
         &dir.path().join("journal.jsonl"),
@@ -694,6 +699,116 @@ async fn a_rolling_upgrade_under_a_rollout_and_writes_then_finalize() {
         &["--latency-ms", STEP_LATENCY_MS],
     )
     .unwrap();
+    (cluster, sim, dir)
+}
+
+/// Replaces every running member with `binary`, one at a time, followers first and the
+/// leader last, each caught up and the writer acknowledged again before the next.
+async fn replace_all(
+    cluster: &mut Cluster,
+    binary: &Path,
+    writes: &Writes,
+    rollout: &str,
+) -> Vec<Replacement> {
+    let mut left: BTreeSet<u64> = cluster.running().into_iter().collect();
+    let mut done = Vec::new();
+    while !left.is_empty() {
+        let id = next_to_replace(cluster, &left).await;
+        done.push(replace(cluster, id, binary, rollout).await);
+        left.remove(&id);
+        let before = writes.acked();
+        let what = format!("with member {id} replaced by {}", binary.display());
+        wait_acked_beyond(writes, before, &what).await;
+    }
+    assert!(
+        done.last().is_some_and(|r| r.was_leader) && !done[0].was_leader,
+        "followers first, the leader last"
+    );
+    done
+}
+
+/// The way back: three members of the previous release are replaced with this build
+/// (auto-finalize off: the level stays 1), snapshots built every 200 entries so that each
+/// release opens snapshots the other wrote. A rollout started through this build's leader
+/// then spans the way back: each member is replaced by the previous release again,
+/// followers first, the leader last. The previous release reads everything this build
+/// wrote: writes are acknowledged throughout and every acknowledged one reads back, the
+/// rollout ends with every target succeeded, and the sitesim's journal shows no step
+/// applied twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn going_back_to_the_previous_release_before_the_level_rises() {
+    let previous = previous_moord();
+    let current = bin_dir().join("moord");
+    let settings = MemberSettings {
+        raft: vec!["snapshot_every_entries = 200".into()],
+        ..MemberSettings::default()
+    };
+    let (mut cluster, sim, _dir) = start_previous(&previous, settings).await;
+    let (writes, writer) = start_writer(&cluster);
+    wait_acked_beyond(&writes, 0, "on the previous release").await;
+
+    let up = replace_all(&mut cluster, &current, &writes, "").await;
+    assert_all_upgraded(&cluster).await;
+    let rollout = start_rollout(&cluster, &sim.addr).await;
+    let r = get_rollout(&cluster, &rollout, "").await.expect("rollout");
+    assert_eq!(r.state, "running", "{r:?}");
+
+    let back = replace_all(&mut cluster, &previous, &writes, &rollout).await;
+    assert!(
+        back[0].rollout_succeeded < SITES as u32,
+        "the rollout must span the way back: {} of {SITES} done before",
+        back[0].rollout_succeeded
+    );
+    for s in statuses(&cluster).await {
+        assert_eq!(
+            (s.feature_level, s.supported_feature_level),
+            (0, 0),
+            "member {} is not back on the previous release",
+            s.id
+        );
+    }
+    let done = wait_rollout_ended(&cluster, &rollout).await;
+    assert_eq!(
+        (done.state.as_str(), done.succeeded, done.failed, done.total),
+        ("succeeded", SITES as u32, 0, SITES as u32),
+        "{done:?}"
+    );
+    let executions = child_executions(&cluster, 1, &rollout).await;
+    assert_eq!(executions.len(), SITES);
+
+    writes.stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    let acked = writes.acked.lock().unwrap().clone();
+    assert_writes_survived(&cluster, &acked).await;
+    check_journal(&mut cluster, sim, &executions).await;
+    for (way, replaced) in [("up", &up), ("back", &back)] {
+        for r in replaced {
+            println!(
+                "way back: {way}: member {}{} replaced and caught up in {:.1?} (rollout: {} \
+                 of {SITES} targets done before)",
+                r.id,
+                if r.was_leader { " (leader)" } else { "" },
+                r.total,
+                r.rollout_succeeded
+            );
+        }
+    }
+    println!(
+        "way back: rollout {} {}/{} succeeded; writes: {} acknowledged (all read back), {} \
+         failed or unknown",
+        done.id,
+        done.succeeded,
+        done.total,
+        acked.len(),
+        writes.not_acked.load(Ordering::Relaxed)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_upgrade_under_a_rollout_and_writes_then_finalize() {
+    let previous = previous_moord();
+    let current = bin_dir().join("moord");
+    let (mut cluster, sim, _dir) = start_previous(&previous, MemberSettings::default()).await;
     // The previous release knows nothing of feature levels: it reports none.
     for s in statuses(&cluster).await {
         assert_eq!(
