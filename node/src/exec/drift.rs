@@ -142,12 +142,7 @@ async fn probe(
     } else {
         "probe_no_answer"
     };
-    metrics
-        .drift_checks
-        .get_or_create(&crate::metrics::Outcome {
-            outcome: outcome.into(),
-        })
-        .inc();
+    count_check(metrics, outcome);
     if let Err(e) = &answer {
         tracing::debug!(site = %site.name, error = %e, "reachability probe: the site did not answer");
     }
@@ -156,6 +151,16 @@ async fn probe(
         answer,
         report: None,
     }
+}
+
+/// Counts one check or probe by its outcome in `moor_drift_checks`.
+fn count_check(metrics: &Metrics, outcome: &str) {
+    metrics
+        .drift_checks
+        .get_or_create(&crate::metrics::Outcome {
+            outcome: outcome.into(),
+        })
+        .inc();
 }
 
 /// What one check found: whether the site answered (else its driver's error), and what to
@@ -242,10 +247,14 @@ fn due_now(
     let groups_changed = groups.values().map(|g| g.updated_ms).max().unwrap_or(0);
     let mut due = Vec::new();
     // Sites some call reaches without a probe: a checked environment or a running execution.
+    // Not gathered when probes are off (interval 0).
+    let probing = default_ms != 0;
     let mut covered: HashSet<&str> = HashSet::new();
     for env in workflow.environments.values() {
         if env.current_execution.is_some() {
-            covered.insert(env.site.as_str());
+            if probing {
+                covered.insert(env.site.as_str());
+            }
             continue;
         }
         let idle =
@@ -256,7 +265,7 @@ fn due_now(
         let epoch = (env.updated_ms.max(groups_changed), groups.len());
         let slot = next_due.get(env.name.as_str()).copied();
         if slot.is_some_and(|s| s.epoch == epoch && now < s.at) {
-            if slot.is_some_and(|s| s.at != u64::MAX) {
+            if probing && slot.is_some_and(|s| s.at != u64::MAX) {
                 covered.insert(env.site.as_str());
             }
             continue;
@@ -274,7 +283,9 @@ fn due_now(
             );
             continue;
         }
-        covered.insert(env.site.as_str());
+        if probing {
+            covered.insert(env.site.as_str());
+        }
         let first = now + spread(&env.name, interval_ms);
         let at = match slot {
             Some(s) if s.epoch == epoch => s.at,
@@ -408,14 +419,7 @@ async fn observe_one(
     metrics: &Metrics,
 ) -> Result<Option<Report>, String> {
     let timeout = Duration::from_millis(due.interval_ms.min(MAX_OBSERVE_TIMEOUT_MS));
-    let count = |outcome: &str| {
-        metrics
-            .drift_checks
-            .get_or_create(&crate::metrics::Outcome {
-                outcome: outcome.into(),
-            })
-            .inc();
-    };
+    let count = |outcome: &str| count_check(metrics, outcome);
     let seen = match drivers.observe(&due.site, &due.environment, timeout).await {
         Ok(seen) => seen,
         Err(e) => {
