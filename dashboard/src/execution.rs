@@ -38,6 +38,9 @@ pub struct ExecutionView {
     pub finished_ms: u64,
     pub error: String,
     pub steps: Vec<StepView>,
+    /// The id of the trace its steps are exported in when the members export traces
+    /// (ARCHITECTURE.md, "Traces"); empty: not shown.
+    pub trace_id: String,
     /// When the page was made (milliseconds since the Unix epoch): a running attempt's bar
     /// reaches it.
     pub now_ms: u64,
@@ -243,6 +246,9 @@ pub fn execution_page(e: &ExecutionView, forms: &Forms) -> String {
     );
     if !e.error.is_empty() {
         fact("Error", &e.error);
+    }
+    if !e.trace_id.is_empty() {
+        fact("Trace", &e.trace_id);
     }
     h.push_str("</dl>\n");
     timeline_table(&mut h, e, &rows);

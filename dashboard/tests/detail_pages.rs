@@ -102,6 +102,7 @@ fn execution() -> ExecutionView {
                 ..StepView::default()
             },
         ],
+        trace_id: "cb4ebd52635d0cf7fb5bb3ffd1068749".into(),
         now_ms: t0 + 2_000,
     }
 }
@@ -125,6 +126,18 @@ fn the_timeline_is_every_attempt_in_dispatch_order() {
         ],
         "a never-dispatched step has no row; a step without history shows its latest attempt"
     );
+}
+
+#[test]
+fn the_execution_page_names_its_trace_only_when_there_is_one() {
+    let mut e = execution();
+    let html = execution_page(&e, &Forms::default());
+    assert!(
+        html.contains("<dt>Trace</dt><dd>cb4ebd52635d0cf7fb5bb3ffd1068749</dd>"),
+        "{html}"
+    );
+    e.trace_id.clear();
+    assert!(!execution_page(&e, &Forms::default()).contains("<dt>Trace</dt>"));
 }
 
 #[test]

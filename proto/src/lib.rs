@@ -5,6 +5,10 @@
 
 pub mod names;
 
+/// The trace ids every member derives for an execution's exported spans.
+#[cfg(feature = "grpc")]
+pub mod trace;
+
 /// The backup file format (`moorctl cluster snapshot save`, `moord restore`).
 #[cfg(feature = "grpc")]
 pub mod backup;

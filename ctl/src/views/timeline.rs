@@ -2,6 +2,9 @@
 //! every step, with the fence token (the term of the leader that dispatched it), what came
 //! of it and the term of the leader that recorded that, in the order they were dispatched.
 //!
+//! The `trace` line is the id of the trace the members export the execution's steps in, when
+//! trace export is on (ARCHITECTURE.md, "Traces").
+//!
 //! Attempts are recorded from cluster feature level 2 on (`moorctl cluster status`); for a
 //! step that ran before, only its latest attempt is known, and the timeline says so.
 
@@ -50,6 +53,9 @@ pub struct TimelineView {
     /// Steps that ran before the cluster kept attempt histories (only their latest attempt
     /// is shown).
     pub steps_without_history: u32,
+    /// The trace every member exports this execution's step spans in, when traces are
+    /// exported (`[telemetry]`): look it up in the collector.
+    pub trace_id: String,
     pub entries: Vec<TimelineEntry>,
 }
 
@@ -103,6 +109,7 @@ impl From<&pb::Execution> for TimelineView {
             finished_ms: e.finished_ms,
             error: e.error.clone(),
             steps_without_history: without,
+            trace_id: moor_proto::trace::execution_trace_id(&e.id),
             entries,
         }
     }
@@ -119,6 +126,7 @@ impl View for TimelineView {
             ("started", utc(self.started_ms)),
             ("finished", utc(self.finished_ms)),
             ("error", dash(&self.error)),
+            ("trace", self.trace_id.clone()),
         ]);
         if self.entries.is_empty() {
             return format!("{head}\n\nnothing dispatched yet");
@@ -258,6 +266,14 @@ mod tests {
         assert_eq!(json["entries"][0]["outcome"], "superseded");
         assert_eq!(json["entries"][0]["fence_token"], 3);
         assert_eq!(json["entries"][0]["result_term"], 4);
+        // The trace the members export its steps in (SHA-256 of "moor/execution/x9").
+        assert_eq!(json["trace_id"], "cb4ebd52635d0cf7fb5bb3ffd1068749");
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with("trace") && l.ends_with("cb4ebd52635d0cf7fb5bb3ffd1068749")),
+            "{table}"
+        );
     }
 
     #[test]
