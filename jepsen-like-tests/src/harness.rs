@@ -88,14 +88,17 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
     ports
 }
 
-/// How members are configured beyond their addresses: extra `[raft]` and `[executor]`
-/// settings, and whether they run without TLS and authentication.
+/// How members are configured beyond their addresses: extra `[raft]`, `[executor]` and
+/// `[telemetry]` settings, and whether they run without TLS and authentication.
 #[derive(Debug, Clone, Default)]
 pub struct MemberSettings {
     /// Lines appended to the `[raft]` table, e.g. `snapshot_every_entries = 50`.
     pub raft: Vec<String>,
     /// Lines for the `[executor]` table, e.g. `drift_check_interval_ms = 200`.
     pub executor: Vec<String>,
+    /// Lines for the `[telemetry]` table, e.g. `otlp_endpoint = "http://127.0.0.1:4317"`
+    /// (left out when empty).
+    pub telemetry: Vec<String>,
     /// Members serve plaintext with authentication off (`insecure_plaintext = true`,
     /// `auth.enabled = false`), and the harness's clients and sitesims follow. Off by
     /// default: only `moor-bench --tls off` sets it, to measure what TLS costs.
@@ -339,6 +342,13 @@ impl Cluster {
         for line in &self.settings.executor {
             text.push_str(line);
             text.push('\n');
+        }
+        if !self.settings.telemetry.is_empty() {
+            text.push_str("\n[telemetry]\n");
+            for line in &self.settings.telemetry {
+                text.push_str(line);
+                text.push('\n');
+            }
         }
         std::fs::write(&config_path, text)?;
         self.members.insert(

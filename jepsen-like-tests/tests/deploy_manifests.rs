@@ -645,6 +645,24 @@ fn tls_comes_from_the_named_secret_and_plaintext_only_from_the_insecure_toggle()
 }
 
 #[test]
+fn trace_export_is_off_by_default_and_reaches_moords_config_when_set() {
+    let off = typed(&render(serde_json::json!({})));
+    let toml = &off.config.data.as_ref().unwrap()["moord.toml"];
+    assert!(!toml.contains("[telemetry]"), "{toml}");
+    let on = typed(&render(serde_json::json!({"telemetry": {
+        "otlpEndpoint": "http://otel-collector.observability:4317",
+        "sampleRatio": "0.25",
+    }})));
+    // moord reads it as set: the effective config it prints carries both values.
+    let shown = check_config(&on, &format!("{RELEASE}-0"));
+    assert!(
+        shown.contains("otlp_endpoint = \"http://otel-collector.observability:4317\"")
+            && shown.contains("sample_ratio = 0.25"),
+        "{shown}"
+    );
+}
+
+#[test]
 fn the_service_monitor_is_off_by_default_and_scrapes_the_client_service_when_on() {
     let off = render(serde_json::json!({}));
     assert!(off.iter().all(|(_, d)| d["kind"] != "ServiceMonitor"));

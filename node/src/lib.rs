@@ -8,7 +8,8 @@
 //! - [`raft`]: the member, the proposer, Raft networking, the state-machine adapter;
 //! - [`config`]: settings; [`errors`]: error kinds and their gRPC codes, in one place;
 //!   [`metrics`]: the member's counters and gauges, which every layer above updates;
-//! - [`restore`]: `moord restore`, seeding a new cluster's first member from a backup file.
+//! - [`restore`]: `moord restore`, seeding a new cluster's first member from a backup file;
+//! - [`telemetry`]: optional OTLP trace export and the trace context carried between members.
 //!
 //! The replicated state and its pure apply live in `moor-domain`, not here.
 
@@ -21,3 +22,4 @@ pub mod metrics;
 pub mod raft;
 pub mod restore;
 pub mod secrets;
+pub mod telemetry;

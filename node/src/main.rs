@@ -95,6 +95,10 @@ struct Args {
     /// Log filter, e.g. `info` or `moor_node=debug`.
     #[arg(long, env = "MOOR_LOG")]
     log: Option<String>,
+    /// Export traces to this OpenTelemetry collector (OTLP/gRPC), e.g.
+    /// `http://otel-collector:4317` (`telemetry.otlp_endpoint`).
+    #[arg(long, env = "MOOR_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
     /// Check the configuration, print it as TOML and exit.
     #[arg(long)]
     check_config: bool,
@@ -231,6 +235,9 @@ impl Args {
         if let Some(v) = self.log {
             config.log.filter = v;
         }
+        if let Some(v) = self.otlp_endpoint {
+            config.telemetry.otlp_endpoint = Some(v);
+        }
         if self.dev && !config.insecure_plaintext && config.tls.cert.is_none() {
             dev_certificates(&mut config)?;
         }
@@ -338,19 +345,39 @@ fn site_driver(config: &Config) -> anyhow::Result<AgentDriver> {
     Ok(AgentDriver::with_tls(tls))
 }
 
-fn init_tracing(config: &Config) -> anyhow::Result<()> {
+/// Logging to stderr, and trace export when `telemetry.otlp_endpoint` is set: the returned
+/// exporter flushes its last spans when dropped at exit.
+fn init_tracing(config: &Config) -> anyhow::Result<Option<moor_node::telemetry::Export>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log.filter)
         .with_context(|| format!("invalid log filter {:?}", config.log.filter))?;
     // Colour codes only for a person at a terminal, never into a log file or journald.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    let fmt = match config.log.format {
+        LogFormat::Human => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    };
+    let (traces, export) = match moor_node::telemetry::start(config)? {
+        Some((provider, export)) => (Some(moor_node::telemetry::layer(&provider)), Some(export)),
+        None => (None, None),
+    };
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(filter))
+        .with(traces)
+        .try_init()
+        .context("cannot install the log subscriber")?;
+    if let Some(endpoint) = &config.telemetry.otlp_endpoint {
+        tracing::info!(
+            endpoint = %endpoint,
+            sample_ratio = config.telemetry.sample_ratio,
+            "exporting traces over OTLP"
+        );
     }
-    Ok(())
+    Ok(export)
 }
 
 async fn shutdown_signal() {
@@ -383,7 +410,7 @@ async fn run(mut args: Args) -> anyhow::Result<()> {
         print!("{}", toml::to_string(&config)?);
         return Ok(());
     }
-    init_tracing(&config)?;
+    let _export = init_tracing(&config)?;
     let client = TcpListener::bind(config.listen_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr))?;

@@ -173,6 +173,7 @@ pub(crate) async fn prepare(
             format!("max_in_flight = {in_flight}"),
         ],
         insecure_plaintext: !b.tls,
+        ..MemberSettings::default()
     };
     let fleet = Fleet::start(3, settings, &["--latency-ms", &latency]).await?;
     eprintln!("registering {} sites…", b.environments);

@@ -43,6 +43,36 @@ pub struct Config {
     pub executor: ExecutorSettings,
     pub secrets: SecretsConfig,
     pub upgrade: UpgradeConfig,
+    pub telemetry: TelemetryConfig,
+}
+
+/// Trace export to an OpenTelemetry collector (OTLP over gRPC), so one request or one
+/// execution can be followed across members (ARCHITECTURE.md, "Traces").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// The collector's OTLP/gRPC endpoint, e.g. `http://otel-collector:4317` (`https://`
+    /// for TLS). Unset: nothing is exported.
+    pub otlp_endpoint: Option<String>,
+    /// PEM CA bundle the collector's certificate must chain to (`https://` only); default
+    /// `tls.ca`.
+    pub otlp_ca: Option<PathBuf>,
+    /// Share of the traces that start at this member which are exported, 0.0 to 1.0. A
+    /// request that arrives with a W3C `traceparent` keeps its caller's decision.
+    pub sample_ratio: f64,
+    /// `service.name` of the exported spans (`service.instance.id` is `member-<id>`).
+    pub service_name: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            otlp_endpoint: None,
+            otlp_ca: None,
+            sample_ratio: 1.0,
+            service_name: "moord".into(),
+        }
+    }
 }
 
 /// Rolling upgrades (deploy/README.md, "Upgrade").
@@ -235,6 +265,7 @@ impl Default for Config {
             executor: ExecutorSettings::default(),
             secrets: SecretsConfig::default(),
             upgrade: UpgradeConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -393,7 +424,13 @@ impl Config {
         }
         self.raft.validate()?;
         self.limits.validate()?;
-        self.executor.validate()
+        self.executor.validate()?;
+        self.telemetry.validate(self.tls.ca.is_some())
+    }
+
+    /// The CA bundle for a `https://` collector: `telemetry.otlp_ca`, else `tls.ca`.
+    pub fn otlp_ca(&self) -> Option<&Path> {
+        self.telemetry.otlp_ca.as_deref().or(self.tls.ca.as_deref())
     }
 }
 
@@ -445,6 +482,53 @@ impl RaftConfig {
                 "raft.forward_timeout_ms",
                 r.forward_timeout_ms,
                 "must be at least raft.election_timeout_max_ms so a forwarded request outlives an election",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl TelemetryConfig {
+    /// An endpoint a gRPC channel can dial, and a ratio that is a ratio.
+    fn validate(&self, has_tls_ca: bool) -> Result<(), ConfigError> {
+        let t = self;
+        if !(0.0..=1.0).contains(&t.sample_ratio) {
+            return Err(bad(
+                "telemetry.sample_ratio",
+                t.sample_ratio,
+                "must be between 0.0 (export nothing that starts here) and 1.0 (export every trace)",
+            ));
+        }
+        if t.service_name.trim().is_empty() {
+            return Err(bad(
+                "telemetry.service_name",
+                &t.service_name,
+                "give a name, e.g. moord",
+            ));
+        }
+        let Some(endpoint) = &t.otlp_endpoint else {
+            return Ok(());
+        };
+        let tls = endpoint.starts_with("https://");
+        let rest = endpoint
+            .strip_prefix("http://")
+            .or_else(|| endpoint.strip_prefix("https://"));
+        let host_ok = rest.is_some_and(|r| {
+            let authority = r.split('/').next().unwrap_or("");
+            !authority.is_empty() && endpoint.parse::<tonic::transport::Uri>().is_ok()
+        });
+        if !host_ok {
+            return Err(bad(
+                "telemetry.otlp_endpoint",
+                endpoint,
+                "give the collector's OTLP/gRPC address as http://HOST:PORT or https://HOST:PORT (the collector's gRPC port is usually 4317)",
+            ));
+        }
+        if tls && t.otlp_ca.is_none() && !has_tls_ca {
+            return Err(bad(
+                "telemetry.otlp_ca",
+                "",
+                "an https:// collector needs the CA its certificate chains to: set telemetry.otlp_ca (or tls.ca)",
             ));
         }
         Ok(())
@@ -608,6 +692,47 @@ mod tests {
             ..with_tls()
         };
         assert!(c.validate().unwrap_err().to_string().contains("id"));
+    }
+
+    #[test]
+    fn telemetry_settings_are_checked() {
+        let c = Config::from_toml(
+            "[tls]\ncert = \"m.pem\"\nkey = \"m.key\"\nca = \"ca.pem\"\n\n[telemetry]\notlp_endpoint = \"http://otel:4317\"\nsample_ratio = 0.25\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.telemetry.service_name, "moord");
+        // https without a CA of its own falls back to the cluster's.
+        let mut c = with_tls();
+        c.telemetry.otlp_endpoint = Some("https://otel:4317".into());
+        c.validate().unwrap();
+        assert_eq!(c.otlp_ca(), Some(Path::new("ca.pem")));
+        let plain = Config {
+            insecure_plaintext: true,
+            tls: TlsConfig::default(),
+            telemetry: c.telemetry.clone(),
+            ..Config::default()
+        };
+        let e = plain.validate().unwrap_err().to_string();
+        assert!(e.contains("telemetry.otlp_ca"), "{e}");
+
+        for (endpoint, ratio, key) in [
+            ("otel:4317", 1.0, "telemetry.otlp_endpoint"),
+            ("http://", 1.0, "telemetry.otlp_endpoint"),
+            ("grpc://otel:4317", 1.0, "telemetry.otlp_endpoint"),
+            ("http://otel:4317", 1.5, "telemetry.sample_ratio"),
+            ("http://otel:4317", -0.1, "telemetry.sample_ratio"),
+        ] {
+            let mut c = with_tls();
+            c.telemetry.otlp_endpoint = Some(endpoint.into());
+            c.telemetry.sample_ratio = ratio;
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(key), "{endpoint} {ratio}: {e}");
+        }
+        let mut c = with_tls();
+        c.telemetry.otlp_endpoint = Some("otel:4317".into());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("http://HOST:PORT"), "says what to give: {e}");
     }
 
     #[test]

@@ -402,7 +402,7 @@ impl TermRun {
 
     /// Calls the driver for a committed dispatch, in a task of this term.
     fn call(&mut self, execution: String, step: u32, attempt: u32) -> Result<(), ApiError> {
-        let (call, unopened) = self.driver_call(&execution, step, attempt)?;
+        let (call, unopened, rollout) = self.driver_call(&execution, step, attempt)?;
         self.in_flight.insert((execution.clone(), step));
         self.member
             .metrics
@@ -419,7 +419,10 @@ impl TermRun {
             fence_token = call.fence_token,
             site = %call.site.name,
             resource = %call.resource,
+            rollout = rollout.as_deref().unwrap_or(""),
         );
+        // Exported traces: one trace per execution, whichever member runs its steps.
+        crate::telemetry::join_execution_trace(&span, &call.execution_id);
         let task = async move {
             let started = std::time::Instant::now();
             let result = match unopened {
@@ -482,13 +485,14 @@ impl TermRun {
     }
 
     /// The call for a dispatched step, with its sealed secrets opened; when one cannot be
-    /// opened, the call and why (the step then fails without reaching the site).
+    /// opened, the call and why (the step then fails without reaching the site); and the
+    /// rollout the execution belongs to, if any.
     fn driver_call(
         &self,
         execution: &str,
         step: u32,
         attempt: u32,
-    ) -> Result<(DriverCall, Option<String>), ApiError> {
+    ) -> Result<(DriverCall, Option<String>, Option<String>), ApiError> {
         let state = self.member.state.read().expect("state lock poisoned");
         let exec = &state.workflow.executions[execution];
         let env = &state.workflow.environments[&exec.environment];
@@ -525,6 +529,6 @@ impl TermRun {
             fence_token: self.term,
             timeout: Duration::from_millis(exec.retry.step_timeout_ms),
         };
-        Ok((call, unopened))
+        Ok((call, unopened, exec.rollout.clone()))
     }
 }

@@ -19,6 +19,7 @@ use crate::errors::{is_connect_failure, ApiError};
 use crate::raft::member::{LeaderReply, LeaderRequest};
 use crate::raft::network::{PeerChannels, MAX_PEER_MESSAGE_BYTES};
 use crate::raft::types::MemberId;
+use crate::telemetry;
 use moor_domain::codec;
 
 /// Most writes in one `ForwardWrites` call.
@@ -45,6 +46,8 @@ struct Pending {
     /// The encoded `LeaderRequest::Write`.
     request: Vec<u8>,
     deadline: Instant,
+    /// The caller's trace context (`traceparent`), when traces are exported.
+    trace: Option<String>,
     reply: oneshot::Sender<Result<LeaderReply, ApiError>>,
 }
 
@@ -75,15 +78,16 @@ impl Forwarder {
         let deadline = Instant::from_std(deadline);
         let encoded = codec::encode("forwarded request", request)
             .map_err(|e| ApiError::Internal(e.to_string()))?;
+        let trace = telemetry::current_traceparent();
         if !matches!(request, LeaderRequest::Write(_)) {
             let changes_state = request.changes_state();
             return forward_one(
                 &self.channels,
-                leader,
-                addr,
+                Leader { id: leader, addr },
                 encoded,
                 changes_state,
                 deadline,
+                trace.as_deref(),
             )
             .await;
         }
@@ -93,6 +97,7 @@ impl Forwarder {
             addr: addr.to_string(),
             request: encoded,
             deadline,
+            trace,
             reply,
         };
         if self.tx.send(pending).await.is_err() {
@@ -168,7 +173,19 @@ async fn send(channels: &PeerChannels, group: Vec<Pending>) {
         let Some(p) = group.into_iter().next() else {
             return;
         };
-        let result = forward_one(channels, leader, &addr, p.request, true, p.deadline).await;
+        let to = Leader {
+            id: leader,
+            addr: &addr,
+        };
+        let result = forward_one(
+            channels,
+            to,
+            p.request,
+            true,
+            p.deadline,
+            p.trace.as_deref(),
+        )
+        .await;
         let _ = p.reply.send(result);
         return;
     }
@@ -177,12 +194,14 @@ async fn send(channels: &PeerChannels, group: Vec<Pending>) {
         .map(|p| p.deadline)
         .max()
         .unwrap_or_else(Instant::now);
+    let traces: Vec<Option<String>> = group.iter().map(|p| p.trace.clone()).collect();
     let (requests, replies): (Vec<_>, Vec<_>) = group
         .into_iter()
         .map(|p| (serde_bytes::ByteBuf::from(p.request), (p.reply, p.deadline)))
         .unzip();
     let body = ForwardedWrites(requests);
-    match call_batch(channels, leader, &addr, &body, deadline).await {
+    let header = telemetry::batch_header(traces.iter().map(|t| t.as_deref()));
+    match call_batch(channels, leader, &addr, &body, deadline, header).await {
         Ok(results) if results.len() == replies.len() => {
             for ((reply, _), result) in replies.into_iter().zip(results) {
                 let _ = reply.send(result);
@@ -202,9 +221,21 @@ async fn send(channels: &PeerChannels, group: Vec<Pending>) {
         }
         Err(BatchError::Unsupported) => {
             // A leader of an older release: one by one, as it knows.
-            for ((reply, deadline), request) in replies.into_iter().zip(body.0) {
-                let result =
-                    forward_one(channels, leader, &addr, request.into_vec(), true, deadline).await;
+            for (((reply, deadline), request), trace) in replies.into_iter().zip(body.0).zip(traces)
+            {
+                let to = Leader {
+                    id: leader,
+                    addr: &addr,
+                };
+                let result = forward_one(
+                    channels,
+                    to,
+                    request.into_vec(),
+                    true,
+                    deadline,
+                    trace.as_deref(),
+                )
+                .await;
                 let _ = reply.send(result);
             }
         }
@@ -230,6 +261,7 @@ async fn call_batch(
     addr: &str,
     body: &ForwardedWrites,
     deadline: Instant,
+    traces: Option<String>,
 ) -> Result<ForwardedReplies, BatchError> {
     let data = codec::encode("forwarded writes", body)
         .map_err(|e| BatchError::Failed(ApiError::Internal(e.to_string())))?;
@@ -238,6 +270,9 @@ async fn call_batch(
         .map_err(|e| BatchError::Failed(unreachable_leader(addr, &e)))?;
     let mut req = tonic::Request::new(channels.payload(data));
     req.set_timeout(deadline.saturating_duration_since(Instant::now()));
+    if let Some(value) = traces.and_then(|t| t.parse().ok()) {
+        req.metadata_mut().insert(telemetry::BATCH_HEADER, value);
+    }
     match client.forward_writes(req).await {
         Ok(resp) => codec::decode::<ForwardedReplies>("forwarded replies", &resp.into_inner().data)
             .map_err(|e| {
@@ -252,21 +287,32 @@ async fn call_batch(
     }
 }
 
+/// The leader a request goes to.
+#[derive(Clone, Copy)]
+pub struct Leader<'a> {
+    pub id: MemberId,
+    pub addr: &'a str,
+}
+
 /// Hands one encoded request to the leader (`Forward`); `changes_state` says whether a lost
-/// answer leaves its outcome unknown.
+/// answer leaves its outcome unknown; `trace` is the caller's `traceparent`, if traced.
 pub async fn forward_one(
     channels: &PeerChannels,
-    leader: MemberId,
-    addr: &str,
+    to: Leader<'_>,
     request: Vec<u8>,
     changes_state: bool,
     deadline: Instant,
+    trace: Option<&str>,
 ) -> Result<LeaderReply, ApiError> {
+    let Leader { id: leader, addr } = to;
     let mut client = channels
         .client(leader, addr)
         .map_err(|e| unreachable_leader(addr, &e))?;
     let mut req = tonic::Request::new(channels.payload(request));
     req.set_timeout(deadline.saturating_duration_since(Instant::now()));
+    if let Some(value) = trace.and_then(|t| t.parse().ok()) {
+        req.metadata_mut().insert(telemetry::TRACEPARENT, value);
+    }
     match client.forward(req).await {
         Ok(resp) => codec::decode::<Result<LeaderReply, ApiError>>(
             "forwarded reply",
@@ -335,6 +381,7 @@ mod tests {
             addr: addr.into(),
             request: vec![],
             deadline: Instant::now(),
+            trace: None,
             reply: oneshot::channel().0,
         }
     }
@@ -456,6 +503,7 @@ mod tests {
                 addr: addr.clone(),
                 request: codec::encode("test", &request).unwrap(),
                 deadline,
+                trace: None,
                 reply,
             });
             answers.push(rx);

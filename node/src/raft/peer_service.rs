@@ -18,6 +18,7 @@ use crate::raft::forwarder::{ForwardedReplies, ForwardedWrites};
 use crate::raft::member::{LeaderReply, LeaderRequest, Member};
 use crate::raft::removal::{NOT_A_MEMBER, REFUSAL_KEY};
 use crate::raft::types::{MemberId, TypeConfig};
+use crate::telemetry;
 use moor_domain::codec;
 use moor_domain::feature::{self, FeatureLevel};
 
@@ -194,10 +195,12 @@ impl RaftPeer for PeerService {
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
         self.caller(&request)?;
+        let span = telemetry::forwarded_span(metadata_str(&request, telemetry::TRACEPARENT));
         let req: LeaderRequest = decode("forwarded request", request)?;
         // Run here only: a forwarded request is never forwarded again, so a stale leader hint
         // cannot make two members bounce a request between them.
-        let result: Result<LeaderReply, _> = self.member.execute_local(req).await;
+        let result: Result<LeaderReply, _> =
+            tracing::Instrument::instrument(self.member.execute_local(req), span).await;
         reply("forwarded reply", &result)
     }
 
@@ -206,12 +209,23 @@ impl RaftPeer for PeerService {
         request: Request<RaftPayload>,
     ) -> Result<Response<RaftPayload>, Status> {
         self.caller(&request)?;
+        let traces = telemetry::batch_parents(metadata_str(&request, telemetry::BATCH_HEADER));
         let ForwardedWrites(writes) = decode("forwarded writes", request)?;
-        // All at once, so the proposer puts them in one entry; each answered on its own.
+        // All at once, so the proposer puts them in one entry; each answered on its own, each
+        // in the trace its client started (when traced).
         let results: ForwardedReplies =
-            futures::future::join_all(writes.iter().map(|w| self.one_write(w))).await;
+            futures::future::join_all(writes.iter().enumerate().map(|(i, w)| {
+                let span = telemetry::forwarded_span(traces.get(&i).map(String::as_str));
+                tracing::Instrument::instrument(self.one_write(w), span)
+            }))
+            .await;
         reply("forwarded replies", &results)
     }
+}
+
+/// A text metadata value of a request, if present and readable.
+fn metadata_str<'a, T>(request: &'a Request<T>, key: &str) -> Option<&'a str> {
+    request.metadata().get(key).and_then(|v| v.to_str().ok())
 }
 
 impl PeerService {

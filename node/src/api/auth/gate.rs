@@ -48,6 +48,7 @@ use crate::api::grpc_metrics;
 use crate::config::AuthConfig;
 use crate::exec::executor::now_ms;
 use crate::raft::member::Member;
+use crate::telemetry;
 
 /// The gRPC path prefix of the peer service, which the gate lets through to its own checks.
 const PEER_SERVICE_PREFIX: &str = "/moor.raft.v1.RaftPeer/";
@@ -396,13 +397,22 @@ where
                 // The clone that was made ready is the one that serves (tower's rule).
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(async move {
-                    let response = caller::scope(caller, inner.call(req)).await?;
-                    if is_ui(&path) {
-                        return Ok(response);
-                    }
-                    Ok(grpc_metrics::observe(metrics, &path, started, response))
-                })
+                // A gRPC call is one span of its trace (when traces are exported).
+                let span = if is_ui(&path) || !telemetry::enabled() {
+                    tracing::Span::none()
+                } else {
+                    telemetry::request_span(req.headers(), &grpc_metrics::method_label(&path))
+                };
+                Box::pin(tracing::Instrument::instrument(
+                    async move {
+                        let response = caller::scope(caller, inner.call(req)).await?;
+                        if is_ui(&path) {
+                            return Ok(response);
+                        }
+                        Ok(grpc_metrics::observe(metrics, &path, started, response))
+                    },
+                    span,
+                ))
             }
             Err((status, stamp)) => {
                 let authenticated = stamp.is_some();

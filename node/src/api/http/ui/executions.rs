@@ -74,7 +74,14 @@ pub async fn page(
             .map(|e| e.site.clone())
             .unwrap_or_default()
     };
+    // Shown only where it leads somewhere: when this member exports traces.
+    let trace_id = if crate::telemetry::enabled() {
+        moor_proto::trace::execution_trace_id(&x.id)
+    } else {
+        String::new()
+    };
     let view = ExecutionView {
+        trace_id,
         id: x.id,
         environment: x.environment,
         site,
