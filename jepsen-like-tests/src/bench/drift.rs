@@ -4,7 +4,8 @@
 //! many environments the leader observed (the sitesim's observe counter), how many resources
 //! that compared, and the CPU the leader, the followers and the sitesim spent on it, and
 //! prints resources compared per minute per leader core beside the leader's RSS before and
-//! after the window.
+//! after the window. `--bare`: N sites with nothing installed, so what the window measures
+//! is the leader's reachability probes of sites no check covers.
 
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,9 @@ pub struct DriftBench {
     pub interval_ms: u64,
     pub window: Duration,
     pub tls: bool,
+    /// `environments` bare sites and nothing installed: what is measured is the leader's
+    /// reachability probes (a probe is an `Observe`, counted by the sitesim alike).
+    pub bare: bool,
 }
 
 /// What a run measured.
@@ -74,10 +78,16 @@ pub async fn run(b: &DriftBench) -> Result<DriftFigures> {
             "max_in_flight = 4096".into(),
         ],
         insecure_plaintext: !b.tls,
+        ..MemberSettings::default()
     };
-    let mut fleet = Fleet::start(3, settings, &[]).await?;
+    let fleet = Fleet::start(3, settings, &[]).await?;
     eprintln!("registering {} sites…", b.environments);
+    let start = Instant::now();
     fleet.register_sites("site", b.environments, 64).await?;
+    if b.bare {
+        let registered_s = start.elapsed().as_secs_f64();
+        return measure(fleet, b, registered_s).await;
+    }
     fleet
         .apply_blueprint(&chain_blueprint("bench", b.resources, "v1"))
         .await?;
@@ -112,6 +122,12 @@ pub async fn run(b: &DriftBench) -> Result<DriftFigures> {
         bail!("the install ended {}: {:?}", done.state, done.failures);
     }
     let install_s = start.elapsed().as_secs_f64();
+    measure(fleet, b, install_s).await
+}
+
+/// Measures the leader's observes (checks or probes) over the window, once set up in
+/// `setup_s` seconds.
+async fn measure(mut fleet: Fleet, b: &DriftBench, setup_s: f64) -> Result<DriftFigures> {
     let leader = fleet.cluster.wait_leader(Duration::from_secs(20)).await?;
     let pid = |id: u64| fleet.cluster.members.get(&id).and_then(|m| m.pid());
     let Some(leader_pid) = pid(leader) else {
@@ -152,7 +168,7 @@ pub async fn run(b: &DriftBench) -> Result<DriftFigures> {
     let rss_after = rss_mib(leader_pid);
     let _ = fleet.stop_sim();
     Ok(DriftFigures {
-        install_s,
+        install_s: setup_s,
         observes: obs1.saturating_sub(obs0),
         window_s,
         leader_cpu_s: cpu1.0 - cpu0.0,

@@ -120,7 +120,8 @@ enum Cmd {
     /// The cost of drift checks: N environments × R resources installed on moor-sitesim, each
     /// checked every --interval-ms; over a fixed window, environments observed per second,
     /// resources compared per minute per leader core, CPU of leader / followers / sitesim,
-    /// the leader's RSS before and after. Starts moor-sitesim and 3 members.
+    /// the leader's RSS before and after. Starts moor-sitesim and 3 members. With --bare:
+    /// sites without environments, probed for reachability instead.
     Drift {
         #[arg(long, default_value_t = 10_000)]
         environments: usize,
@@ -133,6 +134,10 @@ enum Cmd {
         /// How long to measure, seconds.
         #[arg(long, default_value_t = 30)]
         window_secs: u64,
+        /// Sites only, no environments: measures the reachability probes of sites no check
+        /// covers (--environments is then the number of sites).
+        #[arg(long)]
+        bare: bool,
         #[command(flatten)]
         tls: TlsArg,
     },
@@ -325,6 +330,30 @@ fn print_rollout(b: &RolloutBench, f: &RolloutFigures) {
 
 /// Prints what a drift bench ran and what it measured.
 fn print_drift(b: &DriftBench, f: &DriftFigures) {
+    if b.bare {
+        let per_s = f.observes_per_s();
+        println!(
+            "probes sites={} (no environments) interval={}ms window={:.1}s (registration {:.1}s not counted)",
+            b.environments, b.interval_ms, f.window_s, f.install_s
+        );
+        println!(
+            "        probed {per_s:.0} sites/s ({:.0} wanted at one probe per interval): a full round of every site every {:.1} s",
+            b.environments as f64 * 1000.0 / b.interval_ms as f64,
+            b.environments as f64 / per_s.max(1e-9)
+        );
+        println!(
+            "        CPU over the window: leader {:.2} s ({:.0} µs per probe), followers {:.2} s, sitesim {:.2} s",
+            f.leader_cpu_s,
+            f.leader_cpu_s * 1e6 / (f.observes as f64).max(1.0),
+            f.followers_cpu_s,
+            f.sitesim_cpu_s
+        );
+        println!(
+            "        leader RSS {} MiB before the window, {} MiB after",
+            f.leader_rss_before_mib, f.leader_rss_after_mib
+        );
+        return;
+    }
     println!(
         "drift environments={} resources={} interval={}ms window={:.1}s (install {:.1}s not counted)",
         b.environments, b.resources, b.interval_ms, f.window_s, f.install_s
@@ -356,6 +385,7 @@ async fn main() -> Result<()> {
             resources,
             interval_ms,
             window_secs,
+            bare,
             tls,
         } => {
             tls.announce();
@@ -365,6 +395,7 @@ async fn main() -> Result<()> {
                 interval_ms,
                 window: Duration::from_secs(window_secs),
                 tls: tls.on(),
+                bare,
             };
             let f = moor_jepsen_like_tests::bench::drift::run(&b).await?;
             print_drift(&b, &f);
