@@ -169,13 +169,13 @@ async fn send(channels: &PeerChannels, group: Vec<Pending>) {
     let Some((leader, addr)) = group.first().map(|p| (p.leader, p.addr.clone())) else {
         return;
     };
+    let to = Leader {
+        id: leader,
+        addr: &addr,
+    };
     if group.len() == 1 {
         let Some(p) = group.into_iter().next() else {
             return;
-        };
-        let to = Leader {
-            id: leader,
-            addr: &addr,
         };
         let result = forward_one(
             channels,
@@ -223,10 +223,6 @@ async fn send(channels: &PeerChannels, group: Vec<Pending>) {
             // A leader of an older release: one by one, as it knows.
             for (((reply, deadline), request), trace) in replies.into_iter().zip(body.0).zip(traces)
             {
-                let to = Leader {
-                    id: leader,
-                    addr: &addr,
-                };
                 let result = forward_one(
                     channels,
                     to,
