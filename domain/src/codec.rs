@@ -35,6 +35,28 @@ pub fn encode<T: Serialize>(what: &'static str, value: &T) -> Result<Vec<u8>, Co
     Ok(out)
 }
 
+/// The length of what [`encode`] would return for `value`, without building it.
+pub fn encoded_len<T: Serialize>(what: &'static str, value: &T) -> Result<usize, CodecError> {
+    let mut counter = Counter(1);
+    rmp_serde::encode::write_named(&mut counter, value)
+        .map_err(|source| CodecError::Encode { what, source })?;
+    Ok(counter.0)
+}
+
+/// A writer that only counts the bytes written to it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Decodes a payload written by [`encode`].
 pub fn decode<T: DeserializeOwned>(what: &'static str, data: &[u8]) -> Result<T, CodecError> {
     match data.split_first() {

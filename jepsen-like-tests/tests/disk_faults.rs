@@ -243,13 +243,9 @@ fn damage_in_place(file: &Path, fractions: &[f64]) {
 /// every acknowledged write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_leader_whose_table_goes_bad_while_it_runs_stops_and_the_others_go_on() {
-    // Appends of at most 16 entries (2 MiB): catching up 50 MB goes in many calls, each
-    // well inside an election timeout.
-    let settings = MemberSettings {
-        raft: vec!["max_entries_per_append = 16".into()],
-        ..MemberSettings::default()
-    };
-    let mut cluster = Cluster::start(3, settings).await.unwrap();
+    // Default settings: appends are cut at raft.max_append_bytes, so catching up 50 MB goes
+    // in many calls, each well inside an AppendEntries deadline.
+    let mut cluster = Cluster::start(3, MemberSettings::default()).await.unwrap();
     let first = cluster.wait_leader(ELECTION).await.unwrap();
     let away = cluster
         .running()

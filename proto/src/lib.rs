@@ -5,6 +5,11 @@
 
 pub mod names;
 
+/// Largest message one member sends another: AppendEntries calls, snapshot chunks,
+/// forwarded writes. Every Raft entry must fit in one, with room to spare, so the limits a
+/// member accepts writes under are bounded by it.
+pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
+
 /// The trace ids every member derives for an execution's exported spans.
 #[cfg(feature = "grpc")]
 pub mod trace;

@@ -50,6 +50,9 @@ pub struct RocksLogStore<C> {
     db: Arc<OpenDb>,
     stats: Arc<StoreStats>,
     flusher: Arc<Flusher>,
+    /// Most stored bytes of entries handed to one AppendEntries call (at least one entry
+    /// always goes): see [`RocksLogStore::with_append_budget`].
+    append_budget: usize,
     _config: PhantomData<fn() -> C>,
 }
 
@@ -59,6 +62,7 @@ impl<C> Clone for RocksLogStore<C> {
             db: Arc::clone(&self.db),
             stats: Arc::clone(&self.stats),
             flusher: Arc::clone(&self.flusher),
+            append_budget: self.append_budget,
             _config: PhantomData,
         }
     }
@@ -68,6 +72,7 @@ impl<C> Debug for RocksLogStore<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RocksLogStore")
             .field("flusher", &self.flusher)
+            .field("append_budget", &self.append_budget)
             .finish_non_exhaustive()
     }
 }
@@ -81,8 +86,20 @@ where
             db,
             stats,
             flusher,
+            append_budget: usize::MAX,
             _config: PhantomData,
         }
+    }
+
+    /// Bounds what replication reads for one AppendEntries call to `bytes` of stored entries
+    /// (the first entry always goes, whatever its size), on top of openraft's bound in
+    /// entries. openraft gives an AppendEntries call one heartbeat interval to come back,
+    /// the follower's fsync included; a call that cannot make it in time is retried with
+    /// the same entries and times out again, so without a bound in bytes a follower that
+    /// lags by many large entries never catches up (and elections follow).
+    pub fn with_append_budget(mut self, bytes: usize) -> Self {
+        self.append_budget = bytes.max(1);
+        self
     }
 
     /// Refuses writes once a WAL sync has failed: what follows could not be made durable.
@@ -159,6 +176,17 @@ where
     /// Entries in `[start, end)` (`end = None`: to the last one), consecutive from the first
     /// one present. Entries may be missing before the first (purged), never between two.
     fn read_entries(&self, start: u64, end: Option<u64>) -> Result<Vec<Entry<C>>, StoreError> {
+        self.read_entries_within(start, end, usize::MAX)
+    }
+
+    /// Like [`Self::read_entries`], but stops before the entry that would take the stored
+    /// bytes read past `budget`; the first entry is always read.
+    fn read_entries_within(
+        &self,
+        start: u64,
+        end: Option<u64>,
+        budget: usize,
+    ) -> Result<Vec<Entry<C>>, StoreError> {
         if end.is_some_and(|end| end <= start) {
             return Ok(Vec::new());
         }
@@ -168,6 +196,7 @@ where
             opts.set_iterate_upper_bound(log_key(end).to_vec());
         }
         let mut entries: Vec<Entry<C>> = Vec::new();
+        let mut bytes = 0usize;
         for item in self
             .db
             .iterator_cf_opt(cf(&self.db, CF_LOGS)?, opts, IteratorMode::Start)
@@ -177,6 +206,10 @@ where
                 subject: Subject::Logs,
                 source,
             })?;
+            bytes = bytes.saturating_add(value.len());
+            if !entries.is_empty() && bytes > budget {
+                break;
+            }
             let index = index_of_key(&key)?;
             let entry: Entry<C> =
                 crate::codec::decode(&value).map_err(|source| StoreError::Codec {
@@ -325,6 +358,17 @@ where
         self.read_entries(start, end)
             .map_err(|e| StorageIOError::read_logs(&self.db.fault.noticed(e)).into())
     }
+
+    /// What replication sends in one AppendEntries call: `[start, end)` cut to the append
+    /// budget (never empty when the range is not).
+    async fn limited_get_log_entries(
+        &mut self,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<Entry<C>>, StorageError<C::NodeId>> {
+        self.read_entries_within(start, Some(end), self.append_budget)
+            .map_err(|e| StorageIOError::read_logs(&self.db.fault.noticed(e)).into())
+    }
 }
 
 impl<C> RaftLogStorage<C> for RocksLogStore<C>
@@ -446,6 +490,65 @@ mod tests {
         assert_eq!(stats.log_appends, APPENDS);
         assert_eq!(stats.log_entries, APPENDS);
         assert!(stats.fsyncs <= stats.log_appends, "{stats:?}");
+    }
+
+    /// Replication's reads stop at the append budget in stored bytes, never return nothing
+    /// for a non-empty range, and send an entry larger than the budget on its own.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn replication_reads_are_cut_to_the_append_budget() {
+        use openraft::{CommittedLeaderId, EntryPayload};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = crate::open(dir.path()).expect("open");
+        // Entries 0..10 of 100 KB, then one of 1 MB, then 0..5 of 10 KB.
+        let sizes: Vec<usize> = std::iter::repeat_n(100_000, 10)
+            .chain([1_000_000])
+            .chain(std::iter::repeat_n(10_000, 5))
+            .collect();
+        let entries: Vec<Entry<LogOnly>> = sizes
+            .iter()
+            .enumerate()
+            .map(|(i, &n)| Entry {
+                log_id: LogId::new(CommittedLeaderId::new(1, 0), i as u64),
+                payload: EntryPayload::Normal("x".repeat(n)),
+            })
+            .collect();
+        let (tx, rx) = mpsc::channel();
+        let log = store.log_store::<LogOnly>();
+        log.append_then(
+            entries,
+            Box::new(move |r| {
+                let _ = tx.send(r.is_ok());
+            }),
+        )
+        .await
+        .expect("append");
+        assert!(rx.recv().expect("flushed"));
+
+        let mut limited = log.clone().with_append_budget(350_000);
+        let indexes = |v: Vec<Entry<LogOnly>>| v.iter().map(|e| e.log_id.index).collect::<Vec<_>>();
+        // Three 100 KB entries fit in 350 KB; a fourth does not.
+        let got = limited.limited_get_log_entries(0, 16).await.expect("read");
+        assert_eq!(indexes(got), vec![0, 1, 2]);
+        // The range's own end still applies.
+        let got = limited.limited_get_log_entries(8, 10).await.expect("read");
+        assert_eq!(indexes(got), vec![8, 9]);
+        // An entry over the budget goes alone rather than never.
+        let got = limited.limited_get_log_entries(9, 16).await.expect("read");
+        assert_eq!(indexes(got), vec![9]);
+        let got = limited.limited_get_log_entries(10, 16).await.expect("read");
+        assert_eq!(indexes(got), vec![10]);
+        let got = limited.limited_get_log_entries(11, 16).await.expect("read");
+        assert_eq!(indexes(got), vec![11, 12, 13, 14, 15]);
+        // Reads for anything else than replication are not cut.
+        let got = limited.try_get_log_entries(0..16).await.expect("read");
+        assert_eq!(got.len(), 16);
+        // Without a budget, replication gets the whole range.
+        let mut unlimited = log.clone();
+        let got = unlimited
+            .limited_get_log_entries(0, 16)
+            .await
+            .expect("read");
+        assert_eq!(got.len(), 16);
     }
 
     #[test]

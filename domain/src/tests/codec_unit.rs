@@ -23,3 +23,15 @@ fn round_trips_and_rejects_other_versions() {
         Err(CodecError::Decode { .. })
     ));
 }
+
+#[test]
+fn encoded_len_is_the_length_of_the_encoding() {
+    for value in [
+        (String::new(), 0u64),
+        ("a".to_string(), 7),
+        ("x".repeat(70_000), u64::MAX),
+    ] {
+        let data = encode("test", &value).unwrap();
+        assert_eq!(encoded_len("test", &value).unwrap(), data.len());
+    }
+}

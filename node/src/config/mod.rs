@@ -7,6 +7,7 @@ pub mod ordinal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use moor_proto::MAX_PEER_MESSAGE_BYTES;
 use serde::{Deserialize, Serialize};
 
 /// Everything a member needs to start.
@@ -227,6 +228,11 @@ pub struct RaftConfig {
     pub snapshot_chunk_bytes: u64,
     /// Most entries sent in one AppendEntries call.
     pub max_entries_per_append: u64,
+    /// Most bytes of entries sent in one AppendEntries call (an entry larger than this goes
+    /// alone), and the size at which the leader stops adding writes to one entry. An
+    /// AppendEntries call has one heartbeat interval to come back, the follower's fsync
+    /// included: this keeps a follower that lags by many large entries catching up.
+    pub max_append_bytes: u64,
     /// Deadline for a request forwarded to the leader and for read-index waits.
     pub forward_timeout_ms: u64,
 }
@@ -289,6 +295,7 @@ impl Default for RaftConfig {
             keep_entries_after_snapshot: 5_000,
             snapshot_chunk_bytes: 1 << 20,
             max_entries_per_append: 512,
+            max_append_bytes: 1 << 20,
             forward_timeout_ms: 5_000,
         }
     }
@@ -477,6 +484,14 @@ impl RaftConfig {
         if r.max_entries_per_append == 0 {
             return Err(bad("raft.max_entries_per_append", 0, "must be at least 1"));
         }
+        let most = (MAX_PEER_MESSAGE_BYTES / 4) as u64;
+        if !(4096..=most).contains(&r.max_append_bytes) {
+            return Err(bad(
+                "raft.max_append_bytes",
+                r.max_append_bytes,
+                &format!("must be between 4096 and {most} (a quarter of the largest peer message); the default is 1048576"),
+            ));
+        }
         if r.forward_timeout_ms < r.election_timeout_max_ms {
             return Err(bad(
                 "raft.forward_timeout_ms",
@@ -544,6 +559,14 @@ impl LimitsConfig {
                 "limits.max_value_bytes",
                 l.max_value_bytes,
                 "must be at least 1 and below limits.max_request_bytes",
+            ));
+        }
+        let most = MAX_PEER_MESSAGE_BYTES / 4;
+        if l.max_request_bytes > most {
+            return Err(bad(
+                "limits.max_request_bytes",
+                l.max_request_bytes,
+                &format!("must be at most {most}: a write becomes one Raft entry, and an entry must fit, with room to spare, in the largest message members send each other ({MAX_PEER_MESSAGE_BYTES} bytes)"),
             ));
         }
         if l.max_key_bytes == 0 {
@@ -662,6 +685,33 @@ mod tests {
             c.raft.election_timeout_min_ms,
             RaftConfig::default().election_timeout_min_ms
         );
+    }
+
+    /// Sizes that would make entries no peer message can carry, or appends that cannot
+    /// come back within a heartbeat, are refused with the bound.
+    #[test]
+    fn sizes_a_peer_message_cannot_carry_are_refused() {
+        let mut c = with_tls();
+        c.limits.max_request_bytes = MAX_PEER_MESSAGE_BYTES;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("limits.max_request_bytes") && e.contains(&(16u32 << 20).to_string()),
+            "{e}"
+        );
+        c.limits.max_request_bytes = 16 << 20;
+        c.validate().unwrap();
+
+        for bytes in [0, 4095, (16 << 20) + 1] {
+            c.raft.max_append_bytes = bytes;
+            let e = c.validate().unwrap_err().to_string();
+            assert!(
+                e.contains("raft.max_append_bytes") && e.contains("1048576"),
+                "{e}"
+            );
+        }
+        c.raft.max_append_bytes = 4096;
+        c.validate().unwrap();
+        assert_eq!(RaftConfig::default().max_append_bytes, 1 << 20);
     }
 
     #[test]

@@ -219,12 +219,15 @@ impl Member {
             identity.clone(),
             applied_level.clone(),
         )));
-        let mut log_store = store.log_store::<TypeConfig>();
+        let r = &config.raft;
+        let append_budget = usize::try_from(r.max_append_bytes).unwrap_or(usize::MAX);
+        let mut log_store = store
+            .log_store::<TypeConfig>()
+            .with_append_budget(append_budget);
         campaign_after_restart(&mut log_store, config.id).await?;
         let state_machine = store.state_machine::<TypeConfig, Replicated>(state.clone())?;
         let applied = state_machine.reader();
 
-        let r = &config.raft;
         let raft_config = openraft::Config {
             cluster_name: "moor".into(),
             heartbeat_interval: r.heartbeat_interval_ms,
@@ -278,6 +281,7 @@ impl Member {
             proposer: Proposer::start(
                 raft.clone(),
                 Duration::from_millis(r.forward_timeout_ms),
+                append_budget,
                 metrics,
             ),
             reads: ReadIndexer::start(

@@ -32,7 +32,7 @@ use moor_domain::codec;
 use moor_domain::feature;
 
 /// Largest message a peer accepts or sends: AppendEntries batches and snapshot chunks.
-pub const MAX_PEER_MESSAGE_BYTES: usize = 64 << 20;
+pub use moor_proto::MAX_PEER_MESSAGE_BYTES;
 
 /// Cached gRPC channels to peers, keyed by member id and address. Cloning shares the cache.
 #[derive(Clone)]
