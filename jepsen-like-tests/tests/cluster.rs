@@ -450,6 +450,104 @@ async fn a_new_member_catches_up_from_a_leader_its_first_entries_do_not_know() {
     wait_applied(&cluster, 6, index).await;
 }
 
+/// Bytes that neither compress nor repeat: value `i` of `len` bytes.
+fn noise(i: u64, len: usize) -> Vec<u8> {
+    let mut x = i.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Found while testing disk faults (a cluster of large entries without a leader for 20 s):
+/// openraft gives an AppendEntries call one heartbeat interval (50 ms by default) to come
+/// back, the follower's fsync included, and retries a call that timed out with the same
+/// entries. Entries of many batched large writes never made it (with entries and appends
+/// allowed up to 16 MiB, these writes time out), and a follower restarted after a few
+/// seconds down campaigned before the leader's next try (its backoff reached 1 s), deposing
+/// it. With the default settings, near-limit writes sent concurrently commit, and a member
+/// that missed 48 MB of them catches up with no election.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn near_limit_writes_replicate_and_a_member_behind_by_many_catches_up() {
+    const WRITES: u64 = 48;
+    const WRITERS: u64 = 16;
+    const VALUE: usize = 1_000_000;
+    let mut cluster = Cluster::start(3, MemberSettings::default()).await.unwrap();
+    let leader = cluster.wait_leader(ELECTION).await.unwrap();
+    let followers = follower_of(&cluster, leader);
+    let (away, present) = (followers[0], followers[1]);
+    cluster.stop(away).unwrap();
+    let term = cluster.status(leader).await.unwrap().term;
+
+    // Concurrent writers through the leader and the member still up: the leader's batches
+    // would hold many of them in one entry.
+    let security = cluster.security().clone();
+    let started = Instant::now();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let addr = cluster
+                .addr(if w % 2 == 0 { leader } else { present })
+                .to_string();
+            let security = security.clone();
+            tokio::spawn(async move {
+                let mut client = member_client(&addr, &security);
+                let mut last = 0;
+                for i in (w..WRITES).step_by(WRITERS as usize) {
+                    let r = client
+                        .put(PutRequest {
+                            key: format!("big/{i:02}"),
+                            value: noise(i, VALUE),
+                        })
+                        .await
+                        .unwrap_or_else(|s| panic!("write big/{i:02} via {addr}: {s}"));
+                    last = last.max(r.into_inner().log_index);
+                }
+                last
+            })
+        })
+        .collect();
+    let mut last = 0;
+    for w in writers {
+        last = last.max(w.await.unwrap());
+    }
+    eprintln!(
+        "{WRITES} writes of {VALUE} bytes committed in {:?}",
+        started.elapsed()
+    );
+
+    let started = Instant::now();
+    cluster.restart(away).unwrap();
+    wait_applied(&cluster, away, last).await;
+    eprintln!("member {away} caught up in {:?}", started.elapsed());
+    let after = cluster.status(leader).await.unwrap();
+    assert_eq!(
+        (after.term, after.leader_id),
+        (term, Some(leader)),
+        "no election while member {away} caught up; leader {leader}:\n{}\nmember {away}:\n{}",
+        cluster.log_tail(leader, 40),
+        cluster.log_tail(away, 20)
+    );
+    // What the member caught up on is what was written.
+    for i in 0..WRITES {
+        let kv = cluster
+            .client(away)
+            .get(GetRequest {
+                key: format!("big/{i:02}"),
+                consistency: ReadConsistency::Stale as i32,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .kv
+            .unwrap_or_else(|| panic!("big/{i:02} is missing on member {away}"));
+        assert!(kv.value == noise(i, VALUE), "big/{i:02} differs on {away}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grow_to_five_and_shrink_to_three_while_writing() {
     let mut cluster = Cluster::start(3, MemberSettings::default()).await.unwrap();

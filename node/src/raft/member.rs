@@ -250,6 +250,7 @@ impl Member {
                 removal.clone(),
                 peer_levels.clone(),
             ),
+            backoff_cap: Duration::from_millis(r.election_timeout_min_ms),
         };
         let channels = network.channels.clone();
         let raft = Raft::new(

@@ -117,6 +117,9 @@ impl PeerChannels {
 #[derive(Clone)]
 pub struct Network {
     pub channels: PeerChannels,
+    /// The longest wait between tries of a peer that cannot be reached (see
+    /// [`PeerConnection::backoff`]).
+    pub backoff_cap: Duration,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
@@ -127,6 +130,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
             target,
             addr: node.addr.clone(),
             channels: self.channels.clone(),
+            backoff_cap: self.backoff_cap,
         }
     }
 }
@@ -136,6 +140,7 @@ pub struct PeerConnection {
     target: MemberId,
     addr: String,
     channels: PeerChannels,
+    backoff_cap: Duration,
 }
 
 /// Which RPC of the peer service to call.
@@ -222,11 +227,21 @@ impl RaftNetwork<TypeConfig> for PeerConnection {
         self.call(PeerRpc::Vote, &rpc, option.hard_ttl()).await
     }
 
-    /// Retry an unreachable peer soon at first, then back off to one try a second, so a
-    /// restarted member is caught up quickly without hammering a dead one.
+    /// Retry an unreachable peer soon at first, then back off to one try per `backoff_cap`
+    /// (the election timeout's lower bound). The cap matters: a member that restarts waits
+    /// only its leader lease plus one election timeout for the leader before it campaigns,
+    /// and openraft 0.9 has no pre-vote, so its campaign deposes a healthy leader. With a
+    /// 1 s cap (as before), a follower restarted after a few seconds down started an
+    /// election before the leader's next try (found by the near-limit-writes test).
     fn backoff(&self) -> Backoff {
-        Backoff::new((0..).map(|i: u32| Duration::from_millis((50u64 << i.min(5)).min(1000))))
+        Backoff::new(backoff_delays(self.backoff_cap))
     }
+}
+
+/// 50 ms, 100 ms, 200 ms, … capped at `cap` (and at least 1 ms apart).
+fn backoff_delays(cap: Duration) -> impl Iterator<Item = Duration> + Send + 'static {
+    let cap = cap.max(Duration::from_millis(1));
+    (0..).map(move |i: u32| (Duration::from_millis(50) * (1u32 << i.min(10))).min(cap))
 }
 
 fn net_err<T: std::error::Error>(
@@ -250,5 +265,30 @@ fn status_to_rpc_error<T: std::error::Error>(
         RPCError::Unreachable(Unreachable::new(status))
     } else {
         RPCError::Network(NetworkError::new(status))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A restarted member campaigns after its lease plus one election timeout (at least
+    /// 150 + 300 ms with the defaults): the leader must try it again well before that.
+    #[test]
+    fn unreachable_peers_are_retried_within_an_election_timeout() {
+        let delays: Vec<u128> = backoff_delays(Duration::from_millis(150))
+            .take(8)
+            .map(|d| d.as_millis())
+            .collect();
+        assert_eq!(delays, [50, 100, 150, 150, 150, 150, 150, 150]);
+        let long: Vec<u128> = backoff_delays(Duration::from_millis(400))
+            .take(5)
+            .map(|d| d.as_millis())
+            .collect();
+        assert_eq!(long, [50, 100, 200, 400, 400]);
+        assert_eq!(
+            backoff_delays(Duration::ZERO).next(),
+            Some(Duration::from_millis(1))
+        );
     }
 }
