@@ -19,8 +19,10 @@
 //!   an `Observe` of [`PROBE_ENVIRONMENT`], which no site holds anything for, so a site
 //!   that follows the protocol answers with no resources. A site with a running execution
 //!   is not probed: its steps reach it, and a rollout should not pay for probes. At most
-//!   [`MAX_PROBES_PER_TICK`] probes start per tick, so a round over 100,000 uncovered sites
-//!   takes minutes, never a burst of calls.
+//!   [`MAX_PROBES_PER_TICK`](crate::exec::probes::MAX_PROBES_PER_TICK) probes start per
+//!   tick, so a round over 100,000 uncovered sites takes minutes, never a burst of calls;
+//!   the probe schedule is kept in time order (`exec/probes.rs`), so a tick costs the
+//!   probes it starts, not a look at every site.
 //!
 //! The schedule lives in the leader's memory: a new leader rebuilds it (spread again).
 
@@ -38,6 +40,7 @@ use moor_domain::workflow::{ObserveBasis, WorkflowCommand, WorkflowResult};
 
 use crate::exec::driver::SiteDriver;
 use crate::exec::executor::now_ms;
+use crate::exec::probes::ProbeSchedule;
 use crate::metrics::Metrics;
 use crate::raft::member::{LeaderReply, LeaderRequest, Member};
 
@@ -47,8 +50,6 @@ pub const PARALLEL_OBSERVES: usize = 64;
 /// environment's name (`moor_domain::site::validate_name`) and no site holds anything for
 /// it; the site protocol's rule for it is in `site.proto`.
 pub const PROBE_ENVIRONMENT: &str = "moor.probe";
-/// Most reachability probes started per tick.
-pub const MAX_PROBES_PER_TICK: usize = PARALLEL_OBSERVES;
 /// How often the schedule is looked at.
 const TICK: Duration = Duration::from_millis(250);
 /// Longest wait for one site's answer.
@@ -71,12 +72,12 @@ struct Due {
 /// checked (environments with a policy still are, at theirs).
 pub async fn run(member: Arc<Member>, drivers: Arc<dyn SiteDriver>, default_interval_ms: u64) {
     let mut next_due: HashMap<String, Slot> = HashMap::new();
-    let mut next_probe: HashMap<String, u64> = HashMap::new();
+    let mut probes = ProbeSchedule::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let (due, probes) = due_now(&member, &mut next_due, &mut next_probe, default_interval_ms);
+        let (due, probes) = due_now(&member, &mut next_due, &mut probes, default_interval_ms);
         if due.is_empty() && probes.is_empty() {
             continue;
         }
@@ -234,7 +235,7 @@ type Epoch = (u64, usize);
 fn due_now(
     member: &Member,
     next_due: &mut HashMap<String, Slot>,
-    next_probe: &mut HashMap<String, u64>,
+    probes: &mut ProbeSchedule,
     default_ms: u64,
 ) -> (Vec<Due>, Vec<Site>) {
     let now = now_ms();
@@ -331,53 +332,13 @@ fn due_now(
     if next_due.len() > workflow.environments.len() {
         next_due.retain(|name, _| workflow.environments.contains_key(name));
     }
-    let probes = probes_due(&workflow.sites, &covered, next_probe, now, default_ms);
+    let probes = probes.due(&workflow.sites, &covered, now, default_ms);
     (due, probes)
-}
-
-/// The sites no call covers whose probe is due, at most [`MAX_PROBES_PER_TICK`], each
-/// scheduled again one interval from now (the first spread over the interval, as checks
-/// are). A site that is covered leaves the probe schedule; 0 = no probes.
-fn probes_due(
-    sites: &BTreeMap<String, Site>,
-    covered: &HashSet<&str>,
-    next_probe: &mut HashMap<String, u64>,
-    now: u64,
-    interval_ms: u64,
-) -> Vec<Site> {
-    if interval_ms == 0 {
-        next_probe.clear();
-        return Vec::new();
-    }
-    let mut due = Vec::new();
-    for site in sites.values() {
-        if covered.contains(site.name.as_str()) {
-            next_probe.remove(site.name.as_str());
-            continue;
-        }
-        let at = match next_probe.get(site.name.as_str()) {
-            Some(at) => *at,
-            None => {
-                let first = now + spread(&site.name, interval_ms);
-                next_probe.insert(site.name.clone(), first);
-                first
-            }
-        };
-        if now < at || due.len() >= MAX_PROBES_PER_TICK {
-            continue;
-        }
-        next_probe.insert(site.name.clone(), now + interval_ms);
-        due.push(site.clone());
-    }
-    if next_probe.len() > sites.len() {
-        next_probe.retain(|name, _| sites.contains_key(name));
-    }
-    due
 }
 
 /// Where in its first interval an environment is first checked: a stable spread, so a new
 /// leader does not observe every environment at once.
-fn spread(name: &str, interval_ms: u64) -> u64 {
+pub(crate) fn spread(name: &str, interval_ms: u64) -> u64 {
     // FNV-1a: stable across builds and processes (std's hasher is seeded per process).
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in name.bytes() {
@@ -490,84 +451,9 @@ async fn record(member: &Member, report: Report) {
 
 #[cfg(test)]
 mod tests {
-    use super::{probes_due, reachability_changes, spread, MAX_PROBES_PER_TICK};
-    use moor_domain::site::{Driver, Site, Unreachable};
-    use std::collections::{BTreeMap, HashMap, HashSet};
-
-    fn sites(n: usize) -> BTreeMap<String, Site> {
-        (0..n)
-            .map(|i| {
-                let name = format!("s{i}");
-                let site = Site {
-                    name: name.clone(),
-                    region: "eu".into(),
-                    latitude: 0.0,
-                    longitude: 0.0,
-                    labels: Default::default(),
-                    driver: Driver::Agent {
-                        endpoint: "127.0.0.1:9".into(),
-                    },
-                };
-                (name, site)
-            })
-            .collect()
-    }
-
-    fn names(due: &[Site]) -> Vec<&str> {
-        due.iter().map(|s| s.name.as_str()).collect()
-    }
-
-    #[test]
-    fn uncovered_sites_are_probed_once_per_interval() {
-        let all = sites(3);
-        let covered: HashSet<&str> = ["s0"].into();
-        let mut next = HashMap::new();
-        // The first probe of each site is spread over its first interval.
-        let first = probes_due(&all, &covered, &mut next, 0, 1_000);
-        assert!(first.len() <= 2, "{:?}", names(&first));
-        assert!(!next.contains_key("s0"), "a covered site is never probed");
-        // Within one interval each uncovered site has been due once (or again, if it was
-        // probed at 0).
-        assert_eq!(
-            names(&probes_due(&all, &covered, &mut next, 1_000, 1_000)),
-            ["s1", "s2"]
-        );
-        assert!(probes_due(&all, &covered, &mut next, 1_500, 1_000).is_empty());
-        assert_eq!(
-            names(&probes_due(&all, &covered, &mut next, 2_000, 1_000)),
-            ["s1", "s2"]
-        );
-        // A site an environment's check now covers leaves the schedule.
-        let covered: HashSet<&str> = ["s0", "s1"].into();
-        assert!(probes_due(&all, &covered, &mut next, 2_100, 1_000).is_empty());
-        assert_eq!(next.keys().collect::<Vec<_>>(), ["s2"]);
-        // Deleted sites are forgotten once the schedule outgrows the sites.
-        let none: BTreeMap<String, Site> = BTreeMap::new();
-        assert!(probes_due(&none, &covered, &mut next, 2_200, 1_000).is_empty());
-        assert!(next.is_empty(), "{next:?}");
-        // Interval 0: no probes.
-        assert!(probes_due(&all, &HashSet::new(), &mut next, 9_000, 0).is_empty());
-        assert!(next.is_empty());
-    }
-
-    #[test]
-    fn probes_per_tick_are_capped_and_the_rest_wait_their_turn() {
-        let all = sites(MAX_PROBES_PER_TICK * 2 + 10);
-        let none = HashSet::new();
-        let mut next = HashMap::new();
-        probes_due(&all, &none, &mut next, 0, 1_000);
-        let mut seen = HashSet::new();
-        let mut now = 1_000;
-        while seen.len() < all.len() {
-            let due = probes_due(&all, &none, &mut next, now, 1_000);
-            assert!(!due.is_empty() && due.len() <= MAX_PROBES_PER_TICK);
-            for s in due {
-                assert!(seen.insert(s.name), "probed twice in one interval");
-            }
-            now += 250;
-            assert!(now < 2_000, "every site probed within the interval's ticks");
-        }
-    }
+    use super::{reachability_changes, spread};
+    use moor_domain::site::Unreachable;
+    use std::collections::BTreeMap;
 
     #[test]
     fn only_changed_reachability_is_proposed() {
