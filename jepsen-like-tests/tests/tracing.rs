@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use moor_jepsen_like_tests::fleet::{chain_blueprint, Fleet};
 use moor_jepsen_like_tests::harness::{free_port, member_client, put_request, MemberSettings};
 use moor_proto::rollout::{Rollout, StartRolloutRequest};
+use moor_proto::site::SiteSimStatsRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -272,6 +273,21 @@ async fn requests_and_executions_are_traced_across_members() {
         .await
         .unwrap();
     assert_eq!((after.state.as_str(), after.succeeded), ("succeeded", 40));
+    // Every step's call to its site carried the step's trace context (W3C `traceparent`),
+    // so an agent that follows it continues the execution's trace.
+    let stats = fleet
+        .sim
+        .as_ref()
+        .expect("sitesim running")
+        .admin()
+        .stats(SiteSimStatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        stats.traced >= 40 * 3 && stats.traced >= stats.applied,
+        "site calls with a traceparent: {stats:?}"
+    );
     let new_leader = fleet
         .cluster
         .wait_leader(Duration::from_secs(20))

@@ -11,7 +11,9 @@
 //!   write in `moor-traceparents` on a batched `ForwardWrites` call);
 //! - an execution: every step's `step` span, on whichever member leads when it runs, is a
 //!   child of one parent derived from the execution id ([`execution_parent`]), so one
-//!   execution is one trace across failovers, and each span names its rollout.
+//!   execution is one trace across failovers, and each span names its rollout; the step's
+//!   call to its site carries the step span's `traceparent` ([`propagate`]), so an agent
+//!   that follows W3C trace context continues the trace.
 //!
 //! When export is off, every helper here returns at once: no span is created for tracing's
 //! sake, nothing is added to a peer call.
@@ -173,6 +175,14 @@ pub fn current_traceparent() -> Option<String> {
     let mut carrier = HashMap::new();
     TraceContextPropagator::new().inject_context(&cx, &mut carrier);
     carrier.remove(TRACEPARENT)
+}
+
+/// Puts the current span's `traceparent` on an outgoing call (a site call, so an agent that
+/// follows W3C trace context continues the step's trace); nothing when not traced.
+pub fn propagate<T>(request: &mut tonic::Request<T>) {
+    if let Some(value) = current_traceparent().and_then(|t| t.parse().ok()) {
+        request.metadata_mut().insert(TRACEPARENT, value);
+    }
 }
 
 /// The span under which the leader runs one forwarded request whose forwarding member sent

@@ -52,6 +52,32 @@ impl SimService {
     fn caller_is_member<T>(&self, request: &Request<T>) -> Result<(), SimError> {
         Ok(self.callers.check(request)?)
     }
+
+    /// Counts the call in the `traced` statistic when it carries a well-formed W3C
+    /// `traceparent` (version 00: `00-<32 hex>-<16 hex>-<2 hex>`).
+    fn count_trace_context<T>(&self, request: &Request<T>) {
+        let well_formed = request
+            .metadata()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(is_traceparent);
+        if well_formed {
+            self.sim.count_traced();
+        }
+    }
+}
+
+/// Whether `value` is a W3C `traceparent` of version 00 with a valid trace and span id.
+fn is_traceparent(value: &str) -> bool {
+    let parts: Vec<&str> = value.split('-').collect();
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    matches!(parts.as_slice(), [version, trace, span, flags]
+        if *version == "00" && hex(trace, 32) && hex(span, 16) && hex(flags, 2)
+            && trace.bytes().any(|b| b != b'0') && span.bytes().any(|b| b != b'0'))
 }
 
 fn name(field: &'static str, value: &str) -> Result<(), SimError> {
@@ -86,6 +112,7 @@ impl SiteAgent for SimService {
         request: Request<ApplyRequest>,
     ) -> Result<Response<ApplyResponse>, Status> {
         self.caller_is_member(&request)?;
+        self.count_trace_context(&request);
         let req = request.into_inner();
         let target = request::target(req.target).map_err(SimError::from)?;
         let key = request::key(req.key).map_err(SimError::from)?;
@@ -103,6 +130,7 @@ impl SiteAgent for SimService {
         request: Request<DeleteRequest>,
     ) -> Result<Response<ApplyResponse>, Status> {
         self.caller_is_member(&request)?;
+        self.count_trace_context(&request);
         let req = request.into_inner();
         let target = request::target(req.target).map_err(SimError::from)?;
         let key = request::key(req.key).map_err(SimError::from)?;
@@ -115,6 +143,7 @@ impl SiteAgent for SimService {
         request: Request<ObserveRequest>,
     ) -> Result<Response<ObserveResponse>, Status> {
         self.caller_is_member(&request)?;
+        self.count_trace_context(&request);
         let target =
             request::observe_target(request.into_inner().target).map_err(SimError::from)?;
         let resources = self
@@ -167,6 +196,7 @@ impl SiteSimAdmin for SimService {
             held_now: s.held_now,
             held_total: s.held_total,
             drift_injected: s.drift_injected,
+            traced: s.traced,
             journal_lines_written: s.journal_lines_written,
             journal_error: s.journal_error.unwrap_or_default(),
         }))
@@ -181,5 +211,28 @@ impl SiteSimAdmin for SimService {
             enabled: flushed.is_some(),
             lines_written: flushed.unwrap_or(0),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_traceparent;
+
+    #[test]
+    fn only_well_formed_trace_contexts_count() {
+        assert!(is_traceparent(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        ));
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-00f067aa0ba902b7-01",
+        ] {
+            assert!(!is_traceparent(bad), "{bad}");
+        }
     }
 }

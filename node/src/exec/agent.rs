@@ -135,6 +135,7 @@ impl AgentDriver {
                     desired_digest: call.desired_digest.clone(),
                 });
                 req.set_timeout(call.timeout);
+                crate::telemetry::propagate(&mut req);
                 client.apply(req).await
             }
             StepAction::Delete => {
@@ -145,6 +146,7 @@ impl AgentDriver {
                     fence_token: call.fence_token,
                 });
                 req.set_timeout(call.timeout);
+                crate::telemetry::propagate(&mut req);
                 client.delete(req).await
             }
         };
@@ -313,6 +315,7 @@ impl AgentDriver {
             }),
         });
         req.set_timeout(timeout);
+        crate::telemetry::propagate(&mut req);
         let resp = client
             .observe(req)
             .await

@@ -446,6 +446,14 @@ impl SiteSim {
         }
     }
 
+    /// Counts a call that carried a well-formed `traceparent`.
+    pub fn count_traced(&self) {
+        self.inner
+            .counters
+            .traced
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The counters right now.
     pub fn stats(&self) -> SimStats {
         self.inner.counters.snapshot(self.inner.journal.as_ref())

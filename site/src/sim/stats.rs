@@ -17,6 +17,8 @@ pub struct SimStats {
     pub held_now: u64,
     pub held_total: u64,
     pub drift_injected: u64,
+    /// Calls that carried a W3C `traceparent` (a caller exporting traces sends one).
+    pub traced: u64,
     pub journal_lines_written: u64,
     /// The first journal write error, if any.
     pub journal_error: Option<String>,
@@ -33,6 +35,7 @@ pub(super) struct Counters {
     pub(super) held_now: AtomicU64,
     pub(super) held_total: AtomicU64,
     pub(super) drift_injected: AtomicU64,
+    pub(super) traced: AtomicU64,
 }
 
 impl Counters {
@@ -49,6 +52,7 @@ impl Counters {
             held_now: get(&self.held_now),
             held_total: get(&self.held_total),
             drift_injected: get(&self.drift_injected),
+            traced: get(&self.traced),
             journal_lines_written: journal.map_or(0, |j| j.lines_written()),
             journal_error: journal.and_then(|j| j.error()).map(|e| e.to_string()),
         }
