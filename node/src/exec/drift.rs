@@ -19,8 +19,8 @@
 //!   an `Observe` of [`PROBE_ENVIRONMENT`], which no site holds anything for, so a site
 //!   that follows the protocol answers with no resources. A site with a running execution
 //!   is not probed: its steps reach it, and a rollout should not pay for probes. At most
-//!   [`MAX_PROBES_PER_TICK`](crate::exec::probes::MAX_PROBES_PER_TICK) probes start per
-//!   tick, so a round over 100,000 uncovered sites takes minutes, never a burst of calls;
+//!   `executor.max_probes_per_second` (256 by default) start per second, a quarter of them
+//!   per tick, so a round over 100,000 uncovered sites takes minutes, never a burst of calls;
 //!   the probe schedule is kept in time order (`exec/probes.rs`), so a tick costs the
 //!   probes it starts, not a look at every site.
 //!
@@ -70,14 +70,26 @@ struct Due {
 /// Runs drift checks while this member leads; never returns (dropped when leadership ends).
 /// `default_interval_ms` applies to environments without a policy; 0 = those are not
 /// checked (environments with a policy still are, at theirs).
-pub async fn run(member: Arc<Member>, drivers: Arc<dyn SiteDriver>, default_interval_ms: u64) {
+/// `probes_per_tick`: reachability probes started per tick at most.
+pub async fn run(
+    member: Arc<Member>,
+    drivers: Arc<dyn SiteDriver>,
+    default_interval_ms: u64,
+    probes_per_tick: usize,
+) {
     let mut next_due: HashMap<String, Slot> = HashMap::new();
     let mut probes = ProbeSchedule::default();
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let (due, probes) = due_now(&member, &mut next_due, &mut probes, default_interval_ms);
+        let (due, probes) = due_now(
+            &member,
+            &mut next_due,
+            &mut probes,
+            default_interval_ms,
+            probes_per_tick,
+        );
         if due.is_empty() && probes.is_empty() {
             continue;
         }
@@ -237,6 +249,7 @@ fn due_now(
     next_due: &mut HashMap<String, Slot>,
     probes: &mut ProbeSchedule,
     default_ms: u64,
+    probes_per_tick: usize,
 ) -> (Vec<Due>, Vec<Site>) {
     let now = now_ms();
     let Ok(state) = member.state.read() else {
@@ -332,7 +345,7 @@ fn due_now(
     if next_due.len() > workflow.environments.len() {
         next_due.retain(|name, _| workflow.environments.contains_key(name));
     }
-    let probes = probes.due(&workflow.sites, &covered, now, default_ms);
+    let probes = probes.due(&workflow.sites, &covered, now, default_ms, probes_per_tick);
     (due, probes)
 }
 

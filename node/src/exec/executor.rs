@@ -63,6 +63,7 @@ pub async fn run(
                 member.clone(),
                 drivers.clone(),
                 config.drift_check_interval_ms,
+                config.probes_per_tick(),
             );
             tokio::select! {
                 reason = term_run.run() => tracing::info!(term, %reason, "executor: stopped for this term"),

@@ -13,8 +13,6 @@ use moor_domain::site::Site;
 
 use crate::exec::drift::spread;
 
-/// Most reachability probes started per tick.
-pub const MAX_PROBES_PER_TICK: usize = crate::exec::drift::PARALLEL_OBSERVES;
 /// How often the schedule is matched against every site.
 pub const RECONCILE_EVERY_MS: u64 = 5_000;
 
@@ -32,8 +30,8 @@ pub struct ProbeSchedule {
 }
 
 impl ProbeSchedule {
-    /// The sites whose probe is due at `now`, at most [`MAX_PROBES_PER_TICK`], each
-    /// scheduled again `interval_ms` later. `covered`: sites some call reaches without a
+    /// The sites whose probe is due at `now`, at most `most` of them, each scheduled again
+    /// `interval_ms` later. `covered`: sites some call reaches without a
     /// probe. Interval 0: no probes, and the schedule is emptied.
     pub fn due(
         &mut self,
@@ -41,6 +39,7 @@ impl ProbeSchedule {
         covered: &HashSet<&str>,
         now: u64,
         interval_ms: u64,
+        most: usize,
     ) -> Vec<Site> {
         if interval_ms == 0 {
             *self = ProbeSchedule {
@@ -56,7 +55,7 @@ impl ProbeSchedule {
             self.reconcile(sites, covered, now, interval_ms);
         }
         let mut due = Vec::new();
-        while due.len() < MAX_PROBES_PER_TICK {
+        while due.len() < most {
             match self.queue.first() {
                 Some((at, _)) if *at <= now => {}
                 _ => break,

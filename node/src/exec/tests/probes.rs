@@ -3,6 +3,9 @@
 use super::*;
 use moor_domain::site::Driver;
 
+/// Probes per tick at the default rate (256 per second).
+const MOST: usize = 64;
+
 fn sites(n: usize) -> BTreeMap<String, Site> {
     (0..n)
         .map(|i| {
@@ -32,46 +35,51 @@ fn uncovered_sites_are_probed_once_per_interval() {
     let covered: HashSet<&str> = ["s0"].into();
     let mut schedule = ProbeSchedule::default();
     // The first probe of each site is spread over its first interval.
-    let first = schedule.due(&all, &covered, 0, 1_000);
+    let first = schedule.due(&all, &covered, 0, 1_000, MOST);
     assert!(first.len() <= 2, "{:?}", names(&first));
     assert!(!schedule.holds("s0"), "a covered site is never probed");
     // Within one interval each uncovered site has been due once (or again, if it was
     // probed at 0).
     assert_eq!(
-        names(&schedule.due(&all, &covered, 1_000, 1_000)),
+        names(&schedule.due(&all, &covered, 1_000, 1_000, MOST)),
         ["s1", "s2"]
     );
-    assert!(schedule.due(&all, &covered, 1_500, 1_000).is_empty());
+    assert!(schedule.due(&all, &covered, 1_500, 1_000, MOST).is_empty());
     assert_eq!(
-        names(&schedule.due(&all, &covered, 2_000, 1_000)),
+        names(&schedule.due(&all, &covered, 2_000, 1_000, MOST)),
         ["s1", "s2"]
     );
     // A site an environment's check now covers is not probed when it comes due, and leaves
     // the schedule.
     let covered: HashSet<&str> = ["s0", "s1"].into();
-    assert_eq!(names(&schedule.due(&all, &covered, 3_000, 1_000)), ["s2"]);
+    assert_eq!(
+        names(&schedule.due(&all, &covered, 3_000, 1_000, MOST)),
+        ["s2"]
+    );
     assert!(!schedule.holds("s1"));
     assert_eq!(schedule.len(), 1);
     // Deleted sites are not probed, and are forgotten.
     let none: BTreeMap<String, Site> = BTreeMap::new();
-    assert!(schedule.due(&none, &covered, 4_000, 1_000).is_empty());
+    assert!(schedule.due(&none, &covered, 4_000, 1_000, MOST).is_empty());
     assert_eq!(schedule.len(), 0);
     // Interval 0: no probes.
-    assert!(schedule.due(&all, &HashSet::new(), 9_000, 0).is_empty());
+    assert!(schedule
+        .due(&all, &HashSet::new(), 9_000, 0, MOST)
+        .is_empty());
     assert_eq!(schedule.len(), 0);
 }
 
 #[test]
 fn probes_per_tick_are_capped_and_the_rest_wait_their_turn() {
-    let all = sites(MAX_PROBES_PER_TICK * 2 + 10);
+    let all = sites(MOST * 2 + 10);
     let none = HashSet::new();
     let mut schedule = ProbeSchedule::default();
-    schedule.due(&all, &none, 0, 1_000);
+    schedule.due(&all, &none, 0, 1_000, MOST);
     let mut seen = HashSet::new();
     let mut now = 1_000;
     while seen.len() < all.len() {
-        let due = schedule.due(&all, &none, now, 1_000);
-        assert!(!due.is_empty() && due.len() <= MAX_PROBES_PER_TICK);
+        let due = schedule.due(&all, &none, now, 1_000, MOST);
+        assert!(!due.is_empty() && due.len() <= MOST);
         for s in due {
             assert!(seen.insert(s.name), "probed twice in one interval");
         }
@@ -89,13 +97,13 @@ fn ticks_between_reconciles_look_at_no_site() {
     let none = HashSet::new();
     let mut schedule = ProbeSchedule::default();
     let interval = 30_000;
-    schedule.due(&all, &none, 0, interval);
+    schedule.due(&all, &none, 0, interval, MOST);
     assert_eq!(schedule.visited, 10_000);
     let mut probed = 0;
     let mut now = 0;
     while now + 250 < RECONCILE_EVERY_MS {
         now += 250;
-        probed += schedule.due(&all, &none, now, interval).len();
+        probed += schedule.due(&all, &none, now, interval, MOST).len();
     }
     assert!(probed > 0, "sites came due");
     assert_eq!(schedule.visited, 10_000, "no tick looked at every site");
@@ -107,13 +115,13 @@ fn ticks_between_reconciles_look_at_no_site() {
     all.insert(new.name.clone(), new);
     let covered: HashSet<&str> = ["s7"].into();
     now = RECONCILE_EVERY_MS;
-    schedule.due(&all, &covered, now, interval);
+    schedule.due(&all, &covered, now, interval, MOST);
     assert_eq!(schedule.visited, 20_001);
     assert!(schedule.holds("s10000") && !schedule.holds("s7"));
     let mut found = HashSet::new();
     while now < 2 * RECONCILE_EVERY_MS + interval {
         now += 250;
-        for s in schedule.due(&all, &none, now, interval) {
+        for s in schedule.due(&all, &none, now, interval, MOST) {
             found.insert(s.name);
         }
         if now == 2 * RECONCILE_EVERY_MS {
@@ -124,5 +132,21 @@ fn ticks_between_reconciles_look_at_no_site() {
     assert!(
         found.contains("s10000") && found.contains("s7"),
         "both probed"
+    );
+}
+
+/// `executor.max_probes_per_second` decides how many start per tick; the rest wait.
+#[test]
+fn a_lower_rate_starts_fewer_per_tick() {
+    let all = sites(100);
+    let none = HashSet::new();
+    let mut schedule = ProbeSchedule::default();
+    schedule.due(&all, &none, 0, 1_000, 1);
+    let due = schedule.due(&all, &none, 1_000, 1_000, 5);
+    assert_eq!(due.len(), 5);
+    assert_eq!(
+        schedule.due(&all, &none, 1_000, 1_000, 5).len(),
+        5,
+        "the next five"
     );
 }
