@@ -429,6 +429,30 @@ impl Cluster {
         Ok(())
     }
 
+    /// SIGSTOPs member `id` and returns once the kernel reports it stopped (`T` in
+    /// `/proc/PID/stat`): kill(2) only queues the signal, and a process running on the other
+    /// core can still answer a request or two before it takes effect.
+    pub async fn pause(&self, id: u64) -> Result<()> {
+        let pid = self.members[&id].pid().context("member not running")?;
+        self.signal(id, libc::SIGSTOP)?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+            // The state follows the command name, which is in parentheses.
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().next());
+            if matches!(state, Some("T") | Some("t")) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("member {id} (pid {pid}) not stopped 5 s after SIGSTOP: state {state:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
     /// SIGKILLs member `id` and reaps it.
     pub fn kill(&mut self, id: u64) -> Result<()> {
         let m = self.members.get_mut(&id).context("no such member")?;

@@ -253,7 +253,7 @@ async fn a_paused_member_takes_the_resets_of_its_peers_timed_out_requests() {
     };
     refused(peer.vote(vote()).await);
 
-    cluster.signal(victim, libc::SIGSTOP).unwrap();
+    cluster.pause(victim).await.unwrap();
     for _ in 0..200 {
         // Each request is given up as a peer's timed-out request is: dropped, so reset.
         let r = tokio::time::timeout(Duration::from_millis(10), peer.clone().vote(vote())).await;
