@@ -55,8 +55,12 @@ pub(crate) mod bin {
     use serde::de::{self, SeqAccess, Visitor};
     use serde::{Deserializer, Serializer};
 
-    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_bytes(bytes)
+    pub(crate) fn serialize<T, S>(bytes: &T, serializer: S) -> Result<S::Ok, S::Error>
+    where
+        T: AsRef<[u8]> + ?Sized,
+        S: Serializer,
+    {
+        serializer.serialize_bytes(bytes.as_ref())
     }
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(

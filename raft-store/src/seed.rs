@@ -11,10 +11,10 @@
 use openraft::{Entry, LogId, Membership, RaftTypeConfig, SnapshotMeta, StoredMembership, Vote};
 use rocksdb::{IteratorMode, WriteBatch};
 
-use crate::state_machine::{SnapshotPayload, StoredSnapshot};
+use crate::state_machine::{encode_payload, put_snapshot, StoredSnapshotRef};
 use crate::store::{
     cf, encode_value, write_batch, Operation, Store, StoreError, Subject, CF_LOGS, CF_META,
-    CF_SNAPSHOT, KEY_COMMITTED, KEY_LAST_PURGED, KEY_SNAPSHOT, KEY_VOTE,
+    CF_SNAPSHOT, KEY_COMMITTED, KEY_LAST_PURGED, KEY_VOTE,
 };
 
 /// What a seeded directory starts from.
@@ -37,11 +37,6 @@ impl Store {
     {
         self.check_empty()?;
         let membership = StoredMembership::new(Some(seed.last_log_id.clone()), seed.membership);
-        let payload = SnapshotPayload::<C> {
-            app: seed.app,
-            last_applied: Some(seed.last_log_id.clone()),
-            last_membership: membership.clone(),
-        };
         let meta = SnapshotMeta {
             last_log_id: Some(seed.last_log_id.clone()),
             last_membership: membership,
@@ -50,20 +45,23 @@ impl Store {
                 seed.last_log_id.leader_id.term, seed.last_log_id.index
             ),
         };
-        let stored = StoredSnapshot::<C> {
-            meta,
-            data: encode_value(&payload, Subject::Snapshot)?,
-        };
+        // Each copy is dropped once the next one exists: a backup of 100,000 environments is
+        // about 250 MiB.
+        let data = encode_payload::<C>(seed.app, &meta)?;
         // Not committed: the member campaigns for the next term before it leads.
         let vote = Vote::new(seed.last_log_id.leader_id.term, member);
         let db = &self.db;
         let meta_cf = cf(db, CF_META)?;
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            cf(db, CF_SNAPSHOT)?,
-            KEY_SNAPSHOT,
-            encode_value(&stored, Subject::Snapshot)?,
-        );
+        put_snapshot(
+            db,
+            &mut batch,
+            &StoredSnapshotRef::<C> {
+                meta: &meta,
+                data: &data,
+            },
+        )?;
+        drop(data);
         batch.put_cf(
             meta_cf,
             KEY_LAST_PURGED,
