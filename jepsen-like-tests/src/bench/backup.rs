@@ -40,6 +40,7 @@ pub async fn run(environments: usize) -> Result<BackupFigures> {
         kill_leader_at: None,
         timeout: Duration::from_secs(3600),
         tls: true,
+        snapshot_every_entries: None,
     };
     let (mut fleet, _) = prepare(&b).await?;
     eprintln!("installing {environments} environments…");

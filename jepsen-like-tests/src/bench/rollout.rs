@@ -30,6 +30,10 @@ pub struct RolloutBench {
     /// TLS and authentication on (as in production); off: plaintext members with auth off
     /// and a plaintext sitesim.
     pub tls: bool,
+    /// The members' `raft.snapshot_every_entries` (None: the default). A rollout writes few
+    /// entries (results are batched), so at the default no snapshot is built during it and
+    /// the peak RSS leaves out what a snapshot build costs; a small value puts builds in.
+    pub snapshot_every_entries: Option<u64>,
 }
 
 /// What a run measured.
@@ -167,7 +171,11 @@ pub(crate) async fn prepare(
     // are the rollout's alone. Room for every step of every running environment in flight.
     let in_flight = (b.parallel as usize * b.steps).max(1024);
     let settings = MemberSettings {
-        raft: Vec::new(),
+        raft: b
+            .snapshot_every_entries
+            .map(|n| format!("snapshot_every_entries = {n}"))
+            .into_iter()
+            .collect(),
         executor: vec![
             "drift_check_interval_ms = 0".into(),
             format!("max_in_flight = {in_flight}"),

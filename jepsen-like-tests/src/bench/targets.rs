@@ -102,6 +102,7 @@ async fn rollout_at(b: &TargetsBench, n: usize) -> Result<(RolloutBench, Rollout
         kill_leader_at: None,
         timeout: Duration::from_secs(3600),
         tls: b.tls,
+        snapshot_every_entries: None,
     };
     let f = rollout::run(&bench).await?;
     println!(

@@ -101,6 +101,10 @@ enum Cmd {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 3600)]
         timeout_secs: u64,
+        /// The members' `raft.snapshot_every_entries` (default: moord's). A rollout writes
+        /// few entries, so only a small value makes snapshot builds count in the peak RSS.
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        snapshot_every_entries: Option<u64>,
         #[command(flatten)]
         tls: TlsArg,
     },
@@ -294,6 +298,9 @@ fn print_rollout(b: &RolloutBench, f: &RolloutFigures) {
         b.kill_leader_at
             .map(|a| format!(" kill_leader_at={a}"))
             .unwrap_or_default()
+            + &b.snapshot_every_entries
+                .map(|n| format!(" snapshot_every_entries={n}"))
+                .unwrap_or_default()
     );
     println!(
         "        wall={:.2}s ideal={:.2}s ratio={:.3} (setup {:.1}s not counted){}; elections during it: {}",
@@ -484,6 +491,7 @@ async fn main() -> Result<()> {
             parallel,
             kill_leader_at,
             timeout_secs,
+            snapshot_every_entries,
             tls,
         } => {
             tls.announce();
@@ -495,6 +503,7 @@ async fn main() -> Result<()> {
                 kill_leader_at,
                 timeout: Duration::from_secs(timeout_secs),
                 tls: tls.on(),
+                snapshot_every_entries,
             };
             let f = moor_jepsen_like_tests::bench::rollout::run(&b).await?;
             print_rollout(&b, &f);
