@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, VecDeque};
 use serde::{Deserialize, Serialize};
 
 use crate::drift::DriftPolicy;
+use crate::properties::Properties;
 
 pub use moor_proto::names::EnvStatus;
 
@@ -29,7 +30,8 @@ pub type Inputs = BTreeMap<String, serde_json::Value>;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedResource {
     pub resource_type: String,
-    pub properties: serde_json::Value,
+    /// Shared with the step that made it and with every resource of the same digest.
+    pub properties: Properties,
     pub digest: String,
     pub depends_on: Vec<String>,
 }

@@ -19,6 +19,7 @@
     )
 )]
 
+use crate::properties::Properties;
 use crate::text::bounded;
 use serde::{Deserialize, Serialize};
 
@@ -31,8 +32,8 @@ pub struct Step {
     pub resource: String,
     pub resource_type: String,
     pub action: StepAction,
-    /// Desired properties (null for deletes).
-    pub properties: serde_json::Value,
+    /// Desired properties (null for deletes), shared through the state's pool.
+    pub properties: Properties,
     pub desired_digest: String,
     /// Indexes of steps that must succeed first.
     pub depends_on: Vec<u32>,
@@ -116,7 +117,7 @@ impl Step {
         resource: String,
         resource_type: String,
         action: StepAction,
-        properties: serde_json::Value,
+        properties: Properties,
         desired_digest: String,
         depends_on: Vec<u32>,
     ) -> Step {

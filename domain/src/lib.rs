@@ -18,7 +18,7 @@
 //!
 //! Code map: [`command`] (the replicated commands and results), [`state`] (all namespaces,
 //! apply, invariants, snapshots), [`kv`] (variables), [`blueprint`] (YAML → validated spec
-//! → rendered resources; used by apply only through rendering), [`plan`] (steps from a diff),
+//! → rendered resources; used by apply only through rendering), [`plan`] (steps from a diff), [`properties`] (rendered properties shared by digest),
 //! [`site`], [`environment`], [`drift`] (drift policies and the heal cap), [`execution`] (step transitions), [`rollout`] (groups, waves,
 //! budgets, per-target bookkeeping), [`workflow`] (the registry and its transitions),
 //! [`auth`] (tokens, roles, permissions and the audit log; audited commands are checked
@@ -39,6 +39,7 @@ pub mod feature;
 pub mod hooks;
 pub mod kv;
 pub mod plan;
+pub mod properties;
 pub mod rollout;
 pub mod sealed;
 pub mod site;

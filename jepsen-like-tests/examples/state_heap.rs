@@ -3,8 +3,11 @@
 //! Reads a backup file (`moorctl cluster snapshot save`, or the one `moor-bench backup`
 //! writes), decodes its state as a member does at restore, and prints the bytes the state
 //! holds on the heap, then, part by part, what dropping that part frees (bytes, allocations,
-//! bytes per environment). Counted by a global allocator that tracks the bytes requested:
-//! the allocator's own overhead per allocation (about 16 B with glibc) comes on top.
+//! bytes per environment), and the most the heap held while decoding. Counted by a global
+//! allocator that tracks the bytes requested: the allocator's own overhead per allocation
+//! (about 16 B with glibc) comes on top. Properties are shared across steps and applied
+//! resources (`moor_domain::properties`): a part's figure is what dropping it frees, so
+//! properties still held by a later part count there.
 //!
 //!     cargo run --release -p moor-jepsen-like-tests --example state_heap -- FILE.backup
 
@@ -12,6 +15,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use anyhow::{Context, Result};
+use moor_domain::properties::Properties;
 use moor_domain::state::MoorState;
 
 /// The system allocator, counting live bytes and allocations.
@@ -19,11 +23,17 @@ struct Counting;
 
 static LIVE_BYTES: AtomicUsize = AtomicUsize::new(0);
 static LIVE_ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+static PEAK_BYTES: AtomicUsize = AtomicUsize::new(0);
+
+fn grew(by: usize) {
+    let now = LIVE_BYTES.fetch_add(by, Relaxed) + by;
+    PEAK_BYTES.fetch_max(now, Relaxed);
+}
 
 // SAFETY: every call is forwarded unchanged to the system allocator; only counters change.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE_BYTES.fetch_add(layout.size(), Relaxed);
+        grew(layout.size());
         LIVE_ALLOCATIONS.fetch_add(1, Relaxed);
         // SAFETY: the caller upholds `alloc`'s contract, which is the system allocator's.
         unsafe { System.alloc(layout) }
@@ -37,7 +47,7 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE_BYTES.fetch_add(new_size, Relaxed);
+        grew(new_size);
         LIVE_BYTES.fetch_sub(layout.size(), Relaxed);
         // SAFETY: as above.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -62,7 +72,7 @@ const PARTS: &[Part] = &[
     ("executions: step properties", |s| {
         for e in s.workflow.executions.values_mut() {
             for step in &mut e.steps {
-                step.properties = serde_json::Value::Null;
+                step.properties = Properties::default();
             }
         }
     }),
@@ -92,7 +102,7 @@ const PARTS: &[Part] = &[
     ("environments: applied properties", |s| {
         for e in s.workflow.environments.values_mut() {
             for a in e.applied.values_mut() {
-                a.properties = serde_json::Value::Null;
+                a.properties = Properties::default();
             }
         }
     }),
@@ -138,15 +148,17 @@ fn main() -> Result<()> {
     let encoding = backup.state.to_vec();
     drop(file);
     let before = live();
+    PEAK_BYTES.store(before.0, Relaxed);
     let mut state = MoorState::decode(&encoding).context("decoding the state")?;
     let decoded = live();
     let environments = state.workflow.environments.len().max(1);
     println!(
-        "{path}: state encoding {:.1} MiB; decoded {:.1} MiB in {} allocations ({:.0} B per environment); {} environments, {} executions, {} sites",
+        "{path}: state encoding {:.1} MiB; decoded {:.1} MiB in {} allocations ({:.0} B per environment), at most {:.1} MiB while decoding; {} environments, {} executions, {} sites",
         mib(encoding.len()),
         mib(decoded.0 - before.0),
         decoded.1 - before.1,
         (decoded.0 - before.0) as f64 / environments as f64,
+        mib(PEAK_BYTES.load(Relaxed) - before.0),
         state.workflow.environments.len(),
         state.workflow.executions.len(),
         state.workflow.sites.len(),

@@ -16,7 +16,7 @@ fn exec(deps: &[&[u32]]) -> Execution {
                     format!("r{i}"),
                     "sim.resource".into(),
                     StepAction::Create,
-                    "{}".into(),
+                    crate::properties::Properties::new("{}".into()),
                     format!("d{i}"),
                     d.to_vec(),
                 )

@@ -21,6 +21,7 @@ use crate::environment::{AppliedResource, EnvStatus, Environment, Inputs};
 use crate::execution::{ExecKind, ExecState, Execution, RetryPolicy, Step, StepAction};
 use crate::kv::KvState;
 use crate::plan::{self, PlannedStep};
+use crate::properties::Properties;
 use crate::site::validate_name;
 
 use crate::workflow::types::{Res, WorkflowError, WorkflowResult, WorkflowState};
@@ -213,7 +214,8 @@ impl WorkflowState {
                 return;
             };
             match self.plan_for(kv, &id) {
-                Ok(steps) => {
+                Ok(mut steps) => {
+                    self.share_properties(&mut steps);
                     let Some(exec) = self.executions.get_mut(&id) else {
                         continue;
                     };
@@ -315,9 +317,9 @@ impl WorkflowState {
                         plan::Action::Delete => StepAction::Delete,
                     },
                     if p.action == plan::Action::Delete {
-                        serde_json::Value::Null
+                        Properties::default()
                     } else {
-                        p.properties
+                        Properties::new(p.properties)
                     },
                     p.digest,
                     p.depends_on.iter().map(|d| *d as u32).collect(),
@@ -333,7 +335,7 @@ fn applied_as_rendered(applied: &BTreeMap<String, AppliedResource>) -> Rendered 
         (
             name.clone(),
             a.resource_type.clone(),
-            a.properties.clone(),
+            a.properties.value().clone(),
             a.digest.clone(),
             a.depends_on.clone(),
         )

@@ -22,6 +22,7 @@ use crate::execution::{
     StepState,
 };
 use crate::kv::KvState;
+use crate::properties::PropertiesPool;
 
 use crate::workflow::types::{
     Checkpoint, CheckpointResult, Res, WorkflowError, WorkflowResult, WorkflowState,
@@ -37,11 +38,33 @@ impl WorkflowState {
             .filter_map(|id| self.executions.get(id))
     }
 
-    /// Rebuilds the derived index of executions per environment from `executions`: after
-    /// a state was decoded (the index is not encoded). Ids are in creation order: the
-    /// number after `x`, which rises by one per execution.
+    /// Rebuilds the derived data after a state was decoded (none of it is encoded): the
+    /// index of executions per environment, in creation order (the number after `x`, which
+    /// rises by one per execution), and the pool of shared properties, so each distinct
+    /// properties value is held once again.
     pub fn reindex(&mut self) {
         self.by_environment = self.index_from_executions();
+        let mut pool = PropertiesPool::default();
+        for exec in self.executions.values_mut() {
+            for step in exec.steps.iter_mut().filter(|s| s.action != StepAction::Delete) {
+                pool.adopt(&step.desired_digest, &mut step.properties);
+            }
+        }
+        for env in self.environments.values_mut() {
+            for applied in env.applied.values_mut() {
+                pool.adopt(&applied.digest, &mut applied.properties);
+            }
+        }
+        self.shared_properties = pool;
+    }
+
+    /// Points the properties of new `steps` at the pooled ones of their digests. A delete's
+    /// properties are null whatever its digest (the resource it removes), so it keeps its own.
+    pub(crate) fn share_properties(&mut self, steps: &mut [Step]) {
+        for step in steps.iter_mut().filter(|s| s.action != StepAction::Delete) {
+            self.shared_properties
+                .adopt(&step.desired_digest, &mut step.properties);
+        }
     }
 
     /// The index [`WorkflowState::reindex`] builds, from `executions` alone.

@@ -24,6 +24,7 @@ use crate::environment::{Environment, Inputs};
 use crate::execution::{
     CheckpointRejected, ExecKind, ExecState, Execution, RetryPolicy, StepOutcome,
 };
+use crate::properties::PropertiesPool;
 use crate::rollout::Group;
 use crate::rollout::{RolloutOp, RolloutSpec, Rollouts};
 use crate::site::{Site, Unreachable};
@@ -284,6 +285,10 @@ pub struct WorkflowState {
     /// of the encoding while empty, so a state without any encodes as before the level.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub unreachable: BTreeMap<String, Unreachable>,
+    /// One copy of each distinct rendered properties for every step and applied resource:
+    /// derived (never encoded, rebuilt by [`WorkflowState::reindex`] after a decode).
+    #[serde(skip)]
+    pub(crate) shared_properties: PropertiesPool,
 }
 
 pub(crate) type Res<T> = Result<T, WorkflowError>;

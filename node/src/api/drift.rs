@@ -138,7 +138,7 @@ pub fn diff_basis(state: &MoorState, name: &str) -> Result<DiffBasis, Status> {
                     n.clone(),
                     (
                         a.resource_type.clone(),
-                        a.properties.clone(),
+                        a.properties.value().clone(),
                         a.digest.clone(),
                     ),
                 )

@@ -514,7 +514,7 @@ impl TermRun {
             &s.properties,
         ) {
             Ok(opened) => (opened, None),
-            Err(e) => (s.properties.clone(), Some(e)),
+            Err(e) => (s.properties.value().clone(), Some(e)),
         };
         let call = DriverCall {
             site,

@@ -11,6 +11,7 @@ mod reachability;
 mod restore;
 mod rollouts;
 mod secrets;
+mod shared;
 
 use crate::blueprint::{self, BlueprintSpec};
 use crate::environment::EnvStatus;
