@@ -15,12 +15,20 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
 use crate::drift::DriftPolicy;
 use crate::properties::Properties;
+use crate::site::Labels;
 
 pub use moor_proto::names::EnvStatus;
+
+/// An environment's resources by name, or what is known of each: a sorted `Vec`, which
+/// encodes like the `BTreeMap` it replaced. A handful of resources per environment, times
+/// 100,000 environments: a B-tree's node keeps 11 slots whatever it holds, which made these
+/// maps several times their content (docs/BENCHMARKS.md, "Memory at 100,000 environments").
+pub type ResourceMap<V> = LiteMap<String, V>;
 
 /// An environment's inputs by name: parsed and checked where a request arrives, so apply
 /// never parses JSON.
@@ -61,11 +69,11 @@ pub struct Environment {
     pub revision: u64,
     /// Inputs as a JSON object (values of secret inputs included: the log is the store).
     pub inputs: Inputs,
-    pub labels: BTreeMap<String, String>,
+    pub labels: Labels,
     /// Per resource, what the executions established at the site.
-    pub applied: BTreeMap<String, AppliedResource>,
+    pub applied: ResourceMap<AppliedResource>,
     /// Per resource, what the site last reported.
-    pub observed: BTreeMap<String, ObservedResource>,
+    pub observed: ResourceMap<ObservedResource>,
     pub status: EnvStatus,
     /// Revisions that completed successfully, oldest first (bounded).
     pub history: Vec<RevisionRecord>,

@@ -28,6 +28,7 @@ pub use moor_proto::names::{GroupKind, RolloutActionKind, RolloutState, TargetSt
 
 use crate::drift::DriftPolicy;
 use crate::execution::{ExecState, RetryPolicy};
+use crate::site::Labels;
 
 /// Most distinct error texts a rollout keeps counts for; later ones count as "other".
 pub const MAX_FAILURE_KINDS: usize = 50;
@@ -51,7 +52,7 @@ impl Selector {
     pub fn matches(
         &self,
         name: &str,
-        labels: &BTreeMap<String, String>,
+        labels: &Labels,
         pseudo: (&str, &str),
     ) -> bool {
         if !self.names.is_empty() && !self.names.iter().any(|n| n == name) {

@@ -86,7 +86,7 @@ impl World {
                 region: "eu".into(),
                 latitude: 1.0,
                 longitude: 2.0,
-                labels: BTreeMap::new(),
+                labels: Default::default(),
                 driver: Driver::Agent {
                     endpoint: "127.0.0.1:9".into(),
                 },

@@ -101,7 +101,7 @@ const PARTS: &[Part] = &[
     }),
     ("environments: applied properties", |s| {
         for e in s.workflow.environments.values_mut() {
-            for a in e.applied.values_mut() {
+            for (_, a) in e.applied.iter_mut() {
                 a.properties = Properties::default();
             }
         }

@@ -8,7 +8,7 @@ fn site() -> Site {
         region: "europe".into(),
         latitude: 48.85,
         longitude: 2.35,
-        labels: BTreeMap::from([("tier".into(), "edge".into())]),
+        labels: [("tier".into(), "edge".into())].into_iter().collect(),
         driver: Driver::Agent {
             endpoint: "127.0.0.1:9000".into(),
         },

@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use crate::blueprint::Rendered;
 use crate::drift::DriftPolicy;
-use crate::environment::{AppliedResource, EnvStatus, Environment, Inputs};
+use crate::environment::{AppliedResource, EnvStatus, Environment, Inputs, ResourceMap};
 use crate::execution::{ExecKind, ExecState, Execution, RetryPolicy, Step, StepAction};
 use crate::kv::KvState;
 use crate::plan::{self, PlannedStep};
@@ -82,9 +82,12 @@ impl WorkflowState {
                 blueprint: blueprint.to_string(),
                 revision,
                 inputs: inputs.clone(),
-                labels: labels.clone(),
-                applied: BTreeMap::new(),
-                observed: BTreeMap::new(),
+                labels: labels
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                applied: ResourceMap::new(),
+                observed: ResourceMap::new(),
                 status: EnvStatus::Pending,
                 history: Vec::new(),
                 current_execution: None,
@@ -330,7 +333,7 @@ impl WorkflowState {
 }
 
 /// The applied resources of an environment in the shape the planner takes.
-fn applied_as_rendered(applied: &BTreeMap<String, AppliedResource>) -> Rendered {
+fn applied_as_rendered(applied: &ResourceMap<AppliedResource>) -> Rendered {
     Rendered::from_parts(applied.iter().map(|(name, a)| {
         (
             name.clone(),

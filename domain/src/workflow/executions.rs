@@ -51,7 +51,7 @@ impl WorkflowState {
             }
         }
         for env in self.environments.values_mut() {
-            for applied in env.applied.values_mut() {
+            for (_, applied) in env.applied.iter_mut() {
                 pool.adopt(&applied.digest, &mut applied.properties);
             }
         }

@@ -108,7 +108,9 @@ impl World {
             region: rng.pick(&["eu".to_string(), "us".to_string()]).clone(),
             latitude: if rng.chance(10) { 123.0 } else { 10.0 },
             longitude: 20.0,
-            labels: [("tier".to_string(), rng.pick(&["edge", "core"]).to_string())].into(),
+            labels: [("tier".to_string(), rng.pick(&["edge", "core"]).to_string())]
+                .into_iter()
+                .collect(),
             driver: if rng.chance(15) {
                 Driver::Kubernetes {
                     kubeconfig: "/etc/moor/k.kubeconfig".into(),

@@ -7,8 +7,6 @@
 //! (a selector with a label requirement removed still matches what it matched, and a name
 //! list excludes every other name); apply never panics and keeps the state's invariants.
 
-use std::collections::BTreeMap;
-
 use arbitrary::{Result, Unstructured};
 use moor_domain::command::Command;
 use moor_domain::command::CommandResult;
@@ -16,6 +14,7 @@ use moor_domain::drift::{
     DriftPolicy, OnDrift, MAX_CHECK_EVERY_MS, MAX_HEALS_PER_HOUR, MIN_CHECK_EVERY_MS,
 };
 use moor_domain::rollout::{Group, GroupKind, Selector};
+use moor_domain::site::Labels;
 use moor_domain::workflow::{WorkflowCommand, WorkflowResult};
 use rand::rngs::SmallRng;
 use rand::Rng;
@@ -47,8 +46,8 @@ const NAMES: &[&str] = &[
 const KEYS: &[&str] = &["tier", "region", "site", "", "x"];
 const VALUES: &[&str] = &["edge", "core", "eu", "us", "s0", "s1", ""];
 
-fn labels(u: &mut Unstructured) -> Result<BTreeMap<String, String>> {
-    let mut labels = BTreeMap::new();
+fn labels(u: &mut Unstructured) -> Result<Labels> {
+    let mut labels = Labels::new();
     for _ in 0..u.int_in_range(0..=3)? {
         labels.insert(pick::string(u, KEYS)?, pick::string(u, VALUES)?);
     }

@@ -10,8 +10,6 @@
 //! and returns at least one reason when it refuses; an accepted site obeys every documented
 //! rule and survives the log codec; apply never panics and keeps the state's invariants.
 
-use std::collections::BTreeMap;
-
 use arbitrary::{Result, Unstructured};
 use moor_domain::codec;
 use moor_domain::command::Command;
@@ -103,7 +101,7 @@ pub fn site(u: &mut Unstructured) -> Result<Site> {
     let region = pick::string(u, &["eu", "us", "", " ", "eu-west"])?;
     let latitude = pick::number(u, LATITUDES)?;
     let longitude = pick::number(u, LONGITUDES)?;
-    let mut labels = BTreeMap::new();
+    let mut labels = moor_domain::site::Labels::new();
     for _ in 0..u.int_in_range(0..=3)? {
         labels.insert(
             pick::string(u, &["tier", "region", "site", "", "k", NAMES[14]])?,

@@ -510,7 +510,7 @@ mod tests {
                 region: "eu".into(),
                 latitude: 0.0,
                 longitude: 0.0,
-                labels: BTreeMap::new(),
+                labels: Default::default(),
                 driver: Driver::Agent { endpoint },
             },
             environment: "shop".into(),
