@@ -11,11 +11,6 @@ use moor_node::config::{Config, LogFormat};
 use moor_node::exec::agent::AgentDriver;
 use tokio::net::TcpListener;
 
-/// mimalloc instead of glibc's malloc: fewer CPU cycles per allocation on the paths that
-/// allocate per request and per step (docs/BENCHMARKS.md, "The allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A member of a Moor control-plane cluster.
 #[derive(Debug, Parser)]
 #[command(name = "moord", version, about)]

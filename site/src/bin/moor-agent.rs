@@ -17,11 +17,6 @@ use moor_site::process::{bind_and_announce, main_with, reload_tls_on_sighup};
 use moor_site::server::watch_tls;
 use moor_tls::{ClientAuth, TlsReloader};
 
-/// mimalloc instead of glibc's malloc: fewer CPU cycles per allocation on the paths that
-/// allocate per request and per step (docs/BENCHMARKS.md, "The allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = AgentArgs::parse();
     if args.check_config {

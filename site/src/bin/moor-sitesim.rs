@@ -16,11 +16,6 @@ use clap::Parser;
 use moor_site::process::{bind_and_announce, main_with, reload_tls_on_sighup};
 use moor_site::{SimArgs, SiteSim, SITESIM_LISTENING};
 
-/// mimalloc instead of glibc's malloc: fewer CPU cycles per allocation on the paths that
-/// allocate per request and per step (docs/BENCHMARKS.md, "The allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let args = SimArgs::parse();
     main_with("moor-sitesim", run(args))
