@@ -99,7 +99,7 @@ fn group(u: &mut Unstructured) -> Result<Group> {
             GroupKind::Environments
         },
         selector: Selector {
-            match_labels: labels(u)?,
+            match_labels: labels(u)?.into_iter().collect(),
             names: (0..u.int_in_range(0..=2)?)
                 .map(|_| pick::string(u, NAMES))
                 .collect::<Result<_>>()?,
