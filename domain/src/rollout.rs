@@ -49,12 +49,7 @@ pub struct Selector {
 
 impl Selector {
     /// True when an object with `name` and `labels` (plus pseudo-labels) is selected.
-    pub fn matches(
-        &self,
-        name: &str,
-        labels: &Labels,
-        pseudo: (&str, &str),
-    ) -> bool {
+    pub fn matches(&self, name: &str, labels: &Labels, pseudo: (&str, &str)) -> bool {
         if !self.names.is_empty() && !self.names.iter().any(|n| n == name) {
             return false;
         }

@@ -143,7 +143,10 @@ mod tests {
             apply.await.unwrap();
             query.await.unwrap()
         });
-        assert!(builder.join().unwrap(), "the runtime stalled while the lock was waited for");
+        assert!(
+            builder.join().unwrap(),
+            "the runtime stalled while the lock was waited for"
+        );
         assert!(query_value <= 1);
     }
 }

@@ -23,12 +23,12 @@ use openraft::{
 use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
+use crate::app_lock::off_the_runtime;
 use crate::codec::bin;
 use crate::store::{
     cf, encode_value, get_value, write_batch, OpenDb, Operation, StoreError, StoreStats, Subject,
     CF_SNAPSHOT, KEY_SNAPSHOT,
 };
-use crate::app_lock::off_the_runtime;
 use crate::{AppLock, Application};
 
 /// What was applied last, kept next to the application state it describes.
@@ -486,14 +486,10 @@ where
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<C::NodeId>> {
         // Seconds of decoding and a synced write at 100,000 environments: off the workers.
-        off_the_runtime(|| self.shared.install(meta, snapshot.into_inner()))
-            .map_err(|e| {
-                StorageIOError::write_snapshot(
-                    Some(meta.signature()),
-                    &self.shared.db.fault.noticed(e),
-                )
+        off_the_runtime(|| self.shared.install(meta, snapshot.into_inner())).map_err(|e| {
+            StorageIOError::write_snapshot(Some(meta.signature()), &self.shared.db.fault.noticed(e))
                 .into()
-            })
+        })
     }
 
     async fn get_current_snapshot(

@@ -45,7 +45,9 @@ fn a_sweep_drops_what_nobody_holds_and_keeps_what_is_in_use() {
     // The insertion that found the pool at its floor swept the unheld ones first.
     assert!(pool.len() < SWEEP_FLOOR, "{}", pool.len());
     for (i, h) in held.iter().enumerate() {
-        assert!(pool.share(&format!("held{i}"), Properties::new(json!(i))).same(h));
+        assert!(pool
+            .share(&format!("held{i}"), Properties::new(json!(i)))
+            .same(h));
     }
     // Bounded however many digests pass through it.
     for i in 0..10_000 {
@@ -67,7 +69,8 @@ fn properties_encode_and_print_as_their_value() {
         serde_json::to_string(&value).unwrap()
     );
     assert_eq!(format!("{shared:?}"), format!("{value:?}"));
-    let back: Properties = rmp_serde::from_slice(&rmp_serde::to_vec_named(&value).unwrap()).unwrap();
+    let back: Properties =
+        rmp_serde::from_slice(&rmp_serde::to_vec_named(&value).unwrap()).unwrap();
     assert_eq!(back, shared);
     assert!(!back.same(&shared));
 }

@@ -42,7 +42,9 @@ fn waves_that_do_not_add_up_are_refused() {
 
 #[test]
 fn selector_matches_labels_names_and_pseudo_labels() {
-    let labels: crate::site::Labels = [("tier".to_string(), "edge".to_string())].into_iter().collect();
+    let labels: crate::site::Labels = [("tier".to_string(), "edge".to_string())]
+        .into_iter()
+        .collect();
     let mut s = Selector::default();
     assert!(s.matches("a", &labels, ("region", "eu")));
     s.match_labels.insert("tier".into(), "edge".into());

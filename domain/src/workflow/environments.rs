@@ -82,10 +82,7 @@ impl WorkflowState {
                 blueprint: blueprint.to_string(),
                 revision,
                 inputs: inputs.clone(),
-                labels: labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                labels: labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 applied: ResourceMap::new(),
                 observed: ResourceMap::new(),
                 status: EnvStatus::Pending,

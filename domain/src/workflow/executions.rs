@@ -46,7 +46,11 @@ impl WorkflowState {
         self.by_environment = self.index_from_executions();
         let mut pool = PropertiesPool::default();
         for exec in self.executions.values_mut() {
-            for step in exec.steps.iter_mut().filter(|s| s.action != StepAction::Delete) {
+            for step in exec
+                .steps
+                .iter_mut()
+                .filter(|s| s.action != StepAction::Delete)
+            {
                 pool.adopt(&step.desired_digest, &mut step.properties);
             }
         }

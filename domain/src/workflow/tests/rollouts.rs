@@ -34,7 +34,9 @@ fn world(sites: usize) -> (WorkflowState, KvState) {
         },
     );
     for i in 0..sites {
-        let labels: crate::site::Labels = [("tier".to_string(), "edge".to_string())].into_iter().collect();
+        let labels: crate::site::Labels = [("tier".to_string(), "edge".to_string())]
+            .into_iter()
+            .collect();
         let r = w.apply_checked(
             &kv,
             1,

@@ -65,7 +65,10 @@ fn one_revision_over_many_environments_holds_each_resources_properties_once() {
         panic!("{r:?}")
     };
     finish(&mut w, &kv, &id, 1);
-    assert!(w.executions[&id].steps.iter().all(|s| s.properties.is_null()));
+    assert!(w.executions[&id]
+        .steps
+        .iter()
+        .all(|s| s.properties.is_null()));
     assert!(all_one_allocation(&handles_of(&w, "a")));
 
     // A decode holds every value once again, and the bytes are the same either way.
@@ -79,7 +82,11 @@ fn one_revision_over_many_environments_holds_each_resources_properties_once() {
     assert_eq!(decoded.encode().unwrap(), bytes);
     for resource in ["a", "b"] {
         let handles = handles_of(&decoded.workflow, resource);
-        assert_eq!(handles.len(), 5, "{resource}: 3 install steps, 2 still applied");
+        assert_eq!(
+            handles.len(),
+            5,
+            "{resource}: 3 install steps, 2 still applied"
+        );
         assert!(all_one_allocation(&handles), "{resource}");
     }
     // Each value once per state: the decoded one is its own, not the live one's.

@@ -167,7 +167,11 @@ fn dots(state: &MoorState) -> Vec<SiteDot> {
             region: site.region.clone(),
             lat: site.latitude,
             lon: site.longitude,
-            labels: site.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            labels: site
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             status: if state.workflow.unreachable.contains_key(&site.name) {
                 Status::Unreachable
             } else {
@@ -311,7 +315,11 @@ pub async fn site(
         region: site.region.clone(),
         lat: site.latitude,
         lon: site.longitude,
-        labels: site.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        labels: site
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         environments: envs.iter().map(|e| env_row(e)).collect(),
         executions,
         unreachable: state
