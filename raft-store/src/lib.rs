@@ -8,7 +8,6 @@
 //! fills a new one from a backup's state (a restore).
 
 mod app;
-mod app_lock;
 mod codec;
 mod corruption;
 mod flusher;
@@ -19,7 +18,6 @@ mod state_machine;
 mod store;
 
 pub use app::Application;
-pub use app_lock::{off_the_runtime, AppLock};
 pub use codec::CodecError;
 pub use corruption::{StoreFault, Verification, RUNBOOK};
 pub use log_store::RocksLogStore;

@@ -1,7 +1,7 @@
 //! openraft's state machine storage: the application in memory, its snapshots on RocksDB.
 //!
 //! Applying never touches the disk: the application state lives in memory behind the
-//! [`AppLock`] the node shares for queries, and only snapshots are persisted (synced,
+//! `Arc<RwLock<A>>` the node shares for queries, and only snapshots are persisted (synced,
 //! in the `snapshot` column family). On open the last snapshot is restored and openraft
 //! replays the log after it; that is why the log is only ever purged up to a persisted
 //! snapshot, which openraft guarantees by purging after `build_snapshot` returns.
@@ -13,7 +13,7 @@
 use std::fmt;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
 use openraft::storage::RaftStateMachine;
 use openraft::{
@@ -23,13 +23,12 @@ use openraft::{
 use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
-use crate::app_lock::off_the_runtime;
 use crate::codec::bin;
 use crate::store::{
     cf, encode_value, get_value, write_batch, OpenDb, Operation, StoreError, StoreStats, Subject,
     CF_SNAPSHOT, KEY_SNAPSHOT,
 };
-use crate::{AppLock, Application};
+use crate::Application;
 
 /// What was applied last, kept next to the application state it describes.
 struct Applied<C: RaftTypeConfig> {
@@ -123,7 +122,7 @@ struct ApplyFailure<NID: openraft::NodeId> {
 struct Shared<C: RaftTypeConfig, A> {
     db: Arc<OpenDb>,
     stats: Arc<StoreStats>,
-    app: AppLock<A>,
+    app: Arc<RwLock<A>>,
     /// Only locked while `app` is locked (write lock to change it), never the other way round.
     applied: Mutex<Applied<C>>,
     /// Makes snapshot ids unique per process, on top of their term and index.
@@ -190,7 +189,7 @@ where
     pub(crate) fn open(
         db: Arc<OpenDb>,
         stats: Arc<StoreStats>,
-        app: AppLock<A>,
+        app: Arc<RwLock<A>>,
     ) -> Result<Self, StoreError> {
         let persisted: Option<StoredSnapshot<C>> =
             get_value(&db, CF_SNAPSHOT, KEY_SNAPSHOT, Subject::Snapshot)?;
@@ -223,7 +222,7 @@ where
     }
 
     /// The application state this state machine drives (the same `Arc` the node passed in).
-    pub fn app(&self) -> &AppLock<A> {
+    pub fn app(&self) -> &Arc<RwLock<A>> {
         &self.shared.app
     }
 
@@ -421,9 +420,7 @@ where
     A: Application<C>,
 {
     async fn build_snapshot(&mut self) -> Result<Snapshot<C>, StorageError<C::NodeId>> {
-        // Seconds of encoding and a synced write of the whole state: off the runtime's
-        // workers, which carry the heartbeats.
-        off_the_runtime(|| self.shared.build()).map_err(|e| {
+        self.shared.build().map_err(|e| {
             StorageIOError::write_snapshot(None, &self.shared.db.fault.noticed(e)).into()
         })
     }
@@ -485,11 +482,15 @@ where
         meta: &SnapshotMeta<C::NodeId, C::Node>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError<C::NodeId>> {
-        // Seconds of decoding and a synced write at 100,000 environments: off the workers.
-        off_the_runtime(|| self.shared.install(meta, snapshot.into_inner())).map_err(|e| {
-            StorageIOError::write_snapshot(Some(meta.signature()), &self.shared.db.fault.noticed(e))
+        self.shared
+            .install(meta, snapshot.into_inner())
+            .map_err(|e| {
+                StorageIOError::write_snapshot(
+                    Some(meta.signature()),
+                    &self.shared.db.fault.noticed(e),
+                )
                 .into()
-        })
+            })
     }
 
     async fn get_current_snapshot(
@@ -509,7 +510,6 @@ where
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
-    use std::sync::RwLock;
 
     use openraft::{CommittedLeaderId, Membership};
 

@@ -13,7 +13,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use openraft::{Entry, RaftTypeConfig};
 use rocksdb::{
@@ -26,7 +26,7 @@ use serde::Serialize;
 use crate::codec::{self, CodecError};
 use crate::corruption::{self, FaultCell, StoreFault, Verification};
 use crate::flusher::{Flusher, FlusherStopped};
-use crate::{AppLock, Application, RocksLogStore, RocksStateMachine};
+use crate::{Application, RocksLogStore, RocksStateMachine};
 
 /// The on-disk layout this build reads and writes. Bump it (and add a migration or a clear
 /// refusal) whenever a key, a column family or the meaning of a value changes.
@@ -496,13 +496,13 @@ impl Store {
     /// its last log id, so a restarted member only replays the log after it.
     pub fn state_machine<C, A>(
         &self,
-        app: impl Into<AppLock<A>>,
+        app: Arc<RwLock<A>>,
     ) -> Result<RocksStateMachine<C, A>, StoreError>
     where
         C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = std::io::Cursor<Vec<u8>>>,
         A: Application<C>,
     {
-        RocksStateMachine::open(Arc::clone(&self.db), Arc::clone(&self.stats), app.into())
+        RocksStateMachine::open(Arc::clone(&self.db), Arc::clone(&self.stats), app)
     }
 
     /// The store's counters, shared with the log store that updates them.

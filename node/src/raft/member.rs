@@ -9,10 +9,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use moor_raft_store::{AppLock, AppliedReader, StoreClosed, StoreFault, StoreStats};
+use moor_raft_store::{AppliedReader, StoreClosed, StoreFault, StoreStats};
 use openraft::error::{ChangeMembershipError, ClientWriteError, InitializeError, RaftError};
 use openraft::raft::ClientWriteResponse;
 use openraft::storage::RaftLogStorage;
@@ -133,9 +133,8 @@ pub struct Member {
     pub id: MemberId,
     pub addr: String,
     pub raft: Raft,
-    /// The applied domain state; readers take the lock briefly (a contended wait moves off the
-    /// runtime's workers: see `AppLock`).
-    pub state: AppLock<Replicated>,
+    /// The applied domain state; readers take the lock briefly.
+    pub state: Arc<RwLock<Replicated>>,
     pub stats: Arc<StoreStats>,
     /// This member's metrics (`GET /metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -215,11 +214,11 @@ impl Member {
         let removal = Arc::new(Removal::default());
         let applied_level = AppliedLevel::default();
         let peer_levels = PeerLevels::default();
-        let state = AppLock::new(Replicated(
+        let state = Arc::new(RwLock::new(Replicated(
             moor_domain::state::MoorState::default(),
             identity.clone(),
             applied_level.clone(),
-        ));
+        )));
         let r = &config.raft;
         let append_budget = usize::try_from(r.max_append_bytes).unwrap_or(usize::MAX);
         let mut log_store = store
