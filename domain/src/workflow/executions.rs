@@ -46,13 +46,7 @@ impl WorkflowState {
         self.by_environment = self.index_from_executions();
         let mut pool = PropertiesPool::default();
         for exec in self.executions.values_mut() {
-            for step in exec
-                .steps
-                .iter_mut()
-                .filter(|s| s.action != StepAction::Delete)
-            {
-                pool.adopt(&step.desired_digest, &mut step.properties);
-            }
+            share_step_properties(&mut pool, &mut exec.steps);
         }
         for env in self.environments.values_mut() {
             for (_, applied) in env.applied.iter_mut() {
@@ -62,13 +56,9 @@ impl WorkflowState {
         self.shared_properties = pool;
     }
 
-    /// Points the properties of new `steps` at the pooled ones of their digests. A delete's
-    /// properties are null whatever its digest (the resource it removes), so it keeps its own.
+    /// Points the properties of new `steps` at the pooled ones of their digests.
     pub(crate) fn share_properties(&mut self, steps: &mut [Step]) {
-        for step in steps.iter_mut().filter(|s| s.action != StepAction::Delete) {
-            self.shared_properties
-                .adopt(&step.desired_digest, &mut step.properties);
-        }
+        share_step_properties(&mut self.shared_properties, steps);
     }
 
     /// The index [`WorkflowState::reindex`] builds, from `executions` alone.
@@ -338,6 +328,14 @@ impl WorkflowState {
         };
         let env_name = env.name.clone();
         self.start_next(kv, &env_name, now_ms);
+    }
+}
+
+/// Points the properties of `steps` at `pool`'s; deletes (null properties under the digest
+/// of what they remove) keep their own.
+fn share_step_properties(pool: &mut PropertiesPool, steps: &mut [Step]) {
+    for step in steps.iter_mut().filter(|s| s.action != StepAction::Delete) {
+        pool.adopt(&step.desired_digest, &mut step.properties);
     }
 }
 

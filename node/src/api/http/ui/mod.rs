@@ -150,6 +150,11 @@ pub(crate) fn map_status(s: EnvStatus) -> Option<Status> {
 
 /// Every site as a dot with the worst status of its environments, or unreachable while
 /// its drift checks (or probes) get no answer (what was last seen there may no longer hold).
+/// A site's labels in the shape the pages take (the state keeps them in a sorted `Vec`).
+fn label_map(labels: &moor_domain::site::Labels) -> std::collections::BTreeMap<String, String> {
+    labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+}
+
 fn dots(state: &MoorState) -> Vec<SiteDot> {
     let mut worst: std::collections::HashMap<&str, Status> = std::collections::HashMap::new();
     for env in state.workflow.environments.values() {
@@ -167,11 +172,7 @@ fn dots(state: &MoorState) -> Vec<SiteDot> {
             region: site.region.clone(),
             lat: site.latitude,
             lon: site.longitude,
-            labels: site
-                .labels
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            labels: label_map(&site.labels),
             status: if state.workflow.unreachable.contains_key(&site.name) {
                 Status::Unreachable
             } else {
@@ -315,11 +316,7 @@ pub async fn site(
         region: site.region.clone(),
         lat: site.latitude,
         lon: site.longitude,
-        labels: site
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
+        labels: label_map(&site.labels),
         environments: envs.iter().map(|e| env_row(e)).collect(),
         executions,
         unreachable: state
