@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, VecDeque};
 use litemap::LiteMap;
 use serde::{Deserialize, Serialize};
 
+use crate::atom::Atom;
 use crate::drift::DriftPolicy;
 use crate::properties::Properties;
 use crate::site::Labels;
@@ -28,7 +29,7 @@ pub use moor_proto::names::EnvStatus;
 /// encodes like the `BTreeMap` it replaced. A handful of resources per environment, times
 /// 100,000 environments: a B-tree's node keeps 11 slots whatever it holds, which made these
 /// maps several times their content (docs/BENCHMARKS.md, "Memory at 100,000 environments").
-pub type ResourceMap<V> = LiteMap<String, V>;
+pub type ResourceMap<V> = LiteMap<Atom, V>;
 
 /// An environment's inputs by name: parsed and checked where a request arrives, so apply
 /// never parses JSON.
@@ -37,18 +38,18 @@ pub type Inputs = BTreeMap<String, serde_json::Value>;
 /// The state of one resource as an execution left it at the site.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppliedResource {
-    pub resource_type: String,
+    pub resource_type: Atom,
     /// Shared with the step that made it and with every resource of the same digest.
     pub properties: Properties,
-    pub digest: String,
-    pub depends_on: Vec<String>,
+    pub digest: Atom,
+    pub depends_on: Vec<Atom>,
 }
 
 /// What the site last reported for one resource.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ObservedResource {
     /// Digest reported by the site; `None` when the resource is missing there.
-    pub digest: Option<String>,
+    pub digest: Option<Atom>,
     pub observed_ms: u64,
 }
 
@@ -107,9 +108,13 @@ impl Environment {
         self.applied
             .iter()
             .filter_map(|(name, a)| {
-                let seen = self.observed.get(name).and_then(|o| o.digest.clone());
-                (seen.as_deref() != Some(a.digest.as_str()))
-                    .then(|| (name.clone(), (a.digest.clone(), seen)))
+                let seen = self.observed.get(name).and_then(|o| o.digest.as_deref());
+                (seen != Some(a.digest.as_str())).then(|| {
+                    (
+                        name.to_string(),
+                        (a.digest.to_string(), seen.map(str::to_string)),
+                    )
+                })
             })
             .collect()
     }

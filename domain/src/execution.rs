@@ -19,6 +19,7 @@
     )
 )]
 
+use crate::atom::Atom;
 use crate::properties::Properties;
 use crate::text::bounded;
 use serde::{Deserialize, Serialize};
@@ -29,12 +30,12 @@ pub use moor_proto::names::{ExecKind, ExecState, StepAction, StepState};
 /// One step of an execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Step {
-    pub resource: String,
-    pub resource_type: String,
+    pub resource: Atom,
+    pub resource_type: Atom,
     pub action: StepAction,
     /// Desired properties (null for deletes), shared through the state's pool.
     pub properties: Properties,
-    pub desired_digest: String,
+    pub desired_digest: Atom,
     /// Indexes of steps that must succeed first.
     pub depends_on: Vec<u32>,
     pub state: StepState,
@@ -46,7 +47,7 @@ pub struct Step {
     pub not_before_ms: u64,
     pub dispatched_ms: u64,
     pub finished_ms: u64,
-    pub observed_digest: String,
+    pub observed_digest: Atom,
     pub last_error: Option<String>,
     /// Every attempt, oldest first, at most the latest [`MAX_ATTEMPTS_KEPT`]; recorded only
     /// at feature level 2 on (see [`crate::feature`]), left out of the encoding while empty.
@@ -114,19 +115,19 @@ pub struct At {
 impl Step {
     /// A step not yet run.
     pub fn new(
-        resource: String,
-        resource_type: String,
+        resource: impl Into<Atom>,
+        resource_type: impl Into<Atom>,
         action: StepAction,
         properties: Properties,
-        desired_digest: String,
+        desired_digest: impl Into<Atom>,
         depends_on: Vec<u32>,
     ) -> Step {
         Step {
-            resource,
-            resource_type,
+            resource: resource.into(),
+            resource_type: resource_type.into(),
             action,
             properties,
-            desired_digest,
+            desired_digest: desired_digest.into(),
             depends_on,
             state: StepState::Pending,
             attempt: 0,
@@ -134,7 +135,7 @@ impl Step {
             not_before_ms: 0,
             dispatched_ms: 0,
             finished_ms: 0,
-            observed_digest: String::new(),
+            observed_digest: Atom::default(),
             last_error: None,
             attempts: Vec::new(),
         }
@@ -418,7 +419,8 @@ impl Execution {
         match outcome {
             StepOutcome::Done { observed_digest } => {
                 s.state = StepState::Succeeded;
-                s.observed_digest = observed_digest.clone();
+                // Almost always the digest the step asked for: share its allocation.
+                s.observed_digest = Atom::reuse(&s.desired_digest, observed_digest);
                 s.last_error = None;
             }
             StepOutcome::Failed { error, retryable } => {

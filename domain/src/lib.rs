@@ -18,7 +18,7 @@
 //!
 //! Code map: [`command`] (the replicated commands and results), [`state`] (all namespaces,
 //! apply, invariants, snapshots), [`kv`] (variables), [`blueprint`] (YAML → validated spec
-//! → rendered resources; used by apply only through rendering), [`plan`] (steps from a diff), [`properties`] (rendered properties shared by digest),
+//! → rendered resources; used by apply only through rendering), [`plan`] (steps from a diff), [`properties`] (rendered properties shared by digest), [`atom`] (names and digests shared),
 //! [`site`], [`environment`], [`drift`] (drift policies and the heal cap), [`execution`] (step transitions), [`rollout`] (groups, waves,
 //! budgets, per-target bookkeeping), [`workflow`] (the registry and its transitions),
 //! [`auth`] (tokens, roles, permissions and the audit log; audited commands are checked
@@ -27,6 +27,7 @@
 //! backup), [`feature`] (feature levels: what adjacent releases agree to apply),
 //! [`codec`] (the versioned encoding of log payloads and snapshots).
 
+pub mod atom;
 pub mod auth;
 pub mod blueprint;
 pub mod cluster;

@@ -14,7 +14,7 @@ fn exec(deps: &[&[u32]]) -> Execution {
             .map(|(i, d)| {
                 Step::new(
                     format!("r{i}"),
-                    "sim.resource".into(),
+                    "sim.resource",
                     StepAction::Create,
                     crate::properties::Properties::new("{}".into()),
                     format!("d{i}"),

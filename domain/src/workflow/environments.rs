@@ -215,7 +215,7 @@ impl WorkflowState {
             };
             match self.plan_for(kv, &id) {
                 Ok(mut steps) => {
-                    self.share_properties(&mut steps);
+                    self.share_steps(&mut steps);
                     let Some(exec) = self.executions.get_mut(&id) else {
                         continue;
                     };
@@ -279,8 +279,10 @@ impl WorkflowState {
                     .keys()
                     .map(|k| {
                         (
-                            k.clone(),
-                            env.observed.get(k).and_then(|o| o.digest.clone()),
+                            k.to_string(),
+                            env.observed
+                                .get(k)
+                                .and_then(|o| o.digest.as_ref().map(String::from)),
                         )
                     })
                     .collect();
@@ -333,11 +335,11 @@ impl WorkflowState {
 fn applied_as_rendered(applied: &ResourceMap<AppliedResource>) -> Rendered {
     Rendered::from_parts(applied.iter().map(|(name, a)| {
         (
-            name.clone(),
-            a.resource_type.clone(),
+            name.to_string(),
+            a.resource_type.to_string(),
             a.properties.value().clone(),
-            a.digest.clone(),
-            a.depends_on.clone(),
+            a.digest.to_string(),
+            a.depends_on.iter().map(String::from).collect(),
         )
     }))
 }

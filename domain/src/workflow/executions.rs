@@ -14,6 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::atom::AtomPool;
 use crate::environment::{
     AppliedResource, EnvStatus, Environment, ObservedResource, RevisionRecord, HISTORY_LIMIT,
 };
@@ -40,25 +41,30 @@ impl WorkflowState {
 
     /// Rebuilds the derived data after a state was decoded (none of it is encoded): the
     /// index of executions per environment, in creation order (the number after `x`, which
-    /// rises by one per execution), and the pool of shared properties, so each distinct
-    /// properties value is held once again.
+    /// rises by one per execution), and the pools of shared properties and strings, so each
+    /// distinct properties value, resource name, type and digest is held once again.
     pub fn reindex(&mut self) {
         self.by_environment = self.index_from_executions();
-        let mut pool = PropertiesPool::default();
+        let mut pools = Pools::default();
         for exec in self.executions.values_mut() {
-            share_step_properties(&mut pool, &mut exec.steps);
+            pools.share_steps(&mut exec.steps);
         }
         for env in self.environments.values_mut() {
-            for (_, applied) in env.applied.iter_mut() {
-                pool.adopt(&applied.digest, &mut applied.properties);
-            }
+            pools.share_environment(env);
         }
-        self.shared_properties = pool;
+        self.shared_properties = pools.properties;
+        self.shared_atoms = pools.atoms;
     }
 
-    /// Points the properties of new `steps` at the pooled ones of their digests.
-    pub(crate) fn share_properties(&mut self, steps: &mut [Step]) {
-        share_step_properties(&mut self.shared_properties, steps);
+    /// Points the properties and strings of new `steps` at the pooled ones.
+    pub(crate) fn share_steps(&mut self, steps: &mut [Step]) {
+        let mut pools = Pools {
+            properties: std::mem::take(&mut self.shared_properties),
+            atoms: std::mem::take(&mut self.shared_atoms),
+        };
+        pools.share_steps(steps);
+        self.shared_properties = pools.properties;
+        self.shared_atoms = pools.atoms;
     }
 
     /// The index [`WorkflowState::reindex`] builds, from `executions` alone.
@@ -331,11 +337,57 @@ impl WorkflowState {
     }
 }
 
-/// Points the properties of `steps` at `pool`'s; deletes (null properties under the digest
-/// of what they remove) keep their own.
-fn share_step_properties(pool: &mut PropertiesPool, steps: &mut [Step]) {
-    for step in steps.iter_mut().filter(|s| s.action != StepAction::Delete) {
-        pool.adopt(&step.desired_digest, &mut step.properties);
+/// The state's pools, taken out of it while they are filled.
+#[derive(Default)]
+struct Pools {
+    properties: PropertiesPool,
+    atoms: AtomPool,
+}
+
+impl Pools {
+    /// Points the properties and strings of `steps` at the pooled ones; deletes (null
+    /// properties under the digest of what they remove) keep their own properties.
+    fn share_steps(&mut self, steps: &mut [Step]) {
+        for step in steps.iter_mut() {
+            if step.action != StepAction::Delete {
+                self.properties
+                    .adopt(&step.desired_digest, &mut step.properties);
+            }
+            self.atoms.adopt(&mut step.resource);
+            self.atoms.adopt(&mut step.resource_type);
+            self.atoms.adopt(&mut step.desired_digest);
+            if step.observed_digest == step.desired_digest {
+                step.observed_digest = step.desired_digest.clone();
+            } else {
+                self.atoms.adopt(&mut step.observed_digest);
+            }
+        }
+    }
+
+    /// The same for an environment's applied and observed resources (their names, the map
+    /// keys, are shared too: a map is rebuilt from its pooled entries in its own order).
+    fn share_environment(&mut self, env: &mut Environment) {
+        let applied = std::mem::take(&mut env.applied);
+        env.applied = applied
+            .into_iter()
+            .map(|(mut name, mut a)| {
+                self.atoms.adopt(&mut name);
+                self.atoms.adopt(&mut a.resource_type);
+                self.atoms.adopt(&mut a.digest);
+                a.depends_on.iter_mut().for_each(|d| self.atoms.adopt(d));
+                self.properties.adopt(&a.digest, &mut a.properties);
+                (name, a)
+            })
+            .collect();
+        let observed = std::mem::take(&mut env.observed);
+        env.observed = observed
+            .into_iter()
+            .map(|(mut name, mut o)| {
+                self.atoms.adopt(&mut name);
+                self.atoms.adopt_opt(&mut o.digest);
+                (name, o)
+            })
+            .collect();
     }
 }
 

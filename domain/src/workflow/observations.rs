@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::atom::Atom;
 use crate::drift::{self, DriftAction, DriftPolicy};
 use crate::environment::{EnvStatus, ObservedResource};
 use crate::execution::{ExecKind, RetryPolicy};
@@ -49,13 +50,25 @@ impl WorkflowState {
             }
         }
         for (name, digest) in resources {
-            env.observed.insert(
-                name.clone(),
-                ObservedResource {
-                    digest: digest.clone(),
-                    observed_ms: now_ms,
-                },
-            );
+            // Share the name and (when unchanged) the digest with the applied resource.
+            let applied = env
+                .applied
+                .find_index(name.as_str())
+                .ok()
+                .and_then(|i| env.applied.get_indexed(i));
+            let observed = ObservedResource {
+                digest: digest.as_deref().map(|d| match applied {
+                    Some((_, a)) => Atom::reuse(&a.digest, d),
+                    None => Atom::from(d),
+                }),
+                observed_ms: now_ms,
+            };
+            if let Some(slot) = env.observed.get_mut(name.as_str()) {
+                *slot = observed;
+            } else {
+                let key = applied.map_or_else(|| Atom::from(name), |(k, _)| k.clone());
+                env.observed.insert(key, observed);
+            }
         }
         let idle = env.current_execution.is_none()
             && matches!(env.status, EnvStatus::InSync | EnvStatus::Drifted);

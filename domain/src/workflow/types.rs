@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
+use crate::atom::AtomPool;
 use crate::blueprint::BlueprintSpec;
 use crate::drift::DriftPolicy;
 use crate::environment::{Environment, Inputs};
@@ -289,6 +290,10 @@ pub struct WorkflowState {
     /// derived (never encoded, rebuilt by [`WorkflowState::reindex`] after a decode).
     #[serde(skip)]
     pub(crate) shared_properties: PropertiesPool,
+    /// One copy of each distinct resource name, type and digest the executions and
+    /// environments hold: derived like `shared_properties`.
+    #[serde(skip)]
+    pub(crate) shared_atoms: AtomPool,
 }
 
 pub(crate) type Res<T> = Result<T, WorkflowError>;

@@ -113,7 +113,7 @@ pub(super) fn finish(w: &mut WorkflowState, kv: &KvState, id: &str, term: u64) {
                     outcome: StepOutcome::Done {
                         observed_digest: w.executions[id].steps[step as usize]
                             .desired_digest
-                            .clone(),
+                            .to_string(),
                     },
                 }],
                 dispatch_budget: 0,

@@ -177,7 +177,7 @@ fn drive(w: &mut WorkflowState, kv: &KvState, rollout: &str, fails: &dyn Fn(&str
                         }
                     } else {
                         StepOutcome::Done {
-                            observed_digest: s.desired_digest.clone(),
+                            observed_digest: s.desired_digest.to_string(),
                         }
                     },
                 })
@@ -475,7 +475,7 @@ fn a_result_dispatches_the_next_step_in_the_same_entry() {
                 step: 0,
                 attempt: 1,
                 outcome: StepOutcome::Done {
-                    observed_digest: digest,
+                    observed_digest: digest.to_string(),
                 },
             }],
             dispatch_budget: 10,
@@ -499,7 +499,7 @@ fn a_result_dispatches_the_next_step_in_the_same_entry() {
                 step: 1,
                 attempt: 1,
                 outcome: StepOutcome::Done {
-                    observed_digest: digest,
+                    observed_digest: digest.to_string(),
                 },
             }],
             dispatch_budget: 10,

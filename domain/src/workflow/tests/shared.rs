@@ -2,6 +2,7 @@
 //! applied resources, live and after a decode; sharing changes no byte of the encoding.
 
 use super::*;
+use crate::atom::Atom;
 use crate::properties::Properties;
 use crate::state::MoorState;
 
@@ -91,4 +92,92 @@ fn one_revision_over_many_environments_holds_each_resources_properties_once() {
     }
     // Each value once per state: the decoded one is its own, not the live one's.
     assert!(!handles_of(&decoded.workflow, "a")[0].same(&a));
+}
+
+/// Every copy of resource `resource`'s name and desired digest the state holds: in steps
+/// (name, desired and observed digest), applied resources (key, digest) and observed ones
+/// (key, digest).
+fn atoms_of<'a>(w: &'a WorkflowState, resource: &str) -> (Vec<&'a Atom>, Vec<&'a Atom>) {
+    let mut names = Vec::new();
+    let mut digests = Vec::new();
+    for step in w.executions.values().flat_map(|e| e.steps.iter()) {
+        if step.resource == resource {
+            names.push(&step.resource);
+            digests.push(&step.desired_digest);
+            if !step.observed_digest.is_empty() {
+                digests.push(&step.observed_digest);
+            }
+        }
+    }
+    for env in w.environments.values() {
+        for (name, a) in env.applied.iter().filter(|(n, _)| *n == resource) {
+            names.push(name);
+            digests.push(&a.digest);
+        }
+        for (name, o) in env.observed.iter().filter(|(n, _)| *n == resource) {
+            names.push(name);
+            digests.extend(o.digest.as_ref());
+        }
+    }
+    (names, digests)
+}
+
+fn one_atom(atoms: &[&Atom]) -> bool {
+    atoms.windows(2).all(|pair| match pair {
+        [a, b] => a.same(b),
+        _ => true,
+    })
+}
+
+#[test]
+fn names_and_digests_are_held_once_live_after_observations_and_after_a_decode() {
+    let (mut w, kv) = world();
+    for name in ["e1", "e2", "e3"] {
+        let WorkflowResult::Execution { id, .. } = create(&mut w, &kv, name) else {
+            panic!()
+        };
+        finish(&mut w, &kv, &id, 1);
+    }
+    let (names, digests) = atoms_of(&w, "a");
+    // 3 steps, 3 applied and 3 observed resources; each step's observed digest too.
+    assert_eq!((names.len(), digests.len()), (9, 12));
+    assert!(one_atom(&names) && one_atom(&digests));
+
+    // A site's report of the same digest shares it; a changed one is its own.
+    let desired = digests[0].to_string();
+    let r = w.apply_checked(
+        &kv,
+        1,
+        &WorkflowCommand::Observed {
+            environment: "e1".into(),
+            resources: [
+                ("a".to_string(), Some(desired.clone())),
+                ("b".to_string(), Some("changed".to_string())),
+            ]
+            .into_iter()
+            .collect(),
+            now_ms: 40,
+            basis: None,
+        },
+    );
+    assert!(matches!(r, WorkflowResult::Observation { .. }), "{r:?}");
+    let (names, digests) = atoms_of(&w, "a");
+    assert!(one_atom(&names) && one_atom(&digests));
+    let observed_b = &w.environments["e1"].observed.get("b").unwrap();
+    assert_eq!(observed_b.digest.as_deref(), Some("changed"));
+
+    // A decode shares them again, and the encoding is the one of plain strings.
+    let state = MoorState {
+        workflow: w.clone(),
+        ..Default::default()
+    };
+    let bytes = state.encode().unwrap();
+    let decoded = MoorState::decode(&bytes).unwrap();
+    assert_eq!(decoded, state);
+    assert_eq!(decoded.encode().unwrap(), bytes);
+    let (names, digests) = atoms_of(&decoded.workflow, "a");
+    assert_eq!((names.len(), digests.len()), (9, 12));
+    assert!(one_atom(&names) && one_atom(&digests));
+    assert!(!names[0].same(atoms_of(&w, "a").0[0]), "each state its own");
+    assert_eq!(desired, digests[0].as_str());
 }
