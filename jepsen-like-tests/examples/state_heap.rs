@@ -15,6 +15,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use anyhow::{Context, Result};
+use moor_domain::atom::Atom;
 use moor_domain::properties::Properties;
 use moor_domain::state::MoorState;
 
@@ -86,10 +87,10 @@ const PARTS: &[Part] = &[
     ("executions: step names, digests, errors", |s| {
         for e in s.workflow.executions.values_mut() {
             for step in &mut e.steps {
-                step.resource = String::new();
-                step.resource_type = String::new();
-                step.desired_digest = String::new();
-                step.observed_digest = String::new();
+                step.resource = Atom::default();
+                step.resource_type = Atom::default();
+                step.desired_digest = Atom::default();
+                step.observed_digest = Atom::default();
                 step.depends_on = Vec::new();
                 step.last_error = None;
             }

@@ -135,11 +135,11 @@ pub fn diff_basis(state: &MoorState, name: &str) -> Result<DiffBasis, Status> {
             .iter()
             .map(|(n, a)| {
                 (
-                    n.clone(),
+                    n.to_string(),
                     (
-                        a.resource_type.clone(),
+                        a.resource_type.to_string(),
                         a.properties.value().clone(),
-                        a.digest.clone(),
+                        a.digest.to_string(),
                     ),
                 )
             })

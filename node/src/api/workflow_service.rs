@@ -159,15 +159,15 @@ fn env_msg(state: &MoorState, name: &str) -> Result<pb::Environment, Status> {
             .applied
             .iter()
             .map(|(n, a)| pb::ResourceStatus {
-                name: n.clone(),
-                resource_type: a.resource_type.clone(),
-                applied_digest: a.digest.clone(),
+                name: n.to_string(),
+                resource_type: a.resource_type.to_string(),
+                applied_digest: a.digest.to_string(),
                 observed_digest: env
                     .observed
                     .get(n)
-                    .and_then(|o| o.digest.clone())
+                    .and_then(|o| o.digest.as_ref().map(|d| d.to_string()))
                     .unwrap_or_default(),
-                drifted: drift.contains_key(n),
+                drifted: drift.contains_key(n.as_str()),
             })
             .collect(),
         created_ms: env.created_ms,
@@ -197,8 +197,8 @@ pub fn exec_msg(e: &Execution, with_steps: bool) -> pb::Execution {
                 .enumerate()
                 .map(|(i, s)| pb::Step {
                     index: i as u32,
-                    resource: s.resource.clone(),
-                    resource_type: s.resource_type.clone(),
+                    resource: s.resource.to_string(),
+                    resource_type: s.resource_type.to_string(),
                     action: action_name(s.action).to_string(),
                     state: s.state.as_str().to_string(),
                     attempt: s.attempt,

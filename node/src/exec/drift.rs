@@ -331,8 +331,10 @@ fn due_now(
                 .keys()
                 .map(|k| {
                     (
-                        k.clone(),
-                        env.observed.get(k).and_then(|o| o.digest.clone()),
+                        k.to_string(),
+                        env.observed
+                            .get(k)
+                            .and_then(|o| o.digest.as_ref().map(|d| d.to_string())),
                     )
                 })
                 .collect(),

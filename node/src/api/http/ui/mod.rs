@@ -257,13 +257,13 @@ fn env_row(env: &Environment) -> EnvRow {
                 let observed = env
                     .observed
                     .get(name)
-                    .map(|o| o.digest.clone().unwrap_or_else(|| "(missing)".into()))
+                    .map(|o| o.digest.as_deref().unwrap_or("(missing)").to_string())
                     .unwrap_or_default();
                 ResourceRow {
-                    name: name.clone(),
-                    resource_type: applied.resource_type.clone(),
+                    name: name.to_string(),
+                    resource_type: applied.resource_type.to_string(),
                     drifted: !observed.is_empty() && observed != applied.digest,
-                    desired_digest: applied.digest.clone(),
+                    desired_digest: applied.digest.to_string(),
                     observed_digest: observed,
                 }
             })
