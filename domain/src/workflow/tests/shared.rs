@@ -24,14 +24,32 @@ fn handles_of<'a>(w: &'a WorkflowState, resource: &str) -> Vec<&'a Properties> {
 }
 
 fn all_one_allocation(handles: &[&Properties]) -> bool {
-    handles.windows(2).all(|pair| match pair {
-        [a, b] => a.same(b),
+    all_pairs(handles, |a, b| a.same(b))
+}
+
+/// Whether `same` holds for each neighbouring pair of `items`.
+fn all_pairs<T: ?Sized>(items: &[&T], same: impl Fn(&T, &T) -> bool) -> bool {
+    items.windows(2).all(|pair| match pair {
+        [a, b] => same(a, b),
         _ => true,
     })
 }
 
-#[test]
-fn one_revision_over_many_environments_holds_each_resources_properties_once() {
+/// `w` encoded and decoded again, checked equal and encoded to the same bytes.
+fn round_trip(w: &WorkflowState) -> MoorState {
+    let state = MoorState {
+        workflow: w.clone(),
+        ..Default::default()
+    };
+    let bytes = state.encode().unwrap();
+    let decoded = MoorState::decode(&bytes).unwrap();
+    assert_eq!(decoded, state);
+    assert_eq!(decoded.encode().unwrap(), bytes);
+    decoded
+}
+
+/// Environments e1, e2, e3 of one revision, each installed (its one execution finished).
+fn three_installed() -> (WorkflowState, KvState) {
     let (mut w, kv) = world();
     for name in ["e1", "e2", "e3"] {
         let WorkflowResult::Execution { id, .. } = create(&mut w, &kv, name) else {
@@ -39,6 +57,12 @@ fn one_revision_over_many_environments_holds_each_resources_properties_once() {
         };
         finish(&mut w, &kv, &id, 1);
     }
+    (w, kv)
+}
+
+#[test]
+fn one_revision_over_many_environments_holds_each_resources_properties_once() {
+    let (mut w, kv) = three_installed();
     for resource in ["a", "b"] {
         let handles = handles_of(&w, resource);
         assert_eq!(handles.len(), 6, "3 steps and 3 applied resources");
@@ -73,14 +97,7 @@ fn one_revision_over_many_environments_holds_each_resources_properties_once() {
     assert!(all_one_allocation(&handles_of(&w, "a")));
 
     // A decode holds every value once again, and the bytes are the same either way.
-    let state = MoorState {
-        workflow: w.clone(),
-        ..Default::default()
-    };
-    let bytes = state.encode().unwrap();
-    let decoded = MoorState::decode(&bytes).unwrap();
-    assert_eq!(decoded, state);
-    assert_eq!(decoded.encode().unwrap(), bytes);
+    let decoded = round_trip(&w);
     for resource in ["a", "b"] {
         let handles = handles_of(&decoded.workflow, resource);
         assert_eq!(
@@ -123,21 +140,12 @@ fn atoms_of<'a>(w: &'a WorkflowState, resource: &str) -> (Vec<&'a Atom>, Vec<&'a
 }
 
 fn one_atom(atoms: &[&Atom]) -> bool {
-    atoms.windows(2).all(|pair| match pair {
-        [a, b] => a.same(b),
-        _ => true,
-    })
+    all_pairs(atoms, |a, b| a.same(b))
 }
 
 #[test]
 fn names_and_digests_are_held_once_live_after_observations_and_after_a_decode() {
-    let (mut w, kv) = world();
-    for name in ["e1", "e2", "e3"] {
-        let WorkflowResult::Execution { id, .. } = create(&mut w, &kv, name) else {
-            panic!()
-        };
-        finish(&mut w, &kv, &id, 1);
-    }
+    let (mut w, kv) = three_installed();
     let (names, digests) = atoms_of(&w, "a");
     // 3 steps, 3 applied and 3 observed resources; each step's observed digest too.
     assert_eq!((names.len(), digests.len()), (9, 12));
@@ -167,14 +175,7 @@ fn names_and_digests_are_held_once_live_after_observations_and_after_a_decode() 
     assert_eq!(observed_b.digest.as_deref(), Some("changed"));
 
     // A decode shares them again, and the encoding is the one of plain strings.
-    let state = MoorState {
-        workflow: w.clone(),
-        ..Default::default()
-    };
-    let bytes = state.encode().unwrap();
-    let decoded = MoorState::decode(&bytes).unwrap();
-    assert_eq!(decoded, state);
-    assert_eq!(decoded.encode().unwrap(), bytes);
+    let decoded = round_trip(&w);
     let (names, digests) = atoms_of(&decoded.workflow, "a");
     assert_eq!((names.len(), digests.len()), (9, 12));
     assert!(one_atom(&names) && one_atom(&digests));
