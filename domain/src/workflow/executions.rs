@@ -14,7 +14,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::atom::AtomPool;
 use crate::environment::{
     AppliedResource, EnvStatus, Environment, ObservedResource, RevisionRecord, HISTORY_LIMIT,
 };
@@ -23,8 +22,8 @@ use crate::execution::{
     StepState,
 };
 use crate::kv::KvState;
-use crate::properties::PropertiesPool;
 
+use crate::workflow::pools::Pools;
 use crate::workflow::types::{
     Checkpoint, CheckpointResult, Res, WorkflowError, WorkflowResult, WorkflowState,
 };
@@ -334,60 +333,6 @@ impl WorkflowState {
         };
         let env_name = env.name.clone();
         self.start_next(kv, &env_name, now_ms);
-    }
-}
-
-/// The state's pools, taken out of it while they are filled.
-#[derive(Default)]
-struct Pools {
-    properties: PropertiesPool,
-    atoms: AtomPool,
-}
-
-impl Pools {
-    /// Points the properties and strings of `steps` at the pooled ones; deletes (null
-    /// properties under the digest of what they remove) keep their own properties.
-    fn share_steps(&mut self, steps: &mut [Step]) {
-        for step in steps.iter_mut() {
-            if step.action != StepAction::Delete {
-                self.properties
-                    .adopt(&step.desired_digest, &mut step.properties);
-            }
-            self.atoms.adopt(&mut step.resource);
-            self.atoms.adopt(&mut step.resource_type);
-            self.atoms.adopt(&mut step.desired_digest);
-            if step.observed_digest == step.desired_digest {
-                step.observed_digest = step.desired_digest.clone();
-            } else {
-                self.atoms.adopt(&mut step.observed_digest);
-            }
-        }
-    }
-
-    /// The same for an environment's applied and observed resources (their names, the map
-    /// keys, are shared too: a map is rebuilt from its pooled entries in its own order).
-    fn share_environment(&mut self, env: &mut Environment) {
-        let applied = std::mem::take(&mut env.applied);
-        env.applied = applied
-            .into_iter()
-            .map(|(mut name, mut a)| {
-                self.atoms.adopt(&mut name);
-                self.atoms.adopt(&mut a.resource_type);
-                self.atoms.adopt(&mut a.digest);
-                a.depends_on.iter_mut().for_each(|d| self.atoms.adopt(d));
-                self.properties.adopt(&a.digest, &mut a.properties);
-                (name, a)
-            })
-            .collect();
-        let observed = std::mem::take(&mut env.observed);
-        env.observed = observed
-            .into_iter()
-            .map(|(mut name, mut o)| {
-                self.atoms.adopt(&mut name);
-                self.atoms.adopt_opt(&mut o.digest);
-                (name, o)
-            })
-            .collect();
     }
 }
 

@@ -6,7 +6,8 @@
 //! commands and results in `types.rs`), so none imports another's importer: `apply.rs`
 //! routes, `blueprints.rs`, `environments.rs`, `executions.rs`, `observations.rs` (drift and
 //! its policy) and `rollouts.rs` transition,
-//! `invariants.rs` checks the whole registry.
+//! `invariants.rs` checks the whole registry; `pools.rs` keeps the shared properties and
+//! strings, also while a state is decoded.
 
 mod apply;
 mod blueprints;
@@ -14,6 +15,7 @@ mod environments;
 mod executions;
 mod invariants;
 mod observations;
+mod pools;
 mod reachability;
 mod rollouts;
 mod secrets;

@@ -264,7 +264,10 @@ pub enum WorkflowResult {
 pub struct WorkflowState {
     pub blueprints: BTreeMap<String, Vec<BlueprintRevision>>,
     pub sites: BTreeMap<String, Site>,
+    /// Decoded sharing properties and strings entry by entry (`pools.rs`).
+    #[serde(deserialize_with = "crate::workflow::pools::decode_environments")]
     pub environments: BTreeMap<String, Environment>,
+    #[serde(deserialize_with = "crate::workflow::pools::decode_executions")]
     pub executions: BTreeMap<String, Execution>,
     /// Ids of running executions: what the executor scans.
     pub running: BTreeSet<String>,

@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::atom::Atom;
+use crate::execution::Step;
 use crate::properties::Properties;
 use crate::state::MoorState;
 
@@ -181,4 +182,53 @@ fn names_and_digests_are_held_once_live_after_observations_and_after_a_decode() 
     assert!(one_atom(&names) && one_atom(&digests));
     assert!(!names[0].same(atoms_of(&w, "a").0[0]), "each state its own");
     assert_eq!(desired, digests[0].as_str());
+}
+
+/// Each map's properties, names and digests of resource `resource`, in steps and in applied
+/// resources separately: what a decode shares before `reindex` joins them.
+fn shared_within_each_map(w: &WorkflowState, resource: &str) -> bool {
+    let steps: Vec<&Step> = w
+        .executions
+        .values()
+        .flat_map(|e| e.steps.iter())
+        .filter(|s| s.resource == resource)
+        .collect();
+    let applied: Vec<(&Atom, &crate::environment::AppliedResource)> = w
+        .environments
+        .values()
+        .flat_map(|e| e.applied.iter().filter(|(n, _)| *n == resource))
+        .collect();
+    let step_properties: Vec<&Properties> = steps.iter().map(|s| &s.properties).collect();
+    let step_digests: Vec<&Atom> = steps.iter().map(|s| &s.desired_digest).collect();
+    let applied_names: Vec<&Atom> = applied.iter().map(|(n, _)| *n).collect();
+    let applied_properties: Vec<&Properties> = applied.iter().map(|(_, a)| &a.properties).collect();
+    assert_eq!((steps.len(), applied.len()), (3, 3), "{resource}");
+    all_one_allocation(&step_properties)
+        && one_atom(&step_digests)
+        && one_atom(&applied_names)
+        && all_one_allocation(&applied_properties)
+}
+
+#[test]
+fn executions_and_environments_are_shared_while_they_are_decoded_not_only_after() {
+    let (w, _) = three_installed();
+    // Decoded without `reindex` (which `MoorState::decode` runs afterwards): the maps'
+    // entries already share, in both encodings the state is written in.
+    let bytes = crate::codec::encode("test", &w).unwrap();
+    let packed: WorkflowState = crate::codec::decode("test", &bytes).unwrap();
+    let json: WorkflowState = serde_json::from_slice(&serde_json::to_vec(&w).unwrap()).unwrap();
+    for decoded in [&packed, &json] {
+        // Equal but for the index `reindex` builds, which is not encoded.
+        assert_eq!(crate::codec::encode("test", decoded).unwrap(), bytes);
+        assert!(shared_within_each_map(decoded, "a"));
+        assert!(shared_within_each_map(decoded, "b"));
+    }
+    // Anything but a map there is refused, saying what was expected.
+    let mut value = serde_json::to_value(&w).unwrap();
+    value["executions"] = serde_json::json!([1]);
+    let err = serde_json::from_value::<WorkflowState>(value).unwrap_err();
+    assert!(
+        err.to_string().contains("a map of executions by id"),
+        "{err}"
+    );
 }
