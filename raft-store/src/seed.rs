@@ -80,7 +80,20 @@ impl Store {
             true,
             Operation::Write,
             Subject::Snapshot,
-        )
+        )?;
+        // Into table files now: left in the WAL, the snapshot (one record the size of the
+        // state) would be replayed into a memtable and flushed on the member's first open,
+        // which then held the record, the memtable and the table being built at once (~1.4
+        // GiB at 100,000 environments) before it read the snapshot back.
+        for name in [CF_SNAPSHOT, CF_META] {
+            db.flush_cf(cf(db, name)?)
+                .map_err(|source| StoreError::Db {
+                    operation: Operation::Write,
+                    subject: Subject::Snapshot,
+                    source,
+                })?;
+        }
+        Ok(())
     }
 
     /// Refuses a directory with a vote, a log, a purge mark or a snapshot.
