@@ -6,8 +6,7 @@
 //! without breaking older data. Keys are not encoded here: log keys are big-endian indexes so
 //! that RocksDB's byte order is log order.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The only value encoding this build writes and reads: MessagePack with named fields.
 pub(crate) const ENCODING_V1: u8 = 1;
@@ -36,8 +35,9 @@ pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, CodecE
     Ok(buf)
 }
 
-/// Decodes a value written by [`encode`], refusing encodings this build does not know.
-pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
+/// Decodes a value written by [`encode`], refusing encodings this build does not know. The
+/// value may borrow byte strings from `bytes` instead of copying them.
+pub(crate) fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, CodecError> {
     match bytes.split_first() {
         None => Err(CodecError::Empty),
         Some((&ENCODING_V1, rest)) => Ok(rmp_serde::from_slice(rest)?),

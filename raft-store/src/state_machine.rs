@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::bin;
 use crate::store::{
-    cf, encode_value, get_value, write_batch, OpenDb, Operation, StoreError, StoreStats, Subject,
-    CF_SNAPSHOT, KEY_SNAPSHOT,
+    cf, encode_value, get_pinned, get_value, write_batch, OpenDb, Operation, StoreError,
+    StoreStats, Subject, CF_SNAPSHOT, KEY_SNAPSHOT,
 };
 use crate::Application;
 
@@ -46,12 +46,13 @@ impl<C: RaftTypeConfig> Default for Applied<C> {
 }
 
 /// The snapshot data openraft stores and ships to followers: the application's own bytes
-/// plus what they cover, so the blob is self-describing.
+/// plus what they cover, so the blob is self-describing. Decoded borrowing the
+/// application's bytes from the blob: a copy would be as large as the state's encoding.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
-pub(crate) struct SnapshotPayload<C: RaftTypeConfig> {
-    #[serde(with = "bin")]
-    pub(crate) app: Vec<u8>,
+pub(crate) struct SnapshotPayload<'a, C: RaftTypeConfig> {
+    #[serde(borrow, serialize_with = "bin::serialize")]
+    pub(crate) app: &'a [u8],
     pub(crate) last_applied: Option<LogId<C::NodeId>>,
     pub(crate) last_membership: StoredMembership<C::NodeId, C::Node>,
 }
@@ -88,6 +89,16 @@ pub(crate) struct StoredSnapshot<C: RaftTypeConfig> {
     pub(crate) meta: SnapshotMeta<C::NodeId, C::Node>,
     #[serde(with = "bin")]
     pub(crate) data: Vec<u8>,
+}
+
+/// [`StoredSnapshot`] decoded borrowing its data from the stored record, for a member that
+/// only restores from it at open.
+#[derive(Deserialize)]
+#[serde(bound = "")]
+struct StoredSnapshotIn<'a, C: RaftTypeConfig> {
+    meta: SnapshotMeta<C::NodeId, C::Node>,
+    #[serde(borrow)]
+    data: &'a [u8],
 }
 
 /// [`StoredSnapshot`] borrowing its parts; encodes to exactly the same bytes.
@@ -159,7 +170,7 @@ fn lock<T>(mutex: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
     mutex.lock().map_err(|_| StoreError::Poisoned)
 }
 
-fn decode_payload<C: RaftTypeConfig>(data: &[u8]) -> Result<SnapshotPayload<C>, StoreError> {
+fn decode_payload<C: RaftTypeConfig>(data: &[u8]) -> Result<SnapshotPayload<'_, C>, StoreError> {
     crate::codec::decode(data).map_err(|source| StoreError::Codec {
         operation: Operation::Decode,
         subject: Subject::Snapshot,
@@ -191,23 +202,29 @@ where
         stats: Arc<StoreStats>,
         app: Arc<RwLock<A>>,
     ) -> Result<Self, StoreError> {
-        let persisted: Option<StoredSnapshot<C>> =
-            get_value(&db, CF_SNAPSHOT, KEY_SNAPSHOT, Subject::Snapshot)?;
         let mut applied = Applied::default();
         let mut next_counter = 0;
-        let persisted_covers = persisted
-            .as_ref()
-            .and_then(|stored| stored.meta.last_log_id.clone());
-        if let Some(stored) = persisted {
-            let payload = decode_payload::<C>(&stored.data)?;
+        let mut persisted_covers = None;
+        // The stored record is read without a copy and the state decoded from it in place:
+        // the record, the payload and the state's encoding are the same bytes.
+        if let Some(raw) = get_pinned(&db, CF_SNAPSHOT, KEY_SNAPSHOT, Subject::Snapshot)? {
+            let stored: StoredSnapshotIn<'_, C> =
+                crate::codec::decode(&raw).map_err(|source| StoreError::Codec {
+                    operation: Operation::Decode,
+                    subject: Subject::Snapshot,
+                    source,
+                })?;
+            let payload = decode_payload::<C>(stored.data)?;
             app.write()
                 .map_err(|_| StoreError::Poisoned)?
-                .restore(&payload.app)
+                .restore(payload.app)
                 .map_err(restore_error)?;
-            applied.last_applied = stored.meta.last_log_id.clone();
-            applied.last_membership = stored.meta.last_membership.clone();
-            next_counter = counter_of(&stored.meta.snapshot_id).map_or(0, |c| c.saturating_add(1));
-            tracing::info!(snapshot_id = %stored.meta.snapshot_id, "restored the application from the persisted snapshot");
+            let meta = stored.meta;
+            persisted_covers = meta.last_log_id.clone();
+            applied.last_applied = meta.last_log_id;
+            applied.last_membership = meta.last_membership;
+            next_counter = counter_of(&meta.snapshot_id).map_or(0, |c| c.saturating_add(1));
+            tracing::info!(snapshot_id = %meta.snapshot_id, "restored the application from the persisted snapshot");
         }
         Ok(Self {
             shared: Arc::new(Shared {
@@ -365,7 +382,7 @@ where
         {
             let mut app = self.app.write().map_err(|_| StoreError::Poisoned)?;
             let mut applied = lock(&self.applied)?;
-            app.restore(&payload.app).map_err(restore_error)?;
+            app.restore(payload.app).map_err(restore_error)?;
             applied.last_applied = meta.last_log_id.clone();
             applied.last_membership = meta.last_membership.clone();
         }
@@ -558,7 +575,7 @@ mod tests {
         let meta = meta(2, 40);
         let app: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
         let owned = SnapshotPayload::<Bytes> {
-            app: app.clone(),
+            app: &app,
             last_applied: meta.last_log_id,
             last_membership: meta.last_membership.clone(),
         };

@@ -17,8 +17,8 @@ use std::sync::{Arc, RwLock};
 
 use openraft::{Entry, RaftTypeConfig};
 use rocksdb::{
-    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBRecoveryMode, IteratorMode, Options,
-    WriteBatch, WriteOptions, DB,
+    ColumnFamily, ColumnFamilyDescriptor, DBCompressionType, DBPinnableSlice, DBRecoveryMode,
+    IteratorMode, Options, ReadOptions, WriteBatch, WriteOptions, DB,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -552,21 +552,37 @@ pub(crate) fn get_value<T: DeserializeOwned>(
     key: &[u8],
     subject: Subject,
 ) -> Result<Option<T>, StoreError> {
-    let raw = db
-        .get_pinned_cf(cf(db, cf_name)?, key)
+    get_pinned(db, cf_name, key, subject)?
+        .map(|raw| {
+            codec::decode(&raw).map_err(|source| StoreError::Codec {
+                operation: Operation::Decode,
+                subject,
+                source,
+            })
+        })
+        .transpose()
+}
+
+/// Reads one value's bytes without copying them out of RocksDB.
+///
+/// Not through the block cache: these values (the vote, what is committed or purged, the
+/// snapshot) are read once at open or when a snapshot is sent, and the snapshot is a
+/// single block the size of the whole state's encoding, which the cache kept alive after
+/// use while nothing else was read (docs/BENCHMARKS.md, "A member started on a snapshot").
+pub(crate) fn get_pinned<'a>(
+    db: &'a DB,
+    cf_name: &'static str,
+    key: &[u8],
+    subject: Subject,
+) -> Result<Option<DBPinnableSlice<'a>>, StoreError> {
+    let mut once = ReadOptions::default();
+    once.fill_cache(false);
+    db.get_pinned_cf_opt(cf(db, cf_name)?, key, &once)
         .map_err(|source| StoreError::Db {
             operation: Operation::Read,
             subject,
             source,
-        })?;
-    raw.map(|raw| {
-        codec::decode(&raw).map_err(|source| StoreError::Codec {
-            operation: Operation::Decode,
-            subject,
-            source,
         })
-    })
-    .transpose()
 }
 
 /// Encodes a value for `subject`.
