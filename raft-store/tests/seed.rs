@@ -81,3 +81,30 @@ async fn a_dir_that_held_raft_state_is_refused() {
         .expect("sm");
     assert_eq!(app.read().expect("lock").map.len(), 1);
 }
+
+/// Bytes of the files in `dir` whose names end in `suffix`.
+fn bytes_of(dir: &std::path::Path, suffix: &str) -> u64 {
+    std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry"))
+        .filter(|e| e.file_name().to_string_lossy().ends_with(suffix))
+        .map(|e| e.metadata().expect("metadata").len())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_seed_is_in_table_files_not_left_in_the_wal() {
+    // Left in the WAL, a snapshot the size of the state is replayed into a memtable and
+    // flushed again on the member's first open, all of it held at once.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let value = common::filler(7, 1 << 20);
+    {
+        let store = open(dir.path()).expect("open");
+        store.seed(1, seed_of(&[("big", &value)])).expect("seed");
+    }
+    let wal = bytes_of(dir.path(), ".log");
+    assert!(wal < 64 << 10, "{wal} bytes left in the WAL");
+    assert!(bytes_of(dir.path(), ".sst") > 0, "no table file");
+    let (_store, _log, _sm, app) = open_all(dir.path());
+    assert_eq!(app.read().expect("lock").map["big"], value);
+}
