@@ -50,6 +50,7 @@ pub(crate) fn decode<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Co
 /// Without it serde sees a sequence of integers, which rmp-serde writes as an array of up to
 /// two bytes per element: snapshots would nearly double in size and decode byte by byte.
 pub(crate) mod bin {
+    use std::borrow::Cow;
     use std::fmt;
 
     use serde::de::{self, SeqAccess, Visitor};
@@ -66,33 +67,47 @@ pub(crate) mod bin {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Vec<u8>, D::Error> {
-        deserializer.deserialize_byte_buf(BytesVisitor)
+        deserializer
+            .deserialize_byte_buf(BytesVisitor)
+            .map(Cow::into_owned)
+    }
+
+    /// The bytes borrowed from the input when it holds them as one `bin` value (a snapshot
+    /// is then decoded without a copy of its hundreds of MiB), else an owned copy.
+    pub(crate) fn deserialize_borrowed<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Cow<'de, [u8]>, D::Error> {
+        deserializer.deserialize_bytes(BytesVisitor)
     }
 
     struct BytesVisitor;
 
     impl<'de> Visitor<'de> for BytesVisitor {
-        type Value = Vec<u8>;
+        type Value = Cow<'de, [u8]>;
 
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a byte string")
         }
 
-        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(v.to_vec())
+        fn visit_borrowed_bytes<E: de::Error>(self, v: &'de [u8]) -> Result<Self::Value, E> {
+            Ok(Cow::Borrowed(v))
         }
 
-        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-            Ok(v)
+        fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v.to_vec()))
+        }
+
+        fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Self::Value, E> {
+            Ok(Cow::Owned(v))
         }
 
         // Accepted so that a value written as an integer array still decodes.
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
             let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
             while let Some(b) = seq.next_element::<u8>()? {
                 out.push(b);
             }
-            Ok(out)
+            Ok(Cow::Owned(out))
         }
     }
 }
@@ -129,6 +144,44 @@ mod tests {
         };
         // An integer array would need two bytes per 255; bin needs one plus a small header.
         assert!(encode(&blob).expect("encode").len() < 1100);
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct BorrowedBlob<'a> {
+        #[serde(borrow, deserialize_with = "bin::deserialize_borrowed")]
+        data: std::borrow::Cow<'a, [u8]>,
+    }
+
+    /// [`Blob`] as it was written before the `bin` adapter: the bytes as an integer array.
+    #[derive(Serialize)]
+    struct ArrayBlob {
+        name: String,
+        data: Vec<u8>,
+    }
+
+    #[test]
+    fn bin_values_decode_borrowed_and_integer_arrays_still_decode() {
+        let bin = encode(&Blob {
+            name: String::new(),
+            data: vec![1, 2, 255],
+        })
+        .expect("encode");
+        let borrowed: BorrowedBlob<'_> = decode(&bin).expect("decode");
+        assert!(matches!(
+            borrowed.data,
+            std::borrow::Cow::Borrowed([1, 2, 255])
+        ));
+        let array = encode(&ArrayBlob {
+            name: String::new(),
+            data: vec![1, 2, 255],
+        })
+        .expect("encode");
+        let owned: BorrowedBlob<'_> = decode(&array).expect("decode");
+        assert_eq!(&*owned.data, &[1, 2, 255]);
+        assert_eq!(
+            decode::<Blob>(&array).expect("decode").data,
+            vec![1, 2, 255]
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! lock is held, in the same critical section as the application's own change, so a reader
 //! holding the read lock (a query, or a snapshot being built) sees the three agree.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,8 +52,12 @@ impl<C: RaftTypeConfig> Default for Applied<C> {
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub(crate) struct SnapshotPayload<'a, C: RaftTypeConfig> {
-    #[serde(borrow, serialize_with = "bin::serialize")]
-    pub(crate) app: &'a [u8],
+    #[serde(
+        borrow,
+        serialize_with = "bin::serialize",
+        deserialize_with = "bin::deserialize_borrowed"
+    )]
+    pub(crate) app: Cow<'a, [u8]>,
     pub(crate) last_applied: Option<LogId<C::NodeId>>,
     pub(crate) last_membership: StoredMembership<C::NodeId, C::Node>,
 }
@@ -97,8 +102,8 @@ pub(crate) struct StoredSnapshot<C: RaftTypeConfig> {
 #[serde(bound = "")]
 struct StoredSnapshotIn<'a, C: RaftTypeConfig> {
     meta: SnapshotMeta<C::NodeId, C::Node>,
-    #[serde(borrow)]
-    data: &'a [u8],
+    #[serde(borrow, deserialize_with = "bin::deserialize_borrowed")]
+    data: Cow<'a, [u8]>,
 }
 
 /// [`StoredSnapshot`] borrowing its parts; encodes to exactly the same bytes.
@@ -214,10 +219,10 @@ where
                     subject: Subject::Snapshot,
                     source,
                 })?;
-            let payload = decode_payload::<C>(stored.data)?;
+            let payload = decode_payload::<C>(&stored.data)?;
             app.write()
                 .map_err(|_| StoreError::Poisoned)?
-                .restore(payload.app)
+                .restore(&payload.app)
                 .map_err(restore_error)?;
             let meta = stored.meta;
             persisted_covers = meta.last_log_id.clone();
@@ -382,7 +387,7 @@ where
         {
             let mut app = self.app.write().map_err(|_| StoreError::Poisoned)?;
             let mut applied = lock(&self.applied)?;
-            app.restore(payload.app).map_err(restore_error)?;
+            app.restore(&payload.app).map_err(restore_error)?;
             applied.last_applied = meta.last_log_id.clone();
             applied.last_membership = meta.last_membership.clone();
         }
@@ -575,7 +580,7 @@ mod tests {
         let meta = meta(2, 40);
         let app: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
         let owned = SnapshotPayload::<Bytes> {
-            app: &app,
+            app: Cow::Borrowed(&app),
             last_applied: meta.last_log_id,
             last_membership: meta.last_membership.clone(),
         };
