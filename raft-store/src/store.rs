@@ -636,6 +636,44 @@ mod tests {
     }
 
     #[test]
+    fn stored_values_are_read_past_the_block_cache() {
+        // The snapshot is one value, so one block the size of the state's encoding: read
+        // through the cache, it stayed there after use.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path()).expect("create");
+        let snapshots = cf(&store.db, CF_SNAPSHOT).expect("snapshot cf");
+        let value: Vec<u8> = (0..(4u32 << 20))
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        store
+            .db
+            .put_cf(
+                snapshots,
+                KEY_SNAPSHOT,
+                encode_value(&value, Subject::Snapshot).expect("encode"),
+            )
+            .expect("write");
+        store.db.flush_cf(snapshots).expect("flush");
+        let usage = || {
+            store
+                .db
+                .property_int_value_cf(snapshots, "rocksdb.block-cache-usage")
+                .expect("property")
+                .unwrap_or(0)
+        };
+        let read: Option<Vec<u8>> =
+            get_value(&store.db, CF_SNAPSHOT, KEY_SNAPSHOT, Subject::Snapshot).expect("read");
+        assert_eq!(read.as_deref(), Some(&value[..]));
+        assert!(usage() < 1 << 20, "{} bytes cached", usage());
+        // Read through the cache, the same value would be held there.
+        store
+            .db
+            .get_pinned_cf(snapshots, KEY_SNAPSHOT)
+            .expect("cached read");
+        assert!(usage() >= 4 << 20, "{} bytes cached", usage());
+    }
+
+    #[test]
     fn another_format_version_is_refused_with_what_to_do() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
