@@ -43,7 +43,12 @@ async fn main() {
             .expect("snapshot");
         println!(
             "snapshot: {:.1} MiB",
-            snapshot.snapshot.get_ref().len() as f64 / (1 << 20) as f64
+            snapshot
+                .snapshot
+                .into_bytes()
+                .expect("built in memory")
+                .len() as f64
+                / (1 << 20) as f64
         );
         let first = environments + 1;
         for chunk in (first..first + LOG_ENTRIES).collect::<Vec<_>>().chunks(500) {

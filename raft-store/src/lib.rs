@@ -14,6 +14,7 @@ mod flusher;
 pub mod latency;
 mod log_store;
 mod seed;
+mod snapshot_data;
 mod state_machine;
 mod store;
 
@@ -22,6 +23,7 @@ pub use codec::CodecError;
 pub use corruption::{StoreFault, Verification, RUNBOOK};
 pub use log_store::RocksLogStore;
 pub use seed::Seed;
+pub use snapshot_data::SnapshotBytes;
 pub use state_machine::{AppliedReader, RocksSnapshotBuilder, RocksStateMachine};
 pub use store::{
     open, Operation, StatsSnapshot, Store, StoreClosed, StoreError, StoreStats, Subject,

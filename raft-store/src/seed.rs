@@ -11,7 +11,7 @@
 use openraft::{Entry, LogId, Membership, RaftTypeConfig, SnapshotMeta, StoredMembership, Vote};
 use rocksdb::{IteratorMode, WriteBatch};
 
-use crate::state_machine::{encode_payload, put_snapshot, StoredSnapshotRef};
+use crate::state_machine::{encode_payload, put_snapshot};
 use crate::store::{
     cf, encode_value, write_batch, Operation, Store, StoreError, Subject, CF_LOGS, CF_META,
     CF_SNAPSHOT, KEY_COMMITTED, KEY_LAST_PURGED, KEY_VOTE,
@@ -53,14 +53,7 @@ impl Store {
         let db = &self.db;
         let meta_cf = cf(db, CF_META)?;
         let mut batch = WriteBatch::default();
-        put_snapshot(
-            db,
-            &mut batch,
-            &StoredSnapshotRef::<C> {
-                meta: &meta,
-                data: &data,
-            },
-        )?;
+        put_snapshot::<C>(db, &mut batch, &meta, &data)?;
         drop(data);
         batch.put_cf(
             meta_cf,

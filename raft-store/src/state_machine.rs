@@ -12,7 +12,6 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 
@@ -25,9 +24,10 @@ use rocksdb::WriteBatch;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::bin;
+use crate::snapshot_data::{Deferred, DeferredSource, Held, SnapshotBytes};
 use crate::store::{
-    cf, encode_value, get_pinned, get_value, write_batch, OpenDb, Operation, StoreError,
-    StoreStats, Subject, CF_SNAPSHOT, KEY_SNAPSHOT,
+    cf, encode_value, get_pinned, write_batch, OpenDb, Operation, StoreError, StoreStats, Subject,
+    CF_SNAPSHOT, KEY_SNAPSHOT,
 };
 use crate::Application;
 
@@ -47,8 +47,9 @@ impl<C: RaftTypeConfig> Default for Applied<C> {
 }
 
 /// The snapshot data openraft stores and ships to followers: the application's own bytes
-/// plus what they cover, so the blob is self-describing. Decoded borrowing the
-/// application's bytes from the blob: a copy would be as large as the state's encoding.
+/// plus what they cover, so the blob is self-describing. Encoded from borrowed application
+/// bytes and decoded borrowing them from the blob: a copy would be as large as the state's
+/// encoding.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
 pub(crate) struct SnapshotPayload<'a, C: RaftTypeConfig> {
@@ -62,68 +63,58 @@ pub(crate) struct SnapshotPayload<'a, C: RaftTypeConfig> {
     pub(crate) last_membership: StoredMembership<C::NodeId, C::Node>,
 }
 
-/// [`SnapshotPayload`] borrowing the application's bytes: encodes to exactly the same
-/// bytes, without a copy of a blob that is hundreds of MiB at 100,000 environments.
-#[derive(Serialize)]
-#[serde(bound = "")]
-pub(crate) struct SnapshotPayloadRef<'a, C: RaftTypeConfig> {
-    #[serde(serialize_with = "bin::serialize")]
-    pub(crate) app: &'a [u8],
-    pub(crate) last_applied: &'a Option<LogId<C::NodeId>>,
-    pub(crate) last_membership: &'a StoredMembership<C::NodeId, C::Node>,
-}
-
 /// The [`SnapshotPayload`] encoding of the application's bytes `app` as of `meta`; `app` is
 /// freed as soon as its encoding exists.
 pub(crate) fn encode_payload<C: RaftTypeConfig>(
     app: Vec<u8>,
     meta: &SnapshotMeta<C::NodeId, C::Node>,
 ) -> Result<Vec<u8>, StoreError> {
-    let payload = SnapshotPayloadRef::<C> {
-        app: &app,
-        last_applied: &meta.last_log_id,
-        last_membership: &meta.last_membership,
+    let payload = SnapshotPayload::<C> {
+        app: Cow::Borrowed(&app),
+        last_applied: meta.last_log_id.clone(),
+        last_membership: meta.last_membership.clone(),
     };
     encode_value(&payload, Subject::Snapshot)
 }
 
-/// The persisted snapshot: openraft's metadata and the encoded [`SnapshotPayload`].
+/// The persisted snapshot: openraft's metadata and the encoded [`SnapshotPayload`]. Written
+/// from borrowed data and decoded borrowing it from the stored record.
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
-pub(crate) struct StoredSnapshot<C: RaftTypeConfig> {
+pub(crate) struct StoredSnapshot<'a, C: RaftTypeConfig> {
     pub(crate) meta: SnapshotMeta<C::NodeId, C::Node>,
-    #[serde(with = "bin")]
-    pub(crate) data: Vec<u8>,
+    #[serde(
+        borrow,
+        serialize_with = "bin::serialize",
+        deserialize_with = "bin::deserialize_borrowed"
+    )]
+    pub(crate) data: Cow<'a, [u8]>,
 }
 
-/// [`StoredSnapshot`] decoded borrowing its data from the stored record, for a member that
-/// only restores from it at open.
-#[derive(Deserialize)]
-#[serde(bound = "")]
-struct StoredSnapshotIn<'a, C: RaftTypeConfig> {
-    meta: SnapshotMeta<C::NodeId, C::Node>,
-    #[serde(borrow, deserialize_with = "bin::deserialize_borrowed")]
-    data: Cow<'a, [u8]>,
+/// Decodes a stored snapshot record, borrowing its data.
+fn decode_stored<C: RaftTypeConfig>(raw: &[u8]) -> Result<StoredSnapshot<'_, C>, StoreError> {
+    crate::codec::decode(raw).map_err(|source| StoreError::Codec {
+        operation: Operation::Decode,
+        subject: Subject::Snapshot,
+        source,
+    })
 }
 
-/// [`StoredSnapshot`] borrowing its parts; encodes to exactly the same bytes.
-#[derive(Serialize)]
-#[serde(bound = "")]
-pub(crate) struct StoredSnapshotRef<'a, C: RaftTypeConfig> {
-    pub(crate) meta: &'a SnapshotMeta<C::NodeId, C::Node>,
-    #[serde(serialize_with = "bin::serialize")]
-    pub(crate) data: &'a [u8],
-}
-
-/// Puts `stored` under the snapshot key of `batch`. The encoding is freed as soon as the
-/// batch holds its copy, so a snapshot is held at most twice more while it is written (in
-/// the batch, then in RocksDB's memtable) besides the caller's own bytes.
+/// Puts the snapshot `meta` with its encoded payload `data` under the snapshot key of
+/// `batch`. The encoding is freed as soon as the batch holds its copy, so a snapshot is held
+/// at most twice more while it is written (in the batch, then in RocksDB's memtable) besides
+/// the caller's own bytes.
 pub(crate) fn put_snapshot<C: RaftTypeConfig>(
     db: &rocksdb::DB,
     batch: &mut WriteBatch,
-    stored: &StoredSnapshotRef<'_, C>,
+    meta: &SnapshotMeta<C::NodeId, C::Node>,
+    data: &[u8],
 ) -> Result<(), StoreError> {
-    let encoded = encode_value(stored, Subject::Snapshot)?;
+    let stored = StoredSnapshot::<C> {
+        meta: meta.clone(),
+        data: Cow::Borrowed(data),
+    };
+    let encoded = encode_value(&stored, Subject::Snapshot)?;
     batch.put_cf(cf(db, CF_SNAPSHOT)?, KEY_SNAPSHOT, &encoded);
     Ok(())
 }
@@ -143,9 +134,13 @@ struct Shared<C: RaftTypeConfig, A> {
     applied: Mutex<Applied<C>>,
     /// Makes snapshot ids unique per process, on top of their term and index.
     snapshot_counter: AtomicU64,
-    /// What the persisted snapshot covers; the lock serialises "compare with the persisted
-    /// snapshot, then replace it" without reading that snapshot back from disk.
-    persist: Mutex<Option<LogId<C::NodeId>>>,
+    /// The persisted snapshot's metadata; the lock serialises "compare with the persisted
+    /// snapshot, then replace it" without reading that snapshot back from disk, and keeps
+    /// the record in place while a deferred handle reads it.
+    persist: Mutex<Option<SnapshotMeta<C::NodeId, C::Node>>>,
+    /// Handles on the persisted snapshot's bytes that nothing has read yet; they are handed
+    /// those bytes before the snapshot is replaced. Locked only while `persist` is.
+    deferred: Mutex<Vec<Weak<Deferred>>>,
 }
 
 /// openraft's `RaftStateMachine` over an [`Application`] and the `snapshot` column family.
@@ -198,7 +193,7 @@ fn counter_of(snapshot_id: &str) -> Option<u64> {
 
 impl<C, A> RocksStateMachine<C, A>
 where
-    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
+    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = SnapshotBytes>,
     A: Application<C>,
 {
     /// Restores `app` from the persisted snapshot, if any.
@@ -209,23 +204,18 @@ where
     ) -> Result<Self, StoreError> {
         let mut applied = Applied::default();
         let mut next_counter = 0;
-        let mut persisted_covers = None;
+        let mut persisted = None;
         // The stored record is read without a copy and the state decoded from it in place:
         // the record, the payload and the state's encoding are the same bytes.
         if let Some(raw) = get_pinned(&db, CF_SNAPSHOT, KEY_SNAPSHOT, Subject::Snapshot)? {
-            let stored: StoredSnapshotIn<'_, C> =
-                crate::codec::decode(&raw).map_err(|source| StoreError::Codec {
-                    operation: Operation::Decode,
-                    subject: Subject::Snapshot,
-                    source,
-                })?;
+            let stored = decode_stored::<C>(&raw)?;
             let payload = decode_payload::<C>(&stored.data)?;
             app.write()
                 .map_err(|_| StoreError::Poisoned)?
                 .restore(&payload.app)
                 .map_err(restore_error)?;
             let meta = stored.meta;
-            persisted_covers = meta.last_log_id.clone();
+            persisted = Some(meta.clone());
             applied.last_applied = meta.last_log_id;
             applied.last_membership = meta.last_membership;
             next_counter = counter_of(&meta.snapshot_id).map_or(0, |c| c.saturating_add(1));
@@ -238,7 +228,8 @@ where
                 app,
                 applied: Mutex::new(applied),
                 snapshot_counter: AtomicU64::new(next_counter),
-                persist: Mutex::new(persisted_covers),
+                persist: Mutex::new(persisted),
+                deferred: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -294,7 +285,7 @@ impl<C: RaftTypeConfig, A> AppliedReader<C, A> {
 
 impl<C, A> Shared<C, A>
 where
-    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
+    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = SnapshotBytes>,
     A: Application<C>,
 {
     /// Applies `entries` in one critical section.
@@ -367,7 +358,7 @@ where
         tracing::info!(snapshot_id = %meta.snapshot_id, bytes = data.len(), "built a snapshot");
         Ok(Snapshot {
             meta,
-            snapshot: Box::new(Cursor::new(data)),
+            snapshot: Box::new(SnapshotBytes::from(data)),
         })
     }
 
@@ -409,16 +400,18 @@ where
         installed: bool,
     ) -> Result<(), StoreError> {
         let mut persisted = lock(&self.persist)?;
-        if !installed && persisted.as_ref() > meta.last_log_id.as_ref() {
+        let covers = persisted.as_ref().and_then(|p| p.last_log_id.as_ref());
+        if !installed && covers > meta.last_log_id.as_ref() {
             tracing::info!(
                 built = %meta.snapshot_id,
-                persisted_covers = ?persisted.as_ref(),
+                persisted_covers = ?covers,
                 "not persisting a built snapshot older than the persisted one"
             );
             return Ok(());
         }
+        self.keep_deferred()?;
         let mut batch = WriteBatch::default();
-        put_snapshot(&self.db, &mut batch, &StoredSnapshotRef::<C> { meta, data })?;
+        put_snapshot::<C>(&self.db, &mut batch, meta, data)?;
         write_batch(
             &self.db,
             &self.stats,
@@ -427,18 +420,102 @@ where
             Operation::Write,
             Subject::Snapshot,
         )?;
-        *persisted = meta.last_log_id.clone();
+        *persisted = Some(meta.clone());
         Ok(())
     }
 
-    fn current(&self) -> Result<Option<StoredSnapshot<C>>, StoreError> {
-        get_value(&self.db, CF_SNAPSHOT, KEY_SNAPSHOT, Subject::Snapshot)
+    /// Hands every unread handle on the persisted snapshot the bytes it promised, read once
+    /// for all of them; called with `persist` locked, just before the snapshot is replaced.
+    /// Usually there is none: openraft drops the handle it asks for at start unread, and a
+    /// snapshot sent to a follower is read at once.
+    fn keep_deferred(&self) -> Result<(), StoreError> {
+        let mut handles = lock(&self.deferred)?;
+        let mut kept: Option<Vec<u8>> = None;
+        for handle in handles.iter().filter_map(Weak::upgrade) {
+            let mut held = lock(&handle.held)?;
+            if matches!(*held, Held::Unread) {
+                let bytes = match &kept {
+                    Some(bytes) => bytes.clone(),
+                    None => kept
+                        .insert(self.read_persisted(&handle.snapshot_id)?)
+                        .clone(),
+                };
+                *held = Held::Kept(bytes);
+            }
+        }
+        handles.clear();
+        Ok(())
+    }
+
+    /// The persisted snapshot's data, which must be that of snapshot `snapshot_id`; called
+    /// with `persist` locked, so the record cannot be replaced meanwhile.
+    fn read_persisted(&self, snapshot_id: &str) -> Result<Vec<u8>, StoreError> {
+        let raw = get_pinned(&self.db, CF_SNAPSHOT, KEY_SNAPSHOT, Subject::Snapshot)?.ok_or_else(
+            || StoreError::Invariant(format!("snapshot {snapshot_id} is no longer stored")),
+        )?;
+        let stored = decode_stored::<C>(&raw)?;
+        if stored.meta.snapshot_id != snapshot_id {
+            return Err(StoreError::Invariant(format!(
+                "snapshot {snapshot_id} was replaced by {} before its data was read",
+                stored.meta.snapshot_id
+            )));
+        }
+        Ok(stored.data.into_owned())
+    }
+
+    /// The persisted snapshot with its data deferred: nothing is read until the data is.
+    fn current(self: &Arc<Self>) -> Result<Option<Snapshot<C>>, StoreError> {
+        let persisted = lock(&self.persist)?;
+        let Some(meta) = persisted.as_ref() else {
+            return Ok(None);
+        };
+        let shared: Weak<Self> = Arc::downgrade(self);
+        let source: Weak<dyn DeferredSource> = shared;
+        let deferred = Arc::new(Deferred::new(meta.snapshot_id.clone(), source));
+        let mut handles = lock(&self.deferred)?;
+        handles.retain(|handle| handle.strong_count() > 0);
+        handles.push(Arc::downgrade(&deferred));
+        Ok(Some(Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(SnapshotBytes::deferred(deferred)),
+        }))
+    }
+
+    /// The persisted snapshot as stored on disk (tests compare it with what was written).
+    #[cfg(test)]
+    fn stored(&self) -> Result<Option<(SnapshotMeta<C::NodeId, C::Node>, Vec<u8>)>, StoreError> {
+        let Some(raw) = get_pinned(&self.db, CF_SNAPSHOT, KEY_SNAPSHOT, Subject::Snapshot)? else {
+            return Ok(None);
+        };
+        let stored = decode_stored::<C>(&raw)?;
+        Ok(Some((stored.meta, stored.data.into_owned())))
+    }
+}
+
+impl<C, A> DeferredSource for Shared<C, A>
+where
+    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = SnapshotBytes>,
+    A: Application<C>,
+{
+    fn read_deferred(&self, deferred: &Deferred) -> Result<Vec<u8>, StoreError> {
+        let _persist = lock(&self.persist)?;
+        let mut held = lock(&deferred.held)?;
+        match std::mem::replace(&mut *held, Held::Taken) {
+            Held::Kept(bytes) => Ok(bytes),
+            Held::Taken => Err(StoreError::Invariant(format!(
+                "the data of snapshot {} was read twice through one handle",
+                deferred.snapshot_id
+            ))),
+            Held::Unread => self
+                .read_persisted(&deferred.snapshot_id)
+                .inspect_err(|_| *held = Held::Unread),
+        }
     }
 }
 
 impl<C, A> RaftSnapshotBuilder<C> for RocksSnapshotBuilder<C, A>
 where
-    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
+    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = SnapshotBytes>,
     A: Application<C>,
 {
     async fn build_snapshot(&mut self) -> Result<Snapshot<C>, StorageError<C::NodeId>> {
@@ -450,7 +527,7 @@ where
 
 impl<C, A> RaftStateMachine<C> for RocksStateMachine<C, A>
 where
-    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = Cursor<Vec<u8>>>,
+    C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = SnapshotBytes>,
     A: Application<C>,
 {
     type SnapshotBuilder = RocksSnapshotBuilder<C, A>;
@@ -495,37 +572,30 @@ where
 
     async fn begin_receiving_snapshot(
         &mut self,
-    ) -> Result<Box<Cursor<Vec<u8>>>, StorageError<C::NodeId>> {
-        Ok(Box::new(Cursor::new(Vec::new())))
+    ) -> Result<Box<SnapshotBytes>, StorageError<C::NodeId>> {
+        Ok(Box::default())
     }
 
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta<C::NodeId, C::Node>,
-        snapshot: Box<Cursor<Vec<u8>>>,
+        snapshot: Box<SnapshotBytes>,
     ) -> Result<(), StorageError<C::NodeId>> {
-        self.shared
-            .install(meta, snapshot.into_inner())
-            .map_err(|e| {
-                StorageIOError::write_snapshot(
-                    Some(meta.signature()),
-                    &self.shared.db.fault.noticed(e),
-                )
+        let data = snapshot
+            .into_bytes()
+            .map_err(|e| StorageIOError::read_snapshot(Some(meta.signature()), &e))?;
+        self.shared.install(meta, data).map_err(|e| {
+            StorageIOError::write_snapshot(Some(meta.signature()), &self.shared.db.fault.noticed(e))
                 .into()
-            })
+        })
     }
 
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<Snapshot<C>>, StorageError<C::NodeId>> {
-        let current = self
-            .shared
-            .current()
-            .map_err(|e| StorageIOError::read_snapshot(None, &self.shared.db.fault.noticed(e)))?;
-        Ok(current.map(|stored| Snapshot {
-            meta: stored.meta,
-            snapshot: Box::new(Cursor::new(stored.data)),
-        }))
+        self.shared.current().map_err(|e| {
+            StorageIOError::read_snapshot(None, &self.shared.db.fault.noticed(e)).into()
+        })
     }
 }
 
@@ -533,11 +603,14 @@ where
 mod tests {
     use std::collections::BTreeSet;
 
+    use std::io::SeekFrom;
+
     use openraft::{CommittedLeaderId, Membership};
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
     use super::*;
 
-    openraft::declare_raft_types!(Bytes);
+    openraft::declare_raft_types!(Bytes: SnapshotData = SnapshotBytes);
 
     /// An application whose state is a byte string, enough to tell snapshots apart.
     #[derive(Default)]
@@ -576,34 +649,138 @@ mod tests {
     }
 
     #[test]
-    fn borrowed_snapshots_encode_to_the_owned_bytes() -> Result<(), StoreError> {
+    fn snapshots_are_one_bin_value_decoded_borrowing_it() -> Result<(), StoreError> {
         let meta = meta(2, 40);
         let app: Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
-        let owned = SnapshotPayload::<Bytes> {
-            app: Cow::Borrowed(&app),
-            last_applied: meta.last_log_id,
-            last_membership: meta.last_membership.clone(),
-        };
-        let borrowed = SnapshotPayloadRef::<Bytes> {
-            app: &app,
-            last_applied: &meta.last_log_id,
-            last_membership: &meta.last_membership,
-        };
-        let data = encode_value(&owned, Subject::Snapshot)?;
-        assert_eq!(data, encode_value(&borrowed, Subject::Snapshot)?);
+        let data = encode_payload::<Bytes>(app.clone(), &meta)?;
         // One `bin` value, not an array of integers: barely larger than the bytes.
         assert!(data.len() < app.len() + 200, "{} bytes", data.len());
-        let stored = StoredSnapshot::<Bytes> {
-            meta: meta.clone(),
-            data: data.clone(),
+        let stored = encode_value(
+            &StoredSnapshot::<Bytes> {
+                meta: meta.clone(),
+                data: Cow::Borrowed(&data),
+            },
+            Subject::Snapshot,
+        )?;
+        let decoded = decode_stored::<Bytes>(&stored)?;
+        assert!(
+            matches!(decoded.data, Cow::Borrowed(_)),
+            "the data was copied"
+        );
+        assert_eq!(decoded.meta, meta);
+        let payload = decode_payload::<Bytes>(&decoded.data)?;
+        assert!(
+            matches!(payload.app, Cow::Borrowed(_)),
+            "the app was copied"
+        );
+        assert_eq!(&*payload.app, &app[..]);
+        assert_eq!(payload.last_applied, meta.last_log_id);
+        Ok(())
+    }
+
+    fn encoded(
+        term: u64,
+        index: u64,
+        app: &[u8],
+    ) -> Result<(SnapshotMeta<u64, openraft::BasicNode>, Vec<u8>), StoreError> {
+        let meta = meta(term, index);
+        encode_payload::<Bytes>(app.to_vec(), &meta).map(|data| (meta, data))
+    }
+
+    fn app_of(data: &[u8]) -> Result<Vec<u8>, StoreError> {
+        Ok(decode_payload::<Bytes>(data)?.app.into_owned())
+    }
+
+    fn io(e: std::io::Error) -> StoreError {
+        StoreError::Invariant(e.to_string())
+    }
+
+    /// openraft asks for the current snapshot at every start and drops its data unread: the
+    /// data is read from disk only when something reads it, as openraft does to send it.
+    #[tokio::test]
+    async fn the_current_snapshot_is_read_from_disk_only_when_its_data_is() -> Result<(), StoreError>
+    {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Invariant(e.to_string()))?;
+        let (meta, data) = encoded(3, 90, b"the state")?;
+        {
+            let store = crate::open(dir.path())?;
+            let sm = store.state_machine::<Bytes, Blob>(Arc::default())?;
+            sm.shared.install(&meta, data.clone())?;
+        }
+        let store = crate::open(dir.path())?;
+        let mut sm = store.state_machine::<Bytes, Blob>(Arc::default())?;
+        let mut current = sm
+            .get_current_snapshot()
+            .await
+            .map_err(|e| StoreError::Invariant(e.to_string()))?
+            .ok_or_else(|| StoreError::Invariant("no current snapshot".into()))?;
+        assert_eq!(current.meta, meta);
+        assert!(
+            current.snapshot.is_deferred(),
+            "read before anything asked for the data"
+        );
+        // As openraft's chunked sender reads it: the size first, then from the start.
+        let end = current.snapshot.seek(SeekFrom::End(0)).await.map_err(io)?;
+        assert_eq!(end, data.len() as u64);
+        current
+            .snapshot
+            .seek(SeekFrom::Start(0))
+            .await
+            .map_err(io)?;
+        let mut read = Vec::new();
+        current.snapshot.read_to_end(&mut read).await.map_err(io)?;
+        assert_eq!(read, data);
+        Ok(())
+    }
+
+    /// A handle promises the snapshot its metadata names: replacing the persisted snapshot
+    /// first hands unread handles their bytes (without that, this read fails).
+    #[tokio::test]
+    async fn a_snapshot_replaced_before_its_data_is_read_still_reads_as_itself(
+    ) -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Invariant(e.to_string()))?;
+        let store = crate::open(dir.path())?;
+        let sm = store.state_machine::<Bytes, Blob>(Arc::default())?;
+        let (older, older_data) = encoded(2, 40, b"older")?;
+        let (newer, newer_data) = encoded(3, 90, b"newer")?;
+        sm.shared.install(&older, older_data)?;
+        let current = || {
+            let current = sm.shared.current()?;
+            current.ok_or_else(|| StoreError::Invariant("no current snapshot".into()))
         };
-        let stored_ref = StoredSnapshotRef::<Bytes> {
-            meta: &meta,
-            data: &data,
+        let first = current()?;
+        let second = current()?;
+        sm.shared.install(&newer, newer_data)?;
+        let third = current()?;
+        for (snapshot, meta, app) in [
+            (first, &older, b"older"),
+            (second, &older, b"older"),
+            (third, &newer, b"newer"),
+        ] {
+            assert_eq!(&snapshot.meta, meta);
+            let bytes = snapshot.snapshot.into_bytes().map_err(io)?;
+            assert_eq!(app_of(&bytes)?, app);
+        }
+        Ok(())
+    }
+
+    /// A handle that outlives its state machine fails to read with a reason, not a panic.
+    #[test]
+    fn a_handle_read_after_its_store_closed_says_so() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|e| StoreError::Invariant(e.to_string()))?;
+        let handle = {
+            let store = crate::open(dir.path())?;
+            let sm = store.state_machine::<Bytes, Blob>(Arc::default())?;
+            let (meta, data) = encoded(2, 40, b"state")?;
+            sm.shared.install(&meta, data)?;
+            sm.shared.current()?
         };
-        assert_eq!(
-            encode_value(&stored, Subject::Snapshot)?,
-            encode_value(&stored_ref, Subject::Snapshot)?
+        let handle = handle.ok_or_else(|| StoreError::Invariant("no current snapshot".into()))?;
+        let error = handle.snapshot.into_bytes().err().map(|e| e.to_string());
+        let error = error.unwrap_or_default();
+        assert!(
+            error.contains("2-40-0") && error.contains("closed"),
+            "{error}"
         );
         Ok(())
     }
@@ -614,10 +791,7 @@ mod tests {
     #[test]
     fn a_build_older_than_the_persisted_snapshot_is_not_written() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::Invariant(e.to_string()))?;
-        let encode = |term, index, app: &[u8]| {
-            let meta = meta(term, index);
-            encode_payload::<Bytes>(app.to_vec(), &meta).map(|data| (meta, data))
-        };
+        let encode = encoded;
         let (newer, newer_data) = encode(3, 90, b"newer")?;
         let (older, older_data) = encode(2, 40, b"older")?;
         {
@@ -626,11 +800,11 @@ mod tests {
             let sm = store.state_machine::<Bytes, Blob>(Arc::clone(&app))?;
             sm.shared.install(&newer, newer_data)?;
             sm.shared.persist(&older, &older_data, false)?;
-            let current = sm.shared.current()?.map(|stored| stored.meta.last_log_id);
+            let current = sm.shared.stored()?.map(|(meta, _)| meta.last_log_id);
             assert_eq!(current, Some(newer.last_log_id));
             // An installed snapshot is written whatever it covers (the leader sent it).
             sm.shared.persist(&older, &older_data, true)?;
-            let current = sm.shared.current()?.map(|stored| stored.meta.last_log_id);
+            let current = sm.shared.stored()?.map(|(meta, _)| meta.last_log_id);
             assert_eq!(current, Some(older.last_log_id));
             sm.shared.install(&newer, encode(3, 90, b"newer")?.1)?;
         }
@@ -639,7 +813,7 @@ mod tests {
         let sm = store.state_machine::<Bytes, Blob>(Arc::clone(&app))?;
         assert_eq!(app.read().map_err(|_| StoreError::Poisoned)?.0, b"newer");
         sm.shared.persist(&older, &older_data, false)?;
-        let current = sm.shared.current()?.map(|stored| stored.meta.last_log_id);
+        let current = sm.shared.stored()?.map(|(meta, _)| meta.last_log_id);
         assert_eq!(current, Some(newer.last_log_id));
         Ok(())
     }

@@ -499,7 +499,7 @@ impl Store {
         app: Arc<RwLock<A>>,
     ) -> Result<RocksStateMachine<C, A>, StoreError>
     where
-        C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = std::io::Cursor<Vec<u8>>>,
+        C: RaftTypeConfig<Entry = Entry<C>, SnapshotData = crate::SnapshotBytes>,
         A: Application<C>,
     {
         RocksStateMachine::open(Arc::clone(&self.db), Arc::clone(&self.stats), app)

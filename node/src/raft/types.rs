@@ -3,8 +3,6 @@
 //! Members are identified by a `u64` id and reached at a `host:port` address that serves both
 //! the peer service and the client API.
 
-use std::io::Cursor;
-
 use moor_domain::command::{Command, CommandResult};
 
 openraft::declare_raft_types!(
@@ -15,7 +13,7 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,
-        SnapshotData = Cursor<Vec<u8>>,
+        SnapshotData = moor_raft_store::SnapshotBytes,
 );
 
 /// A member's id in the Raft group.

@@ -3,7 +3,6 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 use std::collections::BTreeMap;
-use std::io::Cursor; // `declare_raft_types!` names it unqualified
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -27,6 +26,7 @@ openraft::declare_raft_types!(
     pub KvConfig:
         D = KvCommand,
         R = KvResponse,
+        SnapshotData = moor_raft_store::SnapshotBytes,
 );
 
 #[derive(Debug, Default)]
