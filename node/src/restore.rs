@@ -62,15 +62,17 @@ pub fn restore(spec: &RestoreSpec) -> anyhow::Result<RestoreReport> {
     }
     let file = std::fs::read(&spec.backup)
         .with_context(|| format!("cannot read the backup {}", spec.backup.display()))?;
-    let backup = moor_proto::backup::parse(&file)
+    let moor_proto::backup::Backup { header, state, .. } = moor_proto::backup::parse(&file)
         .with_context(|| format!("{} is not a usable backup", spec.backup.display()))?;
-    let header = &backup.header;
-    let state = MoorState::decode(backup.state).with_context(|| {
+    let state = MoorState::decode(state).with_context(|| {
         format!(
             "the state in {} cannot be decoded by this moord",
             spec.backup.display()
         )
     })?;
+    // Each large copy is freed as soon as the next one exists: at 100,000 environments the
+    // file, the decoded state and each encoding are ~300 MiB apiece.
+    drop(file);
     let counts = state.counts();
     for (kind, n) in &header.counts {
         if counts.get(kind) != Some(n) {
@@ -102,6 +104,7 @@ pub fn restore(spec: &RestoreSpec) -> anyhow::Result<RestoreReport> {
     let app = state
         .encode()
         .map_err(|e| anyhow::anyhow!("cannot encode the restored state: {e}"))?;
+    drop(state);
 
     claim_data_dir(&spec.data_dir, spec.id)?;
     let raft_dir = spec.data_dir.join("raft");
