@@ -108,30 +108,26 @@ impl SnapshotBytes {
         Ok(self.cursor.into_inner())
     }
 
-    /// Reads deferred bytes into memory, at position 0; a no-op once they are there.
+    /// Reads deferred bytes into memory, at position 0; a no-op once they are there. A
+    /// failed read leaves the handle deferred, so a retry fails or reads them too (never an
+    /// empty snapshot).
     fn load(&mut self) -> io::Result<()> {
-        let Some(deferred) = self.deferred.take() else {
+        let Some(deferred) = &self.deferred else {
             return Ok(());
         };
-        let source = deferred.source.upgrade().ok_or_else(|| {
+        let read = match deferred.source.upgrade() {
+            Some(source) => source.read_deferred(deferred),
+            None => Err(StoreError::Closed),
+        };
+        let bytes = read.map_err(|error| {
             io::Error::other(format!(
-                "cannot read snapshot {}: {}",
-                deferred.snapshot_id,
-                StoreError::Closed
+                "cannot read snapshot {}: {error}",
+                deferred.snapshot_id
             ))
         })?;
-        match source.read_deferred(&deferred) {
-            Ok(bytes) => {
-                self.cursor = Cursor::new(bytes);
-                Ok(())
-            }
-            Err(error) => {
-                let message = format!("cannot read snapshot {}: {error}", deferred.snapshot_id);
-                // Not read: a later call may try again (the handle still promises them).
-                self.deferred = Some(deferred);
-                Err(io::Error::other(message))
-            }
-        }
+        self.cursor = Cursor::new(bytes);
+        self.deferred = None;
+        Ok(())
     }
 }
 

@@ -763,9 +763,10 @@ mod tests {
         Ok(())
     }
 
-    /// A handle that outlives its state machine fails to read with a reason, not a panic.
-    #[test]
-    fn a_handle_read_after_its_store_closed_says_so() -> Result<(), StoreError> {
+    /// A handle that outlives its state machine fails to read with a reason, not a panic,
+    /// and fails again when retried instead of reading as an empty snapshot.
+    #[tokio::test]
+    async fn a_handle_read_after_its_store_closed_says_so() -> Result<(), StoreError> {
         let dir = tempfile::tempdir().map_err(|e| StoreError::Invariant(e.to_string()))?;
         let handle = {
             let store = crate::open(dir.path())?;
@@ -774,13 +775,24 @@ mod tests {
             sm.shared.install(&meta, data)?;
             sm.shared.current()?
         };
-        let handle = handle.ok_or_else(|| StoreError::Invariant("no current snapshot".into()))?;
-        let error = handle.snapshot.into_bytes().err().map(|e| e.to_string());
-        let error = error.unwrap_or_default();
-        assert!(
-            error.contains("2-40-0") && error.contains("closed"),
-            "{error}"
-        );
+        let mut data = handle
+            .ok_or_else(|| StoreError::Invariant("no current snapshot".into()))?
+            .snapshot;
+        for attempt in 1..=2 {
+            let mut read = Vec::new();
+            let error = data
+                .read_to_end(&mut read)
+                .await
+                .err()
+                .map(|e| e.to_string());
+            let error = error.unwrap_or_default();
+            assert!(
+                error.contains("2-40-0") && error.contains("closed"),
+                "attempt {attempt}: {error:?}, {} bytes read",
+                read.len()
+            );
+        }
+        assert!(data.is_deferred());
         Ok(())
     }
 
