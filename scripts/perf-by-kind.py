@@ -6,12 +6,12 @@ Usage:
     scripts/perf-by-kind.py stacks.folded
 
 Each sample is counted once, by its leaf frame: a kernel frame (`_[k]`) or libc's wrapper of
-a system call is the kernel; a
-leaf in libc's allocator or its memcpy/memcmp family is counted as that whatever called it
-(the DWARF unwinder often cannot step out of them). Any other leaf is counted by the first
-frame, from the leaf upwards, that belongs to a known crate: generic frames (core, alloc,
-std, hashbrown, unresolved addresses) pass the sample on to their caller. Prints one line
-per kind, largest first, as a Markdown table.
+a system call is the kernel; a leaf in libc's allocator or its memcpy/memcmp family is
+counted as that whatever called it (the DWARF unwinder often cannot step out of them). Any
+other leaf is counted by the first frame, from the leaf upwards, that belongs to a known
+crate: generic frames (core, alloc, std, hashbrown and the like, trait impls of no known
+crate, unresolved addresses) pass the sample on to their caller. Prints one line per kind,
+largest first, as a Markdown table.
 """
 
 import re
